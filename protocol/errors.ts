@@ -1,0 +1,30 @@
+/**
+ * Error codes shared by server, CLI and client. Every error a user can see carries one of these, so
+ * clients can react to the code and people can search for it.
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: 400,
+  INVALID_PARAMETER: 400,
+  EMPTY_FILE: 422,
+  TRUNCATED_FILE: 422,
+  NOT_AN_IMAGE: 415,
+  UNSUPPORTED_FORMAT: 415,
+  CORRUPT_FILE: 422,
+  IMAGE_TOO_LARGE: 413,
+  UPLOAD_TOO_LARGE: 413,
+  MISSING_DEPENDENCY: 501,
+  NOT_FOUND: 404,
+  SLIDE_NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  INGEST_FAILED: 500,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The JSON body of every error response. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  requestId?: string;
+}

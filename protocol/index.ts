@@ -1,0 +1,4 @@
+export const PROTOCOL_VERSION = 1;
+export * from './errors.ts';
+export * from './slides.ts';
+export * from './jobs.ts';

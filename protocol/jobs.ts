@@ -1,0 +1,26 @@
+import type { ErrorCode } from './errors.ts';
+
+export const JOB_STATES = ['queued', 'running', 'done', 'failed'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+/** `GET /api/jobs/{id}` */
+export interface JobDto {
+  id: string;
+  state: JobState;
+  /** 0..100, meaningful while running. */
+  percent: number;
+  /** Current step, e.g. "reading", "writing pyramid". */
+  stage: string | null;
+  name: string;
+  slideId: string | null;
+  error: { code: ErrorCode; message: string } | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** `POST /api/slides` answer (202). */
+export interface UploadAccepted {
+  jobId: string;
+  name: string;
+  bytes: number;
+}

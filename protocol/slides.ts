@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+/** Scanner / file formats Tessera reads. */
+export const SOURCE_FORMATS = [
+  'aperio-svs',
+  'generic-tiff',
+  'ome-tiff',
+  'qptiff',
+  'dicom',
+  'hamamatsu-ndpi',
+  'mirax',
+  'openslide',
+  'czi',
+] as const;
+export type SourceFormat = (typeof SOURCE_FORMATS)[number];
+
+/** Associated images kept apart from the pyramid so they can be withheld (they may identify a patient). */
+export const ASSOCIATED_NAMES = ['label', 'macro', 'thumbnail'] as const;
+export type AssociatedName = (typeof ASSOCIATED_NAMES)[number];
+
+export const StoredLevelSchema = z.object({
+  /** 0 = full resolution; each next level halves (rounding up). */
+  index: z.number().int().nonnegative(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  downsample: z.number().positive(),
+  tilesX: z.number().int().positive(),
+  tilesY: z.number().int().positive(),
+});
+export type StoredLevel = z.infer<typeof StoredLevelSchema>;
+
+/** manifest.json of a stored slide. */
+export const ManifestSchema = z.object({
+  formatVersion: z.literal(1),
+  id: z.string().regex(/^[0-9a-f]{32}$/),
+  name: z.string(),
+  sourceFormat: z.enum(SOURCE_FORMATS),
+  sourceFiles: z.array(z.object({ path: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string() })),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  tileSize: z.number().int().positive(),
+  /** Number of stored pyramid levels (full resolution down to one tile). */
+  levels: z.number().int().positive(),
+  levelInfo: z.array(StoredLevelSchema),
+  sourceLevels: z.number().int().positive(),
+  mppX: z.number().positive().nullable(),
+  mppY: z.number().positive().nullable(),
+  objectivePower: z.number().positive().nullable(),
+  associated: z.array(z.enum(ASSOCIATED_NAMES)),
+  /** Vendor metadata as read from the source (may identify a patient; never shown de-identified). */
+  properties: z.record(z.string(), z.string()),
+  /** How the source's pixels became 8-bit RGB (e.g. channel mapping of fluorescence images). */
+  rendering: z.string().nullable(),
+  files: z.record(z.string(), z.object({ bytes: z.number().int().nonnegative(), sha256: z.string() })),
+  jpegQuality: z.number().int().min(1).max(100),
+  createdAt: z.string(),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** What `tessera ingest --json` prints, one line per slide. */
+export interface IngestSummary {
+  id: string;
+  name: string;
+  sourceFormat: SourceFormat;
+  width: number;
+  height: number;
+  levels: number;
+  tileSize: number;
+  mppX: number | null;
+  mppY: number | null;
+  objectivePower: number | null;
+}
+
+export function ingestSummary(m: Manifest): IngestSummary {
+  return {
+    id: m.id,
+    name: m.name,
+    sourceFormat: m.sourceFormat,
+    width: m.width,
+    height: m.height,
+    levels: m.levels,
+    tileSize: m.tileSize,
+    mppX: m.mppX,
+    mppY: m.mppY,
+    objectivePower: m.objectivePower,
+  };
+}
+
+/** A slide as listed by the API. */
+export interface SlideDto {
+  id: string;
+  name: string;
+  sourceFormat: SourceFormat;
+  width: number;
+  height: number;
+  tileSize: number;
+  levels: number;
+  mppX: number | null;
+  mppY: number | null;
+  objectivePower: number | null;
+  associated: AssociatedName[];
+  createdAt: string;
+}

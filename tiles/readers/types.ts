@@ -1,0 +1,79 @@
+import type sharp from 'sharp';
+import type { AssociatedName, SourceFormat } from '../../protocol/index.ts';
+
+/** One resolution level as stored in the source file. */
+export interface SourceLevel {
+  width: number;
+  height: number;
+  /** level-0 width / this level's width */
+  downsample: number;
+  /** Tile (or strip/frame) size in the source; for strips tileWidth = width. */
+  tileWidth: number;
+  tileHeight: number;
+}
+
+/** What a reader learns from the input before opening it: cheap to compute, shared by all detectors. */
+export interface Probe {
+  /** Absolute path of the file or folder given by the user. */
+  path: string;
+  isDirectory: boolean;
+  /** For a folder: absolute paths of the regular files in it (recursive, sorted). For a file: [path]. */
+  files: string[];
+  /** First bytes of the file (for a folder: of its first file), up to 4 KiB. */
+  head: Buffer;
+  /** Lower-case extension with dot ('.svs'), '' for none or a folder. */
+  ext: string;
+  size: number;
+}
+
+export interface PixelContext {
+  /** A private scratch folder, deleted by the caller after the build. */
+  tmpDir: string;
+  /** Progress of the reader's own work (decoding, assembling), 0..1. */
+  onProgress?: (fraction: number, stage: string) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * One slide as read from its source format. Every format family implements this; nothing downstream
+ * (pyramid builder, store) knows which format it came from.
+ */
+export interface SlideSource {
+  readonly format: SourceFormat;
+  /** Display name: the file or folder name without extension. */
+  readonly name: string;
+  /** Full-resolution size in pixels. */
+  readonly width: number;
+  readonly height: number;
+  /** The source's own levels, full resolution first. */
+  readonly levels: readonly SourceLevel[];
+  /** µm per pixel at full resolution, null where the file does not say. */
+  readonly mppX: number | null;
+  readonly mppY: number | null;
+  readonly objectivePower: number | null;
+  /** Associated images present in the source. */
+  readonly associated: readonly AssociatedName[];
+  /** Vendor metadata, flattened to strings (e.g. 'aperio.AppMag': '20'). */
+  readonly properties: Readonly<Record<string, string>>;
+  /** How non-RGB pixels are mapped to 8-bit RGB, null for plain RGB sources. */
+  readonly rendering: string | null;
+  /**
+   * The full-resolution image as a sharp pipeline that yields 8-bit sRGB, 3 bands, exactly width x
+   * height. It must stream (never hold the whole slide in memory); a reader that cannot hand sharp
+   * a file it reads directly may assemble an intermediate tiled TIFF in ctx.tmpDir.
+   */
+  pixels(ctx: PixelContext): Promise<sharp.Sharp>;
+  /** An associated image, encoded in any format sharp reads (JPEG, PNG, raw TIFF...), or null. */
+  associatedImage(name: AssociatedName): Promise<Buffer | null>;
+  close(): Promise<void>;
+}
+
+/** A format family: detection is cheap and must not throw on foreign input. */
+export interface SlideReader {
+  readonly id: string;
+  /** Higher wins when several readers claim a probe (e.g. SVS over generic TIFF). */
+  readonly priority: number;
+  detect(probe: Probe): boolean | Promise<boolean>;
+  /** Open or throw a SlideError with a specific code and message. */
+  open(probe: Probe): Promise<SlideSource>;
+}
