@@ -1,0 +1,197 @@
+import path from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { ingestSummary, type Manifest } from '../protocol/index.ts';
+import { ConfigError, loadConfig } from '../server/config.ts';
+import { expandInput, ingestIsolated, isSlideError, openSlide } from '../tiles/index.ts';
+import { ProgressLine } from './progress.ts';
+
+const USAGE = `usage: tessera <command> [options]
+
+commands:
+  ingest <file-or-folder>... [--data DIR] [--json] [--tile-size 256|512] [--quality Q]
+                             convert slides into the store (a folder: every slide in it)
+  info <file-or-folder> [--json]
+                             what the reader sees: format, levels, µm/px, associated images
+  serve [--port N] [--host H] [--data DIR]
+                             start the server (the same as npm start)
+
+environment: TESSERA_DATA, TESSERA_PORT, DATABASE_URL (postgres://…; default SQLite in the data folder)`;
+
+class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function parse<T extends Options>(args: string[], options: T) {
+  try {
+    return parseArgs<{ args: string[]; options: T; allowPositionals: true; strict: true }>({
+      args,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+async function cmdIngest(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    data: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    'tile-size': { type: 'string' },
+    quality: { type: 'string' },
+  });
+  if (positionals.length === 0) throw new UsageError('ingest needs at least one file or folder');
+  const config = loadConfig({ dataDir: values.data, tileSize: values['tile-size'], jpegQuality: values.quality });
+  const json = values.json === true;
+  const inputs: string[] = [];
+  let failed = 0;
+  for (const arg of positionals) {
+    const found = await expandInput(arg);
+    if (found.length === 0) {
+      console.error(`error: ${arg}: no slides found in this folder`);
+      failed++;
+    }
+    inputs.push(...found);
+  }
+  const { openDb } = await import('../server/db/index.ts');
+  const { SlideRepo } = await import('../server/db/slides.ts');
+  const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
+  const repo = new SlideRepo(db);
+  try {
+    for (const [i, input] of inputs.entries()) {
+      const label = inputs.length > 1 ? `[${i + 1}/${inputs.length}] ${path.basename(input)}` : path.basename(input);
+      const bar = new ProgressLine(label);
+      let manifest: Manifest;
+      let created: boolean;
+      try {
+        ({ manifest, created } = await ingestIsolated(input, {
+          dataDir: config.dataDir,
+          tileSize: config.tileSize,
+          jpegQuality: config.jpegQuality,
+          sharpConcurrency: config.sharpConcurrency,
+          onProgress: (percent, stage) => bar.update(percent, stage),
+        }));
+        await repo.register(manifest);
+      } catch (e) {
+        bar.stop();
+        failed++;
+        const reason = isSlideError(e) ? e.message : e instanceof Error ? e.message.split('\n')[0] : String(e);
+        console.error(`error: ${input}: ${reason}`);
+        continue;
+      }
+      bar.stop();
+      if (json) process.stdout.write(`${JSON.stringify(ingestSummary(manifest))}\n`);
+      else {
+        const mpp = manifest.mppX ? `${manifest.mppX.toFixed(4)} µm/px` : 'no µm/px';
+        console.log(
+          `${created ? 'stored' : 'already stored'}: ${input} -> ${manifest.id} (${manifest.sourceFormat}, ${manifest.width}x${manifest.height}, ${manifest.levels} levels, ${mpp})`,
+        );
+      }
+    }
+  } finally {
+    await db.destroy();
+  }
+  return failed === 0 ? 0 : 1;
+}
+
+async function cmdInfo(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean', default: false } });
+  if (positionals.length !== 1) throw new UsageError('info takes exactly one file or folder');
+  const input = positionals[0]!;
+  try {
+    const s = await openSlide(input);
+    try {
+      const info = {
+        path: path.resolve(input),
+        format: s.format,
+        name: s.name,
+        width: s.width,
+        height: s.height,
+        levels: s.levels,
+        mppX: s.mppX,
+        mppY: s.mppY,
+        objectivePower: s.objectivePower,
+        associated: s.associated,
+        rendering: s.rendering,
+        properties: s.properties,
+      };
+      if (values.json) {
+        console.log(JSON.stringify(info));
+        return 0;
+      }
+      console.log(`${info.path}`);
+      console.log(`  format          ${info.format}`);
+      console.log(`  size            ${info.width} x ${info.height} px`);
+      console.log(`  µm/pixel        ${info.mppX ?? '—'} x ${info.mppY ?? '—'}`);
+      console.log(`  objective       ${info.objectivePower ? `${info.objectivePower}x` : '—'}`);
+      console.log(`  associated      ${info.associated.length ? info.associated.join(', ') : '—'}`);
+      if (info.rendering) console.log(`  rendering       ${info.rendering}`);
+      console.log(`  levels          ${info.levels.length}`);
+      for (const [i, l] of info.levels.entries()) {
+        console.log(`    ${String(i).padStart(2)}  ${l.width} x ${l.height}  (1/${round(l.downsample)})  tile ${l.tileWidth} x ${l.tileHeight}`);
+      }
+      console.log(`  properties      ${Object.keys(info.properties).length} (--json lists them)`);
+      return 0;
+    } finally {
+      await s.close();
+    }
+  } catch (e) {
+    if (!isSlideError(e)) throw e;
+    console.error(`error: ${input}: ${e.message}`);
+    return 1;
+  }
+}
+
+async function cmdServe(args: string[]): Promise<number> {
+  const { values } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' } });
+  const config = loadConfig({ port: values.port, host: values.host, dataDir: values.data });
+  const { startServer } = await import('../server/main.ts');
+  const { url, close } = await startServer(config);
+  console.log(`Tessera listening on ${url} (data: ${config.dataDir})`);
+  const stop = (): void => {
+    void close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise<number>(() => {});
+}
+
+function round(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toFixed(2);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'ingest':
+        return await cmdIngest(rest);
+      case 'info':
+        return await cmdInfo(rest);
+      case 'serve':
+        return await cmdServe(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
+      console.error(`error: ${e.message}\n${e instanceof UsageError ? "run 'tessera --help' for usage" : ''}`.trimEnd());
+      return 2;
+    }
+    if (isSlideError(e)) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
+    console.error(`error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,65 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Everything configurable, read once from the environment (and CLI flags), validated, frozen. */
+const ConfigSchema = z.object({
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  host: z.string().default('0.0.0.0'),
+  dataDir: z.string().default('./data'),
+  /** postgres://… to use PostgreSQL; empty = SQLite in the data folder. */
+  databaseUrl: z.string().default(''),
+  tileSize: z.coerce.number().int().refine((v) => v === 256 || v === 512, 'tile size must be 256 or 512').default(256),
+  jpegQuality: z.coerce.number().int().min(50).max(100).default(90),
+  maxUploadBytes: z.coerce.number().int().positive().default(50 * 1024 ** 3),
+  ingestConcurrency: z.coerce.number().int().min(1).max(16).default(1),
+  ingestTimeoutSeconds: z.coerce.number().int().min(0).default(6 * 3600),
+  sharpConcurrency: z.coerce.number().int().min(1).max(64).default(Math.max(2, os.availableParallelism())),
+  /** Comma-separated origins allowed by CORS; empty = CORS off. */
+  corsOrigins: z.string().default(''),
+  /** Public base URL (for IIIF ids) when behind a proxy; empty = from the request. */
+  publicUrl: z.string().default(''),
+  logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>> & { readonly dbFile: string };
+
+const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
+  port: 'TESSERA_PORT',
+  host: 'TESSERA_HOST',
+  dataDir: 'TESSERA_DATA',
+  databaseUrl: 'DATABASE_URL',
+  tileSize: 'TESSERA_TILE_SIZE',
+  jpegQuality: 'TESSERA_JPEG_QUALITY',
+  maxUploadBytes: 'TESSERA_MAX_UPLOAD_BYTES',
+  ingestConcurrency: 'TESSERA_INGEST_CONCURRENCY',
+  ingestTimeoutSeconds: 'TESSERA_INGEST_TIMEOUT_SECONDS',
+  sharpConcurrency: 'TESSERA_SHARP_CONCURRENCY',
+  corsOrigins: 'TESSERA_CORS_ORIGINS',
+  publicUrl: 'TESSERA_PUBLIC_URL',
+  logLevel: 'TESSERA_LOG_LEVEL',
+};
+
+export class ConfigError extends Error {}
+
+/**
+ * Build the configuration: defaults, then environment, then explicit overrides (CLI flags, tests).
+ * The only place that reads process.env.
+ */
+export function loadConfig(overrides: Partial<Record<keyof typeof ENV, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = String(issue.path[0] ?? '');
+    const name = ENV[key as keyof typeof ENV] ?? key;
+    throw new ConfigError(`invalid configuration ${name}: ${issue.message}`);
+  }
+  const dataDir = path.resolve(parsed.data.dataDir);
+  return Object.freeze({ ...parsed.data, dataDir, dbFile: path.join(dataDir, 'tessera.db') });
+}

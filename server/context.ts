@@ -1,0 +1,17 @@
+import type { LocalSlideStore } from '../tiles/index.ts';
+import type { Config } from './config.ts';
+import type { Db } from './db/index.ts';
+import type { JobRepo } from './db/jobs.ts';
+import type { SlideRepo } from './db/slides.ts';
+import type { IngestQueue } from './jobs/ingest-queue.ts';
+
+/** Everything a route needs, built once by createServerContext. */
+export interface ServerContext {
+  config: Config;
+  db: Db;
+  store: LocalSlideStore;
+  slides: SlideRepo;
+  jobs: JobRepo;
+  queue: IngestQueue;
+  log: (msg: string) => void;
+}

@@ -1,0 +1,81 @@
+import type { ErrorCode, JobDto, JobState } from '../../protocol/index.ts';
+import type { Db } from './index.ts';
+import type { JobsTable } from './schema.ts';
+
+function toDto(r: JobsTable): JobDto {
+  return {
+    id: r.id,
+    state: r.state as JobState,
+    percent: r.percent,
+    stage: r.stage,
+    name: r.name,
+    slideId: r.slide_id,
+    error: r.error_code ? { code: r.error_code as ErrorCode, message: r.error_message ?? '' } : null,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export class JobRepo {
+  constructor(private readonly db: Db) {}
+
+  async create(id: string, kind: string, name: string): Promise<JobDto> {
+    const now = new Date().toISOString();
+    const row: JobsTable = {
+      id,
+      kind,
+      state: 'queued',
+      percent: 0,
+      stage: null,
+      name,
+      slide_id: null,
+      error_code: null,
+      error_message: null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.db.insertInto('jobs').values(row).execute();
+    return toDto(row);
+  }
+
+  async update(
+    id: string,
+    patch: Partial<{ state: JobState; percent: number; stage: string | null; slideId: string; error: { code: ErrorCode; message: string } }>,
+  ): Promise<void> {
+    const set: Partial<JobsTable> = { updated_at: new Date().toISOString() };
+    if (patch.state !== undefined) set.state = patch.state;
+    if (patch.percent !== undefined) set.percent = patch.percent;
+    if (patch.stage !== undefined) set.stage = patch.stage;
+    if (patch.slideId !== undefined) set.slide_id = patch.slideId;
+    if (patch.error) {
+      set.error_code = patch.error.code;
+      set.error_message = patch.error.message;
+    }
+    await this.db.updateTable('jobs').set(set).where('id', '=', id).execute();
+  }
+
+  async get(id: string): Promise<JobDto | null> {
+    const r = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toDto(r) : null;
+  }
+
+  async recent(limit: number): Promise<JobDto[]> {
+    const rows = await this.db.selectFrom('jobs').selectAll().orderBy('created_at', 'desc').limit(limit).execute();
+    return rows.map(toDto);
+  }
+
+  /** Jobs that were queued or running when the process stopped cannot finish: say so. */
+  async failInterrupted(): Promise<number> {
+    const res = await this.db
+      .updateTable('jobs')
+      .set({
+        state: 'failed',
+        error_code: 'INGEST_FAILED',
+        error_message: 'interrupted: the server stopped before this job finished; upload the slide again',
+        updated_at: new Date().toISOString(),
+      })
+      .where('state', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+}

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
+import type { Request } from 'express';
+import { HttpError } from './errors.ts';
+
+export interface StagedUpload {
+  /** The slide to ingest: the single file, or the folder when several files came together. */
+  input: string;
+  /** The folder to delete once ingest ends. */
+  dir: string;
+  name: string;
+  bytes: number;
+}
+
+/**
+ * A client-supplied file name made safe: path segments kept (a DICOM series or a MIRAX data folder
+ * arrives as several files with relative paths), no '..', no absolute paths, no control characters.
+ */
+export function safeRelativeName(raw: string): string {
+  const segments = raw.replace(/\\/g, '/').split('/');
+  const out: string[] = [];
+  for (const seg of segments) {
+    const clean = seg.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+    if (clean === '' || clean === '.') continue;
+    if (clean === '..') throw new HttpError('INVALID_PARAMETER', `file name may not contain '..': ${JSON.stringify(raw)}`);
+    out.push(clean.slice(0, 200));
+  }
+  if (out.length === 0) throw new HttpError('INVALID_PARAMETER', 'file name is empty');
+  if (out.length > 8) throw new HttpError('INVALID_PARAMETER', 'file name has too many folders');
+  return out.join('/');
+}
+
+class ByteLimit extends Transform {
+  bytes = 0;
+  constructor(private readonly limit: { remaining: number }) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.limit.remaining -= chunk.length;
+    if (this.limit.remaining < 0) cb(new HttpError('UPLOAD_TOO_LARGE', 'upload is larger than the configured limit'));
+    else cb(null, chunk);
+  }
+}
+
+/**
+ * Stream a request body to disk (never held in memory). Raw bodies carry the file name in `?name=`
+ * or `X-File-Name`; multipart bodies may carry several files of one slide. On any failure, or when
+ * the client goes away, the partial upload is deleted.
+ */
+export async function receiveUpload(req: Request, uploadsRoot: string, maxBytes: number): Promise<StagedUpload> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    throw new HttpError('UPLOAD_TOO_LARGE', `upload of ${declared} bytes is larger than the limit of ${maxBytes}`);
+  }
+  const dir = path.join(uploadsRoot, randomUUID());
+  await mkdir(dir, { recursive: true });
+  const limit = { remaining: maxBytes };
+  try {
+    const ctype = String(req.headers['content-type'] ?? '');
+    const files = ctype.startsWith('multipart/form-data')
+      ? await receiveMultipart(req, dir, limit)
+      : [await receiveRaw(req, dir, limit)];
+    if (files.length === 0) throw new HttpError('BAD_REQUEST', 'no file in the upload');
+    const bytes = files.reduce((s, f) => s + f.bytes, 0);
+    if (bytes === 0) throw new HttpError('EMPTY_FILE', 'uploaded file is empty (0 bytes)');
+    const first = files[0]!;
+    const single = files.length === 1 && !first.rel.includes('/');
+    const top = first.rel.split('/')[0]!;
+    const input = single ? path.join(dir, first.rel) : files.every((f) => f.rel.startsWith(`${top}/`)) ? path.join(dir, top) : dir;
+    const name = path.basename(single ? first.rel : top).replace(/\.[^.]+$/, '') || 'upload';
+    return { input, dir, name, bytes };
+  } catch (e) {
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function receiveRaw(req: Request, dir: string, limit: { remaining: number }): Promise<{ rel: string; bytes: number }> {
+  const q = typeof req.query.name === 'string' ? req.query.name : undefined;
+  const h = req.headers['x-file-name'];
+  const rawName = q ?? (typeof h === 'string' ? decodeURIComponent(h) : undefined);
+  if (!rawName) throw new HttpError('INVALID_PARAMETER', 'file name missing: send ?name=FILE or an X-File-Name header, or use multipart/form-data');
+  const rel = safeRelativeName(path.basename(rawName.replace(/\\/g, '/')));
+  const counter = new ByteLimit(limit);
+  await pipeline(req, counter, createWriteStream(path.join(dir, rel), { flags: 'wx' }));
+  return { rel, bytes: counter.bytes };
+}
+
+function receiveMultipart(req: Request, dir: string, limit: { remaining: number }): Promise<{ rel: string; bytes: number }[]> {
+  return new Promise((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: req.headers, limits: { files: 20_000, fields: 50 } });
+    } catch (e) {
+      reject(new HttpError('BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
+      return;
+    }
+    const files: { rel: string; bytes: number }[] = [];
+    const writes: Promise<void>[] = [];
+    let failed = false;
+    const fail = (e: unknown): void => {
+      if (failed) return;
+      failed = true;
+      req.unpipe(bb);
+      reject(e);
+    };
+    bb.on('file', (_field, stream, info) => {
+      let rel: string;
+      try {
+        rel = safeRelativeName(info.filename ?? '');
+      } catch (e) {
+        stream.resume();
+        fail(e);
+        return;
+      }
+      const target = path.join(dir, rel);
+      const counter = new ByteLimit(limit);
+      writes.push(
+        mkdir(path.dirname(target), { recursive: true })
+          .then(() => pipeline(stream, counter, createWriteStream(target, { flags: 'wx' })))
+          .then(() => {
+            files.push({ rel, bytes: counter.bytes });
+          })
+          .catch((e: unknown) => {
+            stream.resume();
+            fail((e as NodeJS.ErrnoException).code === 'EEXIST' ? new HttpError('INVALID_PARAMETER', `file sent twice: ${rel}`) : e);
+          }),
+      );
+    });
+    bb.on('error', (e) => fail(new HttpError('BAD_REQUEST', `bad multipart body: ${(e as Error).message}`)));
+    bb.on('close', () => {
+      void Promise.all(writes).then(() => {
+        if (!failed) resolve(files.sort((a, b) => a.rel.localeCompare(b.rel)));
+      });
+    });
+    req.on('aborted', () => fail(new HttpError('BAD_REQUEST', 'client went away during upload')));
+    req.pipe(bb);
+  });
+}

@@ -1,0 +1,101 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import type { ErrorCode, JobDto } from '../../protocol/index.ts';
+import { ingestIsolated, isSlideError } from '../../tiles/index.ts';
+import type { JobRepo } from '../db/jobs.ts';
+import type { SlideRepo } from '../db/slides.ts';
+
+export interface IngestQueueOptions {
+  dataDir: string;
+  tileSize: number;
+  jpegQuality: number;
+  sharpConcurrency: number;
+  concurrency: number;
+  timeoutMs: number;
+  log: (msg: string) => void;
+}
+
+interface Pending {
+  jobId: string;
+  input: string;
+  name: string;
+  /** Removed once the job ends (uploads are staged copies). */
+  cleanup: string | null;
+}
+
+/**
+ * Runs ingest jobs off the request path, each in its own child process, a few at a time. Job state
+ * lives in the database so any server process can answer GET /api/jobs/{id}. (Across several
+ * machines this queue would move to Redis; the job rows already carry everything a worker needs.)
+ */
+export class IngestQueue {
+  private readonly waiting: Pending[] = [];
+  private running = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly jobs: JobRepo,
+    private readonly slides: SlideRepo,
+    private readonly opts: IngestQueueOptions,
+  ) {}
+
+  async enqueue(input: string, name: string, cleanup: string | null): Promise<JobDto> {
+    const jobId = randomUUID();
+    const job = await this.jobs.create(jobId, 'ingest', name);
+    this.waiting.push({ jobId, input, name, cleanup });
+    this.pump();
+    return job;
+  }
+
+  /** Resolves when no job is queued or running (tests, shutdown). */
+  idle(): Promise<void> {
+    if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private pump(): void {
+    while (this.running < this.opts.concurrency && this.waiting.length > 0) {
+      const next = this.waiting.shift()!;
+      this.running++;
+      void this.run(next).finally(() => {
+        this.running--;
+        this.pump();
+        if (this.running === 0 && this.waiting.length === 0) this.idleWaiters.splice(0).forEach((f) => f());
+      });
+    }
+  }
+
+  private async run(p: Pending): Promise<void> {
+    await this.jobs.update(p.jobId, { state: 'running', percent: 0, stage: 'starting' });
+    let lastWrite = 0;
+    let lastPercent = -1;
+    try {
+      const { manifest, created } = await ingestIsolated(p.input, {
+        dataDir: this.opts.dataDir,
+        tileSize: this.opts.tileSize,
+        jpegQuality: this.opts.jpegQuality,
+        sharpConcurrency: this.opts.sharpConcurrency,
+        timeoutMs: this.opts.timeoutMs,
+        name: p.name,
+        onProgress: (percent, stage) => {
+          const now = Date.now();
+          if (percent === lastPercent || (now - lastWrite < 300 && percent < 100)) return;
+          lastWrite = now;
+          lastPercent = percent;
+          void this.jobs.update(p.jobId, { percent, stage }).catch(() => {});
+        },
+      });
+      await this.slides.register(manifest);
+      await this.jobs.update(p.jobId, { state: 'done', percent: 100, stage: created ? 'stored' : 'already stored', slideId: manifest.id });
+      this.opts.log(`ingest ${p.jobId} done: ${manifest.id} ${created ? '(new)' : '(already stored)'}`);
+    } catch (e) {
+      const error: { code: ErrorCode; message: string } = isSlideError(e)
+        ? { code: e.code, message: e.message }
+        : { code: 'INGEST_FAILED', message: 'ingest failed' };
+      if (!isSlideError(e)) this.opts.log(`ingest ${p.jobId} failed: ${String(e)}`);
+      await this.jobs.update(p.jobId, { state: 'failed', stage: null, error });
+    } finally {
+      if (p.cleanup) await rm(p.cleanup, { recursive: true, force: true });
+    }
+  }
+}

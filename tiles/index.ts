@@ -1,0 +1,7 @@
+export * from './errors.ts';
+export * from './pyramid/math.ts';
+export * from './store/index.ts';
+export * from './ingest/index.ts';
+export { openSlide, probe, READERS, detectReader } from './readers/index.ts';
+export type { SlideSource, SourceLevel, Probe } from './readers/index.ts';
+export { expandInput } from './readers/expand.ts';

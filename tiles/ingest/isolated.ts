@@ -1,0 +1,83 @@
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Manifest } from '../../protocol/index.ts';
+import { SlideError } from '../errors.ts';
+import type { IngestMessage, IngestRequest } from './messages.ts';
+
+export interface IsolatedIngestOptions {
+  dataDir: string;
+  tileSize: number;
+  jpegQuality: number;
+  sharpConcurrency: number;
+  name?: string;
+  onProgress?: (percent: number, stage: string) => void;
+  signal?: AbortSignal;
+  /** Kill the conversion after this long (ms); 0 = no limit. */
+  timeoutMs?: number;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Ingest in a child process. A crash (segfault in a decoder, out of memory) or a hang becomes a
+ * SlideError naming what happened; the caller's process is untouched.
+ */
+export function ingestIsolated(input: string, opts: IsolatedIngestOptions): Promise<{ manifest: Manifest; created: boolean }> {
+  const entry = path.join(here, 'worker.ts');
+  const child = fork(entry, [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    serialization: 'advanced',
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onAbort = (): void => {
+      child.kill('SIGKILL');
+      finish(() => reject(new SlideError('INGEST_FAILED', 'ingest cancelled')));
+    };
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    if (opts.timeoutMs && opts.timeoutMs > 0) {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        finish(() => reject(new SlideError('INGEST_FAILED', `conversion took longer than ${Math.round(opts.timeoutMs! / 1000)} s and was stopped`)));
+      }, opts.timeoutMs);
+    }
+    child.on('message', (raw) => {
+      const msg = raw as IngestMessage;
+      if (msg.type === 'progress') opts.onProgress?.(msg.percent, msg.stage);
+      else if (msg.type === 'done') finish(() => resolve({ manifest: msg.manifest, created: msg.created }));
+      else if (msg.type === 'error') finish(() => reject(new SlideError(msg.code, msg.message)));
+    });
+    child.on('error', (e) => finish(() => reject(new SlideError('INGEST_FAILED', `cannot start converter: ${e.message}`))));
+    // 'close' comes after the IPC channel drained, so a last 'done' message is never lost to 'exit'.
+    child.on('close', (code, signal) => {
+      const why = signal ? `signal ${signal}` : `exit code ${code}`;
+      const hint = /heap out of memory|Cannot allocate|std::bad_alloc/i.test(stderr) ? ' (out of memory)' : '';
+      finish(() => reject(new SlideError('CORRUPT_FILE', `the converter stopped unexpectedly (${why})${hint} while reading this file`)));
+    });
+    const req: IngestRequest = {
+      type: 'ingest',
+      input: path.resolve(input),
+      dataDir: path.resolve(opts.dataDir),
+      tileSize: opts.tileSize,
+      jpegQuality: opts.jpegQuality,
+      sharpConcurrency: opts.sharpConcurrency,
+      ...(opts.name ? { name: opts.name } : {}),
+    };
+    child.send(req);
+  });
+}

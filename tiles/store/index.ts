@@ -1,0 +1,2 @@
+export * from './types.ts';
+export { LocalSlideStore } from './local.ts';
