@@ -2,7 +2,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'dist', 'data', '.bench', 'tests/.fixtures', 'tests/artifacts', 'client/dist'] },
+  {
+    ignores: ['node_modules', 'dist', 'data', '.bench', 'tests/.fixtures', 'tests/artifacts', 'client/dist'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

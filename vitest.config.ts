@@ -2,7 +2,13 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts', 'tiles/**/*.test.ts', 'server/**/*.test.ts', 'protocol/**/*.test.ts', 'scripts/**/*.test.ts'],
+    include: [
+      'tests/**/*.test.ts',
+      'tiles/**/*.test.ts',
+      'server/**/*.test.ts',
+      'protocol/**/*.test.ts',
+      'scripts/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

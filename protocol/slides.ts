@@ -35,7 +35,9 @@ export const ManifestSchema = z.object({
   id: z.string().regex(/^[0-9a-f]{32}$/),
   name: z.string(),
   sourceFormat: z.enum(SOURCE_FORMATS),
-  sourceFiles: z.array(z.object({ path: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string() })),
+  sourceFiles: z.array(
+    z.object({ path: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string() }),
+  ),
   width: z.number().int().positive(),
   height: z.number().int().positive(),
   tileSize: z.number().int().positive(),

@@ -42,7 +42,11 @@ async function cmdIngest(args: string[]): Promise<number> {
     quality: { type: 'string' },
   });
   if (positionals.length === 0) throw new UsageError('ingest needs at least one file or folder');
-  const config = loadConfig({ dataDir: values.data, tileSize: values['tile-size'], jpegQuality: values.quality });
+  const config = loadConfig({
+    dataDir: values.data,
+    tileSize: values['tile-size'],
+    jpegQuality: values.quality,
+  });
   const json = values.json === true;
   const inputs: string[] = [];
   let failed = 0;
@@ -60,7 +64,8 @@ async function cmdIngest(args: string[]): Promise<number> {
   const repo = new SlideRepo(db);
   try {
     for (const [i, input] of inputs.entries()) {
-      const label = inputs.length > 1 ? `[${i + 1}/${inputs.length}] ${path.basename(input)}` : path.basename(input);
+      const label =
+        inputs.length > 1 ? `[${i + 1}/${inputs.length}] ${path.basename(input)}` : path.basename(input);
       const bar = new ProgressLine(label);
       let manifest: Manifest;
       let created: boolean;
@@ -76,7 +81,11 @@ async function cmdIngest(args: string[]): Promise<number> {
       } catch (e) {
         bar.stop();
         failed++;
-        const reason = isSlideError(e) ? e.message : e instanceof Error ? e.message.split('\n')[0] : String(e);
+        const reason = isSlideError(e)
+          ? e.message
+          : e instanceof Error
+            ? e.message.split('\n')[0]
+            : String(e);
         console.error(`error: ${input}: ${reason}`);
         continue;
       }
@@ -129,7 +138,9 @@ async function cmdInfo(args: string[]): Promise<number> {
       if (info.rendering) console.log(`  rendering       ${info.rendering}`);
       console.log(`  levels          ${info.levels.length}`);
       for (const [i, l] of info.levels.entries()) {
-        console.log(`    ${String(i).padStart(2)}  ${l.width} x ${l.height}  (1/${round(l.downsample)})  tile ${l.tileWidth} x ${l.tileHeight}`);
+        console.log(
+          `    ${String(i).padStart(2)}  ${l.width} x ${l.height}  (1/${round(l.downsample)})  tile ${l.tileWidth} x ${l.tileHeight}`,
+        );
       }
       console.log(`  properties      ${Object.keys(info.properties).length} (--json lists them)`);
       return 0;
@@ -144,7 +155,11 @@ async function cmdInfo(args: string[]): Promise<number> {
 }
 
 async function cmdServe(args: string[]): Promise<number> {
-  const { values } = parse(args, { port: { type: 'string' }, host: { type: 'string' }, data: { type: 'string' } });
+  const { values } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    data: { type: 'string' },
+  });
   const config = loadConfig({ port: values.port, host: values.host, dataDir: values.data });
   const { startServer } = await import('../server/main.ts');
   const { url, close } = await startServer(config);
@@ -182,7 +197,9 @@ async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      console.error(`error: ${e.message}\n${e instanceof UsageError ? "run 'tessera --help' for usage" : ''}`.trimEnd());
+      console.error(
+        `error: ${e.message}\n${e instanceof UsageError ? "run 'tessera --help' for usage" : ''}`.trimEnd(),
+      );
       return 2;
     }
     if (isSlideError(e)) {

@@ -16,7 +16,10 @@ import { IngestQueue } from './jobs/ingest-queue.ts';
  * Open storage and database, clear what a crash left behind, and index slides that reached the store
  * without the server (CLI ingests into the same data folder).
  */
-export async function createServerContext(config: Config, log: (msg: string) => void = console.log): Promise<ServerContext> {
+export async function createServerContext(
+  config: Config,
+  log: (msg: string) => void = console.log,
+): Promise<ServerContext> {
   const store = new LocalSlideStore(config.dataDir);
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const slides = new SlideRepo(db);
@@ -24,7 +27,8 @@ export async function createServerContext(config: Config, log: (msg: string) => 
   const swept = await store.sweep();
   await rm(path.join(config.dataDir, 'uploads'), { recursive: true, force: true });
   const interrupted = await jobs.failInterrupted();
-  if (swept || interrupted) log(`cleaned up ${swept} unfinished conversion(s), ${interrupted} interrupted job(s)`);
+  if (swept || interrupted)
+    log(`cleaned up ${swept} unfinished conversion(s), ${interrupted} interrupted job(s)`);
   const known = await slides.ids();
   for (const m of await store.list()) if (!known.has(m.id)) await slides.register(m);
   const queue = new IngestQueue(jobs, slides, {

@@ -9,11 +9,23 @@ const ConfigSchema = z.object({
   dataDir: z.string().default('./data'),
   /** postgres://… to use PostgreSQL; empty = SQLite in the data folder. */
   databaseUrl: z.string().default(''),
-  tileSize: z.coerce.number().int().refine((v) => v === 256 || v === 512, 'tile size must be 256 or 512').default(256),
+  tileSize: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 256 || v === 512, 'tile size must be 256 or 512')
+    .default(256),
   jpegQuality: z.coerce.number().int().min(50).max(100).default(90),
-  maxUploadBytes: z.coerce.number().int().positive().default(50 * 1024 ** 3),
+  maxUploadBytes: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(50 * 1024 ** 3),
   ingestConcurrency: z.coerce.number().int().min(1).max(16).default(1),
-  ingestTimeoutSeconds: z.coerce.number().int().min(0).default(6 * 3600),
+  ingestTimeoutSeconds: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(6 * 3600),
   sharpConcurrency: z.coerce.number().int().min(1).max(64).default(Math.max(2, os.availableParallelism())),
   /** Comma-separated origins allowed by CORS; empty = CORS off. */
   corsOrigins: z.string().default(''),
@@ -46,7 +58,10 @@ export class ConfigError extends Error {}
  * Build the configuration: defaults, then environment, then explicit overrides (CLI flags, tests).
  * The only place that reads process.env.
  */
-export function loadConfig(overrides: Partial<Record<keyof typeof ENV, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  overrides: Partial<Record<keyof typeof ENV, unknown>> = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV)) {
     const v = env[name];

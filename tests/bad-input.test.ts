@@ -110,7 +110,12 @@ describe.skipIf(!have)('a conversion killed midway leaves nothing and does not b
     // What the killed process left in tmp is invisible, and swept on the next start.
     await store.sweep();
     await nothingStored();
-    const { manifest, created } = await ingestIsolated(input, { dataDir, tileSize: 256, jpegQuality: 90, sharpConcurrency: 2 });
+    const { manifest, created } = await ingestIsolated(input, {
+      dataDir,
+      tileSize: 256,
+      jpegQuality: 90,
+      sharpConcurrency: 2,
+    });
     expect(created).toBe(true);
     expect(manifest.width).toBe(3968);
     expect((await store.list()).map((m) => m.id)).toEqual([manifest.id]);

@@ -11,7 +11,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const BIN = path.resolve('scripts/bin/tessera.mjs');
 
 function tessera(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, TESSERA_DATA: path.join(root, 'data') } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, TESSERA_DATA: path.join(root, 'data') },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -34,19 +38,53 @@ describe('tessera command line', () => {
     expect(r.stderr).toMatch(/tile size must be 256 or 512/);
   });
 
-  it.skipIf(!have)('ingest --json prints one JSON line per slide; a failed input gives exit 1 and one error line', () => {
-    const junk = path.join(root, 'junk.svs');
-    writeFileSync(junk, 'not a slide');
-    const r = tessera('ingest', '--json', slidePath('aperio/CMU-1-Small-Region.svs'), junk, slidePath('dicom/wsi-to-dicom-converter-jpeg.dcm'));
-    expect(r.code).toBe(1);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines).toHaveLength(2);
-    expect(Object.keys(lines[0]!)).toEqual(['id', 'name', 'sourceFormat', 'width', 'height', 'levels', 'tileSize', 'mppX', 'mppY', 'objectivePower']);
-    expect(lines[0]).toMatchObject({ sourceFormat: 'aperio-svs', width: 2220, height: 2967, tileSize: 256, objectivePower: 20 });
-    expect(lines[1]).toMatchObject({ sourceFormat: 'dicom', width: 957, height: 715, objectivePower: null });
-    const errors = r.stderr.trim().split('\n');
-    expect(errors).toEqual([`error: ${junk}: not an image file: its content matches no known format`]);
-  });
+  it.skipIf(!have)(
+    'ingest --json prints one JSON line per slide; a failed input gives exit 1 and one error line',
+    () => {
+      const junk = path.join(root, 'junk.svs');
+      writeFileSync(junk, 'not a slide');
+      const r = tessera(
+        'ingest',
+        '--json',
+        slidePath('aperio/CMU-1-Small-Region.svs'),
+        junk,
+        slidePath('dicom/wsi-to-dicom-converter-jpeg.dcm'),
+      );
+      expect(r.code).toBe(1);
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines).toHaveLength(2);
+      expect(Object.keys(lines[0]!)).toEqual([
+        'id',
+        'name',
+        'sourceFormat',
+        'width',
+        'height',
+        'levels',
+        'tileSize',
+        'mppX',
+        'mppY',
+        'objectivePower',
+      ]);
+      expect(lines[0]).toMatchObject({
+        sourceFormat: 'aperio-svs',
+        width: 2220,
+        height: 2967,
+        tileSize: 256,
+        objectivePower: 20,
+      });
+      expect(lines[1]).toMatchObject({
+        sourceFormat: 'dicom',
+        width: 957,
+        height: 715,
+        objectivePower: null,
+      });
+      const errors = r.stderr.trim().split('\n');
+      expect(errors).toEqual([`error: ${junk}: not an image file: its content matches no known format`]);
+    },
+  );
 
   it.skipIf(!have)('info shows format, levels and µm/px without ingesting', () => {
     const r = tessera('info', slidePath('hamamatsu/orbit-test3-DAPI-387.ndpi'));

@@ -27,7 +27,10 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 describe.skipIf(!have)('every sample slide is ingested with the scanner facts of PROVENANCE.md', () => {
   it.each(complete.map((s) => [s.path, s] as const))('%s', async (_p, exp) => {
-    const { manifest, created } = await ingest(slidePath(exp.path), store, { tileSize: 256, jpegQuality: 90 });
+    const { manifest, created } = await ingest(slidePath(exp.path), store, {
+      tileSize: 256,
+      jpegQuality: 90,
+    });
     expect(created).toBe(true);
     stored.set(exp.path, manifest);
     expect(manifest.width).toBe(exp.width);
@@ -61,7 +64,9 @@ describe.skipIf(!have)('every sample slide is ingested with the scanner facts of
     const mirax = samples.find((s) => !s.complete);
     expect(mirax).toBeDefined();
     const before = readdirSync(path.join(dataDir, 'slides')).length;
-    const err = await ingest(slidePath(mirax!.path), store, { tileSize: 256, jpegQuality: 90 }).catch((e: unknown) => e);
+    const err = await ingest(slidePath(mirax!.path), store, { tileSize: 256, jpegQuality: 90 }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(SlideError);
     expect((err as SlideError).code).toBe('CORRUPT_FILE');
     expect((err as SlideError).message).toMatch(/Data00\d\d\.dat/);
@@ -73,7 +78,12 @@ describe.skipIf(!have)('every sample slide is ingested with the scanner facts of
     const mirax = samples.find((s) => !s.complete)!;
     const s = await openSlide(slidePath(mirax.path));
     try {
-      expect([s.format, s.width, s.height, s.levels.length]).toEqual(['mirax', mirax.width, mirax.height, mirax.levels]);
+      expect([s.format, s.width, s.height, s.levels.length]).toEqual([
+        'mirax',
+        mirax.width,
+        mirax.height,
+        mirax.levels,
+      ]);
       expect(Math.abs(s.mppX! - mirax.mpp!)).toBeLessThan(0.001);
       expect(s.objectivePower).toBe(mirax.objectivePower);
     } finally {
@@ -90,35 +100,42 @@ describe.skipIf(!have)('pixel fidelity of the stored pyramid', () => {
     return { left: Math.floor((w - width) / 2), top: Math.floor((h - height) / 2), width, height };
   }
 
-  it.each(complete.map((s) => [s.path, s] as const))('%s: level 0 and a lower level match the reader', async (_p, exp) => {
-    const m = stored.get(exp.path);
-    expect(m, 'ingested by the test above').toBeDefined();
-    const file = path.join(dataDir, 'slides', m!.id, 'slide.tif');
-    const src = await openSlide(slidePath(exp.path));
-    const work = mkdtempSync(path.join(tmpdir(), 'tessera-px-'));
-    try {
-      const full = await toRgb((await src.pixels({ tmpDir: work })).clone());
-      const r = centre(m!.width, m!.height);
-      const storedL0 = await toRgb(sharp(file, { limitInputPixels: false }).extract(r));
-      const readerL0 = await toRgb(sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } }).extract(r));
-      for (const d of meanAbsDiff(storedL0, readerL0)) expect(d).toBeLessThan(3);
-
-      const level = m!.levelInfo[Math.min(2, m!.levels - 1)]!;
-      if (level.index > 0) {
-        const lr = centre(level.width, level.height);
-        const storedLk = await toRgb(sharp(file, { page: level.index, limitInputPixels: false }).extract(lr));
-        const readerLk = await toRgb(
-          sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } })
-            .resize(level.width, level.height, { fit: 'fill', kernel: 'linear' })
-            .extract(lr),
+  it.each(complete.map((s) => [s.path, s] as const))(
+    '%s: level 0 and a lower level match the reader',
+    async (_p, exp) => {
+      const m = stored.get(exp.path);
+      expect(m, 'ingested by the test above').toBeDefined();
+      const file = path.join(dataDir, 'slides', m!.id, 'slide.tif');
+      const src = await openSlide(slidePath(exp.path));
+      const work = mkdtempSync(path.join(tmpdir(), 'tessera-px-'));
+      try {
+        const full = await toRgb((await src.pixels({ tmpDir: work })).clone());
+        const r = centre(m!.width, m!.height);
+        const storedL0 = await toRgb(sharp(file, { limitInputPixels: false }).extract(r));
+        const readerL0 = await toRgb(
+          sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } }).extract(r),
         );
-        for (const d of meanAbsDiff(storedLk, readerLk)) expect(d).toBeLessThan(3);
+        for (const d of meanAbsDiff(storedL0, readerL0)) expect(d).toBeLessThan(3);
+
+        const level = m!.levelInfo[Math.min(2, m!.levels - 1)]!;
+        if (level.index > 0) {
+          const lr = centre(level.width, level.height);
+          const storedLk = await toRgb(
+            sharp(file, { page: level.index, limitInputPixels: false }).extract(lr),
+          );
+          const readerLk = await toRgb(
+            sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } })
+              .resize(level.width, level.height, { fit: 'fill', kernel: 'linear' })
+              .extract(lr),
+          );
+          for (const d of meanAbsDiff(storedLk, readerLk)) expect(d).toBeLessThan(3);
+        }
+      } finally {
+        await src.close();
+        rmSync(work, { recursive: true, force: true });
       }
-    } finally {
-      await src.close();
-      rmSync(work, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 
   it.each(complete.filter((s) => s.width > 64).map((s) => [s.path, s] as const))(
     '%s: level 0 against an independent decode (vips command) where one exists',

@@ -18,7 +18,10 @@ let base = '';
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-server-'));
-  const config = loadConfig({ dataDir, port: 0, host: '127.0.0.1', maxUploadBytes: 8 * 1024 * 1024, sharpConcurrency: 2 }, {});
+  const config = loadConfig(
+    { dataDir, port: 0, host: '127.0.0.1', maxUploadBytes: 8 * 1024 * 1024, sharpConcurrency: 2 },
+    {},
+  );
   ctx = await createServerContext(config, () => {});
   server = createApp(ctx).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
@@ -62,7 +65,12 @@ describe.skipIf(!have)('POST /api/slides streams an upload and ingests it off th
     expect(job.slideId).toMatch(/^[0-9a-f]{32}$/);
     const list = (await (await fetch(`${base}/api/slides`)).json()) as SlideDto[];
     const slide = list.find((s) => s.id === job.slideId);
-    expect(slide).toMatchObject({ name: 'CMU-1 Small Region', sourceFormat: 'aperio-svs', width: 2220, height: 2967 });
+    expect(slide).toMatchObject({
+      name: 'CMU-1 Small Region',
+      sourceFormat: 'aperio-svs',
+      width: 2220,
+      height: 2967,
+    });
     const one = await fetch(`${base}/api/slides/${job.slideId}`);
     expect(one.status).toBe(200);
     // The upload's staging copy is gone once the job ended.
@@ -72,7 +80,8 @@ describe.skipIf(!have)('POST /api/slides streams an upload and ingests it off th
   it('a multipart upload of a DICOM series folder becomes one slide', async () => {
     const dir = slidePath('dicom/cmu-1-small-region-wsi2dcm');
     const form = new FormData();
-    for (const f of readdirSync(dir)) form.append('file', new Blob([readFileSync(path.join(dir, f))]), `cmu-1-series/${f}`);
+    for (const f of readdirSync(dir))
+      form.append('file', new Blob([readFileSync(path.join(dir, f))]), `cmu-1-series/${f}`);
     const res = await fetch(`${base}/api/slides`, { method: 'POST', body: form });
     expect(res.status).toBe(202);
     const { jobId, name } = (await res.json()) as UploadAccepted;
@@ -85,7 +94,10 @@ describe.skipIf(!have)('POST /api/slides streams an upload and ingests it off th
   });
 
   it('a corrupt upload fails its job with the reason, and the server keeps serving', async () => {
-    const res = await fetch(`${base}/api/slides?name=broken.svs`, { method: 'POST', body: Buffer.from('II*\0garbage that is no TIFF at all') });
+    const res = await fetch(`${base}/api/slides?name=broken.svs`, {
+      method: 'POST',
+      body: Buffer.from('II*\0garbage that is no TIFF at all'),
+    });
     expect(res.status).toBe(202);
     const job = await waitForJob(((await res.json()) as UploadAccepted).jobId);
     expect(job.state).toBe('failed');
@@ -97,7 +109,10 @@ describe.skipIf(!have)('POST /api/slides streams an upload and ingests it off th
 
 describe('upload and job errors', () => {
   it('an upload over the size limit is refused with 413 UPLOAD_TOO_LARGE and leaves no file', async () => {
-    const res = await fetch(`${base}/api/slides?name=big.svs`, { method: 'POST', body: Buffer.alloc(9 * 1024 * 1024) });
+    const res = await fetch(`${base}/api/slides?name=big.svs`, {
+      method: 'POST',
+      body: Buffer.alloc(9 * 1024 * 1024),
+    });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { code: string }).code).toBe('UPLOAD_TOO_LARGE');
     expect(readdirSync(path.join(dataDir, 'uploads'))).toEqual([]);

@@ -40,7 +40,13 @@ export class JobRepo {
 
   async update(
     id: string,
-    patch: Partial<{ state: JobState; percent: number; stage: string | null; slideId: string; error: { code: ErrorCode; message: string } }>,
+    patch: Partial<{
+      state: JobState;
+      percent: number;
+      stage: string | null;
+      slideId: string;
+      error: { code: ErrorCode; message: string };
+    }>,
   ): Promise<void> {
     const set: Partial<JobsTable> = { updated_at: new Date().toISOString() };
     if (patch.state !== undefined) set.state = patch.state;
@@ -60,7 +66,12 @@ export class JobRepo {
   }
 
   async recent(limit: number): Promise<JobDto[]> {
-    const rows = await this.db.selectFrom('jobs').selectAll().orderBy('created_at', 'desc').limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .limit(limit)
+      .execute();
     return rows.map(toDto);
   }
 

@@ -45,7 +45,12 @@ export class SlideRepo {
   }
 
   async list(): Promise<SlideDto[]> {
-    const rows = await this.db.selectFrom('slides').selectAll().orderBy('created_at', 'desc').orderBy('id').execute();
+    const rows = await this.db
+      .selectFrom('slides')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('id')
+      .execute();
     return rows.map(toDto);
   }
 

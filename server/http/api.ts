@@ -16,7 +16,11 @@ export function apiRouter(ctx: ServerContext): Router {
   });
 
   r.get('/config', (_req, res) => {
-    res.json({ protocolVersion: PROTOCOL_VERSION, tileSize: ctx.config.tileSize, maxUploadBytes: ctx.config.maxUploadBytes });
+    res.json({
+      protocolVersion: PROTOCOL_VERSION,
+      tileSize: ctx.config.tileSize,
+      maxUploadBytes: ctx.config.maxUploadBytes,
+    });
   });
 
   r.get('/slides', async (_req, res) => {
@@ -31,7 +35,11 @@ export function apiRouter(ctx: ServerContext): Router {
   });
 
   r.post('/slides', async (req, res) => {
-    const upload = await receiveUpload(req, path.join(ctx.config.dataDir, 'uploads'), ctx.config.maxUploadBytes);
+    const upload = await receiveUpload(
+      req,
+      path.join(ctx.config.dataDir, 'uploads'),
+      ctx.config.maxUploadBytes,
+    );
     const job = await ctx.queue.enqueue(upload.input, upload.name, upload.dir);
     const body: UploadAccepted = { jobId: job.id, name: upload.name, bytes: upload.bytes };
     res.status(202).location(`/api/jobs/${job.id}`).json(body);
@@ -43,7 +51,11 @@ export function apiRouter(ctx: ServerContext): Router {
 
   r.get('/jobs/:id', async (req, res) => {
     const id = String(req.params.id);
-    if (!JOB_ID.test(id)) throw new HttpError('INVALID_PARAMETER', `Expected a job id (UUID) but received ${JSON.stringify(id.slice(0, 64))}`);
+    if (!JOB_ID.test(id))
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected a job id (UUID) but received ${JSON.stringify(id.slice(0, 64))}`,
+      );
     const job = await ctx.jobs.get(id);
     if (!job) throw new HttpError('JOB_NOT_FOUND', `no job ${id}`);
     res.json(job);
@@ -55,7 +67,10 @@ export function apiRouter(ctx: ServerContext): Router {
 export function slideIdParam(raw: unknown): string {
   const id: string = String(raw);
   if (!isSlideId(id)) {
-    throw new HttpError('INVALID_PARAMETER', `Expected a slide id (32 hex digits) but received ${JSON.stringify(String(raw).slice(0, 64))}`);
+    throw new HttpError(
+      'INVALID_PARAMETER',
+      `Expected a slide id (32 hex digits) but received ${JSON.stringify(String(raw).slice(0, 64))}`,
+    );
   }
   return id;
 }

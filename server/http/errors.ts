@@ -37,12 +37,20 @@ export function errorHandler(log: (msg: string) => void): ErrorRequestHandler {
       status = err.status;
       body = { code: status === 413 ? 'UPLOAD_TOO_LARGE' : 'BAD_REQUEST', message: err.message, requestId };
     } else {
-      log(`[${requestId}] ${req.method} ${req.originalUrl} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      log(
+        `[${requestId}] ${req.method} ${req.originalUrl} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
     }
     res.status(status).json(body);
   };
 }
 
 function isBodyParserError(e: unknown): e is { status: number; message: string } {
-  return typeof e === 'object' && e !== null && 'status' in e && typeof (e as { status: unknown }).status === 'number' && (e as { status: number }).status < 500;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    'status' in e &&
+    typeof (e as { status: unknown }).status === 'number' &&
+    (e as { status: number }).status < 500
+  );
 }

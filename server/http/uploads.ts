@@ -25,9 +25,12 @@ export function safeRelativeName(raw: string): string {
   const segments = raw.replace(/\\/g, '/').split('/');
   const out: string[] = [];
   for (const seg of segments) {
+    // Control characters (NUL included) never belong in a file name.
+    // eslint-disable-next-line no-control-regex
     const clean = seg.replace(/[\u0000-\u001f\u007f]/g, '').trim();
     if (clean === '' || clean === '.') continue;
-    if (clean === '..') throw new HttpError('INVALID_PARAMETER', `file name may not contain '..': ${JSON.stringify(raw)}`);
+    if (clean === '..')
+      throw new HttpError('INVALID_PARAMETER', `file name may not contain '..': ${JSON.stringify(raw)}`);
     out.push(clean.slice(0, 200));
   }
   if (out.length === 0) throw new HttpError('INVALID_PARAMETER', 'file name is empty');
@@ -43,7 +46,8 @@ class ByteLimit extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
     this.limit.remaining -= chunk.length;
-    if (this.limit.remaining < 0) cb(new HttpError('UPLOAD_TOO_LARGE', 'upload is larger than the configured limit'));
+    if (this.limit.remaining < 0)
+      cb(new HttpError('UPLOAD_TOO_LARGE', 'upload is larger than the configured limit'));
     else cb(null, chunk);
   }
 }
@@ -53,10 +57,17 @@ class ByteLimit extends Transform {
  * or `X-File-Name`; multipart bodies may carry several files of one slide. On any failure, or when
  * the client goes away, the partial upload is deleted.
  */
-export async function receiveUpload(req: Request, uploadsRoot: string, maxBytes: number): Promise<StagedUpload> {
+export async function receiveUpload(
+  req: Request,
+  uploadsRoot: string,
+  maxBytes: number,
+): Promise<StagedUpload> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
-    throw new HttpError('UPLOAD_TOO_LARGE', `upload of ${declared} bytes is larger than the limit of ${maxBytes}`);
+    throw new HttpError(
+      'UPLOAD_TOO_LARGE',
+      `upload of ${declared} bytes is larger than the limit of ${maxBytes}`,
+    );
   }
   const dir = path.join(uploadsRoot, randomUUID());
   await mkdir(dir, { recursive: true });
@@ -72,7 +83,11 @@ export async function receiveUpload(req: Request, uploadsRoot: string, maxBytes:
     const first = files[0]!;
     const single = files.length === 1 && !first.rel.includes('/');
     const top = first.rel.split('/')[0]!;
-    const input = single ? path.join(dir, first.rel) : files.every((f) => f.rel.startsWith(`${top}/`)) ? path.join(dir, top) : dir;
+    const input = single
+      ? path.join(dir, first.rel)
+      : files.every((f) => f.rel.startsWith(`${top}/`))
+        ? path.join(dir, top)
+        : dir;
     const name = path.basename(single ? first.rel : top).replace(/\.[^.]+$/, '') || 'upload';
     return { input, dir, name, bytes };
   } catch (e) {
@@ -81,18 +96,30 @@ export async function receiveUpload(req: Request, uploadsRoot: string, maxBytes:
   }
 }
 
-async function receiveRaw(req: Request, dir: string, limit: { remaining: number }): Promise<{ rel: string; bytes: number }> {
+async function receiveRaw(
+  req: Request,
+  dir: string,
+  limit: { remaining: number },
+): Promise<{ rel: string; bytes: number }> {
   const q = typeof req.query.name === 'string' ? req.query.name : undefined;
   const h = req.headers['x-file-name'];
   const rawName = q ?? (typeof h === 'string' ? decodeURIComponent(h) : undefined);
-  if (!rawName) throw new HttpError('INVALID_PARAMETER', 'file name missing: send ?name=FILE or an X-File-Name header, or use multipart/form-data');
+  if (!rawName)
+    throw new HttpError(
+      'INVALID_PARAMETER',
+      'file name missing: send ?name=FILE or an X-File-Name header, or use multipart/form-data',
+    );
   const rel = safeRelativeName(path.basename(rawName.replace(/\\/g, '/')));
   const counter = new ByteLimit(limit);
   await pipeline(req, counter, createWriteStream(path.join(dir, rel), { flags: 'wx' }));
   return { rel, bytes: counter.bytes };
 }
 
-function receiveMultipart(req: Request, dir: string, limit: { remaining: number }): Promise<{ rel: string; bytes: number }[]> {
+function receiveMultipart(
+  req: Request,
+  dir: string,
+  limit: { remaining: number },
+): Promise<{ rel: string; bytes: number }[]> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -129,7 +156,11 @@ function receiveMultipart(req: Request, dir: string, limit: { remaining: number 
           })
           .catch((e: unknown) => {
             stream.resume();
-            fail((e as NodeJS.ErrnoException).code === 'EEXIST' ? new HttpError('INVALID_PARAMETER', `file sent twice: ${rel}`) : e);
+            fail(
+              (e as NodeJS.ErrnoException).code === 'EEXIST'
+                ? new HttpError('INVALID_PARAMETER', `file sent twice: ${rel}`)
+                : e,
+            );
           }),
       );
     });

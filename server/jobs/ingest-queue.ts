@@ -86,7 +86,12 @@ export class IngestQueue {
         },
       });
       await this.slides.register(manifest);
-      await this.jobs.update(p.jobId, { state: 'done', percent: 100, stage: created ? 'stored' : 'already stored', slideId: manifest.id });
+      await this.jobs.update(p.jobId, {
+        state: 'done',
+        percent: 100,
+        stage: created ? 'stored' : 'already stored',
+        slideId: manifest.id,
+      });
       this.opts.log(`ingest ${p.jobId} done: ${manifest.id} ${created ? '(new)' : '(already stored)'}`);
     } catch (e) {
       const error: { code: ErrorCode; message: string } = isSlideError(e)

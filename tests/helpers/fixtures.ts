@@ -19,7 +19,11 @@ export function makeBadInputs(dir: string, sampleSvs: string | null): Record<str
   // 1x1 PNG
   writeFileSync(
     out.png,
-    Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108020000009077' + '53de0000000c4944415408d763f8cfc0000003010100c9fe92ef0000000049454e44ae426082', 'hex'),
+    Buffer.from(
+      '89504e470d0a1a0a0000000d49484452000000010000000108020000009077' +
+        '53de0000000c4944415408d763f8cfc0000003010100c9fe92ef0000000049454e44ae426082',
+      'hex',
+    ),
   );
 
   out.hugeHeader = path.join(dir, 'huge-header.tif');

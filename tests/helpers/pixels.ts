@@ -15,14 +15,19 @@ export interface Rgb {
 
 /** Decode any sharp pipeline region to packed 8-bit RGB. */
 export async function toRgb(img: Sharp): Promise<Rgb> {
-  const { data, info } = await img.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await img
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
   return { width: info.width, height: info.height, data };
 }
 
 /** Mean absolute difference per channel between two same-sized RGB images. */
 export function meanAbsDiff(a: Rgb, b: Rgb): [number, number, number] {
-  if (a.width !== b.width || a.height !== b.height) throw new Error(`size ${a.width}x${a.height} vs ${b.width}x${b.height}`);
+  if (a.width !== b.width || a.height !== b.height)
+    throw new Error(`size ${a.width}x${a.height} vs ${b.width}x${b.height}`);
   const sums = [0, 0, 0];
   for (let i = 0; i < a.data.length; i++) sums[i % 3]! += Math.abs(a.data[i]! - b.data[i]!);
   const n = a.width * a.height;
@@ -48,11 +53,26 @@ export function spread(a: Rgb): number {
  * OpenSlide, not the libvips inside sharp), cropped to PNG and read back. `options` are vips loader
  * options such as 'page=2' or 'level=1'.
  */
-export async function vipsRegion(file: string, x: number, y: number, w: number, h: number, options = ''): Promise<Rgb> {
+export async function vipsRegion(
+  file: string,
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+  options = '',
+): Promise<Rgb> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tessera-ref-'));
   try {
     const out = path.join(dir, 'ref.png');
-    await run('vips', ['crop', options ? `${file}[${options}]` : file, out, String(x), String(y), String(w), String(h)]);
+    await run('vips', [
+      'crop',
+      options ? `${file}[${options}]` : file,
+      out,
+      String(x),
+      String(y),
+      String(w),
+      String(h),
+    ]);
     return await toRgb(sharp(out));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -23,11 +23,19 @@ export async function sha256File(file: string): Promise<{ sha256: string; bytes:
  * The same bytes give the same id wherever they come from; the file names outside the slide
  * (the folder it sits in) do not count.
  */
-export async function contentId(root: string, files: readonly string[], isDirectory: boolean): Promise<{ id: string; files: HashedFile[] }> {
+export async function contentId(
+  root: string,
+  files: readonly string[],
+  isDirectory: boolean,
+): Promise<{ id: string; files: HashedFile[] }> {
   const hashed: HashedFile[] = [];
   for (const f of files) {
     const { sha256, bytes } = await sha256File(f);
-    hashed.push({ path: isDirectory ? path.relative(root, f).split(path.sep).join('/') : path.basename(f), bytes, sha256 });
+    hashed.push({
+      path: isDirectory ? path.relative(root, f).split(path.sep).join('/') : path.basename(f),
+      bytes,
+      sha256,
+    });
   }
   const top = createHash('sha256');
   if (!isDirectory && hashed[0]) {

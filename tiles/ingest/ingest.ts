@@ -34,7 +34,11 @@ const THUMBNAIL_MAX = 1024;
  * pyramid-tile level 0 into a JPEG BigTIFF, keep the associated images apart, write the manifest last,
  * publish with one rename. On any failure nothing is visible and nothing blocks a retry.
  */
-export async function ingest(input: string, store: LocalSlideStore, opts: IngestOptions): Promise<IngestResult> {
+export async function ingest(
+  input: string,
+  store: LocalSlideStore,
+  opts: IngestOptions,
+): Promise<IngestResult> {
   const report = opts.onProgress ?? (() => {});
   report(0, 'checking');
   const p = await probe(input);
@@ -163,7 +167,11 @@ async function writeAssociated(source: SlideSource, dir: string, quality: number
     }
   }
   // Every stored slide has a thumbnail made from its own pyramid, so it matches the pixels served.
-  await thumbnailFromPyramid(path.join(dir, SLIDE_FILE), path.join(dir, associatedFile('thumbnail')), quality);
+  await thumbnailFromPyramid(
+    path.join(dir, SLIDE_FILE),
+    path.join(dir, associatedFile('thumbnail')),
+    quality,
+  );
   out.push('thumbnail');
   return out;
 }

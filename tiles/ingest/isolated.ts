@@ -23,7 +23,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
  * Ingest in a child process. A crash (segfault in a decoder, out of memory) or a hang becomes a
  * SlideError naming what happened; the caller's process is untouched.
  */
-export function ingestIsolated(input: string, opts: IsolatedIngestOptions): Promise<{ manifest: Manifest; created: boolean }> {
+export function ingestIsolated(
+  input: string,
+  opts: IsolatedIngestOptions,
+): Promise<{ manifest: Manifest; created: boolean }> {
   const entry = path.join(here, 'worker.ts');
   const child = fork(entry, [], {
     execArgv: ['--import', 'tsx'],
@@ -53,7 +56,14 @@ export function ingestIsolated(input: string, opts: IsolatedIngestOptions): Prom
     if (opts.timeoutMs && opts.timeoutMs > 0) {
       timer = setTimeout(() => {
         child.kill('SIGKILL');
-        finish(() => reject(new SlideError('INGEST_FAILED', `conversion took longer than ${Math.round(opts.timeoutMs! / 1000)} s and was stopped`)));
+        finish(() =>
+          reject(
+            new SlideError(
+              'INGEST_FAILED',
+              `conversion took longer than ${Math.round(opts.timeoutMs! / 1000)} s and was stopped`,
+            ),
+          ),
+        );
       }, opts.timeoutMs);
     }
     child.on('message', (raw) => {
@@ -62,12 +72,23 @@ export function ingestIsolated(input: string, opts: IsolatedIngestOptions): Prom
       else if (msg.type === 'done') finish(() => resolve({ manifest: msg.manifest, created: msg.created }));
       else if (msg.type === 'error') finish(() => reject(new SlideError(msg.code, msg.message)));
     });
-    child.on('error', (e) => finish(() => reject(new SlideError('INGEST_FAILED', `cannot start converter: ${e.message}`))));
+    child.on('error', (e) =>
+      finish(() => reject(new SlideError('INGEST_FAILED', `cannot start converter: ${e.message}`))),
+    );
     // 'close' comes after the IPC channel drained, so a last 'done' message is never lost to 'exit'.
     child.on('close', (code, signal) => {
       const why = signal ? `signal ${signal}` : `exit code ${code}`;
-      const hint = /heap out of memory|Cannot allocate|std::bad_alloc/i.test(stderr) ? ' (out of memory)' : '';
-      finish(() => reject(new SlideError('CORRUPT_FILE', `the converter stopped unexpectedly (${why})${hint} while reading this file`)));
+      const hint = /heap out of memory|Cannot allocate|std::bad_alloc/i.test(stderr)
+        ? ' (out of memory)'
+        : '';
+      finish(() =>
+        reject(
+          new SlideError(
+            'CORRUPT_FILE',
+            `the converter stopped unexpectedly (${why})${hint} while reading this file`,
+          ),
+        ),
+      );
     });
     const req: IngestRequest = {
       type: 'ingest',

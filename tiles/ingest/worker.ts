@@ -38,7 +38,12 @@ process.once('message', (raw: unknown) => {
       await send({ type: 'done', manifest: result.manifest, created: result.created });
     } catch (e) {
       if (isSlideError(e)) await send({ type: 'error', code: e.code, message: e.message });
-      else await send({ type: 'error', code: 'INGEST_FAILED', message: e instanceof Error ? e.message.split('\n')[0]! : String(e) });
+      else
+        await send({
+          type: 'error',
+          code: 'INGEST_FAILED',
+          message: e instanceof Error ? e.message.split('\n')[0]! : String(e),
+        });
     }
     process.disconnect?.();
     process.exit(0);

@@ -19,7 +19,11 @@ export interface BuildOptions {
  * halvings down to one tile (the layout every pathology tool reads). Returns the levels actually
  * written, checked against the tile math so a change in libvips cannot silently change the layout.
  */
-export async function buildPyramid(image: Sharp, outPath: string, opts: BuildOptions): Promise<StoredLevel[]> {
+export async function buildPyramid(
+  image: Sharp,
+  outPath: string,
+  opts: BuildOptions,
+): Promise<StoredLevel[]> {
   const meta = await image.metadata();
   const stop = watchProgress(opts);
   try {
@@ -42,7 +46,10 @@ export async function buildPyramid(image: Sharp, outPath: string, opts: BuildOpt
   const width = out.width;
   const height = out.height;
   if (meta.width !== undefined && (width !== meta.width || height !== meta.height)) {
-    throw new SlideError('INGEST_FAILED', `pyramid level 0 is ${width}x${height}, source is ${meta.width}x${meta.height}`);
+    throw new SlideError(
+      'INGEST_FAILED',
+      `pyramid level 0 is ${width}x${height}, source is ${meta.width}x${meta.height}`,
+    );
   }
   const expected = storedLevels(width, height, opts.tileSize);
   const pages = out.pages ?? 1;

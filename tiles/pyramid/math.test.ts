@@ -10,7 +10,9 @@ describe('storedLevels: powers of two down to one tile', () => {
     ]);
   });
   it('1 x 1 is a single level of one tile', () => {
-    expect(storedLevels(1, 1, 256)).toEqual([{ index: 0, width: 1, height: 1, downsample: 1, tilesX: 1, tilesY: 1 }]);
+    expect(storedLevels(1, 1, 256)).toEqual([
+      { index: 0, width: 1, height: 1, downsample: 1, tilesX: 1, tilesY: 1 },
+    ]);
   });
   it('257 x 255: one pixel over the tile size needs a second level', () => {
     expect(storedLevels(257, 255, 256).map((l) => [l.width, l.height, l.tilesX])).toEqual([
@@ -24,7 +26,9 @@ describe('storedLevels: powers of two down to one tile', () => {
     expect(levels.every((l) => l.height >= 1)).toBe(true);
   });
   it('downsample doubles at each level', () => {
-    expect(storedLevels(60_000, 45_000, 256).map((l) => l.downsample)).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256]);
+    expect(storedLevels(60_000, 45_000, 256).map((l) => l.downsample)).toEqual([
+      1, 2, 4, 8, 16, 32, 64, 128, 256,
+    ]);
   });
   it('rejects non-integer and zero sizes with a message naming the parameter', () => {
     expect(() => storedLevels(0, 10, 256)).toThrow('Expected positive integer for width but received 0');

@@ -51,7 +51,11 @@ export function dziLevelCount(width: number, height: number): number {
   return Math.ceil(Math.log2(Math.max(width, height))) + 1;
 }
 
-export function dziLevelSize(width: number, height: number, level: number): { width: number; height: number } {
+export function dziLevelSize(
+  width: number,
+  height: number,
+  level: number,
+): { width: number; height: number } {
   const max = dziLevelCount(width, height) - 1;
   const scale = 2 ** (max - level);
   return { width: Math.max(1, Math.ceil(width / scale)), height: Math.max(1, Math.ceil(height / scale)) };
@@ -63,6 +67,7 @@ function assertDims(width: number, height: number, tileSize: number): void {
     ['height', height],
     ['tile size', tileSize],
   ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`Expected positive integer for ${name} but received ${v}`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`Expected positive integer for ${name} but received ${v}`);
   }
 }

@@ -3,7 +3,20 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /** Files that sit beside slides (documentation, checksums) and are never slides themselves. */
-const NOT_SLIDES = new Set(['.md', '.json', '.txt', '.csv', '.xml', '.html', '.pdf', '.sha256', '.md5', '.log', '.ini', '.dat']);
+const NOT_SLIDES = new Set([
+  '.md',
+  '.json',
+  '.txt',
+  '.csv',
+  '.xml',
+  '.html',
+  '.pdf',
+  '.sha256',
+  '.md5',
+  '.log',
+  '.ini',
+  '.dat',
+]);
 
 /**
  * Turn a command-line argument into slide inputs. A file is one slide. A folder is one slide when it

@@ -26,9 +26,12 @@ export async function detectReader(p: Probe): Promise<SlideReader> {
     if (claimed) return reader;
   }
   const what = describeForeign(p.head);
-  if (what) throw new SlideError('UNSUPPORTED_FORMAT', `${what}, not a whole-slide image format Tessera reads`);
-  if (looksLikeTiff(p.head)) throw new SlideError('UNSUPPORTED_FORMAT', 'a TIFF variant no reader recognises');
-  if (p.isDirectory) throw new SlideError('UNSUPPORTED_FORMAT', 'folder holds no DICOM series or MIRAX slide');
+  if (what)
+    throw new SlideError('UNSUPPORTED_FORMAT', `${what}, not a whole-slide image format Tessera reads`);
+  if (looksLikeTiff(p.head))
+    throw new SlideError('UNSUPPORTED_FORMAT', 'a TIFF variant no reader recognises');
+  if (p.isDirectory)
+    throw new SlideError('UNSUPPORTED_FORMAT', 'folder holds no DICOM series or MIRAX slide');
   throw new SlideError('NOT_AN_IMAGE', 'not an image file: its content matches no known format');
 }
 
@@ -50,6 +53,10 @@ export async function openSlide(input: string): Promise<SlideSource> {
 export function asSlideError(e: unknown): SlideError {
   if (isSlideError(e)) return e;
   const raw = e instanceof Error ? e.message : String(e);
-  const line = raw.split('\n').map((s) => s.trim()).find((s) => s.length > 0) ?? 'unreadable';
+  const line =
+    raw
+      .split('\n')
+      .map((s) => s.trim())
+      .find((s) => s.length > 0) ?? 'unreadable';
   return new SlideError('CORRUPT_FILE', `cannot read slide: ${line}`, { cause: e });
 }

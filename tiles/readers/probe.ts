@@ -60,7 +60,10 @@ async function listFiles(dir: string): Promise<string[]> {
       if (e.isDirectory()) await walk(p, depth + 1);
       else if (e.isFile()) out.push(p);
       if (out.length > MAX_FOLDER_FILES) {
-        throw new SlideError('UNSUPPORTED_FORMAT', `folder holds more than ${MAX_FOLDER_FILES} files: not one slide`);
+        throw new SlideError(
+          'UNSUPPORTED_FORMAT',
+          `folder holds more than ${MAX_FOLDER_FILES} files: not one slide`,
+        );
       }
     }
   };
@@ -81,7 +84,8 @@ export function describeForeign(head: Buffer): string | null {
     ['a gzip archive', [0x1f, 0x8b]],
   ];
   for (const [name, bytes] of sig) if (bytes.every((b, i) => head[i] === b)) return name;
-  if (head.length >= 12 && head.toString('latin1', 4, 8) === 'ftyp') return 'an ISO media file (HEIF/AVIF/MP4)';
+  if (head.length >= 12 && head.toString('latin1', 4, 8) === 'ftyp')
+    return 'an ISO media file (HEIF/AVIF/MP4)';
   return null;
 }
 

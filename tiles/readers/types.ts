@@ -1,4 +1,4 @@
-import type sharp from 'sharp';
+import type { Sharp } from 'sharp';
 import type { AssociatedName, SourceFormat } from '../../protocol/index.ts';
 
 /** One resolution level as stored in the source file. */
@@ -62,7 +62,7 @@ export interface SlideSource {
    * height. It must stream (never hold the whole slide in memory); a reader that cannot hand sharp
    * a file it reads directly may assemble an intermediate tiled TIFF in ctx.tmpDir.
    */
-  pixels(ctx: PixelContext): Promise<sharp.Sharp>;
+  pixels(ctx: PixelContext): Promise<Sharp>;
   /** An associated image, encoded in any format sharp reads (JPEG, PNG, raw TIFF...), or null. */
   associatedImage(name: AssociatedName): Promise<Buffer | null>;
   close(): Promise<void>;
