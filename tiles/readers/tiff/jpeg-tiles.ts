@@ -1,0 +1,109 @@
+import sharp from 'sharp';
+import { SlideError } from '../../errors.ts';
+import { retile, type RgbTileSource } from './intermediate.ts';
+import { firstLine } from './source.ts';
+import { TAG, type Ifd, type TiffFile } from './tiff-file.ts';
+
+/**
+ * Colour coding of a JPEG stream as libjpeg would infer it: a JFIF marker means YCbCr, an Adobe marker
+ * says which; without markers, subsampled chroma only makes sense for YCbCr and component ids 'R','G','B'
+ * mean RGB. Null when the stream does not say (Aperio's tiles: ids 0,1,2, no subsampling).
+ */
+export function jpegDeclaredColour(...streams: Buffer[]): 'ycbcr' | 'rgb' | null {
+  let sof: { ids: number[]; sampling: number[] } | null = null;
+  for (const s of streams) {
+    let at = 2;
+    while (at + 4 <= s.length && s[at] === 0xff) {
+      const marker = s[at + 1]!;
+      if (marker === 0xda || marker === 0xd9) break;
+      const len = s.readUInt16BE(at + 2);
+      if (marker === 0xe0 && s.toString('latin1', at + 4, at + 8) === 'JFIF') return 'ycbcr';
+      if (marker === 0xee && s.toString('latin1', at + 4, at + 9) === 'Adobe' && at + 15 < s.length) {
+        return s[at + 15] === 0 ? 'rgb' : 'ycbcr';
+      }
+      const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+      if (isSof && at + 10 <= s.length) {
+        const n = s[at + 9]!;
+        const ids: number[] = [];
+        const sampling: number[] = [];
+        for (let k = 0; k < n && at + 12 + k * 3 <= s.length; k++) {
+          ids.push(s[at + 10 + k * 3]!);
+          sampling.push(s[at + 11 + k * 3]!);
+        }
+        sof = { ids, sampling };
+      }
+      at += 2 + len;
+    }
+  }
+  if (!sof || sof.ids.length !== 3) return null;
+  if (new Set(sof.sampling).size > 1) return 'ycbcr';
+  if (sof.ids.join(',') === '82,71,66') return 'rgb';
+  return null;
+}
+
+/**
+ * Whether libtiff would decode this IFD's JPEG tiles in the wrong colour space. libtiff trusts the
+ * TIFF's Photometric tag; Bio-Formats (bfconvert, QuPath's OME-TIFF export) writes JFIF YCbCr tiles
+ * under Photometric RGB, which libvips then shows pink and teal. (Aperio's RGB tiles carry no marker
+ * and are decoded correctly by trusting Photometric RGB.)
+ */
+export async function jpegColourMismatch(file: TiffFile, ifd: Ifd): Promise<boolean> {
+  if (ifd.compression !== 7 || ifd.photometric !== 2 || ifd.samplesPerPixel < 3) return false;
+  const { offsets, byteCounts } = await ifd.chunks();
+  const i = byteCounts.findIndex((n) => n > 0);
+  if (i < 0) return false;
+  const head = await file.read(offsets[i]!, Math.min(byteCounts[i]!, 4096), `JPEG tile of ${ifd.label()}`);
+  return jpegDeclaredColour(head, ifd.bytes(TAG.JPEGTables) ?? Buffer.alloc(0)) === 'ycbcr';
+}
+
+/** A tile's JPEG stream with the shared tables spliced in (tables without EOI, tile without SOI). */
+function withTables(tile: Buffer, tables: Buffer | undefined): Buffer {
+  if (!tables || tables.length < 4) return tile;
+  return Buffer.concat([tables.subarray(0, tables.length - 2), tile.subarray(2)]);
+}
+
+/**
+ * The IFD's JPEG tiles (or strips) decoded one by one by libjpeg, which reads the colour coding from
+ * each stream's own markers, as raw RGB tiles for the intermediate writer.
+ */
+export async function jpegTileSource(file: TiffFile, ifd: Ifd): Promise<RgbTileSource> {
+  const { offsets, byteCounts } = await ifd.chunks();
+  const tables = ifd.bytes(TAG.JPEGTables);
+  const tw = ifd.tileWidth;
+  const th = ifd.tileHeight;
+  const cols = Math.ceil(ifd.width / tw);
+  const decodeAt = async (col: number, row: number): Promise<Buffer> => {
+    const i = row * cols + col;
+    const len = byteCounts[i] ?? 0;
+    if (len === 0) return Buffer.alloc(tw * th * 3, 255);
+    const bytes = await file.read(offsets[i]!, len, `JPEG tile ${col},${row}`);
+    try {
+      const { data, info } = await sharp(withTables(bytes, tables))
+        .toColourspace('srgb')
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      if (info.width === tw && info.height === th && info.channels === 3) return data;
+      const out = Buffer.alloc(tw * th * 3, 255);
+      const w = Math.min(tw, info.width);
+      for (let y = 0; y < Math.min(th, info.height); y++) {
+        for (let x = 0; x < w; x++) {
+          const s = (y * info.width + x) * info.channels;
+          const d = (y * tw + x) * 3;
+          out[d] = data[s]!;
+          out[d + 1] = data[s + 1]!;
+          out[d + 2] = data[s + 2]!;
+        }
+      }
+      return out;
+    } catch (e) {
+      throw new SlideError(
+        'CORRUPT_FILE',
+        `${file.name}: JPEG tile ${col},${row} of ${ifd.label()} cannot be decoded: ${firstLine(e)}`,
+        {
+          cause: e,
+        },
+      );
+    }
+  };
+  return retile(ifd.width, ifd.height, tw, th, decodeAt);
+}

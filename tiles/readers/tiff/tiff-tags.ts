@@ -1,0 +1,136 @@
+/** TIFF tag numbers used by the TIFF-family readers. */
+export const TAG = {
+  NewSubfileType: 254,
+  ImageWidth: 256,
+  ImageLength: 257,
+  BitsPerSample: 258,
+  Compression: 259,
+  Photometric: 262,
+  ImageDescription: 270,
+  Make: 271,
+  Model: 272,
+  StripOffsets: 273,
+  SamplesPerPixel: 277,
+  RowsPerStrip: 278,
+  StripByteCounts: 279,
+  XResolution: 282,
+  YResolution: 283,
+  PlanarConfiguration: 284,
+  ResolutionUnit: 296,
+  Software: 305,
+  DateTime: 306,
+  Predictor: 317,
+  TileWidth: 322,
+  TileLength: 323,
+  TileOffsets: 324,
+  TileByteCounts: 325,
+  SubIFDs: 330,
+  ExtraSamples: 338,
+  SampleFormat: 339,
+  JPEGTables: 347,
+  YCbCrSubsampling: 530,
+  XMP: 700,
+  NdpiFormatFlag: 65420,
+} as const;
+
+/** A decoded tag value: numbers for numeric types, text for ASCII, bytes for UNDEFINED. */
+export type TagValue = number[] | string | Buffer;
+
+/** Bytes per value of each TIFF field type. */
+export const TYPE_SIZE: Record<number, number> = {
+  1: 1,
+  2: 1,
+  3: 2,
+  4: 4,
+  5: 8,
+  6: 1,
+  7: 1,
+  8: 2,
+  9: 4,
+  10: 8,
+  11: 4,
+  12: 8,
+  13: 4,
+  16: 8,
+  17: 8,
+  18: 8,
+};
+
+/** Decode a tag's value bytes: numbers for numeric types, text for ASCII, bytes for UNDEFINED. */
+export function decodeTagValue(buf: Buffer, type: number, count: number, littleEndian: boolean): TagValue {
+  switch (type) {
+    case 2: {
+      const end = buf.indexOf(0);
+      return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
+    }
+    case 7:
+      return Buffer.from(buf);
+    case 1:
+      return Array.from(buf.subarray(0, count));
+    case 6:
+      return Array.from(buf.subarray(0, count), (b) => (b << 24) >> 24);
+  }
+  const out = new Array<number>(count);
+  for (let i = 0; i < count; i++) {
+    switch (type) {
+      case 3:
+        out[i] = u16(buf, i * 2, littleEndian);
+        break;
+      case 8:
+        out[i] = littleEndian ? buf.readInt16LE(i * 2) : buf.readInt16BE(i * 2);
+        break;
+      case 4:
+      case 13:
+        out[i] = u32(buf, i * 4, littleEndian);
+        break;
+      case 9:
+        out[i] = littleEndian ? buf.readInt32LE(i * 4) : buf.readInt32BE(i * 4);
+        break;
+      case 5: {
+        const den = u32(buf, i * 8 + 4, littleEndian);
+        out[i] = den === 0 ? 0 : u32(buf, i * 8, littleEndian) / den;
+        break;
+      }
+      case 10: {
+        const num = littleEndian ? buf.readInt32LE(i * 8) : buf.readInt32BE(i * 8);
+        const den = littleEndian ? buf.readInt32LE(i * 8 + 4) : buf.readInt32BE(i * 8 + 4);
+        out[i] = den === 0 ? 0 : num / den;
+        break;
+      }
+      case 11:
+        out[i] = littleEndian ? buf.readFloatLE(i * 4) : buf.readFloatBE(i * 4);
+        break;
+      case 12:
+        out[i] = littleEndian ? buf.readDoubleLE(i * 8) : buf.readDoubleBE(i * 8);
+        break;
+      case 17:
+        out[i] = Number(littleEndian ? buf.readBigInt64LE(i * 8) : buf.readBigInt64BE(i * 8));
+        break;
+      default:
+        out[i] = u64(buf, i * 8, littleEndian);
+    }
+  }
+  return out;
+}
+
+function u16(b: Buffer, at: number, le: boolean): number {
+  return le ? b.readUInt16LE(at) : b.readUInt16BE(at);
+}
+function u32(b: Buffer, at: number, le: boolean): number {
+  return le ? b.readUInt32LE(at) : b.readUInt32BE(at);
+}
+function u64(b: Buffer, at: number, le: boolean): number {
+  return Number(le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at));
+}
+
+/** Byte order and flavour from the first bytes, or null when they are not a TIFF header. */
+export function tiffKind(head: Buffer): { littleEndian: boolean; bigTiff: boolean } | null {
+  if (head.length < 4) return null;
+  const order = head.toString('latin1', 0, 2);
+  if (order !== 'II' && order !== 'MM') return null;
+  const littleEndian = order === 'II';
+  const magic = littleEndian ? head.readUInt16LE(2) : head.readUInt16BE(2);
+  if (magic === 42) return { littleEndian, bigTiff: false };
+  if (magic === 43) return { littleEndian, bigTiff: true };
+  return null;
+}
