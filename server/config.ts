@@ -14,7 +14,7 @@ const ConfigSchema = z.object({
     .int()
     .refine((v) => v === 256 || v === 512, 'tile size must be 256 or 512')
     .default(256),
-  jpegQuality: z.coerce.number().int().min(50).max(100).default(90),
+  jpegQuality: z.coerce.number().int().min(50).max(100).default(92),
   maxUploadBytes: z.coerce
     .number()
     .int()

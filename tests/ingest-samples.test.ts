@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../protocol/index.ts';
 import { LocalSlideStore, SlideError, ingest, openSlide } from '../tiles/index.ts';
-import { meanAbsDiff, spread, toRgb, vipsRegion } from './helpers/pixels.ts';
+import { boxDownsample, meanAbsDiff, spread, toRgb, vipsRegion } from './helpers/pixels.ts';
 import { type ExpectedSlide, expectedSlides, requireSlides, slidePath } from './helpers/slides.ts';
 
 const have = requireSlides();
@@ -17,6 +17,15 @@ let store: LocalSlideStore;
 const stored = new Map<string, Manifest>();
 
 /** Formats that Debian's `vips` command decodes on its own: the independent reference. */
+/**
+ * Where expected.json leaves out what the file itself states. The Vectra QPTIFF carries
+ * XResolution 20139.58 px/cm (0.4965 µm/px; `vipsheader -f xres` agrees) and <Objective>10x</Objective>
+ * in its description XML; PROVENANCE.md lists "—" because OpenSlide does not read QPTIFF.
+ */
+const STATED_BY_FILE: Record<string, Partial<Pick<ExpectedSlide, 'mpp' | 'objectivePower'>>> = {
+  'qptiff/pathml-small_vectra.qptiff': { mpp: 0.4965, objectivePower: 10 },
+};
+
 const REFERENCE_BY_VIPS = new Set(['aperio-svs', 'hamamatsu-ndpi', 'generic-tiff']);
 
 beforeAll(() => {
@@ -26,35 +35,38 @@ beforeAll(() => {
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 describe.skipIf(!have)('every sample slide is ingested with the scanner facts of PROVENANCE.md', () => {
-  it.each(complete.map((s) => [s.path, s] as const))('%s', async (_p, exp) => {
-    const { manifest, created } = await ingest(slidePath(exp.path), store, {
-      tileSize: 256,
-      jpegQuality: 90,
-    });
-    expect(created).toBe(true);
-    stored.set(exp.path, manifest);
-    expect(manifest.width).toBe(exp.width);
-    expect(manifest.height).toBe(exp.height);
-    if (exp.levels !== null) expect(manifest.sourceLevels).toBe(exp.levels);
-    if (exp.mpp === null) expect(manifest.mppX).toBeNull();
-    else {
-      expect(manifest.mppX).not.toBeNull();
-      expect(Math.abs(manifest.mppX! - exp.mpp) / exp.mpp).toBeLessThan(0.005);
-      expect(Math.abs(manifest.mppY! - exp.mpp) / exp.mpp).toBeLessThan(0.005);
-    }
-    expect(manifest.objectivePower).toBe(exp.objectivePower);
-    // The stored pyramid: powers of two down to one tile, as the manifest says.
-    const last = manifest.levelInfo.at(-1)!;
-    expect(last.width <= 256 && last.height <= 256).toBe(true);
-    const meta = await sharp(path.join(dataDir, 'slides', manifest.id, 'slide.tif')).metadata();
-    expect(meta.pages ?? 1).toBe(manifest.levels);
-    expect(manifest.associated).toContain('thumbnail');
-  });
+  it.each(complete.map((s) => [s.path, { ...s, ...STATED_BY_FILE[s.path] }] as const))(
+    '%s',
+    async (_p, exp) => {
+      const { manifest, created } = await ingest(slidePath(exp.path), store, {
+        tileSize: 256,
+        jpegQuality: 92,
+      });
+      expect(created).toBe(true);
+      stored.set(exp.path, manifest);
+      expect(manifest.width).toBe(exp.width);
+      expect(manifest.height).toBe(exp.height);
+      if (exp.levels !== null) expect(manifest.sourceLevels).toBe(exp.levels);
+      if (exp.mpp === null) expect(manifest.mppX).toBeNull();
+      else {
+        expect(manifest.mppX).not.toBeNull();
+        expect(Math.abs(manifest.mppX! - exp.mpp) / exp.mpp).toBeLessThan(0.005);
+        expect(Math.abs(manifest.mppY! - exp.mpp) / exp.mpp).toBeLessThan(0.005);
+      }
+      expect(manifest.objectivePower).toBe(exp.objectivePower);
+      // The stored pyramid: powers of two down to one tile, as the manifest says.
+      const last = manifest.levelInfo.at(-1)!;
+      expect(last.width <= 256 && last.height <= 256).toBe(true);
+      const meta = await sharp(path.join(dataDir, 'slides', manifest.id, 'slide.tif')).metadata();
+      expect(meta.pages ?? 1).toBe(manifest.levels);
+      expect(manifest.associated).toContain('thumbnail');
+    },
+  );
 
   it('ingesting the same file twice gives the same id and no second copy', async () => {
     const first = complete[0]!;
     const before = readdirSync(path.join(dataDir, 'slides')).length;
-    const again = await ingest(slidePath(first.path), store, { tileSize: 256, jpegQuality: 90 });
+    const again = await ingest(slidePath(first.path), store, { tileSize: 256, jpegQuality: 92 });
     expect(again.created).toBe(false);
     expect(again.manifest.id).toBe(stored.get(first.path)?.id);
     expect(readdirSync(path.join(dataDir, 'slides')).length).toBe(before);
@@ -64,7 +76,7 @@ describe.skipIf(!have)('every sample slide is ingested with the scanner facts of
     const mirax = samples.find((s) => !s.complete);
     expect(mirax).toBeDefined();
     const before = readdirSync(path.join(dataDir, 'slides')).length;
-    const err = await ingest(slidePath(mirax!.path), store, { tileSize: 256, jpegQuality: 90 }).catch(
+    const err = await ingest(slidePath(mirax!.path), store, { tileSize: 256, jpegQuality: 92 }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(SlideError);
@@ -115,7 +127,7 @@ describe.skipIf(!have)('pixel fidelity of the stored pyramid', () => {
         const readerL0 = await toRgb(
           sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } }).extract(r),
         );
-        for (const d of meanAbsDiff(storedL0, readerL0)) expect(d).toBeLessThan(3);
+        expect(Math.max(...meanAbsDiff(storedL0, readerL0)), 'level 0').toBeLessThan(3);
 
         const level = m!.levelInfo[Math.min(2, m!.levels - 1)]!;
         if (level.index > 0) {
@@ -123,12 +135,12 @@ describe.skipIf(!have)('pixel fidelity of the stored pyramid', () => {
           const storedLk = await toRgb(
             sharp(file, { page: level.index, limitInputPixels: false }).extract(lr),
           );
+          const small = boxDownsample(full, level.index);
+          expect([small.width, small.height]).toEqual([level.width, level.height]);
           const readerLk = await toRgb(
-            sharp(full.data, { raw: { width: full.width, height: full.height, channels: 3 } })
-              .resize(level.width, level.height, { fit: 'fill', kernel: 'linear' })
-              .extract(lr),
+            sharp(small.data, { raw: { width: small.width, height: small.height, channels: 3 } }).extract(lr),
           );
-          for (const d of meanAbsDiff(storedLk, readerLk)) expect(d).toBeLessThan(3);
+          expect(Math.max(...meanAbsDiff(storedLk, readerLk)), `level ${level.index}`).toBeLessThan(3);
         }
       } finally {
         await src.close();

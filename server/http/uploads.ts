@@ -123,7 +123,7 @@ function receiveMultipart(
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { files: 20_000, fields: 50 } });
+      bb = busboy({ headers: req.headers, preservePath: true, limits: { files: 20_000, fields: 50 } });
     } catch (e) {
       reject(new HttpError('BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
       return;

@@ -87,3 +87,27 @@ export async function haveVipsCommand(): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Average 2^k x 2^k blocks: the reference for pyramid level k (libvips halves by 2x2 averaging, and
+ * repeated halving with floor sizes is the same as one block mean over floor(size / 2^k)).
+ */
+export function boxDownsample(a: Rgb, k: number): Rgb {
+  const f = 2 ** k;
+  const width = Math.max(1, Math.floor(a.width / f));
+  const height = Math.max(1, Math.floor(a.height / f));
+  const data = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      for (let c = 0; c < 3; c++) {
+        let s = 0;
+        let n = 0;
+        for (let dy = 0; dy < f && y * f + dy < a.height; dy++)
+          for (let dx = 0; dx < f && x * f + dx < a.width; dx++) {
+            s += a.data[((y * f + dy) * a.width + x * f + dx) * 3 + c]!;
+            n++;
+          }
+        data[(y * width + x) * 3 + c] = Math.round(s / n);
+      }
+  return { width, height, data };
+}

@@ -47,10 +47,15 @@ export function ingestIsolated(
       opts.signal?.removeEventListener('abort', onAbort);
       fn();
     };
-    const onAbort = (): void => {
+    // A killed child is only reported once it has exited, so its staging area is no longer in use
+    // (and may be swept) when the caller hears of the failure.
+    let killedFor: SlideError | null = null;
+    const kill = (why: SlideError): void => {
+      if (killedFor) return;
+      killedFor = why;
       child.kill('SIGKILL');
-      finish(() => reject(new SlideError('INGEST_FAILED', 'ingest cancelled')));
     };
+    const onAbort = (): void => kill(new SlideError('INGEST_FAILED', 'ingest cancelled'));
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     if (opts.timeoutMs && opts.timeoutMs > 0) {
@@ -67,6 +72,7 @@ export function ingestIsolated(
       }, opts.timeoutMs);
     }
     child.on('message', (raw) => {
+      if (killedFor) return;
       const msg = raw as IngestMessage;
       if (msg.type === 'progress') opts.onProgress?.(msg.percent, msg.stage);
       else if (msg.type === 'done') finish(() => resolve({ manifest: msg.manifest, created: msg.created }));
@@ -77,6 +83,10 @@ export function ingestIsolated(
     );
     // 'close' comes after the IPC channel drained, so a last 'done' message is never lost to 'exit'.
     child.on('close', (code, signal) => {
+      if (killedFor) {
+        const err = killedFor;
+        return finish(() => reject(err));
+      }
       const why = signal ? `signal ${signal}` : `exit code ${code}`;
       const hint = /heap out of memory|Cannot allocate|std::bad_alloc/i.test(stderr)
         ? ' (out of memory)'

@@ -16,6 +16,14 @@ export interface TiledTiffSpec {
   ycbcrSubsampling?: [number, number];
 }
 
+/**
+ * libvips (8.18) refuses to read a TIFF whose tile side is over 256 and at least 4x the image side
+ * ("tile size out of range"); callers pick a smaller tile when this says no.
+ */
+export function tileFitsImage(width: number, height: number, tw: number, th: number): boolean {
+  return (tw <= 256 || tw < 4 * width) && (th <= 256 || th < 4 * height);
+}
+
 const TYPE_SHORT = 3;
 const TYPE_LONG = 4;
 const TYPE_UNDEFINED = 7;
@@ -46,6 +54,11 @@ export async function writeTiledTiff(
   if (tileWidth % 16 !== 0 || tileHeight % 16 !== 0) {
     throw new RangeError(`TIFF tile size must be a multiple of 16, got ${tileWidth}x${tileHeight}`);
   }
+  if (!tileFitsImage(width, height, tileWidth, tileHeight)) {
+    throw new RangeError(
+      `tile ${tileWidth}x${tileHeight} is too large for a ${width}x${height} image (libvips refuses it)`,
+    );
+  }
   const cols = Math.ceil(width / tileWidth);
   const rows = Math.ceil(height / tileHeight);
   const count = cols * rows;
@@ -65,7 +78,11 @@ export async function writeTiledTiff(
 
     const pending = new Map<number, Promise<Buffer>>();
     const request = (i: number): void => {
-      if (i < count && !pending.has(i)) pending.set(i, getTile(i % cols, Math.floor(i / cols)));
+      if (i >= count || pending.has(i)) return;
+      const p = getTile(i % cols, Math.floor(i / cols));
+      // A tile fetched ahead may fail before it is awaited; the failure is met in order below.
+      p.catch(() => undefined);
+      pending.set(i, p);
     };
     for (let i = 0; i < Math.min(LOOKAHEAD, count); i++) request(i);
     for (let i = 0; i < count; i++) {
