@@ -18,7 +18,7 @@ import { measure, type Measurement } from './measure.ts';
 
 const TIME_RATIO_TARGET = 1.2;
 const RSS_TARGET_BYTES = 1024 ** 3;
-const JPEG_QUALITY = 90;
+const JPEG_QUALITY = 92;
 
 /**
  * The ingest under test. The bin script is run by node directly rather than through `npx tessera`:

@@ -7,7 +7,8 @@ import { ASSOCIATED_NAMES, ManifestSchema } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
 import { buildPyramid, fileBytes } from '../pyramid/build.ts';
 import { asSlideError, detectReader, probe } from '../readers/index.ts';
-import type { SlideSource } from '../readers/types.ts';
+import { miraxDataDir } from '../readers/openslide/index.ts';
+import type { Probe, SlideSource } from '../readers/types.ts';
 import { LocalSlideStore } from '../store/local.ts';
 import { MANIFEST_FILE, SLIDE_FILE, associatedFile } from '../store/types.ts';
 import { contentId, sha256File } from './hash.ts';
@@ -45,7 +46,7 @@ export async function ingest(
   const reader = await detectReader(p);
 
   report(1, 'hashing');
-  const hashed = await contentId(p.path, p.files, p.isDirectory);
+  const hashed = await hashSlide(p);
   const existing = await store.manifest(hashed.id);
   if (existing) {
     report(100, 'done');
@@ -192,6 +193,19 @@ async function thumbnailFromPyramid(slide: string, out: string, quality: number)
     .resize(THUMBNAIL_MAX, THUMBNAIL_MAX, { fit: 'inside', withoutEnlargement: true })
     .jpeg({ quality })
     .toFile(out);
+}
+
+/**
+ * A MIRAX slide given as its .mrxs file is the file plus its data folder: both count for the id, so
+ * a slide whose data changed is not mistaken for the one stored.
+ */
+async function hashSlide(p: Probe): Promise<Awaited<ReturnType<typeof contentId>>> {
+  if (!p.isDirectory && p.ext === '.mrxs') {
+    const dataDir = miraxDataDir(p.path);
+    const data = await listFiles(dataDir).catch(() => []);
+    return contentId(path.dirname(p.path), [p.path, ...data.sort()], true);
+  }
+  return contentId(p.path, p.files, p.isDirectory);
 }
 
 async function listFiles(dir: string): Promise<string[]> {
