@@ -94,7 +94,7 @@ async function cmdIngest(args: string[]): Promise<number> {
       else {
         const mpp = manifest.mppX ? `${manifest.mppX.toFixed(4)} µm/px` : 'no µm/px';
         console.log(
-          `${created ? 'stored' : 'already stored'}: ${input} -> ${manifest.id} (${manifest.sourceFormat}, ${manifest.width}x${manifest.height}, ${manifest.levels} levels, ${mpp})`,
+          `${created ? 'stored' : 'already stored'}: ${input} -> ${manifest.id} (${manifest.sourceFormat}, ${manifest.width}x${manifest.height}, ${manifest.levels} level${manifest.levels === 1 ? '' : 's'}, ${mpp})`,
         );
       }
     }

@@ -86,6 +86,7 @@ export class IngestQueue {
         },
       });
       await this.slides.register(manifest);
+      await this.dropUpload(p);
       await this.jobs.update(p.jobId, {
         state: 'done',
         percent: 100,
@@ -98,9 +99,13 @@ export class IngestQueue {
         ? { code: e.code, message: e.message }
         : { code: 'INGEST_FAILED', message: 'ingest failed' };
       if (!isSlideError(e)) this.opts.log(`ingest ${p.jobId} failed: ${String(e)}`);
+      await this.dropUpload(p);
       await this.jobs.update(p.jobId, { state: 'failed', stage: null, error });
-    } finally {
-      if (p.cleanup) await rm(p.cleanup, { recursive: true, force: true });
     }
+  }
+
+  /** The staged upload goes before the job reports its end, so "done" means nothing is left over. */
+  private async dropUpload(p: Pending): Promise<void> {
+    if (p.cleanup) await rm(p.cleanup, { recursive: true, force: true }).catch(() => undefined);
   }
 }
