@@ -8,6 +8,7 @@ export default defineConfig({
       'server/**/*.test.ts',
       'protocol/**/*.test.ts',
       'scripts/**/*.test.ts',
+      'client/src/**/*.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

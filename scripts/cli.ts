@@ -12,7 +12,7 @@ commands:
                              convert slides into the store (a folder: every slide in it)
   info <file-or-folder> [--json]
                              what the reader sees: format, levels, µm/px, associated images
-  serve [--port N] [--host H] [--data DIR]
+  serve [--port N] [--host H] [--data DIR] [--workers N]
                              start the server (the same as npm start)
 
 environment: TESSERA_DATA, TESSERA_PORT, DATABASE_URL (postgres://…; default SQLite in the data folder)`;
@@ -159,16 +159,16 @@ async function cmdServe(args: string[]): Promise<number> {
     port: { type: 'string' },
     host: { type: 'string' },
     data: { type: 'string' },
+    workers: { type: 'string' },
   });
-  const config = loadConfig({ port: values.port, host: values.host, dataDir: values.data });
-  const { startServer } = await import('../server/main.ts');
-  const { url, close } = await startServer(config);
-  console.log(`Tessera listening on ${url} (data: ${config.dataDir})`);
-  const stop = (): void => {
-    void close().then(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const config = loadConfig({
+    port: values.port,
+    host: values.host,
+    dataDir: values.data,
+    workers: values.workers,
+  });
+  const { runServer } = await import('../server/main.ts');
+  await runServer(config);
   return new Promise<number>(() => {});
 }
 

@@ -2,14 +2,19 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import express, { type Express } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LocalSlideStore } from '../tiles/index.ts';
+import { TileService } from '../tiles/serve/index.ts';
 import type { Config } from './config.ts';
 import type { ServerContext } from './context.ts';
 import { openDb } from './db/index.ts';
 import { JobRepo } from './db/jobs.ts';
 import { SlideRepo } from './db/slides.ts';
 import { apiRouter } from './http/api.ts';
+import { cors } from './http/cors.ts';
+import { clientRouter } from './http/static.ts';
 import { errorHandler, notFound } from './http/errors.ts';
+import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
 import { IngestQueue } from './jobs/ingest-queue.ts';
 
 /**
@@ -19,18 +24,13 @@ import { IngestQueue } from './jobs/ingest-queue.ts';
 export async function createServerContext(
   config: Config,
   log: (msg: string) => void = console.log,
+  opts: { recover?: boolean } = {},
 ): Promise<ServerContext> {
   const store = new LocalSlideStore(config.dataDir);
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const slides = new SlideRepo(db);
   const jobs = new JobRepo(db);
-  const swept = await store.sweep();
-  await rm(path.join(config.dataDir, 'uploads'), { recursive: true, force: true });
-  const interrupted = await jobs.failInterrupted();
-  if (swept || interrupted)
-    log(`cleaned up ${swept} unfinished conversion(s), ${interrupted} interrupted job(s)`);
-  const known = await slides.ids();
-  for (const m of await store.list()) if (!known.has(m.id)) await slides.register(m);
+  if (opts.recover !== false) await recover(store, slides, jobs, config, log);
   const queue = new IngestQueue(jobs, slides, {
     dataDir: config.dataDir,
     tileSize: config.tileSize,
@@ -40,13 +40,35 @@ export async function createServerContext(
     timeoutMs: config.ingestTimeoutSeconds * 1000,
     log,
   });
-  return { config, db, store, slides, jobs, queue, log };
+  const tiles = new TileService(store, { cacheBytes: config.tileCacheMb * 1024 * 1024 });
+  return { config, db, store, slides, jobs, queue, tiles, log };
+}
+
+/**
+ * Once per start (not per cluster worker): delete staging areas and uploads a crash left, fail the
+ * jobs that were running, and index slides that reached the store without the server.
+ */
+async function recover(
+  store: LocalSlideStore,
+  slides: SlideRepo,
+  jobs: JobRepo,
+  config: Config,
+  log: (msg: string) => void,
+): Promise<void> {
+  const swept = await store.sweep();
+  await rm(path.join(config.dataDir, 'uploads'), { recursive: true, force: true });
+  const interrupted = await jobs.failInterrupted();
+  if (swept || interrupted)
+    log(`cleaned up ${swept} unfinished conversion(s), ${interrupted} interrupted job(s)`);
+  const known = await slides.ids();
+  for (const m of await store.list()) if (!known.has(m.id)) await slides.register(m);
 }
 
 /** The HTTP application (no listen, no environment). */
 export function createApp(ctx: ServerContext): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', ctx.config.trustProxy);
   app.set('etag', false);
   app.use((req, res, next) => {
     const id = randomUUID();
@@ -54,8 +76,31 @@ export function createApp(ctx: ServerContext): Express {
     res.setHeader('X-Request-Id', id);
     next();
   });
+  app.use(cors(ctx.config.corsOrigins));
+  app.use(tilesRouter(ctx, ctx.tiles));
   app.use('/api', apiRouter(ctx));
+  app.use(clientRouter());
   app.use(notFound);
   app.use(errorHandler(ctx.log));
   return app;
+}
+
+/**
+ * The node:http handler: Deep Zoom tiles (the bulk of all requests) go straight to the tile service,
+ * everything else through Express.
+ */
+export function createHandler(
+  ctx: ServerContext,
+  app: Express,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const allowed = new Set(
+    ctx.config.corsOrigins
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+  return (req, res) => {
+    if (allowed.size === 0 && dziTileFastPath(ctx.tiles, req, res)) return;
+    app(req, res);
+  };
 }

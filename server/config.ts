@@ -31,6 +31,12 @@ const ConfigSchema = z.object({
   corsOrigins: z.string().default(''),
   /** Public base URL (for IIIF ids) when behind a proxy; empty = from the request. */
   publicUrl: z.string().default(''),
+  /** Bytes of rendered tiles / images kept in memory (MiB). */
+  tileCacheMb: z.coerce.number().int().min(0).max(65536).default(256),
+  /** Express 'trust proxy' setting: hops of reverse proxies whose X-Forwarded-* headers count. */
+  trustProxy: z.coerce.number().int().min(0).max(10).default(0),
+  /** Server processes sharing the port (node:cluster); 1 = a single process. */
+  workers: z.coerce.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -50,6 +56,9 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   corsOrigins: 'TESSERA_CORS_ORIGINS',
   publicUrl: 'TESSERA_PUBLIC_URL',
   logLevel: 'TESSERA_LOG_LEVEL',
+  tileCacheMb: 'TESSERA_TILE_CACHE_MB',
+  workers: 'TESSERA_WORKERS',
+  trustProxy: 'TESSERA_TRUST_PROXY',
 };
 
 export class ConfigError extends Error {}

@@ -1,4 +1,5 @@
 import type { LocalSlideStore } from '../tiles/index.ts';
+import type { TileService } from '../tiles/serve/index.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
 import type { JobRepo } from './db/jobs.ts';
@@ -13,5 +14,6 @@ export interface ServerContext {
   slides: SlideRepo;
   jobs: JobRepo;
   queue: IngestQueue;
+  tiles: TileService;
   log: (msg: string) => void;
 }

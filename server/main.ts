@@ -1,12 +1,18 @@
+import cluster from 'node:cluster';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp, createServerContext } from './app.ts';
+import { createApp, createHandler, createServerContext } from './app.ts';
 import { type Config, loadConfig } from './config.ts';
 
 /** Start the HTTP server; resolves once it listens. */
-export async function startServer(config: Config): Promise<{ url: string; close: () => Promise<void> }> {
-  const ctx = await createServerContext(config);
+export async function startServer(
+  config: Config,
+  opts: { recover?: boolean } = {},
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const ctx = await createServerContext(config, console.log, opts);
   const app = createApp(ctx);
-  const server = app.listen(config.port, config.host);
+  const server = createServer({ keepAlive: true }, createHandler(ctx, app));
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -20,14 +26,55 @@ export async function startServer(config: Config): Promise<{ url: string; close:
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await ctx.queue.idle();
+      await ctx.tiles.close();
       await ctx.db.destroy();
     },
   };
 }
 
-const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
-if (isEntry) {
-  const config = loadConfig();
-  const { url } = await startServer(config);
-  console.log(`Tessera listening on ${url} (data: ${config.dataDir})`);
+/**
+ * Run the server in the foreground. With TESSERA_WORKERS > 1 the primary process does the start-up
+ * recovery once, then forks that many workers sharing the port (the kernel balances connections) and
+ * replaces any that die.
+ */
+export async function runServer(config: Config): Promise<void> {
+  if (config.workers <= 1) {
+    const { url, close } = await startServer(config);
+    console.log(`Tessera listening on ${url} (data: ${config.dataDir})`);
+    onStop(close);
+    return;
+  }
+  if (cluster.isPrimary) {
+    const ctx = await createServerContext(config, console.log);
+    await ctx.tiles.close();
+    await ctx.db.destroy();
+    let stopping = false;
+    for (let i = 0; i < config.workers; i++) cluster.fork();
+    cluster.on('exit', (w, code, signal) => {
+      if (stopping) return;
+      console.error(`worker ${w.process.pid} stopped (${signal ?? code}); starting another`);
+      cluster.fork();
+    });
+    console.log(
+      `Tessera listening on port ${config.port} with ${config.workers} workers (data: ${config.dataDir})`,
+    );
+    onStop(async () => {
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+    });
+    return;
+  }
+  const { close } = await startServer(config, { recover: false });
+  onStop(close);
 }
+
+function onStop(close: () => Promise<void>): void {
+  const stop = (): void => {
+    void close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
+if (isEntry) await runServer(loadConfig());

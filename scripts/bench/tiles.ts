@@ -1,0 +1,340 @@
+/**
+ * Tile serving benchmark: Tessera's Deep Zoom tile route under a pathologist-like pan/zoom mix,
+ * against nginx serving the same slide cut into static files by `vips dzsave`, in the same run.
+ *
+ *   npm run bench:tiles -- [--duration S] [--connections 32,128] [--urls N] [--seed N]
+ *                          [--only tessera|nginx] [--size WxH] [--install-nginx]
+ *
+ * Targets: at least 20,000 tiles/s on 2 cores, p99 at most 10 ms at 32 connections, and at least
+ * 0.2x the tiles/s of nginx. TESSERA_WORKERS (and any other TESSERA_* variable) reaches the server.
+ * Load goes to 127.0.0.1 only, for a bounded time. Everything it writes stays under .bench/.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BENCH_DIR, DEFAULT_HEIGHT, DEFAULT_WIDTH, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
+import { freePort, killAll, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
+import { type Shapes, fetchShapes, geometryProblems, geometrySample, meanBytes } from './tiles/geometry.ts';
+import { type LoadResult, machineBusyOver, replay } from './tiles/load.ts';
+import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
+import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
+import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
+
+const DATA_DIR = path.join(BENCH_DIR, 'tiles-data');
+const TESSERA_BIN = path.join(REPO_ROOT, 'scripts/bin/tessera.mjs');
+
+interface Options {
+  duration: number;
+  connections: number[];
+  urls: number;
+  seed: number;
+  only: 'tessera' | 'nginx' | null;
+  width: number;
+  height: number;
+  installNginx: boolean;
+}
+
+function intArg(name: string, raw: string, min: number, max: number): number {
+  const v = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isInteger(v) || v < min || v > max) {
+    throw new Error(`Expected integer between ${min} and ${max} for --${name} but received ${raw}`);
+  }
+  return v;
+}
+
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '32,128' },
+      urls: { type: 'string', default: '4000' },
+      seed: { type: 'string', default: '1' },
+      only: { type: 'string' },
+      size: { type: 'string' },
+      'install-nginx': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const connections = values.connections.split(',').map((c) => intArg('connections', c.trim(), 1, 1024));
+  const only = values.only ?? null;
+  if (only !== null && only !== 'tessera' && only !== 'nginx') {
+    throw new Error(`Expected tessera or nginx for --only but received ${only}`);
+  }
+  let width = DEFAULT_WIDTH;
+  let height = DEFAULT_HEIGHT;
+  if (values.size) {
+    const m = /^(\d+)x(\d+)$/.exec(values.size);
+    if (!m) throw new Error(`Expected WIDTHxHEIGHT for --size but received ${values.size}`);
+    width = Number(m[1]);
+    height = Number(m[2]);
+  }
+  return {
+    duration: intArg('duration', values.duration, 1, 120),
+    connections,
+    urls: intArg('urls', values.urls, 100, 100_000),
+    seed: intArg('seed', values.seed, 0, 2 ** 31 - 1),
+    only,
+    width,
+    height,
+    installNginx: values['install-nginx'] === true,
+  };
+}
+
+/**
+ * sharp's libvips sets VIPSHOME to its own build prefix in this process, which would send the
+ * system vips looking for its modules in the wrong place.
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.VIPSHOME;
+  // A log line per request would be load of the server's own making; nginx runs with access_log off.
+  env.TESSERA_LOG_LEVEL ??= 'warn';
+  return env;
+}
+
+/** `tessera ingest` stores the slide once; run again, it hashes the source and answers the same id. */
+async function ingest(slide: string): Promise<{ id: string; seconds: number }> {
+  const run = await runChild(process.execPath, [TESSERA_BIN, 'ingest', slide, '--data', DATA_DIR, '--json'], {
+    env: childEnv(),
+    cwd: REPO_ROOT,
+  });
+  if (run.code !== 0) throw new Error(`tessera ingest exited with ${run.code}: ${lastLines(run.stderr)}`);
+  const line = run.stdout.trim().split('\n').at(-1) ?? '';
+  let id: unknown;
+  try {
+    id = (JSON.parse(line) as { id?: unknown }).id;
+  } catch {
+    // Reported below.
+  }
+  if (typeof id !== 'string')
+    throw new Error(`tessera ingest printed no id (last line: ${line.slice(0, 200)})`);
+  return { id, seconds: run.seconds };
+}
+
+interface Context {
+  opts: Options;
+  width: number;
+  height: number;
+  mix: TileRequest[];
+  sample: TileRequest[];
+  /** Geometry differences found so far; any one makes the comparison unfair. */
+  problems: string[];
+}
+
+/** A running server under test. */
+interface Contender {
+  name: string;
+  origin: string;
+  /** Deep Zoom tile base path: `{base}/{level}/{col}_{row}.jpeg`. */
+  base: string;
+  /** Root of its process tree, for its CPU time. */
+  pid: number | undefined;
+  stop: () => Promise<void>;
+}
+
+async function startTessera(ctx: Context, slidePath: string): Promise<Contender> {
+  const t0 = performance.now();
+  const { id } = await ingest(slidePath);
+  console.log(
+    `tessera     slide ${id} in ${path.relative(REPO_ROOT, DATA_DIR)} (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const env = childEnv();
+  const server = startChild(
+    process.execPath,
+    [TESSERA_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data', DATA_DIR],
+    { env, cwd: REPO_ROOT },
+  );
+  const contender = {
+    name: 'tessera',
+    origin,
+    base: `/slides/${id}_files`,
+    pid: server.process.pid,
+    stop: () => server.stop(5000),
+  };
+  try {
+    await waitForHttp(`${origin}/api/health`, server, 60_000);
+    const first = tilePath(contender.base, ctx.sample[0]!);
+    const probe = await fetch(origin + first);
+    await probe.arrayBuffer();
+    if (probe.status !== 200) throw new Error(`the tile route answers HTTP ${probe.status} for ${first}`);
+  } catch (e) {
+    await contender.stop();
+    throw e;
+  }
+  console.log(
+    `tessera     serving on ${origin}, TESSERA_WORKERS=${env.TESSERA_WORKERS ?? '(unset: server default)'}, TESSERA_LOG_LEVEL=${env.TESSERA_LOG_LEVEL}`,
+  );
+  return contender;
+}
+
+/** nginx on the dzsave cut; a string says why it cannot run here. */
+async function startNginxContender(ctx: Context, slidePath: string): Promise<Contender | string> {
+  if (!onPath('vips')) return 'nginx       skipped: no vips command (apt-get install libvips-tools)';
+  if (!onPath('nginx')) {
+    if (!ctx.opts.installNginx) {
+      return 'nginx       skipped: nginx is not installed (apt-get install -y nginx, or rerun with --install-nginx)';
+    }
+    console.log('nginx       not installed: apt-get install -y nginx');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    let run = await runChild('apt-get', ['install', '-y', '-q', 'nginx'], { env });
+    if (run.code !== 0) {
+      await runChild('apt-get', ['update', '-q'], { env });
+      run = await runChild('apt-get', ['install', '-y', '-q', 'nginx'], { env });
+    }
+    if (run.code !== 0 || !onPath('nginx')) {
+      throw new Error(`apt-get install nginx failed: ${lastLines(run.stderr)}`);
+    }
+    console.log('nginx       installed with apt-get');
+  }
+  const isDefault = ctx.width === DEFAULT_WIDTH && ctx.height === DEFAULT_HEIGHT;
+  const root = path.join(BENCH_DIR, isDefault ? 'dz' : `dz-${ctx.width}x${ctx.height}`);
+  const cut = await ensureDzCut(slidePath, root, childEnv(), (l) => console.log(`nginx       ${l}`));
+  console.log(
+    `nginx       vips dzsave cut: ${cut.files.toLocaleString('en-US')} files, ${fmt(cut.bytes / 1e9, 2)} GB of tiles (${fmt(cut.diskBytes / 1e9, 2)} GB of disk blocks), ${cut.seconds.toFixed(1)} s${cut.reused ? ' (by an earlier run, reused)' : ''}; 256 px JPEG Q${JPEG_QUALITY}, no overlap`,
+  );
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const prefix = path.join(BENCH_DIR, 'nginx');
+  const nginx = await startNginx({ prefix, root, port });
+  console.log(
+    `nginx       serving ${path.relative(REPO_ROOT, root)} on ${origin} (${path.relative(REPO_ROOT, prefix)}/nginx.conf)`,
+  );
+  return { name: 'nginx', origin, base: '/slide_files', pid: nginx.process.pid, stop: () => nginx.stop() };
+}
+
+/** Tile sizes of every contender against Deep Zoom and against the first contender. */
+async function checkGeometry(ctx: Context, contenders: readonly Contender[]): Promise<void> {
+  let reference: { name: string; shapes: Shapes } | undefined;
+  const means: string[] = [];
+  for (const c of contenders) {
+    const shapes = await fetchShapes(c.origin, c.base, ctx.sample);
+    const found = geometryProblems(ctx.width, ctx.height, ctx.sample, shapes, reference);
+    ctx.problems.push(...found.map((p) => `${c.name} ${p}`));
+    means.push(`${c.name} ${fmt(meanBytes(shapes) / 1024, 1)} KB`);
+    reference ??= { name: c.name, shapes };
+  }
+  console.log(
+    `geometry    ${ctx.sample.length} tiles at corners and edges of 5 levels: pixel sizes ${ctx.problems.length === 0 ? `as Deep Zoom says${contenders.length > 1 ? ', the same from each server' : ''}` : 'DIFFER'}; mean bytes ${means.join(', ')}`,
+  );
+}
+
+/**
+ * One unmeasured pass over the mix for each contender, then the measured runs interleaved
+ * (each connection count: every contender in turn), so that other work on a shared machine
+ * weighs on both sides of the ratio alike.
+ */
+async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<Map<string, LoadResult[]>> {
+  const paths = new Map(contenders.map((c) => [c.name, ctx.mix.map((t) => tilePath(c.base, t))]));
+  for (const c of contenders) {
+    const p = paths.get(c.name)!;
+    const warm = await replay({
+      origin: c.origin,
+      paths: p,
+      connections: 32,
+      duration: ctx.opts.duration,
+      amount: p.length,
+    });
+    console.log(
+      `${c.name.padEnd(8)} warm-up: ${warm.ok} tiles in ${warm.seconds.toFixed(1)} s, ${fmt(warm.bytes / Math.max(1, warm.ok) / 1024, 1)} KB a response with headers, non-2xx ${warm.non2xx}, errors ${warm.errors}`,
+    );
+  }
+  const out = new Map<string, LoadResult[]>(contenders.map((c) => [c.name, []]));
+  for (const connections of ctx.opts.connections) {
+    for (const c of contenders) {
+      const r = await replay({
+        origin: c.origin,
+        paths: paths.get(c.name)!,
+        connections,
+        duration: ctx.opts.duration,
+        ...(c.pid ? { serverPid: c.pid } : {}),
+      });
+      console.log(runLine(c.name, r));
+      out.get(c.name)!.push(r);
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const opts = options(process.argv.slice(2));
+  const cores = os.availableParallelism();
+  const slide = await ensureBenchSlide({ width: opts.width, height: opts.height });
+  console.log(`slide       ${path.relative(REPO_ROOT, slide.path)} (${slide.width}x${slide.height})`);
+  if (slide.generated) console.log(`            generated in ${slide.seconds.toFixed(1)} s`);
+  console.log(
+    `machine     ${cores} cores, shared by the server under test and the load generator (autocannon, one thread in this process)`,
+  );
+  const mix = tileMix({ width: slide.width, height: slide.height, count: opts.urls, seed: opts.seed });
+  const distinct = new Set(mix.map((t) => `${t.level}/${t.col}_${t.row}`)).size;
+  const byLevel = new Map<number, number>();
+  for (const t of mix) byLevel.set(t.level, (byLevel.get(t.level) ?? 0) + 1);
+  const levels = [...byLevel]
+    .sort((a, b) => b[0] - a[0])
+    .map(([l, k]) => `${l}: ${((k / mix.length) * 100).toFixed(0)}%`)
+    .join(', ');
+  console.log(
+    `mix         ${mix.length} tile requests (${distinct} distinct) in 1920x1080 fields of view, seed ${opts.seed}; by Deep Zoom level ${levels}`,
+  );
+  console.log(
+    `load        ${opts.connections.join(' and ')} connections, ${opts.duration} s a run, after one unmeasured pass over the mix; each connection replays its own stretch of the mix, together all of it`,
+  );
+  const ctx: Context = {
+    opts,
+    width: slide.width,
+    height: slide.height,
+    mix,
+    sample: geometrySample(slide.width, slide.height, mix),
+    problems: [],
+  };
+
+  const contenders: Contender[] = [];
+  let skipped: string | undefined;
+  let results: Map<string, LoadResult[]>;
+  try {
+    if (opts.only !== 'nginx') contenders.push(await startTessera(ctx, slide.path));
+    if (opts.only !== 'tessera') {
+      const n = await startNginxContender(ctx, slide.path);
+      if (typeof n === 'string') skipped = n;
+      else contenders.push(n);
+    }
+    await checkGeometry(ctx, contenders);
+    const busy = await machineBusyOver(2000);
+    if (busy > 20) {
+      console.log(
+        `warning     ${fmt(busy)}% of the machine is busy before the load starts: other work will lower every figure`,
+      );
+    }
+    results = await loadAll(ctx, contenders);
+  } finally {
+    for (const c of contenders) await c.stop();
+  }
+
+  console.log('');
+  console.log(summaryTable([...results].map(([name, runs]) => ({ name, runs }))));
+  console.log(
+    `CPU is % of one core (${cores} cores = ${cores * 100}%). Server and load generator share the ${cores} cores: each figure is what the server does with what the generator leaves it.\n` +
+      'other CPU: used by neither (kernel network work outside both, other programs); much above ~15% means a noisy run.',
+  );
+  if (skipped) console.log(skipped);
+  if (ctx.problems.length > 0) {
+    console.log(
+      `\ngeometry differs, so the comparison is not like for like:\n  ${ctx.problems.join('\n  ')}`,
+    );
+  }
+  if (opts.only === 'nginx') return ctx.problems.length === 0 ? 0 : 1;
+  const v = verdicts(results.get('tessera'), results.get('nginx'), cores);
+  console.log(`\n${v.lines.join('\n')}`);
+  return v.ok && ctx.problems.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
+    killAll('SIGKILL');
+    process.exit(2);
+  },
+);

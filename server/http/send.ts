@@ -1,0 +1,47 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** What the tile service hands back: bytes plus what HTTP needs to cache them. */
+export interface Payload {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+}
+
+/** Tiles and images of a slide never change: ids are content hashes. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/**
+ * Send bytes with a strong ETag, answering 304 when the client already has them. Works on plain
+ * node:http objects so the tile fast path and Express routes share it.
+ */
+export function sendPayload(
+  req: IncomingMessage,
+  res: ServerResponse,
+  p: Payload,
+  cacheControl = IMMUTABLE,
+): void {
+  const etag = p.etag.startsWith('"') ? p.etag : `"${p.etag}"`;
+  res.setHeader('ETag', etag);
+  res.setHeader('Cache-Control', cacheControl);
+  const inm = req.headers['if-none-match'];
+  if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  res.statusCode = 200;
+  res.setHeader('Content-Type', p.contentType);
+  res.setHeader('Content-Length', p.body.length);
+  if (req.method === 'HEAD') res.end();
+  else res.end(p.body);
+}
+
+/** An AbortSignal that fires when the client goes away before the response is finished. */
+export function clientGone(req: IncomingMessage, res: ServerResponse): AbortSignal {
+  const ac = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) ac.abort();
+  });
+  req.once('aborted', () => ac.abort());
+  return ac.signal;
+}

@@ -1,0 +1,172 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Router } from 'express';
+import { ASSOCIATED_NAMES, type AssociatedName } from '../../protocol/index.ts';
+import type { TileService } from '../../tiles/serve/index.ts';
+import type { ServerContext } from '../context.ts';
+import { HttpError } from './errors.ts';
+import { clientGone, sendPayload } from './send.ts';
+
+const DZI_TILE = /^\/slides\/([^/]+)_files\/([^/]+)\/([^/]+)\.jpeg$/;
+const DZI_DESCRIPTOR = /^\/slides\/([^/]+)\.dzi$/;
+const SLIDE_ID = /^[0-9a-f]{32}$/;
+const INT = /^(0|[1-9][0-9]{0,8})$/;
+
+/**
+ * The hot path: `GET /slides/{id}_files/{level}/{col}_{row}.jpeg` answered on bare node:http objects,
+ * before Express builds its request wrappers. Returns false for anything else.
+ */
+export function dziTileFastPath(tiles: TileService, req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const url = req.url ?? '';
+  if (!url.startsWith('/slides/')) return false;
+  const q = url.indexOf('?');
+  const m = DZI_TILE.exec(q === -1 ? url : url.slice(0, q));
+  if (!m) return false;
+  const [, id, level, colRow] = m as unknown as [string, string, string, string];
+  const us = colRow.indexOf('_');
+  const col = colRow.slice(0, us);
+  const row = colRow.slice(us + 1);
+  if (!SLIDE_ID.test(id) || !INT.test(level) || us < 0 || !INT.test(col) || !INT.test(row)) {
+    sendError(
+      res,
+      400,
+      'INVALID_PARAMETER',
+      `Expected /slides/{id}_files/{level}/{col}_{row}.jpeg with integers but received ${JSON.stringify(url.slice(0, 120))}`,
+    );
+    return true;
+  }
+  tiles.dziTile(id, Number(level), Number(col), Number(row), clientGone(req, res)).then(
+    (tile) => {
+      if (tile) sendPayload(req, res, tile);
+      else sendError(res, 404, 'NOT_FOUND', `no tile ${level}/${col}_${row} in slide ${id}`);
+    },
+    (e: unknown) => {
+      const code = (e as { code?: string }).code;
+      if (code === 'SLIDE_NOT_FOUND') sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
+      else if (!res.headersSent && !res.destroyed) sendError(res, 500, 'INTERNAL', 'internal error');
+    },
+  );
+  return true;
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = JSON.stringify({ code, message });
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+function slideId(raw: unknown): string {
+  const id = String(raw);
+  if (!SLIDE_ID.test(id)) {
+    throw new HttpError(
+      'INVALID_PARAMETER',
+      `Expected a slide id (32 hex digits) but received ${JSON.stringify(id.slice(0, 64))}`,
+    );
+  }
+  return id;
+}
+
+/** Base URL for IIIF ids: configured, or from the request (never a filesystem path). */
+function baseUrl(
+  ctx: ServerContext,
+  req: { protocol: string; get(name: string): string | undefined },
+): string {
+  if (ctx.config.publicUrl) return ctx.config.publicUrl.replace(/\/+$/, '');
+  return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+}
+
+/** Deep Zoom descriptors, IIIF Image API 3, thumbnails and associated images. */
+export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
+  const r = Router();
+
+  // Tiles that the fast path did not take (it takes all well-formed ones) end here with a 400.
+  r.get(/^\/slides\/.*_files\/.*$/, (req, res) => {
+    if (!dziTileFastPath(tiles, req, res)) throw new HttpError('INVALID_PARAMETER', 'malformed tile path');
+  });
+
+  r.get(/^\/slides\/[^/]+\.dzi$/, async (req, res) => {
+    const m = DZI_DESCRIPTOR.exec(req.path);
+    const id = slideId(m?.[1]);
+    const xml = await tiles.dziDescriptor(id);
+    if (xml === null) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    sendPayload(req, res, {
+      body: Buffer.from(xml),
+      contentType: 'application/xml; charset=utf-8',
+      etag: `dzi-${id}`,
+    });
+  });
+
+  r.get('/iiif/3/:id', (req, res) => {
+    res.redirect(303, `${baseUrl(ctx, req)}/iiif/3/${slideId(req.params.id)}/info.json`);
+  });
+
+  r.get('/iiif/3/:id/info.json', async (req, res) => {
+    const id = slideId(req.params.id);
+    const base = `${baseUrl(ctx, req)}/iiif/3/${id}`;
+    const info = await tiles.iiifInfo(id, base);
+    if (!info) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    const body = Buffer.from(JSON.stringify(info));
+    const ld = String(req.headers.accept ?? '').includes('application/ld+json');
+    // The id in info.json depends on the host asked, so revalidate instead of caching for a year.
+    sendPayload(
+      req,
+      res,
+      {
+        body,
+        contentType: ld
+          ? 'application/ld+json;profile="http://iiif.io/api/image/3/context.json"'
+          : 'application/json',
+        etag: `info-${id}-${Buffer.from(base).toString('base64url')}`,
+      },
+      'public, max-age=3600',
+    );
+  });
+
+  r.get('/iiif/3/:id/:region/:size/:rotation/:qf', async (req, res) => {
+    const id = slideId(req.params.id);
+    const { region, size, rotation, qf } = req.params;
+    const img = await tiles.iiifImage(
+      id,
+      String(region),
+      String(size),
+      String(rotation),
+      String(qf),
+      clientGone(req, res),
+    );
+    sendPayload(req, res, img);
+  });
+
+  r.get('/api/slides/:id/thumbnail', async (req, res) => {
+    const id = slideId(req.params.id);
+    const raw = req.query.max;
+    const max = raw === undefined ? 512 : Number(raw);
+    if (!Number.isInteger(max) || max < 1 || max > 2048) {
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected integer between 1 and 2048 for max but received ${JSON.stringify(String(raw).slice(0, 32))}`,
+      );
+    }
+    const img = await tiles.thumbnail(id, max, clientGone(req, res));
+    if (!img) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    sendPayload(req, res, img);
+  });
+
+  r.get('/api/slides/:id/associated/:name', async (req, res) => {
+    const id = slideId(req.params.id);
+    const name = String(req.params.name).replace(/\.jpe?g$/, '');
+    if (!(ASSOCIATED_NAMES as readonly string[]).includes(name)) {
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected one of ${ASSOCIATED_NAMES.join(', ')} for name but received ${JSON.stringify(String(req.params.name).slice(0, 32))}`,
+      );
+    }
+    const img = await tiles.associated(id, name as AssociatedName);
+    if (!img) throw new HttpError('NOT_FOUND', `slide ${id} has no ${name} image`);
+    sendPayload(req, res, img);
+  });
+
+  return r;
+}

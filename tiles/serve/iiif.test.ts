@@ -1,0 +1,241 @@
+import { describe, expect, it } from 'vitest';
+import { SlideError } from '../errors.ts';
+import { storedLevels } from '../pyramid/math.ts';
+import { iiifInfo, iiifPlan, parseIiif, parseRegion, parseSize } from './iiif.ts';
+import type { PyramidShape } from './plan.ts';
+
+const W = 2220;
+const H = 2967;
+const shape = (width = W, height = H): PyramidShape => ({
+  width,
+  height,
+  tileSize: 256,
+  levelInfo: storedLevels(width, height, 256),
+});
+const full = { x: 0, y: 0, width: W, height: H };
+
+function parse(path: string, width = W, height = H) {
+  const [region, size, rotation, qf] = path.split('/') as [string, string, string, string];
+  return parseIiif(region, size, rotation, qf, width, height);
+}
+
+function rejects(path: string, message: RegExp, width = W, height = H): void {
+  let error: unknown;
+  try {
+    parse(path, width, height);
+  } catch (e) {
+    error = e;
+  }
+  expect(error, path).toBeInstanceOf(SlideError);
+  expect((error as SlideError).code, path).toBe('INVALID_PARAMETER');
+  expect((error as SlideError).message, path).toMatch(/^Expected .* but .*received/);
+  expect((error as SlideError).message, path).toMatch(message);
+}
+
+describe('IIIF region', () => {
+  it('full is the whole image', () => {
+    expect(parseRegion('full', W, H)).toEqual(full);
+  });
+  it('square is the largest centred square', () => {
+    expect(parseRegion('square', W, H)).toEqual({ x: 0, y: 373, width: 2220, height: 2220 });
+    expect(parseRegion('square', 300, 250)).toEqual({ x: 25, y: 0, width: 250, height: 250 });
+  });
+  it('x,y,w,h in pixels; a region partly outside is cropped to the image', () => {
+    expect(parseRegion('10,20,30,40', W, H)).toEqual({ x: 10, y: 20, width: 30, height: 40 });
+    expect(parseRegion('2000,2900,1000,1000', W, H)).toEqual({ x: 2000, y: 2900, width: 220, height: 67 });
+  });
+  it('pct:x,y,w,h in percent of the full size, decimals allowed', () => {
+    expect(parseRegion('pct:10,10,20,20', W, H)).toEqual({ x: 222, y: 297, width: 444, height: 593 });
+    expect(parseRegion('pct:0,0,100,100', W, H)).toEqual(full);
+    expect(parseRegion('pct:50.5,0,.5,100', 1000, 10)).toEqual({ x: 505, y: 0, width: 5, height: 10 });
+  });
+  it.each([
+    ['0,0,-5,10/max/0/default.jpg', /region/],
+    ['0,0,0,10/max/0/default.jpg', /positive width/],
+    ['99999,0,10,10/max/0/default.jpg', /inside the 2220x2967 image/],
+    ['0,2967,10,10/max/0/default.jpg', /inside/],
+    ['1,2,3/max/0/default.jpg', /region/],
+    ['1.5,2,3,4/max/0/default.jpg', /integers/],
+    ['pct:101,0,10,10/max/0/default.jpg', /between 0 and 100/],
+    ['pct:a,0,10,10/max/0/default.jpg', /numbers/],
+    ['Full/max/0/default.jpg', /region/],
+  ])('rejects %s', (p, message) => rejects(p, message));
+});
+
+describe('IIIF size', () => {
+  const r = { x: 0, y: 0, width: 1000, height: 500 };
+  it('max is the region, or the region scaled down into the limits', () => {
+    expect(parseSize('max', r)).toEqual({ width: 1000, height: 500 });
+    expect(parseSize('max', { x: 0, y: 0, width: 60000, height: 45000 })).toEqual({
+      width: 10000,
+      height: 7500,
+    });
+    expect(parseSize('max', r, { maxWidth: 10000, maxHeight: 10000, maxArea: 20000 })).toEqual({
+      width: 200,
+      height: 100,
+    });
+  });
+  it('sizes beyond maxWidth, maxHeight or maxArea are refused', () => {
+    const limits = { maxWidth: 800, maxHeight: 800, maxArea: 100_000 };
+    expect(() => parseSize('900,', r, limits)).toThrow(/within 800x800 and 100000 pixels/);
+    expect(() => parseSize('400,300', r, limits)).toThrow(
+      /Expected a size within .* but received "400,300" \(400x300\)/,
+    );
+    expect(parseSize('400,250', r, limits)).toEqual({ width: 400, height: 250 });
+  });
+  it('^max upscales to the limits', () => {
+    expect(parseSize('^max', r)).toEqual({ width: 10000, height: 5000 });
+  });
+  it('w, and ,h keep the aspect ratio', () => {
+    expect(parseSize('500,', r)).toEqual({ width: 500, height: 250 });
+    expect(parseSize(',100', r)).toEqual({ width: 200, height: 100 });
+  });
+  it('pct:n scales both sides', () => {
+    expect(parseSize('pct:50', r)).toEqual({ width: 500, height: 250 });
+    expect(parseSize('pct:12.5', r)).toEqual({ width: 125, height: 63 });
+  });
+  it('w,h may distort', () => {
+    expect(parseSize('100,300', r)).toEqual({ width: 100, height: 300 });
+  });
+  it('!w,h fits inside w x h keeping the aspect ratio, never above the region', () => {
+    expect(parseSize('!200,200', r)).toEqual({ width: 200, height: 100 });
+    expect(parseSize('!2000,2000', r)).toEqual({ width: 1000, height: 500 });
+  });
+  it('^ forms may upscale', () => {
+    expect(parseSize('^2000,', r)).toEqual({ width: 2000, height: 1000 });
+    expect(parseSize('^,1000', r)).toEqual({ width: 2000, height: 1000 });
+    expect(parseSize('^pct:150', r)).toEqual({ width: 1500, height: 750 });
+    expect(parseSize('^3000,100', r)).toEqual({ width: 3000, height: 100 });
+    expect(parseSize('^!2000,2000', r)).toEqual({ width: 2000, height: 1000 });
+  });
+  it.each([
+    ['full/3000,/0/default.jpg', /no larger than the 2220x2967 region \(prefix \^ to upscale\)/],
+    ['full/,3000/0/default.jpg', /no larger/],
+    ['full/pct:101/0/default.jpg', /percentage/],
+    ['full/3000,10/0/default.jpg', /no larger/],
+    ['full/0,/0/default.jpg', /at least 1x1/],
+    ['full/,0/0/default.jpg', /at least 1x1/],
+    ['full/pct:0/0/default.jpg', /percentage/],
+    ['full/pct:0.001/0/default.jpg', /at least 1x1/],
+    ['full/,/0/default.jpg', /size/],
+    ['full/!100,/0/default.jpg', /size/],
+    ['full/abc/0/default.jpg', /size/],
+    ['full/-5,/0/default.jpg', /integers/],
+    ['full/^20000,/0/default.jpg', /within 10000x10000/],
+    ['full/99999999,/0/default.jpg', /size/],
+  ])('rejects %s', (p, message) => rejects(p, message));
+});
+
+describe('IIIF rotation, quality, format', () => {
+  it('0, 90, 180, 270, each optionally mirrored', () => {
+    for (const rot of ['0', '90', '180', '270']) {
+      expect(parse(`full/max/${rot}/default.jpg`)).toMatchObject({ rotation: Number(rot), mirror: false });
+      expect(parse(`full/max/!${rot}/default.jpg`)).toMatchObject({ rotation: Number(rot), mirror: true });
+    }
+  });
+  it.each(['45', '-90', '360', '', '!!90', '90.0', 'x'])('rejects rotation %j', (rot) =>
+    rejects(`full/max/${rot}/default.jpg`, /0, 90, 180 or 270/),
+  );
+  it('default and color are the same image; gray is grey', () => {
+    expect(parse('full/max/0/default.jpg').key).toBe(parse('full/max/0/color.jpg').key);
+    expect(parse('full/max/0/gray.png')).toMatchObject({ quality: 'gray', format: 'png' });
+    expect(parse('full/max/0/color.webp')).toMatchObject({ quality: 'color', format: 'webp' });
+  });
+  it('bitonal is refused with a reason', () => rejects('full/max/0/bitonal.jpg', /bitonal is not offered/));
+  it.each(['default.gif', 'default.tif', 'default', 'default.JPG', 'grey.jpg', '.jpg'])('rejects %s', (qf) =>
+    rejects(`full/max/0/${qf}`, /quality|format/),
+  );
+  it('the key is canonical: equivalent requests share it', () => {
+    expect(parse('full/max/0/default.jpg').key).toBe(parse('0,0,2220,2967/2220,2967/0/color.jpg').key);
+    expect(parse('pct:0,0,100,100/pct:50/0/default.jpg').key).toBe(parse('full/1110,/0/default.jpg').key);
+  });
+});
+
+describe('iiifInfo', () => {
+  it('is a level 2 ImageService3 with the caller-given id, stored levels as tiles and sizes', () => {
+    const info = iiifInfo(shape(), 'https://example.org/iiif/3/abc');
+    expect(info).toMatchObject({
+      '@context': 'http://iiif.io/api/image/3/context.json',
+      id: 'https://example.org/iiif/3/abc',
+      type: 'ImageService3',
+      protocol: 'http://iiif.io/api/image',
+      profile: 'level2',
+      width: W,
+      height: H,
+      maxWidth: 10000,
+      maxHeight: 10000,
+      maxArea: 100_000_000,
+      tiles: [{ width: 256, height: 256, scaleFactors: [1, 2, 4, 8, 16] }],
+      extraFormats: ['png', 'webp'],
+      extraQualities: ['color', 'gray'],
+    });
+    const sizes = info.sizes as { width: number; height: number }[];
+    expect(sizes[0]).toEqual({ width: 138, height: 185 });
+    expect(sizes.at(-1)).toEqual({ width: W, height: H });
+    expect(info.extraFeatures).toEqual(
+      expect.arrayContaining(['mirroring', 'rotationBy90s', 'regionByPct', 'regionSquare', 'sizeByPct']),
+    );
+    expect(info.extraFeatures).toEqual(
+      expect.arrayContaining(['sizeByW', 'sizeByH', 'sizeByWh', 'sizeByConfinedWh', 'sizeUpscaling']),
+    );
+  });
+});
+
+describe('iiifPlan', () => {
+  const s = shape();
+  it('a request for exactly one stored tile is that tile', () => {
+    expect(iiifPlan(s, parse('256,512,256,256/256,/0/default.jpg'))).toEqual({
+      kind: 'stored',
+      level: 0,
+      col: 1,
+      row: 2,
+      height: 256,
+    });
+    expect(iiifPlan(s, parse('1024,0,1024,1024/256,256/0/color.jpg'))).toEqual({
+      kind: 'stored',
+      level: 2,
+      col: 1,
+      row: 0,
+      height: 256,
+    });
+  });
+  it('a bottom-edge tile whose size matches the stored level is the stored tile cut short', () => {
+    // Level 0, row 11: 2967 - 2816 = 151 rows.
+    expect(iiifPlan(s, parse('0,2816,256,151/256,151/0/default.jpg'))).toMatchObject({
+      kind: 'stored',
+      height: 151,
+    });
+  });
+  it('anything else is rendered: another size, rotation, mirroring, grey, another format', () => {
+    for (const p of [
+      '256,512,256,256/256,100/0/default.jpg',
+      '256,512,256,256/128,/0/default.jpg',
+      '256,512,256,256/256,/90/default.jpg',
+      '256,512,256,256/256,/!0/default.jpg',
+      '256,512,256,256/256,/0/gray.jpg',
+      '256,512,256,256/256,/0/default.png',
+      '250,512,256,256/256,/0/default.jpg',
+      '2048,0,172,256/172,/0/default.jpg',
+    ]) {
+      expect(iiifPlan(s, parse(p)).kind, p).toBe('render');
+    }
+  });
+  it('renders read the smallest stored level with at least the pixels asked for', () => {
+    const big = shape(60_000, 45_000);
+    // max of the whole slide: 10000 px wide; level 2 is 15000, level 3 only 7500.
+    expect(iiifPlan(big, parse('full/max/0/default.jpg', 60_000, 45_000))).toMatchObject({
+      kind: 'render',
+      level: 2,
+      src: { x: 0, y: 0, width: 15_000, height: 11_250 },
+      width: 10_000,
+      height: 7_500,
+    });
+    expect(iiifPlan(big, parse('full/1000,/0/default.jpg', 60_000, 45_000))).toMatchObject({ level: 5 });
+    expect(iiifPlan(big, parse('0,0,1000,1000/1000,/0/default.jpg', 60_000, 45_000))).toMatchObject({
+      level: 0,
+    });
+    expect(iiifPlan(big, parse('0,0,1000,1000/^2000,/0/default.jpg', 60_000, 45_000))).toMatchObject({
+      level: 0,
+    });
+  });
+});

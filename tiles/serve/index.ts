@@ -1,0 +1,23 @@
+export { TileService, THUMBNAIL_MAX, type TileResult, type TileServiceOptions } from './service.ts';
+export { StoredSlide } from './stored-slide.ts';
+export {
+  readTiffIndex,
+  fileReader,
+  tileLocation,
+  type TiffIndex,
+  type TiffLevel,
+  type ReadAt,
+} from './tiff-index.ts';
+export { dziDescriptor, dziPlan } from './dzi.ts';
+export {
+  parseIiif,
+  iiifInfo,
+  iiifPlan,
+  DEFAULT_IIIF_LIMITS,
+  IIIF_CONTENT_TYPES,
+  type IiifLimits,
+  type IiifRequest,
+  type IiifFormat,
+} from './iiif.ts';
+export type { TilePlan, StoredPlan, RenderPlan, Rect, PyramidShape } from './plan.ts';
+export { ByteLru, Flights } from './cache.ts';

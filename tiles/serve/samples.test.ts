@@ -1,0 +1,143 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../protocol/index.ts';
+import { boxDownsample, meanAbsDiff, toRgb, vipsRegion } from '../../tests/helpers/pixels.ts';
+import { requireSlides, slidePath } from '../../tests/helpers/slides.ts';
+import { ingest } from '../ingest/index.ts';
+import { dziLevelCount, dziLevelSize } from '../pyramid/math.ts';
+import { LocalSlideStore } from '../store/local.ts';
+import { ADOBE_RGB } from './jpeg.ts';
+import { TileService } from './service.ts';
+
+const CMU = 'aperio/CMU-1-Small-Region.svs';
+const BOXES = 'generic-tiff/openslide-boxes.tiff';
+const OME = 'ome-tiff/bfconvert-XYC-jpeg-tiled.ome.tiff';
+
+describe.skipIf(!requireSlides())('tile serving on sample slides', () => {
+  let dir = '';
+  let store: LocalSlideStore;
+  let service: TileService;
+  const slides: Record<string, Manifest> = {};
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tessera-serve-samples-'));
+    store = new LocalSlideStore(dir);
+    for (const p of [CMU, BOXES, OME]) {
+      slides[p] = (await ingest(slidePath(p), store, { tileSize: 256, jpegQuality: 92 })).manifest;
+    }
+    service = new TileService(store);
+  });
+  afterAll(async () => {
+    await service?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const top = (m: Manifest): number => dziLevelCount(m.width, m.height) - 1;
+  const decode = async (b: Buffer) => toRgb(sharp(b));
+
+  it('CMU-1: a stored tile decodes to the pixels of its level, in the right colours', async () => {
+    const m = slides[CMU]!;
+    const tile = (await service.dziTile(m.id, top(m), 3, 5))!;
+    expect(tile.kind).toBe('raw');
+    expect(tile.body.subarray(2, 2 + ADOBE_RGB.length).equals(ADOBE_RGB)).toBe(true);
+    const got = await decode(tile.body);
+    const file = (await store.filePath(m.id, 'slide.tif'))!;
+    const ref = await toRgb(
+      sharp(file, { page: 0, limitInputPixels: false }).extract({
+        left: 768,
+        top: 1280,
+        width: 256,
+        height: 256,
+      }),
+    );
+    for (const d of meanAbsDiff(got, ref)) expect(d).toBeLessThan(1);
+    // H&E tissue is pink / purple: red above green. Decoded as YCbCr it would turn green / magenta.
+    let r = 0;
+    let g = 0;
+    for (let i = 0; i < got.data.length; i += 3) {
+      r += got.data[i]!;
+      g += got.data[i + 1]!;
+    }
+    expect(r).toBeGreaterThan(g * 1.1);
+  });
+
+  it('CMU-1: Deep Zoom tiles match an independent decode of the source (vips + OpenSlide)', async () => {
+    const m = slides[CMU]!;
+    const full = await decode((await service.dziTile(m.id, top(m), 3, 5))!.body);
+    const fullRef = await vipsRegion(slidePath(CMU), 768, 1280, 256, 256);
+    for (const d of meanAbsDiff(full, fullRef)) expect(d).toBeLessThan(3);
+    // One level down: tile (1, 1) covers source pixels 512..1023, shrunk 2x.
+    const half = await decode((await service.dziTile(m.id, top(m) - 1, 1, 1))!.body);
+    const halfRef = boxDownsample(await vipsRegion(slidePath(CMU), 512, 512, 512, 512), 1);
+    for (const d of meanAbsDiff(half, halfRef)) expect(d).toBeLessThan(3);
+  });
+
+  it('CMU-1: a rendered right-edge tile matches the source too', async () => {
+    const m = slides[CMU]!;
+    const tile = (await service.dziTile(m.id, top(m), 8, 4))!;
+    expect(tile.kind).toBe('rendered');
+    const got = await decode(tile.body);
+    expect([got.width, got.height]).toEqual([2220 - 2048, 256]);
+    const ref = await vipsRegion(slidePath(CMU), 2048, 1024, 172, 256);
+    for (const d of meanAbsDiff(got, ref)) expect(d).toBeLessThan(3);
+  });
+
+  it.each([
+    [CMU, 2220, 2967],
+    [BOXES, 300, 250],
+  ])('%s: every tile of every level has exactly its Deep Zoom size, down to 1 x 1', async (p, w, h) => {
+    const m = slides[p]!;
+    expect([m.width, m.height]).toEqual([w, h]);
+    for (let level = 0; level <= top(m); level++) {
+      const size = dziLevelSize(w, h, level);
+      for (let row = 0; row * 256 < size.height; row++) {
+        for (let col = 0; col * 256 < size.width; col++) {
+          const tile = await service.dziTile(m.id, level, col, row);
+          const meta = await sharp(tile!.body).metadata();
+          expect([meta.width, meta.height], `${level}/${col}_${row}`).toEqual([
+            Math.min(256, size.width - col * 256),
+            Math.min(256, size.height - row * 256),
+          ]);
+        }
+      }
+    }
+  });
+
+  it('CMU-1: the IIIF request for a stored tile is the Deep Zoom tile, byte for byte', async () => {
+    const m = slides[CMU]!;
+    const a = await service.iiifImage(m.id, '256,512,256,256', '256,256', '0', 'default.jpg');
+    const b = (await service.dziTile(m.id, top(m), 1, 2))!;
+    expect(a.body.equals(b.body)).toBe(true);
+    expect(a.etag).toBe(b.etag);
+  });
+
+  it('CMU-1: a whole-slide IIIF image is read from a reduced level and matches the source', async () => {
+    const m = slides[CMU]!;
+    const img = await service.iiifImage(m.id, 'full', '555,', '0', 'default.png');
+    const got = await decode(img.body);
+    expect([got.width, got.height]).toEqual([555, 742]);
+    const ref = await toRgb(
+      sharp(slidePath(CMU), { limitInputPixels: false }).resize(555, 742, { fit: 'fill' }),
+    );
+    for (const d of meanAbsDiff(got, ref)) expect(d).toBeLessThan(4);
+  });
+
+  it('CMU-1: a thumbnail larger than thumbnail.jpg comes from the pyramid', async () => {
+    const m = slides[CMU]!;
+    const t = (await service.thumbnail(m.id, 2000))!;
+    const meta = await sharp(t.body).metadata();
+    expect([meta.width, meta.height]).toEqual([1496, 2000]);
+    const label = (await service.associated(m.id, 'label'))!;
+    expect((await sharp(label.body).metadata()).width).toBe(387);
+  });
+
+  it('OME-TIFF (tiled JPEG source): tiles are served from its store copy', async () => {
+    const m = slides[OME]!;
+    const tile = (await service.dziTile(m.id, top(m), 0, 0))!;
+    const meta = await sharp(tile.body).metadata();
+    expect([meta.width, meta.height]).toEqual([Math.min(256, m.width), Math.min(256, m.height)]);
+  });
+});

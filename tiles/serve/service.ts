@@ -1,0 +1,333 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import sharp from 'sharp';
+import { ASSOCIATED_NAMES, type AssociatedName, type Manifest } from '../../protocol/index.ts';
+import { SlideError } from '../errors.ts';
+import type { LocalSlideStore } from '../store/local.ts';
+import { associatedFile, isSlideId } from '../store/types.ts';
+import { ByteLru, Flights, Gate } from './cache.ts';
+import { dziDescriptor, dziPlan } from './dzi.ts';
+import {
+  DEFAULT_IIIF_LIMITS,
+  IIIF_CONTENT_TYPES,
+  type IiifLimits,
+  iiifInfo,
+  iiifPlan,
+  parseIiif,
+} from './iiif.ts';
+import { type RenderPlan, type StoredPlan, sourceLevel } from './plan.ts';
+import { SlidePool } from './pool.ts';
+import { RENDER_JPEG_QUALITY, finishIiif, planPixels } from './render.ts';
+import type { StoredSlide } from './stored-slide.ts';
+
+/** Bytes to send, with what HTTP needs to cache them. */
+export interface TileResult {
+  body: Buffer;
+  contentType: string;
+  /** Strong validator (without quotes): the same for the same slide and normalised request. */
+  etag: string;
+  /** 'raw': stored bytes; 'rendered': made by this call; 'cached': made earlier and kept. */
+  kind: 'raw' | 'rendered' | 'cached';
+}
+
+export interface TileServiceOptions {
+  /** Bytes of rendered images kept in memory (default 256 MiB; 0 keeps none). */
+  cacheBytes?: number;
+  /** Slides kept open (a file handle and a tile index each; default 64). */
+  maxOpenSlides?: number;
+  /** Renders running at once; the rest queue (default: the number of cores, at least 2). */
+  renderConcurrency?: number;
+  /** IIIF size limits (default 10000 x 10000 and 100 Mpx). */
+  iiifLimits?: Partial<IiifLimits>;
+}
+
+/** Longest side of a thumbnail. */
+export const THUMBNAIL_MAX = 2048;
+
+/**
+ * Bumped when rendering changes (kernel, quality, format options): ETags of rendered images include
+ * it, so browsers holding "immutable" copies fetch the new ones.
+ */
+const RENDER_VERSION = '1';
+
+const JPEG = 'image/jpeg';
+
+/**
+ * Tile reading for the HTTP routes: Deep Zoom and IIIF Image API 3 tiles, thumbnails and associated
+ * images of stored slides. Stored tiles go out as they are on disk (tables spliced in, no decode);
+ * everything else is rendered with sharp and kept in a byte-bounded cache, each distinct render
+ * running once however many clients ask for it at the same time.
+ */
+export class TileService {
+  private readonly pool: SlidePool;
+  private readonly cache: ByteLru<TileResult>;
+  private readonly flights = new Flights<TileResult>();
+  private readonly gate: Gate;
+  readonly limits: IiifLimits;
+  /** Counts since start: stored tiles sent, renders run, cache hits. */
+  readonly stats = { raw: 0, rendered: 0, cached: 0 };
+
+  constructor(
+    private readonly store: LocalSlideStore,
+    opts: TileServiceOptions = {},
+  ) {
+    this.pool = new SlidePool(store, positiveInt(opts.maxOpenSlides, 64, 'maxOpenSlides'));
+    const cacheBytes = opts.cacheBytes ?? 256 * 1024 * 1024;
+    if (!Number.isFinite(cacheBytes) || cacheBytes < 0) {
+      throw new RangeError(`Expected non-negative number for cacheBytes but received ${cacheBytes}`);
+    }
+    this.cache = new ByteLru(cacheBytes, (r) => r.body.length + r.etag.length + 64);
+    this.gate = new Gate(
+      positiveInt(opts.renderConcurrency, Math.max(2, os.availableParallelism()), 'renderConcurrency'),
+    );
+    this.limits = Object.freeze({ ...DEFAULT_IIIF_LIMITS, ...opts.iiifLimits });
+  }
+
+  /** Slides currently open (file handle plus tile index each). */
+  get openSlides(): number {
+    return this.pool.size;
+  }
+
+  /** Bytes currently held by the render cache. */
+  get cachedBytes(): number {
+    return this.cache.bytes;
+  }
+
+  /** The stored manifest, or null for an unknown slide. */
+  async manifest(id: string): Promise<Manifest | null> {
+    if (!isSlideId(id)) return null;
+    return this.pool.peek(id)?.manifest ?? this.store.manifest(id);
+  }
+
+  /** The Deep Zoom descriptor (XML), or null for an unknown slide. */
+  async dziDescriptor(id: string): Promise<string | null> {
+    const m = await this.manifest(id);
+    return m ? dziDescriptor(m) : null;
+  }
+
+  /**
+   * Deep Zoom tile (col, row) of `level` (top = full resolution, 0 = 1 x 1), exactly the Deep Zoom
+   * size (edge tiles are not padded). Null for a tile outside the pyramid; throws
+   * SlideError('SLIDE_NOT_FOUND') for an unknown slide.
+   */
+  async dziTile(
+    id: string,
+    level: number,
+    col: number,
+    row: number,
+    signal?: AbortSignal,
+  ): Promise<TileResult | null> {
+    // The hot path: an open slide is taken without an extra await.
+    const slide = this.pool.tryAcquire(id) ?? (await this.acquire(id));
+    try {
+      const plan = dziPlan(slide.manifest, level, col, row);
+      if (!plan) return null;
+      if (plan.kind === 'stored') return await this.stored(slide, plan);
+      // A second generation next to stored tiles: never below the render quality and, like stored
+      // RGB tiles, no chroma subsampling, so edge tiles do not look worse than their neighbours.
+      const quality = Math.max(RENDER_JPEG_QUALITY, slide.manifest.jpegQuality);
+      return await this.rendered(
+        slide,
+        `dzi/${level}/${col}_${row}`,
+        signal,
+        async () => (await planPixels(slide, plan)).jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer(),
+        JPEG,
+      );
+    } finally {
+      slide.release();
+    }
+  }
+
+  /** IIIF image information (info.json) with `baseUrl` as its id, or null for an unknown slide. */
+  async iiifInfo(id: string, baseUrl: string): Promise<Record<string, unknown> | null> {
+    const m = await this.manifest(id);
+    return m ? iiifInfo(m, baseUrl, this.limits) : null;
+  }
+
+  /**
+   * An IIIF Image API 3 image from the four path parameters. Throws SlideError('INVALID_PARAMETER')
+   * for a malformed or out-of-limits request and SlideError('SLIDE_NOT_FOUND') for an unknown slide.
+   */
+  async iiifImage(
+    id: string,
+    region: string,
+    size: string,
+    rotation: string,
+    qualityFormat: string,
+    signal?: AbortSignal,
+  ): Promise<TileResult> {
+    const slide = await this.acquire(id);
+    try {
+      const m = slide.manifest;
+      const req = parseIiif(region, size, rotation, qualityFormat, m.width, m.height, this.limits);
+      const plan = iiifPlan(m, req);
+      if (plan.kind === 'stored') {
+        const tile = await this.stored(slide, plan);
+        if (!tile) throw new SlideError('INTERNAL', `IIIF plan names a missing tile of slide ${id}`);
+        return tile;
+      }
+      return await this.rendered(
+        slide,
+        `iiif/${req.key}`,
+        signal,
+        async () => finishIiif(await planPixels(slide, plan), req).toBuffer(),
+        IIIF_CONTENT_TYPES[req.format],
+      );
+    } finally {
+      slide.release();
+    }
+  }
+
+  /**
+   * A JPEG thumbnail whose longer side is `max` (1..2048) or the slide's own size if smaller: from
+   * thumbnail.jpg when it is large enough, else from the pyramid. Null for an unknown slide.
+   */
+  async thumbnail(id: string, max: number, signal?: AbortSignal): Promise<TileResult | null> {
+    if (!Number.isInteger(max) || max < 1 || max > THUMBNAIL_MAX) {
+      throw new SlideError(
+        'INVALID_PARAMETER',
+        `Expected integer between 1 and ${THUMBNAIL_MAX} for max but received ${max}`,
+      );
+    }
+    if (!isSlideId(id)) return null;
+    const slide = await this.pool.acquire(id);
+    if (!slide) return null;
+    try {
+      const m = slide.manifest;
+      const scale = Math.min(1, max / m.width, max / m.height);
+      const width = Math.max(1, Math.round(m.width * scale));
+      const height = Math.max(1, Math.round(m.height * scale));
+      const thumb = await this.storedThumbnail(slide);
+      if (thumb && thumb.width === width && thumb.height === height) {
+        return { body: await readFile(thumb.path), contentType: JPEG, etag: `${id}-thumbnail`, kind: 'raw' };
+      }
+      return await this.rendered(
+        slide,
+        `thumbnail/${width}x${height}`,
+        signal,
+        async () => {
+          if (thumb && thumb.width >= width && thumb.height >= height) {
+            return sharp(thumb.path)
+              .resize(width, height, { fit: 'fill' })
+              .jpeg({ quality: RENDER_JPEG_QUALITY })
+              .toBuffer();
+          }
+          const full = { x: 0, y: 0, width: m.width, height: m.height };
+          const { level, src } = sourceLevel(m, full, width, height);
+          const plan: RenderPlan = {
+            kind: 'render',
+            level,
+            src,
+            extendRight: 0,
+            extendBottom: 0,
+            width,
+            height,
+          };
+          return (await planPixels(slide, plan)).jpeg({ quality: RENDER_JPEG_QUALITY }).toBuffer();
+        },
+        JPEG,
+      );
+    } finally {
+      slide.release();
+    }
+  }
+
+  /** An associated image (label, macro, thumbnail) as stored, or null when the slide has none. */
+  async associated(id: string, name: AssociatedName): Promise<TileResult | null> {
+    if (!isSlideId(id) || !(ASSOCIATED_NAMES as readonly string[]).includes(name)) return null;
+    const file = await this.store.filePath(id, associatedFile(name));
+    if (!file) return null;
+    try {
+      return { body: await readFile(file), contentType: JPEG, etag: `${id}-${name}`, kind: 'raw' };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  /** Forget a slide removed from the store: its open file and its cached renders. */
+  forget(id: string): void {
+    this.pool.forget(id);
+    this.cache.deleteWhere((k) => k.startsWith(`${id}/`));
+  }
+
+  /** Close every open slide and drop the cache. */
+  async close(): Promise<void> {
+    await this.pool.close();
+    this.cache.clear();
+  }
+
+  private async acquire(id: string): Promise<StoredSlide> {
+    const slide = this.pool.tryAcquire(id) ?? (await this.pool.acquire(id));
+    if (!slide) throw new SlideError('SLIDE_NOT_FOUND', `no slide ${JSON.stringify(id.slice(0, 64))}`);
+    return slide;
+  }
+
+  private async stored(slide: StoredSlide, plan: StoredPlan): Promise<TileResult | null> {
+    const body = await slide.readStoredTile(plan.level, plan.col, plan.row, plan.height);
+    if (!body) return null;
+    this.stats.raw++;
+    const cut = plan.height === slide.manifest.tileSize ? '' : `-h${plan.height}`;
+    return {
+      body,
+      contentType: JPEG,
+      etag: `${slide.manifest.id}-t${plan.level}.${plan.col}.${plan.row}${cut}`,
+      kind: 'raw',
+    };
+  }
+
+  /**
+   * A cached render, or the render itself (once per key at a time, within the concurrency limit);
+   * not started when every client that asked for it has gone away.
+   */
+  private async rendered(
+    slide: StoredSlide,
+    key: string,
+    signal: AbortSignal | undefined,
+    render: () => Promise<Buffer>,
+    contentType: string,
+  ): Promise<TileResult> {
+    const id = slide.manifest.id;
+    const cacheKey = `${id}/${key}`;
+    const hit = this.cache.get(cacheKey);
+    if (hit) {
+      this.stats.cached++;
+      return { ...hit, kind: 'cached' };
+    }
+    return this.flights.run(cacheKey, signal, (wanted) =>
+      this.gate.run(async () => {
+        if (!wanted()) throw abortError(signal);
+        this.stats.rendered++;
+        const body = await render();
+        const etag = `${id}-r${createHash('sha256').update(`${RENDER_VERSION}/${key}`).digest('base64url').slice(0, 22)}`;
+        const result: TileResult = { body, contentType, etag, kind: 'rendered' };
+        this.cache.set(cacheKey, result);
+        return result;
+      }),
+    );
+  }
+
+  private storedThumbnail(
+    slide: StoredSlide,
+  ): Promise<{ path: string; width: number; height: number } | null> {
+    slide.thumbnail ??= (async () => {
+      const file = await this.store.filePath(slide.manifest.id, associatedFile('thumbnail'));
+      if (!file) return null;
+      const meta = await sharp(file).metadata();
+      return { path: file, width: meta.width, height: meta.height };
+    })();
+    return slide.thumbnail;
+  }
+}
+
+function abortError(signal: AbortSignal | undefined): unknown {
+  return signal?.reason ?? new DOMException('every client went away', 'AbortError');
+}
+
+function positiveInt(v: number | undefined, fallback: number, name: string): number {
+  if (v === undefined) return fallback;
+  if (!Number.isInteger(v) || v < 1)
+    throw new RangeError(`Expected positive integer for ${name} but received ${v}`);
+  return v;
+}

@@ -1,0 +1,143 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import type { Manifest } from '../../protocol/index.ts';
+import { SlideError } from '../errors.ts';
+import { jpegPrefix, setFrameHeight } from './jpeg.ts';
+import { type TiffIndex, type TiffLevel, fileReader, readTiffIndex, tileLocation } from './tiff-index.ts';
+
+const PHOTOMETRIC_RGB = 2;
+
+/**
+ * One stored slide opened for serving: its manifest, an open handle on slide.tif and the parsed tile
+ * index. Reads are positioned, so any number may run at once on the one handle. Reference-counted:
+ * a slide dropped from the open-slide cache closes when its last read finishes.
+ */
+export class StoredSlide {
+  private refs = 0;
+  private retired = false;
+  private closed: Promise<void> | null = null;
+  /** Per level: SOI, Adobe marker where needed, tables; written over the front of each tile. */
+  private readonly prefixes: Buffer[];
+  /** Lazily filled by the service: facts about the stored thumbnail.jpg. */
+  thumbnail: Promise<{ path: string; width: number; height: number } | null> | null = null;
+
+  private constructor(
+    readonly manifest: Manifest,
+    readonly path: string,
+    private readonly fh: FileHandle,
+    readonly index: TiffIndex,
+  ) {
+    this.prefixes = index.levels.map((l) => jpegPrefix(l.jpegTables, isRgbEncoded(l)));
+  }
+
+  /**
+   * Open slide.tif at `path` and check that its pyramid is the one the manifest describes.
+   * Throws SlideError('CORRUPT_FILE') when it is not.
+   */
+  static async open(path: string, manifest: Manifest): Promise<StoredSlide> {
+    const fh = await open(path, 'r');
+    try {
+      const index = await readTiffIndex(fileReader(fh), `slide ${manifest.id}`);
+      checkAgainstManifest(index, manifest);
+      return new StoredSlide(manifest, path, fh, index);
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /** Whether tiles of stored level k are RGB-encoded (and so carry an Adobe marker when served). */
+  rgbEncoded(k: number): boolean {
+    const l = this.index.levels[k];
+    return l !== undefined && isRgbEncoded(l);
+  }
+
+  /**
+   * Stored tile (col, row) of level k as a complete JPEG: the level's tables without their EOI, then
+   * the tile without its SOI, an Adobe APP14 (transform 0) after SOI when the tile is RGB-encoded.
+   * The output is allocated once and the tile read straight into place; the prefix then overwrites
+   * the tile's own SOI. `height` below the tile size lowers the declared frame height (bottom-edge
+   * tiles). Null when there is no such tile.
+   */
+  async readStoredTile(k: number, col: number, row: number, height?: number): Promise<Buffer | null> {
+    const level = this.index.levels[k];
+    if (!level || !(col >= 0 && col < level.tilesX && row >= 0 && row < level.tilesY)) return null;
+    if (!Number.isInteger(col) || !Number.isInteger(row)) return null;
+    const { offset, length } = tileLocation(level, col, row);
+    const prefix = this.prefixes[k]!;
+    const at = prefix.length - 2;
+    if (length < 4)
+      throw new SlideError('CORRUPT_FILE', `slide ${this.manifest.id}: tile ${k}/${col}/${row} is empty`);
+    const out = Buffer.allocUnsafe(at + length);
+    const { bytesRead } = await this.fh.read(out, at, length, offset);
+    if (bytesRead !== length || out[at] !== 0xff || out[at + 1] !== 0xd8) {
+      throw new SlideError(
+        'CORRUPT_FILE',
+        `slide ${this.manifest.id}: tile ${k}/${col}/${row} is not a JPEG stream`,
+      );
+    }
+    prefix.copy(out, 0);
+    if (height !== undefined && height !== level.tileHeight) {
+      if (!setFrameHeight(out, height, prefix.length)) {
+        throw new SlideError(
+          'CORRUPT_FILE',
+          `slide ${this.manifest.id}: tile ${k}/${col}/${row} has no frame header`,
+        );
+      }
+    }
+    return out;
+  }
+
+  /** Take a reference; false once the slide is closing (the caller opens it again). */
+  acquire(): boolean {
+    if (this.retired) return false;
+    this.refs++;
+    return true;
+  }
+
+  /** Add references on behalf of callers that waited for the open. */
+  addRefs(n: number): void {
+    this.refs += n;
+  }
+
+  release(): void {
+    this.refs--;
+    if (this.retired && this.refs <= 0) void this.close();
+  }
+
+  /** No new references; closes now or when the last one is released. */
+  retire(): void {
+    this.retired = true;
+    if (this.refs <= 0) void this.close();
+  }
+
+  /** Close the file now (reads still running fail). */
+  close(): Promise<void> {
+    this.retired = true;
+    this.closed ??= this.fh.close().catch(() => {});
+    return this.closed;
+  }
+}
+
+function isRgbEncoded(l: TiffLevel): boolean {
+  return l.photometric === PHOTOMETRIC_RGB && l.samplesPerPixel === 3;
+}
+
+function checkAgainstManifest(index: TiffIndex, m: Manifest): void {
+  const bad = (why: string): SlideError => new SlideError('CORRUPT_FILE', `slide ${m.id}: ${why}`);
+  if (index.levels.length !== m.levels || m.levelInfo.length !== m.levels) {
+    throw bad(`slide.tif has ${index.levels.length} levels, the manifest ${m.levels}`);
+  }
+  index.levels.forEach((l, k) => {
+    const want = m.levelInfo[k]!;
+    if (l.width !== want.width || l.height !== want.height) {
+      throw bad(
+        `level ${k} is ${l.width}x${l.height} in slide.tif, ${want.width}x${want.height} in the manifest`,
+      );
+    }
+    if (l.tileWidth !== m.tileSize || l.tileHeight !== m.tileSize) {
+      throw bad(`level ${k} has ${l.tileWidth}x${l.tileHeight} tiles, the manifest ${m.tileSize}`);
+    }
+    if (l.samplesPerPixel !== 3 && l.samplesPerPixel !== 1)
+      throw bad(`level ${k} has ${l.samplesPerPixel} samples per pixel`);
+  });
+}
