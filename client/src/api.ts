@@ -1,0 +1,131 @@
+import type { AssociatedName, ErrorBody, JobDto, SlideDto, UploadAccepted } from '../../protocol/index.ts';
+
+/** The server answered with an error body (or at least an error status). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** No answer at all: the server is down, or a proxy in front of it could not reach it. */
+export class NetworkError extends Error {
+  constructor(message = 'Cannot reach the Tessera server') {
+    super(message);
+    this.name = 'NetworkError';
+  }
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof ApiError && e.status === 404;
+}
+
+function isErrorBody(v: unknown): v is ErrorBody {
+  return typeof v === 'object' && v !== null && typeof (v as ErrorBody).code === 'string';
+}
+
+/**
+ * The server always answers errors with a JSON body; a 5xx without one came from something in
+ * between (a gateway or the dev proxy) that could not reach it.
+ */
+function errorFrom(status: number, text: string): Error {
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: fall through
+  }
+  if (isErrorBody(body)) return new ApiError(status, body.code, body.message, body.requestId);
+  if (status >= 500) return new NetworkError();
+  return new ApiError(status, status === 404 ? 'NOT_FOUND' : 'INTERNAL', `HTTP ${status}`);
+}
+
+async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, { signal, headers: { accept: 'application/json' } });
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new NetworkError();
+  }
+  const text = await res.text();
+  if (!res.ok) throw errorFrom(res.status, text);
+  return JSON.parse(text) as T;
+}
+
+export function listSlides(signal?: AbortSignal): Promise<SlideDto[]> {
+  return getJson<SlideDto[]>('/api/slides', signal);
+}
+
+export function getSlide(id: string, signal?: AbortSignal): Promise<SlideDto> {
+  return getJson<SlideDto>(`/api/slides/${encodeURIComponent(id)}`, signal);
+}
+
+export function getJob(id: string, signal?: AbortSignal): Promise<JobDto> {
+  return getJson<JobDto>(`/api/jobs/${encodeURIComponent(id)}`, signal);
+}
+
+export const dziUrl = (id: string): string => `/slides/${encodeURIComponent(id)}.dzi`;
+export const thumbnailUrl = (id: string, max = 256): string =>
+  `/api/slides/${encodeURIComponent(id)}/thumbnail?max=${max}`;
+export const associatedUrl = (id: string, name: AssociatedName): string =>
+  `/api/slides/${encodeURIComponent(id)}/associated/${name}`;
+
+/** One slide to upload: a single file, or the files of one folder (DICOM series, MIRAX). */
+export type UploadPayload =
+  { kind: 'file'; file: File } | { kind: 'folder'; name: string; files: { file: File; path: string }[] };
+
+export function payloadName(p: UploadPayload): string {
+  return p.kind === 'file' ? p.file.name : p.name;
+}
+
+export function payloadBytes(p: UploadPayload): number {
+  return p.kind === 'file' ? p.file.size : p.files.reduce((s, f) => s + f.file.size, 0);
+}
+
+export interface UploadHandle {
+  done: Promise<UploadAccepted>;
+  abort(): void;
+}
+
+/**
+ * XMLHttpRequest rather than fetch: fetch still reports no upload progress. A single file goes as
+ * a raw body (streamed to disk by the server); a folder goes as one multipart request whose file
+ * names carry the relative paths the reader needs to see the series or MIRAX layout.
+ */
+export function uploadSlide(
+  payload: UploadPayload,
+  onProgress: (loaded: number, total: number) => void,
+): UploadHandle {
+  const xhr = new XMLHttpRequest();
+  const done = new Promise<UploadAccepted>((resolve, reject) => {
+    xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : payloadBytes(payload));
+    xhr.onload = () => {
+      if (xhr.status === 202 || xhr.status === 200) {
+        try {
+          resolve(JSON.parse(xhr.responseText) as UploadAccepted);
+        } catch {
+          reject(new ApiError(xhr.status, 'INTERNAL', 'the server gave an unreadable answer'));
+        }
+      } else reject(errorFrom(xhr.status, xhr.responseText));
+    };
+    xhr.onerror = () => reject(new NetworkError());
+    xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'));
+    if (payload.kind === 'file') {
+      xhr.open('POST', `/api/slides?name=${encodeURIComponent(payload.file.name)}`);
+      xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      xhr.send(payload.file);
+    } else {
+      const form = new FormData();
+      for (const f of payload.files) form.append('file', f.file, f.path);
+      xhr.open('POST', '/api/slides');
+      xhr.send(form);
+    }
+  });
+  return { done, abort: () => xhr.abort() };
+}

@@ -1,0 +1,81 @@
+import type { SlideDto } from '../../../protocol/index.ts';
+import { associatedUrl, thumbnailUrl } from '../api.ts';
+import { formatDate, formatDimensions, formatMpp } from '../ui/format.ts';
+import { SlideImage } from '../ui/SlideImage.tsx';
+import { Link } from '../ui/router.tsx';
+import { formatLabel, type SortDir, type SortKey } from './filter.ts';
+
+interface Props {
+  slides: SlideDto[];
+  sortKey: SortKey;
+  sortDir: SortDir;
+  onSort: (key: SortKey) => void;
+  highlight: ReadonlySet<string>;
+}
+
+function SortHeader({ label, k, props }: { label: string; k: SortKey; props: Props }) {
+  const active = props.sortKey === k;
+  return (
+    <th aria-sort={active ? (props.sortDir === 'asc' ? 'ascending' : 'descending') : 'none'}>
+      <button type="button" className="th-sort" onClick={() => props.onSort(k)}>
+        {label}
+        <span className="sort-mark" aria-hidden="true">
+          {active ? (props.sortDir === 'asc' ? '▲' : '▼') : ''}
+        </span>
+      </button>
+    </th>
+  );
+}
+
+export function SlideTable(props: Props) {
+  return (
+    <table className="slides">
+      <thead>
+        <tr>
+          <th className="col-img">Thumbnail</th>
+          <th className="col-img">Label</th>
+          <SortHeader label="Name" k="name" props={props} />
+          <th>Scanner format</th>
+          <SortHeader label="Size" k="size" props={props} />
+          <th>µm/px</th>
+          <SortHeader label="Added" k="date" props={props} />
+        </tr>
+      </thead>
+      <tbody>
+        {props.slides.map((s) => (
+          <tr key={s.id} className={props.highlight.has(s.id) ? 'fresh' : undefined} data-slide-id={s.id}>
+            <td className="col-img">
+              <Link to={`/view/${s.id}`} aria-label={`Open ${s.name}`} tabIndex={-1}>
+                <SlideImage className="thumb" src={thumbnailUrl(s.id, 192)} alt="" />
+              </Link>
+            </td>
+            <td className="col-img">
+              {s.associated.includes('label') ? (
+                <SlideImage
+                  className="label-img"
+                  src={associatedUrl(s.id, 'label')}
+                  alt={`Label of ${s.name}`}
+                />
+              ) : (
+                <span className="muted small">none</span>
+              )}
+            </td>
+            <td>
+              <Link to={`/view/${s.id}`} className="slide-name">
+                {s.name}
+              </Link>
+              <div className="muted small mono">{s.id.slice(0, 12)}</div>
+            </td>
+            <td>{formatLabel(s.sourceFormat)}</td>
+            <td className="num">{formatDimensions(s.width, s.height)}</td>
+            <td className="num">
+              {formatMpp(s.mppX, s.mppY)}
+              {s.objectivePower !== null && <div className="muted small">{s.objectivePower}x objective</div>}
+            </td>
+            <td className="num">{formatDate(s.createdAt)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}

@@ -1,0 +1,235 @@
+import './viewer.css';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import type { SlideDto } from '../../../protocol/index.ts';
+import { ApiError, getSlide, isNotFound, NetworkError } from '../api.ts';
+import { formatLabel } from '../library/filter.ts';
+import { KeyboardHelp } from '../ui/KeyboardHelp.tsx';
+import { Link } from '../ui/router.tsx';
+import { Failure, NotFound, ServerDown, Spinner } from '../ui/states.tsx';
+import { ComparePane, CompareControls } from './Compare.tsx';
+import { InfoPanel } from './InfoPanel.tsx';
+import { KEY_HELP } from './keys.ts';
+import { MeasureOverlay } from './MeasureOverlay.tsx';
+import { MeasurePanel } from './MeasurePanel.tsx';
+import type { OsdController } from './osd.ts';
+import { SlidePane } from './SlidePane.tsx';
+import { Toolbar } from './Toolbar.tsx';
+import { mppOf, useCompare } from './useCompare.ts';
+import { useMeasure } from './useMeasure.ts';
+import { useViewerKeys } from './useViewerKeys.ts';
+import {
+  basePower,
+  imageZoomFor,
+  parseViewParams,
+  urlViewOf,
+  viewStateOf,
+  writeViewParams,
+  type ViewState,
+} from './viewport.ts';
+
+type Load =
+  | { status: 'loading' }
+  | { status: 'ready'; slide: SlideDto }
+  | { status: 'missing' }
+  | { status: 'down' }
+  | { status: 'error'; message: string };
+
+/** Route component for `/view/{id}`: fetches the slide, then shows the workspace or a clear state. */
+export default function ViewerPage({ slideId }: { slideId: string }) {
+  const [load, setLoad] = useState<Load>({ status: 'loading' });
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    const ac = new AbortController();
+    setLoad({ status: 'loading' });
+    getSlide(slideId, ac.signal).then(
+      (slide) => setLoad({ status: 'ready', slide }),
+      (e: unknown) => {
+        if (ac.signal.aborted) return;
+        // A malformed id can name no slide either.
+        if (isNotFound(e) || (e instanceof ApiError && e.status === 400)) setLoad({ status: 'missing' });
+        else if (e instanceof NetworkError) setLoad({ status: 'down' });
+        else setLoad({ status: 'error', message: e instanceof Error ? e.message : String(e) });
+      },
+    );
+    return () => ac.abort();
+  }, [slideId, attempt]);
+
+  useEffect(() => {
+    document.title = load.status === 'ready' ? `${load.slide.name} · Tessera` : 'Tessera viewer';
+  }, [load]);
+
+  const retry = () => setAttempt((a) => a + 1);
+  return (
+    <div className="viewer-page">
+      {load.status === 'loading' && <Spinner label="Loading slide…" />}
+      {load.status === 'missing' && (
+        <NotFound
+          detail={
+            <>
+              There is no slide with the id <code>{slideId}</code> on this server.
+            </>
+          }
+        />
+      )}
+      {load.status === 'down' && <ServerDown onRetry={retry} />}
+      {load.status === 'error' && <Failure message={load.message} onRetry={retry} />}
+      {load.status === 'ready' && <Workspace slide={load.slide} />}
+    </div>
+  );
+}
+
+const URL_WRITE_MS = 300;
+
+function Workspace({ slide }: { slide: SlideDto }) {
+  const power = useMemo(() => basePower(slide.objectivePower, slide.mppX), [slide]);
+  const mpp = useMemo(() => mppOf(slide), [slide]);
+  const [start] = useState(() => {
+    const { view, rotation } = parseViewParams(window.location.search);
+    return {
+      view: view ? viewStateOf(view, power) : null,
+      rotation,
+      compare: new URLSearchParams(window.location.search).get('compare'),
+    };
+  });
+  const primary = useRef<OsdController | null>(null);
+  const measure = useMeasure();
+  const compare = useCompare(slide, primary, start.compare);
+  const [panel, setPanel] = useState<'measure' | 'info'>('measure');
+  const [help, setHelp] = useState(false);
+  const [hover, setHover] = useState<number | null>(null);
+  const lastWrite = useRef(0);
+
+  const maxImageZoom = Math.max(4, 50 / power.base);
+  const writeUrl = useCallback(
+    (v: ViewState, force: boolean) => {
+      const now = performance.now();
+      if (!force && now - lastWrite.current < URL_WRITE_MS) return;
+      lastWrite.current = now;
+      const search = writeViewParams(window.location.search, urlViewOf(v, power));
+      try {
+        window.history.replaceState(window.history.state, '', `${window.location.pathname}${search}`);
+      } catch {
+        // Some browsers cap replaceState calls per second; the next settle writes it.
+      }
+    },
+    [power],
+  );
+
+  // The comparison slide travels in the URL too, so a copied link reopens both.
+  useEffect(() => {
+    const p = new URLSearchParams(window.location.search);
+    if (compare.compareId) p.set('compare', compare.compareId);
+    else p.delete('compare');
+    const s = p.toString();
+    window.history.replaceState(window.history.state, '', `${window.location.pathname}${s ? `?${s}` : ''}`);
+  }, [compare.compareId]);
+
+  const setMagnification = useCallback(
+    (m: number) => primary.current?.zoomToImageZoom(imageZoomFor(m, power)),
+    [power],
+  );
+
+  useViewerKeys({
+    controller: primary,
+    measure,
+    power,
+    help,
+    setHelp,
+    onMagnification: setMagnification,
+    maxImageZoom,
+  });
+
+  const compareReady = compare.compare.status === 'ready' ? compare.compare.slide : null;
+  return (
+    <div className="workspace">
+      <header className="viewer-bar">
+        <Link to="/" className="back" title="Back to the slide library">
+          ← Library
+        </Link>
+        <div className="slide-title">
+          <span className="slide-title-name">{slide.name}</span>
+          <span className="muted small">{formatLabel(slide.sourceFormat)}</span>
+        </div>
+        <Toolbar
+          power={power}
+          maxMagnification={maxImageZoom * power.base}
+          onMagnification={setMagnification}
+          onFit={() => primary.current?.fit()}
+          onRotate={(d) => primary.current?.rotateBy(d)}
+          tool={measure.tool}
+          onTool={measure.setTool}
+        >
+          <CompareControls compare={compare} />
+          <button type="button" className="tbtn" onClick={() => setHelp(true)} title="Keyboard shortcuts (?)">
+            ?
+          </button>
+        </Toolbar>
+      </header>
+      {power.source === 'mpp' && (
+        <div className="notice" role="note">
+          Objective power unknown: magnification is derived from {mpp?.x} µm/px (10x ≈ 1 µm/px).
+        </div>
+      )}
+      {power.source === 'none' && (
+        <div className="notice warn" role="note">
+          This slide has neither objective power nor µm/px: no scale bar, zoom shown in % of full resolution,
+          measurements in pixels.
+        </div>
+      )}
+      <div className="viewer-body">
+        <div className={`panes${compare.compareId ? ' split' : ''}`}>
+          <SlidePane
+            slide={slide}
+            power={power}
+            initial={start.view}
+            rotation={start.rotation}
+            onController={(c) => (primary.current = c)}
+            onTarget={compare.onPrimaryTarget}
+            onFrame={(f) => writeUrl(f.view, false)}
+            onSettled={(v) => writeUrl(v, true)}
+            caption={compare.compareId ? slide.name : undefined}
+            overlay={(f) => (
+              <MeasureOverlay
+                transform={f.transform}
+                measure={measure}
+                mpp={mpp}
+                highlight={hover}
+                onZoom={(factor, at) => primary.current?.zoomBy(factor, at)}
+              />
+            )}
+          />
+          {compare.compareId && <ComparePane compare={compare} slide={compareReady} />}
+        </div>
+        <aside className="side-panel">
+          <div className="tabs" role="tablist">
+            <button
+              type="button"
+              role="tab"
+              aria-selected={panel === 'measure'}
+              className={panel === 'measure' ? 'tab on' : 'tab'}
+              onClick={() => setPanel('measure')}
+            >
+              Measurements{measure.items.length > 0 ? ` (${measure.items.length})` : ''}
+            </button>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={panel === 'info'}
+              className={panel === 'info' ? 'tab on' : 'tab'}
+              onClick={() => setPanel('info')}
+            >
+              Slide info
+            </button>
+          </div>
+          {panel === 'measure' ? (
+            <MeasurePanel measure={measure} mpp={mpp} onHover={setHover} />
+          ) : (
+            <InfoPanel slide={slide} power={power} />
+          )}
+        </aside>
+      </div>
+      {help && <KeyboardHelp rows={KEY_HELP} onClose={() => setHelp(false)} />}
+    </div>
+  );
+}

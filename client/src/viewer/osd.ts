@@ -1,0 +1,195 @@
+import OpenSeadragon from 'openseadragon';
+import { affineFrom, type Affine, type Point } from './geometry.ts';
+import type { ViewState } from './viewport.ts';
+
+/**
+ * The one place that talks to OpenSeadragon. Everything outside works in image pixels, screen (CSS)
+ * pixels per image pixel and degrees, so the rest of the client never sees viewport coordinates.
+ */
+export interface OsdHandlers {
+  open?: () => void;
+  openFailed?: (message: string) => void;
+  fullyLoaded?: (loaded: boolean) => void;
+  /** After every drawn frame, with the image → element transform of that frame. */
+  frame?: (view: ViewState, transform: Affine) => void;
+  /** The destination of a pan, zoom or rotation, as soon as it is requested. */
+  target?: (view: ViewState) => void;
+  /** An animation came to rest. */
+  settled?: (view: ViewState) => void;
+}
+
+export interface OsdOptions {
+  /** Highest screen pixels per image pixel allowed (digital zoom beyond the scan). */
+  maxImageZoom: number;
+  initial: ViewState | null;
+  rotation: number;
+  navigator: boolean;
+}
+
+// OpenSeadragon injects a <style> element (focus outlines on touch screens) unless it finds one
+// with its marker, and a strict CSP (style-src 'self') reports that injection as a violation; so is
+// any HTML or SVG <style> we could add in its place. An element named "style" in a namespace of its
+// own matches OpenSeadragon's selector yet is never a style sheet. The rule itself is in viewer.css.
+function preemptInjectedStyle(): void {
+  if (document.querySelector('style[data-openseadragon-mobile-css]')) return;
+  const marker = document.createElementNS('urn:tessera:inert', 'style');
+  marker.setAttribute('data-openseadragon-mobile-css', 'true');
+  document.head.appendChild(marker);
+}
+
+export class OsdController {
+  readonly viewer: OpenSeadragon.Viewer;
+  handlers: OsdHandlers;
+  private image: OpenSeadragon.TiledImage | null = null;
+  private destroyed = false;
+
+  constructor(element: HTMLElement, tileSource: string, opts: OsdOptions, handlers: OsdHandlers) {
+    this.handlers = handlers;
+    preemptInjectedStyle();
+    this.viewer = OpenSeadragon({
+      element,
+      tileSources: tileSource,
+      prefixUrl: '',
+      showNavigationControl: false,
+      showNavigator: opts.navigator,
+      navigatorPosition: 'TOP_RIGHT',
+      navigatorSizeRatio: 0.17,
+      navigatorAutoFade: false,
+      navigatorRotate: true,
+      navigatorBackground: '#15181d',
+      navigatorBorderColor: '#343a44',
+      navigatorDisplayRegionColor: '#4da3ff',
+      navigatorOpacity: 0.95,
+      keyboardNavEnabled: false,
+      degrees: opts.rotation,
+      maxZoomPixelRatio: opts.maxImageZoom,
+      minZoomImageRatio: 0.5,
+      visibilityRatio: 0.2,
+      animationTime: 0.6,
+      springStiffness: 9,
+      zoomPerScroll: 1.25,
+      blendTime: 0.1,
+      immediateRender: false,
+      crossOriginPolicy: false,
+      // Measured on workstations without GPU acceleration (VMs, remote desktops, headless): the WebGL
+      // drawer runs on a software rasteriser there and a field took 3-8x longer to load fully than
+      // with canvas 2D, which browsers accelerate anyway where a GPU exists.
+      drawer: 'canvas',
+      gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true, flickEnabled: true },
+      gestureSettingsTouch: { pinchRotate: false },
+    });
+    const v = this.viewer;
+    v.addHandler('open', () => {
+      this.image = v.world.getItemAt(0);
+      if (opts.initial) this.setView(opts.initial, true);
+      this.handlers.open?.();
+      this.emitFrame();
+    });
+    v.addHandler('open-failed', (e) =>
+      this.handlers.openFailed?.(String(e.message ?? 'could not open the slide')),
+    );
+    v.addHandler('fully-loaded-change', (e) => this.handlers.fullyLoaded?.(e.fullyLoaded));
+    v.addHandler('update-viewport', () => this.emitFrame());
+    v.addHandler('resize', () => this.emitFrame());
+    const target = (): void => {
+      if (this.image) this.handlers.target?.(this.view(false));
+    };
+    v.addHandler('pan', target);
+    v.addHandler('zoom', target);
+    v.addHandler('rotate', target);
+    v.addHandler('animation-finish', () => {
+      if (this.image) this.handlers.settled?.(this.view(true));
+    });
+  }
+
+  get isOpen(): boolean {
+    return this.image !== null && !this.destroyed;
+  }
+
+  /** The view now (current) or where an animation is heading (target). */
+  view(current = true): ViewState {
+    const vp = this.viewer.viewport;
+    const img = this.image!;
+    const c = img.viewportToImageCoordinates(vp.getCenter(current));
+    return {
+      x: c.x,
+      y: c.y,
+      imageZoom: img.viewportToImageZoom(vp.getZoom(current)),
+      rotation: vp.getRotation(current),
+    };
+  }
+
+  setView(v: ViewState, immediately = false): void {
+    const img = this.image;
+    if (!img) return;
+    const vp = this.viewer.viewport;
+    if (vp.getRotation(false) !== v.rotation) vp.setRotation(v.rotation, immediately);
+    vp.zoomTo(img.imageToViewportZoom(v.imageZoom), undefined, immediately);
+    vp.panTo(img.imageToViewportCoordinates(v.x, v.y), immediately);
+  }
+
+  /** Zoom about the centre of the view to a given number of screen pixels per image pixel. */
+  zoomToImageZoom(imageZoom: number): void {
+    const img = this.image;
+    if (!img) return;
+    this.viewer.viewport.zoomTo(img.imageToViewportZoom(imageZoom));
+  }
+
+  /** `at` in element pixels; the point under it stays put. */
+  zoomBy(factor: number, at?: Point): void {
+    const vp = this.viewer.viewport;
+    const ref = at ? vp.pointFromPixel(new OpenSeadragon.Point(at.x, at.y), true) : undefined;
+    vp.zoomBy(factor, ref);
+    vp.applyConstraints();
+  }
+
+  /** Pan by a fraction of the view's width/height, in screen directions whatever the rotation. */
+  panByFraction(fx: number, fy: number): void {
+    const vp = this.viewer.viewport;
+    const size = vp.getContainerSize();
+    // deltaPointsFromPixels undoes the rotation itself.
+    const delta = vp.deltaPointsFromPixels(new OpenSeadragon.Point(fx * size.x, fy * size.y));
+    vp.panBy(delta);
+    vp.applyConstraints();
+  }
+
+  fit(): void {
+    this.viewer.viewport.goHome();
+  }
+
+  rotateBy(degrees: number): void {
+    const vp = this.viewer.viewport;
+    vp.setRotation(vp.getRotation(false) + degrees);
+  }
+
+  /** Image pixel → viewer element pixel, as an affine map (exact for any rotation). */
+  transform(): Affine | null {
+    const img = this.image;
+    if (!img) return null;
+    const to = (x: number, y: number): Point =>
+      img.imageToViewerElementCoordinates(new OpenSeadragon.Point(x, y));
+    const o = to(0, 0);
+    const ux = to(1024, 0);
+    const uy = to(0, 1024);
+    const m = affineFrom(o, ux, uy);
+    return [m[0] / 1024, m[1] / 1024, m[2] / 1024, m[3] / 1024, m[4], m[5]];
+  }
+
+  fullyLoaded(): boolean {
+    return this.viewer.getFullyLoaded();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.handlers = {};
+    this.image = null;
+    this.viewer.destroy();
+  }
+
+  private emitFrame(): void {
+    if (!this.image || !this.handlers.frame) return;
+    const t = this.transform();
+    if (t) this.handlers.frame(this.view(true), t);
+  }
+}

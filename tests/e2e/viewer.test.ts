@@ -1,0 +1,266 @@
+import { writeFileSync } from 'node:fs';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireSlides, slidePath } from '../helpers/slides.ts';
+import {
+  artifact,
+  ensureClientBuilt,
+  launchChromium,
+  requireChromium,
+  startServer,
+  type TestServer,
+} from './harness.ts';
+
+// CMU-1-Small-Region.svs: 2220 x 2967 px, 0.499 µm/px, 20x objective (PROVENANCE.md).
+const SVS = slidePath('aperio/CMU-1-Small-Region.svs');
+const DICOM_SERIES = slidePath('dicom/cmu-1-small-region-wsi2dcm');
+const MPP = 0.499;
+const OBJECTIVE = 20;
+
+const ready = requireSlides() && requireChromium();
+
+let server: TestServer;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let slideId = '';
+const problems: string[] = [];
+
+interface CanvasStats {
+  meanR: number;
+  meanG: number;
+  meanB: number;
+  lumaStd: number;
+}
+
+/** Pixel statistics of a screenshot region: what the pathologist actually sees. */
+async function stats(png: Buffer): Promise<CanvasStats> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const n = info.width * info.height;
+  let r = 0;
+  let g = 0;
+  let b = 0;
+  let l = 0;
+  let l2 = 0;
+  for (let i = 0; i < n; i++) {
+    const R = data[i * 3]!;
+    const G = data[i * 3 + 1]!;
+    const B = data[i * 3 + 2]!;
+    const Y = 0.299 * R + 0.587 * G + 0.114 * B;
+    r += R;
+    g += G;
+    b += B;
+    l += Y;
+    l2 += Y * Y;
+  }
+  const mean = l / n;
+  return { meanR: r / n, meanG: g / n, meanB: b / n, lumaStd: Math.sqrt(Math.max(0, l2 / n - mean * mean)) };
+}
+
+async function waitFullyLoaded(p: Page): Promise<void> {
+  await p.waitForSelector('.pane[data-fully-loaded="true"]', { timeout: 30_000 });
+  // Let the last blend of freshly loaded tiles finish before reading pixels.
+  await p.waitForTimeout(400);
+}
+
+function viewFromUrl(url: string): { x: number; y: number; zoom: number; rot: number } {
+  const q = new URL(url).searchParams;
+  return {
+    x: Number(q.get('x')),
+    y: Number(q.get('y')),
+    zoom: Number(q.get('zoom')),
+    rot: Number(q.get('rot') ?? 0),
+  };
+}
+
+/** "499.0 µm" / "1.234 mm" → µm */
+function micrometres(text: string): number {
+  const m = /([\d,.]+)\s*(µm|mm)/.exec(text);
+  if (!m) throw new Error(`no length in ${JSON.stringify(text)}`);
+  const v = Number(m[1]!.replace(/,/g, ''));
+  return m[2] === 'mm' ? v * 1000 : v;
+}
+
+describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CSP)', () => {
+  beforeAll(async () => {
+    await ensureClientBuilt();
+    server = await startServer();
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    page = await context.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+        problems.push(m.text());
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('the library starts empty, and an SVS uploaded through the file picker becomes a listed slide', async () => {
+    await page.goto(`${server.base}/`);
+    await page.getByText('No slides yet').waitFor();
+    await page.screenshot({ path: artifact('library-empty.png') });
+
+    await page.setInputFiles('[data-testid="file-input"]', SVS);
+    const upload = page.locator('.upload').first();
+    await expect.poll(() => upload.getAttribute('data-phase'), { timeout: 120_000 }).toBe('done');
+
+    const row = page.locator('table.slides tbody tr').first();
+    await row.waitFor();
+    slideId = (await row.getAttribute('data-slide-id')) ?? '';
+    expect(slideId).toMatch(/^[0-9a-f]{32}$/);
+    await expect.poll(() => row.locator('.slide-name').textContent()).toBe('CMU-1-Small-Region');
+    expect(await row.textContent()).toContain('2,220 × 2,967 px');
+    expect(await row.textContent()).toContain('0.499');
+    // the thumbnail really loaded
+    await expect
+      .poll(() =>
+        row.locator('img.thumb').evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth),
+      )
+      .toBeGreaterThan(0);
+    await page.screenshot({ path: artifact('library.png') });
+  }, 180_000);
+
+  it('opening the slide shows H&E tissue in true colour once OpenSeadragon reports fully loaded', async () => {
+    await page.locator('.upload-open').first().click();
+    await page.waitForURL(`**/view/${slideId}**`);
+    await waitFullyLoaded(page);
+    const pane = page.locator('.pane').first();
+    const box = (await pane.boundingBox())!;
+    // The middle of the pane: clear of the navigator (top right) and the scale bar (bottom left).
+    const clip = {
+      x: box.x + box.width * 0.3,
+      y: box.y + box.height * 0.2,
+      width: box.width * 0.4,
+      height: box.height * 0.6,
+    };
+    const s = await stats(await page.screenshot({ clip }));
+    writeFileSync(artifact('viewer-pixels.json'), JSON.stringify(s, null, 2));
+    // Tissue, not a blank canvas.
+    expect(s.lumaStd).toBeGreaterThan(12);
+    // H&E is pink/purple: red above green. RGB-encoded JPEG shown as YCbCr turns it green/magenta.
+    expect(s.meanR).toBeGreaterThan(s.meanG + 10);
+    expect(s.meanB).toBeGreaterThan(s.meanG);
+    await page.screenshot({ path: artifact('viewer.png') });
+    // Fit shows the whole slide: the readout is a magnification below the objective's.
+    const mag = await page.getByTestId('magnification').textContent();
+    expect(Number(mag!.replace('x', ''))).toBeLessThan(OBJECTIVE);
+  });
+
+  it('a line drawn between two known image points reads mpp × pixel distance (±1 %)', async () => {
+    const zoom = 10; // magnification → 0.5 screen px per image px on a 20x slide
+    const cx = 1110;
+    const cy = 1483;
+    await page.goto(`${server.base}/view/${slideId}?x=${cx}&y=${cy}&zoom=${zoom}`);
+    await waitFullyLoaded(page);
+    const box = (await page.locator('.pane').first().boundingBox())!;
+    const scale = zoom / OBJECTIVE;
+    const screen = (ix: number, iy: number) => ({
+      x: box.x + box.width / 2 + (ix - cx) * scale,
+      y: box.y + box.height / 2 + (iy - cy) * scale,
+    });
+    // 800 x 600 image px: a 1000 px diagonal, so both axes count.
+    const a = screen(710, 1183);
+    const b = screen(1510, 1783);
+    await page.keyboard.press('l');
+    await page.locator('svg.measure-overlay[data-tool="line"]').waitFor();
+    await page.mouse.move(a.x, a.y);
+    await page.mouse.down();
+    await page.mouse.move(b.x, b.y, { steps: 12 });
+    await page.mouse.up();
+    const text = (await page.getByTestId('measure-value').first().textContent()) ?? '';
+    const expected = MPP * 1000;
+    expect(Math.abs(micrometres(text) - expected) / expected).toBeLessThan(0.01);
+    // The label on the slide says the same as the side panel.
+    expect(await page.locator('.measure-overlay .measure-label').first().textContent()).toBe(text.trim());
+    // Esc leaves the tool; the measurement stays attached to the tissue after a zoom.
+    await page.keyboard.press('Escape');
+    await page.locator('svg.measure-overlay[data-tool="pan"]').waitFor();
+    await page.screenshot({ path: artifact('measure.png') });
+    await page.keyboard.press('+');
+    await page.waitForTimeout(1200);
+    const line = page.locator('.measure-overlay .shape line:not(.halo)').first();
+    const x1 = Number(await line.getAttribute('x1'));
+    const x2 = Number(await line.getAttribute('x2'));
+    expect(Math.abs(x2 - x1)).toBeCloseTo(800 * scale * 1.5, 0);
+  });
+
+  it('a deep link opens exactly the field of view it names, and panning rewrites it', async () => {
+    await page.goto(`${server.base}/view/${slideId}?x=600&y=900&zoom=20&rot=90`);
+    await waitFullyLoaded(page);
+    await page.waitForTimeout(500);
+    expect(viewFromUrl(page.url())).toEqual({ x: 600, y: 900, zoom: 20, rot: 90 });
+    expect(await page.getByTestId('magnification').textContent()).toBe('20x');
+    // At 20x one screen pixel is 0.499 µm: 160 px hold 79.8 µm, so the bar is 50 µm.
+    expect(await page.locator('.scalebar').getAttribute('data-um')).toBe('50');
+    await page.screenshot({ path: artifact('deep-link.png') });
+
+    // Arrow right pans along the screen's x axis; rotated 90° that is the image's −y.
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => viewFromUrl(page.url()).y, { timeout: 5000 }).toBeLessThan(900);
+    const moved = viewFromUrl(page.url());
+    expect(moved.x).toBeCloseTo(600, -1);
+
+    // The rewritten link reproduces the same view.
+    await page.goto(page.url());
+    await waitFullyLoaded(page);
+    await page.waitForTimeout(500);
+    expect(viewFromUrl(page.url())).toEqual(moved);
+  });
+
+  it('a DICOM series uploaded as one folder opens side by side with synchronised zoom', async () => {
+    await page.goto(`${server.base}/`);
+    await page.setInputFiles('[data-testid="folder-input"]', DICOM_SERIES);
+    const upload = page.locator('.upload').first();
+    await expect.poll(() => upload.getAttribute('data-phase'), { timeout: 120_000 }).toBe('done');
+    await expect.poll(() => page.locator('table.slides tbody tr').count()).toBe(2);
+    const other = await page
+      .locator('table.slides tbody tr')
+      .evaluateAll(
+        (rows, first) => rows.map((r) => r.getAttribute('data-slide-id')).find((id) => id !== first),
+        slideId,
+      );
+    expect(other).toMatch(/^[0-9a-f]{32}$/);
+
+    await page.goto(`${server.base}/view/${slideId}?x=1110&y=1483&zoom=5&compare=${other}`);
+    await expect
+      .poll(() => page.locator('.pane[data-fully-loaded="true"]').count(), { timeout: 30_000 })
+      .toBe(2);
+    await page.keyboard.press('4'); // 10x
+    await page.waitForTimeout(1500);
+    const readouts = await page.getByTestId('magnification').allTextContents();
+    // Both slides are 0.499 µm/px: equal µm per screen pixel means equal magnification (the DICOM
+    // one derived from µm/px: 10/0.499 ≈ 20.04x base).
+    expect(readouts[0]).toBe('10x');
+    expect(readouts[1]).toMatch(/^≈/);
+    expect(Number(readouts[1]!.replace(/[^\d.]/g, ''))).toBeCloseTo(10, 0);
+    await page.screenshot({ path: artifact('side-by-side.png') });
+  }, 180_000);
+
+  it('states: a missing slide says so with a way back; the help overlay lists the keys', async () => {
+    await page.goto(`${server.base}/view/${'0'.repeat(32)}`);
+    await page.getByRole('heading', { name: 'Slide not found' }).waitFor();
+    expect(await page.getByRole('link', { name: /Back to the slide library/ }).getAttribute('href')).toBe(
+      '/',
+    );
+    await page.screenshot({ path: artifact('not-found.png') });
+
+    await page.goto(`${server.base}/view/${slideId}`);
+    await waitFullyLoaded(page);
+    await page.keyboard.press('?');
+    await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();
+    await page.screenshot({ path: artifact('keyboard-help.png') });
+    await page.keyboard.press('Escape');
+    await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+  });
+
+  it('nothing broke the strict CSP or threw in the page', () => {
+    writeFileSync(artifact('console-problems.txt'), problems.join('\n'));
+    expect(problems).toEqual([]);
+  });
+});
