@@ -70,7 +70,7 @@ export function getJob(id: string, signal?: AbortSignal): Promise<JobDto> {
   return getJson<JobDto>(`/api/jobs/${encodeURIComponent(id)}`, signal);
 }
 
-export const dziUrl = (id: string): string => `/slides/${encodeURIComponent(id)}.dzi`;
+export const dziFilesUrl = (id: string): string => `/slides/${encodeURIComponent(id)}_files/`;
 export const thumbnailUrl = (id: string, max = 256): string =>
   `/api/slides/${encodeURIComponent(id)}/thumbnail?max=${max}`;
 export const associatedUrl = (id: string, name: AssociatedName): string =>

@@ -13,15 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, DEFAULT_HEIGHT, DEFAULT_WIDTH, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
-import { freePort, killAll, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
+import { BENCH_DATA_DIR, childEnv, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
+import { freePort, killAll, lastLines, runChild } from './tiles/children.ts';
 import { type Shapes, fetchShapes, geometryProblems, geometrySample, meanBytes } from './tiles/geometry.ts';
 import { type LoadResult, machineBusyOver, replay } from './tiles/load.ts';
 import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
 import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
 import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
-
-const DATA_DIR = path.join(BENCH_DIR, 'tiles-data');
-const TESSERA_BIN = path.join(REPO_ROOT, 'scripts/bin/tessera.mjs');
 
 interface Options {
   duration: number;
@@ -81,37 +79,6 @@ function options(argv: string[]): Options {
   };
 }
 
-/**
- * sharp's libvips sets VIPSHOME to its own build prefix in this process, which would send the
- * system vips looking for its modules in the wrong place.
- */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.VIPSHOME;
-  // A log line per request would be load of the server's own making; nginx runs with access_log off.
-  env.TESSERA_LOG_LEVEL ??= 'warn';
-  return env;
-}
-
-/** `tessera ingest` stores the slide once; run again, it hashes the source and answers the same id. */
-async function ingest(slide: string): Promise<{ id: string; seconds: number }> {
-  const run = await runChild(process.execPath, [TESSERA_BIN, 'ingest', slide, '--data', DATA_DIR, '--json'], {
-    env: childEnv(),
-    cwd: REPO_ROOT,
-  });
-  if (run.code !== 0) throw new Error(`tessera ingest exited with ${run.code}: ${lastLines(run.stderr)}`);
-  const line = run.stdout.trim().split('\n').at(-1) ?? '';
-  let id: unknown;
-  try {
-    id = (JSON.parse(line) as { id?: unknown }).id;
-  } catch {
-    // Reported below.
-  }
-  if (typeof id !== 'string')
-    throw new Error(`tessera ingest printed no id (last line: ${line.slice(0, 200)})`);
-  return { id, seconds: run.seconds };
-}
-
 interface Context {
   opts: Options;
   width: number;
@@ -135,29 +102,21 @@ interface Contender {
 
 async function startTessera(ctx: Context, slidePath: string): Promise<Contender> {
   const t0 = performance.now();
-  const { id } = await ingest(slidePath);
+  const { id } = await ingestBenchSlide(slidePath);
   console.log(
-    `tessera     slide ${id} in ${path.relative(REPO_ROOT, DATA_DIR)} (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    `tessera     slide ${id} in ${path.relative(REPO_ROOT, BENCH_DATA_DIR)} (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
   );
-  const port = await freePort();
-  const origin = `http://127.0.0.1:${port}`;
-  const env = childEnv();
-  const server = startChild(
-    process.execPath,
-    [TESSERA_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data', DATA_DIR],
-    { env, cwd: REPO_ROOT },
-  );
+  const server = await startBenchServer();
   const contender = {
     name: 'tessera',
-    origin,
+    origin: server.origin,
     base: `/slides/${id}_files`,
-    pid: server.process.pid,
-    stop: () => server.stop(5000),
+    pid: server.pid,
+    stop: server.stop,
   };
   try {
-    await waitForHttp(`${origin}/api/health`, server, 60_000);
     const first = tilePath(contender.base, ctx.sample[0]!);
-    const probe = await fetch(origin + first);
+    const probe = await fetch(server.origin + first);
     await probe.arrayBuffer();
     if (probe.status !== 200) throw new Error(`the tile route answers HTTP ${probe.status} for ${first}`);
   } catch (e) {
@@ -165,7 +124,7 @@ async function startTessera(ctx: Context, slidePath: string): Promise<Contender>
     throw e;
   }
   console.log(
-    `tessera     serving on ${origin}, TESSERA_WORKERS=${env.TESSERA_WORKERS ?? '(unset: server default)'}, TESSERA_LOG_LEVEL=${env.TESSERA_LOG_LEVEL}`,
+    `tessera     serving on ${server.origin}, TESSERA_WORKERS=${server.env.TESSERA_WORKERS ?? '(unset: server default)'}, TESSERA_LOG_LEVEL=${server.env.TESSERA_LOG_LEVEL}`,
   );
   return contender;
 }

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
-import { dziUrl } from '../api.ts';
+import { dziFilesUrl } from '../api.ts';
 import type { Affine } from './geometry.ts';
 import { OsdController, type OsdHandlers } from './osd.ts';
 import { scaleBar } from './scalebar.ts';
@@ -69,6 +69,8 @@ export function SlidePane(props: Props) {
   const [status, setStatus] = useState<'opening' | 'open' | 'failed'>('opening');
   const [failure, setFailure] = useState('');
   const [loaded, setLoaded] = useState(false);
+  // False from a pan/zoom/rotate request until its animation comes to rest (read by the benchmark).
+  const [settled, setSettled] = useState(true);
   const [attempt, setAttempt] = useState(0);
   // Callbacks change on every render of the page; the viewer must not be rebuilt for that.
   const latest = useRef(props);
@@ -94,8 +96,14 @@ export function SlidePane(props: Props) {
         setFrame(f);
         latest.current.onFrame?.(f);
       },
-      target: (v) => latest.current.onTarget?.(v),
-      settled: (v) => latest.current.onSettled?.(v),
+      target: (v) => {
+        setSettled(false);
+        latest.current.onTarget?.(v);
+      },
+      settled: (v) => {
+        setSettled(true);
+        latest.current.onSettled?.(v);
+      },
     };
     // Created a microtask later: React's StrictMode mounts, unmounts and remounts at once, and a
     // viewer torn down while its descriptor is still in flight logs assertion noise when it lands.
@@ -105,7 +113,12 @@ export function SlidePane(props: Props) {
       if (cancelled) return;
       c = new OsdController(
         el,
-        dziUrl(slide.id),
+        {
+          filesUrl: dziFilesUrl(slide.id),
+          width: slide.width,
+          height: slide.height,
+          tileSize: slide.tileSize,
+        },
         {
           maxImageZoom: Math.max(4, 50 / power.base),
           initial: start.current.initial,
@@ -135,6 +148,7 @@ export function SlidePane(props: Props) {
       data-slide-id={slide.id}
       data-status={status}
       data-fully-loaded={loaded ? 'true' : 'false'}
+      data-settled={settled ? 'true' : 'false'}
     >
       <div ref={host} className="osd" data-testid="osd" />
       {frame && status === 'open' && props.overlay?.(frame)}

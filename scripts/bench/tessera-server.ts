@@ -1,0 +1,69 @@
+/**
+ * The bench slide in a data folder of its own under .bench/, and `tessera serve` on it, as a child
+ * process so that it is measured as it runs for a user.
+ */
+import path from 'node:path';
+import { BENCH_DIR, REPO_ROOT } from './make-bench-slide.ts';
+import { freePort, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
+
+export const BENCH_DATA_DIR = path.join(BENCH_DIR, 'tiles-data');
+const TESSERA_BIN = path.join(REPO_ROOT, 'scripts/bin/tessera.mjs');
+
+/**
+ * sharp's libvips sets VIPSHOME to its own build prefix in this process, which would send the
+ * system vips looking for its modules in the wrong place.
+ */
+export function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.VIPSHOME;
+  // A log line per request would be load of the server's own making; nginx runs with access_log off.
+  env.TESSERA_LOG_LEVEL ??= 'warn';
+  return env;
+}
+
+/** `tessera ingest` stores the slide once; run again, it hashes the source and answers the same id. */
+export async function ingestBenchSlide(slide: string): Promise<{ id: string; seconds: number }> {
+  const run = await runChild(
+    process.execPath,
+    [TESSERA_BIN, 'ingest', slide, '--data', BENCH_DATA_DIR, '--json'],
+    { env: childEnv(), cwd: REPO_ROOT },
+  );
+  if (run.code !== 0) throw new Error(`tessera ingest exited with ${run.code}: ${lastLines(run.stderr)}`);
+  const line = run.stdout.trim().split('\n').at(-1) ?? '';
+  let id: unknown;
+  try {
+    id = (JSON.parse(line) as { id?: unknown }).id;
+  } catch {
+    // Reported below.
+  }
+  if (typeof id !== 'string')
+    throw new Error(`tessera ingest printed no id (last line: ${line.slice(0, 200)})`);
+  return { id, seconds: run.seconds };
+}
+
+export interface BenchServer {
+  origin: string;
+  pid: number | undefined;
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+/** `tessera serve` on the bench data folder, on a free loopback port, answering /api/health. */
+export async function startBenchServer(): Promise<BenchServer> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const env = childEnv();
+  const server = startChild(
+    process.execPath,
+    [TESSERA_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data', BENCH_DATA_DIR],
+    { env, cwd: REPO_ROOT },
+  );
+  const stop = (): Promise<void> => server.stop(5000);
+  try {
+    await waitForHttp(`${origin}/api/health`, server, 60_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { origin, pid: server.process.pid, env, stop };
+}

@@ -1,0 +1,214 @@
+/**
+ * Viewer benchmark: in headless chromium, the time from navigation to a fully loaded first field of
+ * view of the bench slide, then to fully loaded after a zoom step (+), a pan (→) and a jump to 20x
+ * (the 5 key); each run in a fresh browser context (an empty HTTP cache), medians of the runs.
+ *
+ *   npm run bench:viewer -- [--runs 5] [--size 1920x1080]
+ *
+ * Targets on this machine: first field of view at most 1 s, each zoom or pan step at most 250 ms.
+ * "Fully loaded" is OpenSeadragon's own: every tile of the view at the resolution it needs has
+ * arrived and been drawn; a step is done when its animation has come to rest and the view is fully
+ * loaded.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Page } from 'playwright-core';
+import { ensureClientBuilt, haveChromium, launchChromium, CHROMIUM } from '../browser.ts';
+import { REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
+import { BENCH_DATA_DIR, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
+import { killAll } from './tiles/children.ts';
+
+const FIRST_TARGET_MS = 1000;
+const STEP_TARGET_MS = 250;
+const STEP_TIMEOUT_MS = 30_000;
+
+interface Options {
+  runs: number;
+  width: number;
+  height: number;
+}
+
+function options(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: { runs: { type: 'string', default: '5' }, size: { type: 'string', default: '1920x1080' } },
+    strict: true,
+  });
+  const runs = Number(values.runs);
+  if (!/^\d+$/.test(values.runs) || runs < 1 || runs > 50) {
+    throw new Error(`Expected integer between 1 and 50 for --runs but received ${values.runs}`);
+  }
+  const m = /^(\d{3,4})x(\d{3,4})$/.exec(values.size);
+  if (!m) throw new Error(`Expected WIDTHxHEIGHT (e.g. 1920x1080) for --size but received ${values.size}`);
+  return { runs, width: Number(m[1]), height: Number(m[2]) };
+}
+
+/**
+ * Runs in the page before its scripts: every change of the viewer pane's state and every key press,
+ * stamped with performance.now() (milliseconds since navigation started).
+ */
+const RECORD_MARKS = `
+  const marks = [];
+  window.__marks = marks;
+  new MutationObserver(() => {
+    const el = document.querySelector('.pane');
+    if (!el) return;
+    const loaded = el.dataset.fullyLoaded === 'true';
+    const settled = el.dataset.settled === 'true';
+    const last = marks.filter((m) => m.kind === 'state').at(-1);
+    if (last && last.loaded === loaded && last.settled === settled) return;
+    marks.push({ t: performance.now(), kind: 'state', loaded, settled });
+  }).observe(document, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    attributeFilter: ['data-fully-loaded', 'data-settled'],
+  });
+  window.addEventListener('keydown', (e) => marks.push({ t: performance.now(), kind: 'key', key: e.key }), {
+    capture: true,
+  });
+`;
+
+interface Mark {
+  t: number;
+  kind: 'state' | 'key';
+  loaded?: boolean;
+  settled?: boolean;
+  key?: string;
+}
+
+const marksOf = (page: Page): Promise<Mark[]> =>
+  page.evaluate(() => (globalThis as unknown as { __marks: Mark[] }).__marks);
+
+/** Milliseconds from navigation start to the first fully loaded view. */
+async function firstView(page: Page): Promise<number> {
+  await page.waitForSelector('.pane[data-fully-loaded="true"]', { timeout: STEP_TIMEOUT_MS });
+  const first = (await marksOf(page)).find((m) => m.kind === 'state' && m.loaded);
+  if (!first) throw new Error('the viewer reported fully loaded, but no mark recorded it');
+  return first.t;
+}
+
+/**
+ * Press a key, then wait until the view has moved, come to rest and is fully loaded. Returns the
+ * milliseconds from the key press to that moment, and to the end of the animation alone.
+ */
+async function step(page: Page, key: string): Promise<{ total: number; animation: number }> {
+  const before = (await marksOf(page)).length;
+  await page.keyboard.press(key);
+  const done = await page.waitForFunction(
+    (from) => {
+      const marks = (globalThis as unknown as { __marks: Mark[] }).__marks.slice(from);
+      const k = marks.findIndex((m) => m.kind === 'key');
+      if (k < 0) return null;
+      const after = marks.slice(k + 1).filter((m) => m.kind === 'state');
+      const moved = after.findIndex((m) => !m.settled);
+      if (moved < 0) return null;
+      const rest = after.slice(moved).find((m) => m.settled);
+      const ready = after.slice(moved).find((m) => m.settled && m.loaded);
+      if (!rest || !ready) return null;
+      return { key: marks[k]!.t, rest: rest.t, ready: ready.t };
+    },
+    before,
+    { timeout: STEP_TIMEOUT_MS, polling: 'raf' },
+  );
+  const r = (await done.jsonValue()) as { key: number; rest: number; ready: number };
+  return { total: r.ready - r.key, animation: r.rest - r.key };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const ms = (x: number): string => `${Math.round(x)} ms`.padStart(8);
+
+async function main(): Promise<number> {
+  const opts = options(process.argv.slice(2));
+  if (!haveChromium()) {
+    console.error(
+      `bench failed: no chromium at ${CHROMIUM} (apt-get install chromium, or set TESSERA_CHROMIUM)`,
+    );
+    return 2;
+  }
+  const slide = await ensureBenchSlide();
+  console.log(`slide       ${path.relative(REPO_ROOT, slide.path)} (${slide.width}x${slide.height})`);
+  const t0 = performance.now();
+  const { id } = await ingestBenchSlide(slide.path);
+  console.log(
+    `store       ${id} in ${path.relative(REPO_ROOT, BENCH_DATA_DIR)} (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  await ensureClientBuilt();
+  const server = await startBenchServer();
+  const browser = await launchChromium();
+  console.log(
+    `browser     ${CHROMIUM} ${browser.version()} headless, canvas drawer, ${opts.width}x${opts.height} window; server ${server.origin}; ${os.availableParallelism()} cores shared`,
+  );
+  const rows: {
+    first: number;
+    zoom: number;
+    zoomAnim: number;
+    pan: number;
+    panAnim: number;
+    mag: number;
+    magAnim: number;
+  }[] = [];
+  try {
+    for (let run = 1; run <= opts.runs; run++) {
+      const context = await browser.newContext({ viewport: { width: opts.width, height: opts.height } });
+      try {
+        const page = await context.newPage();
+        await page.addInitScript({ content: RECORD_MARKS });
+        await page.goto(`${server.origin}/view/${id}`);
+        const first = await firstView(page);
+        await page.locator('[data-testid="osd"]').first().hover();
+        const zoom = await step(page, '+');
+        const pan = await step(page, 'ArrowRight');
+        const mag = await step(page, '5');
+        rows.push({
+          first,
+          zoom: zoom.total,
+          zoomAnim: zoom.animation,
+          pan: pan.total,
+          panAnim: pan.animation,
+          mag: mag.total,
+          magAnim: mag.animation,
+        });
+        console.log(
+          `run ${run}       first view ${ms(first)}   zoom step ${ms(zoom.total)} (animation ${ms(zoom.animation)})   pan ${ms(pan.total)} (animation ${ms(pan.animation)})   to 20x ${ms(mag.total)} (animation ${ms(mag.animation)})`,
+        );
+      } finally {
+        await context.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+  const med = (k: keyof (typeof rows)[number]): number => median(rows.map((r) => r[k]));
+  const verdict = (value: number, target: number): string =>
+    `${ms(value)}  target ≤ ${target} ms  ${value <= target ? 'PASS' : 'FAIL'}`;
+  console.log(`\nmedians of ${rows.length} runs`);
+  console.log(`  navigation → first view fully loaded    ${verdict(med('first'), FIRST_TARGET_MS)}`);
+  console.log(
+    `  zoom step (+1.5x) → fully loaded        ${verdict(med('zoom'), STEP_TARGET_MS)}   (of which animation ${Math.round(med('zoomAnim'))} ms)`,
+  );
+  console.log(
+    `  pan step (15% of view) → fully loaded   ${verdict(med('pan'), STEP_TARGET_MS)}   (of which animation ${Math.round(med('panAnim'))} ms)`,
+  );
+  console.log(
+    `  jump to 20x → fully loaded              ${ms(med('mag'))}  (no target; animation ${Math.round(med('magAnim'))} ms)`,
+  );
+  const ok = med('first') <= FIRST_TARGET_MS && med('zoom') <= STEP_TARGET_MS && med('pan') <= STEP_TARGET_MS;
+  return ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
+    killAll('SIGKILL');
+    process.exit(2);
+  },
+);

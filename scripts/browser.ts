@@ -1,0 +1,66 @@
+/**
+ * Debian's chromium driven by playwright-core, and the client build it loads: shared by the
+ * end-to-end tests and the viewer benchmark.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium, type Browser } from 'playwright-core';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLIENT = path.join(ROOT, 'client');
+const DIST_INDEX = path.join(CLIENT, 'dist', 'index.html');
+
+export const CHROMIUM = process.env.TESSERA_CHROMIUM ?? '/usr/bin/chromium';
+
+export function haveChromium(): boolean {
+  return existsSync(CHROMIUM);
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds client/dist when it is missing or older than the sources, so what runs is current code. */
+export async function ensureClientBuilt(): Promise<void> {
+  const sources = Math.max(
+    newestMtime(path.join(CLIENT, 'src')),
+    newestMtime(path.join(ROOT, 'protocol')),
+    statSync(path.join(CLIENT, 'index.html')).mtimeMs,
+    statSync(path.join(CLIENT, 'vite.config.ts')).mtimeMs,
+  );
+  if (existsSync(DIST_INDEX) && statSync(DIST_INDEX).mtimeMs >= sources) return;
+  const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  await run(
+    process.execPath,
+    [vite, 'build', '--config', path.join(CLIENT, 'vite.config.ts'), '--logLevel', 'warn'],
+    { cwd: ROOT },
+  );
+}
+
+/**
+ * Headless chromium as on a closed network: without the background-networking flags it keeps
+ * trying to reach Google's hosts.
+ */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
