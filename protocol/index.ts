@@ -2,3 +2,4 @@ export const PROTOCOL_VERSION = 1;
 export * from './errors.ts';
 export * from './slides.ts';
 export * from './jobs.ts';
+export * from './auth.ts';

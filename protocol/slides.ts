@@ -102,4 +102,18 @@ export interface SlideDto {
   objectivePower: number | null;
   associated: AssociatedName[];
   createdAt: string;
+  /** Owning site (null: not yet assigned; visible to admins only). */
+  siteId: string | null;
+  /**
+   * How the asking user sees it: `site` (their own site's, or any for an admin), `share` (through a
+   * share). De-identified: name is the study code, label and macro withheld, metadata scrubbed.
+   */
+  access: 'site' | 'share';
+  deidentified: boolean;
+}
+
+/** `GET /api/slides/{id}`: the slide plus its vendor metadata (scrubbed when de-identified). */
+export interface SlideDetailDto extends SlideDto {
+  properties: Record<string, string>;
+  rendering: string | null;
 }

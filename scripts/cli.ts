@@ -4,6 +4,8 @@ import { ingestSummary, type Manifest } from '../protocol/index.ts';
 import { ConfigError, loadConfig } from '../server/config.ts';
 import { expandInput, ingestIsolated, isSlideError, openSlide } from '../tiles/index.ts';
 import { ProgressLine } from './progress.ts';
+import { CliUsageError, cmdAudit, cmdSite, cmdToken, cmdUser } from './cli-accounts.ts';
+import { HttpError } from '../server/http/errors.ts';
 
 const USAGE = `usage: tessera <command> [options]
 
@@ -14,6 +16,17 @@ commands:
                              what the reader sees: format, levels, µm/px, associated images
   serve [--port N] [--host H] [--data DIR] [--workers N]
                              start the server (the same as npm start)
+  user add --name NAME --role ROLE --site SITE --password-stdin [--display-name TEXT]
+                             make a user (ROLE: pathologist, specialist, lab_manager, admin);
+                             a new SITE is made on first use
+  user list [--json] | user passwd --name NAME --password-stdin | user disable|enable --name NAME
+  site add --name NAME [--id ID] | site list
+  token create --user NAME [--expires 30d|never] [--label TEXT]
+                             print a bearer token for the API (default expiry 90d)
+  token revoke TOKEN-ID
+  audit export [--format jsonl|csv] [--out FILE] [--from ISO] [--to ISO] [--user NAME] [--action A]
+                             the audit trail, oldest last
+  (every command takes --data DIR)
 
 environment: TESSERA_DATA, TESSERA_PORT, DATABASE_URL (postgres://…; default SQLite in the data folder)`;
 
@@ -40,6 +53,7 @@ async function cmdIngest(args: string[]): Promise<number> {
     json: { type: 'boolean', default: false },
     'tile-size': { type: 'string' },
     quality: { type: 'string' },
+    site: { type: 'string' },
   });
   if (positionals.length === 0) throw new UsageError('ingest needs at least one file or folder');
   const config = loadConfig({
@@ -63,6 +77,11 @@ async function cmdIngest(args: string[]): Promise<number> {
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const repo = new SlideRepo(db);
   try {
+    if (values.site !== undefined) {
+      const { siteName } = await import('../server/auth/users.ts');
+      if ((await siteName(db, values.site)) === null)
+        throw new UsageError(`no site ${values.site} (tessera site list shows them; site add makes one)`);
+    }
     for (const [i, input] of inputs.entries()) {
       const label =
         inputs.length > 1 ? `[${i + 1}/${inputs.length}] ${path.basename(input)}` : path.basename(input);
@@ -77,7 +96,7 @@ async function cmdIngest(args: string[]): Promise<number> {
           sharpConcurrency: config.sharpConcurrency,
           onProgress: (percent, stage) => bar.update(percent, stage),
         }));
-        await repo.register(manifest);
+        await repo.register(manifest, values.site ?? null);
       } catch (e) {
         bar.stop();
         failed++;
@@ -172,6 +191,32 @@ async function cmdServe(args: string[]): Promise<number> {
   return new Promise<number>(() => {});
 }
 
+async function cmdAccounts(cmd: 'user' | 'site' | 'token' | 'audit', args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    data: { type: 'string' },
+    name: { type: 'string' },
+    'display-name': { type: 'string' },
+    role: { type: 'string' },
+    site: { type: 'string' },
+    id: { type: 'string' },
+    user: { type: 'string' },
+    expires: { type: 'string' },
+    label: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    action: { type: 'string' },
+    json: { type: 'boolean' },
+    'password-stdin': { type: 'boolean' },
+  });
+  const [sub, ...rest] = positionals;
+  if (cmd === 'user') return cmdUser(sub, values, rest);
+  if (cmd === 'site') return cmdSite(sub, values, rest);
+  if (cmd === 'token') return cmdToken(sub, values, rest);
+  return cmdAudit(sub, values);
+}
+
 function round(v: number): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(2);
 }
@@ -186,6 +231,11 @@ async function main(argv: string[]): Promise<number> {
         return await cmdInfo(rest);
       case 'serve':
         return await cmdServe(rest);
+      case 'user':
+      case 'site':
+      case 'token':
+      case 'audit':
+        return await cmdAccounts(cmd, rest);
       case undefined:
       case '-h':
       case '--help':
@@ -195,7 +245,12 @@ async function main(argv: string[]): Promise<number> {
       default:
         throw new UsageError(`unknown command '${cmd}'`);
     }
-  } catch (e) {
+  } catch (caught) {
+    const e = caught instanceof CliUsageError ? new UsageError(caught.message) : caught;
+    if (e instanceof HttpError) {
+      console.error(`error: ${e.message}`);
+      return 1;
+    }
     if (e instanceof UsageError || e instanceof ConfigError) {
       console.error(
         `error: ${e.message}\n${e instanceof UsageError ? "run 'tessera --help' for usage" : ''}`.trimEnd(),

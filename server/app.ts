@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { accountsRouter, authenticate, sameOriginWrites } from './http/auth.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LocalSlideStore } from '../tiles/index.ts';
 import { TileService } from '../tiles/serve/index.ts';
@@ -13,9 +15,13 @@ import { SlideRepo } from './db/slides.ts';
 import { apiRouter } from './http/api.ts';
 import { cors } from './http/cors.ts';
 import { clientRouter } from './http/static.ts';
-import { errorHandler, notFound } from './http/errors.ts';
+import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
 import { IngestQueue } from './jobs/ingest-queue.ts';
+import { Access } from './auth/access.ts';
+import { AuditLog } from './auth/audit.ts';
+import { Auth } from './auth/auth.ts';
+import { userCount } from './auth/users.ts';
 
 /**
  * Open storage and database, clear what a crash left behind, and index slides that reached the store
@@ -41,7 +47,14 @@ export async function createServerContext(
     log,
   });
   const tiles = new TileService(store, { cacheBytes: config.tileCacheMb * 1024 * 1024 });
-  return { config, db, store, slides, jobs, queue, tiles, log };
+  const auth = new Auth(db);
+  const access = new Access(db);
+  const audit = new AuditLog(db);
+  if (opts.recover !== false && (await userCount(db)) === 0)
+    log(
+      'no users yet: make the first administrator with `npx tessera user add --name NAME --role admin --site SITE --password-stdin`',
+    );
+  return { config, db, store, slides, jobs, queue, tiles, auth, access, audit, log };
 }
 
 /**
@@ -64,6 +77,34 @@ async function recover(
   for (const m of await store.list()) if (!known.has(m.id)) await slides.register(m);
 }
 
+/**
+ * The Content-Security-Policy the viewer runs under: nothing inline, nothing from elsewhere;
+ * OpenSeadragon decodes tiles in a blob: worker and may draw from blob: URLs.
+ */
+export const CSP: Record<string, string[]> = {
+  'default-src': ["'self'"],
+  'script-src': ["'self'"],
+  'style-src': ["'self'"],
+  'img-src': ["'self'", 'blob:', 'data:'],
+  'worker-src': ["'self'", 'blob:'],
+  'connect-src': ["'self'"],
+  'object-src': ["'none'"],
+  'base-uri': ["'self'"],
+  'form-action': ["'self'"],
+  'frame-ancestors': ["'none'"],
+};
+
+/** Routes that answer without signing in: liveness and what the sign-in page needs. */
+const PUBLIC_API = new Set(['/api/health', '/api/auth/state', '/api/auth/login', '/api/auth/logout']);
+
+/** Every API, tile and IIIF route needs a signed-in user; the client's pages and assets do not. */
+const requireSignIn: RequestHandler = (req, res, next) => {
+  const p = req.path;
+  const guarded = p.startsWith('/api/') || p === '/api' || p.startsWith('/slides/') || p.startsWith('/iiif/');
+  if (!guarded || PUBLIC_API.has(p) || res.locals.principal) return next();
+  next(new HttpError('UNAUTHENTICATED', 'sign in first (session cookie or Authorization: Bearer token)'));
+};
+
 /** The HTTP application (no listen, no environment). */
 export function createApp(ctx: ServerContext): Express {
   const app = express();
@@ -76,8 +117,20 @@ export function createApp(ctx: ServerContext): Express {
     res.setHeader('X-Request-Id', id);
     next();
   });
+  app.use(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: CSP },
+      // Tiles and thumbnails are fetched by our own pages only.
+      crossOriginResourcePolicy: { policy: 'same-origin' },
+      strictTransportSecurity: false,
+    }),
+  );
   app.use(cors(ctx.config.corsOrigins));
+  app.use(authenticate(ctx));
+  app.use(requireSignIn);
+  app.use(sameOriginWrites());
   app.use(tilesRouter(ctx, ctx.tiles));
+  app.use('/api', accountsRouter(ctx));
   app.use('/api', apiRouter(ctx));
   app.use(clientRouter());
   app.use(notFound);
@@ -100,7 +153,7 @@ export function createHandler(
       .filter(Boolean),
   );
   return (req, res) => {
-    if (allowed.size === 0 && dziTileFastPath(ctx.tiles, req, res)) return;
+    if (allowed.size === 0 && dziTileFastPath(ctx, req, res)) return;
     app(req, res);
   };
 }

@@ -38,6 +38,13 @@ const ConfigSchema = z.object({
   /** Server processes sharing the port (node:cluster); 1 = a single process. */
   workers: z.coerce.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Failed sign-ins allowed per client address per 15 minutes. */
+  loginAttemptsPer15Min: z.coerce.number().int().min(1).max(10_000).default(10),
+  /** Mark the session cookie Secure even when the request reached us over plain HTTP (behind TLS). */
+  secureCookies: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>> & { readonly dbFile: string };
@@ -59,6 +66,8 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   tileCacheMb: 'TESSERA_TILE_CACHE_MB',
   workers: 'TESSERA_WORKERS',
   trustProxy: 'TESSERA_TRUST_PROXY',
+  loginAttemptsPer15Min: 'TESSERA_LOGIN_ATTEMPTS_PER_15_MIN',
+  secureCookies: 'TESSERA_SECURE_COOKIES',
 };
 
 export class ConfigError extends Error {}

@@ -5,6 +5,9 @@ import type { Db } from './db/index.ts';
 import type { JobRepo } from './db/jobs.ts';
 import type { SlideRepo } from './db/slides.ts';
 import type { IngestQueue } from './jobs/ingest-queue.ts';
+import type { Access } from './auth/access.ts';
+import type { AuditLog } from './auth/audit.ts';
+import type { Auth } from './auth/auth.ts';
 
 /** Everything a route needs, built once by createServerContext. */
 export interface ServerContext {
@@ -15,5 +18,8 @@ export interface ServerContext {
   jobs: JobRepo;
   queue: IngestQueue;
   tiles: TileService;
+  auth: Auth;
+  access: Access;
+  audit: AuditLog;
   log: (msg: string) => void;
 }

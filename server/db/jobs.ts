@@ -19,7 +19,12 @@ function toDto(r: JobsTable): JobDto {
 export class JobRepo {
   constructor(private readonly db: Db) {}
 
-  async create(id: string, kind: string, name: string): Promise<JobDto> {
+  async create(
+    id: string,
+    kind: string,
+    name: string,
+    owner: { userId: string | null; siteId: string | null } = { userId: null, siteId: null },
+  ): Promise<JobDto> {
     const now = new Date().toISOString();
     const row: JobsTable = {
       id,
@@ -33,6 +38,8 @@ export class JobRepo {
       error_message: null,
       created_at: now,
       updated_at: now,
+      created_by: owner.userId,
+      site_id: owner.siteId,
     };
     await this.db.insertInto('jobs').values(row).execute();
     return toDto(row);
@@ -60,18 +67,25 @@ export class JobRepo {
     await this.db.updateTable('jobs').set(set).where('id', '=', id).execute();
   }
 
-  async get(id: string): Promise<JobDto | null> {
-    const r = await this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  /** A job, if `userId` started it (null: any job, for admins and the CLI). */
+  async get(id: string, userId: string | null = null): Promise<JobDto | null> {
+    let q = this.db.selectFrom('jobs').selectAll().where('id', '=', id);
+    if (userId !== null) q = q.where('created_by', '=', userId);
+    const r = await q.executeTakeFirst();
     return r ? toDto(r) : null;
   }
 
-  async recent(limit: number): Promise<JobDto[]> {
-    const rows = await this.db
-      .selectFrom('jobs')
-      .selectAll()
-      .orderBy('created_at', 'desc')
-      .limit(limit)
-      .execute();
+  /** The site a job's slide goes to once stored. */
+  async siteOf(id: string): Promise<string | null> {
+    const r = await this.db.selectFrom('jobs').select('site_id').where('id', '=', id).executeTakeFirst();
+    return r?.site_id ?? null;
+  }
+
+  /** Latest jobs, of one user unless `userId` is null. */
+  async recent(limit: number, userId: string | null = null): Promise<JobDto[]> {
+    let q = this.db.selectFrom('jobs').selectAll();
+    if (userId !== null) q = q.where('created_by', '=', userId);
+    const rows = await q.orderBy('created_at', 'desc').limit(limit).execute();
     return rows.map(toDto);
   }
 

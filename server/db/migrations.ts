@@ -45,6 +45,99 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('slides').execute();
     },
   },
+  '0002_accounts_shares_audit': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      const pg = db.getExecutor().adapter.constructor.name === 'PostgresAdapter';
+      await db.schema
+        .createTable('sites')
+        .addColumn('id', 'varchar(48)', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('display_name', 'text', (c) => c.notNull())
+        .addColumn('role', 'varchar(16)', (c) => c.notNull())
+        .addColumn('site_id', 'varchar(48)', (c) => c.notNull().references('sites.id'))
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'varchar(64)', (c) => c.primaryKey()) // sha256 of the cookie value
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull().references('users.id'))
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('user_agent', 'text')
+        .execute();
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull().references('users.id'))
+        .addColumn('token_hash', 'varchar(64)', (c) => c.notNull().unique())
+        .addColumn('label', 'text')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('expires_at', 'varchar(32)')
+        .addColumn('revoked_at', 'varchar(32)')
+        .execute();
+      await db.schema
+        .createTable('shares')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('grantee_user_id', 'varchar(36)', (c) => c.references('users.id'))
+        .addColumn('grantee_site_id', 'varchar(48)', (c) => c.references('sites.id'))
+        .addColumn('deidentified', 'integer', (c) => c.notNull())
+        .addColumn('study_code', 'text')
+        .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('created_by', 'varchar(36)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('revoked_at', 'varchar(32)')
+        .addColumn('revoked_by', 'varchar(36)')
+        .execute();
+      await db.schema.createIndex('shares_slide').on('shares').column('slide_id').execute();
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', pg ? 'bigserial' : 'integer', (c) =>
+          pg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(36)')
+        .addColumn('user_name', 'varchar(64)')
+        .addColumn('site_id', 'varchar(48)')
+        .addColumn('action', 'varchar(48)', (c) => c.notNull())
+        .addColumn('target_type', 'varchar(32)')
+        .addColumn('target_id', 'varchar(64)')
+        .addColumn('target_site_id', 'varchar(48)')
+        .addColumn('detail', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('ip', 'text')
+        .execute();
+      await db.schema.createIndex('audit_at').on('audit').column('at').execute();
+      // Append-only, enforced by the database itself: no UPDATE or DELETE, whoever asks.
+      if (pg) {
+        await sql`create function audit_append_only() returns trigger language plpgsql as $$
+          begin raise exception 'audit log is append-only'; end $$`.execute(db);
+        await sql`create trigger audit_no_change before update or delete on audit
+          for each row execute function audit_append_only()`.execute(db);
+      } else {
+        await sql`create trigger audit_no_update before update on audit
+          begin select raise(abort, 'audit log is append-only'); end`.execute(db);
+        await sql`create trigger audit_no_delete before delete on audit
+          begin select raise(abort, 'audit log is append-only'); end`.execute(db);
+      }
+      await db.schema.alterTable('slides').addColumn('site_id', 'varchar(48)').execute();
+      await db.schema.alterTable('jobs').addColumn('created_by', 'varchar(36)').execute();
+      await db.schema.alterTable('jobs').addColumn('site_id', 'varchar(48)').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const t of ['audit', 'shares', 'tokens', 'sessions', 'users', 'sites'])
+        await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

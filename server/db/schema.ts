@@ -14,6 +14,7 @@ export interface SlidesTable {
   objective_power: number | null;
   associated: string; // JSON array of names
   created_at: string;
+  site_id: string | null;
 }
 
 export interface JobsTable {
@@ -28,6 +29,73 @@ export interface JobsTable {
   error_message: string | null;
   created_at: string;
   updated_at: string;
+  created_by: string | null;
+  site_id: string | null;
+}
+
+export interface SitesTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  display_name: string;
+  role: string;
+  site_id: string;
+  password_hash: string;
+  disabled: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  created_at: string;
+  expires_at: string;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface TokensTable {
+  id: string;
+  user_id: string;
+  token_hash: string;
+  label: string | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface SharesTable {
+  id: string;
+  slide_id: string;
+  grantee_user_id: string | null;
+  grantee_site_id: string | null;
+  deidentified: number;
+  study_code: string | null;
+  expires_at: string;
+  created_by: string;
+  created_at: string;
+  revoked_at: string | null;
+  revoked_by: string | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  at: string;
+  user_id: string | null;
+  user_name: string | null;
+  site_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  target_site_id: string | null;
+  detail: string;
+  ip: string | null;
 }
 
 export interface MigrationsMeta {
@@ -37,4 +105,10 @@ export interface MigrationsMeta {
 export interface Database {
   slides: SlidesTable;
   jobs: JobsTable;
+  sites: SitesTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  tokens: TokensTable;
+  shares: SharesTable;
+  audit: AuditTable;
 }

@@ -2,7 +2,8 @@ import type { AssociatedName, Manifest, SlideDto, SourceFormat } from '../../pro
 import type { Db } from './index.ts';
 import type { SlidesTable } from './schema.ts';
 
-function toDto(r: SlidesTable): SlideDto {
+/** A slide row as its own site sees it; access rules then adjust it (server/auth/access.ts). */
+export function toDto(r: SlidesTable): SlideDto {
   return {
     id: r.id,
     name: r.name,
@@ -16,14 +17,20 @@ function toDto(r: SlidesTable): SlideDto {
     objectivePower: r.objective_power,
     associated: JSON.parse(r.associated) as AssociatedName[],
     createdAt: r.created_at,
+    siteId: r.site_id,
+    access: 'site',
+    deidentified: false,
   };
 }
 
 export class SlideRepo {
   constructor(private readonly db: Db) {}
 
-  /** Record a stored slide; a second registration of the same content is a no-op. */
-  async register(m: Manifest): Promise<void> {
+  /**
+   * Record a stored slide; a second registration of the same content keeps the first's site, but
+   * gives a slide without one the site now named.
+   */
+  async register(m: Manifest, siteId: string | null = null): Promise<void> {
     await this.db
       .insertInto('slides')
       .values({
@@ -39,9 +46,44 @@ export class SlideRepo {
         objective_power: m.objectivePower,
         associated: JSON.stringify(m.associated),
         created_at: m.createdAt,
+        site_id: siteId,
       })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
+    if (siteId !== null) {
+      await this.db
+        .updateTable('slides')
+        .set({ site_id: siteId })
+        .where('id', '=', m.id)
+        .where('site_id', 'is', null)
+        .execute();
+    }
+  }
+
+  async setSite(id: string, siteId: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('slides')
+      .set({ site_id: siteId })
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Rows of the given ids (any order). */
+  async rows(ids: readonly string[]): Promise<SlidesTable[]> {
+    if (ids.length === 0) return [];
+    return this.db.selectFrom('slides').selectAll().where('id', 'in', ids).execute();
+  }
+
+  /** Rows of one site, or of every site when `siteId` is undefined; newest first. */
+  async rowsOfSite(siteId: string | undefined): Promise<SlidesTable[]> {
+    let q = this.db.selectFrom('slides').selectAll();
+    if (siteId !== undefined) q = q.where('site_id', '=', siteId);
+    return q.orderBy('created_at', 'desc').orderBy('id').execute();
+  }
+
+  async row(id: string): Promise<SlidesTable | null> {
+    return (await this.db.selectFrom('slides').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
   }
 
   async list(): Promise<SlideDto[]> {

@@ -1,10 +1,18 @@
 import path from 'node:path';
 import { Router } from 'express';
-import { PROTOCOL_VERSION, type UploadAccepted } from '../../protocol/index.ts';
+import {
+  PROTOCOL_VERSION,
+  type SlideDetailDto,
+  type UploadAccepted,
+  permissionsOf,
+} from '../../protocol/index.ts';
 import { isSlideId } from '../../tiles/index.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError } from './errors.ts';
 import { receiveUpload } from './uploads.ts';
+import { clientIp, principal, requireRole } from './auth.ts';
+import { presentSlide, scrubProperties } from '../auth/access.ts';
+import { viewed } from './audit-view.ts';
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -24,29 +32,53 @@ export function apiRouter(ctx: ServerContext): Router {
   });
 
   r.get('/slides', async (_req, res) => {
-    res.json(await ctx.slides.list());
+    res.json(await ctx.access.visibleSlides(principal(res)));
   });
 
   r.get('/slides/:id', async (req, res) => {
+    const p = principal(res);
     const id = slideIdParam(req.params.id);
-    const slide = await ctx.slides.get(id);
-    if (!slide) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
-    res.json(slide);
+    const found = await ctx.access.slide(p, id);
+    if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    const manifest = await ctx.store.manifest(id);
+    const slide = presentSlide(found.row, found.grant);
+    const properties = manifest?.properties ?? {};
+    const detail: SlideDetailDto = {
+      ...slide,
+      properties: found.grant.deidentified ? scrubProperties(properties) : properties,
+      rendering: manifest?.rendering ?? null,
+    };
+    await viewed(ctx, req, p, found.row.id, found.row.site_id, 'manifest');
+    res.json(detail);
   });
 
   r.post('/slides', async (req, res) => {
+    const p = requireRole(res, (q) => permissionsOf(q.user.role).ingest, 'upload slides');
     const upload = await receiveUpload(
       req,
       path.join(ctx.config.dataDir, 'uploads'),
       ctx.config.maxUploadBytes,
     );
-    const job = await ctx.queue.enqueue(upload.input, upload.name, upload.dir);
+    const job = await ctx.queue.enqueue(upload.input, upload.name, upload.dir, {
+      userId: p.user.id,
+      siteId: p.user.siteId,
+    });
+    await ctx.audit.record({
+      action: 'slide.upload',
+      actor: p.user,
+      ip: clientIp(req),
+      targetType: 'job',
+      targetId: job.id,
+      targetSiteId: p.user.siteId,
+      detail: { name: upload.name, bytes: upload.bytes },
+    });
     const body: UploadAccepted = { jobId: job.id, name: upload.name, bytes: upload.bytes };
     res.status(202).location(`/api/jobs/${job.id}`).json(body);
   });
 
   r.get('/jobs', async (_req, res) => {
-    res.json(await ctx.jobs.recent(100));
+    const p = principal(res);
+    res.json(await ctx.jobs.recent(100, p.user.role === 'admin' ? null : p.user.id));
   });
 
   r.get('/jobs/:id', async (req, res) => {
@@ -56,7 +88,8 @@ export function apiRouter(ctx: ServerContext): Router {
         'INVALID_PARAMETER',
         `Expected a job id (UUID) but received ${JSON.stringify(id.slice(0, 64))}`,
       );
-    const job = await ctx.jobs.get(id);
+    const p = principal(res);
+    const job = await ctx.jobs.get(id, p.user.role === 'admin' ? null : p.user.id);
     if (!job) throw new HttpError('JOB_NOT_FOUND', `no job ${id}`);
     res.json(job);
   });

@@ -8,7 +8,7 @@ export interface Payload {
 }
 
 /** Tiles and images of a slide never change: ids are content hashes. */
-export const IMMUTABLE = 'public, max-age=31536000, immutable';
+export const IMMUTABLE = 'private, max-age=31536000, immutable';
 
 /**
  * Send bytes with a strong ETag, answering 304 when the client already has them. Works on plain
@@ -23,6 +23,7 @@ export function sendPayload(
   const etag = p.etag.startsWith('"') ? p.etag : `"${p.etag}"`;
   res.setHeader('ETag', etag);
   res.setHeader('Cache-Control', cacheControl);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
   const inm = req.headers['if-none-match'];
   if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
     res.statusCode = 304;

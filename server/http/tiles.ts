@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Router } from 'express';
+import { type Response, Router } from 'express';
 import { ASSOCIATED_NAMES, type AssociatedName } from '../../protocol/index.ts';
 import type { TileService } from '../../tiles/serve/index.ts';
+import { type SlideGrant, isIdentifyingImage } from '../auth/access.ts';
+import { principal } from './auth.ts';
+import { viewed } from './audit-view.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError } from './errors.ts';
 import { clientGone, sendPayload } from './send.ts';
@@ -15,7 +18,7 @@ const INT = /^(0|[1-9][0-9]{0,8})$/;
  * The hot path: `GET /slides/{id}_files/{level}/{col}_{row}.jpeg` answered on bare node:http objects,
  * before Express builds its request wrappers. Returns false for anything else.
  */
-export function dziTileFastPath(tiles: TileService, req: IncomingMessage, res: ServerResponse): boolean {
+export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const url = req.url ?? '';
   if (!url.startsWith('/slides/')) return false;
@@ -35,17 +38,23 @@ export function dziTileFastPath(tiles: TileService, req: IncomingMessage, res: S
     );
     return true;
   }
-  tiles.dziTile(id, Number(level), Number(col), Number(row), clientGone(req, res)).then(
-    (tile) => {
-      if (tile) sendPayload(req, res, tile);
-      else sendError(res, 404, 'NOT_FOUND', `no tile ${level}/${col}_${row} in slide ${id}`);
-    },
-    (e: unknown) => {
-      const code = (e as { code?: string }).code;
-      if (code === 'SLIDE_NOT_FOUND') sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
-      else if (!res.headersSent && !res.destroyed) sendError(res, 500, 'INTERNAL', 'internal error');
-    },
-  );
+  void (async () => {
+    const p = await ctx.auth.resolve(req);
+    if (!p) return sendError(res, 401, 'UNAUTHENTICATED', 'sign in first');
+    const grant = await ctx.access.grant(p, id);
+    if (!grant) return sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
+    void viewed(ctx, req, p, id, grant.siteId, 'tiles');
+    const tile = await ctx.tiles.dziTile(id, Number(level), Number(col), Number(row), clientGone(req, res));
+    if (tile) sendPayload(req, res, tile);
+    else sendError(res, 404, 'NOT_FOUND', `no tile ${level}/${col}_${row} in slide ${id}`);
+  })().catch((e: unknown) => {
+    const code = (e as { code?: string }).code;
+    if (code === 'SLIDE_NOT_FOUND') sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
+    else {
+      if (!res.headersSent && !res.destroyed) sendError(res, 500, 'INTERNAL', 'internal error');
+      ctx.log(`tile ${id} ${level}/${colRow} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
   return true;
 }
 
@@ -84,12 +93,27 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
 
   // Tiles that the fast path did not take (it takes all well-formed ones) end here with a 400.
   r.get(/^\/slides\/.*_files\/.*$/, (req, res) => {
-    if (!dziTileFastPath(tiles, req, res)) throw new HttpError('INVALID_PARAMETER', 'malformed tile path');
+    if (!dziTileFastPath(ctx, req, res)) throw new HttpError('INVALID_PARAMETER', 'malformed tile path');
   });
+
+  /** The slide's grant for the asking user: 401 without credentials, 404 when not visible. */
+  const visible = async (
+    req: IncomingMessage,
+    res: Response,
+    id: string,
+    via: string,
+  ): Promise<SlideGrant> => {
+    const p = principal(res);
+    const grant = await ctx.access.grant(p, id);
+    if (!grant) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    await viewed(ctx, req, p, id, grant.siteId, via);
+    return grant;
+  };
 
   r.get(/^\/slides\/[^/]+\.dzi$/, async (req, res) => {
     const m = DZI_DESCRIPTOR.exec(req.path);
     const id = slideId(m?.[1]);
+    await visible(req, res, id, 'dzi');
     const xml = await tiles.dziDescriptor(id);
     if (xml === null) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
     sendPayload(req, res, {
@@ -99,12 +123,14 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
     });
   });
 
-  r.get('/iiif/3/:id', (req, res) => {
+  r.get('/iiif/3/:id', async (req, res) => {
+    await visible(req, res, slideId(req.params.id), 'iiif');
     res.redirect(303, `${baseUrl(ctx, req)}/iiif/3/${slideId(req.params.id)}/info.json`);
   });
 
   r.get('/iiif/3/:id/info.json', async (req, res) => {
     const id = slideId(req.params.id);
+    await visible(req, res, id, 'iiif');
     const base = `${baseUrl(ctx, req)}/iiif/3/${id}`;
     const info = await tiles.iiifInfo(id, base);
     if (!info) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
@@ -121,12 +147,13 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
           : 'application/json',
         etag: `info-${id}-${Buffer.from(base).toString('base64url')}`,
       },
-      'public, max-age=3600',
+      'private, max-age=3600',
     );
   });
 
   r.get('/iiif/3/:id/:region/:size/:rotation/:qf', async (req, res) => {
     const id = slideId(req.params.id);
+    await visible(req, res, id, 'iiif');
     const { region, size, rotation, qf } = req.params;
     const img = await tiles.iiifImage(
       id,
@@ -141,6 +168,7 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
 
   r.get('/api/slides/:id/thumbnail', async (req, res) => {
     const id = slideId(req.params.id);
+    await visible(req, res, id, 'thumbnail');
     const raw = req.query.max;
     const max = raw === undefined ? 512 : Number(raw);
     if (!Number.isInteger(max) || max < 1 || max > 2048) {
@@ -163,6 +191,10 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
         `Expected one of ${ASSOCIATED_NAMES.join(', ')} for name but received ${JSON.stringify(String(req.params.name).slice(0, 32))}`,
       );
     }
+    const grant = await visible(req, res, id, `associated/${name}`);
+    // Label and macro may carry the patient's name or barcode: never through a de-identified share.
+    if (grant.deidentified && isIdentifyingImage(name))
+      throw new HttpError('NOT_FOUND', `slide ${id} has no ${name} image`);
     const img = await tiles.associated(id, name as AssociatedName);
     if (!img) throw new HttpError('NOT_FOUND', `slide ${id} has no ${name} image`);
     sendPayload(req, res, img);

@@ -21,6 +21,8 @@ interface Pending {
   name: string;
   /** Removed once the job ends (uploads are staged copies). */
   cleanup: string | null;
+  /** Site the stored slide belongs to (a slide already stored keeps its site). */
+  siteId: string | null;
 }
 
 /**
@@ -39,10 +41,15 @@ export class IngestQueue {
     private readonly opts: IngestQueueOptions,
   ) {}
 
-  async enqueue(input: string, name: string, cleanup: string | null): Promise<JobDto> {
+  async enqueue(
+    input: string,
+    name: string,
+    cleanup: string | null,
+    owner: { userId: string | null; siteId: string | null } = { userId: null, siteId: null },
+  ): Promise<JobDto> {
     const jobId = randomUUID();
-    const job = await this.jobs.create(jobId, 'ingest', name);
-    this.waiting.push({ jobId, input, name, cleanup });
+    const job = await this.jobs.create(jobId, 'ingest', name, owner);
+    this.waiting.push({ jobId, input, name, cleanup, siteId: owner.siteId });
     this.pump();
     return job;
   }
@@ -85,7 +92,7 @@ export class IngestQueue {
           void this.jobs.update(p.jobId, { percent, stage }).catch(() => {});
         },
       });
-      await this.slides.register(manifest);
+      await this.slides.register(manifest, p.siteId);
       await this.dropUpload(p);
       await this.jobs.update(p.jobId, {
         state: 'done',

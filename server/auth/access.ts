@@ -1,0 +1,268 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type CreateShareRequest,
+  type ShareDto,
+  type SlideDto,
+  permissionsOf,
+} from '../../protocol/index.ts';
+import type { Db } from '../db/index.ts';
+import type { SharesTable, SlidesTable } from '../db/schema.ts';
+import { toDto as slideRowToDto } from '../db/slides.ts';
+import { HttpError } from '../http/errors.ts';
+import type { Principal } from './auth.ts';
+
+/** How one user may see one slide. */
+export interface SlideGrant {
+  access: 'site' | 'share';
+  deidentified: boolean;
+  studyCode: string | null;
+  /** When the share that gives access was made (de-identified slides show this, not the scan date). */
+  sharedAt: string | null;
+  siteId: string | null;
+}
+
+const CACHE_MS = 5_000;
+const MAX_SHARE_DAYS = 366;
+/** Associated images that may show a patient's name or barcode. */
+const IDENTIFYING_IMAGES = new Set(['label', 'macro']);
+
+/**
+ * Vendor metadata a de-identified viewer still gets: optics and geometry only. Everything else
+ * (names, barcodes, dates, free-text descriptions, file names) is withheld.
+ */
+const TECHNICAL_KEY =
+  /(mpp|objective|magnification|appmag|resolution|physical.?size|bits|channel|compression|quality|tile|level-count|bounds|vendor$|scanner.?model)/i;
+const IDENTIFYING_KEY =
+  /(name|patient|barcode|date|time|label|file|user|operator|accession|description|comment|case|slide.?id|specimen|serial|path)/i;
+const DATE_VALUE =
+  /\b(19|20)\d\d[-/.](0?[1-9]|1[0-2])[-/.]\d{1,2}\b|\b\d{1,2}[-/.]\d{1,2}[-/.](19|20)?\d\d\b/;
+
+export function scrubProperties(props: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(props)) {
+    if (!TECHNICAL_KEY.test(k) || IDENTIFYING_KEY.test(k)) continue;
+    if (DATE_VALUE.test(v) || v.length > 64) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** A slide row as `grant` lets its user see it. */
+export function presentSlide(row: SlidesTable, grant: SlideGrant): SlideDto {
+  const dto = slideRowToDto(row);
+  dto.access = grant.access;
+  if (!grant.deidentified) return dto;
+  return {
+    ...dto,
+    name: grant.studyCode ?? `Shared slide ${row.id.slice(0, 8)}`,
+    associated: dto.associated.filter((a) => !IDENTIFYING_IMAGES.has(a)),
+    createdAt: grant.sharedAt ?? dto.createdAt,
+    deidentified: true,
+  };
+}
+
+export function isIdentifyingImage(name: string): boolean {
+  return IDENTIFYING_IMAGES.has(name);
+}
+
+function toShareDto(r: SharesTable & { user_name: string | null; site_name: string | null }): ShareDto {
+  return {
+    id: r.id,
+    slideId: r.slide_id,
+    grantee:
+      r.grantee_user_id !== null
+        ? { kind: 'user', id: r.grantee_user_id, name: r.user_name ?? r.grantee_user_id }
+        : { kind: 'site', id: r.grantee_site_id!, name: r.site_name ?? r.grantee_site_id! },
+    deidentified: r.deidentified !== 0,
+    studyCode: r.study_code,
+    expiresAt: r.expires_at,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+/**
+ * Who sees which slide: admins every slide; everyone the slides of their own site; other sites'
+ * slides only through a live share (to the user or to their whole site). A user with several
+ * shares of one slide sees it identified if any of them is identified.
+ */
+export class Access {
+  private readonly cache = new Map<string, { grant: SlideGrant | null; until: number }>();
+
+  constructor(private readonly db: Db) {}
+
+  forgetAll(): void {
+    this.cache.clear();
+  }
+
+  grantFor(p: Principal, row: SlidesTable, shares: readonly SharesTable[]): SlideGrant | null {
+    const base = { siteId: row.site_id, studyCode: null, sharedAt: null };
+    if (p.user.role === 'admin') return { ...base, access: 'site', deidentified: false };
+    if (row.site_id !== null && row.site_id === p.user.siteId)
+      return { ...base, access: 'site', deidentified: false };
+    const now = new Date().toISOString();
+    const live = shares
+      .filter(
+        (s) =>
+          s.slide_id === row.id &&
+          s.revoked_at === null &&
+          s.expires_at > now &&
+          (s.grantee_user_id === p.user.id || s.grantee_site_id === p.user.siteId),
+      )
+      .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+    if (live.length === 0) return null;
+    const identified = live.find((s) => s.deidentified === 0);
+    const s = identified ?? live[0]!;
+    return {
+      ...base,
+      access: 'share',
+      deidentified: identified === undefined,
+      studyCode: s.study_code,
+      sharedAt: s.created_at,
+    };
+  }
+
+  private liveSharesFor(p: Principal, slideIds?: readonly string[]): Promise<SharesTable[]> {
+    let q = this.db
+      .selectFrom('shares')
+      .selectAll()
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', new Date().toISOString())
+      .where((eb) =>
+        eb.or([eb('grantee_user_id', '=', p.user.id), eb('grantee_site_id', '=', p.user.siteId)]),
+      );
+    if (slideIds) q = q.where('slide_id', 'in', slideIds);
+    return q.execute();
+  }
+
+  /** The grant, with the slide row, or null when the slide is unknown or not visible to `p`. */
+  async slide(p: Principal, id: string): Promise<{ row: SlidesTable; grant: SlideGrant } | null> {
+    const row = await this.db.selectFrom('slides').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return null;
+    const grant = this.grantFor(p, row, await this.liveSharesFor(p, [id]));
+    return grant ? { row, grant } : null;
+  }
+
+  /** The hot path (tiles): the grant alone, cached for a few seconds per user and slide. */
+  async grant(p: Principal, id: string): Promise<SlideGrant | null> {
+    const key = `${p.user.id}|${id}`;
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.grant;
+    const grant = (await this.slide(p, id))?.grant ?? null;
+    if (this.cache.size > 50_000) this.cache.clear();
+    this.cache.set(key, { grant, until: now + CACHE_MS });
+    return grant;
+  }
+
+  /** Every slide `p` may see, as they may see it; newest first. */
+  async visibleSlides(p: Principal): Promise<SlideDto[]> {
+    if (p.user.role === 'admin') {
+      const rows = await this.db.selectFrom('slides').selectAll().orderBy('created_at', 'desc').execute();
+      return rows.map((r) => slideRowToDto(r));
+    }
+    const own = await this.db.selectFrom('slides').selectAll().where('site_id', '=', p.user.siteId).execute();
+    const shares = await this.liveSharesFor(p);
+    const ownIds = new Set(own.map((r) => r.id));
+    const sharedIds = [...new Set(shares.map((s) => s.slide_id))].filter((id) => !ownIds.has(id));
+    const shared = sharedIds.length
+      ? await this.db.selectFrom('slides').selectAll().where('id', 'in', sharedIds).execute()
+      : [];
+    const out: SlideDto[] = [];
+    for (const row of [...own, ...shared]) {
+      const g = this.grantFor(p, row, shares);
+      if (g) out.push(presentSlide(row, g));
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  }
+
+  /** Whether `p` may share (and see the shares of) a slide: its own site's, for roles that share. */
+  canShare(p: Principal, row: SlidesTable): boolean {
+    if (!permissionsOf(p.user.role).share) return false;
+    return p.user.role === 'admin' || (row.site_id !== null && row.site_id === p.user.siteId);
+  }
+
+  async listShares(slideId: string): Promise<ShareDto[]> {
+    const rows = await this.sharesQuery()
+      .where('shares.slide_id', '=', slideId)
+      .orderBy('shares.created_at', 'desc')
+      .execute();
+    return rows.map(toShareDto);
+  }
+
+  async share(id: string): Promise<ShareDto | null> {
+    const r = await this.sharesQuery().where('shares.id', '=', id).executeTakeFirst();
+    return r ? toShareDto(r) : null;
+  }
+
+  async createShare(p: Principal, row: SlidesTable, req: CreateShareRequest): Promise<ShareDto> {
+    const expires = new Date(req.expiresAt);
+    const now = Date.now();
+    if (!(expires.getTime() > now))
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected an expiry in the future but received ${req.expiresAt}`,
+      );
+    if (expires.getTime() > now + MAX_SHARE_DAYS * 86_400_000)
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected an expiry within ${MAX_SHARE_DAYS} days but received ${req.expiresAt}`,
+      );
+    if (req.userId !== undefined) {
+      const u = await this.db
+        .selectFrom('users')
+        .select('id')
+        .where('id', '=', req.userId)
+        .executeTakeFirst();
+      if (!u) throw new HttpError('INVALID_PARAMETER', `no user ${req.userId}`);
+    }
+    if (req.siteId !== undefined) {
+      const s = await this.db
+        .selectFrom('sites')
+        .select('id')
+        .where('id', '=', req.siteId)
+        .executeTakeFirst();
+      if (!s) throw new HttpError('INVALID_PARAMETER', `no site ${req.siteId}`);
+    }
+    const id = randomUUID();
+    await this.db
+      .insertInto('shares')
+      .values({
+        id,
+        slide_id: row.id,
+        grantee_user_id: req.userId ?? null,
+        grantee_site_id: req.siteId ?? null,
+        deidentified: req.deidentified ? 1 : 0,
+        study_code: req.studyCode ?? null,
+        expires_at: expires.toISOString(),
+        created_by: p.user.id,
+        created_at: new Date().toISOString(),
+        revoked_at: null,
+        revoked_by: null,
+      })
+      .execute();
+    this.forgetAll();
+    return (await this.share(id))!;
+  }
+
+  async revokeShare(p: Principal, id: string): Promise<ShareDto | null> {
+    await this.db
+      .updateTable('shares')
+      .set({ revoked_at: new Date().toISOString(), revoked_by: p.user.id })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
+    this.forgetAll();
+    return this.share(id);
+  }
+
+  private sharesQuery() {
+    return this.db
+      .selectFrom('shares')
+      .leftJoin('users', 'users.id', 'shares.grantee_user_id')
+      .leftJoin('sites', 'sites.id', 'shares.grantee_site_id')
+      .selectAll('shares')
+      .select(['users.display_name as user_name', 'sites.name as site_name']);
+  }
+}

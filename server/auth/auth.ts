@@ -1,0 +1,180 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { UserDto } from '../../protocol/index.ts';
+import type { Db } from '../db/index.ts';
+import { decoyHash, getUser, userByName, verifyPassword } from './users.ts';
+
+export const SESSION_COOKIE = 'tessera_session';
+export const TOKEN_PREFIX = 'tsr_';
+const SESSION_HOURS = 12;
+/** How long a resolved credential is trusted before the database is asked again. */
+const CACHE_MS = 5_000;
+
+export interface Principal {
+  user: UserDto;
+  via: 'session' | 'token';
+  /** sha256 of the cookie or token: the session's id, or the token's hash. */
+  credential: string;
+}
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+/** The session cookie's value from a Cookie header, if any. */
+export function sessionCookie(header: string | undefined): string | null {
+  if (!header) return null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) {
+      const v = part.slice(eq + 1).trim();
+      return /^[A-Za-z0-9_-]{20,128}$/.test(v) ? v : null;
+    }
+  }
+  return null;
+}
+
+function bearer(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer\s+(tsr_[A-Za-z0-9_-]{20,128})\s*$/i.exec(header);
+  return m ? m[1]! : null;
+}
+
+/** Credentials of a request: whether it brought any, and what they resolve to. */
+export type Credentials = { kind: 'none' } | { kind: 'session' | 'token'; secret: string };
+
+export function credentialsOf(req: IncomingMessage): Credentials {
+  const auth = req.headers.authorization;
+  if (auth !== undefined) {
+    const t = bearer(auth);
+    // A malformed Authorization header is a failed credential, not an anonymous request.
+    return t ? { kind: 'token', secret: t } : { kind: 'token', secret: '' };
+  }
+  const c = sessionCookie(req.headers.cookie);
+  return c ? { kind: 'session', secret: c } : { kind: 'none' };
+}
+
+/**
+ * Sessions (httpOnly cookie) and bearer tokens. Only hashes of either are stored. Resolutions are
+ * cached for a few seconds per process; logout and revocation here drop the entry at once.
+ */
+export class Auth {
+  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
+
+  constructor(private readonly db: Db) {}
+
+  /** A new session for a correct name and password of an enabled user; null otherwise. */
+  async login(
+    name: string,
+    password: string,
+    meta: { ip: string | null; userAgent: string | null },
+  ): Promise<{ cookie: string; user: UserDto; expiresAt: Date } | null> {
+    const u = await userByName(this.db, name);
+    if (!u) {
+      await verifyPassword(await decoyHash(), password);
+      return null;
+    }
+    if (!(await verifyPassword(u.passwordHash, password)) || u.disabled) return null;
+    const cookie = randomBytes(32).toString('base64url');
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + SESSION_HOURS * 3600_000);
+    await this.db
+      .insertInto('sessions')
+      .values({
+        id: sha256(cookie),
+        user_id: u.id,
+        created_at: now.toISOString(),
+        expires_at: expiresAt.toISOString(),
+        ip: meta.ip,
+        user_agent: meta.userAgent?.slice(0, 300) ?? null,
+      })
+      .execute();
+    const { passwordHash: _drop, ...user } = u;
+    return { cookie, user, expiresAt };
+  }
+
+  async logout(cookie: string): Promise<void> {
+    const id = sha256(cookie);
+    this.cache.delete(id);
+    await this.db.deleteFrom('sessions').where('id', '=', id).execute();
+  }
+
+  /** A bearer token for scripts; the secret is shown once and only its hash is kept. */
+  async createToken(
+    userId: string,
+    opts: { expiresAt: Date | null; label?: string },
+  ): Promise<{ id: string; token: string }> {
+    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const id = randomUUID();
+    await this.db
+      .insertInto('tokens')
+      .values({
+        id,
+        user_id: userId,
+        token_hash: sha256(token),
+        label: opts.label ?? null,
+        created_at: new Date().toISOString(),
+        expires_at: opts.expiresAt?.toISOString() ?? null,
+        revoked_at: null,
+      })
+      .execute();
+    return { id, token };
+  }
+
+  async revokeToken(id: string): Promise<boolean> {
+    const row = await this.db
+      .selectFrom('tokens')
+      .select('token_hash')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!row) return false;
+    this.cache.delete(row.token_hash);
+    await this.db
+      .updateTable('tokens')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
+    return true;
+  }
+
+  /** Who is asking: null for no, expired, revoked or unknown credentials, or a disabled user. */
+  async resolve(req: IncomingMessage): Promise<Principal | null> {
+    const c = credentialsOf(req);
+    if (c.kind === 'none' || c.secret === '') return null;
+    const key = sha256(c.secret);
+    const now = Date.now();
+    const hit = this.cache.get(key);
+    if (hit && hit.until > now) return hit.principal;
+    const principal = await this.lookup(c.kind, key, new Date(now).toISOString());
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, { principal, until: now + CACHE_MS });
+    return principal;
+  }
+
+  /** Forget cached resolutions (after a change of users, roles or shares). */
+  forgetAll(): void {
+    this.cache.clear();
+  }
+
+  private async lookup(kind: 'session' | 'token', key: string, nowIso: string): Promise<Principal | null> {
+    let userId: string | undefined;
+    if (kind === 'session') {
+      const s = await this.db
+        .selectFrom('sessions')
+        .select(['user_id', 'expires_at'])
+        .where('id', '=', key)
+        .executeTakeFirst();
+      if (s && s.expires_at > nowIso) userId = s.user_id;
+    } else {
+      const t = await this.db
+        .selectFrom('tokens')
+        .select(['user_id', 'expires_at', 'revoked_at'])
+        .where('token_hash', '=', key)
+        .executeTakeFirst();
+      if (t && t.revoked_at === null && (t.expires_at === null || t.expires_at > nowIso)) userId = t.user_id;
+    }
+    if (!userId) return null;
+    const user = await getUser(this.db, userId);
+    if (!user || user.disabled) return null;
+    return { user, via: kind, credential: key };
+  }
+}

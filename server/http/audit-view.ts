@@ -1,0 +1,31 @@
+import type { IncomingMessage } from 'node:http';
+import type { Principal } from '../auth/auth.ts';
+import type { ServerContext } from '../context.ts';
+import { clientIp } from './auth.ts';
+
+/**
+ * Record that `p` opened a slide (through `via`: manifest, dzi, iiif, tiles, thumbnail, associated),
+ * at most once per user, slide and ten minutes. A failure to write is logged, never shown to the user
+ * as a failed image.
+ */
+export async function viewed(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  p: Principal,
+  slideId: string,
+  slideSite: string | null,
+  via: string,
+): Promise<void> {
+  try {
+    await ctx.audit.view({
+      action: 'slide.view',
+      actor: p.user,
+      targetId: slideId,
+      targetSiteId: slideSite,
+      ip: clientIp(req),
+      detail: { via, credential: p.via },
+    });
+  } catch (e) {
+    ctx.log(`audit write failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}

@@ -1,0 +1,308 @@
+import type { IncomingMessage } from 'node:http';
+import { type Request, type RequestHandler, type Response, Router, json } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import {
+  type AuthStateDto,
+  CreateShareRequestSchema,
+  CreateSiteRequestSchema,
+  CreateUserRequestSchema,
+  LoginRequestSchema,
+  type MeDto,
+  UpdateUserRequestSchema,
+  type UserDto,
+  permissionsOf,
+} from '../../protocol/index.ts';
+import { type Principal, SESSION_COOKIE, credentialsOf, sessionCookie } from '../auth/auth.ts';
+import {
+  createSite,
+  createUser,
+  getUser,
+  listSites,
+  listUsers,
+  updateUser,
+  userCount,
+} from '../auth/users.ts';
+import type { ServerContext } from '../context.ts';
+import { HttpError } from './errors.ts';
+import { slideIdParam } from './api.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The request's client address as Express sees it (honours TESSERA_TRUST_PROXY). */
+export function clientIp(req: IncomingMessage): string | null {
+  const r = req as Partial<Request>;
+  return r.ip ?? req.socket.remoteAddress ?? null;
+}
+
+/** Resolve who is asking into res.locals.principal (null: nobody); never rejects by itself. */
+export function authenticate(ctx: ServerContext): RequestHandler {
+  return (req, res, next) => {
+    ctx.auth.resolve(req).then(
+      (p) => {
+        res.locals.principal = p;
+        next();
+      },
+      (e: unknown) => next(e),
+    );
+  };
+}
+
+/** The principal of an authenticated request; 401 otherwise. */
+export function principal(res: Response): Principal {
+  const p = res.locals.principal as Principal | null | undefined;
+  if (!p)
+    throw new HttpError('UNAUTHENTICATED', 'sign in first (session cookie or Authorization: Bearer token)');
+  return p;
+}
+
+export function requireRole(res: Response, allowed: (p: Principal) => boolean, what: string): Principal {
+  const p = principal(res);
+  if (!allowed(p)) throw new HttpError('FORBIDDEN', `your role (${p.user.role}) may not ${what}`);
+  return p;
+}
+
+/**
+ * Cookie-authenticated requests that change something must come from our own pages: a browser
+ * sends Origin on such requests, and a foreign one is refused (SameSite=Strict is the first guard).
+ */
+export function sameOriginWrites(): RequestHandler {
+  return (req, _res, next) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
+    if (credentialsOf(req).kind !== 'session') return next();
+    const origin = req.headers.origin;
+    if (origin === undefined) return next();
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      return next(new HttpError('FORBIDDEN', 'cross-site request refused'));
+    }
+    if (host !== req.headers.host) return next(new HttpError('FORBIDDEN', 'cross-site request refused'));
+    next();
+  };
+}
+
+function parse<T>(
+  schema: {
+    safeParse(
+      v: unknown,
+    ):
+      | { success: true; data: T }
+      | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  },
+  body: unknown,
+): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  const where = i.path.length ? `${i.path.map(String).join('.')}: ` : '';
+  throw new HttpError('INVALID_PARAMETER', `${where}${i.message}`);
+}
+
+function me(user: UserDto): MeDto {
+  return { user, permissions: permissionsOf(user.role) };
+}
+
+/** /api/auth, /api/sites, /api/users, shares and audit. */
+export function accountsRouter(ctx: ServerContext): Router {
+  const r = Router();
+  const body = json({ limit: '16kb' });
+  const audit = (
+    req: Request,
+    p: Principal | null,
+    e: Parameters<typeof ctx.audit.record>[0],
+  ): Promise<void> => ctx.audit.record({ actor: p?.user ?? null, ip: clientIp(req), ...e });
+
+  const loginLimiter = rateLimit({
+    windowMs: 15 * 60_000,
+    limit: ctx.config.loginAttemptsPer15Min,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    // Successful logins do not use up the allowance.
+    skipSuccessfulRequests: true,
+    handler: (_req, _res, next) =>
+      next(new HttpError('RATE_LIMITED', 'too many sign-in attempts from this address; wait 15 minutes')),
+  });
+
+  r.get('/auth/state', async (_req, res) => {
+    const body: AuthStateDto = { setupRequired: (await userCount(ctx.db)) === 0 };
+    res.json(body);
+  });
+
+  r.post('/auth/login', loginLimiter, body, async (req, res) => {
+    const { name, password } = parse(LoginRequestSchema, req.body);
+    const ip = clientIp(req);
+    const result = await ctx.auth.login(name, password, { ip, userAgent: req.get('user-agent') ?? null });
+    if (!result) {
+      await audit(req, null, { action: 'auth.login_failed', actorName: name });
+      throw new HttpError('UNAUTHENTICATED', 'wrong user name or password');
+    }
+    await audit(req, null, { action: 'auth.login', actor: result.user });
+    res.cookie(SESSION_COOKIE, result.cookie, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: req.secure || ctx.config.secureCookies,
+      path: '/',
+      expires: result.expiresAt,
+    });
+    res.json(me(result.user));
+  });
+
+  r.post('/auth/logout', async (req, res) => {
+    const c = sessionCookie(req.headers.cookie);
+    const p = res.locals.principal as Principal | null;
+    if (c) await ctx.auth.logout(c);
+    if (p) await audit(req, p, { action: 'auth.logout' });
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.status(204).end();
+  });
+
+  r.get('/auth/me', (_req, res) => {
+    res.json(me(principal(res).user));
+  });
+
+  r.get('/sites', async (_req, res) => {
+    principal(res);
+    res.json(await listSites(ctx.db));
+  });
+
+  r.post('/sites', body, async (req, res) => {
+    const p = requireRole(res, (q) => permissionsOf(q.user.role).manageUsers, 'manage sites');
+    const site = await createSite(ctx.db, parse(CreateSiteRequestSchema, req.body));
+    await audit(req, p, {
+      action: 'site.create',
+      targetType: 'site',
+      targetId: site.id,
+      detail: { name: site.name },
+    });
+    res.status(201).json(site);
+  });
+
+  r.get('/users', async (_req, res) => {
+    const p = principal(res);
+    const users = await listUsers(ctx.db);
+    // Everyone may pick a colleague to share with; only admins see disabled accounts.
+    res.json(permissionsOf(p.user.role).manageUsers ? users : users.filter((u) => !u.disabled));
+  });
+
+  r.post('/users', body, async (req, res) => {
+    const p = requireRole(res, (q) => permissionsOf(q.user.role).manageUsers, 'manage users');
+    const u = await createUser(ctx.db, parse(CreateUserRequestSchema, req.body));
+    await audit(req, p, {
+      action: 'user.create',
+      targetType: 'user',
+      targetId: u.id,
+      targetSiteId: u.siteId,
+      detail: { name: u.name, role: u.role },
+    });
+    res.status(201).json(u);
+  });
+
+  r.patch('/users/:id', body, async (req, res) => {
+    const p = requireRole(res, (q) => permissionsOf(q.user.role).manageUsers, 'manage users');
+    const id = String(req.params.id);
+    if (!UUID.test(id)) throw new HttpError('INVALID_PARAMETER', 'Expected a user id (UUID)');
+    if (!(await getUser(ctx.db, id))) throw new HttpError('NOT_FOUND', `no user ${id}`);
+    const patch = parse(UpdateUserRequestSchema, req.body);
+    const u = (await updateUser(ctx.db, id, patch))!;
+    ctx.auth.forgetAll();
+    ctx.access.forgetAll();
+    const { password: _hidden, ...changed } = patch;
+    await audit(req, p, {
+      action: 'user.update',
+      targetType: 'user',
+      targetId: u.id,
+      targetSiteId: u.siteId,
+      detail: { ...changed, ...(patch.password !== undefined ? { password: 'changed' } : {}) },
+    });
+    res.json(u);
+  });
+
+  r.get('/slides/:id/shares', async (req, res) => {
+    const p = principal(res);
+    const found = await ctx.access.slide(p, slideIdParam(req.params.id));
+    if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${String(req.params.id)}`);
+    if (!ctx.access.canShare(p, found.row))
+      throw new HttpError('FORBIDDEN', 'you may not manage the shares of this slide');
+    res.json(await ctx.access.listShares(found.row.id));
+  });
+
+  r.post('/slides/:id/shares', body, async (req, res) => {
+    const p = principal(res);
+    const found = await ctx.access.slide(p, slideIdParam(req.params.id));
+    if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${String(req.params.id)}`);
+    if (!ctx.access.canShare(p, found.row)) throw new HttpError('FORBIDDEN', 'you may not share this slide');
+    const share = await ctx.access.createShare(p, found.row, parse(CreateShareRequestSchema, req.body));
+    await audit(req, p, {
+      action: 'share.create',
+      targetType: 'slide',
+      targetId: found.row.id,
+      targetSiteId: found.row.site_id,
+      detail: {
+        share: share.id,
+        grantee: share.grantee,
+        deidentified: share.deidentified,
+        studyCode: share.studyCode,
+        expiresAt: share.expiresAt,
+      },
+    });
+    res.status(201).json(share);
+  });
+
+  r.delete('/shares/:id', async (req, res) => {
+    const p = principal(res);
+    const id = String(req.params.id);
+    if (!UUID.test(id)) throw new HttpError('INVALID_PARAMETER', 'Expected a share id (UUID)');
+    const share = await ctx.access.share(id);
+    const found = share ? await ctx.access.slide(p, share.slideId) : null;
+    if (!share || !found) throw new HttpError('NOT_FOUND', `no share ${id}`);
+    if (!ctx.access.canShare(p, found.row)) throw new HttpError('FORBIDDEN', 'you may not revoke this share');
+    await ctx.access.revokeShare(p, id);
+    await audit(req, p, {
+      action: 'share.revoke',
+      targetType: 'slide',
+      targetId: share.slideId,
+      targetSiteId: found.row.site_id,
+      detail: { share: id, grantee: share.grantee },
+    });
+    res.status(204).end();
+  });
+
+  r.get('/audit', async (req, res) => {
+    const p = requireRole(res, (q) => permissionsOf(q.user.role).audit, 'read the audit log');
+    const q = req.query;
+    const str = (k: string, re: RegExp): string | undefined => {
+      const v = q[k];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string' || !re.test(v))
+        throw new HttpError(
+          'INVALID_PARAMETER',
+          `Expected ${k} to match ${re.source} but received ${JSON.stringify(String(v).slice(0, 64))}`,
+        );
+      return v;
+    };
+    const int = (k: string, min: number, max: number): number | undefined => {
+      const v = str(k, /^\d{1,12}$/);
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (n < min || n > max)
+        throw new HttpError('INVALID_PARAMETER', `Expected ${k} between ${min} and ${max} but received ${v}`);
+      return n;
+    };
+    const iso = /^\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?$/;
+    const page = await ctx.audit.query({
+      user: str('user', /^[A-Za-z0-9._@-]{1,64}$/),
+      action: str('action', /^[a-z_]+(\.[a-z_*]+)?$/),
+      slide: str('slide', /^[0-9a-f]{32}$/),
+      from: str('from', iso),
+      to: str('to', iso),
+      before: int('before', 1, Number.MAX_SAFE_INTEGER),
+      limit: int('limit', 1, 1000),
+      // Lab managers see their own site's trail; admins everything.
+      ...(p.user.role === 'admin' ? {} : { site: p.user.siteId }),
+    });
+    res.json(page);
+  });
+
+  return r;
+}
