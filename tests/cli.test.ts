@@ -11,8 +11,13 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 const BIN = path.resolve('scripts/bin/tessera.mjs');
 
 function tessera(...args: string[]) {
+  return tesseraIn(undefined, ...args);
+}
+
+function tesseraIn(input: string | undefined, ...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     encoding: 'utf8',
+    ...(input !== undefined ? { input } : {}),
     timeout: 120_000,
     env: { ...process.env, TESSERA_DATA: path.join(root, 'data') },
   });
@@ -100,5 +105,129 @@ describe('tessera command line', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/no such file/);
+  });
+});
+
+describe('tessera accounts commands', () => {
+  it('the README path: first admin from stdin, a token, the audit trail; wrong input exits 1 or 2 with one line', async () => {
+    const dataDir = path.join(root, 'accounts');
+    const add = tesseraIn(
+      'a-long-password\n',
+      'user',
+      'add',
+      '--name',
+      'ada',
+      '--role',
+      'admin',
+      '--site',
+      'North Trust',
+      '--password-stdin',
+      '--data',
+      dataDir,
+    );
+    expect(add.stderr).toBe('');
+    expect(add.code).toBe(0);
+    expect(add.stdout).toMatch(/user ada \(admin\) added to site north-trust \(new site\)/);
+    const again = tesseraIn(
+      'a-long-password\n',
+      'user',
+      'add',
+      '--name',
+      'ada',
+      '--role',
+      'admin',
+      '--site',
+      'north-trust',
+      '--password-stdin',
+      '--data',
+      dataDir,
+    );
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim()).toBe('error: user ada already exists');
+    const short = tesseraIn(
+      'short\n',
+      'user',
+      'add',
+      '--name',
+      'bo',
+      '--role',
+      'pathologist',
+      '--site',
+      'north-trust',
+      '--password-stdin',
+      '--data',
+      dataDir,
+    );
+    expect(short.code).toBe(1);
+    expect(short.stderr).toMatch(/at least 10 characters/);
+    const noStdin = tessera(
+      'user',
+      'add',
+      '--name',
+      'cy',
+      '--role',
+      'admin',
+      '--site',
+      'x',
+      '--data',
+      dataDir,
+    );
+    expect(noStdin.code).toBe(2);
+    expect(noStdin.stderr).toMatch(/--password-stdin/);
+    const badRole = tesseraIn(
+      'a-long-password',
+      'user',
+      'add',
+      '--name',
+      'cy',
+      '--role',
+      'boss',
+      '--site',
+      'x',
+      '--password-stdin',
+      '--data',
+      dataDir,
+    );
+    expect(badRole.code).toBe(2);
+
+    const tok = tessera('token', 'create', '--user', 'ada', '--expires', '30d', '--data', dataDir);
+    expect(tok.code).toBe(0);
+    expect(tok.stdout.trim()).toMatch(/^tsr_[A-Za-z0-9_-]{43}$/);
+    expect(tok.stderr).toMatch(/expires 20\d\d-/);
+    expect(tessera('token', 'create', '--user', 'nobody', '--data', dataDir).code).toBe(1);
+    expect(tessera('token', 'create', '--user', 'ada', '--expires', 'soon', '--data', dataDir).code).toBe(2);
+
+    // The token opens the API of a server on the same data folder.
+    const { createServerContext, createApp } = await import('../server/app.ts');
+    const { loadConfig } = await import('../server/config.ts');
+    const ctx = await createServerContext(loadConfig({ dataDir, port: 0 }, {}), () => {});
+    const server = createApp(ctx).listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+      const me = await fetch(`${base}/api/auth/me`, {
+        headers: { authorization: `Bearer ${tok.stdout.trim()}` },
+      });
+      expect(me.status).toBe(200);
+      expect(((await me.json()) as { user: { name: string } }).user.name).toBe('ada');
+    } finally {
+      await new Promise((r) => server.close(r));
+      await ctx.db.destroy();
+    }
+
+    const csv = tessera('audit', 'export', '--format', 'csv', '--data', dataDir);
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^id,at,user_id/);
+    expect(lines.some((l) => l.includes('user.create'))).toBe(true);
+    expect(lines.some((l) => l.includes('token.create'))).toBe(true);
+    expect(csv.stdout).not.toContain('a-long-password');
+    const jsonl = tessera('audit', 'export', '--action', 'user.create', '--data', dataDir);
+    expect(
+      jsonl.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { action: string }).action),
+    ).toEqual(['user.create']);
   });
 });

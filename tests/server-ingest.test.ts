@@ -9,6 +9,11 @@ import { createApp, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
+import { authedFetch, userWithToken } from './helpers/auth.ts';
+
+let adminToken = '';
+/** Every request below as an administrator; access rules have tests of their own (access.test.ts). */
+const fetch = authedFetch(() => adminToken);
 
 const have = requireSlides();
 let dataDir = '';
@@ -23,6 +28,7 @@ beforeAll(async () => {
     {},
   );
   ctx = await createServerContext(config, () => {});
+  adminToken = (await userWithToken(ctx.db, { name: 'admin', role: 'admin', siteId: 'north' })).token;
   server = createApp(ctx).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

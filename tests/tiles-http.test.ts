@@ -12,6 +12,11 @@ import type { ServerContext } from '../server/context.ts';
 import { dziLevelCount, dziLevelSize, ingest } from '../tiles/index.ts';
 import { boxDownsample, meanAbsDiff, spread, toRgb, vipsRegion } from './helpers/pixels.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
+import { authedFetch, userWithToken } from './helpers/auth.ts';
+
+let adminToken = '';
+/** Every request below as an administrator; access rules have tests of their own (access.test.ts). */
+const fetch = authedFetch(() => adminToken);
 
 const have = requireSlides();
 const CMU = 'aperio/CMU-1-Small-Region.svs';
@@ -40,6 +45,7 @@ beforeAll(async () => {
     }
   }
   ({ ctx, server, base } = await start(''));
+  adminToken = (await userWithToken(ctx.db, { name: 'admin', role: 'admin', siteId: 'north' })).token;
 });
 afterAll(async () => {
   await new Promise((r) => server.close(r));
@@ -92,7 +98,7 @@ describe.skipIf(!have)('Deep Zoom', () => {
     const res = await get(`/slides/${ids[CMU]}_files/${top}/3_5.jpeg`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('image/jpeg');
-    expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(res.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
     expect(res.headers.get('etag')).toMatch(/^"[^"]+"$/);
     const got = await toRgb(sharp(Buffer.from(await res.arrayBuffer())));
     const ref = await vipsRegion(slidePath(CMU), 3 * 256, 5 * 256, 256, 256);

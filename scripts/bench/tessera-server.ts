@@ -2,6 +2,7 @@
  * The bench slide in a data folder of its own under .bench/, and `tessera serve` on it, as a child
  * process so that it is measured as it runs for a user.
  */
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { BENCH_DIR, REPO_ROOT } from './make-bench-slide.ts';
 import { freePort, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
@@ -39,6 +40,60 @@ export async function ingestBenchSlide(slide: string): Promise<{ id: string; sec
   if (typeof id !== 'string')
     throw new Error(`tessera ingest printed no id (last line: ${line.slice(0, 200)})`);
   return { id, seconds: run.seconds };
+}
+
+/**
+ * A bearer token of a bench administrator in the bench data folder, made with the same commands a
+ * user runs (`tessera user add`, `tessera token create`); a token lasting a day, each run.
+ */
+export async function benchToken(): Promise<string> {
+  const env = childEnv();
+  const list = await runChild(process.execPath, [TESSERA_BIN, 'user', 'list', '--data', BENCH_DATA_DIR], {
+    env,
+    cwd: REPO_ROOT,
+  });
+  if (!/^bench\s/m.test(list.stdout)) {
+    const add = await runChild(
+      process.execPath,
+      [
+        TESSERA_BIN,
+        'user',
+        'add',
+        '--name',
+        'bench',
+        '--role',
+        'admin',
+        '--site',
+        'bench',
+        '--password-stdin',
+        '--data',
+        BENCH_DATA_DIR,
+      ],
+      { env, cwd: REPO_ROOT, input: `${randomBytes(18).toString('base64url')}\n` },
+    );
+    if (add.code !== 0) throw new Error(`tessera user add failed: ${lastLines(add.stderr)}`);
+  }
+  const tok = await runChild(
+    process.execPath,
+    [
+      TESSERA_BIN,
+      'token',
+      'create',
+      '--user',
+      'bench',
+      '--expires',
+      '1d',
+      '--label',
+      'benchmark',
+      '--data',
+      BENCH_DATA_DIR,
+    ],
+    { env, cwd: REPO_ROOT },
+  );
+  const token = tok.stdout.trim();
+  if (tok.code !== 0 || !token.startsWith('tsr_'))
+    throw new Error(`tessera token create failed: ${lastLines(tok.stderr)}`);
+  return token;
 }
 
 export interface BenchServer {

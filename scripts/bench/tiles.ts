@@ -13,7 +13,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, DEFAULT_HEIGHT, DEFAULT_WIDTH, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
-import { BENCH_DATA_DIR, childEnv, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
+import {
+  BENCH_DATA_DIR,
+  benchToken,
+  childEnv,
+  ingestBenchSlide,
+  startBenchServer,
+} from './tessera-server.ts';
 import { freePort, killAll, lastLines, runChild } from './tiles/children.ts';
 import { type Shapes, fetchShapes, geometryProblems, geometrySample, meanBytes } from './tiles/geometry.ts';
 import { type LoadResult, machineBusyOver, replay } from './tiles/load.ts';
@@ -97,6 +103,8 @@ interface Contender {
   base: string;
   /** Root of its process tree, for its CPU time. */
   pid: number | undefined;
+  /** Sent with every request. */
+  headers: Record<string, string>;
   stop: () => Promise<void>;
 }
 
@@ -106,17 +114,19 @@ async function startTessera(ctx: Context, slidePath: string): Promise<Contender>
   console.log(
     `tessera     slide ${id} in ${path.relative(REPO_ROOT, BENCH_DATA_DIR)} (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
   );
+  const token = await benchToken();
   const server = await startBenchServer();
   const contender = {
     name: 'tessera',
     origin: server.origin,
     base: `/slides/${id}_files`,
     pid: server.pid,
+    headers: { authorization: `Bearer ${token}` },
     stop: server.stop,
   };
   try {
     const first = tilePath(contender.base, ctx.sample[0]!);
-    const probe = await fetch(server.origin + first);
+    const probe = await fetch(server.origin + first, { headers: contender.headers });
     await probe.arrayBuffer();
     if (probe.status !== 200) throw new Error(`the tile route answers HTTP ${probe.status} for ${first}`);
   } catch (e) {
@@ -161,7 +171,14 @@ async function startNginxContender(ctx: Context, slidePath: string): Promise<Con
   console.log(
     `nginx       serving ${path.relative(REPO_ROOT, root)} on ${origin} (${path.relative(REPO_ROOT, prefix)}/nginx.conf)`,
   );
-  return { name: 'nginx', origin, base: '/slide_files', pid: nginx.process.pid, stop: () => nginx.stop() };
+  return {
+    name: 'nginx',
+    origin,
+    base: '/slide_files',
+    pid: nginx.process.pid,
+    headers: {},
+    stop: () => nginx.stop(),
+  };
 }
 
 /** Tile sizes of every contender against Deep Zoom and against the first contender. */
@@ -169,7 +186,7 @@ async function checkGeometry(ctx: Context, contenders: readonly Contender[]): Pr
   let reference: { name: string; shapes: Shapes } | undefined;
   const means: string[] = [];
   for (const c of contenders) {
-    const shapes = await fetchShapes(c.origin, c.base, ctx.sample);
+    const shapes = await fetchShapes(c.origin, c.base, ctx.sample, c.headers);
     const found = geometryProblems(ctx.width, ctx.height, ctx.sample, shapes, reference);
     ctx.problems.push(...found.map((p) => `${c.name} ${p}`));
     means.push(`${c.name} ${fmt(meanBytes(shapes) / 1024, 1)} KB`);
@@ -192,6 +209,7 @@ async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<
     const warm = await replay({
       origin: c.origin,
       paths: p,
+      headers: c.headers,
       connections: 32,
       duration: ctx.opts.duration,
       amount: p.length,
@@ -206,6 +224,7 @@ async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<
       const r = await replay({
         origin: c.origin,
         paths: paths.get(c.name)!,
+        headers: c.headers,
         connections,
         duration: ctx.opts.duration,
         ...(c.pid ? { serverPid: c.pid } : {}),

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import { ensureClientBuilt, haveChromium, launchChromium, CHROMIUM } from '../browser.ts';
 import { REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
-import { BENCH_DATA_DIR, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
+import { BENCH_DATA_DIR, benchToken, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
 import { killAll } from './tiles/children.ts';
 
 const FIRST_TARGET_MS = 1000;
@@ -140,6 +140,7 @@ async function main(): Promise<number> {
     `store       ${id} in ${path.relative(REPO_ROOT, BENCH_DATA_DIR)} (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
   );
   await ensureClientBuilt();
+  const token = await benchToken();
   const server = await startBenchServer();
   const browser = await launchChromium();
   console.log(
@@ -156,7 +157,12 @@ async function main(): Promise<number> {
   }[] = [];
   try {
     for (let run = 1; run <= opts.runs; run++) {
-      const context = await browser.newContext({ viewport: { width: opts.width, height: opts.height } });
+      // Signed in as a script would be (a bearer token on every request), so the runs time the
+      // viewer, not the sign-in form.
+      const context = await browser.newContext({
+        viewport: { width: opts.width, height: opts.height },
+        extraHTTPHeaders: { authorization: `Bearer ${token}` },
+      });
       try {
         const page = await context.newPage();
         await page.addInitScript({ content: RECORD_MARKS });

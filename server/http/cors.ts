@@ -21,7 +21,7 @@ export function cors(originsCsv: string): RequestHandler {
       res.setHeader('Access-Control-Expose-Headers', 'ETag, Content-Length, X-Request-Id');
       if (req.method === 'OPTIONS') {
         res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
-        res.setHeader('Access-Control-Allow-Headers', 'If-None-Match, Content-Type');
+        res.setHeader('Access-Control-Allow-Headers', 'Authorization, If-None-Match, Content-Type');
         res.setHeader('Access-Control-Max-Age', '600');
         res.status(204).end();
         return;

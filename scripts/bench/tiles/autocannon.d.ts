@@ -20,6 +20,7 @@ declare module 'autocannon' {
       duration?: number;
       amount?: number;
       timeout?: number;
+      headers?: Record<string, string>;
       pipelining?: number;
       requests?: Request[];
       setupClient?: (client: Client) => void;

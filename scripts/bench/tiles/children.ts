@@ -49,14 +49,16 @@ export interface Child {
 export function startChild(
   bin: string,
   args: readonly string[],
-  opts: Pick<SpawnOptions, 'env' | 'cwd'> & { stdout?: (chunk: string) => void } = {},
+  opts: Pick<SpawnOptions, 'env' | 'cwd'> & { stdout?: (chunk: string) => void; input?: string } = {},
 ): Child {
   hookExit();
+  const { input, stdout: _onStdout, ...spawnOpts } = opts;
   const child = spawn(bin, args, {
-    ...opts,
+    ...spawnOpts,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (input !== undefined) child.stdin!.end(input);
   live.add(child);
   let tail = '';
   child.stderr!.setEncoding('utf8');
@@ -92,7 +94,7 @@ export function startChild(
 export async function runChild(
   bin: string,
   args: readonly string[],
-  opts: Pick<SpawnOptions, 'env' | 'cwd'> = {},
+  opts: Pick<SpawnOptions, 'env' | 'cwd'> & { input?: string } = {},
 ): Promise<{ code: number | NodeJS.Signals; stdout: string; stderr: string; seconds: number }> {
   let stdout = '';
   const t0 = performance.now();

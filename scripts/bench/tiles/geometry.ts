@@ -34,11 +34,12 @@ export async function fetchShapes(
   origin: string,
   base: string,
   tiles: readonly TileRequest[],
+  headers: Record<string, string> = {},
 ): Promise<Shapes> {
   const out: Shapes = new Map();
   for (const t of tiles) {
     try {
-      const res = await fetch(origin + tilePath(base, t), { signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(origin + tilePath(base, t), { headers, signal: AbortSignal.timeout(10_000) });
       const body = Buffer.from(await res.arrayBuffer());
       if (res.status !== 200) {
         out.set(key(t), `HTTP ${res.status}`);

@@ -18,6 +18,8 @@ export interface LoadOptions {
   amount?: number;
   /** Root of the server's process tree, for its CPU time. */
   serverPid?: number;
+  /** Sent with every request (the bearer token Tessera needs). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult {
@@ -117,7 +119,8 @@ function skipBodyDecoding(c: autocannon.Client): void {
  * at 128 connections), inside the measured time.
  */
 export async function replay(opts: LoadOptions): Promise<LoadResult> {
-  const requests: autocannon.Request[] = opts.paths.map((p) => ({ method: 'GET', path: p }));
+  const headers = opts.headers ?? {};
+  const requests: autocannon.Request[] = opts.paths.map((p) => ({ method: 'GET', path: p, headers }));
   let client = 0;
   const setupClient = (c: autocannon.Client): void => {
     skipBodyDecoding(c);
@@ -143,7 +146,8 @@ export async function replay(opts: LoadOptions): Promise<LoadResult> {
         duration: opts.duration,
         ...(opts.amount ? { amount: opts.amount } : {}),
         timeout: 10,
-        requests: [{ method: 'GET', path: opts.paths[0] ?? '/' }],
+        headers,
+        requests: [{ method: 'GET', path: opts.paths[0] ?? '/', headers }],
         setupClient,
       },
       (err, res) => (err ? reject(err) : resolve(res)),

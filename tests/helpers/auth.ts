@@ -1,0 +1,30 @@
+import type { Role } from '../../protocol/index.ts';
+import { Auth } from '../../server/auth/auth.ts';
+import { createSite, createUser, siteName } from '../../server/auth/users.ts';
+import type { Db } from '../../server/db/index.ts';
+
+/** A user with a bearer token, made straight in the database (as `tessera user add` does). */
+export async function userWithToken(
+  db: Db,
+  u: { name: string; role: Role; siteId: string; expiresAt?: Date | null },
+): Promise<{ id: string; token: string; tokenId: string }> {
+  if ((await siteName(db, u.siteId)) === null)
+    await createSite(db, { id: u.siteId, name: `Site ${u.siteId}` });
+  const user = await createUser(db, {
+    name: u.name,
+    role: u.role,
+    siteId: u.siteId,
+    password: 'test-password-1',
+  });
+  const t = await new Auth(db).createToken(user.id, { expiresAt: u.expiresAt ?? null });
+  return { id: user.id, token: t.token, tokenId: t.id };
+}
+
+/** fetch with `Authorization: Bearer <token>` on every request (the token read at call time). */
+export function authedFetch(token: () => string): typeof fetch {
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.set('authorization', `Bearer ${token()}`);
+    return fetch(input, { ...init, headers });
+  };
+}
