@@ -1,4 +1,17 @@
-import type { AssociatedName, ErrorBody, JobDto, SlideDto, UploadAccepted } from '../../protocol/index.ts';
+import type {
+  AssociatedName,
+  AuthStateDto,
+  CreateShareRequest,
+  ErrorBody,
+  JobDto,
+  LoginRequest,
+  MeDto,
+  ShareDto,
+  SiteDto,
+  SlideDto,
+  UploadAccepted,
+  UserDto,
+} from '../../protocol/index.ts';
 
 /** The server answered with an error body (or at least an error status). */
 export class ApiError extends Error {
@@ -25,9 +38,29 @@ export function isNotFound(e: unknown): boolean {
   return e instanceof ApiError && e.status === 404;
 }
 
+/**
+ * Called when an API call answers 401: the session ended (expired, signed out elsewhere, revoked).
+ * The app shows the login page; the call still rejects, so the page that made it can stop waiting.
+ */
+let onUnauthenticated: (() => void) | null = null;
+export function setUnauthenticatedHandler(fn: (() => void) | null): void {
+  onUnauthenticated = fn;
+}
+
+function noteStatus(status: number, quiet401: boolean): void {
+  if (status === 401 && !quiet401) onUnauthenticated?.();
+}
+
 function isErrorBody(v: unknown): v is ErrorBody {
   return typeof v === 'object' && v !== null && typeof (v as ErrorBody).code === 'string';
 }
+
+const STATUS_CODES: Record<number, string> = {
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  429: 'RATE_LIMITED',
+};
 
 /**
  * The server always answers errors with a JSON body; a 5xx without one came from something in
@@ -42,21 +75,91 @@ function errorFrom(status: number, text: string): Error {
   }
   if (isErrorBody(body)) return new ApiError(status, body.code, body.message, body.requestId);
   if (status >= 500) return new NetworkError();
-  return new ApiError(status, status === 404 ? 'NOT_FOUND' : 'INTERNAL', `HTTP ${status}`);
+  return new ApiError(status, STATUS_CODES[status] ?? 'INTERNAL', `HTTP ${status}`);
 }
 
-async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+interface RequestOptions {
+  method?: 'GET' | 'POST' | 'DELETE';
+  body?: unknown;
+  signal?: AbortSignal;
+  /** A 401 is this call's answer (wrong password, not signed in), not a lost session. */
+  quiet401?: boolean;
+}
+
+async function request(url: string, o: RequestOptions = {}): Promise<string> {
   let res: Response;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (o.body !== undefined) headers['content-type'] = 'application/json';
   try {
-    res = await fetch(url, { signal, headers: { accept: 'application/json' } });
+    res = await fetch(url, {
+      method: o.method ?? 'GET',
+      signal: o.signal,
+      headers,
+      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+      credentials: 'same-origin',
+    });
   } catch (e) {
-    if (signal?.aborted) throw e;
+    if (o.signal?.aborted) throw e;
     throw new NetworkError();
   }
   const text = await res.text();
-  if (!res.ok) throw errorFrom(res.status, text);
-  return JSON.parse(text) as T;
+  if (!res.ok) {
+    noteStatus(res.status, o.quiet401 ?? false);
+    throw errorFrom(res.status, text);
+  }
+  return text;
 }
+
+async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+  return JSON.parse(await request(url, { signal })) as T;
+}
+
+async function sendJson<T>(url: string, o: RequestOptions): Promise<T> {
+  return JSON.parse(await request(url, o)) as T;
+}
+
+// ---- accounts ----
+
+export function getAuthState(signal?: AbortSignal): Promise<AuthStateDto> {
+  return getJson<AuthStateDto>('/api/auth/state', signal);
+}
+
+/** The signed-in user; rejects with a 401 ApiError when nobody is (without raising the session alarm). */
+export async function getMe(signal?: AbortSignal): Promise<MeDto> {
+  return JSON.parse(await request('/api/auth/me', { signal, quiet401: true })) as MeDto;
+}
+
+export function login(body: LoginRequest): Promise<MeDto> {
+  return sendJson<MeDto>('/api/auth/login', { method: 'POST', body, quiet401: true });
+}
+
+export async function logout(): Promise<void> {
+  await request('/api/auth/logout', { method: 'POST', quiet401: true });
+}
+
+export function listSites(signal?: AbortSignal): Promise<SiteDto[]> {
+  return getJson<SiteDto[]>('/api/sites', signal);
+}
+
+export function listUsers(signal?: AbortSignal): Promise<UserDto[]> {
+  return getJson<UserDto[]>('/api/users', signal);
+}
+
+// ---- shares ----
+
+export function listShares(slideId: string, signal?: AbortSignal): Promise<ShareDto[]> {
+  return getJson<ShareDto[]>(`/api/slides/${encodeURIComponent(slideId)}/shares`, signal);
+}
+
+export function createShare(slideId: string, body: CreateShareRequest): Promise<ShareDto> {
+  return sendJson<ShareDto>(`/api/slides/${encodeURIComponent(slideId)}/shares`, { method: 'POST', body });
+}
+
+export async function revokeShare(shareId: string): Promise<void> {
+  await request(`/api/shares/${encodeURIComponent(shareId)}`, { method: 'DELETE' });
+}
+
+// ---- slides ----
 
 export function listSlides(signal?: AbortSignal): Promise<SlideDto[]> {
   return getJson<SlideDto[]>('/api/slides', signal);
@@ -112,7 +215,10 @@ export function uploadSlide(
         } catch {
           reject(new ApiError(xhr.status, 'INTERNAL', 'the server gave an unreadable answer'));
         }
-      } else reject(errorFrom(xhr.status, xhr.responseText));
+      } else {
+        noteStatus(xhr.status, false);
+        reject(errorFrom(xhr.status, xhr.responseText));
+      }
     };
     xhr.onerror = () => reject(new NetworkError());
     xhr.onabort = () => reject(new DOMException('upload cancelled', 'AbortError'));

@@ -20,8 +20,10 @@ export function usePathname(): string {
   return useSyncExternalStore(subscribe, () => window.location.pathname);
 }
 
-export function navigate(to: string): void {
-  window.history.pushState(null, '', to);
+/** Push a history entry (or, with `replace`, take the current one's place) and re-render. */
+export function navigate(to: string, opts: { replace?: boolean } = {}): void {
+  if (opts.replace) window.history.replaceState(null, '', to);
+  else window.history.pushState(null, '', to);
   window.dispatchEvent(new Event(NAVIGATE));
   window.scrollTo(0, 0);
 }
