@@ -1,15 +1,17 @@
-import { lazy, StrictMode, Suspense } from 'react';
+import { lazy, StrictMode, Suspense, useEffect } from 'react';
 import { createRoot } from 'react-dom/client';
+import { LOGIN_PATH, loginPath, safeNext } from './auth/login.ts';
+import { LoginPage } from './auth/LoginPage.tsx';
+import { MeContext, refreshSession, useSession } from './auth/session.ts';
 import { LibraryPage } from './library/LibraryPage.tsx';
-import { NotFound, Spinner } from './ui/states.tsx';
-import { usePathname, viewedSlideId } from './ui/router.tsx';
+import { navigate, usePathname, viewedSlideId } from './ui/router.tsx';
+import { NotFound, ServerDown, Spinner } from './ui/states.tsx';
 import './ui/base.css';
 
 // OpenSeadragon is the bulk of the bundle: the library page loads without it.
 const ViewerPage = lazy(() => import('./viewer/ViewerPage.tsx'));
 
-function App() {
-  const path = usePathname();
+function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
   if (id !== null) {
     return (
@@ -22,6 +24,34 @@ function App() {
   return <NotFound what="Page not found" />;
 }
 
+/** Nothing but the login page shows until the server says who is signed in. */
+function App() {
+  const path = usePathname();
+  const session = useSession();
+  const onLogin = path === LOGIN_PATH;
+
+  useEffect(() => {
+    // Signed out on a page: go to the login page, remembering the page.
+    if (session.status === 'signed-out' && !onLogin)
+      navigate(loginPath(window.location.pathname + window.location.search), { replace: true });
+    // Signed in on the login page (a bookmark, the back button): go where it points.
+    if (session.status === 'signed-in' && onLogin)
+      navigate(safeNext(window.location.search), { replace: true });
+  }, [session.status, onLogin]);
+
+  // The login page also tells a server that does not answer, so it shows while loading or down.
+  if (onLogin) return session.status === 'signed-in' ? null : <LoginPage />;
+  if (session.status === 'loading') return <Spinner label="Loading…" />;
+  if (session.status === 'down') return <ServerDown onRetry={refreshSession} />;
+  if (session.status === 'signed-out') return null;
+  return (
+    <MeContext.Provider value={session.me}>
+      <Page path={path} />
+    </MeContext.Provider>
+  );
+}
+
+refreshSession();
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');
 createRoot(root).render(
