@@ -1,6 +1,8 @@
 import './library.css';
 import { useCallback, useEffect, useMemo, useRef, useState, type ChangeEvent } from 'react';
 import type { UploadPayload } from '../api.ts';
+import { useMe } from '../auth/session.ts';
+import { UserMenu } from '../auth/UserMenu.tsx';
 import { Failure, ServerDown, Spinner } from '../ui/states.tsx';
 import { payloadFromFolderInput, payloadsFromDrop } from './dropfiles.ts';
 import { filterSlides, sortSlides, type SortDir, type SortKey } from './filter.ts';
@@ -15,13 +17,17 @@ function hasFiles(e: DragEvent): boolean {
   return Array.from(e.dataTransfer?.types ?? []).includes('Files');
 }
 
-/** Drag-and-drop anywhere on the page: a counter, since dragenter/dragleave fire for every child. */
-function useWindowDrop(onDrop: (dt: DataTransfer) => void): boolean {
+/**
+ * Drag-and-drop anywhere on the page: a counter, since dragenter/dragleave fire for every child.
+ * Off (`enabled` false) for users who may not upload: the browser then handles drops as usual.
+ */
+function useWindowDrop(onDrop: (dt: DataTransfer) => void, enabled: boolean): boolean {
   const [over, setOver] = useState(false);
   const depth = useRef(0);
   const handler = useRef(onDrop);
   handler.current = onDrop;
   useEffect(() => {
+    if (!enabled) return;
     const enter = (e: DragEvent) => {
       if (!hasFiles(e)) return;
       e.preventDefault();
@@ -55,7 +61,7 @@ function useWindowDrop(onDrop: (dt: DataTransfer) => void): boolean {
       window.removeEventListener('dragleave', leave);
       window.removeEventListener('drop', drop);
     };
-  }, []);
+  }, [enabled]);
   return over;
 }
 
@@ -102,6 +108,8 @@ function UploadButtons({ onPayloads }: { onPayloads: (p: UploadPayload[]) => voi
 }
 
 export function LibraryPage() {
+  const { permissions } = useMe();
+  const canUpload = permissions.ingest;
   const [state, reload] = useSlides();
   const [query, setQuery] = useState('');
   const [sortKey, setSortKey] = useState<SortKey>('date');
@@ -127,6 +135,7 @@ export function LibraryPage() {
       },
       [startUploads],
     ),
+    canUpload,
   );
 
   useEffect(() => {
@@ -151,13 +160,22 @@ export function LibraryPage() {
   else if (state.status === 'down') body = <ServerDown onRetry={reload} />;
   else if (state.status === 'error') body = <Failure message={state.message} onRetry={reload} />;
   else if (state.slides.length === 0)
-    body = (
+    body = canUpload ? (
       <div className="empty">
         <div className="empty-art" aria-hidden="true" />
         <h2>No slides yet</h2>
         <p className="muted">
           Drop a slide file (SVS, NDPI, OME-TIFF, DICOM, CZI…) or a folder (a DICOM series, a MIRAX slide)
           anywhere on this page, or use the buttons above.
+        </p>
+      </div>
+    ) : (
+      <div className="empty">
+        <div className="empty-art" aria-hidden="true" />
+        <h2>No slides yet</h2>
+        <p className="muted">
+          Slides of your site and slides other sites share with you appear here. Nothing has been shared with
+          you yet.
         </p>
       </div>
     );
@@ -183,7 +201,10 @@ export function LibraryPage() {
           <span className="brand-name">Tessera</span>
           <span className="brand-sub">Slide library</span>
         </div>
-        <UploadButtons onPayloads={startUploads} />
+        <div className="header-end">
+          {canUpload && <UploadButtons onPayloads={startUploads} />}
+          <UserMenu />
+        </div>
       </header>
       <main className="lib-main">
         <div className="lib-tools">
@@ -227,7 +248,7 @@ export function LibraryPage() {
         />
         {body}
       </main>
-      {dragging && (
+      {dragging && canUpload && (
         <div className="drop-overlay" aria-hidden="true">
           <div className="drop-box">Drop slides or folders to upload</div>
         </div>

@@ -1,6 +1,7 @@
 import type { SlideDto } from '../../../protocol/index.ts';
 import { associatedUrl, thumbnailUrl } from '../api.ts';
 import { formatDate, formatDimensions, formatMpp } from '../ui/format.ts';
+import { AccessBadges } from '../ui/AccessBadges.tsx';
 import { SlideImage } from '../ui/SlideImage.tsx';
 import { Link } from '../ui/router.tsx';
 import { formatLabel, type SortDir, type SortKey } from './filter.ts';
@@ -50,7 +51,9 @@ export function SlideTable(props: Props) {
               </Link>
             </td>
             <td className="col-img">
-              {s.associated.includes('label') ? (
+              {s.deidentified ? (
+                <span className="muted small">withheld</span>
+              ) : s.associated.includes('label') ? (
                 <SlideImage
                   className="label-img"
                   src={associatedUrl(s.id, 'label')}
@@ -64,6 +67,7 @@ export function SlideTable(props: Props) {
               <Link to={`/view/${s.id}`} className="slide-name">
                 {s.name}
               </Link>
+              <AccessBadges slide={s} />
               <div className="muted small mono">{s.id.slice(0, 12)}</div>
             </td>
             <td>{formatLabel(s.sourceFormat)}</td>

@@ -15,6 +15,9 @@ const slide = (over: Partial<SlideDto>): SlideDto => ({
   objectivePower: null,
   associated: [],
   createdAt: '2025-01-01T00:00:00Z',
+  siteId: 'north',
+  access: 'site',
+  deidentified: false,
   ...over,
 });
 
