@@ -53,3 +53,11 @@ export const FitIcon = () => (
     <path d="M2 5.5V2h3.5M10.5 2H14v3.5M14 10.5V14h-3.5M5.5 14H2v-3.5" />
   </Icon>
 );
+export const ShareIcon = () => (
+  <Icon>
+    <circle cx="4" cy="8" r="1.8" />
+    <circle cx="12" cy="3.5" r="1.8" />
+    <circle cx="12" cy="12.5" r="1.8" />
+    <path d="M5.6 7.1 10.4 4.4M5.6 8.9l4.8 2.7" />
+  </Icon>
+);

@@ -2,8 +2,13 @@ import './viewer.css';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
 import { ApiError, getSlide, isNotFound, NetworkError } from '../api.ts';
+import { useMe } from '../auth/session.ts';
+import { UserMenu } from '../auth/UserMenu.tsx';
 import { formatLabel } from '../library/filter.ts';
+import { ShareDialog } from '../shares/ShareDialog.tsx';
+import { AccessBadges } from '../ui/AccessBadges.tsx';
 import { KeyboardHelp } from '../ui/KeyboardHelp.tsx';
+import { ShareIcon } from '../ui/icons.tsx';
 import { Link } from '../ui/router.tsx';
 import { Failure, NotFound, ServerDown, Spinner } from '../ui/states.tsx';
 import { ComparePane, CompareControls } from './Compare.tsx';
@@ -82,6 +87,10 @@ export default function ViewerPage({ slideId }: { slideId: string }) {
 const URL_WRITE_MS = 300;
 
 function Workspace({ slide }: { slide: SlideDto }) {
+  const me = useMe();
+  // Only the slide's own site shares it (a shared slide cannot be passed on).
+  const canShare = me.permissions.share && slide.access === 'site';
+  const [sharing, setSharing] = useState(false);
   const power = useMemo(() => basePower(slide.objectivePower, slide.mppX), [slide]);
   const mpp = useMemo(() => mppOf(slide), [slide]);
   const [start] = useState(() => {
@@ -138,6 +147,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
     setHelp,
     onMagnification: setMagnification,
     maxImageZoom,
+    suspended: sharing,
   });
 
   const compareReady = compare.compare.status === 'ready' ? compare.compare.slide : null;
@@ -148,8 +158,13 @@ function Workspace({ slide }: { slide: SlideDto }) {
           ← Library
         </Link>
         <div className="slide-title">
-          <span className="slide-title-name">{slide.name}</span>
-          <span className="muted small">{formatLabel(slide.sourceFormat)}</span>
+          <span className="slide-title-name" title={slide.name}>
+            {slide.name}
+          </span>
+          <span className="muted small">
+            {formatLabel(slide.sourceFormat)}
+            <AccessBadges slide={slide} />
+          </span>
         </div>
         <Toolbar
           power={power}
@@ -161,10 +176,24 @@ function Workspace({ slide }: { slide: SlideDto }) {
           onTool={measure.setTool}
         >
           <CompareControls compare={compare} />
+          {canShare && (
+            <div className="tool-group">
+              <button
+                type="button"
+                className="tbtn"
+                onClick={() => setSharing(true)}
+                title="Share this slide with a person or a site"
+                data-testid="share-button"
+              >
+                <ShareIcon /> Share
+              </button>
+            </div>
+          )}
           <button type="button" className="tbtn" onClick={() => setHelp(true)} title="Keyboard shortcuts (?)">
             ?
           </button>
         </Toolbar>
+        <UserMenu compact />
       </header>
       {power.source === 'mpp' && (
         <div className="notice" role="note">
@@ -230,6 +259,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
         </aside>
       </div>
       {help && <KeyboardHelp rows={KEY_HELP} onClose={() => setHelp(false)} />}
+      {sharing && <ShareDialog slide={slide} onClose={() => setSharing(false)} />}
     </div>
   );
 }

@@ -12,6 +12,8 @@ interface Args {
   setHelp: (open: boolean) => void;
   onMagnification: (m: number) => void;
   maxImageZoom: number;
+  /** A dialog of its own is open (sharing): the viewer leaves the keyboard alone. */
+  suspended?: boolean;
 }
 
 function typing(target: EventTarget | null): boolean {
@@ -28,6 +30,7 @@ export function useViewerKeys(args: Args): void {
     const onKey = (e: KeyboardEvent) => {
       if (typing(e.target)) return;
       const a = latest.current;
+      if (a.suspended) return;
       const action = actionForKey(e);
       if (!action) return;
       const c = a.controller.current;
