@@ -4,10 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import type { Role } from '../../protocol/index.ts';
 import { CHROMIUM, haveChromium, launchChromium as launchBrowser } from '../../scripts/browser.ts';
 export { ensureClientBuilt } from '../../scripts/browser.ts';
 import { createApp, createHandler, createServerContext } from '../../server/app.ts';
+import { createSite, createUser } from '../../server/auth/users.ts';
 import { loadConfig } from '../../server/config.ts';
 import type { ServerContext } from '../../server/context.ts';
 
@@ -40,17 +42,76 @@ export const STRICT_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
+/** Two sites, so that sharing across them can be seen. */
+export const SITES = {
+  north: { id: 'north', name: 'North Hospital' },
+  south: { id: 'south', name: 'South Clinic' },
+} as const;
+
+export interface TestUser {
+  name: string;
+  displayName: string;
+  role: Role;
+  siteId: string;
+  password: string;
+}
+
+/** Every test server has these accounts (unless started with `accounts: false`). */
+export const USERS = {
+  admin: {
+    name: 'admin',
+    displayName: 'Ada Admin',
+    role: 'admin',
+    siteId: SITES.north.id,
+    password: 'admin-e2e-password',
+  },
+  /** May upload and share the north site's slides. */
+  northPathologist: {
+    name: 'nora.north',
+    displayName: 'Nora North',
+    role: 'pathologist',
+    siteId: SITES.north.id,
+    password: 'nora-e2e-password',
+  },
+  /** An external reviewer: sees only what is shared with her; may neither upload nor share. */
+  southSpecialist: {
+    name: 'sam.south',
+    displayName: 'Sam South',
+    role: 'specialist',
+    siteId: SITES.south.id,
+    password: 'sam-e2e-password',
+  },
+} as const satisfies Record<string, TestUser>;
+
 export interface TestServer {
   base: string;
   ctx: ServerContext;
   close(): Promise<void>;
 }
 
-/** The real server app on a free port with an empty data folder, every response under STRICT_CSP. */
-export async function startServer(): Promise<TestServer> {
+/**
+ * The real server app on a free port with an empty data folder and the SITES and USERS above
+ * (`accounts: false`: none, as on a first start), every response under STRICT_CSP.
+ */
+export async function startServer(
+  opts: { loginAttemptsPer15Min?: number; accounts?: boolean } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-e2e-'));
-  const config = loadConfig({ dataDir, port: 0, host: '127.0.0.1', sharpConcurrency: 2 }, {});
+  const config = loadConfig(
+    {
+      dataDir,
+      port: 0,
+      host: '127.0.0.1',
+      sharpConcurrency: 2,
+      loginAttemptsPer15Min: opts.loginAttemptsPer15Min,
+    },
+    {},
+  );
   const ctx = await createServerContext(config, () => {});
+  if (opts.accounts !== false) {
+    for (const site of Object.values(SITES)) await createSite(ctx.db, site);
+    for (const u of Object.values(USERS)) await createUser(ctx.db, u);
+  }
   const handler = createHandler(ctx, createApp(ctx));
   const server: Server = createServer((req, res) => {
     res.setHeader('Content-Security-Policy', STRICT_CSP);
@@ -77,3 +138,22 @@ export function launchChromium(): Promise<Browser> {
 }
 
 export const artifact = (name: string): string => path.join(ARTIFACTS, name);
+
+/**
+ * Sign in through the login page, as a person would: open `path` (the library by default), which
+ * sends a signed-out browser to /login; fill in the form; wait until the page behind it shows the
+ * user menu.
+ */
+export async function logIn(page: Page, base: string, user: TestUser, path = '/'): Promise<void> {
+  await page.goto(`${base}${path}`);
+  await page.waitForURL('**/login**');
+  await fillLogin(page, user.name, user.password);
+  await page.getByTestId('user-menu').waitFor();
+}
+
+/** Type a name and password into the login form and press "Sign in". */
+export async function fillLogin(page: Page, name: string, password: string): Promise<void> {
+  await page.getByLabel('User name').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}

@@ -7,8 +7,10 @@ import {
   artifact,
   ensureClientBuilt,
   launchChromium,
+  logIn,
   requireChromium,
   startServer,
+  USERS,
   type TestServer,
 } from './harness.ts';
 
@@ -102,7 +104,8 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
   });
 
   it('the library starts empty, and an SVS uploaded through the file picker becomes a listed slide', async () => {
-    await page.goto(`${server.base}/`);
+    // The north pathologist may upload.
+    await logIn(page, server.base, USERS.northPathologist);
     await page.getByText('No slides yet').waitFor();
     await page.screenshot({ path: artifact('library-empty.png') });
 
