@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './slides.ts';
 export * from './jobs.ts';
 export * from './auth.ts';
+export * from './review.ts';

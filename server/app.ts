@@ -22,6 +22,8 @@ import { Access } from './auth/access.ts';
 import { AuditLog } from './auth/audit.ts';
 import { Auth } from './auth/auth.ts';
 import { userCount } from './auth/users.ts';
+import { ReviewHub } from './review/hub.ts';
+import { reviewRouter } from './http/review.ts';
 
 /**
  * Open storage and database, clear what a crash left behind, and index slides that reached the store
@@ -54,7 +56,21 @@ export async function createServerContext(
     log(
       'no users yet: make the first administrator with `npx tessera user add --name NAME --role admin --site SITE --password-stdin`',
     );
-  return { config, db, store, slides, jobs, queue, tiles, auth, access, audit, log };
+  const ctx: ServerContext = {
+    config,
+    db,
+    store,
+    slides,
+    jobs,
+    queue,
+    tiles,
+    auth,
+    access,
+    audit,
+    log,
+  } as ServerContext;
+  ctx.review = new ReviewHub(ctx);
+  return ctx;
 }
 
 /**
@@ -132,6 +148,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use(tilesRouter(ctx, ctx.tiles));
   app.use('/api', accountsRouter(ctx));
   app.use('/api', apiRouter(ctx));
+  app.use('/api', reviewRouter(ctx));
   app.use(clientRouter());
   app.use(notFound);
   app.use(errorHandler(ctx.log));

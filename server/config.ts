@@ -38,6 +38,8 @@ const ConfigSchema = z.object({
   /** Server processes sharing the port (node:cluster); 1 = a single process. */
   workers: z.coerce.number().int().min(1).max(64).default(1),
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** redis://… to share review-session rooms between server processes; empty = one process. */
+  redisUrl: z.string().default(''),
   /** Failed sign-ins allowed per client address per 15 minutes. */
   loginAttemptsPer15Min: z.coerce.number().int().min(1).max(10_000).default(10),
   /** Mark the session cookie Secure even when the request reached us over plain HTTP (behind TLS). */
@@ -67,6 +69,7 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   workers: 'TESSERA_WORKERS',
   trustProxy: 'TESSERA_TRUST_PROXY',
   loginAttemptsPer15Min: 'TESSERA_LOGIN_ATTEMPTS_PER_15_MIN',
+  redisUrl: 'TESSERA_REDIS_URL',
   secureCookies: 'TESSERA_SECURE_COOKIES',
 };
 

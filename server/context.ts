@@ -8,6 +8,7 @@ import type { IngestQueue } from './jobs/ingest-queue.ts';
 import type { Access } from './auth/access.ts';
 import type { AuditLog } from './auth/audit.ts';
 import type { Auth } from './auth/auth.ts';
+import type { ReviewHub } from './review/hub.ts';
 
 /** Everything a route needs, built once by createServerContext. */
 export interface ServerContext {
@@ -21,5 +22,7 @@ export interface ServerContext {
   auth: Auth;
   access: Access;
   audit: AuditLog;
+  /** Live review sessions; attach() it to the HTTP server to accept socket.io connections. */
+  review: ReviewHub;
   log: (msg: string) => void;
 }

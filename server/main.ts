@@ -1,8 +1,34 @@
 import cluster from 'node:cluster';
-import { createServer } from 'node:http';
+import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp, createHandler, createServerContext } from './app.ts';
 import { type Config, loadConfig } from './config.ts';
+import type { ServerContext } from './context.ts';
+
+/**
+ * Live review sessions on the HTTP server: in-process rooms, or rooms shared by every process through
+ * Redis streams when TESSERA_REDIS_URL is set (needed with TESSERA_WORKERS > 1 or several machines).
+ */
+async function attachReview(
+  ctx: ServerContext,
+  server: Server,
+): Promise<{ quit(): Promise<unknown> } | null> {
+  if (!ctx.config.redisUrl) {
+    if (ctx.config.workers > 1)
+      ctx.log(
+        'review sessions: without TESSERA_REDIS_URL each worker has its own rooms; set it when TESSERA_WORKERS > 1',
+      );
+    ctx.review.attach(server);
+    return null;
+  }
+  const { createClient } = await import('redis');
+  const { createAdapter } = await import('@socket.io/redis-streams-adapter');
+  const client = createClient({ url: ctx.config.redisUrl });
+  client.on('error', (e: unknown) => ctx.log(`redis: ${e instanceof Error ? e.message : String(e)}`));
+  await client.connect();
+  ctx.review.attach(server, createAdapter(client) as never);
+  return client;
+}
 
 /** Start the HTTP server; resolves once it listens. */
 export async function startServer(
@@ -12,6 +38,7 @@ export async function startServer(
   const ctx = await createServerContext(config, console.log, opts);
   const app = createApp(ctx);
   const server = createServer({ keepAlive: true }, createHandler(ctx, app));
+  const redis = await attachReview(ctx, server);
   server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -24,7 +51,9 @@ export async function startServer(
   return {
     url,
     close: async () => {
+      await ctx.review.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await redis?.quit();
       await ctx.queue.idle();
       await ctx.tiles.close();
       await ctx.db.destroy();

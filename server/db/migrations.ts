@@ -138,6 +138,91 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0003_annotations_reviews': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      const pg = db.getExecutor().adapter.constructor.name === 'PostgresAdapter';
+      await db.schema
+        .createTable('annotations')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('author_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('deleted', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('doc', 'text', (c) => c.notNull()) // AnnotationDto as JSON
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('annotations_slide').on('annotations').column('slide_id').execute();
+      await db.schema
+        .createTable('annotation_ops')
+        .addColumn('seq', pg ? 'bigserial' : 'integer', (c) =>
+          pg ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('op_id', 'varchar(36)', (c) => c.notNull().unique())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('annotation_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('type', 'varchar(16)', (c) => c.notNull())
+        .addColumn('after', 'text') // AnnotationDto after the op, null when deleted
+        .addColumn('before', 'text')
+        .addColumn('at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('annotation_ops_slide_seq')
+        .on('annotation_ops')
+        .columns(['slide_id', 'seq'])
+        .execute();
+      await db.schema
+        .createTable('review_sessions')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('title', 'text', (c) => c.notNull())
+        .addColumn('host_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('status', 'varchar(8)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('closed_at', 'varchar(32)')
+        .execute();
+      await db.schema
+        .createTable('session_invites')
+        .addColumn('session_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('invited_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('session_invites_pk', ['session_id', 'user_id'])
+        .execute();
+      await db.schema
+        .createTable('chat_messages')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('session_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('user_name', 'text', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('chat_session').on('chat_messages').columns(['session_id', 'at']).execute();
+      await db.schema
+        .createTable('opinions')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('session_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('user_name', 'text', (c) => c.notNull())
+        .addColumn('diagnosis', 'text', (c) => c.notNull())
+        .addColumn('confidence', 'varchar(16)', (c) => c.notNull())
+        .addColumn('text', 'text', (c) => c.notNull())
+        .addColumn('at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const t of [
+        'opinions',
+        'chat_messages',
+        'session_invites',
+        'review_sessions',
+        'annotation_ops',
+        'annotations',
+      ])
+        await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

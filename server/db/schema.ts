@@ -98,6 +98,65 @@ export interface AuditTable {
   ip: string | null;
 }
 
+export interface AnnotationsTable {
+  id: string;
+  slide_id: string;
+  author_id: string;
+  deleted: number;
+  version: number;
+  doc: string;
+  updated_at: string;
+}
+
+export interface AnnotationOpsTable {
+  seq: Generated<number>;
+  op_id: string;
+  slide_id: string;
+  annotation_id: string;
+  user_id: string;
+  type: string;
+  after: string | null;
+  before: string | null;
+  at: string;
+}
+
+export interface ReviewSessionsTable {
+  id: string;
+  slide_id: string;
+  title: string;
+  host_id: string;
+  status: string;
+  created_at: string;
+  closed_at: string | null;
+}
+
+export interface SessionInvitesTable {
+  session_id: string;
+  user_id: string;
+  invited_at: string;
+}
+
+export interface ChatMessagesTable {
+  id: string;
+  session_id: string;
+  user_id: string;
+  user_name: string;
+  text: string;
+  at: string;
+}
+
+export interface OpinionsTable {
+  id: string;
+  session_id: string;
+  slide_id: string;
+  user_id: string;
+  user_name: string;
+  diagnosis: string;
+  confidence: string;
+  text: string;
+  at: string;
+}
+
 export interface MigrationsMeta {
   seq: Generated<number>;
 }
@@ -111,4 +170,10 @@ export interface Database {
   tokens: TokensTable;
   shares: SharesTable;
   audit: AuditTable;
+  annotations: AnnotationsTable;
+  annotation_ops: AnnotationOpsTable;
+  review_sessions: ReviewSessionsTable;
+  session_invites: SessionInvitesTable;
+  chat_messages: ChatMessagesTable;
+  opinions: OpinionsTable;
 }

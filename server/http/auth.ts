@@ -82,7 +82,7 @@ export function sameOriginWrites(): RequestHandler {
   };
 }
 
-function parse<T>(
+export function parseBody<T>(
   schema: {
     safeParse(
       v: unknown,
@@ -130,7 +130,7 @@ export function accountsRouter(ctx: ServerContext): Router {
   });
 
   r.post('/auth/login', loginLimiter, body, async (req, res) => {
-    const { name, password } = parse(LoginRequestSchema, req.body);
+    const { name, password } = parseBody(LoginRequestSchema, req.body);
     const ip = clientIp(req);
     const result = await ctx.auth.login(name, password, { ip, userAgent: req.get('user-agent') ?? null });
     if (!result) {
@@ -168,7 +168,7 @@ export function accountsRouter(ctx: ServerContext): Router {
 
   r.post('/sites', body, async (req, res) => {
     const p = requireRole(res, (q) => permissionsOf(q.user.role).manageUsers, 'manage sites');
-    const site = await createSite(ctx.db, parse(CreateSiteRequestSchema, req.body));
+    const site = await createSite(ctx.db, parseBody(CreateSiteRequestSchema, req.body));
     await audit(req, p, {
       action: 'site.create',
       targetType: 'site',
@@ -187,7 +187,7 @@ export function accountsRouter(ctx: ServerContext): Router {
 
   r.post('/users', body, async (req, res) => {
     const p = requireRole(res, (q) => permissionsOf(q.user.role).manageUsers, 'manage users');
-    const u = await createUser(ctx.db, parse(CreateUserRequestSchema, req.body));
+    const u = await createUser(ctx.db, parseBody(CreateUserRequestSchema, req.body));
     await audit(req, p, {
       action: 'user.create',
       targetType: 'user',
@@ -203,7 +203,7 @@ export function accountsRouter(ctx: ServerContext): Router {
     const id = String(req.params.id);
     if (!UUID.test(id)) throw new HttpError('INVALID_PARAMETER', 'Expected a user id (UUID)');
     if (!(await getUser(ctx.db, id))) throw new HttpError('NOT_FOUND', `no user ${id}`);
-    const patch = parse(UpdateUserRequestSchema, req.body);
+    const patch = parseBody(UpdateUserRequestSchema, req.body);
     const u = (await updateUser(ctx.db, id, patch))!;
     ctx.auth.forgetAll();
     ctx.access.forgetAll();
@@ -232,7 +232,7 @@ export function accountsRouter(ctx: ServerContext): Router {
     const found = await ctx.access.slide(p, slideIdParam(req.params.id));
     if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${String(req.params.id)}`);
     if (!ctx.access.canShare(p, found.row)) throw new HttpError('FORBIDDEN', 'you may not share this slide');
-    const share = await ctx.access.createShare(p, found.row, parse(CreateShareRequestSchema, req.body));
+    const share = await ctx.access.createShare(p, found.row, parseBody(CreateShareRequestSchema, req.body));
     await audit(req, p, {
       action: 'share.create',
       targetType: 'slide',

@@ -1,0 +1,341 @@
+import type { Socket } from 'socket.io-client';
+import {
+  type AnnotationDto,
+  type AnnotationPatch,
+  type AppliedOp,
+  type ChatMessageDto,
+  type ClientToServerEvents,
+  type JoinResult,
+  type Operation,
+  type OpinionDto,
+  type OpResult,
+  type Participant,
+  REVIEW_PROTOCOL_VERSION,
+  type ReviewSessionDto,
+  type ServerToClientEvents,
+} from '../../../protocol/index.ts';
+
+export type ReviewSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Undo/redo entry: how to take one of my own changes back (or forward again). */
+interface HistoryEntry {
+  annotationId: string;
+  /** The annotation's version my change produced; the undo applies only if it is still current. */
+  version: number;
+  make: (version: number) => Operation;
+  /** The entry for the other stack once this one is applied. */
+  inverse: () => Omit<HistoryEntry, 'version'>;
+}
+
+const newId = (): string => crypto.randomUUID();
+
+/**
+ * One participant's side of a review session, without any UI: the server's annotation state, my
+ * operations not yet acknowledged (shown optimistically, resent after a reconnect; the server
+ * recognises a resend by its opId), undo/redo of my own changes only, presence and chat.
+ *
+ * Convergence: the server's state wins. On every (re)join the client takes the server's snapshot
+ * and puts its pending operations back on top; each broadcast operation replaces an annotation only
+ * when its seq is newer than the one the client holds.
+ */
+export class ReviewSession {
+  session: ReviewSessionDto | null = null;
+  /** Highest seq seen. */
+  seq = 0;
+  participants: Participant[] = [];
+  chat: ChatMessageDto[] = [];
+  opinions: OpinionDto[] = [];
+  /** Operations of mine that were missed while away and replayed on the last rejoin. */
+  lastReplay = 0;
+  connected = false;
+  private confirmed = new Map<string, AnnotationDto>();
+  /** Per annotation, the seq of the state held (deletes included). */
+  private seqOf = new Map<string, number>();
+  private pending: { op: Operation; resolve: (r: OpResult) => void }[] = [];
+  private undoStack: HistoryEntry[] = [];
+  private redoStack: HistoryEntry[] = [];
+  /** Per annotation, the version my latest accepted change produced (undo checks against it). */
+  private myVersion = new Map<string, number>();
+  private listeners = new Set<() => void>();
+  private joined: Promise<JoinResult> | null = null;
+
+  constructor(
+    readonly socket: ReviewSocket,
+    readonly sessionId: string,
+  ) {
+    socket.on('connect', () => {
+      this.connected = true;
+      void this.join();
+    });
+    socket.on('disconnect', (reason) => {
+      this.connected = false;
+      // A server that shut down cleanly says so; come back when it does, as after any drop.
+      if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 500);
+      this.changed();
+    });
+    socket.on('op', (op) => {
+      this.applyRemote(op);
+      this.changed();
+    });
+    socket.on('presence', (p) => {
+      this.participants = p;
+      this.changed();
+    });
+    socket.on('chat', (m) => {
+      this.chat = [...this.chat, m];
+      this.changed();
+    });
+    socket.on('opinion', (o) => {
+      this.opinions = [...this.opinions, o];
+      this.changed();
+    });
+    if (socket.connected) {
+      this.connected = true;
+      void this.join();
+    }
+  }
+
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+
+  /** Resolves with the first join's result (later rejoins happen by themselves). */
+  ready(): Promise<JoinResult> {
+    if (this.joined) return this.joined;
+    return new Promise((resolve) => {
+      const off = this.onChange(() => {
+        if (this.joined) {
+          off();
+          void this.joined.then(resolve);
+        }
+      });
+    });
+  }
+
+  private join(): Promise<JoinResult> {
+    const p = new Promise<JoinResult>((resolve) => {
+      this.socket.emit(
+        'join',
+        { protocolVersion: REVIEW_PROTOCOL_VERSION, sessionId: this.sessionId, lastSeq: this.seq },
+        (r) => {
+          if (r.ok) {
+            this.session = r.state.session;
+            this.lastReplay = r.replay?.length ?? 0;
+            this.confirmed = new Map(r.state.annotations.map((a) => [a.id, a]));
+            this.seqOf = new Map();
+            for (const op of r.replay ?? []) this.seqOf.set(op.annotationId, op.seq);
+            this.seq = Math.max(this.seq, r.state.seq);
+            this.participants = r.state.participants;
+            this.chat = r.state.chat;
+            this.opinions = r.state.opinions;
+            // What I did while away goes out now, in order; resends of delivered ops are recognised.
+            for (const p of this.pending) this.send(p.op, p.resolve, false);
+          }
+          resolve(r);
+          this.changed();
+        },
+      );
+    });
+    this.joined = p;
+    this.changed();
+    return p;
+  }
+
+  private applyRemote(op: AppliedOp): void {
+    const held = this.seqOf.get(op.annotationId) ?? 0;
+    if (op.seq <= held) return;
+    this.seqOf.set(op.annotationId, op.seq);
+    this.seq = Math.max(this.seq, op.seq);
+    if (op.annotation) this.confirmed.set(op.annotationId, op.annotation);
+    else this.confirmed.delete(op.annotationId);
+  }
+
+  /** The server's annotations with my unacknowledged changes on top, oldest first. */
+  annotations(): AnnotationDto[] {
+    const view = new Map(this.confirmed);
+    for (const { op } of this.pending) {
+      if (op.type === 'create')
+        view.set(op.annotation.id, {
+          ...op.annotation,
+          slideId: this.session?.slideId ?? '',
+          authorId: '',
+          authorName: 'me',
+          createdAt: '',
+          updatedAt: '',
+          version: 0,
+          comments: [],
+        });
+      else if (op.type === 'update') {
+        const a = view.get(op.id);
+        if (a) view.set(op.id, { ...a, ...op.patch });
+      } else if (op.type === 'delete') view.delete(op.id);
+    }
+    return [...view.values()];
+  }
+
+  get(id: string): AnnotationDto | undefined {
+    return this.annotations().find((a) => a.id === id);
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  private send(op: Operation, resolve: (r: OpResult) => void, queue = true): void {
+    if (queue) this.pending.push({ op, resolve });
+    if (!this.connected) return;
+    this.socket.emit('op', op, (r) => {
+      const i = this.pending.findIndex((p) => p.op.opId === op.opId);
+      if (i < 0) return; // answered already (a resend)
+      this.pending.splice(i, 1);
+      const id = op.type === 'create' ? op.annotation.id : op.id;
+      if (r.ok) {
+        this.myVersion.set(id, r.version);
+        this.applyRemote({
+          seq: r.seq,
+          opId: op.opId,
+          slideId: this.session?.slideId ?? '',
+          type: op.type,
+          annotationId: id,
+          userId: '',
+          version: r.version,
+          annotation: r.annotation,
+          at: '',
+        });
+      }
+      resolve(r);
+      this.changed();
+    });
+  }
+
+  /** Send one operation; resolves with the server's answer (after a reconnect if need be). */
+  submit(op: Operation): Promise<OpResult> {
+    return new Promise((resolve) => {
+      this.send(op, resolve);
+      this.changed();
+    });
+  }
+
+  // ---- my changes, with history ----
+
+  async create(
+    a: Omit<Extract<Operation, { type: 'create' }>['annotation'], 'id'>,
+  ): Promise<OpResult & { id: string }> {
+    const id = newId();
+    const r = await this.submit({ type: 'create', opId: newId(), annotation: { ...a, id } });
+    if (r.ok) this.record({ annotationId: id, version: r.version, ...this.deleteEntry(id, a) });
+    return { ...r, id };
+  }
+
+  async update(id: string, patch: AnnotationPatch): Promise<OpResult> {
+    const before = this.confirmed.get(id);
+    const r = await this.submit({ type: 'update', opId: newId(), id, patch });
+    if (r.ok && before) {
+      const old: AnnotationPatch = {};
+      for (const k of Object.keys(patch) as (keyof AnnotationPatch)[])
+        (old as Record<string, unknown>)[k] = before[k];
+      this.record({ annotationId: id, version: r.version, ...this.patchEntry(id, old, patch) });
+    }
+    return r;
+  }
+
+  async remove(id: string): Promise<OpResult> {
+    const before = this.confirmed.get(id);
+    const r = await this.submit({ type: 'delete', opId: newId(), id });
+    if (r.ok && before) this.record({ annotationId: id, version: r.version, ...this.restoreEntry(id) });
+    return r;
+  }
+
+  comment(id: string, text: string): Promise<OpResult> {
+    return this.submit({ type: 'comment', opId: newId(), id, text });
+  }
+
+  private record(e: HistoryEntry): void {
+    this.undoStack.push(e);
+    this.redoStack = [];
+    if (this.undoStack.length > 200) this.undoStack.shift();
+  }
+
+  private deleteEntry(
+    id: string,
+    a: Omit<Extract<Operation, { type: 'create' }>['annotation'], 'id'>,
+  ): Omit<HistoryEntry, 'annotationId' | 'version'> {
+    return {
+      make: (version) => ({ type: 'delete', opId: newId(), id, ifVersion: version }),
+      inverse: () => ({ annotationId: id, ...this.restoreEntry(id, a) }),
+    };
+  }
+
+  private restoreEntry(
+    id: string,
+    a?: Omit<Extract<Operation, { type: 'create' }>['annotation'], 'id'>,
+  ): Omit<HistoryEntry, 'annotationId' | 'version'> {
+    return {
+      make: (version) => ({ type: 'restore', opId: newId(), id, ifVersion: version }),
+      inverse: () => ({
+        annotationId: id,
+        make: (version) => ({ type: 'delete', opId: newId(), id, ifVersion: version }),
+        inverse: () => ({ annotationId: id, ...this.restoreEntry(id, a) }),
+      }),
+    };
+  }
+
+  private patchEntry(
+    id: string,
+    back: AnnotationPatch,
+    forward: AnnotationPatch,
+  ): Omit<HistoryEntry, 'annotationId' | 'version'> {
+    return {
+      make: (version) => ({ type: 'update', opId: newId(), id, patch: back, ifVersion: version }),
+      inverse: () => ({ annotationId: id, ...this.patchEntry(id, forward, back) }),
+    };
+  }
+
+  get canUndo(): boolean {
+    return this.undoStack.length > 0;
+  }
+
+  get canRedo(): boolean {
+    return this.redoStack.length > 0;
+  }
+
+  /**
+   * Take back my last change. Refused (CONFLICT) when someone else changed that annotation since:
+   * the entry is dropped, never forced over their edit.
+   */
+  undo(): Promise<OpResult | null> {
+    return this.step(this.undoStack, this.redoStack);
+  }
+
+  redo(): Promise<OpResult | null> {
+    return this.step(this.redoStack, this.undoStack);
+  }
+
+  private async step(from: HistoryEntry[], to: HistoryEntry[]): Promise<OpResult | null> {
+    const e = from.pop();
+    if (!e) return null;
+    const r = await this.submit(e.make(this.myVersion.get(e.annotationId) ?? e.version));
+    if (r.ok) to.push({ ...e.inverse(), version: r.version });
+    this.changed();
+    return r;
+  }
+
+  // ---- the rest of the room ----
+
+  say(text: string): Promise<{ ok: boolean; message?: string }> {
+    return new Promise((resolve) => {
+      this.socket.emit('chat', { text }, (r) => {
+        if (r.ok) {
+          this.chat = [...this.chat, r.message];
+          this.changed();
+          resolve({ ok: true });
+        } else resolve({ ok: false, message: r.message });
+      });
+    });
+  }
+}

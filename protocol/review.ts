@@ -1,0 +1,316 @@
+import { z } from 'zod';
+
+/**
+ * Annotations and live review sessions: REST shapes and the socket.io events, typed once here and
+ * validated at run time on the server (every inbound message goes through these schemas).
+ *
+ * Consistency rule: the server orders every change. Each accepted operation gets the next number of
+ * one global sequence (`seq`) and is stored before it is acknowledged or broadcast; every client
+ * applies the operations in `seq` order, so all end with the server's state. Concurrent edits of one
+ * annotation: the later one in server order wins, field by field. An operation carrying `ifVersion`
+ * (undo and redo do) is refused with CONFLICT when someone else changed the annotation since, so an
+ * undo never reverts another participant's edit. Every operation has a client-made `opId`: a resend
+ * after a dropped connection is recognised and answered with the first result, never applied twice.
+ */
+
+export const REVIEW_PROTOCOL_VERSION = 1;
+
+export const ANNOTATION_KINDS = ['point', 'line', 'rectangle', 'ellipse', 'polygon', 'freehand'] as const;
+export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
+
+/** Default classes (QuPath's names where it has them), with their display colours. */
+export const ANNOTATION_CLASSES = [
+  { name: 'Tumor', color: '#c83232' },
+  { name: 'Stroma', color: '#96c896' },
+  { name: 'Necrosis', color: '#323232' },
+  { name: 'Immune cells', color: '#a05aa0' },
+  { name: 'Other', color: '#ffc800' },
+] as const;
+
+const MAX_POINTS = 20_000;
+const Coord = z.number().finite().min(-1e7).max(1e7);
+export const PointSchema = z.tuple([Coord, Coord]);
+
+/** Level-0 image pixels. Rectangle and ellipse: two corners of the bounding box. */
+export const GeometrySchema = z.object({ points: z.array(PointSchema).min(1).max(MAX_POINTS) });
+export type Geometry = z.infer<typeof GeometrySchema>;
+
+export const AnnotationClassSchema = z.object({
+  name: z.string().min(1).max(64),
+  color: z.string().regex(/^#[0-9a-fA-F]{6}$/),
+});
+export type AnnotationClass = z.infer<typeof AnnotationClassSchema>;
+
+export interface CommentDto {
+  id: string;
+  authorId: string;
+  authorName: string;
+  text: string;
+  at: string;
+}
+
+export interface AnnotationDto {
+  id: string;
+  slideId: string;
+  kind: AnnotationKind;
+  geometry: Geometry;
+  classification: AnnotationClass;
+  label: string;
+  authorId: string;
+  authorName: string;
+  createdAt: string;
+  updatedAt: string;
+  /** 1 on creation, +1 for every accepted change. */
+  version: number;
+  comments: CommentDto[];
+}
+
+const Uuid = z.uuid();
+const Label = z.string().max(500);
+
+export const AnnotationPatchSchema = z
+  .object({
+    geometry: GeometrySchema,
+    classification: AnnotationClassSchema,
+    label: Label,
+  })
+  .partial();
+export type AnnotationPatch = z.infer<typeof AnnotationPatchSchema>;
+
+export const OperationSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('create'),
+    opId: Uuid,
+    annotation: z.object({
+      id: Uuid,
+      kind: z.enum(ANNOTATION_KINDS),
+      geometry: GeometrySchema,
+      classification: AnnotationClassSchema,
+      label: Label.default(''),
+    }),
+  }),
+  z.object({
+    type: z.literal('update'),
+    opId: Uuid,
+    id: Uuid,
+    patch: AnnotationPatchSchema,
+    ifVersion: z.number().int().positive().optional(),
+  }),
+  z.object({
+    type: z.literal('delete'),
+    opId: Uuid,
+    id: Uuid,
+    ifVersion: z.number().int().positive().optional(),
+  }),
+  /** Undo of a delete: the annotation comes back as it was. */
+  z.object({
+    type: z.literal('restore'),
+    opId: Uuid,
+    id: Uuid,
+    ifVersion: z.number().int().positive().optional(),
+  }),
+  z.object({ type: z.literal('comment'), opId: Uuid, id: Uuid, text: z.string().min(1).max(4000) }),
+]);
+export type Operation = z.infer<typeof OperationSchema>;
+
+/** An accepted operation as every client receives it: the annotation after it (null: deleted). */
+export interface AppliedOp {
+  seq: number;
+  opId: string;
+  slideId: string;
+  type: Operation['type'];
+  annotationId: string;
+  userId: string;
+  /** The annotation's version after this operation (deletes count too). */
+  version: number;
+  annotation: AnnotationDto | null;
+  at: string;
+}
+
+export type OpResult =
+  | { ok: true; seq: number; version: number; annotation: AnnotationDto | null }
+  | { ok: false; code: string; message: string };
+
+// ---- Review sessions ----
+
+export interface ReviewSessionDto {
+  id: string;
+  slideId: string;
+  title: string;
+  hostId: string;
+  hostName: string;
+  status: 'open' | 'closed';
+  invited: { userId: string; name: string; siteName: string }[];
+  createdAt: string;
+  closedAt: string | null;
+}
+
+export const CreateSessionRequestSchema = z.object({
+  slideId: z.string().regex(/^[0-9a-f]{32}$/),
+  title: z.string().min(1).max(200),
+});
+export type CreateSessionRequest = z.infer<typeof CreateSessionRequestSchema>;
+
+/**
+ * Invite a user. Someone without access to the slide gets a share at the same time (the host must be
+ * allowed to share it): de-identified unless `identified` is set, under `studyCode`.
+ */
+export const InviteRequestSchema = z.object({
+  userId: Uuid,
+  identified: z.boolean().default(false),
+  studyCode: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/)
+    .optional(),
+  days: z.number().int().min(1).max(366).default(30),
+});
+export type InviteRequest = z.infer<typeof InviteRequestSchema>;
+
+export interface Participant {
+  userId: string;
+  name: string;
+  siteName: string;
+  role: string;
+  host: boolean;
+  color: string;
+  online: boolean;
+}
+
+export interface ViewDto {
+  x: number;
+  y: number;
+  /** Screen pixels per image pixel. */
+  imageZoom: number;
+  rotation: number;
+  /** Image-pixel outline of what the user sees (for the navigator). */
+  bounds: { x: number; y: number; width: number; height: number };
+}
+
+export const ViewSchema = z.object({
+  x: Coord,
+  y: Coord,
+  imageZoom: z.number().positive().max(1e3),
+  rotation: z.number().min(-360).max(360),
+  bounds: z.object({
+    x: Coord,
+    y: Coord,
+    width: z.number().nonnegative().max(1e8),
+    height: z.number().nonnegative().max(1e8),
+  }),
+});
+
+export interface ChatMessageDto {
+  id: string;
+  userId: string;
+  userName: string;
+  text: string;
+  at: string;
+}
+
+export const CONFIDENCES = ['low', 'moderate', 'high'] as const;
+
+export const OpinionRequestSchema = z.object({
+  diagnosis: z.string().min(1).max(500),
+  confidence: z.enum(CONFIDENCES),
+  text: z.string().max(20_000).default(''),
+});
+export type OpinionRequest = z.infer<typeof OpinionRequestSchema>;
+
+export interface OpinionDto {
+  id: string;
+  sessionId: string;
+  slideId: string;
+  userId: string;
+  userName: string;
+  diagnosis: string;
+  confidence: (typeof CONFIDENCES)[number];
+  text: string;
+  at: string;
+}
+
+/** Everything a client needs on join (or on catching up after a gap too long to replay). */
+export interface RoomState {
+  session: ReviewSessionDto;
+  seq: number;
+  annotations: AnnotationDto[];
+  participants: Participant[];
+  chat: ChatMessageDto[];
+  opinions: OpinionDto[];
+}
+
+export const JoinSchema = z.object({
+  protocolVersion: z.literal(REVIEW_PROTOCOL_VERSION),
+  sessionId: Uuid,
+  /** Last seq this client applied; the server replays what came after, or sends the whole state. */
+  lastSeq: z.number().int().nonnegative().optional(),
+});
+export type JoinRequest = z.infer<typeof JoinSchema>;
+
+export type JoinResult =
+  { ok: true; state: RoomState; replay: AppliedOp[] | null } | { ok: false; code: string; message: string };
+
+export type Ack<T = { ok: true }> = (result: T | { ok: false; code: string; message: string }) => void;
+
+/** Events the client sends. Every one answers through its ack where it has one. */
+export interface ClientToServerEvents {
+  join: (req: JoinRequest, ack: (r: JoinResult) => void) => void;
+  leave: () => void;
+  op: (op: Operation, ack: (r: OpResult) => void) => void;
+  cursor: (p: { x: number; y: number } | null) => void;
+  view: (v: ViewDto) => void;
+  /** "Bring everyone to my view" (host only). */
+  summon: (v: ViewDto, ack: Ack) => void;
+  chat: (m: { text: string }, ack: Ack<{ ok: true; message: ChatMessageDto }>) => void;
+  opinion: (o: z.input<typeof OpinionRequestSchema>, ack: Ack<{ ok: true; opinion: OpinionDto }>) => void;
+}
+
+export interface ServerToClientEvents {
+  op: (op: AppliedOp) => void;
+  presence: (p: Participant[]) => void;
+  cursor: (c: { userId: string; x: number; y: number } | { userId: string; gone: true }) => void;
+  view: (v: { userId: string; view: ViewDto }) => void;
+  summon: (s: { userId: string; view: ViewDto }) => void;
+  chat: (m: ChatMessageDto) => void;
+  opinion: (o: OpinionDto) => void;
+  closed: (s: { sessionId: string }) => void;
+  /** The session can no longer be used by this user (access revoked, session closed, signed out). */
+  kicked: (s: { code: string; message: string }) => void;
+}
+
+export const CursorSchema = z.object({ x: Coord, y: Coord }).nullable();
+export const ChatSchema = z.object({ text: z.string().min(1).max(4000) });
+
+/** Participant colours, given in join order. */
+export const PARTICIPANT_COLORS = [
+  '#4da3ff',
+  '#ff7a59',
+  '#5ed18f',
+  '#f5c542',
+  '#c58cff',
+  '#ff5fa2',
+  '#47d6d6',
+  '#b0b742',
+];
+
+/** QuPath's GeoJSON object types for our annotation kinds. */
+export interface GeoJsonFeature {
+  type: 'Feature';
+  id: string;
+  geometry:
+    | { type: 'Point'; coordinates: [number, number] }
+    | { type: 'LineString'; coordinates: [number, number][] }
+    | { type: 'Polygon'; coordinates: [number, number][][] };
+  properties: {
+    objectType: 'annotation';
+    classification?: { name: string; color: [number, number, number] };
+    name?: string;
+    isLocked?: boolean;
+    /** Tessera's own, kept so a round trip loses nothing. */
+    tessera?: { kind: AnnotationKind; authorName: string; createdAt: string; comments: CommentDto[] };
+  };
+}
+
+export interface GeoJsonFeatureCollection {
+  type: 'FeatureCollection';
+  features: GeoJsonFeature[];
+}

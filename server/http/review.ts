@@ -1,0 +1,196 @@
+import { Router, json } from 'express';
+import { CreateSessionRequestSchema, InviteRequestSchema, permissionsOf } from '../../protocol/index.ts';
+import { toFeatureCollection, fromFeatureCollection } from '../review/geojson.ts';
+import type { ServerContext } from '../context.ts';
+import { slideIdParam } from './api.ts';
+import { clientIp, parseBody, principal } from './auth.ts';
+import { HttpError } from './errors.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function sessionIdParam(raw: unknown): string {
+  const id = String(raw);
+  if (!UUID.test(id)) throw new HttpError('INVALID_PARAMETER', 'Expected a session id (UUID)');
+  return id;
+}
+
+/** Annotations (JSON and QuPath GeoJSON) and review sessions. */
+export function reviewRouter(ctx: ServerContext): Router {
+  const r = Router();
+  const hub = ctx.review;
+
+  const slideFor = async (res: Parameters<typeof principal>[0], raw: unknown) => {
+    const p = principal(res);
+    const id = slideIdParam(raw);
+    const found = await ctx.access.slide(p, id);
+    if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    return { p, found };
+  };
+
+  r.get('/slides/:id/annotations', async (req, res) => {
+    const { found } = await slideFor(res, req.params.id);
+    const list = await hub.annotations.list(found.row.id);
+    const format = req.query.format ?? 'json';
+    if (format === 'geojson') {
+      res.type('application/geo+json').json(toFeatureCollection(list));
+    } else if (format === 'json') {
+      res.json({ seq: await hub.annotations.seq(found.row.id), annotations: list });
+    } else
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected format json or geojson but received ${String(format).slice(0, 32)}`,
+      );
+  });
+
+  r.post(
+    '/slides/:id/annotations',
+    json({ limit: '20mb', type: ['application/json', 'application/geo+json'] }),
+    async (req, res) => {
+      const { p, found } = await slideFor(res, req.params.id);
+      if (req.query.format !== 'geojson')
+        throw new HttpError('INVALID_PARAMETER', 'Expected ?format=geojson');
+      const ops = fromFeatureCollection(req.body);
+      const ids: string[] = [];
+      for (const op of ops) {
+        const applied = await hub.annotations.apply(found.row.id, op, {
+          id: p.user.id,
+          name: p.user.displayName,
+          moderator: false,
+        });
+        hub.broadcast(applied);
+        ids.push(applied.annotationId);
+      }
+      await ctx.audit.record({
+        action: 'annotation.import',
+        actor: p.user,
+        ip: clientIp(req),
+        targetType: 'slide',
+        targetId: found.row.id,
+        targetSiteId: found.row.site_id,
+        detail: { count: ids.length },
+      });
+      res.status(201).json({ imported: ids.length, ids });
+    },
+  );
+
+  r.post('/sessions', json({ limit: '16kb' }), async (req, res) => {
+    const p = principal(res);
+    const body = parseBody(CreateSessionRequestSchema, req.body);
+    if (!permissionsOf(p.user.role).share)
+      throw new HttpError('FORBIDDEN', 'your role may not host review sessions');
+    const found = await ctx.access.slide(p, body.slideId);
+    if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${body.slideId}`);
+    const id = await hub.sessions.create(found.row.id, body.title, p.user.id);
+    await ctx.audit.record({
+      action: 'session.create',
+      actor: p.user,
+      ip: clientIp(req),
+      targetType: 'session',
+      targetId: id,
+      targetSiteId: found.row.site_id,
+      detail: { slide: found.row.id },
+    });
+    res.status(201).json(await hub.sessions.get(id));
+  });
+
+  r.get('/sessions', async (_req, res) => {
+    const p = principal(res);
+    res.json(await hub.sessions.listFor(p.user.role === 'admin' ? null : p.user.id));
+  });
+
+  const member = async (res: Parameters<typeof principal>[0], raw: unknown) => {
+    const p = principal(res);
+    const s = await hub.sessions.get(sessionIdParam(raw));
+    const ok =
+      s &&
+      (s.hostId === p.user.id || p.user.role === 'admin' || s.invited.some((i) => i.userId === p.user.id));
+    if (!s || !ok || !(await ctx.access.grant(p, s.slideId)))
+      throw new HttpError('NOT_FOUND', 'no such session');
+    return { p, s };
+  };
+
+  r.get('/sessions/:id', async (req, res) => {
+    const { s } = await member(res, req.params.id);
+    res.json({ ...s, opinions: await hub.sessions.opinions(s.id) });
+  });
+
+  r.post('/sessions/:id/invite', json({ limit: '16kb' }), async (req, res) => {
+    const { p, s } = await member(res, req.params.id);
+    if (s.hostId !== p.user.id) throw new HttpError('FORBIDDEN', 'only the host invites');
+    if (s.status !== 'open') throw new HttpError('CONFLICT', 'the session is closed');
+    const body = parseBody(InviteRequestSchema, req.body);
+    const invitee = await ctx.db
+      .selectFrom('users')
+      .innerJoin('sites', 'sites.id', 'users.site_id')
+      .selectAll('users')
+      .select('sites.name as site_name')
+      .where('users.id', '=', body.userId)
+      .where('users.disabled', '=', 0)
+      .executeTakeFirst();
+    if (!invitee) throw new HttpError('INVALID_PARAMETER', `no active user ${body.userId}`);
+    const row = (await ctx.access.slide(p, s.slideId))!.row;
+    // An invitee who cannot see the slide gets a share now, under the same rules as the share dialog.
+    const asInvitee = { user: { id: invitee.id, siteId: invitee.site_id, role: invitee.role } } as Parameters<
+      typeof ctx.access.grantFor
+    >[0];
+    const shares = await ctx.db.selectFrom('shares').selectAll().where('slide_id', '=', row.id).execute();
+    let shared = null;
+    if (!ctx.access.grantFor(asInvitee, row, shares)) {
+      if (!ctx.access.canShare(p, row))
+        throw new HttpError('FORBIDDEN', 'this user cannot see the slide and you may not share it');
+      shared = await ctx.access.createShare(p, row, {
+        userId: invitee.id,
+        deidentified: !body.identified,
+        ...(body.identified
+          ? {}
+          : { studyCode: body.studyCode ?? `REVIEW-${s.id.slice(0, 8).toUpperCase()}` }),
+        expiresAt: new Date(Date.now() + body.days * 86_400_000).toISOString(),
+      });
+      await ctx.audit.record({
+        action: 'share.create',
+        actor: p.user,
+        ip: clientIp(req),
+        targetType: 'slide',
+        targetId: row.id,
+        targetSiteId: row.site_id,
+        detail: {
+          share: shared.id,
+          grantee: shared.grantee,
+          deidentified: shared.deidentified,
+          studyCode: shared.studyCode,
+          expiresAt: shared.expiresAt,
+          session: s.id,
+        },
+      });
+    }
+    await hub.sessions.invite(s.id, invitee.id);
+    await ctx.audit.record({
+      action: 'session.invite',
+      actor: p.user,
+      ip: clientIp(req),
+      targetType: 'session',
+      targetId: s.id,
+      targetSiteId: row.site_id,
+      detail: { user: invitee.name },
+    });
+    res.json({ session: await hub.sessions.get(s.id), share: shared });
+  });
+
+  r.post('/sessions/:id/close', async (req, res) => {
+    const { p, s } = await member(res, req.params.id);
+    if (s.hostId !== p.user.id && p.user.role !== 'admin')
+      throw new HttpError('FORBIDDEN', 'only the host closes the session');
+    await hub.sessions.close(s.id);
+    hub.closed(s.id);
+    await ctx.audit.record({
+      action: 'session.close',
+      actor: p.user,
+      ip: clientIp(req),
+      targetType: 'session',
+      targetId: s.id,
+    });
+    res.json(await hub.sessions.get(s.id));
+  });
+
+  return r;
+}

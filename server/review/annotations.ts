@@ -1,0 +1,224 @@
+import { randomUUID } from 'node:crypto';
+import type { AnnotationDto, AppliedOp, Operation, OpResult } from '../../protocol/index.ts';
+import type { Db } from '../db/index.ts';
+import type { AnnotationOpsTable } from '../db/schema.ts';
+
+/** Who applies an operation, and whether they may change other people's annotations (session host). */
+export interface Actor {
+  id: string;
+  name: string;
+  /** May edit and delete annotations of others (the host of a session on this slide; admins). */
+  moderator: boolean;
+}
+
+export class OpRefused extends Error {
+  constructor(
+    readonly code: 'CONFLICT' | 'FORBIDDEN' | 'NOT_FOUND',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function applied(r: AnnotationOpsTable & { seq: number }): AppliedOp {
+  return {
+    seq: Number(r.seq),
+    opId: r.op_id,
+    slideId: r.slide_id,
+    type: r.type as AppliedOp['type'],
+    annotationId: r.annotation_id,
+    userId: r.user_id,
+    version: r.after
+      ? (JSON.parse(r.after) as AnnotationDto).version
+      : (JSON.parse(r.before ?? '{"version":0}') as AnnotationDto).version + 1,
+    annotation: r.after ? (JSON.parse(r.after) as AnnotationDto) : null,
+    at: r.at,
+  };
+}
+
+/**
+ * The annotations of every slide, changed only through operations: each one checked, applied and
+ * logged with its sequence number in one transaction, before anyone hears of it.
+ */
+export class AnnotationService {
+  constructor(private readonly db: Db) {}
+
+  /** Apply `op` on `slideId`; a repeated opId returns the first outcome without applying again. */
+  async apply(slideId: string, op: Operation, actor: Actor): Promise<AppliedOp> {
+    return this.db.transaction().execute(async (trx) => {
+      const seen = await trx
+        .selectFrom('annotation_ops')
+        .selectAll()
+        .where('op_id', '=', op.opId)
+        .executeTakeFirst();
+      if (seen) {
+        if (seen.slide_id !== slideId) throw new OpRefused('CONFLICT', 'operation id reused');
+        return applied(seen as AnnotationOpsTable & { seq: number });
+      }
+      const now = new Date().toISOString();
+      const annotationId = op.type === 'create' ? op.annotation.id : op.id;
+      const row = await trx
+        .selectFrom('annotations')
+        .selectAll()
+        .where('id', '=', annotationId)
+        .executeTakeFirst();
+      if (row && row.slide_id !== slideId)
+        throw new OpRefused('NOT_FOUND', `no annotation ${annotationId} on this slide`);
+      const before = row ? (JSON.parse(row.doc) as AnnotationDto) : null;
+      let after: AnnotationDto | null;
+      let deleted = false;
+      if (op.type === 'create') {
+        if (row) throw new OpRefused('CONFLICT', `annotation ${annotationId} exists`);
+        after = {
+          id: annotationId,
+          slideId,
+          kind: op.annotation.kind,
+          geometry: op.annotation.geometry,
+          classification: op.annotation.classification,
+          label: op.annotation.label,
+          authorId: actor.id,
+          authorName: actor.name,
+          createdAt: now,
+          updatedAt: now,
+          version: 1,
+          comments: [],
+        };
+      } else {
+        if (!row || !before) throw new OpRefused('NOT_FOUND', `no annotation ${annotationId}`);
+        if (op.type !== 'comment' && before.authorId !== actor.id && !actor.moderator)
+          throw new OpRefused('FORBIDDEN', 'only its author or the session host may change this annotation');
+        if ('ifVersion' in op && op.ifVersion !== undefined && op.ifVersion !== row.version)
+          throw new OpRefused('CONFLICT', 'changed by someone else since');
+        const isDeleted = row.deleted !== 0;
+        if (op.type === 'restore') {
+          if (!isDeleted) throw new OpRefused('CONFLICT', 'annotation is not deleted');
+        } else if (isDeleted) throw new OpRefused('NOT_FOUND', `annotation ${annotationId} was deleted`);
+        const version = row.version + 1;
+        switch (op.type) {
+          case 'update':
+            after = { ...before, ...op.patch, version, updatedAt: now };
+            break;
+          case 'delete':
+            after = { ...before, version, updatedAt: now };
+            deleted = true;
+            break;
+          case 'restore':
+            after = { ...before, version, updatedAt: now };
+            break;
+          case 'comment':
+            after = {
+              ...before,
+              version,
+              updatedAt: now,
+              comments: [
+                ...before.comments,
+                { id: randomUUID(), authorId: actor.id, authorName: actor.name, text: op.text, at: now },
+              ],
+            };
+            break;
+        }
+      }
+      const doc = JSON.stringify(after);
+      if (row) {
+        await trx
+          .updateTable('annotations')
+          .set({ doc, version: after.version, deleted: deleted ? 1 : 0, updated_at: now })
+          .where('id', '=', annotationId)
+          .execute();
+      } else {
+        await trx
+          .insertInto('annotations')
+          .values({
+            id: annotationId,
+            slide_id: slideId,
+            author_id: actor.id,
+            deleted: 0,
+            version: 1,
+            doc,
+            updated_at: now,
+          })
+          .execute();
+      }
+      const logged = await trx
+        .insertInto('annotation_ops')
+        .values({
+          op_id: op.opId,
+          slide_id: slideId,
+          annotation_id: annotationId,
+          user_id: actor.id,
+          type: op.type,
+          after: deleted ? null : doc,
+          before: before ? JSON.stringify(before) : null,
+          at: now,
+        })
+        .returning('seq')
+        .executeTakeFirstOrThrow();
+      return {
+        seq: Number(logged.seq),
+        opId: op.opId,
+        slideId,
+        type: op.type,
+        annotationId,
+        userId: actor.id,
+        version: after.version,
+        annotation: deleted ? null : after,
+        at: now,
+      };
+    });
+  }
+
+  /** Apply, turning a refusal into an OpResult for the socket ack. */
+  async tryApply(
+    slideId: string,
+    op: Operation,
+    actor: Actor,
+  ): Promise<{ result: OpResult; applied: AppliedOp | null }> {
+    try {
+      const a = await this.apply(slideId, op, actor);
+      return { result: { ok: true, seq: a.seq, version: a.version, annotation: a.annotation }, applied: a };
+    } catch (e) {
+      if (e instanceof OpRefused)
+        return { result: { ok: false, code: e.code, message: e.message }, applied: null };
+      throw e;
+    }
+  }
+
+  /** Live annotations of a slide, oldest first. */
+  async list(slideId: string): Promise<AnnotationDto[]> {
+    const rows = await this.db
+      .selectFrom('annotations')
+      .select('doc')
+      .where('slide_id', '=', slideId)
+      .where('deleted', '=', 0)
+      .execute();
+    return rows
+      .map((r) => JSON.parse(r.doc) as AnnotationDto)
+      .sort((a, b) =>
+        a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1,
+      );
+  }
+
+  /** The highest seq applied to a slide (0: none). */
+  async seq(slideId: string): Promise<number> {
+    const r = await this.db
+      .selectFrom('annotation_ops')
+      .select((eb) => eb.fn.max('seq').as('m'))
+      .where('slide_id', '=', slideId)
+      .executeTakeFirst();
+    return Number(r?.m ?? 0);
+  }
+
+  /** Operations after `seq` on a slide, in order; null when there are more than `max` (send the state). */
+  async since(slideId: string, seq: number, max = 5000): Promise<AppliedOp[] | null> {
+    const rows = await this.db
+      .selectFrom('annotation_ops')
+      .selectAll()
+      .where('slide_id', '=', slideId)
+      .where('seq', '>', seq)
+      .orderBy('seq')
+      .limit(max + 1)
+      .execute();
+    if (rows.length > max) return null;
+    return rows.map((r) => applied(r as AnnotationOpsTable & { seq: number }));
+  }
+}

@@ -1,0 +1,630 @@
+/**
+ * Live review sessions with real socket.io servers and clients: convergence under concurrent edits,
+ * undo that never reverts someone else, reconnection with missed edits both ways, a server restart
+ * in the middle, permission checks on every event, malformed and oversized messages, GeoJSON.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Socket as ClientSocket, io } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReviewSession, type ReviewSocket } from '../client/src/review/session-client.ts';
+import type {
+  AnnotationDto,
+  GeoJsonFeatureCollection,
+  OpResult,
+  ReviewSessionDto,
+  SlideDto,
+} from '../protocol/index.ts';
+import { createApp, createHandler, createServerContext } from '../server/app.ts';
+import { loadConfig } from '../server/config.ts';
+import type { ServerContext } from '../server/context.ts';
+import { userWithToken } from './helpers/auth.ts';
+
+let dataDir = '';
+let ctx: ServerContext;
+let server: Server;
+let port = 0;
+const base = (): string => `http://127.0.0.1:${port}`;
+const tokens: Record<string, string> = {};
+const ids: Record<string, string> = {};
+const SLIDE = 'a'.repeat(32);
+let sessionId = '';
+const sockets: ClientSocket[] = [];
+
+async function start(): Promise<void> {
+  const config = loadConfig({ dataDir, port: 0, host: '127.0.0.1' }, {});
+  ctx = await createServerContext(config, () => {});
+  server = createServer(createHandler(ctx, createApp(ctx)));
+  ctx.review.attach(server);
+  server.listen(port, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  port = (server.address() as AddressInfo).port;
+}
+
+async function stop(): Promise<void> {
+  await ctx.review.close();
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await ctx.tiles.close();
+  await ctx.db.destroy();
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-review-'));
+  await start();
+  for (const [name, role, siteId] of [
+    ['host', 'pathologist', 'north'],
+    ['spec', 'specialist', 'south'],
+    ['colleague', 'pathologist', 'north'],
+    ['outsider', 'pathologist', 'south'],
+  ] as const) {
+    const u = await userWithToken(ctx.db, { name, role, siteId });
+    tokens[name] = u.token;
+    ids[name] = u.id;
+  }
+  // A slide row is all the review needs (no pixels are read).
+  await ctx.db
+    .insertInto('slides')
+    .values({
+      id: SLIDE,
+      name: 'Patient X breast core',
+      source_format: 'generic-tiff',
+      width: 10000,
+      height: 8000,
+      tile_size: 256,
+      levels: 7,
+      mpp_x: 0.25,
+      mpp_y: 0.25,
+      objective_power: 40,
+      associated: '[]',
+      created_at: new Date().toISOString(),
+      site_id: 'north',
+    })
+    .execute();
+});
+
+afterAll(async () => {
+  for (const s of sockets) s.disconnect();
+  await stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function api(user: string, p: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${tokens[user]}`);
+  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+  return fetch(`${base()}${p}`, { ...init, headers });
+}
+
+function connect(user: string | null): ReviewSocket {
+  const s = io(base(), {
+    transports: ['websocket'],
+    auth: user ? { token: tokens[user] } : {},
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+    forceNew: true,
+  }) as ReviewSocket;
+  sockets.push(s as unknown as ClientSocket);
+  return s;
+}
+
+async function joined(user: string): Promise<ReviewSession> {
+  const r = new ReviewSession(connect(user), sessionId);
+  const j = await r.ready();
+  if (!j.ok) throw new Error(`${user} could not join: ${j.code} ${j.message}`);
+  return r;
+}
+
+const until = async (cond: () => boolean, what: string, ms = 5000): Promise<void> => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+const shape = (r: ReviewSession): string =>
+  JSON.stringify(
+    r
+      .annotations()
+      .map((a) => ({ id: a.id, v: a.version, g: a.geometry, l: a.label, c: a.classification }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1)),
+  );
+
+const serverShape = async (): Promise<string> =>
+  JSON.stringify(
+    (await ctx.review.annotations.list(SLIDE))
+      .map((a) => ({ id: a.id, v: a.version, g: a.geometry, l: a.label, c: a.classification }))
+      .sort((a, b) => (a.id < b.id ? -1 : 1)),
+  );
+
+const tumour = { name: 'Tumor', color: '#c83232' } as const;
+
+describe('review sessions', () => {
+  it('a host opens a session and invites a specialist of another site, who gets a de-identified share', async () => {
+    const res = await api('host', '/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ slideId: SLIDE, title: 'Second opinion' }),
+    });
+    expect(res.status).toBe(201);
+    sessionId = ((await res.json()) as ReviewSessionDto).id;
+    expect((await api('spec', `/api/sessions/${sessionId}`)).status).toBe(404);
+    const inv = await api('host', `/api/sessions/${sessionId}/invite`, {
+      method: 'POST',
+      body: JSON.stringify({ userId: ids['spec'] }),
+    });
+    expect(inv.status).toBe(200);
+    const body = (await inv.json()) as { share: { deidentified: boolean; studyCode: string } };
+    expect(body.share.deidentified).toBe(true);
+    const seen = (await (await api('spec', '/api/slides')).json()) as SlideDto[];
+    expect(seen.find((s) => s.id === SLIDE)?.name).toBe(body.share.studyCode);
+    // Inviting someone the host may see but who may see nothing: refused for a specialist host.
+    expect(
+      (
+        await api('spec', `/api/sessions/${sessionId}/invite`, {
+          method: 'POST',
+          body: JSON.stringify({ userId: ids['outsider'] }),
+        })
+      ).status,
+    ).toBe(403);
+  });
+
+  it('refuses a socket without credentials, and a join by someone not invited', async () => {
+    const anon = connect(null);
+    const err = await new Promise<Error>((r) => anon.once('connect_error', r));
+    expect(err.message).toBe('UNAUTHENTICATED');
+    anon.disconnect();
+    const s = connect('outsider');
+    const r = await new Promise<{ ok: boolean; code?: string }>((res) =>
+      s.emit('join', { protocolVersion: 1, sessionId }, res as never),
+    );
+    expect(r).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    const op = await new Promise<OpResult>((res) =>
+      s.emit('op', { type: 'delete', opId: crypto.randomUUID(), id: crypto.randomUUID() }, res),
+    );
+    expect(op).toMatchObject({ ok: false, code: 'NOT_JOINED' });
+    s.disconnect();
+  });
+
+  it('presence, live annotation and cursors reach the other participant', async () => {
+    const a = await joined('host');
+    const b = await joined('spec');
+    await until(() => a.participants.filter((p) => p.online).length === 2, 'both online');
+    expect(a.participants.map((p) => [p.host, p.online])).toEqual([
+      [true, true],
+      [false, true],
+    ]);
+    expect(new Set(a.participants.map((p) => p.color)).size).toBe(2);
+    const r = await a.create({
+      kind: 'polygon',
+      geometry: {
+        points: [
+          [10, 10],
+          [200, 10],
+          [100, 150],
+        ],
+      },
+      classification: tumour,
+      label: 'invasive front',
+    });
+    expect(r.ok).toBe(true);
+    await until(() => b.get(r.id) !== undefined, 'b sees the polygon');
+    expect(b.get(r.id)).toMatchObject({ label: 'invasive front', authorName: 'host', version: 1 });
+    const cursor = new Promise<unknown>((res) => b.socket.once('cursor', res));
+    a.socket.emit('cursor', { x: 500, y: 600 });
+    expect(await cursor).toEqual({ userId: ids['host'], x: 500, y: 600 });
+    a.socket.disconnect();
+    b.socket.disconnect();
+  });
+
+  it('concurrent edits of one annotation converge to the same state on every client and the server', async () => {
+    const a = await joined('host');
+    const b = await joined('spec');
+    const c = await b.create({
+      kind: 'rectangle',
+      geometry: {
+        points: [
+          [0, 0],
+          [10, 10],
+        ],
+      },
+      classification: tumour,
+      label: 'x',
+    });
+    await until(() => a.get(c.id) !== undefined, 'a sees it');
+    // The host (moderator) and the author edit the same fields at once, many times.
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 ? a : b).update(c.id, {
+          label: `${i % 2 ? 'a' : 'b'}-${i}`,
+          geometry: {
+            points: [
+              [i, i],
+              [i + 10, i + 10],
+            ],
+          },
+        }),
+      ),
+    );
+    await until(() => a.pendingCount === 0 && b.pendingCount === 0, 'all acknowledged');
+    const want = await serverShape();
+    await until(() => shape(a) === want && shape(b) === want, 'both equal the server');
+    expect(a.get(c.id)!.version).toBe(41);
+    a.socket.disconnect();
+    b.socket.disconnect();
+  });
+
+  it('undo takes back only my own change; it is refused once someone else changed the annotation', async () => {
+    const a = await joined('host');
+    const b = await joined('spec');
+    const c = await b.create({
+      kind: 'point',
+      geometry: { points: [[5, 5]] },
+      classification: tumour,
+      label: 'mitosis',
+    });
+    await b.update(c.id, { label: 'mitosis?' });
+    expect((await b.undo())?.ok).toBe(true);
+    await until(() => a.get(c.id)?.label === 'mitosis', 'undo seen by a');
+    expect((await b.redo())?.ok).toBe(true);
+    expect(b.get(c.id)?.label).toBe('mitosis?');
+    await until(() => a.get(c.id)?.label === 'mitosis?', 'redo seen by a');
+    // The host edits after b: b's undo must not revert it.
+    expect((await a.update(c.id, { label: 'atypical mitosis' })).ok).toBe(true);
+    await until(() => b.get(c.id)?.label === 'atypical mitosis', 'b sees host edit');
+    const u = await b.undo();
+    expect(u).toMatchObject({ ok: false, code: 'CONFLICT' });
+    expect(b.get(c.id)?.label).toBe('atypical mitosis');
+    // Undo of a delete brings it back; undo of a create removes it.
+    const d = await a.create({
+      kind: 'line',
+      geometry: {
+        points: [
+          [0, 0],
+          [100, 0],
+        ],
+      },
+      classification: tumour,
+      label: '',
+    });
+    expect((await a.remove(d.id)).ok).toBe(true);
+    await until(() => b.get(d.id) === undefined, 'b sees the delete');
+    expect((await a.undo())?.ok).toBe(true);
+    await until(() => b.get(d.id) !== undefined, 'b sees the restore');
+    expect((await a.undo())?.ok).toBe(true);
+    await until(() => b.get(d.id) === undefined, 'b sees the create undone');
+    a.socket.disconnect();
+    b.socket.disconnect();
+  });
+
+  it('permission checks on every event: only author or host edit; only the host summons; the host gives no opinion', async () => {
+    const a = await joined('host');
+    const b = await joined('spec');
+    const mine = await a.create({
+      kind: 'point',
+      geometry: { points: [[1, 1]] },
+      classification: tumour,
+      label: 'host',
+    });
+    expect(await b.update(mine.id, { label: 'hijack' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect(await b.remove(mine.id)).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect((await b.comment(mine.id, 'agree')).ok).toBe(true);
+    const view = { x: 1, y: 2, imageZoom: 0.5, rotation: 0, bounds: { x: 0, y: 0, width: 10, height: 10 } };
+    expect(await new Promise((r) => b.socket.emit('summon', view, r as never))).toMatchObject({
+      ok: false,
+      code: 'FORBIDDEN',
+    });
+    const summoned = new Promise((r) => b.socket.once('summon', r));
+    expect(await new Promise((r) => a.socket.emit('summon', view, r as never))).toEqual({ ok: true });
+    expect(await summoned).toMatchObject({ userId: ids['host'], view });
+    expect(
+      await new Promise((r) => a.socket.emit('opinion', { diagnosis: 'x', confidence: 'high' }, r as never)),
+    ).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    const got = new Promise<{ diagnosis: string }>((r) => a.socket.once('opinion', r));
+    const op = await new Promise<{ ok: boolean }>((r) =>
+      b.socket.emit(
+        'opinion',
+        {
+          diagnosis: 'Invasive ductal carcinoma, grade 2',
+          confidence: 'moderate',
+          text: 'Agree with the primary report.',
+        },
+        r as never,
+      ),
+    );
+    expect(op.ok).toBe(true);
+    expect((await got).diagnosis).toBe('Invasive ductal carcinoma, grade 2');
+    const chat = new Promise<{ text: string }>((r) => a.socket.once('chat', r));
+    expect((await b.say('see the lower left focus')).ok).toBe(true);
+    expect((await chat).text).toBe('see the lower left focus');
+    const stored = (await (await api('host', `/api/sessions/${sessionId}`)).json()) as {
+      opinions: { confidence: string }[];
+    };
+    expect(stored.opinions.map((o) => o.confidence)).toEqual(['moderate']);
+    a.socket.disconnect();
+    b.socket.disconnect();
+  });
+
+  it('malformed messages are refused with a reason; an oversized one closes only that connection', async () => {
+    const a = await joined('host');
+    const bad = [
+      { type: 'create', opId: 'not-a-uuid', annotation: {} },
+      {
+        type: 'create',
+        opId: crypto.randomUUID(),
+        annotation: {
+          id: crypto.randomUUID(),
+          kind: 'blob',
+          geometry: { points: [[0, 0]] },
+          classification: tumour,
+        },
+      },
+      {
+        type: 'create',
+        opId: crypto.randomUUID(),
+        annotation: {
+          id: crypto.randomUUID(),
+          kind: 'point',
+          geometry: { points: [[Number.NaN, 0]] },
+          classification: tumour,
+        },
+      },
+      {
+        type: 'update',
+        opId: crypto.randomUUID(),
+        id: crypto.randomUUID(),
+        patch: { label: 'x'.repeat(501) },
+      },
+      'just a string',
+      null,
+    ];
+    for (const m of bad) {
+      const r = await new Promise<OpResult>((res) => a.socket.emit('op', m as never, res));
+      expect(r, JSON.stringify(m)?.slice(0, 80)).toMatchObject({ ok: false, code: 'INVALID_PARAMETER' });
+    }
+    const huge = connect('host');
+    await new Promise<void>((r) => huge.once('connect', () => r()));
+    const gone = new Promise<string>((r) => huge.once('disconnect', r));
+    huge.emit('chat', { text: 'x'.repeat(1_200_000) }, () => {});
+    expect(await gone).toMatch(/transport close|transport error/);
+    huge.disconnect();
+    // The server and the other connection carry on.
+    expect((await a.say('still here')).ok).toBe(true);
+    a.socket.disconnect();
+  });
+
+  it('reconnection: edits made while away arrive; edits made offline are sent and merged', async () => {
+    const a = await joined('host');
+    const b = await joined('spec');
+    const keep = await b.create({
+      kind: 'point',
+      geometry: { points: [[7, 7]] },
+      classification: tumour,
+      label: 'kept',
+    });
+    await until(() => a.get(keep.id) !== undefined, 'a sees it');
+    // b drops off the network (the engine's socket closes, as when a laptop sleeps).
+    b.socket.disconnect();
+    await until(() => !b.connected, 'b disconnected');
+    const whileAway = await a.create({
+      kind: 'point',
+      geometry: { points: [[8, 8]] },
+      classification: tumour,
+      label: 'made while b was away',
+    });
+    const offline = b.create({
+      kind: 'point',
+      geometry: { points: [[9, 9]] },
+      classification: tumour,
+      label: 'made offline',
+    });
+    const offlineEdit = b.update(keep.id, { label: 'kept, edited offline' });
+    expect(b.pendingCount).toBe(2);
+    expect(b.get(whileAway.id)).toBeUndefined();
+    b.socket.connect();
+    expect((await offline).ok).toBe(true);
+    expect((await offlineEdit).ok).toBe(true);
+    await until(() => b.get(whileAway.id) !== undefined, 'b gets what it missed');
+    await until(
+      () =>
+        a.annotations().some((x) => x.label === 'made offline') &&
+        a.get(keep.id)?.label === 'kept, edited offline',
+      'a gets b’s offline edits',
+    );
+    const want = await serverShape();
+    await until(() => shape(a) === want && shape(b) === want, 'converged');
+    a.socket.disconnect();
+    b.socket.disconnect();
+  });
+
+  it('an operation resent after a lost acknowledgement is applied once', async () => {
+    const a = await joined('host');
+    const op = {
+      type: 'create' as const,
+      opId: crypto.randomUUID(),
+      annotation: {
+        id: crypto.randomUUID(),
+        kind: 'point' as const,
+        geometry: { points: [[3, 3]] as [number, number][] },
+        classification: tumour,
+        label: 'once',
+      },
+    };
+    const first = await new Promise<OpResult>((r) => a.socket.emit('op', op, r));
+    const again = await new Promise<OpResult>((r) => a.socket.emit('op', op, r));
+    expect(first.ok && again.ok && first.seq === again.seq).toBe(true);
+    expect((await ctx.review.annotations.list(SLIDE)).filter((x) => x.label === 'once').length).toBe(1);
+    a.socket.disconnect();
+  });
+
+  it('a server restart in the middle loses no acknowledged edit, and clients carry on', async () => {
+    const a = await joined('host');
+    const b = await joined('spec');
+    const acked: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await a.create({
+        kind: 'point',
+        geometry: { points: [[i, 100]] },
+        classification: tumour,
+        label: `before restart ${i}`,
+      });
+      expect(r.ok).toBe(true);
+      acked.push(r.id);
+    }
+    await stop();
+    await until(() => !a.connected && !b.connected, 'both see the server go');
+    const during = b.create({
+      kind: 'point',
+      geometry: { points: [[1, 1]] },
+      classification: tumour,
+      label: 'during restart',
+    });
+    await start(); // same data folder, same port
+    expect((await during).ok).toBe(true);
+    const after = await ctx.review.annotations.list(SLIDE);
+    for (const id of acked) expect(after.some((x) => x.id === id)).toBe(true);
+    const want = await serverShape();
+    await until(() => shape(a) === want && shape(b) === want, 'both back in step', 10_000);
+    expect(a.annotations().some((x) => x.label === 'during restart')).toBe(true);
+    a.socket.disconnect();
+    b.socket.disconnect();
+  });
+
+  it('losing access ends the session for that user at the next event', async () => {
+    const b = await joined('spec');
+    const shares = await ctx.db
+      .selectFrom('shares')
+      .select('id')
+      .where('grantee_user_id', '=', ids['spec']!)
+      .execute();
+    for (const s of shares)
+      expect((await api('host', `/api/shares/${s.id}`, { method: 'DELETE' })).status).toBe(204);
+    const kicked = new Promise<{ code: string }>((r) => b.socket.once('kicked', r));
+    const r = await b.create({
+      kind: 'point',
+      geometry: { points: [[0, 0]] },
+      classification: tumour,
+      label: 'after revoke',
+    });
+    expect(r).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect((await kicked).code).toBe('FORBIDDEN');
+    b.socket.disconnect();
+  });
+});
+
+describe('GeoJSON in QuPath form', () => {
+  it('exports FeatureCollection with objectType and classification, and round-trips without loss', async () => {
+    const res = await api('host', `/api/slides/${SLIDE}/annotations?format=geojson`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/geo\+json/);
+    const fc = (await res.json()) as GeoJsonFeatureCollection;
+    expect(fc.type).toBe('FeatureCollection');
+    expect(fc.features.length).toBeGreaterThan(10);
+    for (const f of fc.features) {
+      expect(f.properties.objectType).toBe('annotation');
+      expect(f.properties.classification?.color).toHaveLength(3);
+    }
+    const kinds = new Set(fc.features.map((f) => f.properties.tessera?.kind));
+    expect(kinds.has('rectangle') && kinds.has('polygon') && kinds.has('point')).toBe(true);
+
+    // Into a second slide and out again: the same geometry, kinds, classes and names.
+    const other = 'b'.repeat(32);
+    await ctx.db
+      .insertInto('slides')
+      .values({
+        id: other,
+        name: 'copy',
+        source_format: 'generic-tiff',
+        width: 10,
+        height: 10,
+        tile_size: 256,
+        levels: 1,
+        mpp_x: null,
+        mpp_y: null,
+        objective_power: null,
+        associated: '[]',
+        created_at: new Date().toISOString(),
+        site_id: 'north',
+      })
+      .execute();
+    const imp = await api('host', `/api/slides/${other}/annotations?format=geojson`, {
+      method: 'POST',
+      body: JSON.stringify(fc),
+    });
+    expect(imp.status).toBe(201);
+    expect(((await imp.json()) as { imported: number }).imported).toBe(fc.features.length);
+    const back = (await (
+      await api('host', `/api/slides/${other}/annotations?format=geojson`)
+    ).json()) as GeoJsonFeatureCollection;
+    const strip = (x: GeoJsonFeatureCollection) =>
+      x.features
+        .map((f) =>
+          JSON.stringify([
+            f.geometry,
+            f.properties.classification,
+            f.properties.name ?? '',
+            f.properties.tessera?.kind,
+          ]),
+        )
+        .sort();
+    expect(strip(back)).toEqual(strip(fc));
+  });
+
+  it('imports what QuPath writes (packed colours, no Tessera extras) and rejects what it cannot read', async () => {
+    const qupath = {
+      type: 'FeatureCollection',
+      features: [
+        {
+          type: 'Feature',
+          geometry: {
+            type: 'Polygon',
+            coordinates: [
+              [
+                [0, 0],
+                [50, 0],
+                [50, 40],
+                [0, 0],
+              ],
+            ],
+          },
+          properties: {
+            objectType: 'annotation',
+            classification: { name: 'Stroma', colorRGB: -6895466, color: -6895466 },
+          },
+        },
+        {
+          type: 'Feature',
+          geometry: { type: 'Point', coordinates: [3, 4] },
+          properties: { objectType: 'annotation', name: 'cell' },
+        },
+      ],
+    };
+    const r = await api('host', `/api/slides/${SLIDE}/annotations?format=geojson`, {
+      method: 'POST',
+      body: JSON.stringify(qupath),
+    });
+    expect(r.status).toBe(201);
+    const list = (await (await api('host', `/api/slides/${SLIDE}/annotations`)).json()) as {
+      annotations: AnnotationDto[];
+    };
+    const stroma = list.annotations.find((a) => a.classification.name === 'Stroma')!;
+    expect(stroma.kind).toBe('polygon');
+    expect(stroma.classification.color).toBe('#96c896');
+    for (const body of [
+      '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"MultiPolygon","coordinates":[]},"properties":{}}]}',
+      '{"nope":1}',
+      '[{"type":"Feature","geometry":{"type":"Point","coordinates":["a",1]}}]',
+    ]) {
+      const bad = await api('host', `/api/slides/${SLIDE}/annotations?format=geojson`, {
+        method: 'POST',
+        body,
+      });
+      expect(bad.status, body).toBe(400);
+      expect(((await bad.json()) as { code: string }).code).toBe('INVALID_PARAMETER');
+    }
+    expect((await api('outsider', `/api/slides/${SLIDE}/annotations?format=geojson`)).status).toBe(404);
+  });
+});
