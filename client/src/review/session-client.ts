@@ -1,19 +1,21 @@
 import type { Socket } from 'socket.io-client';
-import {
-  type AnnotationDto,
-  type AnnotationPatch,
-  type AppliedOp,
-  type ChatMessageDto,
-  type ClientToServerEvents,
-  type JoinResult,
-  type Operation,
-  type OpinionDto,
-  type OpResult,
-  type Participant,
-  REVIEW_PROTOCOL_VERSION,
-  type ReviewSessionDto,
-  type ServerToClientEvents,
+import type {
+  AnnotationDto,
+  AnnotationPatch,
+  AppliedOp,
+  ChatMessageDto,
+  ClientToServerEvents,
+  JoinResult,
+  Operation,
+  OpinionDto,
+  OpinionRequest,
+  OpResult,
+  Participant,
+  ReviewSessionDto,
+  ServerToClientEvents,
 } from '../../../protocol/index.ts';
+// A value from protocol/ would bring its zod schemas into the bundle; the copy is checked in a test.
+import { REVIEW_PROTOCOL_VERSION } from './constants.ts';
 
 export type ReviewSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -332,6 +334,19 @@ export class ReviewSession {
       this.socket.emit('chat', { text }, (r) => {
         if (r.ok) {
           this.chat = [...this.chat, r.message];
+          this.changed();
+          resolve({ ok: true });
+        } else resolve({ ok: false, message: r.message });
+      });
+    });
+  }
+
+  /** A second opinion (invited reviewers only; the server refuses the host's). */
+  giveOpinion(o: OpinionRequest): Promise<{ ok: boolean; message?: string }> {
+    return new Promise((resolve) => {
+      this.socket.emit('opinion', o, (r) => {
+        if (r.ok) {
+          this.opinions = [...this.opinions, r.opinion];
           this.changed();
           resolve({ ok: true });
         } else resolve({ ok: false, message: r.message });

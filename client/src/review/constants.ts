@@ -1,0 +1,47 @@
+import type { AnnotationClass, AnnotationKind } from '../../../protocol/review.ts';
+
+/**
+ * Copies of protocol/review.ts's constants: importing a value from there would build its zod
+ * schemas in the bundle. constants.test.ts fails if a copy drifts from the protocol.
+ */
+export const REVIEW_PROTOCOL_VERSION = 1;
+
+export const ANNOTATION_KINDS: readonly AnnotationKind[] = [
+  'point',
+  'line',
+  'rectangle',
+  'ellipse',
+  'polygon',
+  'freehand',
+];
+
+export const ANNOTATION_CLASSES: readonly AnnotationClass[] = [
+  { name: 'Tumor', color: '#c83232' },
+  { name: 'Stroma', color: '#96c896' },
+  { name: 'Necrosis', color: '#323232' },
+  { name: 'Immune cells', color: '#a05aa0' },
+  { name: 'Other', color: '#ffc800' },
+];
+
+export const PARTICIPANT_COLORS: readonly string[] = [
+  '#4da3ff',
+  '#ff7a59',
+  '#5ed18f',
+  '#f5c542',
+  '#c58cff',
+  '#ff5fa2',
+  '#47d6d6',
+  '#b0b742',
+];
+
+export const CONFIDENCES = ['low', 'moderate', 'high'] as const;
+export type Confidence = (typeof CONFIDENCES)[number];
+
+export const KIND_LABELS: Record<AnnotationKind, string> = {
+  point: 'Point',
+  line: 'Line',
+  rectangle: 'Rectangle',
+  ellipse: 'Ellipse',
+  polygon: 'Polygon',
+  freehand: 'Freehand',
+};
