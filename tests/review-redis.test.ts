@@ -29,7 +29,7 @@ if (!haveRedis) {
 const REDIS_PORT = 16379 + (process.pid % 1000);
 let redis: ChildProcess | null = null;
 let dataDir = '';
-const nodes: { ctx: ServerContext; server: Server; port: number; client: ReturnType<typeof createClient> }[] =
+const nodes: { ctx: ServerContext; server: Server; port: number; client: { quit(): Promise<unknown> } }[] =
   [];
 const tokens: Record<string, string> = {};
 const SLIDE = 'c'.repeat(32);
