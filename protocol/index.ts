@@ -4,3 +4,4 @@ export * from './slides.ts';
 export * from './jobs.ts';
 export * from './auth.ts';
 export * from './review.ts';
+export * from './cases.ts';
