@@ -187,6 +187,7 @@ function bestReceiver(
   c: BCase,
   list: readonly BPathologist[],
   room: (id: string) => number,
+  holder: string | null,
 ): BPathologist | null {
   let best: BPathologist | null = null;
   let bestKey = -Infinity;
