@@ -79,7 +79,7 @@ function errorFrom(status: number, text: string): Error {
 }
 
 interface RequestOptions {
-  method?: 'GET' | 'POST' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   body?: unknown;
   signal?: AbortSignal;
   /** A 401 is this call's answer (wrong password, not signed in), not a lost session. */
@@ -110,11 +110,11 @@ async function request(url: string, o: RequestOptions = {}): Promise<string> {
   return text;
 }
 
-async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
+export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> {
   return JSON.parse(await request(url, { signal })) as T;
 }
 
-async function sendJson<T>(url: string, o: RequestOptions): Promise<T> {
+export async function sendJson<T>(url: string, o: RequestOptions): Promise<T> {
   return JSON.parse(await request(url, o)) as T;
 }
 

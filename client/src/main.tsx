@@ -10,6 +10,9 @@ import './ui/base.css';
 
 // OpenSeadragon is the bulk of the bundle: the library page loads without it.
 const ViewerPage = lazy(() => import('./viewer/ViewerPage.tsx'));
+// The dashboard's charts library and the worklist load only on their pages.
+const WorklistPage = lazy(() => import('./worklist/WorklistPage.tsx'));
+const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
 
 function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
@@ -21,6 +24,18 @@ function Page({ path }: { path: string }) {
     );
   }
   if (path === '/' || path === '/index.html') return <LibraryPage />;
+  if (path === '/worklist')
+    return (
+      <Suspense fallback={<Spinner label="Loading the worklist…" />}>
+        <WorklistPage />
+      </Suspense>
+    );
+  if (path === '/dashboard')
+    return (
+      <Suspense fallback={<Spinner label="Loading the dashboard…" />}>
+        <DashboardPage />
+      </Suspense>
+    );
   return <NotFound what="Page not found" />;
 }
 

@@ -2,7 +2,7 @@ import './library.css';
 import { useCallback, useEffect, useMemo, useRef, useState, type ChangeEvent } from 'react';
 import type { UploadPayload } from '../api.ts';
 import { useMe } from '../auth/session.ts';
-import { UserMenu } from '../auth/UserMenu.tsx';
+import { PageHeader } from '../ui/PageHeader.tsx';
 import { Failure, ServerDown, Spinner } from '../ui/states.tsx';
 import { payloadFromFolderInput, payloadsFromDrop } from './dropfiles.ts';
 import { filterSlides, sortSlides, type SortDir, type SortKey } from './filter.ts';
@@ -195,17 +195,9 @@ export function LibraryPage() {
 
   return (
     <div className="library">
-      <header className="lib-header">
-        <div className="brand">
-          <span className="brand-mark" aria-hidden="true" />
-          <span className="brand-name">Tessera</span>
-          <span className="brand-sub">Slide library</span>
-        </div>
-        <div className="header-end">
-          {canUpload && <UploadButtons onPayloads={startUploads} />}
-          <UserMenu />
-        </div>
-      </header>
+      <PageHeader title="Slide library">
+        {canUpload && <UploadButtons onPayloads={startUploads} />}
+      </PageHeader>
       <main className="lib-main">
         <div className="lib-tools">
           <input

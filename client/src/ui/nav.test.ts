@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { canSeeDashboard, canSeeWorklist, isCurrent, navItems } from './nav.ts';
+
+describe('navigation', () => {
+  it('offers each role the pages it can use', () => {
+    expect(navItems('pathologist').map((i) => i.label)).toEqual(['Library', 'Worklist']);
+    expect(navItems('lab_manager').map((i) => i.label)).toEqual(['Library', 'Dashboard']);
+    expect(navItems('admin').map((i) => i.label)).toEqual(['Library', 'Dashboard']);
+    expect(navItems('specialist').map((i) => i.label)).toEqual(['Library']);
+    expect(canSeeWorklist('pathologist')).toBe(true);
+    expect(canSeeWorklist('lab_manager')).toBe(false);
+    expect(canSeeDashboard('lab_manager')).toBe(true);
+    expect(canSeeDashboard('pathologist')).toBe(false);
+  });
+  it('marks the current page', () => {
+    const [library, worklist] = navItems('pathologist');
+    expect(isCurrent(library!, '/')).toBe(true);
+    expect(isCurrent(library!, '/worklist')).toBe(false);
+    expect(isCurrent(worklist!, '/worklist')).toBe(true);
+    expect(isCurrent(worklist!, '/worklists')).toBe(false);
+  });
+});
