@@ -7,7 +7,12 @@ const clientDir = fileURLToPath(new URL('.', import.meta.url));
 const repoDir = fileURLToPath(new URL('..', import.meta.url));
 // The API server the dev server forwards to (`tessera serve` listens on 8080 by default).
 const api = process.env.TESSERA_DEV_API ?? 'http://localhost:8080';
-const proxy = { '/api': api, '/slides': api, '/iiif': api };
+const proxy = {
+  '/api': api,
+  '/slides': api,
+  '/iiif': api,
+  '/socket.io': { target: api, ws: true },
+};
 
 export default defineConfig({
   root: clientDir,

@@ -1,4 +1,5 @@
 import type {
+  AnnotationDto,
   AssociatedName,
   AuthStateDto,
   CreateShareRequest,
@@ -6,6 +7,8 @@ import type {
   JobDto,
   LoginRequest,
   MeDto,
+  OpinionDto,
+  ReviewSessionDto,
   ShareDto,
   SiteDto,
   SlideDto,
@@ -157,6 +160,57 @@ export function createShare(slideId: string, body: CreateShareRequest): Promise<
 
 export async function revokeShare(shareId: string): Promise<void> {
   await request(`/api/shares/${encodeURIComponent(shareId)}`, { method: 'DELETE' });
+}
+
+// ---- annotations and review sessions ----
+
+const slidePath = (id: string): string => `/api/slides/${encodeURIComponent(id)}`;
+
+export function listAnnotations(
+  slideId: string,
+  signal?: AbortSignal,
+): Promise<{ seq: number; annotations: AnnotationDto[] }> {
+  return getJson(`${slidePath(slideId)}/annotations`, signal);
+}
+
+/** QuPath-compatible GeoJSON, as text (to save as a file). */
+export function exportAnnotationsGeoJson(slideId: string): Promise<string> {
+  return request(`${slidePath(slideId)}/annotations?format=geojson`);
+}
+
+export function importAnnotationsGeoJson(slideId: string, geojson: unknown): Promise<{ imported: number }> {
+  return sendJson(`${slidePath(slideId)}/annotations?format=geojson`, { method: 'POST', body: geojson });
+}
+
+export function listSessions(signal?: AbortSignal): Promise<ReviewSessionDto[]> {
+  return getJson<ReviewSessionDto[]>('/api/sessions', signal);
+}
+
+export function getSession(
+  id: string,
+  signal?: AbortSignal,
+): Promise<ReviewSessionDto & { opinions: OpinionDto[] }> {
+  return getJson(`/api/sessions/${encodeURIComponent(id)}`, signal);
+}
+
+export function createSession(slideId: string, title: string): Promise<ReviewSessionDto> {
+  return sendJson<ReviewSessionDto>('/api/sessions', { method: 'POST', body: { slideId, title } });
+}
+
+export function inviteToSession(
+  sessionId: string,
+  userId: string,
+): Promise<{ session: ReviewSessionDto; share: ShareDto | null }> {
+  return sendJson(`/api/sessions/${encodeURIComponent(sessionId)}/invite`, {
+    method: 'POST',
+    body: { userId, identified: false },
+  });
+}
+
+export function closeSession(sessionId: string): Promise<ReviewSessionDto> {
+  return sendJson<ReviewSessionDto>(`/api/sessions/${encodeURIComponent(sessionId)}/close`, {
+    method: 'POST',
+  });
 }
 
 // ---- slides ----

@@ -28,6 +28,8 @@ interface Props {
   onTarget?: (v: ViewState) => void;
   onSettled?: (v: ViewState) => void;
   onFrame?: (f: Frame) => void;
+  /** The user pressed, dragged or scrolled on the slide. */
+  onInteract?: () => void;
   overlay?: (f: Frame) => ReactNode;
   caption?: ReactNode;
 }
@@ -104,6 +106,7 @@ export function SlidePane(props: Props) {
         setSettled(true);
         latest.current.onSettled?.(v);
       },
+      interact: () => latest.current.onInteract?.(),
     };
     // Created a microtask later: React's StrictMode mounts, unmounts and remounts at once, and a
     // viewer torn down while its descriptor is still in flight logs assertion noise when it lands.

@@ -1,16 +1,24 @@
 import './viewer.css';
+import '../review/review.css';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
-import { ApiError, getSlide, isNotFound, NetworkError } from '../api.ts';
+import type { AnnotationClass, AnnotationDto } from '../../../protocol/review.ts';
+import { ApiError, getSlide, isNotFound, listAnnotations, NetworkError } from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { UserMenu } from '../auth/UserMenu.tsx';
 import { formatLabel } from '../library/filter.ts';
+import { AnnotationsPanel } from '../review/AnnotationsPanel.tsx';
+import { ANNOTATION_CLASSES } from '../review/constants.ts';
+import { ReviewBar } from '../review/ReviewBar.tsx';
+import { ReviewPanel } from '../review/ReviewPanel.tsx';
+import { useReviewRoom } from '../review/useReviewRoom.ts';
 import { ShareDialog } from '../shares/ShareDialog.tsx';
 import { AccessBadges } from '../ui/AccessBadges.tsx';
 import { KeyboardHelp } from '../ui/KeyboardHelp.tsx';
 import { ShareIcon } from '../ui/icons.tsx';
 import { Link } from '../ui/router.tsx';
 import { Failure, NotFound, ServerDown, Spinner } from '../ui/states.tsx';
+import { AnnotationOverlay, type AnnotationTool, type Person } from './AnnotationOverlay.tsx';
 import { ComparePane, CompareControls } from './Compare.tsx';
 import { InfoPanel } from './InfoPanel.tsx';
 import { KEY_HELP } from './keys.ts';
@@ -21,6 +29,7 @@ import { SlidePane } from './SlidePane.tsx';
 import { Toolbar } from './Toolbar.tsx';
 import { mppOf, useCompare } from './useCompare.ts';
 import { useMeasure } from './useMeasure.ts';
+import { rounded as roundedGeometry } from '../review/shapes.ts';
 import { useViewerKeys } from './useViewerKeys.ts';
 import {
   basePower,
@@ -104,7 +113,24 @@ function Workspace({ slide }: { slide: SlideDto }) {
   const primary = useRef<OsdController | null>(null);
   const measure = useMeasure();
   const compare = useCompare(slide, primary, start.compare);
-  const [panel, setPanel] = useState<'measure' | 'info'>('measure');
+  const [sessionId, setSessionId] = useState<string | null>(() =>
+    new URLSearchParams(window.location.search).get('session'),
+  );
+  const [panel, setPanel] = useState<'measure' | 'annotations' | 'review' | 'info'>(() =>
+    sessionId ? 'review' : 'measure',
+  );
+  const [ended, setEnded] = useState<string | null>(null);
+  const room = useReviewRoom(sessionId, me.user.id, primary);
+  const [stored, setStored] = useState<AnnotationDto[]>([]);
+  const [reload, setReload] = useState(0);
+  const [annTool, setAnnTool] = useState<AnnotationTool>('select');
+  const [annClass, setAnnClass] = useState<AnnotationClass>(ANNOTATION_CLASSES[0]!);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const annotations = room ? room.annotations : stored;
+  const latestRoom = useRef(room);
+  latestRoom.current = room;
+  const selectedRef = useRef(selectedId);
+  selectedRef.current = selectedId;
   const [help, setHelp] = useState(false);
   const [hover, setHover] = useState<number | null>(null);
   const lastWrite = useRef(0);
@@ -133,6 +159,79 @@ function Workspace({ slide }: { slide: SlideDto }) {
     const s = p.toString();
     window.history.replaceState(window.history.state, '', `${window.location.pathname}${s ? `?${s}` : ''}`);
   }, [compare.compareId]);
+
+  // Outside a session the stored annotations are read once (and after an import or a session).
+  useEffect(() => {
+    if (sessionId) return;
+    const ac = new AbortController();
+    listAnnotations(slide.id, ac.signal).then(
+      (r) => setStored(r.annotations),
+      () => setStored([]),
+    );
+    return () => ac.abort();
+  }, [slide.id, sessionId, reload]);
+
+  // The session travels in the URL: the link is the invitation.
+  useEffect(() => {
+    const p = new URLSearchParams(window.location.search);
+    if (sessionId) p.set('session', sessionId);
+    else p.delete('session');
+    const q = p.toString();
+    window.history.replaceState(window.history.state, '', `${window.location.pathname}${q ? `?${q}` : ''}`);
+    setSelectedId(null);
+    setAnnTool('select');
+  }, [sessionId]);
+
+  const endedReason = room?.status.kind === 'ended' ? room.status.reason : null;
+  useEffect(() => {
+    if (endedReason) {
+      setEnded(endedReason);
+      setSessionId(null);
+      setPanel('review');
+    }
+  }, [endedReason]);
+
+  // Measuring and drawing share the pointer: one tool at a time.
+  useEffect(() => {
+    if (measure.tool !== 'pan') setAnnTool('select');
+  }, [measure.tool]);
+  const chooseAnnTool = (t: AnnotationTool) => {
+    setAnnTool(t);
+    if (t !== 'select') measure.setTool('pan');
+  };
+
+  // Session keys: undo / redo, Delete; moving the view by keyboard stops following.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const r = latestRoom.current;
+      const t = e.target;
+      if (
+        !r ||
+        (t instanceof HTMLElement && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName)))
+      )
+        return;
+      const mod = e.ctrlKey || e.metaKey;
+      if (mod && (e.key === 'z' || e.key === 'Z')) {
+        e.preventDefault();
+        if (e.shiftKey) r.redo();
+        else r.undo();
+      } else if (mod && (e.key === 'y' || e.key === 'Y')) {
+        e.preventDefault();
+        r.redo();
+      } else if (e.key === 'Delete' && selectedRef.current) {
+        e.preventDefault();
+        r.remove(selectedRef.current);
+        setSelectedId(null);
+      } else if (/^(Arrow\w+|\+|-|=|0)$/.test(e.key)) r.interacted();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+
+  const people = useMemo(
+    () => new Map<string, Person>((room?.session.participants ?? []).map((p) => [p.userId, p])),
+    [room?.session.participants],
+  );
 
   const setMagnification = useCallback(
     (m: number) => primary.current?.zoomToImageZoom(imageZoomFor(m, power)),
@@ -176,6 +275,17 @@ function Workspace({ slide }: { slide: SlideDto }) {
           onTool={measure.setTool}
         >
           <CompareControls compare={compare} />
+          <div className="tool-group">
+            <button
+              type="button"
+              className={`tbtn${panel === 'review' ? ' on' : ''}`}
+              onClick={() => setPanel('review')}
+              title="Review sessions: a live second opinion with people at other sites"
+              data-testid="review-button"
+            >
+              Review{room ? ' ●' : ''}
+            </button>
+          </div>
           {canShare && (
             <div className="tool-group">
               <button
@@ -206,6 +316,9 @@ function Workspace({ slide }: { slide: SlideDto }) {
           measurements in pixels.
         </div>
       )}
+      {room && (
+        <ReviewBar room={room} tool={annTool} onTool={chooseAnnTool} cls={annClass} onClass={setAnnClass} />
+      )}
       <div className="viewer-body">
         <div className={`panes${compare.compareId ? ' split' : ''}`}>
           <SlidePane
@@ -215,22 +328,56 @@ function Workspace({ slide }: { slide: SlideDto }) {
             rotation={start.rotation}
             onController={(c) => (primary.current = c)}
             onTarget={compare.onPrimaryTarget}
-            onFrame={(f) => writeUrl(f.view, false)}
+            onFrame={(f) => {
+              writeUrl(f.view, false);
+              room?.frame(f.view);
+            }}
+            onInteract={() => room?.interacted()}
             onSettled={(v) => writeUrl(v, true)}
             caption={compare.compareId ? slide.name : undefined}
             overlay={(f) => (
-              <MeasureOverlay
-                transform={f.transform}
-                measure={measure}
-                mpp={mpp}
-                highlight={hover}
-                onZoom={(factor, at) => primary.current?.zoomBy(factor, at)}
-              />
+              <>
+                <AnnotationOverlay
+                  transform={f.transform}
+                  annotations={annotations}
+                  selectedId={selectedId}
+                  onSelect={(id) => {
+                    setSelectedId(id);
+                    if (id) setPanel('annotations');
+                  }}
+                  tool={annTool}
+                  color={annClass.color}
+                  editable={room?.status.kind === 'live' || room?.status.kind === 'reconnecting'}
+                  suspended={measure.tool !== 'pan'}
+                  onCreate={(kind, geometry) => {
+                    void room
+                      ?.create({
+                        kind,
+                        geometry: roundedGeometry(geometry),
+                        classification: annClass,
+                        label: '',
+                      })
+                      .then((id) => id && setSelectedId(id));
+                  }}
+                  onMove={(id, geometry) => room?.update(id, { geometry: roundedGeometry(geometry) })}
+                  onCursor={room?.cursor}
+                  cursors={room?.cursors}
+                  views={room?.views}
+                  people={people}
+                />
+                <MeasureOverlay
+                  transform={f.transform}
+                  measure={measure}
+                  mpp={mpp}
+                  highlight={hover}
+                  onZoom={(factor, at) => primary.current?.zoomBy(factor, at)}
+                />
+              </>
             )}
           />
           {compare.compareId && <ComparePane compare={compare} slide={compareReady} />}
         </div>
-        <aside className="side-panel">
+        <aside className={`side-panel${room ? ' wide' : ''}`}>
           <div className="tabs" role="tablist">
             <button
               type="button"
@@ -244,6 +391,25 @@ function Workspace({ slide }: { slide: SlideDto }) {
             <button
               type="button"
               role="tab"
+              aria-selected={panel === 'annotations'}
+              className={panel === 'annotations' ? 'tab on' : 'tab'}
+              onClick={() => setPanel('annotations')}
+              data-testid="annotations-tab"
+            >
+              Annotations{annotations.length > 0 ? ` (${annotations.length})` : ''}
+            </button>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={panel === 'review'}
+              className={panel === 'review' ? 'tab on' : 'tab'}
+              onClick={() => setPanel('review')}
+            >
+              Review
+            </button>
+            <button
+              type="button"
+              role="tab"
               aria-selected={panel === 'info'}
               className={panel === 'info' ? 'tab on' : 'tab'}
               onClick={() => setPanel('info')}
@@ -251,11 +417,32 @@ function Workspace({ slide }: { slide: SlideDto }) {
               Slide info
             </button>
           </div>
-          {panel === 'measure' ? (
-            <MeasurePanel measure={measure} mpp={mpp} onHover={setHover} />
-          ) : (
-            <InfoPanel slide={slide} power={power} />
+          {panel === 'measure' && <MeasurePanel measure={measure} mpp={mpp} onHover={setHover} />}
+          {panel === 'annotations' && (
+            <AnnotationsPanel
+              slideId={slide.id}
+              slideName={slide.name}
+              annotations={annotations}
+              selectedId={selectedId}
+              onSelect={setSelectedId}
+              room={room}
+              onImported={() => setReload((n) => n + 1)}
+            />
           )}
+          {panel === 'review' && (
+            <ReviewPanel
+              slide={slide}
+              me={me}
+              room={room}
+              ended={ended}
+              onJoin={(id) => {
+                setEnded(null);
+                setSessionId(id);
+              }}
+              onLeave={() => setSessionId(null)}
+            />
+          )}
+          {panel === 'info' && <InfoPanel slide={slide} power={power} />}
         </aside>
       </div>
       {help && <KeyboardHelp rows={KEY_HELP} onClose={() => setHelp(false)} />}

@@ -16,6 +16,8 @@ export interface OsdHandlers {
   target?: (view: ViewState) => void;
   /** An animation came to rest. */
   settled?: (view: ViewState) => void;
+  /** The user pressed, dragged or scrolled on the slide (not a programmatic move). */
+  interact?: () => void;
 }
 
 export interface OsdOptions {
@@ -124,6 +126,10 @@ export class OsdController {
     v.addHandler('pan', target);
     v.addHandler('zoom', target);
     v.addHandler('rotate', target);
+    const interact = (): void => this.handlers.interact?.();
+    v.addHandler('canvas-press', interact);
+    v.addHandler('canvas-scroll', interact);
+    v.addHandler('canvas-double-click', interact);
     v.addHandler('animation-finish', () => {
       if (this.image) this.handlers.settled?.(this.view(true));
     });
@@ -200,6 +206,14 @@ export class OsdController {
     const uy = to(0, 1024);
     const m = affineFrom(o, ux, uy);
     return [m[0] / 1024, m[1] / 1024, m[2] / 1024, m[3] / 1024, m[4], m[5]];
+  }
+
+  /** The image-pixel box the view shows now (axis-aligned in image space). */
+  imageBounds(): { x: number; y: number; width: number; height: number } | null {
+    const img = this.image;
+    if (!img) return null;
+    const r = img.viewportToImageRectangle(this.viewer.viewport.getBoundsNoRotate(true));
+    return { x: r.x, y: r.y, width: r.width, height: r.height };
   }
 
   fullyLoaded(): boolean {

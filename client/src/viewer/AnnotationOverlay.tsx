@@ -1,0 +1,336 @@
+import { useEffect, useRef, useState } from 'react';
+import type { AnnotationDto, AnnotationKind, Geometry, ViewDto } from '../../../protocol/review.ts';
+import {
+  addSample,
+  boxCorners,
+  boxOf,
+  closedGeometry,
+  dragGeometry,
+  topmostHit,
+  translate,
+  type Pt,
+} from '../review/shapes.ts';
+import { apply, invert, type Affine } from './geometry.ts';
+
+/** Annotation tools: select (and move), or draw one kind. */
+export type AnnotationTool = 'select' | AnnotationKind;
+
+/** Screen pixels: how near a click must be to a point or line, and the smallest shape drawn. */
+const HIT_PX = 6;
+const MIN_PX = 4;
+
+export interface Person {
+  name: string;
+  color: string;
+}
+
+interface Props {
+  transform: Affine;
+  annotations: AnnotationDto[];
+  selectedId: string | null;
+  onSelect: (id: string | null) => void;
+  tool: AnnotationTool;
+  color: string;
+  /** Drawing and moving allowed (in a session). */
+  editable: boolean;
+  /** A measurement tool has the pointer. */
+  suspended: boolean;
+  onCreate: (kind: AnnotationKind, geometry: Geometry) => void;
+  onMove: (id: string, geometry: Geometry) => void;
+  onCursor?: (p: Pt | null) => void;
+  cursors?: { userId: string; x: number; y: number }[];
+  views?: Map<string, ViewDto>;
+  people?: Map<string, Person>;
+}
+
+interface Draft {
+  kind: AnnotationKind;
+  points: [number, number][];
+  /** Where the pointer is (polygon rubber band). */
+  hover: Pt | null;
+}
+
+const pair = (p: Pt): [number, number] => [p.x, p.y];
+
+function ShapeBody({ kind, g, t }: { kind: AnnotationKind; g: Geometry; t: Affine }) {
+  const pts = g.points;
+  const first = pts[0];
+  if (!first) return null;
+  switch (kind) {
+    case 'point': {
+      const s = apply(t, { x: first[0], y: first[1] });
+      return <circle className="ann-point" cx={s.x} cy={s.y} r={5} />;
+    }
+    case 'line': {
+      const b = pts[1] ?? first;
+      const a = apply(t, { x: first[0], y: first[1] });
+      const c = apply(t, { x: b[0], y: b[1] });
+      return <line x1={a.x} y1={a.y} x2={c.x} y2={c.y} />;
+    }
+    case 'rectangle': {
+      const d = boxCorners(boxOf(pts))
+        .map((p) => apply(t, p))
+        .map((p) => `${p.x},${p.y}`)
+        .join(' ');
+      return <polygon points={d} />;
+    }
+    case 'ellipse': {
+      const b = boxOf(pts);
+      // Drawn in image space through the frame's matrix, so rotation turns it with the slide.
+      return (
+        <ellipse
+          transform={`matrix(${t.join(' ')})`}
+          vectorEffect="non-scaling-stroke"
+          cx={b.x + b.width / 2}
+          cy={b.y + b.height / 2}
+          rx={b.width / 2}
+          ry={b.height / 2}
+        />
+      );
+    }
+    case 'polygon':
+    case 'freehand': {
+      const d = pts
+        .map(([x, y]) => apply(t, { x, y }))
+        .map((p) => `${p.x},${p.y}`)
+        .join(' ');
+      return <polygon points={d} />;
+    }
+  }
+}
+
+/**
+ * Annotations, others' cursors and view outlines over the slide, all kept in level-0 image pixels and
+ * projected through the frame's transform. The SVG itself never takes the pointer: a listener on
+ * the pane (capture phase, ahead of OpenSeadragon) claims a press only when it selects, moves or
+ * draws something, so an empty spot still pans.
+ */
+export function AnnotationOverlay(props: Props) {
+  const svg = useRef<SVGSVGElement>(null);
+  const [draft, setDraft] = useState<Draft | null>(null);
+  const [moving, setMoving] = useState<{ id: string; dx: number; dy: number } | null>(null);
+  const latest = useRef({ props, draft });
+  latest.current = { props, draft };
+  const t = props.transform;
+
+  useEffect(() => {
+    const pane = svg.current?.parentElement;
+    if (!pane) return;
+    const toImage = (e: { clientX: number; clientY: number }): Pt => {
+      const r = pane.getBoundingClientRect();
+      return apply(invert(latest.current.props.transform), { x: e.clientX - r.left, y: e.clientY - r.top });
+    };
+    const perPx = (): number =>
+      1 / (Math.hypot(latest.current.props.transform[0], latest.current.props.transform[1]) || 1);
+
+    const finishPolygon = () => {
+      const d = latest.current.draft;
+      if (!d || d.kind !== 'polygon') return;
+      const g = closedGeometry(d.points, MIN_PX * perPx());
+      if (g) latest.current.props.onCreate('polygon', g);
+      setDraft(null);
+    };
+
+    const drag = (onMove: (p: Pt) => void, onUp: (p: Pt) => void) => {
+      const move = (e: PointerEvent) => onMove(toImage(e));
+      const up = (e: PointerEvent) => {
+        window.removeEventListener('pointermove', move);
+        window.removeEventListener('pointerup', up);
+        window.removeEventListener('pointercancel', up);
+        onUp(toImage(e));
+      };
+      window.addEventListener('pointermove', move);
+      window.addEventListener('pointerup', up);
+      window.addEventListener('pointercancel', up);
+    };
+
+    const onDown = (e: PointerEvent) => {
+      const p = latest.current.props;
+      if (p.suspended || e.button !== 0) return;
+      const at = toImage(e);
+      const claim = () => {
+        e.stopPropagation();
+        e.preventDefault();
+      };
+      if (p.tool === 'select' || !p.editable) {
+        const hit = topmostHit(p.annotations, at, HIT_PX * perPx());
+        if (!hit) {
+          p.onSelect(null);
+          return;
+        }
+        claim();
+        p.onSelect(hit.id);
+        if (!p.editable) return;
+        const start = at;
+        let moved = false;
+        drag(
+          (q) => {
+            if (!moved && Math.hypot(q.x - start.x, q.y - start.y) < MIN_PX * perPx()) return;
+            moved = true;
+            setMoving({ id: hit.id, dx: q.x - start.x, dy: q.y - start.y });
+          },
+          (q) => {
+            setMoving(null);
+            if (moved)
+              latest.current.props.onMove(hit.id, translate(hit.geometry, q.x - start.x, q.y - start.y));
+          },
+        );
+        return;
+      }
+      claim();
+      const kind = p.tool;
+      if (kind === 'point') {
+        p.onCreate('point', { points: [pair(at)] });
+        return;
+      }
+      if (kind === 'polygon') {
+        const d = latest.current.draft;
+        if (d?.kind === 'polygon') {
+          const first = d.points[0]!;
+          if (d.points.length >= 3 && Math.hypot(at.x - first[0], at.y - first[1]) <= HIT_PX * perPx())
+            finishPolygon();
+          else setDraft({ ...d, points: [...d.points, pair(at)], hover: at });
+        } else setDraft({ kind, points: [pair(at)], hover: at });
+        return;
+      }
+      if (kind === 'freehand') {
+        let pts: [number, number][] = [pair(at)];
+        setDraft({ kind, points: pts, hover: null });
+        drag(
+          (q) => {
+            pts = addSample(pts, q, 2 * perPx());
+            setDraft({ kind, points: pts, hover: null });
+          },
+          () => {
+            setDraft(null);
+            const g = closedGeometry(pts, MIN_PX * perPx());
+            if (g) latest.current.props.onCreate('freehand', g);
+          },
+        );
+        return;
+      }
+      setDraft({ kind, points: [pair(at), pair(at)], hover: null });
+      drag(
+        (q) => setDraft({ kind, points: [pair(at), pair(q)], hover: null }),
+        (q) => {
+          setDraft(null);
+          const g = dragGeometry(kind, at, q, MIN_PX * perPx());
+          if (g) latest.current.props.onCreate(kind, g);
+        },
+      );
+    };
+    const onMove = (e: PointerEvent) => {
+      const at = toImage(e);
+      latest.current.props.onCursor?.(at);
+      const d = latest.current.draft;
+      if (d?.kind === 'polygon') setDraft({ ...d, hover: at });
+    };
+    const onLeave = () => latest.current.props.onCursor?.(null);
+    const onDbl = (e: MouseEvent) => {
+      if (latest.current.draft?.kind !== 'polygon') return;
+      e.stopPropagation();
+      finishPolygon();
+    };
+    const onKey = (e: KeyboardEvent) => {
+      if (!latest.current.draft) return;
+      if (e.key === 'Escape') setDraft(null);
+      else if (e.key === 'Enter') finishPolygon();
+      else return;
+      e.preventDefault();
+    };
+    pane.addEventListener('pointerdown', onDown, true);
+    pane.addEventListener('pointermove', onMove);
+    pane.addEventListener('pointerleave', onLeave);
+    pane.addEventListener('dblclick', onDbl, true);
+    window.addEventListener('keydown', onKey);
+    return () => {
+      pane.removeEventListener('pointerdown', onDown, true);
+      pane.removeEventListener('pointermove', onMove);
+      pane.removeEventListener('pointerleave', onLeave);
+      pane.removeEventListener('dblclick', onDbl, true);
+      window.removeEventListener('keydown', onKey);
+    };
+  }, []);
+
+  // A tool change drops a half-drawn polygon.
+  useEffect(() => setDraft(null), [props.tool, props.editable]);
+
+  const drawing = props.editable && props.tool !== 'select' && !props.suspended;
+  return (
+    <svg ref={svg} className={`annotation-overlay${drawing ? ' drawing' : ''}`} data-tool={props.tool}>
+      {[...(props.views ?? [])].map(([userId, v]) => {
+        const who = props.people?.get(userId);
+        if (!who) return null;
+        const c = boxCorners(v.bounds).map((p) => apply(t, p));
+        const top = c.reduce((a, b) => (b.y < a.y || (b.y === a.y && b.x < a.x) ? b : a));
+        return (
+          <g key={userId} className="view-outline" data-user-id={userId}>
+            <polygon points={c.map((p) => `${p.x},${p.y}`).join(' ')} stroke={who.color} />
+            <text x={top.x + 4} y={top.y + 14} fill={who.color}>
+              {who.name}
+            </text>
+          </g>
+        );
+      })}
+      {props.annotations.map((a) => {
+        const g = moving?.id === a.id ? translate(a.geometry, moving.dx, moving.dy) : a.geometry;
+        const selected = a.id === props.selectedId;
+        const label = a.label ? apply(t, { x: boxOf(g.points).x, y: boxOf(g.points).y }) : null;
+        return (
+          <g
+            key={a.id}
+            className={`ann ann-${a.kind}${selected ? ' selected' : ''}`}
+            data-annotation-id={a.id}
+            data-kind={a.kind}
+            stroke={a.classification.color}
+            fill={a.classification.color}
+          >
+            {selected && (
+              <g className="ann-halo">
+                <ShapeBody kind={a.kind} g={g} t={t} />
+              </g>
+            )}
+            <ShapeBody kind={a.kind} g={g} t={t} />
+            {label && (
+              <text className="ann-label" x={label.x} y={label.y - 6}>
+                {a.label}
+              </text>
+            )}
+          </g>
+        );
+      })}
+      {draft && (
+        <g className="ann draft" stroke={props.color} fill={props.color}>
+          {draft.kind === 'polygon' || draft.kind === 'freehand' ? (
+            <polyline
+              points={[...draft.points, ...(draft.hover ? [pair(draft.hover)] : [])]
+                .map(([x, y]) => apply(t, { x, y }))
+                .map((p) => `${p.x},${p.y}`)
+                .join(' ')}
+            />
+          ) : (
+            <ShapeBody kind={draft.kind} g={{ points: draft.points }} t={t} />
+          )}
+        </g>
+      )}
+      {(props.cursors ?? []).map((c) => {
+        const who = props.people?.get(c.userId);
+        if (!who) return null;
+        const s = apply(t, c);
+        return (
+          <g
+            key={c.userId}
+            className="remote-cursor"
+            data-user-id={c.userId}
+            transform={`translate(${s.x} ${s.y})`}
+          >
+            <path d="M0 0 L0 16 L4.5 12 L8 19 L10.5 18 L7 11 L12.5 11 Z" fill={who.color} />
+            <text x={14} y={24} fill={who.color}>
+              {who.name}
+            </text>
+          </g>
+        );
+      })}
+    </svg>
+  );
+}
