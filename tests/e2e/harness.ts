@@ -117,12 +117,15 @@ export async function startServer(
     res.setHeader('Content-Security-Policy', STRICT_CSP);
     handler(req, res);
   });
+  // Live review sessions (socket.io on /socket.io), as server/main.ts does.
+  ctx.review.attach(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     base,
     ctx,
     async close() {
+      await ctx.review.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await ctx.queue.idle();
