@@ -24,6 +24,8 @@ import { Auth } from './auth/auth.ts';
 import { userCount } from './auth/users.ts';
 import { ReviewHub } from './review/hub.ts';
 import { reviewRouter } from './http/review.ts';
+import { casesRouter } from './http/cases.ts';
+import { CaseService } from './cases/service.ts';
 
 /**
  * Open storage and database, clear what a crash left behind, and index slides that reached the store
@@ -70,6 +72,7 @@ export async function createServerContext(
     log,
   } as ServerContext;
   ctx.review = new ReviewHub(ctx);
+  ctx.cases = new CaseService(db);
   return ctx;
 }
 
@@ -149,6 +152,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use('/api', accountsRouter(ctx));
   app.use('/api', apiRouter(ctx));
   app.use('/api', reviewRouter(ctx));
+  app.use('/api', casesRouter(ctx));
   app.use(clientRouter());
   app.use(notFound);
   app.use(errorHandler(ctx.log));

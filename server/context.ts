@@ -9,6 +9,7 @@ import type { Access } from './auth/access.ts';
 import type { AuditLog } from './auth/audit.ts';
 import type { Auth } from './auth/auth.ts';
 import type { ReviewHub } from './review/hub.ts';
+import type { CaseService } from './cases/service.ts';
 
 /** Everything a route needs, built once by createServerContext. */
 export interface ServerContext {
@@ -24,5 +25,6 @@ export interface ServerContext {
   audit: AuditLog;
   /** Live review sessions; attach() it to the HTTP server to accept socket.io connections. */
   review: ReviewHub;
+  cases: CaseService;
   log: (msg: string) => void;
 }

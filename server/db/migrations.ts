@@ -223,6 +223,73 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0004_cases_workload': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .createTable('cases')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('accession', 'varchar(40)', (c) => c.notNull().unique())
+        .addColumn('site_id', 'varchar(48)', (c) => c.notNull())
+        .addColumn('specimen_type', 'varchar(40)', (c) => c.notNull())
+        .addColumn('subspecialty', 'varchar(24)', (c) => c.notNull())
+        .addColumn('priority', 'varchar(8)', (c) => c.notNull())
+        .addColumn('received_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('target_days', 'integer', (c) => c.notNull())
+        .addColumn('status', 'varchar(32)', (c) => c.notNull())
+        .addColumn('assigned_to', 'varchar(36)')
+        .addColumn('reported_at', 'varchar(32)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('cases_status').on('cases').column('status').execute();
+      await db.schema.createIndex('cases_assigned').on('cases').column('assigned_to').execute();
+      await db.schema
+        .createTable('case_slides')
+        .addColumn('case_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('case_slides_pk', ['case_id', 'slide_id'])
+        .execute();
+      await db.schema
+        .createTable('pathologist_profiles')
+        .addColumn('user_id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('subspecialties', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('weekly_capacity', 'double precision', (c) => c.notNull().defaultTo(20))
+        .addColumn('on_leave', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('workload_rules')
+        .addColumn('specimen_type', 'varchar(40)', (c) => c.primaryKey())
+        .addColumn('points', 'double precision', (c) => c.notNull())
+        .execute();
+      const rules: [string, number][] = [
+        ['biopsy', 1],
+        ['resection', 3],
+        ['cytology', 1],
+        ['excision', 2],
+        ['frozen_section', 2],
+        ['consult', 2],
+        ['*per_slide', 0.25],
+        ['*fallback', 1.5],
+      ];
+      for (const [t, p] of rules)
+        await sql`insert into workload_rules (specimen_type, points) values (${t}, ${p})`.execute(db);
+      await db.schema
+        .createTable('second_opinions')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('case_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('requested_by', 'varchar(36)', (c) => c.notNull())
+        .addColumn('specialist_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('session_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('question', 'text', (c) => c.notNull())
+        .addColumn('status', 'varchar(16)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const t of ['second_opinions', 'workload_rules', 'pathologist_profiles', 'case_slides', 'cases'])
+        await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

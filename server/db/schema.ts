@@ -157,6 +157,50 @@ export interface OpinionsTable {
   at: string;
 }
 
+export interface CasesTable {
+  id: string;
+  accession: string;
+  site_id: string;
+  specimen_type: string;
+  subspecialty: string;
+  priority: string;
+  received_at: string;
+  target_days: number;
+  status: string;
+  assigned_to: string | null;
+  reported_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CaseSlidesTable {
+  case_id: string;
+  slide_id: string;
+}
+
+export interface PathologistProfilesTable {
+  user_id: string;
+  subspecialties: string;
+  weekly_capacity: number;
+  on_leave: number;
+}
+
+export interface WorkloadRulesTable {
+  specimen_type: string;
+  points: number;
+}
+
+export interface SecondOpinionsTable {
+  id: string;
+  case_id: string;
+  requested_by: string;
+  specialist_id: string;
+  session_id: string;
+  question: string;
+  status: string;
+  created_at: string;
+}
+
 export interface MigrationsMeta {
   seq: Generated<number>;
 }
@@ -176,4 +220,9 @@ export interface Database {
   session_invites: SessionInvitesTable;
   chat_messages: ChatMessagesTable;
   opinions: OpinionsTable;
+  cases: CasesTable;
+  case_slides: CaseSlidesTable;
+  pathologist_profiles: PathologistProfilesTable;
+  workload_rules: WorkloadRulesTable;
+  second_opinions: SecondOpinionsTable;
 }

@@ -1,0 +1,544 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CASE_STATUSES,
+  type CaseDto,
+  type CaseStatus,
+  type CreateCaseRequest,
+  type DashboardDto,
+  type ImportReport,
+  PRIORITIES,
+  type PathologistDto,
+  type Priority,
+  SUBSPECIALTIES,
+  type Subspecialty,
+  type Suggestion,
+} from '../../protocol/index.ts';
+import type { Db } from '../db/index.ts';
+import type { CasesTable } from '../db/schema.ts';
+import { HttpError } from '../http/errors.ts';
+import { type BCase, type BPathologist, balance } from './balance.ts';
+
+const DAY = 86_400_000;
+const OPEN: CaseStatus[] = ['received', 'scanned', 'assigned', 'in_review', 'second_opinion_requested'];
+/** Default target turnaround (days) when a case does not say. */
+export const DEFAULT_TARGET_DAYS: Record<Priority, number> = { urgent: 3, routine: 10 };
+
+export interface CaseFilter {
+  site?: string;
+  status?: string;
+  subspecialty?: string;
+  assignee?: string;
+  q?: string;
+  limit?: number;
+  openOnly?: boolean;
+}
+
+interface Rules {
+  specimen: Map<string, number>;
+  perSlide: number;
+  fallback: number;
+}
+
+/** ISO week start (Monday, UTC) of a time. */
+function weekStart(t: number): number {
+  const d = new Date(t);
+  const day = (d.getUTCDay() + 6) % 7;
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() - day);
+}
+
+function quantile(sorted: number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return Math.round(sorted[i]! * 10) / 10;
+}
+
+/** Cases, pathologists' workload and the lab manager's view of both. */
+export class CaseService {
+  private rulesCache: { at: number; rules: Rules } | null = null;
+
+  constructor(private readonly db: Db) {}
+
+  async rules(): Promise<Rules> {
+    if (this.rulesCache && Date.now() - this.rulesCache.at < 10_000) return this.rulesCache.rules;
+    const rows = await this.db.selectFrom('workload_rules').selectAll().execute();
+    const specimen = new Map(
+      rows.filter((r) => !r.specimen_type.startsWith('*')).map((r) => [r.specimen_type, Number(r.points)]),
+    );
+    const get = (k: string, d: number): number =>
+      Number(rows.find((r) => r.specimen_type === k)?.points ?? d);
+    const rules = { specimen, perSlide: get('*per_slide', 0.25), fallback: get('*fallback', 1.5) };
+    this.rulesCache = { at: Date.now(), rules };
+    return rules;
+  }
+
+  private points(rules: Rules, specimenType: string, slides: number): number {
+    return (rules.specimen.get(specimenType) ?? rules.fallback) + rules.perSlide * slides;
+  }
+
+  private async slidesOf(caseIds: string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (let i = 0; i < caseIds.length; i += 500) {
+      const rows = await this.db
+        .selectFrom('case_slides')
+        .selectAll()
+        .where('case_id', 'in', caseIds.slice(i, i + 500))
+        .execute();
+      for (const r of rows) out.set(r.case_id, [...(out.get(r.case_id) ?? []), r.slide_id]);
+    }
+    return out;
+  }
+
+  private async names(ids: string[]): Promise<Map<string, string>> {
+    const uniq = [...new Set(ids)];
+    if (uniq.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('users')
+      .select(['id', 'display_name'])
+      .where('id', 'in', uniq)
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.display_name]));
+  }
+
+  private async toDtos(rows: CasesTable[], now = Date.now()): Promise<CaseDto[]> {
+    const rules = await this.rules();
+    const slides = rows.length <= 2000 ? await this.slidesOf(rows.map((r) => r.id)) : await this.allSlides();
+    const names = await this.names(rows.flatMap((r) => (r.assigned_to ? [r.assigned_to] : [])));
+    return rows.map((r) => {
+      const due = Date.parse(r.received_at) + r.target_days * DAY;
+      const slideIds = slides.get(r.id) ?? [];
+      return {
+        id: r.id,
+        accession: r.accession,
+        siteId: r.site_id,
+        specimenType: r.specimen_type,
+        subspecialty: r.subspecialty as Subspecialty,
+        priority: r.priority as Priority,
+        receivedAt: r.received_at,
+        targetDays: r.target_days,
+        dueAt: new Date(due).toISOString(),
+        daysToBreach: Math.round(((due - now) / DAY) * 10) / 10,
+        status: r.status as CaseStatus,
+        assignedTo: r.assigned_to,
+        assignedName: r.assigned_to ? (names.get(r.assigned_to) ?? null) : null,
+        reportedAt: r.reported_at,
+        points: this.points(rules, r.specimen_type, slideIds.length),
+        slideIds,
+      };
+    });
+  }
+
+  private async allSlides(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const r of await this.db.selectFrom('case_slides').selectAll().execute())
+      out.set(r.case_id, [...(out.get(r.case_id) ?? []), r.slide_id]);
+    return out;
+  }
+
+  async get(id: string): Promise<CaseDto | null> {
+    const r = await this.db.selectFrom('cases').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? (await this.toDtos([r]))[0]! : null;
+  }
+
+  async list(f: CaseFilter): Promise<CaseDto[]> {
+    let q = this.db.selectFrom('cases').selectAll();
+    if (f.site) q = q.where('site_id', '=', f.site);
+    if (f.status) q = q.where('status', '=', f.status);
+    else if (f.openOnly) q = q.where('status', 'in', OPEN);
+    if (f.subspecialty) q = q.where('subspecialty', '=', f.subspecialty);
+    if (f.assignee) q = q.where('assigned_to', '=', f.assignee);
+    if (f.q) q = q.where('accession', 'like', `%${f.q.replace(/[%_]/g, '')}%`);
+    const rows = await q
+      .orderBy('received_at')
+      .limit(Math.min(f.limit ?? 1000, 50_000))
+      .execute();
+    const dtos = await this.toDtos(rows);
+    // Urgent first, then nearest to (or furthest past) the target.
+    return dtos.sort((a, b) =>
+      a.priority !== b.priority ? (a.priority === 'urgent' ? -1 : 1) : a.daysToBreach - b.daysToBreach,
+    );
+  }
+
+  async create(req: CreateCaseRequest): Promise<CaseDto> {
+    if (!(await this.db.selectFrom('sites').select('id').where('id', '=', req.siteId).executeTakeFirst()))
+      throw new HttpError('INVALID_PARAMETER', `no site ${req.siteId}`);
+    if (
+      await this.db.selectFrom('cases').select('id').where('accession', '=', req.accession).executeTakeFirst()
+    )
+      throw new HttpError('CONFLICT', `case ${req.accession} already exists`);
+    const now = new Date().toISOString();
+    const id = randomUUID();
+    await this.db
+      .insertInto('cases')
+      .values({
+        id,
+        accession: req.accession,
+        site_id: req.siteId,
+        specimen_type: req.specimenType,
+        subspecialty: req.subspecialty,
+        priority: req.priority,
+        received_at: new Date(req.receivedAt).toISOString(),
+        target_days: req.targetDays ?? DEFAULT_TARGET_DAYS[req.priority],
+        status: 'received',
+        assigned_to: null,
+        reported_at: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    return (await this.get(id))!;
+  }
+
+  async update(
+    id: string,
+    patch: { status?: CaseStatus; assignedTo?: string | null; priority?: Priority },
+  ): Promise<CaseDto> {
+    const set: Partial<CasesTable> = { updated_at: new Date().toISOString() };
+    if (patch.assignedTo !== undefined) {
+      if (patch.assignedTo !== null && !(await this.isPathologist(patch.assignedTo)))
+        throw new HttpError('INVALID_PARAMETER', `no pathologist ${patch.assignedTo}`);
+      set.assigned_to = patch.assignedTo;
+      if (patch.status === undefined) {
+        const cur = await this.db
+          .selectFrom('cases')
+          .select('status')
+          .where('id', '=', id)
+          .executeTakeFirst();
+        if (cur && (cur.status === 'received' || cur.status === 'scanned') && patch.assignedTo)
+          set.status = 'assigned';
+      }
+    }
+    if (patch.status !== undefined) {
+      set.status = patch.status;
+      set.reported_at = patch.status === 'reported' ? new Date().toISOString() : null;
+    }
+    if (patch.priority !== undefined) set.priority = patch.priority;
+    await this.db.updateTable('cases').set(set).where('id', '=', id).execute();
+    return (await this.get(id))!;
+  }
+
+  async attachSlide(caseId: string, slideId: string): Promise<void> {
+    await this.db
+      .insertInto('case_slides')
+      .values({ case_id: caseId, slide_id: slideId })
+      .onConflict((oc) => oc.columns(['case_id', 'slide_id']).doNothing())
+      .execute();
+  }
+
+  async caseOfAccession(accession: string): Promise<string | null> {
+    const r = await this.db
+      .selectFrom('cases')
+      .select('id')
+      .where('accession', '=', accession)
+      .executeTakeFirst();
+    return r?.id ?? null;
+  }
+
+  private async isPathologist(userId: string): Promise<boolean> {
+    const u = await this.db
+      .selectFrom('users')
+      .select('role')
+      .where('id', '=', userId)
+      .where('disabled', '=', 0)
+      .executeTakeFirst();
+    return u?.role === 'pathologist';
+  }
+
+  /** Every pathologist with profile, load and open cases. */
+  async pathologists(): Promise<PathologistDto[]> {
+    const rows = await this.db
+      .selectFrom('users')
+      .innerJoin('sites', 'sites.id', 'users.site_id')
+      .leftJoin('pathologist_profiles', 'pathologist_profiles.user_id', 'users.id')
+      .select([
+        'users.id',
+        'users.display_name',
+        'users.site_id',
+        'sites.name as site_name',
+        'pathologist_profiles.subspecialties',
+        'pathologist_profiles.weekly_capacity',
+        'pathologist_profiles.on_leave',
+      ])
+      .where('users.role', '=', 'pathologist')
+      .where('users.disabled', '=', 0)
+      .orderBy('users.display_name')
+      .execute();
+    const open = await this.list({ openOnly: true, limit: 50_000 });
+    const load = new Map<string, { points: number; n: number }>();
+    for (const c of open)
+      if (c.assignedTo) {
+        const l = load.get(c.assignedTo) ?? { points: 0, n: 0 };
+        l.points += c.points;
+        l.n++;
+        load.set(c.assignedTo, l);
+      }
+    return rows.map((r) => ({
+      userId: r.id,
+      name: r.display_name,
+      siteId: r.site_id,
+      siteName: r.site_name,
+      subspecialties: JSON.parse(r.subspecialties ?? '["general"]') as Subspecialty[],
+      weeklyCapacity: Number(r.weekly_capacity ?? 20),
+      onLeave: (r.on_leave ?? 0) !== 0,
+      load: Math.round((load.get(r.id)?.points ?? 0) * 100) / 100,
+      openCases: load.get(r.id)?.n ?? 0,
+    }));
+  }
+
+  async updatePathologist(
+    userId: string,
+    patch: { subspecialties?: Subspecialty[]; weeklyCapacity?: number; onLeave?: boolean },
+  ): Promise<void> {
+    if (!(await this.isPathologist(userId))) throw new HttpError('NOT_FOUND', `no pathologist ${userId}`);
+    const cur = await this.db
+      .selectFrom('pathologist_profiles')
+      .selectAll()
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    const row = {
+      user_id: userId,
+      subspecialties: JSON.stringify(
+        patch.subspecialties ?? (cur ? JSON.parse(cur.subspecialties) : ['general']),
+      ),
+      weekly_capacity: patch.weeklyCapacity ?? cur?.weekly_capacity ?? 20,
+      on_leave: patch.onLeave === undefined ? (cur?.on_leave ?? 0) : patch.onLeave ? 1 : 0,
+    };
+    if (cur)
+      await this.db.updateTable('pathologist_profiles').set(row).where('user_id', '=', userId).execute();
+    else await this.db.insertInto('pathologist_profiles').values(row).execute();
+  }
+
+  /** Reassignment proposals for the open cases (filtered by the site and subspecialty of the case). */
+  async suggestions(f: { site?: string; subspecialty?: string }): Promise<{
+    suggestions: Suggestion[];
+    stillOver: { userId: string; name: string; load: number; capacity: number }[];
+    millis: number;
+  }> {
+    const t0 = performance.now();
+    const ps = await this.pathologists();
+    const open = (await this.list({ openOnly: true, limit: 50_000 })).filter(
+      (c) => c.status !== 'second_opinion_requested',
+    );
+    const scoped = open.filter(
+      (c) => (!f.site || c.siteId === f.site) && (!f.subspecialty || c.subspecialty === f.subspecialty),
+    );
+    const scopedIds = new Set(scoped.map((c) => c.id));
+    const bps: BPathologist[] = ps.map((p) => ({
+      id: p.userId,
+      name: p.name,
+      siteId: p.siteId,
+      subspecialties: p.subspecialties,
+      // Capacity left for the cases in scope: what the rest already takes counts.
+      capacity:
+        p.weeklyCapacity -
+        open
+          .filter((c) => c.assignedTo === p.userId && !scopedIds.has(c.id))
+          .reduce((s, c) => s + c.points, 0),
+      onLeave: p.onLeave,
+    }));
+    const bcs: BCase[] = scoped.map((c) => ({
+      id: c.id,
+      accession: c.accession,
+      siteId: c.siteId,
+      subspecialty: c.subspecialty,
+      points: c.points,
+      urgent: c.priority === 'urgent',
+      daysToBreach: c.daysToBreach,
+      assignedTo: c.assignedTo,
+    }));
+    const out = balance(bps, bcs);
+    const byCase = new Map(scoped.map((c) => [c.id, c]));
+    const name = new Map(ps.map((p) => [p.userId, p.name]));
+    const suggestions: Suggestion[] = out.moves.map((m) => {
+      const c = byCase.get(m.caseId)!;
+      return {
+        caseId: m.caseId,
+        accession: c.accession,
+        from: m.from,
+        fromName: m.from ? (name.get(m.from) ?? null) : null,
+        to: m.to,
+        toName: name.get(m.to) ?? m.to,
+        crossSite: m.crossSite,
+        reason: m.reason,
+        points: c.points,
+        priority: c.priority,
+      };
+    });
+    const stillOver = out.stillOver.map((s) => ({
+      userId: s.id,
+      name: name.get(s.id) ?? s.id,
+      load: s.load,
+      capacity: s.capacity,
+    }));
+    return { suggestions, stillOver, millis: Math.round(performance.now() - t0) };
+  }
+
+  async dashboard(f: { site?: string; subspecialty?: string }): Promise<DashboardDto> {
+    const now = Date.now();
+    const all = (await this.list({ limit: 50_000 })).filter(
+      (c) => !f.subspecialty || c.subspecialty === f.subspecialty,
+    );
+    const sites = await this.db.selectFrom('sites').selectAll().orderBy('id').execute();
+    const ps = (await this.pathologists()).filter((p) => !f.site || p.siteId === f.site);
+    const waiting = await this.db
+      .selectFrom('second_opinions')
+      .select('case_id')
+      .where('status', '=', 'waiting')
+      .execute();
+    const waitingCases = new Set(waiting.map((w) => w.case_id));
+    const open = all.filter((c) => c.status !== 'reported');
+    const siteCards = sites
+      .filter((s) => !f.site || s.id === f.site)
+      .map((s) => {
+        const mine = open.filter((c) => c.siteId === s.id);
+        const sp = ps.filter((p) => p.siteId === s.id);
+        return {
+          siteId: s.id,
+          siteName: s.name,
+          openCases: mine.length,
+          unassigned: mine.filter((c) => !c.assignedTo).length,
+          points: Math.round(sp.reduce((t, p) => t + p.load, 0) * 10) / 10,
+          capacity: sp.filter((p) => !p.onLeave).reduce((t, p) => t + p.weeklyCapacity, 0),
+          nearBreach: mine.filter((c) => c.daysToBreach >= 0 && c.daysToBreach <= 1).length,
+          breached: mine.filter((c) => c.daysToBreach < 0).length,
+          secondOpinionsWaiting: mine.filter((c) => waitingCases.has(c.id)).length,
+        };
+      });
+    const scoped = all.filter((c) => !f.site || c.siteId === f.site);
+    const thisWeek = weekStart(now);
+    const backlog: DashboardDto['backlog'] = [];
+    const turnaround: DashboardDto['turnaround'] = [];
+    for (let w = 7; w >= 0; w--) {
+      const start = thisWeek - w * 7 * DAY;
+      const end = Math.min(start + 7 * DAY, now);
+      const bySite: Record<string, number> = {};
+      for (const c of scoped) {
+        const rec = Date.parse(c.receivedAt);
+        const rep = c.reportedAt ? Date.parse(c.reportedAt) : Infinity;
+        if (rec <= end && rep > end) bySite[c.siteId] = (bySite[c.siteId] ?? 0) + 1;
+      }
+      const week = new Date(start).toISOString().slice(0, 10);
+      backlog.push({ week, bySite });
+      const tat = scoped
+        .filter(
+          (c) =>
+            c.reportedAt && Date.parse(c.reportedAt) >= start && Date.parse(c.reportedAt) < start + 7 * DAY,
+        )
+        .map((c) => (Date.parse(c.reportedAt!) - Date.parse(c.receivedAt)) / DAY)
+        .sort((a, b) => a - b);
+      turnaround.push({ week, median: quantile(tat, 0.5), p90: quantile(tat, 0.9), reported: tat.length });
+    }
+    return { sites: siteCards, pathologists: ps, backlog, turnaround };
+  }
+
+  /**
+   * Rows `accession,site,specimen,subspecialty,priority,received_date` (a header row first, columns in
+   * any order). Every valid row is stored; each bad row is reported with its line number and reason.
+   */
+  async importCsv(text: string): Promise<ImportReport> {
+    const rows = parseCsv(text);
+    const errors: ImportReport['errors'] = [];
+    if (rows.length === 0) return { imported: 0, errors: [{ row: 1, message: 'empty file' }] };
+    const header = rows[0]!.map((h) =>
+      h
+        .trim()
+        .toLowerCase()
+        .replace(/[\s-]+/g, '_'),
+    );
+    const col = (names: string[]): number => header.findIndex((h) => names.includes(h));
+    const idx = {
+      accession: col(['accession', 'accession_number']),
+      site: col(['site', 'site_id']),
+      specimen: col(['specimen', 'specimen_type']),
+      subspecialty: col(['subspecialty']),
+      priority: col(['priority']),
+      received: col(['received_date', 'received', 'received_at']),
+    };
+    const missing = Object.entries(idx)
+      .filter(([, i]) => i < 0)
+      .map(([k]) => k);
+    if (missing.length)
+      return { imported: 0, errors: [{ row: 1, message: `header lacks column(s): ${missing.join(', ')}` }] };
+    const sites = new Set((await this.db.selectFrom('sites').select('id').execute()).map((s) => s.id));
+    const seen = new Set<string>();
+    const good: CreateCaseRequest[] = [];
+    for (let i = 1; i < rows.length; i++) {
+      const r = rows[i]!;
+      const line = i + 1;
+      if (r.length === 1 && r[0]!.trim() === '') continue;
+      const v = (k: keyof typeof idx): string => (r[idx[k]] ?? '').trim();
+      const problems: string[] = [];
+      const accession = v('accession');
+      if (!/^[A-Za-z0-9][A-Za-z0-9/_.-]{0,39}$/.test(accession))
+        problems.push(`accession ${JSON.stringify(accession)} is not valid`);
+      else if (seen.has(accession)) problems.push(`accession ${accession} appears twice in the file`);
+      const site = v('site');
+      if (!sites.has(site)) problems.push(`unknown site ${JSON.stringify(site)}`);
+      const specimen = v('specimen').toLowerCase().replace(/\s+/g, '_');
+      if (!specimen) problems.push('specimen is empty');
+      const sub = v('subspecialty').toLowerCase();
+      if (!(SUBSPECIALTIES as readonly string[]).includes(sub))
+        problems.push(`subspecialty ${JSON.stringify(sub)} is not one of ${SUBSPECIALTIES.join(', ')}`);
+      const pr = v('priority').toLowerCase();
+      if (!(PRIORITIES as readonly string[]).includes(pr))
+        problems.push(`priority ${JSON.stringify(pr)} is not urgent or routine`);
+      const rec = v('received');
+      const t = /^\d{4}-\d{2}-\d{2}$/.test(rec) ? Date.parse(`${rec}T00:00:00Z`) : Number.NaN;
+      if (!Number.isFinite(t))
+        problems.push(`received_date ${JSON.stringify(rec)} is not a date (YYYY-MM-DD)`);
+      else if (t > Date.now() + DAY) problems.push(`received_date ${rec} is in the future`);
+      if (accession && !problems.length && (await this.caseOfAccession(accession)))
+        problems.push(`case ${accession} already exists`);
+      if (problems.length) {
+        errors.push({ row: line, message: problems.join('; ') });
+        continue;
+      }
+      seen.add(accession);
+      good.push({
+        accession,
+        siteId: site,
+        specimenType: specimen,
+        subspecialty: sub as Subspecialty,
+        priority: pr as Priority,
+        receivedAt: rec,
+      });
+    }
+    for (const g of good) await this.create(g);
+    return { imported: good.length, errors };
+  }
+}
+
+/** RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF. */
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else quoted = false;
+      } else field += ch;
+    } else if (ch === '"' && field === '') quoted = true;
+    else if (ch === ',') {
+      row.push(field);
+      field = '';
+    } else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+    } else field += ch;
+  }
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}
+
+export { CASE_STATUSES };

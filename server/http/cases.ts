@@ -1,0 +1,297 @@
+import { randomUUID } from 'node:crypto';
+import { type Response, Router, json, text } from 'express';
+import {
+  BalanceDecisionSchema,
+  CASE_STATUSES,
+  CreateCaseRequestSchema,
+  type SecondOpinionDto,
+  SecondOpinionRequestSchema,
+  SUBSPECIALTIES,
+  UpdateCaseRequestSchema,
+  UpdatePathologistRequestSchema,
+  type WorklistItem,
+} from '../../protocol/index.ts';
+import type { Principal } from '../auth/auth.ts';
+import type { ServerContext } from '../context.ts';
+import { slideIdParam } from './api.ts';
+import { clientIp, parseBody, principal } from './auth.ts';
+import { HttpError } from './errors.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const isManager = (p: Principal): boolean => p.user.role === 'lab_manager' || p.user.role === 'admin';
+
+function manager(res: Response): Principal {
+  const p = principal(res);
+  if (!isManager(p)) throw new HttpError('FORBIDDEN', 'only lab managers and administrators manage cases');
+  return p;
+}
+
+function idParam(raw: unknown, what: string): string {
+  const id = String(raw);
+  if (!UUID.test(id)) throw new HttpError('INVALID_PARAMETER', `Expected a ${what} id (UUID)`);
+  return id;
+}
+
+function queryString(v: unknown, name: string, re: RegExp): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string' || !re.test(v))
+    throw new HttpError(
+      'INVALID_PARAMETER',
+      `Expected ${name} to match ${re.source} but received ${JSON.stringify(String(v).slice(0, 40))}`,
+    );
+  return v;
+}
+
+/**
+ * Cases, worklists, the lab manager's dashboard and balancing. Lab managers see the whole network
+ * (balancing moves work between sites); a pathologist sees the cases assigned to them.
+ */
+export function casesRouter(ctx: ServerContext): Router {
+  const r = Router();
+  const cases = ctx.cases;
+  const audit = (
+    req: Parameters<typeof clientIp>[0],
+    p: Principal,
+    e: Omit<Parameters<typeof ctx.audit.record>[0], 'actor' | 'ip'>,
+  ) => ctx.audit.record({ ...e, actor: p.user, ip: clientIp(req) });
+
+  const filters = (q: Record<string, unknown>) => ({
+    site: queryString(q.site, 'site', /^[a-z0-9-]{1,48}$/),
+    subspecialty: queryString(q.subspecialty, 'subspecialty', new RegExp(`^(${SUBSPECIALTIES.join('|')})$`)),
+  });
+
+  r.get('/cases', async (req, res) => {
+    const p = principal(res);
+    const f = {
+      ...filters(req.query),
+      status: queryString(req.query.status, 'status', new RegExp(`^(${CASE_STATUSES.join('|')})$`)),
+      q: queryString(req.query.q, 'q', /^[A-Za-z0-9/_.-]{1,40}$/),
+      limit: req.query.limit === undefined ? 1000 : Number(req.query.limit),
+    };
+    if (!Number.isInteger(f.limit) || f.limit < 1 || f.limit > 50_000)
+      throw new HttpError('INVALID_PARAMETER', 'Expected limit between 1 and 50000');
+    if (isManager(p)) {
+      const assignee = queryString(req.query.assignee, 'assignee', UUID);
+      return res.json(await cases.list({ ...f, ...(assignee ? { assignee } : {}) }));
+    }
+    if (p.user.role !== 'pathologist') throw new HttpError('FORBIDDEN', 'your role has no cases');
+    res.json(await cases.list({ ...f, assignee: p.user.id }));
+  });
+
+  const visibleCase = async (res: Response, raw: unknown) => {
+    const p = principal(res);
+    const c = await cases.get(idParam(raw, 'case'));
+    if (!c || (!isManager(p) && c.assignedTo !== p.user.id)) throw new HttpError('NOT_FOUND', 'no such case');
+    return { p, c };
+  };
+
+  r.get('/cases/:id', async (req, res) => {
+    res.json((await visibleCase(res, req.params.id)).c);
+  });
+
+  r.post('/cases', json({ limit: '16kb' }), async (req, res) => {
+    const p = manager(res);
+    const c = await cases.create(parseBody(CreateCaseRequestSchema, req.body));
+    await audit(req, p, {
+      action: 'case.create',
+      targetType: 'case',
+      targetId: c.id,
+      targetSiteId: c.siteId,
+      detail: { accession: c.accession },
+    });
+    res.status(201).json(c);
+  });
+
+  r.post('/cases/import', text({ type: ['text/csv', 'text/plain'], limit: '10mb' }), async (req, res) => {
+    const p = manager(res);
+    if (typeof req.body !== 'string') throw new HttpError('INVALID_PARAMETER', 'Expected a text/csv body');
+    const report = await cases.importCsv(req.body);
+    await audit(req, p, {
+      action: 'case.import',
+      detail: { imported: report.imported, errors: report.errors.length },
+    });
+    res.status(report.imported > 0 || report.errors.length === 0 ? 200 : 400).json(report);
+  });
+
+  r.patch('/cases/:id', json({ limit: '16kb' }), async (req, res) => {
+    const { p, c } = await visibleCase(res, req.params.id);
+    const patch = parseBody(UpdateCaseRequestSchema, req.body);
+    if (!isManager(p)) {
+      // The assigned pathologist moves their own case along; nothing else.
+      if (
+        patch.assignedTo !== undefined ||
+        patch.priority !== undefined ||
+        (patch.status && !['in_review', 'reported'].includes(patch.status))
+      )
+        throw new HttpError('FORBIDDEN', 'a pathologist may only start reviewing or report their case');
+    }
+    const updated = await cases.update(c.id, patch);
+    await audit(req, p, {
+      action: 'case.update',
+      targetType: 'case',
+      targetId: c.id,
+      targetSiteId: c.siteId,
+      detail: { ...patch, from: c.assignedTo },
+    });
+    res.json(updated);
+  });
+
+  r.post('/cases/:id/slides', json({ limit: '4kb' }), async (req, res) => {
+    const p = manager(res);
+    const c = await cases.get(idParam(req.params.id, 'case'));
+    if (!c) throw new HttpError('NOT_FOUND', 'no such case');
+    const slideId = slideIdParam((req.body as { slideId?: unknown } | undefined)?.slideId);
+    if (!(await ctx.access.grant(p, slideId))) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${slideId}`);
+    await cases.attachSlide(c.id, slideId);
+    await audit(req, p, {
+      action: 'case.attach_slide',
+      targetType: 'case',
+      targetId: c.id,
+      targetSiteId: c.siteId,
+      detail: { slide: slideId },
+    });
+    res.json(await cases.get(c.id));
+  });
+
+  r.get('/worklist', async (_req, res) => {
+    const p = principal(res);
+    if (p.user.role !== 'pathologist') throw new HttpError('FORBIDDEN', 'worklists are for pathologists');
+    const list = await cases.list({ assignee: p.user.id, openOnly: true });
+    const items: WorklistItem[] = list.map((c) => ({
+      ...c,
+      thumbnails: c.slideIds.map((s) => `/api/slides/${s}/thumbnail?max=96`),
+    }));
+    res.json(items);
+  });
+
+  r.get('/pathologists', async (_req, res) => {
+    manager(res);
+    res.json(await cases.pathologists());
+  });
+
+  r.patch('/pathologists/:id', json({ limit: '4kb' }), async (req, res) => {
+    const p = manager(res);
+    const id = idParam(req.params.id, 'user');
+    const patch = parseBody(UpdatePathologistRequestSchema, req.body);
+    await cases.updatePathologist(id, patch);
+    await audit(req, p, { action: 'pathologist.update', targetType: 'user', targetId: id, detail: patch });
+    res.json((await cases.pathologists()).find((x) => x.userId === id));
+  });
+
+  r.get('/dashboard', async (req, res) => {
+    manager(res);
+    res.json(await cases.dashboard(filters(req.query)));
+  });
+
+  r.get('/balance/suggestions', async (req, res) => {
+    manager(res);
+    res.json(await cases.suggestions(filters(req.query)));
+  });
+
+  r.post('/balance/decisions', json({ limit: '4kb' }), async (req, res) => {
+    const p = manager(res);
+    const d = parseBody(BalanceDecisionSchema, req.body);
+    const c = await cases.get(d.caseId);
+    if (!c) throw new HttpError('NOT_FOUND', 'no such case');
+    if (!d.accept) {
+      await audit(req, p, {
+        action: 'balance.reject',
+        targetType: 'case',
+        targetId: c.id,
+        targetSiteId: c.siteId,
+        detail: { from: d.from, to: d.to },
+      });
+      return res.json(c);
+    }
+    if (c.assignedTo !== d.from)
+      throw new HttpError('CONFLICT', `case ${c.accession} was reassigned since the suggestion`);
+    const moved = await cases.update(c.id, { assignedTo: d.to });
+    await audit(req, p, {
+      action: 'balance.accept',
+      targetType: 'case',
+      targetId: c.id,
+      targetSiteId: c.siteId,
+      detail: { accession: c.accession, from: d.from, to: d.to },
+    });
+    res.json(moved);
+  });
+
+  r.post('/cases/:id/second-opinion', json({ limit: '8kb' }), async (req, res) => {
+    const { p, c } = await visibleCase(res, req.params.id);
+    const body = parseBody(SecondOpinionRequestSchema, req.body);
+    if (c.slideIds.length === 0)
+      throw new HttpError('CONFLICT', `case ${c.accession} has no slides to review`);
+    const sub = body.subspecialty ?? c.subspecialty;
+    // A specialist of the subspecialty at any site; the least busy one.
+    const specialists = await ctx.db
+      .selectFrom('users')
+      .leftJoin('pathologist_profiles', 'pathologist_profiles.user_id', 'users.id')
+      .select(['users.id', 'users.display_name', 'pathologist_profiles.subspecialties'])
+      .where('users.role', '=', 'specialist')
+      .where('users.disabled', '=', 0)
+      .execute();
+    const fit = specialists.filter((s) => {
+      const subs = JSON.parse(s.subspecialties ?? '[]') as string[];
+      return subs.length === 0 || subs.includes(sub) || sub === 'general';
+    });
+    if (fit.length === 0) throw new HttpError('CONFLICT', `no specialist for ${sub} in the network`);
+    const waiting = await ctx.db
+      .selectFrom('second_opinions')
+      .select('specialist_id')
+      .where('status', '=', 'waiting')
+      .execute();
+    const busy = (id: string): number => waiting.filter((w) => w.specialist_id === id).length;
+    const chosen = fit.sort((a, b) => busy(a.id) - busy(b.id) || (a.id < b.id ? -1 : 1))[0]!;
+    // Share every slide of the case de-identified, under the accession as study code.
+    for (const slideId of c.slideIds) {
+      const found = await ctx.access.slide(p, slideId);
+      if (!found || !ctx.access.canShare(p, found.row))
+        throw new HttpError('FORBIDDEN', `you may not share slide ${slideId} of this case`);
+      await ctx.access.createShare(p, found.row, {
+        userId: chosen.id,
+        deidentified: true,
+        studyCode: `SO-${c.accession.replace(/[^A-Za-z0-9._-]/g, '-')}`.slice(0, 64),
+        expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+      });
+    }
+    const sessionId = await ctx.review.sessions.create(
+      c.slideIds[0]!,
+      `Second opinion ${c.accession}: ${body.question}`.slice(0, 200),
+      p.user.id,
+    );
+    await ctx.review.sessions.invite(sessionId, chosen.id);
+    const dto: SecondOpinionDto = {
+      id: randomUUID(),
+      caseId: c.id,
+      specialistId: chosen.id,
+      specialistName: chosen.display_name,
+      sessionId,
+      status: 'waiting',
+      createdAt: new Date().toISOString(),
+    };
+    await ctx.db
+      .insertInto('second_opinions')
+      .values({
+        id: dto.id,
+        case_id: c.id,
+        requested_by: p.user.id,
+        specialist_id: chosen.id,
+        session_id: sessionId,
+        question: body.question,
+        status: 'waiting',
+        created_at: dto.createdAt,
+      })
+      .execute();
+    await cases.update(c.id, { status: 'second_opinion_requested' });
+    await audit(req, p, {
+      action: 'case.second_opinion',
+      targetType: 'case',
+      targetId: c.id,
+      targetSiteId: c.siteId,
+      detail: { specialist: chosen.display_name, session: sessionId },
+    });
+    res.status(201).json(dto);
+  });
+
+  return r;
+}
