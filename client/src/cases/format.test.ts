@@ -6,7 +6,10 @@ import {
   breachTone,
   formatDay,
   formatDaysToBreach,
+  formatMillis,
   formatPoints,
+  formatPts,
+  reasonLabel,
   loadBar,
   loadTone,
   sortPathologists,
@@ -43,6 +46,18 @@ describe('formatting', () => {
     expect(formatPoints(12)).toBe('12');
     expect(formatPoints(12.25)).toBe('12.25');
     expect(formatPoints(0.1 + 0.2)).toBe('0.3');
+    expect(formatPts(1)).toBe('1 pt');
+    expect(formatPts(3.25)).toBe('3.25 pts');
+  });
+  it('says how long balancing took', () => {
+    expect(formatMillis(0)).toBe('< 1 ms');
+    expect(formatMillis(3.4)).toBe('3 ms');
+    expect(formatMillis(1234)).toBe('1.2 s');
+  });
+  it('spells balancing reasons out', () => {
+    expect(reasonLabel('over capacity')).toBe('Over capacity');
+    expect(reasonLabel('on leave')).toBe('Assigned to someone on leave');
+    expect(reasonLabel('something new')).toBe('Something new');
   });
   it('labels weeks', () => {
     expect(weekLabel('2025-03-10')).toBe('10 Mar');

@@ -37,6 +37,11 @@ export function formatPoints(n: number): string {
   return String(Math.round(n * 100) / 100);
 }
 
+/** "1 pt", "3.25 pts". */
+export function formatPts(n: number): string {
+  return `${formatPoints(n)} ${n === 1 ? 'pt' : 'pts'}`;
+}
+
 export type LoadTone = 'over' | 'high' | 'ok';
 
 /** Over capacity: red; at 90 % or more: amber. No capacity at all and some load is over. */
@@ -119,4 +124,24 @@ export function turnaroundChart(d: Pick<DashboardDto, 'turnaround'>): ChartRow[]
     p90: t.p90 === null ? null : Math.round(t.p90 * 10) / 10,
     reported: t.reported,
   }));
+}
+
+/** The server's computation time: "3 ms", "< 1 ms", "1.2 s". */
+export function formatMillis(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  if (ms < 1) return '< 1 ms';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+const REASONS: Record<string, string> = {
+  'on leave': 'Assigned to someone on leave',
+  'over capacity': 'Over capacity',
+  unassigned: 'Unassigned',
+  'makes room': 'Makes room for a case only this pathologist can take',
+};
+
+/** A balancing move's reason, as a sentence; unknown reasons as the server wrote them. */
+export function reasonLabel(reason: string): string {
+  return REASONS[reason] ?? reason.charAt(0).toUpperCase() + reason.slice(1);
 }

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { BalanceResult, Suggestion } from '../../../protocol/cases.ts';
 import { decideBalance, getBalanceSuggestions } from '../cases/api.ts';
 import type { DashboardFilter } from '../cases/filters.ts';
-import { formatPoints } from '../cases/format.ts';
+import { formatMillis, formatPoints, formatPts, reasonLabel } from '../cases/format.ts';
 import { PriorityBadge } from '../cases/PriorityBadge.tsx';
 import { errorMessage } from '../cases/useLoader.ts';
 
@@ -30,9 +30,9 @@ function SuggestionRow({
           <strong>{s.toName}</strong>
         </span>
         {s.crossSite && <span className="badge cross-site">other site</span>}
-        <span className="muted small">{formatPoints(s.points)} pts</span>
+        <span className="muted small">{formatPts(s.points)}</span>
       </div>
-      <div className="suggestion-reason muted small">{s.reason}</div>
+      <div className="suggestion-reason muted small">{reasonLabel(s.reason)}</div>
       <div className="suggestion-actions">
         <button
           type="button"
@@ -121,7 +121,7 @@ export function BalancePanel({ filter, onMoved }: { filter: DashboardFilter; onM
                 ? `All suggestions decided (${decided.accepted} accepted, ${decided.rejected} rejected).`
                 : 'No moves needed.'
               : `${result.suggestions.length} suggested move${result.suggestions.length === 1 ? '' : 's'}.`}{' '}
-            Computed in {formatPoints(result.millis)} ms.
+            Computed in {formatMillis(result.millis)}.
           </p>
           {result.suggestions.length > 0 && (
             <ul className="suggestions">
@@ -136,7 +136,7 @@ export function BalancePanel({ filter, onMoved }: { filter: DashboardFilter; onM
               {result.stillOver.map((p, i) => (
                 <span key={p.userId}>
                   {i > 0 && ', '}
-                  {p.name} ({formatPoints(p.load)} / {formatPoints(p.capacity)} pts)
+                  {p.name} ({formatPoints(p.load)} / {formatPts(p.capacity)})
                 </span>
               ))}
             </div>

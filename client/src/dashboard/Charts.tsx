@@ -23,7 +23,7 @@ export function BacklogChart({ data }: { data: DashboardDto }) {
   if (rows.length === 0) return <p className="muted small">No backlog history yet.</p>;
   return (
     <ResponsiveContainer width="100%" height={240}>
-      <AreaChart data={rows} margin={{ top: 8, right: 16, bottom: 0, left: -12 }}>
+      <AreaChart data={rows} margin={{ top: 8, right: 24, bottom: 0, left: -12 }}>
         <CartesianGrid stroke={GRID} vertical={false} />
         <XAxis dataKey="label" tick={AXIS} tickLine={false} axisLine={{ stroke: GRID }} />
         <YAxis allowDecimals={false} tick={AXIS} tickLine={false} axisLine={false} />
@@ -52,7 +52,7 @@ export function TurnaroundChart({ data }: { data: DashboardDto }) {
   if (rows.length === 0) return <p className="muted small">No cases reported yet.</p>;
   return (
     <ResponsiveContainer width="100%" height={240}>
-      <LineChart data={rows} margin={{ top: 8, right: 16, bottom: 0, left: -12 }}>
+      <LineChart data={rows} margin={{ top: 8, right: 24, bottom: 0, left: -12 }}>
         <CartesianGrid stroke={GRID} vertical={false} />
         <XAxis dataKey="label" tick={AXIS} tickLine={false} axisLine={{ stroke: GRID }} />
         <YAxis tick={AXIS} tickLine={false} axisLine={false} unit=" d" />
@@ -74,7 +74,7 @@ export function TurnaroundChart({ data }: { data: DashboardDto }) {
           stroke="#c2557f"
           strokeWidth={2}
           strokeDasharray="5 4"
-          dot={{ r: 3 }}
+          dot={{ r: 3, strokeDasharray: '' }}
           isAnimationActive={false}
         />
       </LineChart>

@@ -79,7 +79,7 @@ function PathologistTable({ list }: { list: PathologistDto[] }) {
                 {p.onLeave && <span className="badge on-leave">On leave</span>}
                 {tone === 'over' && <span className="badge over">Over capacity</span>}
               </td>
-              <td>{p.siteName}</td>
+              <td className="nowrap">{p.siteName}</td>
               <td className="small">
                 {p.subspecialties.length ? p.subspecialties.map(subspecialtyLabel).join(', ') : '–'}
               </td>

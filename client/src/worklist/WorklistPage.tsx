@@ -5,7 +5,7 @@ import { thumbnailUrl } from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { askSecondOpinion, getWorklist, updateCase } from '../cases/api.ts';
 import { specimenLabel, statusLabel, subspecialtyLabel } from '../cases/constants.ts';
-import { breachTone, formatDay, formatDaysToBreach, formatPoints } from '../cases/format.ts';
+import { breachTone, formatDay, formatDaysToBreach, formatPts } from '../cases/format.ts';
 import { PriorityBadge } from '../cases/PriorityBadge.tsx';
 import { errorMessage, useLoader } from '../cases/useLoader.ts';
 import { canSeeWorklist } from '../ui/nav.ts';
@@ -132,7 +132,7 @@ function Row({
       <tr data-case={item.accession} className={`tone-${tone}`}>
         <td>
           <div className="accession mono">{item.accession}</div>
-          <div className="muted small">{formatPoints(item.points)} pts</div>
+          <div className="muted small">{formatPts(item.points)}</div>
         </td>
         <td>
           <PriorityBadge priority={item.priority} />
@@ -180,7 +180,7 @@ function Row({
             <button type="button" className="btn small" disabled={busy} onClick={() => setStatus('reported')}>
               Mark reported
             </button>
-            {!opinion && (
+            {!opinion && item.status !== 'second_opinion_requested' && (
               <button
                 type="button"
                 className="btn small"
