@@ -135,6 +135,11 @@ async function seed(): Promise<void> {
     { name: 'lena.leave', displayName: 'Lena Leave', siteId: 'north' },
     { subspecialties: ['neuro'], weeklyCapacity: 10, onLeave: true },
   );
+  // The only haematopathologist, with more than her capacity: no move can help.
+  const hana = await pathologist(
+    { name: 'hana.haem', displayName: 'Hana Haem', siteId: 'south' },
+    { subspecialties: ['haematopathology'], weeklyCapacity: 2 },
+  );
   const nora = await pathologist(USERS.northPathologist, {
     subspecialties: ['skin', 'general'],
     weeklyCapacity: 20,
@@ -284,6 +289,17 @@ async function seed(): Promise<void> {
   await makeCase(
     {
       ...s,
+      accession: 'S25-0304',
+      specimenType: 'resection',
+      subspecialty: 'haematopathology',
+      priority: 'routine',
+      daysAgo: 2,
+    },
+    hana,
+  );
+  await makeCase(
+    {
+      ...s,
       accession: 'S25-0303',
       specimenType: 'biopsy',
       subspecialty: 'breast',
@@ -338,6 +354,7 @@ describe.skipIf(!ready)('lab dashboard, balancing and the worklist (Chromium, st
     const suggestions = page.getByTestId('suggestion');
     await suggestions.first().waitFor(WAIT);
     expect(await page.getByTestId('balance-summary').textContent()).toMatch(/Computed in (\d+|< 1) ms/);
+    expect(await page.getByTestId('still-over').textContent()).toContain('Hana Haem (3 / 2 pts)');
     const fromOlga = suggestions.filter({ hasText: 'Olga Over' });
     expect(await fromOlga.count()).toBeGreaterThan(0);
     await page.screenshot({ path: artifact('dashboard-suggestions.png'), fullPage: true });

@@ -134,7 +134,7 @@ export function BalancePanel({ filter, onMoved }: { filter: DashboardFilter; onM
             <div className="still-over" role="note" data-testid="still-over">
               <strong>Still over capacity</strong> (no eligible capacity left):{' '}
               {result.stillOver.map((p, i) => (
-                <span key={p.userId}>
+                <span key={p.userId} className="nowrap">
                   {i > 0 && ', '}
                   {p.name} ({formatPoints(p.load)} / {formatPts(p.capacity)})
                 </span>
