@@ -24,6 +24,9 @@ commands:
   token create --user NAME [--expires 30d|never] [--label TEXT]
                              print a bearer token for the API (default expiry 90d)
   token revoke TOKEN-ID
+  demo [--data DIR] [--small] [--slides N]
+                             seed a demo network (sites, pathologists, cases, generated slides) and
+                             print how to sign in as its lab manager
   audit export [--format jsonl|csv] [--out FILE] [--from ISO] [--to ISO] [--user NAME] [--action A]
                              the audit trail, oldest last
   (every command takes --data DIR)
@@ -191,6 +194,36 @@ async function cmdServe(args: string[]): Promise<number> {
   return new Promise<number>(() => {});
 }
 
+async function cmdDemo(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    data: { type: 'string' },
+    small: { type: 'boolean', default: false },
+    slides: { type: 'string', default: '3' },
+  });
+  const slides = Number(values.slides);
+  if (!/^\d+$/.test(values.slides) || slides > 20)
+    throw new UsageError(`Expected --slides between 0 and 20 but received ${values.slides}`);
+  const config = loadConfig({ dataDir: values.data });
+  const { openDb } = await import('../server/db/index.ts');
+  const { runDemo } = await import('./demo/demo.ts');
+  const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
+  try {
+    const r = await runDemo(db, {
+      dataDir: config.dataDir,
+      small: values.small === true,
+      slides,
+      log: (l) => console.error(l),
+    });
+    console.log(`demo ready in ${config.dataDir}: start the server (npm start) and sign in at /login`);
+    console.log(
+      `  lab manager: ${r.manager}   administrator: ${r.admin}   password (all demo users): ${r.password}`,
+    );
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
 async function cmdAccounts(cmd: 'user' | 'site' | 'token' | 'audit', args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     data: { type: 'string' },
@@ -231,6 +264,8 @@ async function main(argv: string[]): Promise<number> {
         return await cmdInfo(rest);
       case 'serve':
         return await cmdServe(rest);
+      case 'demo':
+        return await cmdDemo(rest);
       case 'user':
       case 'site':
       case 'token':

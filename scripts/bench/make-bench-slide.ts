@@ -71,8 +71,25 @@ export async function ensureBenchSlide(
     `generating ${path.basename(out)} (${width}x${height}, ${SOURCE_TILE}px JPEG tiles, sharp concurrency ${concurrency})`,
   );
   const t0 = performance.now();
-  const small = drawTissue(Math.ceil(width / SCALE), Math.ceil(height / SCALE), SEED);
-  const grain = drawGrain(512, SEED + 1);
+  await writeSyntheticSlide(out, width, height, SEED);
+  const seconds = (performance.now() - t0) / 1000;
+  log(`generated ${path.basename(out)} in ${seconds.toFixed(1)} s`);
+  return { path: out, width, height, seconds, generated: true };
+}
+
+/** A level small enough to decode whole must show tissue: white glass, pink stain, and (averaged down, so few) dark nuclei. */
+/**
+ * A synthetic H&E-like pyramidal TIFF (240 px JPEG tiles, 0.25 µm/px) at `out`, written under a
+ * temporary name first so that an interrupted run leaves no half file.
+ */
+export async function writeSyntheticSlide(
+  out: string,
+  width: number,
+  height: number,
+  seed: number,
+): Promise<void> {
+  const small = drawTissue(Math.ceil(width / SCALE), Math.ceil(height / SCALE), seed);
+  const grain = drawGrain(512, seed + 1);
   const partial = `${out}.partial-${process.pid}`;
   try {
     await sharp(Buffer.from(small.data.buffer), {
@@ -106,12 +123,8 @@ export async function ensureBenchSlide(
     await rm(partial, { force: true });
     throw e;
   }
-  const seconds = (performance.now() - t0) / 1000;
-  log(`generated ${path.basename(out)} in ${seconds.toFixed(1)} s`);
-  return { path: out, width, height, seconds, generated: true };
 }
 
-/** A level small enough to decode whole must show tissue: white glass, pink stain, and (averaged down, so few) dark nuclei. */
 async function checkNotBlank(file: string): Promise<void> {
   const meta = await sharp(file, { limitInputPixels: false }).metadata();
   const pages = meta.pages ?? 1;

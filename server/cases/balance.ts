@@ -138,6 +138,10 @@ export function balance(
   homeless.sort(pressing);
 
   const maxSearch = opts.maxSearch ?? 50_000;
+  // Room only shrinks as cases are placed: once no chain exists for a subspecialty and size, none
+  // will for a later case of that subspecialty at least as big. A total budget bounds the worst case.
+  const noChain = new Map<string, number>();
+  let budget = opts.maxSearch === undefined ? 2_000_000 : opts.maxSearch * 40;
   const unplaced: string[] = [];
   for (const c of homeless) {
     // Lifted only for its own turn: its holder may keep it if others can make room.
@@ -148,7 +152,12 @@ export function balance(
       put(c, direct.id);
       continue;
     }
-    const path = augment(c, receivers, holding, room, maxSearch);
+    const known = noChain.get(c.subspecialty);
+    const path =
+      (known !== undefined && c.points >= known - EPS) || budget <= 0
+        ? null
+        : augment(c, receivers, holding, room, Math.min(maxSearch, budget), (n) => (budget -= n));
+    if (!path) noChain.set(c.subspecialty, Math.min(known ?? Infinity, c.points));
     if (path) {
       // path: [[case, to], ...] applied from the far end (the one with room) back to c.
       for (let i = path.length - 1; i >= 0; i--) {
@@ -214,6 +223,7 @@ function augment(
   holding: Map<string, Set<BCase>>,
   room: (id: string) => number,
   maxSearch: number,
+  spent: (steps: number) => void,
 ): [BCase, string][] | null {
   type Node = { id: string; incoming: BCase; parent: Node | null };
   const seen = new Set<string>();
@@ -223,27 +233,31 @@ function augment(
     frontier.push({ id: p.id, incoming: c, parent: null });
   }
   let steps = 0;
-  while (frontier.length > 0 && steps < maxSearch) {
-    const next: Node[] = [];
-    for (const node of frontier) {
-      // node.id must give away something at least as big as what it receives, beyond its room.
-      const need = node.incoming.points - room(node.id);
-      for (const d of holding.get(node.id)!) {
-        if (++steps > maxSearch) return null;
-        if (d.points + EPS < need || d === c) continue;
-        for (const q of receivers(d)) {
-          if (seen.has(q.id)) continue;
-          if (room(q.id) + EPS >= d.points) {
-            const out: [BCase, string][] = [[d, q.id]];
-            for (let n: Node | null = node; n; n = n.parent) out.unshift([n.incoming, n.id]);
-            return out;
+  try {
+    while (frontier.length > 0 && steps < maxSearch) {
+      const next: Node[] = [];
+      for (const node of frontier) {
+        // node.id must give away something at least as big as what it receives, beyond its room.
+        const need = node.incoming.points - room(node.id);
+        for (const d of holding.get(node.id)!) {
+          if (++steps > maxSearch) return null;
+          if (d.points + EPS < need || d === c) continue;
+          for (const q of receivers(d)) {
+            if (seen.has(q.id)) continue;
+            if (room(q.id) + EPS >= d.points) {
+              const out: [BCase, string][] = [[d, q.id]];
+              for (let n: Node | null = node; n; n = n.parent) out.unshift([n.incoming, n.id]);
+              return out;
+            }
+            seen.add(q.id);
+            next.push({ id: q.id, incoming: d, parent: node });
           }
-          seen.add(q.id);
-          next.push({ id: q.id, incoming: d, parent: node });
         }
       }
+      frontier = next;
     }
-    frontier = next;
+    return null;
+  } finally {
+    spent(steps);
   }
-  return null;
 }
