@@ -1,0 +1,271 @@
+/**
+ * Cases over HTTP: CSV import with a per-row report, who sees which cases (a lab manager the whole
+ * network, a pathologist only their worklist, a specialist none), balancing decisions (audited,
+ * refused when stale), and a second opinion routed to a specialist with a share and a session.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  AuditPage,
+  BalanceResult,
+  CaseDto,
+  DashboardDto,
+  ImportReport,
+  PathologistDto,
+  SecondOpinionDto,
+  SlideDto,
+  WorklistItem,
+} from '../protocol/index.ts';
+import { createApp, createHandler, createServerContext } from '../server/app.ts';
+import { loadConfig } from '../server/config.ts';
+import type { ServerContext } from '../server/context.ts';
+import { userWithToken } from './helpers/auth.ts';
+
+let dataDir = '';
+let ctx: ServerContext;
+let server: Server;
+let base = '';
+const tok: Record<string, string> = {};
+const id: Record<string, string> = {};
+const SLIDE = 'd'.repeat(32);
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-cases-'));
+  ctx = await createServerContext(loadConfig({ dataDir, port: 0, host: '127.0.0.1' }, {}), () => {});
+  for (const [name, role, siteId] of [
+    ['manager', 'lab_manager', 'north'],
+    ['anna', 'pathologist', 'north'],
+    ['bo', 'pathologist', 'south'],
+    ['spec', 'specialist', 'south'],
+    ['admin', 'admin', 'north'],
+  ] as const) {
+    const u = await userWithToken(ctx.db, { name, role, siteId });
+    tok[name] = u.token;
+    id[name] = u.id;
+  }
+  await ctx.db
+    .insertInto('slides')
+    .values({
+      id: SLIDE,
+      name: 'S1',
+      source_format: 'generic-tiff',
+      width: 100,
+      height: 100,
+      tile_size: 256,
+      levels: 1,
+      mpp_x: null,
+      mpp_y: null,
+      objective_power: null,
+      associated: '[]',
+      created_at: new Date().toISOString(),
+      site_id: 'north',
+    })
+    .execute();
+  server = createServer(createHandler(ctx, createApp(ctx)));
+  ctx.review.attach(server);
+  server.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await ctx.review.close();
+  await new Promise((r) => server.close(r));
+  await ctx.tiles.close();
+  await ctx.db.destroy();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function as(user: string, p: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('authorization', `Bearer ${tok[user]}`);
+  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+  return fetch(`${base}${p}`, { ...init, headers });
+}
+const body = async <T>(r: Response): Promise<T> => (await r.json()) as T;
+const day = (n: number): string => new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10);
+
+describe('CSV import', () => {
+  it('stores every valid row and reports each bad one by line with its reason', async () => {
+    const csv = [
+      'Accession,Site,Specimen,Subspecialty,Priority,Received Date',
+      `H26-0001,north,biopsy,breast,urgent,${day(2)}`,
+      `H26-0002,north,resection,gi,routine,${day(8)}`,
+      `"H26-0003",south,"excision",skin,routine,${day(1)}`,
+      `H26-0004,mars,biopsy,breast,routine,${day(1)}`,
+      `H26-0005,north,biopsy,dentistry,routine,${day(1)}`,
+      `H26-0006,north,biopsy,gi,soon,${day(1)}`,
+      'H26-0007,north,biopsy,gi,routine,31/02/2026',
+      `H26-0001,north,biopsy,breast,routine,${day(1)}`,
+      `,north,biopsy,gi,routine,${day(1)}`,
+      '',
+    ].join('\r\n');
+    const r = await as('manager', '/api/cases/import', {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: csv,
+    });
+    expect(r.status).toBe(200);
+    const rep = await body<ImportReport>(r);
+    expect(rep.imported).toBe(3);
+    expect(rep.errors.map((e) => e.row)).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(rep.errors[0]!.message).toMatch(/unknown site "mars"/);
+    expect(rep.errors[1]!.message).toMatch(/subspecialty "dentistry"/);
+    expect(rep.errors[2]!.message).toMatch(/priority "soon"/);
+    expect(rep.errors[3]!.message).toMatch(/received_date "31\/02\/2026"/);
+    expect(rep.errors[4]!.message).toMatch(/appears twice|already exists/);
+    expect(rep.errors[5]!.message).toMatch(/accession "" is not valid/);
+    // A header without the needed columns: nothing stored, one clear line.
+    const bad = await as('manager', '/api/cases/import', {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv' },
+      body: 'a,b\n1,2\n',
+    });
+    expect(bad.status).toBe(400);
+    expect((await body<ImportReport>(bad)).errors[0]!.message).toMatch(/header lacks column\(s\): accession/);
+    expect(
+      (
+        await as('anna', '/api/cases/import', {
+          method: 'POST',
+          headers: { 'content-type': 'text/csv' },
+          body: 'x',
+        })
+      ).status,
+    ).toBe(403);
+  });
+});
+
+describe('who sees what', () => {
+  it('a lab manager sees the whole network; a pathologist only their worklist; a specialist no cases', async () => {
+    const all = await body<CaseDto[]>(await as('manager', '/api/cases'));
+    expect(all.map((c) => c.accession).sort()).toEqual(['H26-0001', 'H26-0002', 'H26-0003']);
+    expect(all[0]!.priority).toBe('urgent');
+    const south = all.find((c) => c.siteId === 'south')!;
+    const north1 = all.find((c) => c.accession === 'H26-0001')!;
+    // Assign two to anna, one to bo.
+    for (const [c, who] of [
+      [north1, 'anna'],
+      [all.find((c) => c.accession === 'H26-0002')!, 'anna'],
+      [south, 'bo'],
+    ] as const) {
+      const r = await as('manager', `/api/cases/${c.id}`, {
+        method: 'PATCH',
+        body: JSON.stringify({ assignedTo: id[who] }),
+      });
+      expect(r.status).toBe(200);
+      expect((await body<CaseDto>(r)).status).toBe('assigned');
+    }
+    const mine = await body<WorklistItem[]>(await as('anna', '/api/worklist'));
+    expect(mine.map((c) => c.accession)).toEqual(['H26-0001', 'H26-0002']);
+    expect((await body<CaseDto[]>(await as('anna', '/api/cases'))).length).toBe(2);
+    expect((await as('anna', `/api/cases/${south.id}`)).status).toBe(404);
+    expect((await as('spec', '/api/cases')).status).toBe(403);
+    expect((await as('spec', '/api/worklist')).status).toBe(403);
+    for (const p of ['/api/dashboard', '/api/pathologists', '/api/balance/suggestions'])
+      expect((await as('anna', p)).status, p).toBe(403);
+    // The assignee moves their case along, nothing else.
+    expect(
+      (
+        await as('anna', `/api/cases/${north1.id}`, {
+          method: 'PATCH',
+          body: JSON.stringify({ status: 'in_review' }),
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await as('anna', `/api/cases/${north1.id}`, {
+          method: 'PATCH',
+          body: JSON.stringify({ assignedTo: id['bo'] }),
+        })
+      ).status,
+    ).toBe(403);
+  });
+});
+
+describe('balancing decisions', () => {
+  it('a suggestion moves work off an over-capacity pathologist; accepting is audited; a stale one is refused', async () => {
+    for (const [who, cap] of [
+      ['anna', 1],
+      ['bo', 10],
+    ] as const)
+      expect(
+        (
+          await as('manager', `/api/pathologists/${id[who]}`, {
+            method: 'PATCH',
+            body: JSON.stringify({ subspecialties: ['breast', 'gi', 'skin'], weeklyCapacity: cap }),
+          })
+        ).status,
+      ).toBe(200);
+    const before = await body<PathologistDto[]>(await as('manager', '/api/pathologists'));
+    expect(before.find((p) => p.userId === id['anna'])!.load).toBeGreaterThan(1);
+    const s = await body<BalanceResult>(await as('manager', '/api/balance/suggestions'));
+    expect(s.suggestions.length).toBeGreaterThan(0);
+    const move = s.suggestions[0]!;
+    expect(move).toMatchObject({ from: id['anna'], to: id['bo'], crossSite: true });
+    // Someone else reassigns first: the decision is refused, nothing moves.
+    const stale = { ...move, from: id['bo'] };
+    const refused = await as('manager', '/api/balance/decisions', {
+      method: 'POST',
+      body: JSON.stringify({ caseId: stale.caseId, to: stale.to, from: stale.from, accept: true }),
+    });
+    expect(refused.status).toBe(409);
+    const ok = await as('manager', '/api/balance/decisions', {
+      method: 'POST',
+      body: JSON.stringify({ caseId: move.caseId, to: move.to, from: move.from, accept: true }),
+    });
+    expect(ok.status).toBe(200);
+    expect((await body<CaseDto>(ok)).assignedTo).toBe(id['bo']);
+    const after = await body<PathologistDto[]>(await as('manager', '/api/pathologists'));
+    expect(after.find((p) => p.userId === id['anna'])!.load).toBeLessThan(
+      before.find((p) => p.userId === id['anna'])!.load,
+    );
+    const audit = await body<AuditPage>(await as('admin', '/api/audit?action=balance.accept'));
+    expect(audit.entries[0]).toMatchObject({ userName: 'manager', targetId: move.caseId });
+    const dash = await body<DashboardDto>(await as('manager', '/api/dashboard'));
+    expect(dash.sites.map((x) => x.siteId).sort()).toEqual(['north', 'south']);
+    expect(dash.backlog).toHaveLength(8);
+    expect((await as('manager', '/api/dashboard?site=..%2Fx')).status).toBe(400);
+  });
+});
+
+describe('second opinion', () => {
+  it('routes to a specialist of the subspecialty, shares the slides de-identified and opens a session', async () => {
+    const c = (await body<CaseDto[]>(await as('manager', '/api/cases'))).find(
+      (x) => x.accession === 'H26-0002',
+    )!;
+    expect(
+      (
+        await as('anna', `/api/cases/${c.id}/second-opinion`, {
+          method: 'POST',
+          body: JSON.stringify({ question: 'grade?' }),
+        })
+      ).status,
+    ).toBe(409);
+    expect(
+      (
+        await as('manager', `/api/cases/${c.id}/slides`, {
+          method: 'POST',
+          body: JSON.stringify({ slideId: SLIDE }),
+        })
+      ).status,
+    ).toBe(200);
+    const r = await as('anna', `/api/cases/${c.id}/second-opinion`, {
+      method: 'POST',
+      body: JSON.stringify({ question: 'Grade of this adenoma?' }),
+    });
+    expect(r.status).toBe(201);
+    const so = await body<SecondOpinionDto>(r);
+    expect(so.specialistId).toBe(id['spec']);
+    const seen = await body<SlideDto[]>(await as('spec', '/api/slides'));
+    expect(seen.find((s) => s.id === SLIDE)).toMatchObject({ deidentified: true, name: `SO-${c.accession}` });
+    expect((await as('spec', `/api/sessions/${so.sessionId}`)).status).toBe(200);
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${c.id}`))).status).toBe(
+      'second_opinion_requested',
+    );
+  });
+});
