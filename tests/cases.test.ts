@@ -236,7 +236,7 @@ describe('balancing decisions', () => {
 describe('second opinion', () => {
   it('routes to a specialist of the subspecialty, shares the slides de-identified and opens a session', async () => {
     const c = (await body<CaseDto[]>(await as('manager', '/api/cases'))).find(
-      (x) => x.accession === 'H26-0002',
+      (x) => x.assignedTo === id['anna'],
     )!;
     expect(
       (
