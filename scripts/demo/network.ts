@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { DEFAULT_TARGET_DAYS } from '../../server/cases/service.ts';
 import type { Db } from '../../server/db/index.ts';
 import type { CasesTable, UsersTable } from '../../server/db/schema.ts';
+import { prng } from '../prng.ts';
 
 const SITE_NAMES = [
   'North Tyne Hospitals',
@@ -77,17 +78,6 @@ export interface NetworkSummary {
   managerName: string;
   adminName: string;
   caseIds: string[];
-}
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 async function insertMany<T>(rows: T[], put: (chunk: T[]) => Promise<unknown>): Promise<void> {

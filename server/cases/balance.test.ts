@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type BCase, type BPathologist, balance, eligible } from './balance.ts';
+import { prng as rng } from '../../scripts/prng.ts';
 
 const P = (id: string, siteId: string, subs: string[], capacity: number, onLeave = false): BPathologist => ({
   id,
@@ -155,17 +156,6 @@ function feasible(ps: BPathologist[], cs: BCase[]): boolean {
     return false;
   };
   return cs.every((c) => tryPlace(c, new Set()));
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('balance: property test on random networks', () => {

@@ -3,6 +3,9 @@
  * zooming one slide. Pure and seeded, so every run (and every contender) replays the same tiles.
  */
 import { dziLevelCount, dziLevelSize } from '../../../tiles/index.ts';
+import { prng } from '../../prng.ts';
+
+export { prng };
 
 export interface TileRequest {
   level: number;
@@ -31,18 +34,6 @@ export interface MixOptions {
 export const DEFAULT_LEVEL_WEIGHTS: readonly number[] = [0.22, 0.24, 0.2, 0.12, 0.08, 0.06, 0.04, 0.02, 0.02];
 
 export const DEFAULT_VIEWPORT = { width: 1920, height: 1080 } as const;
-
-/** mulberry32: small, fast, and the same sequence on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Deep Zoom tile grid of one level: standard numbering, the top level is full resolution. */
 export function dziGrid(
