@@ -31,12 +31,35 @@ import { CaseService } from './cases/service.ts';
  * Open storage and database, clear what a crash left behind, and index slides that reached the store
  * without the server (CLI ingests into the same data folder).
  */
+/**
+ * A stored slide joins its case: the accession chosen on upload, else an open case of the uploader's
+ * site whose accession appears in the file name (scanners name files after the barcode).
+ */
+async function linkToCase(
+  cases: CaseService | undefined,
+  slideId: string,
+  job: { name: string; siteId: string | null; caseAccession: string | null },
+): Promise<void> {
+  if (!cases) return;
+  let caseId = job.caseAccession ? await cases.caseOfAccession(job.caseAccession) : null;
+  if (!caseId && job.siteId) {
+    const base = job.name.toUpperCase();
+    const open = await cases.list({ site: job.siteId, openOnly: true, limit: 50_000 });
+    const hit = open
+      .filter((c) => c.accession.length >= 4 && base.includes(c.accession.toUpperCase()))
+      .sort((a, b) => b.accession.length - a.accession.length)[0];
+    caseId = hit?.id ?? null;
+  }
+  if (caseId) await cases.attachSlide(caseId, slideId);
+}
+
 export async function createServerContext(
   config: Config,
   log: (msg: string) => void = console.log,
   opts: { recover?: boolean } = {},
 ): Promise<ServerContext> {
   const store = new LocalSlideStore(config.dataDir);
+  const ctxRef: { cases?: CaseService } = {};
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const slides = new SlideRepo(db);
   const jobs = new JobRepo(db);
@@ -49,6 +72,7 @@ export async function createServerContext(
     concurrency: config.ingestConcurrency,
     timeoutMs: config.ingestTimeoutSeconds * 1000,
     log,
+    onStored: (slideId, job) => linkToCase(ctxRef.cases, slideId, job),
   });
   const tiles = new TileService(store, { cacheBytes: config.tileCacheMb * 1024 * 1024 });
   const auth = new Auth(db);
@@ -73,6 +97,7 @@ export async function createServerContext(
   } as ServerContext;
   ctx.review = new ReviewHub(ctx);
   ctx.cases = new CaseService(db);
+  ctxRef.cases = ctx.cases;
   return ctx;
 }
 

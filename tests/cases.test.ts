@@ -23,7 +23,11 @@ import type {
 import { createApp, createHandler, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
+import { readFileSync } from 'node:fs';
 import { userWithToken } from './helpers/auth.ts';
+import { requireSlides, slidePath } from './helpers/slides.ts';
+
+const have = requireSlides();
 
 let dataDir = '';
 let ctx: ServerContext;
@@ -267,5 +271,49 @@ describe('second opinion', () => {
     expect((await body<CaseDto>(await as('manager', `/api/cases/${c.id}`))).status).toBe(
       'second_opinion_requested',
     );
+  });
+});
+
+describe.skipIf(!have)('slides join their case at upload', () => {
+  it('by ?case= chosen on upload, and by the accession in the file name', async () => {
+    const make = async (accession: string) =>
+      (
+        await as('manager', '/api/cases', {
+          method: 'POST',
+          body: JSON.stringify({
+            accession,
+            siteId: 'north',
+            specimenType: 'biopsy',
+            subspecialty: 'gi',
+            priority: 'routine',
+            receivedAt: day(1),
+          }),
+        })
+      ).json() as Promise<CaseDto>;
+    const chosen = await make('LINK-CHOSEN-1');
+    const named = await make('B26-777');
+    const bytes = readFileSync(slidePath('generic-tiff/openslide-boxes.tiff'));
+    expect(
+      (await as('anna', '/api/slides?name=x.tiff&case=NOPE-1', { method: 'POST', body: bytes })).status,
+    ).toBe(400);
+    const up = async (q: string, buf: Buffer) => {
+      const r = await as('anna', `/api/slides?${q}`, { method: 'POST', body: buf });
+      expect(r.status).toBe(202);
+      const { jobId } = (await r.json()) as { jobId: string };
+      await ctx.queue.idle();
+      return (await (await as('anna', `/api/jobs/${jobId}`)).json()) as { state: string; slideId: string };
+    };
+    const a = await up('name=scan.tiff&case=LINK-CHOSEN-1', bytes);
+    expect(a.state).toBe('done');
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${chosen.id}`))).slideIds).toEqual([
+      a.slideId,
+    ]);
+    // Another slide (other bytes, another id) named after the barcode.
+    const other = readFileSync(slidePath('aperio/CMU-1-Small-Region.svs'));
+    const b = await up(`name=${encodeURIComponent('B26-777 block A1.svs')}`, other);
+    expect(b.state).toBe('done');
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${named.id}`))).slideIds).toEqual([
+      b.slideId,
+    ]);
   });
 });

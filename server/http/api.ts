@@ -54,6 +54,15 @@ export function apiRouter(ctx: ServerContext): Router {
 
   r.post('/slides', async (req, res) => {
     const p = requireRole(res, (q) => permissionsOf(q.user.role).ingest, 'upload slides');
+    // Checked before a byte is received: a wrong case number costs no upload.
+    const caseRaw = req.query.case;
+    if (
+      caseRaw !== undefined &&
+      (typeof caseRaw !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9/_.-]{0,39}$/.test(caseRaw))
+    )
+      throw new HttpError('INVALID_PARAMETER', 'Expected ?case= to be a case accession');
+    if (caseRaw !== undefined && !(await ctx.cases.caseOfAccession(caseRaw)))
+      throw new HttpError('INVALID_PARAMETER', `no case ${caseRaw}`);
     const upload = await receiveUpload(
       req,
       path.join(ctx.config.dataDir, 'uploads'),
@@ -62,6 +71,7 @@ export function apiRouter(ctx: ServerContext): Router {
     const job = await ctx.queue.enqueue(upload.input, upload.name, upload.dir, {
       userId: p.user.id,
       siteId: p.user.siteId,
+      caseAccession: caseRaw ?? null,
     });
     await ctx.audit.record({
       action: 'slide.upload',

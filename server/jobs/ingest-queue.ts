@@ -13,6 +13,11 @@ export interface IngestQueueOptions {
   concurrency: number;
   timeoutMs: number;
   log: (msg: string) => void;
+  /** Called once a slide is stored (links it to its case); a failure is logged, the job stays done. */
+  onStored?: (
+    slideId: string,
+    job: { name: string; siteId: string | null; caseAccession: string | null },
+  ) => Promise<void>;
 }
 
 interface Pending {
@@ -23,6 +28,7 @@ interface Pending {
   cleanup: string | null;
   /** Site the stored slide belongs to (a slide already stored keeps its site). */
   siteId: string | null;
+  caseAccession: string | null;
 }
 
 /**
@@ -45,11 +51,21 @@ export class IngestQueue {
     input: string,
     name: string,
     cleanup: string | null,
-    owner: { userId: string | null; siteId: string | null } = { userId: null, siteId: null },
+    owner: { userId: string | null; siteId: string | null; caseAccession?: string | null } = {
+      userId: null,
+      siteId: null,
+    },
   ): Promise<JobDto> {
     const jobId = randomUUID();
     const job = await this.jobs.create(jobId, 'ingest', name, owner);
-    this.waiting.push({ jobId, input, name, cleanup, siteId: owner.siteId });
+    this.waiting.push({
+      jobId,
+      input,
+      name,
+      cleanup,
+      siteId: owner.siteId,
+      caseAccession: owner.caseAccession ?? null,
+    });
     this.pump();
     return job;
   }
@@ -93,6 +109,9 @@ export class IngestQueue {
         },
       });
       await this.slides.register(manifest, p.siteId);
+      await this.opts
+        .onStored?.(manifest.id, { name: p.name, siteId: p.siteId, caseAccession: p.caseAccession })
+        .catch((e: unknown) => this.opts.log(`linking ${manifest.id} to its case failed: ${String(e)}`));
       await this.dropUpload(p);
       await this.jobs.update(p.jobId, {
         state: 'done',
