@@ -93,7 +93,7 @@ export class Auth {
 
   async logout(cookie: string): Promise<void> {
     const id = sha256(cookie);
-    this.cache.delete(id);
+    this.cache.delete(cookie);
     await this.db.deleteFrom('sessions').where('id', '=', id).execute();
   }
 
@@ -126,7 +126,7 @@ export class Auth {
       .where('id', '=', id)
       .executeTakeFirst();
     if (!row) return false;
-    this.cache.delete(row.token_hash);
+    for (const [k, v] of this.cache) if (v.principal?.credential === row.token_hash) this.cache.delete(k);
     await this.db
       .updateTable('tokens')
       .set({ revoked_at: new Date().toISOString() })
@@ -140,13 +140,15 @@ export class Auth {
   async resolve(req: IncomingMessage): Promise<Principal | null> {
     const c = credentialsOf(req);
     if (c.kind === 'none' || c.secret === '') return null;
-    const key = sha256(c.secret);
+    // The hot path (every tile) looks up the secret itself, held in this process's memory only;
+    // the hash is computed for the database on a miss.
     const now = Date.now();
-    const hit = this.cache.get(key);
+    const hit = this.cache.get(c.secret);
     if (hit && hit.until > now) return hit.principal;
+    const key = sha256(c.secret);
     const principal = await this.lookup(c.kind, key, new Date(now).toISOString());
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(key, { principal, until: now + CACHE_MS });
+    this.cache.set(c.secret, { principal, until: now + CACHE_MS });
     return principal;
   }
 
