@@ -493,6 +493,42 @@ describe('review sessions', () => {
     b.socket.disconnect();
   });
 
+  it('a page reload keeps changes made offline: they are sent once the new page joins', async () => {
+    const store = new Map<string, string>();
+    const storage = {
+      getItem: (k: string) => store.get(k) ?? null,
+      setItem: (k: string, v: string) => void store.set(k, v),
+      removeItem: (k: string) => void store.delete(k),
+    };
+    const first = new ReviewSession(connect('host'), sessionId, storage);
+    expect((await first.ready()).ok).toBe(true);
+    first.socket.disconnect();
+    await until(() => !first.connected, 'offline');
+    void first.create({
+      kind: 'point',
+      geometry: { points: [[42, 42]] },
+      classification: tumour,
+      label: 'drawn offline, then reloaded',
+    });
+    expect(store.size).toBe(1);
+    // The page goes away with the change unsent; a new page (same browser storage) opens the session.
+    const second = new ReviewSession(connect('host'), sessionId, storage);
+    expect((await second.ready()).ok).toBe(true);
+    await until(() => second.pendingCount === 0, 'sent after the reload');
+    expect(
+      (await ctx.review.annotations.list(SLIDE)).filter((a) => a.label === 'drawn offline, then reloaded'),
+    ).toHaveLength(1);
+    expect(store.size).toBe(0);
+    // The first page coming back later resends the same operation: recognised, not applied twice.
+    first.socket.connect();
+    await until(() => first.pendingCount === 0, 'first page drained');
+    expect(
+      (await ctx.review.annotations.list(SLIDE)).filter((a) => a.label === 'drawn offline, then reloaded'),
+    ).toHaveLength(1);
+    first.socket.disconnect();
+    second.socket.disconnect();
+  });
+
   it('losing access ends the session for that user at the next event', async () => {
     const b = await joined('spec');
     const shares = await ctx.db

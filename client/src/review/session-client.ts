@@ -19,6 +19,13 @@ import { REVIEW_PROTOCOL_VERSION } from './constants.ts';
 
 export type ReviewSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
+/** The part of the Web Storage API used to keep unsent changes (localStorage in the browser). */
+export interface PendingStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
 /** Undo/redo entry: how to take one of my own changes back (or forward again). */
 interface HistoryEntry {
   annotationId: string;
@@ -61,10 +68,16 @@ export class ReviewSession {
   private listeners = new Set<() => void>();
   private joined: Promise<JoinResult> | null = null;
 
+  /**
+   * `storage` (the browser's localStorage) keeps my unsent changes across a page reload: they are
+   * read back here and sent once the session is joined again.
+   */
   constructor(
     readonly socket: ReviewSocket,
     readonly sessionId: string,
+    private readonly storage: PendingStorage | null = null,
   ) {
+    for (const op of this.loadPending()) this.pending.push({ op, resolve: () => {} });
     socket.on('connect', () => {
       this.connected = true;
       void this.join();
@@ -184,17 +197,45 @@ export class ReviewSession {
     return this.annotations().find((a) => a.id === id);
   }
 
+  private get storageKey(): string {
+    return `tessera.review.pending.${this.sessionId}`;
+  }
+
+  private loadPending(): Operation[] {
+    try {
+      const raw = this.storage?.getItem(this.storageKey);
+      const ops = raw ? (JSON.parse(raw) as unknown) : [];
+      return Array.isArray(ops) ? (ops as Operation[]) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  private savePending(): void {
+    if (!this.storage) return;
+    try {
+      if (this.pending.length === 0) this.storage.removeItem(this.storageKey);
+      else this.storage.setItem(this.storageKey, JSON.stringify(this.pending.map((p) => p.op)));
+    } catch {
+      // Storage full or refused: the changes still go out while this page lives.
+    }
+  }
+
   get pendingCount(): number {
     return this.pending.length;
   }
 
   private send(op: Operation, resolve: (r: OpResult) => void, queue = true): void {
-    if (queue) this.pending.push({ op, resolve });
+    if (queue) {
+      this.pending.push({ op, resolve });
+      this.savePending();
+    }
     if (!this.connected) return;
     this.socket.emit('op', op, (r) => {
       const i = this.pending.findIndex((p) => p.op.opId === op.opId);
       if (i < 0) return; // answered already (a resend)
       this.pending.splice(i, 1);
+      this.savePending();
       const id = op.type === 'create' ? op.annotation.id : op.id;
       if (r.ok) {
         this.myVersion.set(id, r.version);

@@ -95,7 +95,7 @@ export function useReviewRoom(
   useEffect(() => {
     if (!sessionId) return;
     const socket: ReviewSocket = io({ path: '/socket.io', transports: ['websocket'] });
-    const s = new ReviewSession(socket, sessionId);
+    const s = new ReviewSession(socket, sessionId, window.localStorage);
     setSession(s);
     setStatus({ kind: 'connecting' });
     let ended = false;
