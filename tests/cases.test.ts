@@ -8,6 +8,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   AuditPage,
@@ -270,6 +271,46 @@ describe('second opinion', () => {
     expect((await as('spec', `/api/sessions/${so.sessionId}`)).status).toBe(200);
     expect((await body<CaseDto>(await as('manager', `/api/cases/${c.id}`))).status).toBe(
       'second_opinion_requested',
+    );
+    const listed = await body<SecondOpinionDto[]>(await as('anna', `/api/cases/${c.id}/second-opinions`));
+    expect(listed.map((x) => [x.specialistName, x.status])).toEqual([['spec', 'waiting']]);
+    // The specialist answers in the session: the request counts as answered.
+    const sock = io(base, { transports: ['websocket'], auth: { token: tok['spec'] }, forceNew: true });
+    const joined = await new Promise<{ ok: boolean }>((r) =>
+      sock.emit('join', { protocolVersion: 1, sessionId: so.sessionId }, r as never),
+    );
+    expect(joined.ok).toBe(true);
+    const op = await new Promise<{ ok: boolean }>((r) =>
+      sock.emit(
+        'opinion',
+        { diagnosis: 'Tubular adenoma, low-grade dysplasia', confidence: 'high' },
+        r as never,
+      ),
+    );
+    expect(op.ok).toBe(true);
+    sock.disconnect();
+    const after = await body<SecondOpinionDto[]>(await as('manager', `/api/cases/${c.id}/second-opinions`));
+    expect(after[0]!.status).toBe('answered');
+    expect((await as('bo', `/api/cases/${c.id}/second-opinions`)).status).toBe(404);
+  });
+
+  it('workload points come from a table a lab manager can change', async () => {
+    const c = (await body<CaseDto[]>(await as('manager', '/api/cases'))).find(
+      (x) => x.specimenType === 'resection',
+    )!;
+    expect(c.points).toBe(3 + 0.25 * c.slideIds.length);
+    const put = await as('manager', '/api/workload-rules', {
+      method: 'PUT',
+      body: JSON.stringify({ resection: 4.5, '*per_slide': 0.5 }),
+    });
+    expect(put.status).toBe(200);
+    const again = await body<CaseDto>(await as('manager', `/api/cases/${c.id}`));
+    expect(again.points).toBe(4.5 + 0.5 * again.slideIds.length);
+    expect((await as('anna', '/api/workload-rules', { method: 'PUT', body: '{"biopsy":2}' })).status).toBe(
+      403,
+    );
+    expect((await as('manager', '/api/workload-rules', { method: 'PUT', body: '{"../x":2}' })).status).toBe(
+      400,
     );
   });
 });

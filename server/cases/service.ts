@@ -58,6 +58,10 @@ export class CaseService {
 
   constructor(private readonly db: Db) {}
 
+  forgetRules(): void {
+    this.rulesCache = null;
+  }
+
   async rules(): Promise<Rules> {
     if (this.rulesCache && Date.now() - this.rulesCache.at < 10_000) return this.rulesCache.rules;
     const rows = await this.db.selectFrom('workload_rules').selectAll().execute();

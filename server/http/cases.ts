@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type Response, Router, json, text } from 'express';
+import { z } from 'zod';
 import {
   BalanceDecisionSchema,
   CASE_STATUSES,
@@ -16,6 +17,12 @@ import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
+
+/** Specimen type → points; `*per_slide` and `*fallback` set the slide share and the default. */
+const WorkloadRulesSchema = z.record(
+  z.string().regex(/^(\*per_slide|\*fallback|[a-z][a-z0-9_]{0,39})$/),
+  z.number().min(0).max(100),
+);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const isManager = (p: Principal): boolean => p.user.role === 'lab_manager' || p.user.role === 'admin';
@@ -214,6 +221,47 @@ export function casesRouter(ctx: ServerContext): Router {
       detail: { accession: c.accession, from: d.from, to: d.to },
     });
     res.json(moved);
+  });
+
+  r.get('/cases/:id/second-opinions', async (req, res) => {
+    const { c } = await visibleCase(res, req.params.id);
+    const rows = await ctx.db
+      .selectFrom('second_opinions')
+      .innerJoin('users', 'users.id', 'second_opinions.specialist_id')
+      .selectAll('second_opinions')
+      .select('users.display_name as specialist_name')
+      .where('case_id', '=', c.id)
+      .orderBy('second_opinions.created_at')
+      .execute();
+    const out: SecondOpinionDto[] = rows.map((r) => ({
+      id: r.id,
+      caseId: r.case_id,
+      specialistId: r.specialist_id,
+      specialistName: r.specialist_name,
+      sessionId: r.session_id,
+      status: r.status === 'answered' ? 'answered' : 'waiting',
+      createdAt: r.created_at,
+    }));
+    res.json(out);
+  });
+
+  r.get('/workload-rules', async (_req, res) => {
+    manager(res);
+    res.json(await ctx.db.selectFrom('workload_rules').selectAll().orderBy('specimen_type').execute());
+  });
+
+  r.put('/workload-rules', json({ limit: '16kb' }), async (req, res) => {
+    const p = manager(res);
+    const rules = parseBody(WorkloadRulesSchema, req.body);
+    await ctx.db.transaction().execute(async (trx) => {
+      for (const [specimen_type, points] of Object.entries(rules)) {
+        await trx.deleteFrom('workload_rules').where('specimen_type', '=', specimen_type).execute();
+        await trx.insertInto('workload_rules').values({ specimen_type, points }).execute();
+      }
+    });
+    cases.forgetRules();
+    await audit(req, p, { action: 'workload.rules', detail: rules });
+    res.json(await ctx.db.selectFrom('workload_rules').selectAll().orderBy('specimen_type').execute());
   });
 
   r.post('/cases/:id/second-opinion', json({ limit: '8kb' }), async (req, res) => {

@@ -289,6 +289,13 @@ export class ReviewHub {
         detail: { slide: c.session.slideId, opinion: opinion.id },
         ip: socket.handshake.address,
       });
+      // A routed second-opinion request is answered once its reviewer gives an opinion.
+      await this.ctx.db
+        .updateTable('second_opinions')
+        .set({ status: 'answered' })
+        .where('session_id', '=', c.session.id)
+        .where('specialist_id', '=', c.p.user.id)
+        .execute();
       ack({ ok: true, opinion });
       socket.to(sessionRoom(c.session.id)).emit('opinion', opinion);
     });
