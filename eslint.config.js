@@ -19,6 +19,53 @@ export default tseslint.config(
     },
   },
   {
+    // The browser bundle: OpenSeadragon only behind client/src/viewer/, protocol/ for types only
+    // (its values pull zod into the bundle), and nothing of the server's.
+    files: ['client/src/**/*.ts', 'client/src/**/*.tsx'],
+    ignores: ['client/src/**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'openseadragon', message: 'Only client/src/viewer/ talks to OpenSeadragon.' }],
+          patterns: [
+            {
+              group: ['**/protocol/*'],
+              allowTypeImports: true,
+              message: 'Import protocol/ types only; keep client copies of constants.',
+            },
+            {
+              group: ['**/server/*', '**/tiles/*', '**/scripts/*'],
+              message: 'The client talks to the server over HTTP only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['client/src/viewer/**/*.ts', 'client/src/viewer/**/*.tsx'],
+    ignores: ['client/src/**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/protocol/*'],
+              allowTypeImports: true,
+              message: 'Import protocol/ types only; keep client copies of constants.',
+            },
+            {
+              group: ['**/server/*', '**/tiles/*', '**/scripts/*'],
+              message: 'The client talks to the server over HTTP only.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
