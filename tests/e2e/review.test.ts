@@ -22,6 +22,7 @@ let nora: Page;
 let sam: Page;
 let slideId = '';
 let sessionId = '';
+let samId = '';
 const problems: string[] = [];
 
 async function newPage(): Promise<Page> {
@@ -79,7 +80,7 @@ describe.skipIf(!ready)('live review room (two browsers, real server, strict CSP
     expect(sessionId).toMatch(/^[0-9a-f-]{36}$/);
 
     const option = nora.locator('[data-testid="invite-user"] option', { hasText: 'Sam South' });
-    const samId = (await option.getAttribute('value'))!;
+    samId = (await option.getAttribute('value'))!;
     await nora.getByTestId('invite-user').selectOption(samId);
     await nora.getByTestId('invite-button').click();
     await expect.poll(() => nora.getByTestId('invite-result').textContent()).toMatch(/de-identified share/);
@@ -132,6 +133,71 @@ describe.skipIf(!ready)('live review room (two browsers, real server, strict CSP
 
     await nora.screenshot({ path: artifact('review-host.png') });
     await sam.screenshot({ path: artifact('review-guest.png') });
+  });
+
+  it("Sam's view outline is drawn on Nora's navigator, inside it, in his colour", async () => {
+    // Sam goes to 20x (four times the fit): his field is a box inside the slide on the minimap.
+    await sam.locator('[data-mag="20"]').click();
+    await expect.poll(() => sam.getByTestId('magnification').textContent()).toBe('20x');
+    await expect.poll(() => sam.locator('.pane').first().getAttribute('data-settled')).toBe('true');
+
+    const nav = nora.locator('.pane').first().locator('.navigator');
+    const outline = nav.locator(`[data-navigator-outline="${samId}"]`);
+    await outline.waitFor({ state: 'attached' });
+    const navBox = (await nav.boundingBox())!;
+    const samColor = await nora
+      .locator(`.annotation-overlay .view-outline[data-user-id="${samId}"] polygon`)
+      .getAttribute('stroke');
+    expect(await outline.getAttribute('stroke')).toBe(samColor);
+    // Once his zoom has reached Nora (views arrive throttled: wait for two equal reads), the outline
+    // is a box well inside the minimap.
+    let previous = '';
+    await expect
+      .poll(
+        async () => {
+          const r = await outline.boundingBox();
+          const same = JSON.stringify(r) === previous;
+          previous = JSON.stringify(r);
+          return (
+            same &&
+            !!r &&
+            r.width > 2 &&
+            r.width < navBox.width * 0.8 &&
+            r.x >= navBox.x &&
+            r.y >= navBox.y &&
+            r.x + r.width <= navBox.x + navBox.width &&
+            r.y + r.height <= navBox.y + navBox.height
+          );
+        },
+        { interval: 250 },
+      )
+      .toBe(true);
+    // Never in the way of the navigator's own clicks and drags: under the outline is the navigator.
+    const b = (await outline.boundingBox())!;
+    const under = `document.elementFromPoint(${b.x + b.width / 2}, ${b.y + b.height / 2})`;
+    expect(await nora.evaluate(`!!${under}?.closest('.navigator') && !${under}?.closest('svg')`)).toBe(true);
+    await nora
+      .locator('.pane')
+      .first()
+      .screenshot({ path: artifact('review-navigator.png') });
+
+    // Nora turns the slide a quarter: the minimap turns (and refits) with it, and so does Sam's box.
+    await nora.getByTitle('Rotate 90° clockwise (R)').click();
+    await expect
+      .poll(async () => {
+        const r = await outline.boundingBox();
+        return (
+          !!r &&
+          Math.abs((r.width / r.height) * (b.width / b.height) - 1) < 0.05 &&
+          r.x >= navBox.x &&
+          r.y >= navBox.y &&
+          r.x + r.width <= navBox.x + navBox.width &&
+          r.y + r.height <= navBox.y + navBox.height
+        );
+      })
+      .toBe(true);
+    await nora.getByTitle('Rotate 90° anticlockwise (Shift+R)').click();
+    await expect.poll(async () => Math.abs((await outline.boundingBox())!.width - b.width) < 2).toBe(true);
   });
 
   it("Nora's undo removes her rectangle on Sam's screen", async () => {

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { createPortal } from 'react-dom';
 import type { SlideDto } from '../../../protocol/index.ts';
 import { dziFilesUrl } from '../api.ts';
 import type { Affine } from './geometry.ts';
@@ -31,6 +32,8 @@ interface Props {
   /** The user pressed, dragged or scrolled on the slide. */
   onInteract?: () => void;
   overlay?: (f: Frame) => ReactNode;
+  /** Drawn over the navigator (minimap), given the image → navigator element transform. */
+  navigatorOverlay?: (transform: Affine) => ReactNode;
   caption?: ReactNode;
 }
 
@@ -68,6 +71,7 @@ export function SlidePane(props: Props) {
   const { slide, power } = props;
   const host = useRef<HTMLDivElement>(null);
   const [frame, setFrame] = useState<Frame | null>(null);
+  const [nav, setNav] = useState<{ host: HTMLElement; transform: Affine } | null>(null);
   const [status, setStatus] = useState<'opening' | 'open' | 'failed'>('opening');
   const [failure, setFailure] = useState('');
   const [loaded, setLoaded] = useState(false);
@@ -107,6 +111,7 @@ export function SlidePane(props: Props) {
         latest.current.onSettled?.(v);
       },
       interact: () => latest.current.onInteract?.(),
+      navigatorFrame: (transform, navHost) => setNav({ host: navHost, transform }),
     };
     // Created a microtask later: React's StrictMode mounts, unmounts and remounts at once, and a
     // viewer torn down while its descriptor is still in flight logs assertion noise when it lands.
@@ -139,6 +144,7 @@ export function SlidePane(props: Props) {
         c.destroy();
       }
       setFrame(null);
+      setNav(null);
       setLoaded(false);
       setStatus('opening');
     };
@@ -155,6 +161,10 @@ export function SlidePane(props: Props) {
     >
       <div ref={host} className="osd" data-testid="osd" />
       {frame && status === 'open' && props.overlay?.(frame)}
+      {nav &&
+        status === 'open' &&
+        props.navigatorOverlay &&
+        createPortal(props.navigatorOverlay(nav.transform), nav.host)}
       {props.caption && <div className="pane-caption">{props.caption}</div>}
       {view && status === 'open' && (
         <div className="pane-foot">

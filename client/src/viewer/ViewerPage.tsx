@@ -24,6 +24,7 @@ import { InfoPanel } from './InfoPanel.tsx';
 import { KEY_HELP } from './keys.ts';
 import { MeasureOverlay } from './MeasureOverlay.tsx';
 import { MeasurePanel } from './MeasurePanel.tsx';
+import { NavigatorOutlines } from './NavigatorOutlines.tsx';
 import type { OsdController } from './osd.ts';
 import { SlidePane } from './SlidePane.tsx';
 import { Toolbar } from './Toolbar.tsx';
@@ -335,6 +336,9 @@ function Workspace({ slide }: { slide: SlideDto }) {
             onInteract={() => room?.interacted()}
             onSettled={(v) => writeUrl(v, true)}
             caption={compare.compareId ? slide.name : undefined}
+            navigatorOverlay={(t) =>
+              room && <NavigatorOutlines transform={t} views={room.views} people={people} />
+            }
             overlay={(f) => (
               <>
                 <AnnotationOverlay

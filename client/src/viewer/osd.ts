@@ -1,5 +1,5 @@
 import OpenSeadragon from 'openseadragon';
-import { affineFrom, type Affine, type Point } from './geometry.ts';
+import { affineFrom, sameAffine, type Affine, type Point } from './geometry.ts';
 import type { ViewState } from './viewport.ts';
 
 /**
@@ -18,6 +18,11 @@ export interface OsdHandlers {
   settled?: (view: ViewState) => void;
   /** The user pressed, dragged or scrolled on the slide (not a programmatic move). */
   interact?: () => void;
+  /**
+   * The navigator (minimap) was redrawn with a different image → navigator element transform
+   * (opened, resized with the viewer, rotated). Not called while only the main view pans or zooms.
+   */
+  navigatorFrame?: (transform: Affine, element: HTMLElement) => void;
 }
 
 export interface OsdOptions {
@@ -66,6 +71,10 @@ export class OsdController {
   handlers: OsdHandlers;
   private image: OpenSeadragon.TiledImage | null = null;
   private destroyed = false;
+  /** Ours, inside the navigator's container: overlays are mounted here, never into OpenSeadragon's nodes. */
+  private navHost: HTMLDivElement | null = null;
+  private navLast: Affine | null = null;
+  private navObserver: ResizeObserver | null = null;
 
   constructor(element: HTMLElement, tileSource: DziSource, opts: OsdOptions, handlers: OsdHandlers) {
     this.handlers = handlers;
@@ -133,6 +142,21 @@ export class OsdController {
     v.addHandler('animation-finish', () => {
       if (this.image) this.handlers.settled?.(this.view(true));
     });
+
+    const nav = this.navigator();
+    if (nav) {
+      const host = document.createElement('div');
+      host.className = 'navigator-overlay';
+      nav.container.appendChild(host);
+      this.navHost = host;
+      // The navigator redraws on its own loop (its rotation animates there); it resizes with the
+      // viewer without an event of its own, hence the observer.
+      nav.addHandler('update-viewport', () => this.emitNavigator());
+      if (typeof ResizeObserver !== 'undefined') {
+        this.navObserver = new ResizeObserver(() => this.emitNavigator());
+        this.navObserver.observe(nav.container);
+      }
+    }
   }
 
   get isOpen(): boolean {
@@ -208,6 +232,33 @@ export class OsdController {
     return [m[0] / 1024, m[1] / 1024, m[2] / 1024, m[3] / 1024, m[4], m[5]];
   }
 
+  /**
+   * Image pixel → navigator element pixel (the element `navigatorElement()` covers), as an affine
+   * map. World (viewport) coordinates are shared by the two viewers; the navigator's own viewport
+   * carries its fit and rotation. Null without a navigator or before the slide opens.
+   */
+  navigatorTransform(): Affine | null {
+    const img = this.image;
+    const nav = this.navigator();
+    if (!img || !nav?.viewport) return null;
+    const to = (x: number, y: number): Point =>
+      nav.viewport.viewportToViewerElementCoordinates(img.imageToViewportCoordinates(x, y, true));
+    const o = to(0, 0);
+    const ux = to(1024, 0);
+    const uy = to(0, 1024);
+    const m = affineFrom(o, ux, uy);
+    const t: Affine = [m[0] / 1024, m[1] / 1024, m[2] / 1024, m[3] / 1024, m[4], m[5]];
+    return t.every(Number.isFinite) && m[0] * m[3] - m[1] * m[2] !== 0 ? t : null;
+  }
+
+  /**
+   * An empty element laid over the navigator (same box as its drawing area) to mount overlays
+   * into; null without a navigator.
+   */
+  navigatorElement(): HTMLElement | null {
+    return this.destroyed ? null : this.navHost;
+  }
+
   /** The image-pixel box the view shows now (axis-aligned in image space). */
   imageBounds(): { x: number; y: number; width: number; height: number } | null {
     const img = this.image;
@@ -225,12 +276,33 @@ export class OsdController {
     this.destroyed = true;
     this.handlers = {};
     this.image = null;
+    this.navObserver?.disconnect();
+    this.navObserver = null;
+    this.navHost?.remove();
+    this.navHost = null;
     this.viewer.destroy();
   }
 
   private emitFrame(): void {
-    if (!this.image || !this.handlers.frame) return;
+    if (!this.image) return;
+    // Checked on the main view's frames too (deduplicated, so nearly free): a safety net.
+    this.emitNavigator();
+    if (!this.handlers.frame) return;
     const t = this.transform();
     if (t) this.handlers.frame(this.view(true), t);
+  }
+
+  private navigator(): OpenSeadragon.Navigator | null {
+    // Typed as always present; it exists only with showNavigator.
+    return (this.viewer.navigator as OpenSeadragon.Navigator | null | undefined) ?? null;
+  }
+
+  private emitNavigator(): void {
+    const host = this.navigatorElement();
+    if (!host || !this.handlers.navigatorFrame) return;
+    const t = this.navigatorTransform();
+    if (!t || (this.navLast && sameAffine(this.navLast, t))) return;
+    this.navLast = t;
+    this.handlers.navigatorFrame(t, host);
   }
 }
