@@ -25,7 +25,7 @@ import { createApp, createHandler, createServerContext } from '../server/app.ts'
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { readFileSync } from 'node:fs';
-import { userWithToken } from './helpers/auth.ts';
+import { slideRow, userWithToken } from './helpers/auth.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 const have = requireSlides();
@@ -52,24 +52,7 @@ beforeAll(async () => {
     tok[name] = u.token;
     id[name] = u.id;
   }
-  await ctx.db
-    .insertInto('slides')
-    .values({
-      id: SLIDE,
-      name: 'S1',
-      source_format: 'generic-tiff',
-      width: 100,
-      height: 100,
-      tile_size: 256,
-      levels: 1,
-      mpp_x: null,
-      mpp_y: null,
-      objective_power: null,
-      associated: '[]',
-      created_at: new Date().toISOString(),
-      site_id: 'north',
-    })
-    .execute();
+  await slideRow(ctx.db, { id: SLIDE, name: 'S1', siteId: 'north' });
   server = createServer(createHandler(ctx, createApp(ctx)));
   ctx.review.attach(server);
   server.listen(0, '127.0.0.1');

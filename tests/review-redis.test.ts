@@ -18,7 +18,7 @@ import { ReviewSession, type ReviewSocket } from '../client/src/review/session-c
 import { createApp, createHandler, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
-import { userWithToken } from './helpers/auth.ts';
+import { slideRow, userWithToken } from './helpers/auth.ts';
 
 const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
 if (!haveRedis) {
@@ -78,24 +78,7 @@ beforeAll(async () => {
     tokens[name] = u.token;
     tokens[`${name}-id`] = u.id;
   }
-  await ctx.db
-    .insertInto('slides')
-    .values({
-      id: SLIDE,
-      name: 's',
-      source_format: 'generic-tiff',
-      width: 100,
-      height: 100,
-      tile_size: 256,
-      levels: 1,
-      mpp_x: null,
-      mpp_y: null,
-      objective_power: null,
-      associated: '[]',
-      created_at: new Date().toISOString(),
-      site_id: 'north',
-    })
-    .execute();
+  await slideRow(ctx.db, { id: SLIDE, name: 's', siteId: 'north' });
   const res = await fetch(`http://127.0.0.1:${nodes[0]!.port}/api/sessions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${tokens['host']}`, 'content-type': 'application/json' },

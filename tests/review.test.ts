@@ -21,7 +21,7 @@ import type {
 import { createApp, createHandler, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
-import { userWithToken } from './helpers/auth.ts';
+import { slideRow, userWithToken } from './helpers/auth.ts';
 
 let dataDir = '';
 let ctx: ServerContext;
@@ -66,24 +66,13 @@ beforeAll(async () => {
     ids[name] = u.id;
   }
   // A slide row is all the review needs (no pixels are read).
-  await ctx.db
-    .insertInto('slides')
-    .values({
-      id: SLIDE,
-      name: 'Patient X breast core',
-      source_format: 'generic-tiff',
-      width: 10000,
-      height: 8000,
-      tile_size: 256,
-      levels: 7,
-      mpp_x: 0.25,
-      mpp_y: 0.25,
-      objective_power: 40,
-      associated: '[]',
-      created_at: new Date().toISOString(),
-      site_id: 'north',
-    })
-    .execute();
+  await slideRow(ctx.db, {
+    id: SLIDE,
+    name: 'Patient X breast core',
+    siteId: 'north',
+    width: 10000,
+    height: 8000,
+  });
 });
 
 afterAll(async () => {
@@ -568,24 +557,7 @@ describe('GeoJSON in QuPath form', () => {
 
     // Into a second slide and out again: the same geometry, kinds, classes and names.
     const other = 'b'.repeat(32);
-    await ctx.db
-      .insertInto('slides')
-      .values({
-        id: other,
-        name: 'copy',
-        source_format: 'generic-tiff',
-        width: 10,
-        height: 10,
-        tile_size: 256,
-        levels: 1,
-        mpp_x: null,
-        mpp_y: null,
-        objective_power: null,
-        associated: '[]',
-        created_at: new Date().toISOString(),
-        site_id: 'north',
-      })
-      .execute();
+    await slideRow(ctx.db, { id: other, name: 'copy', siteId: 'north', width: 10, height: 10 });
     const imp = await api('host', `/api/slides/${other}/annotations?format=geojson`, {
       method: 'POST',
       body: JSON.stringify(fc),

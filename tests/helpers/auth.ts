@@ -28,3 +28,31 @@ export function authedFetch(token: () => string): typeof fetch {
     return fetch(input, { ...init, headers });
   };
 }
+
+/**
+ * A slide known to the database only (no pixels in the store): enough for annotations, sessions,
+ * cases and shares, which never read tiles.
+ */
+export async function slideRow(
+  db: Db,
+  s: { id: string; name: string; siteId: string; width?: number; height?: number },
+): Promise<void> {
+  await db
+    .insertInto('slides')
+    .values({
+      id: s.id,
+      name: s.name,
+      source_format: 'generic-tiff',
+      width: s.width ?? 100,
+      height: s.height ?? 100,
+      tile_size: 256,
+      levels: 1,
+      mpp_x: null,
+      mpp_y: null,
+      objective_power: null,
+      associated: '[]',
+      created_at: new Date().toISOString(),
+      site_id: s.siteId,
+    })
+    .execute();
+}
