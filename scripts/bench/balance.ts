@@ -15,15 +15,9 @@ import { balance } from '../../server/cases/balance.ts';
 import { CaseService } from '../../server/cases/service.ts';
 import { openDb } from '../../server/db/index.ts';
 import { seedNetwork } from '../demo/network.ts';
+import { intArg as int } from './args.ts';
 
 const TARGET_MS = 2000;
-
-function int(name: string, raw: string, min: number, max: number): number {
-  const v = Number(raw);
-  if (!/^\d+$/.test(raw) || v < min || v > max)
-    throw new Error(`Expected integer between ${min} and ${max} for --${name} but received ${raw}`);
-  return v;
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

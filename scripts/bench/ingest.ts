@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, DEFAULT_HEIGHT, DEFAULT_WIDTH, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { measure, type Measurement } from './measure.ts';
+import { intArg, sizeArg } from './args.ts';
 
 const TIME_RATIO_TARGET = 1.2;
 const RSS_TARGET_BYTES = 1024 ** 3;
@@ -85,28 +86,17 @@ function options(argv: string[]): Options {
   if (tileSize !== 256 && tileSize !== 512) {
     throw new Error(`Expected 256 or 512 for --tile-size but received ${values['tile-size']}`);
   }
-  const runs = Number(values.runs);
-  if (!Number.isInteger(runs) || runs < 1 || runs > 50) {
-    throw new Error(`Expected integer between 1 and 50 for --runs but received ${values.runs}`);
-  }
+  const runs = intArg('runs', values.runs, 1, 50);
   const concurrency = values.concurrency
-    ? Number(values.concurrency)
+    ? intArg('concurrency', values.concurrency, 1, 64)
     : Math.max(2, os.availableParallelism());
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-    throw new Error(`Expected integer between 1 and 64 for --concurrency but received ${values.concurrency}`);
-  }
   const only = values.only ?? null;
   if (only !== null && only !== 'tessera' && only !== 'vips') {
     throw new Error(`Expected tessera or vips for --only but received ${only}`);
   }
-  let width = DEFAULT_WIDTH;
-  let height = DEFAULT_HEIGHT;
-  if (values.size) {
-    const m = /^(\d+)x(\d+)$/.exec(values.size);
-    if (!m) throw new Error(`Expected WIDTHxHEIGHT for --size but received ${values.size}`);
-    width = Number(m[1]);
-    height = Number(m[2]);
-  }
+  const { width, height } = values.size
+    ? sizeArg(values.size)
+    : { width: DEFAULT_WIDTH, height: DEFAULT_HEIGHT };
   return { tileSize, runs, concurrency, only, width, height, keep: values.keep === true };
 }
 

@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { prng } from '../prng.ts';
+import { sizeArg } from './args.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BENCH_DIR = path.join(REPO_ROOT, '.bench');
@@ -312,18 +313,12 @@ function drawGrain(size: number, seed: number): Raster {
   return { width: size, height: size, data };
 }
 
-function parseSize(s: string): { width: number; height: number } {
-  const m = /^(\d+)x(\d+)$/.exec(s);
-  if (!m) throw new Error(`Expected WIDTHxHEIGHT for --size but received ${s}`);
-  return { width: Number(m[1]), height: Number(m[2]) };
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { size: { type: 'string' }, force: { type: 'boolean', default: false } },
     strict: true,
   });
-  const size = values.size ? parseSize(values.size) : { width: DEFAULT_WIDTH, height: DEFAULT_HEIGHT };
+  const size = values.size ? sizeArg(values.size) : { width: DEFAULT_WIDTH, height: DEFAULT_HEIGHT };
   const slide = await ensureBenchSlide({ ...size, force: values.force === true });
   console.log(
     slide.generated

@@ -17,17 +17,9 @@ import type { AnnotationDto, AppliedOp, ReviewSessionDto } from '../../protocol/
 import { ensureBenchSlide } from './make-bench-slide.ts';
 import { benchToken, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
 import { killAll } from './tiles/children.ts';
+import { intListArg as intList } from './args.ts';
 
 const P99_TARGET_MS = 50;
-
-function intList(name: string, raw: string, min: number, max: number): number[] {
-  return raw.split(',').map((s) => {
-    const v = Number(s.trim());
-    if (!/^\d+$/.test(s.trim()) || v < min || v > max)
-      throw new Error(`Expected integers between ${min} and ${max} for --${name} but received ${raw}`);
-    return v;
-  });
-}
 
 const opts = (() => {
   const { values } = parseArgs({

@@ -26,6 +26,7 @@ import { type LoadResult, machineBusyOver, replay } from './tiles/load.ts';
 import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
 import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
 import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
+import { intArg, sizeArg } from './args.ts';
 
 interface Options {
   duration: number;
@@ -36,14 +37,6 @@ interface Options {
   width: number;
   height: number;
   installNginx: boolean;
-}
-
-function intArg(name: string, raw: string, min: number, max: number): number {
-  const v = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isInteger(v) || v < min || v > max) {
-    throw new Error(`Expected integer between ${min} and ${max} for --${name} but received ${raw}`);
-  }
-  return v;
 }
 
 function options(argv: string[]): Options {
@@ -65,14 +58,9 @@ function options(argv: string[]): Options {
   if (only !== null && only !== 'tessera' && only !== 'nginx') {
     throw new Error(`Expected tessera or nginx for --only but received ${only}`);
   }
-  let width = DEFAULT_WIDTH;
-  let height = DEFAULT_HEIGHT;
-  if (values.size) {
-    const m = /^(\d+)x(\d+)$/.exec(values.size);
-    if (!m) throw new Error(`Expected WIDTHxHEIGHT for --size but received ${values.size}`);
-    width = Number(m[1]);
-    height = Number(m[2]);
-  }
+  const { width, height } = values.size
+    ? sizeArg(values.size)
+    : { width: DEFAULT_WIDTH, height: DEFAULT_HEIGHT };
   return {
     duration: intArg('duration', values.duration, 1, 120),
     connections,

@@ -18,6 +18,7 @@ import { ensureClientBuilt, haveChromium, launchChromium, CHROMIUM } from '../br
 import { REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { BENCH_DATA_DIR, benchToken, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
 import { killAll } from './tiles/children.ts';
+import { intArg } from './args.ts';
 
 const FIRST_TARGET_MS = 1000;
 const STEP_TARGET_MS = 250;
@@ -35,10 +36,7 @@ function options(argv: string[]): Options {
     options: { runs: { type: 'string', default: '5' }, size: { type: 'string', default: '1920x1080' } },
     strict: true,
   });
-  const runs = Number(values.runs);
-  if (!/^\d+$/.test(values.runs) || runs < 1 || runs > 50) {
-    throw new Error(`Expected integer between 1 and 50 for --runs but received ${values.runs}`);
-  }
+  const runs = intArg('runs', values.runs, 1, 50);
   const m = /^(\d{3,4})x(\d{3,4})$/.exec(values.size);
   if (!m) throw new Error(`Expected WIDTHxHEIGHT (e.g. 1920x1080) for --size but received ${values.size}`);
   return { runs, width: Number(m[1]), height: Number(m[2]) };
