@@ -21,7 +21,7 @@ import { intListArg as intList } from './args.ts';
 
 const P99_TARGET_MS = 50;
 
-const opts = (() => {
+function parseOptions() {
   const { values } = parseArgs({
     options: {
       clients: { type: 'string', default: '10,50' },
@@ -37,7 +37,10 @@ const opts = (() => {
     rate: intList('rate', values.rate, 1, 50)[0]!,
     total: intList('total', values.total, 0, 5000)[0]!,
   };
-})();
+}
+
+/** Set first thing in main(), so a bad argument is one line like any other failure. */
+let opts: ReturnType<typeof parseOptions>;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -215,6 +218,7 @@ async function runRoom(c: Ctx, n: number, idle: number): Promise<{ ok: boolean; 
 }
 
 async function main(): Promise<number> {
+  opts = parseOptions();
   const slide = await ensureBenchSlide();
   const { id } = await ingestBenchSlide(slide.path);
   const admin = await benchToken();
