@@ -142,36 +142,27 @@ export async function updateUser(
   return getUser(db, id);
 }
 
-export async function getUser(db: Db, id: string): Promise<UserDto | null> {
-  const r = await db
+/** Users with their site's name (`site_name`), to filter and run. */
+export function usersWithSite(db: Db) {
+  return db
     .selectFrom('users')
     .innerJoin('sites', 'sites.id', 'users.site_id')
     .selectAll('users')
-    .select('sites.name as site_name')
-    .where('users.id', '=', id)
-    .executeTakeFirst();
+    .select('sites.name as site_name');
+}
+
+export async function getUser(db: Db, id: string): Promise<UserDto | null> {
+  const r = await usersWithSite(db).where('users.id', '=', id).executeTakeFirst();
   return r ? toUserDto(r, r.site_name) : null;
 }
 
 export async function userByName(db: Db, name: string): Promise<(UserDto & { passwordHash: string }) | null> {
-  const r = await db
-    .selectFrom('users')
-    .innerJoin('sites', 'sites.id', 'users.site_id')
-    .selectAll('users')
-    .select('sites.name as site_name')
-    .where('users.name', '=', name)
-    .executeTakeFirst();
+  const r = await usersWithSite(db).where('users.name', '=', name).executeTakeFirst();
   return r ? { ...toUserDto(r, r.site_name), passwordHash: r.password_hash } : null;
 }
 
 export async function listUsers(db: Db): Promise<UserDto[]> {
-  const rows = await db
-    .selectFrom('users')
-    .innerJoin('sites', 'sites.id', 'users.site_id')
-    .selectAll('users')
-    .select('sites.name as site_name')
-    .orderBy('users.name')
-    .execute();
+  const rows = await usersWithSite(db).orderBy('users.name').execute();
   return rows.map((r) => toUserDto(r, r.site_name));
 }
 

@@ -5,6 +5,7 @@ import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
+import { usersWithSite } from '../auth/users.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -119,11 +120,7 @@ export function reviewRouter(ctx: ServerContext): Router {
     if (s.hostId !== p.user.id) throw new HttpError('FORBIDDEN', 'only the host invites');
     if (s.status !== 'open') throw new HttpError('CONFLICT', 'the session is closed');
     const body = parseBody(InviteRequestSchema, req.body);
-    const invitee = await ctx.db
-      .selectFrom('users')
-      .innerJoin('sites', 'sites.id', 'users.site_id')
-      .selectAll('users')
-      .select('sites.name as site_name')
+    const invitee = await usersWithSite(ctx.db)
       .where('users.id', '=', body.userId)
       .where('users.disabled', '=', 0)
       .executeTakeFirst();
