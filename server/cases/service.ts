@@ -248,7 +248,8 @@ export class CaseService {
   }
 
   /** Every pathologist with profile, load and open cases. */
-  async pathologists(): Promise<PathologistDto[]> {
+  /** `openCases`: the open cases when the caller has them already (one read of the queue, not two). */
+  async pathologists(openCases?: CaseDto[]): Promise<PathologistDto[]> {
     const rows = await this.db
       .selectFrom('users')
       .innerJoin('sites', 'sites.id', 'users.site_id')
@@ -266,7 +267,7 @@ export class CaseService {
       .where('users.disabled', '=', 0)
       .orderBy('users.display_name')
       .execute();
-    const open = await this.list({ openOnly: true, limit: 50_000 });
+    const open = openCases ?? (await this.list({ openOnly: true, limit: 50_000 }));
     const load = new Map<string, { points: number; n: number }>();
     for (const c of open)
       if (c.assignedTo) {
@@ -318,25 +319,25 @@ export class CaseService {
     millis: number;
   }> {
     const t0 = performance.now();
-    const ps = await this.pathologists();
-    const open = (await this.list({ openOnly: true, limit: 50_000 })).filter(
-      (c) => c.status !== 'second_opinion_requested',
-    );
+    const allOpen = await this.list({ openOnly: true, limit: 50_000 });
+    const ps = await this.pathologists(allOpen);
+    const open = allOpen.filter((c) => c.status !== 'second_opinion_requested');
     const scoped = open.filter(
       (c) => (!f.site || c.siteId === f.site) && (!f.subspecialty || c.subspecialty === f.subspecialty),
     );
     const scopedIds = new Set(scoped.map((c) => c.id));
+    // Points each pathologist already carries outside the scope (one pass, not one per pathologist).
+    const outOfScope = new Map<string, number>();
+    for (const c of open)
+      if (c.assignedTo && !scopedIds.has(c.id))
+        outOfScope.set(c.assignedTo, (outOfScope.get(c.assignedTo) ?? 0) + c.points);
     const bps: BPathologist[] = ps.map((p) => ({
       id: p.userId,
       name: p.name,
       siteId: p.siteId,
       subspecialties: p.subspecialties,
       // Capacity left for the cases in scope: what the rest already takes counts.
-      capacity:
-        p.weeklyCapacity -
-        open
-          .filter((c) => c.assignedTo === p.userId && !scopedIds.has(c.id))
-          .reduce((s, c) => s + c.points, 0),
+      capacity: p.weeklyCapacity - (outOfScope.get(p.userId) ?? 0),
       onLeave: p.onLeave,
     }));
     const bcs: BCase[] = scoped.map((c) => ({
@@ -378,11 +379,12 @@ export class CaseService {
 
   async dashboard(f: { site?: string; subspecialty?: string }): Promise<DashboardDto> {
     const now = Date.now();
-    const all = (await this.list({ limit: 50_000 })).filter(
-      (c) => !f.subspecialty || c.subspecialty === f.subspecialty,
-    );
+    const every = await this.list({ limit: 50_000 });
+    const all = every.filter((c) => !f.subspecialty || c.subspecialty === f.subspecialty);
     const sites = await this.db.selectFrom('sites').selectAll().orderBy('id').execute();
-    const ps = (await this.pathologists()).filter((p) => !f.site || p.siteId === f.site);
+    const ps = (await this.pathologists(every.filter((c) => OPEN.includes(c.status)))).filter(
+      (p) => !f.site || p.siteId === f.site,
+    );
     const waiting = await this.db
       .selectFrom('second_opinions')
       .select('case_id')
