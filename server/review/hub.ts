@@ -122,11 +122,15 @@ export class ReviewHub {
    * The sender's rights now: still signed in, still able to see the slide, still in an open
    * session. A refusal here also ends the socket's membership.
    */
-  private async recheck(socket: Sock): Promise<{ session: ReviewSessionDto; p: Principal } | Refusal> {
+  private async recheck(
+    socket: Sock,
+  ): Promise<{ session: { id: string; slideId: string }; p: Principal } | Refusal> {
     const { sessionId, slideId } = socket.data;
     if (!sessionId || !slideId) return refuse('NOT_JOINED', 'join a session first');
     const p = await this.ctx.auth.resolve(handshakeRequest(socket));
-    const session = await this.sessions.get(sessionId);
+    // Every event passes here: the session's row alone (status), not its invitation list.
+    const row = await this.sessions.row(sessionId);
+    const session = row ? { id: row.id, slideId: row.slide_id, status: row.status } : null;
     const why =
       !p || p.user.id !== socket.data.principal.user.id
         ? refuse('UNAUTHENTICATED', 'signed out')
