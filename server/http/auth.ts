@@ -23,7 +23,7 @@ import {
   userCount,
 } from '../auth/users.ts';
 import type { ServerContext } from '../context.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, validate } from './errors.ts';
 import { slideIdParam } from './api.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -82,21 +82,10 @@ export function sameOriginWrites(): RequestHandler {
   };
 }
 
-export function parseBody<T>(
-  schema: {
-    safeParse(
-      v: unknown,
-    ):
-      | { success: true; data: T }
-      | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
-  },
-  body: unknown,
-): T {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  const i = r.error.issues[0]!;
-  const where = i.path.length ? `${i.path.map(String).join('.')}: ` : '';
-  throw new HttpError('INVALID_PARAMETER', `${where}${i.message}`);
+export function parseBody<T>(schema: Parameters<typeof validate<T>>[0], body: unknown): T {
+  const r = validate(schema, body);
+  if (!r.ok) throw new HttpError('INVALID_PARAMETER', r.message);
+  return r.data;
 }
 
 function me(user: UserDto): MeDto {

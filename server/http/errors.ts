@@ -54,3 +54,24 @@ function isBodyParserError(e: unknown): e is { status: number; message: string }
     (e as { status: number }).status < 500
   );
 }
+
+/**
+ * Validate a request body or socket message with a zod schema: the data, or the first problem as
+ * one line naming its field (`patch.label: Too big …`).
+ */
+export function validate<T>(
+  schema: {
+    safeParse(
+      v: unknown,
+    ):
+      | { success: true; data: T }
+      | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  },
+  v: unknown,
+): { ok: true; data: T } | { ok: false; message: string } {
+  const r = schema.safeParse(v);
+  if (r.success) return { ok: true, data: r.data };
+  const i = r.error.issues[0];
+  const where = i && i.path.length ? `${i.path.map(String).join('.')}: ` : '';
+  return { ok: false, message: `${where}${i?.message ?? 'invalid'}` };
+}

@@ -19,6 +19,7 @@ import type { Principal } from '../auth/auth.ts';
 import type { ServerContext } from '../context.ts';
 import { AnnotationService } from './annotations.ts';
 import { SessionRepo } from './sessions.ts';
+import { validate } from '../http/errors.ts';
 
 interface SocketData {
   principal: Principal;
@@ -39,10 +40,8 @@ const sessionRoom = (id: string): string => `s:${id}`;
 const slideRoom = (id: string): string => `a:${id}`;
 
 function parse<T>(schema: ZodType<T>, v: unknown): { ok: true; data: T } | Refusal {
-  const r = schema.safeParse(v);
-  if (r.success) return { ok: true, data: r.data };
-  const i = r.error.issues[0];
-  return refuse('INVALID_PARAMETER', `${i?.path.map(String).join('.') ?? ''}: ${i?.message ?? 'invalid'}`);
+  const r = validate(schema, v);
+  return r.ok ? r : refuse('INVALID_PARAMETER', r.message);
 }
 
 /** Who the handshake belongs to: the session cookie, or `auth: { token }` from scripts and tests. */
