@@ -33,17 +33,22 @@ import { CaseService } from './cases/service.ts';
  */
 /**
  * A stored slide joins its case: the accession chosen on upload, else an open case of the uploader's
- * site whose accession appears in the file name (scanners name files after the barcode).
+ * site whose accession appears in the file name or in the scanner's metadata (barcode, label text).
  */
 async function linkToCase(
   cases: CaseService | undefined,
   slideId: string,
-  job: { name: string; siteId: string | null; caseAccession: string | null },
+  job: {
+    name: string;
+    siteId: string | null;
+    caseAccession: string | null;
+    properties: Record<string, string>;
+  },
 ): Promise<void> {
   if (!cases) return;
   let caseId = job.caseAccession ? await cases.caseOfAccession(job.caseAccession) : null;
   if (!caseId && job.siteId) {
-    const base = job.name.toUpperCase();
+    const base = [job.name, ...Object.values(job.properties)].join('\n').toUpperCase();
     const open = await cases.list({ site: job.siteId, openOnly: true, limit: 50_000 });
     const hit = open
       .filter((c) => c.accession.length >= 4 && base.includes(c.accession.toUpperCase()))

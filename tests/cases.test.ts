@@ -339,5 +339,12 @@ describe.skipIf(!have)('slides join their case at upload', () => {
     expect((await body<CaseDto>(await as('manager', `/api/cases/${named.id}`))).slideIds).toEqual([
       b.slideId,
     ]);
+    // The scanner's metadata names the case (Aperio's Filename field here): a plainly named upload links too.
+    const byMetadata = await make('CMU-1');
+    const m = await up('name=scan-0042.svs', other);
+    expect(m.state).toBe('done');
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${byMetadata.id}`))).slideIds).toEqual([
+      m.slideId,
+    ]);
   });
 });

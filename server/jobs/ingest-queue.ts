@@ -16,7 +16,13 @@ export interface IngestQueueOptions {
   /** Called once a slide is stored (links it to its case); a failure is logged, the job stays done. */
   onStored?: (
     slideId: string,
-    job: { name: string; siteId: string | null; caseAccession: string | null },
+    job: {
+      name: string;
+      siteId: string | null;
+      caseAccession: string | null;
+      /** The scanner's metadata (barcode fields carry the accession on many scanners). */
+      properties: Record<string, string>;
+    },
   ) => Promise<void>;
 }
 
@@ -110,7 +116,12 @@ export class IngestQueue {
       });
       await this.slides.register(manifest, p.siteId);
       await this.opts
-        .onStored?.(manifest.id, { name: p.name, siteId: p.siteId, caseAccession: p.caseAccession })
+        .onStored?.(manifest.id, {
+          name: p.name,
+          siteId: p.siteId,
+          caseAccession: p.caseAccession,
+          properties: manifest.properties,
+        })
         .catch((e: unknown) => this.opts.log(`linking ${manifest.id} to its case failed: ${String(e)}`));
       await this.dropUpload(p);
       await this.jobs.update(p.jobId, {
