@@ -4,6 +4,7 @@
  *
  *   npm run bench:tiles -- [--duration S] [--connections 32,128] [--urls N] [--seed N]
  *                          [--only tessera|nginx] [--size WxH] [--install-nginx]
+ *                          [--generator wrk|autocannon]
  *
  * Targets: at least 20,000 tiles/s on 2 cores, p99 at most 10 ms at 32 connections, and at least
  * 0.2x the tiles/s of nginx. TESSERA_WORKERS (and any other TESSERA_* variable) reaches the server.
@@ -22,7 +23,8 @@ import {
 } from './tessera-server.ts';
 import { freePort, killAll, lastLines, runChild } from './tiles/children.ts';
 import { type Shapes, fetchShapes, geometryProblems, geometrySample, meanBytes } from './tiles/geometry.ts';
-import { type LoadResult, machineBusyOver, replay } from './tiles/load.ts';
+import { type LoadResult, machineBusyOver, replay as replayAutocannon } from './tiles/load.ts';
+import { replayWrk } from './tiles/wrk.ts';
 import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
 import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
 import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
@@ -37,6 +39,7 @@ interface Options {
   width: number;
   height: number;
   installNginx: boolean;
+  generator: 'wrk' | 'autocannon';
 }
 
 function options(argv: string[]): Options {
@@ -50,6 +53,7 @@ function options(argv: string[]): Options {
       only: { type: 'string' },
       size: { type: 'string' },
       'install-nginx': { type: 'boolean', default: false },
+      generator: { type: 'string' },
     },
     strict: true,
   });
@@ -57,6 +61,13 @@ function options(argv: string[]): Options {
   const only = values.only ?? null;
   if (only !== null && only !== 'tessera' && only !== 'nginx') {
     throw new Error(`Expected tessera or nginx for --only but received ${only}`);
+  }
+  const generator = values.generator ?? (onPath('wrk') ? 'wrk' : 'autocannon');
+  if (generator !== 'wrk' && generator !== 'autocannon') {
+    throw new Error(`Expected wrk or autocannon for --generator but received ${generator}`);
+  }
+  if (generator === 'wrk' && !onPath('wrk')) {
+    throw new Error('--generator wrk: no wrk command (apt-get install wrk)');
   }
   const { width, height } = values.size
     ? sizeArg(values.size)
@@ -70,6 +81,7 @@ function options(argv: string[]): Options {
     width,
     height,
     installNginx: values['install-nginx'] === true,
+    generator,
   };
 }
 
@@ -192,6 +204,7 @@ async function checkGeometry(ctx: Context, contenders: readonly Contender[]): Pr
  */
 async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<Map<string, LoadResult[]>> {
   const paths = new Map(contenders.map((c) => [c.name, ctx.mix.map((t) => tilePath(c.base, t))]));
+  const replay = ctx.opts.generator === 'wrk' ? replayWrk : replayAutocannon;
   for (const c of contenders) {
     const p = paths.get(c.name)!;
     const warm = await replay({
@@ -231,7 +244,7 @@ async function main(): Promise<number> {
   console.log(`slide       ${path.relative(REPO_ROOT, slide.path)} (${slide.width}x${slide.height})`);
   if (slide.generated) console.log(`            generated in ${slide.seconds.toFixed(1)} s`);
   console.log(
-    `machine     ${cores} cores, shared by the server under test and the load generator (autocannon, one thread in this process)`,
+    `machine     ${cores} cores, shared by the server under test and the load generator (${opts.generator === 'wrk' ? 'wrk, one thread, a child process' : 'autocannon, one thread in this process'})`,
   );
   const mix = tileMix({ width: slide.width, height: slide.height, count: opts.urls, seed: opts.seed });
   const distinct = new Set(mix.map((t) => `${t.level}/${t.col}_${t.row}`)).size;

@@ -54,7 +54,7 @@ export interface LoadResult {
 const TICK = 100;
 
 /** utime + stime of a process and of its reaped children, in seconds. */
-function cpuOf(pid: number): number {
+export function cpuOf(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -65,12 +65,12 @@ function cpuOf(pid: number): number {
   }
 }
 
-function treeCpu(root: number): number {
+export function treeCpu(root: number): number {
   return processTree(root).reduce((sum, pid) => sum + cpuOf(pid), 0);
 }
 
 /** Busy and total jiffies of the machine, from /proc/stat. */
-function machineTicks(): { busy: number; total: number } {
+export function machineTicks(): { busy: number; total: number } {
   try {
     const cpu = readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     const total = cpu.reduce((a, b) => a + b, 0);
