@@ -156,6 +156,12 @@ export class Access {
     return grant;
   }
 
+  /** grant() when answered in the last seconds (null: not visible); undefined when it must be looked up. */
+  cachedGrant(p: Principal, id: string): SlideGrant | null | undefined {
+    const hit = this.cache.get(`${p.user.id}|${id}`);
+    return hit && hit.until > Date.now() ? hit.grant : undefined;
+  }
+
   /** Every slide `p` may see, as they may see it; newest first. */
   async visibleSlides(p: Principal): Promise<SlideDto[]> {
     if (p.user.role === 'admin') {

@@ -78,6 +78,12 @@ export class AuditLog {
       .execute();
   }
 
+  /** Whether view() would record nothing now: the same user, slide and action within the window. */
+  viewedRecently(actorId: string, targetId: string, action: string): boolean {
+    const last = this.seen.get(`${actorId}|${targetId}|${action}`);
+    return last !== undefined && Date.now() - last < this.viewWindowMs;
+  }
+
   /** A slide opened (manifest, Deep Zoom, IIIF, tiles): once per user, slide and window. */
   async view(e: AuditEvent & { targetId: string }): Promise<void> {
     const key = `${e.actor?.id ?? ''}|${e.targetId}|${e.action}`;

@@ -152,6 +152,17 @@ export class Auth {
     return principal;
   }
 
+  /**
+   * The resolution of `req`'s credentials when it needs no lookup: null without credentials or for
+   * ones known bad, the principal for ones resolved in the last seconds, undefined otherwise.
+   */
+  cached(req: IncomingMessage): Principal | null | undefined {
+    const c = credentialsOf(req);
+    if (c.kind === 'none' || c.secret === '') return null;
+    const hit = this.cache.get(c.secret);
+    return hit && hit.until > Date.now() ? hit.principal : undefined;
+  }
+
   /** Forget cached resolutions (after a change of users, roles or shares). */
   forgetAll(): void {
     this.cache.clear();

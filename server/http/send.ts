@@ -37,6 +37,34 @@ export function sendPayload(
   else res.end(p.body);
 }
 
+/**
+ * sendPayload for a response nothing else has touched (the tile fast path): the same headers and
+ * 304 rule, written in one writeHead call instead of one setHeader each.
+ */
+export function sendFresh(req: IncomingMessage, res: ServerResponse, p: Payload): void {
+  const etag = p.etag.startsWith('"') ? p.etag : `"${p.etag}"`;
+  const inm = req.headers['if-none-match'];
+  if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
+    res.writeHead(304, ['ETag', etag, 'Cache-Control', IMMUTABLE, 'X-Content-Type-Options', 'nosniff']);
+    res.end();
+    return;
+  }
+  res.writeHead(200, [
+    'ETag',
+    etag,
+    'Cache-Control',
+    IMMUTABLE,
+    'X-Content-Type-Options',
+    'nosniff',
+    'Content-Type',
+    p.contentType,
+    'Content-Length',
+    String(p.body.length),
+  ]);
+  if (req.method === 'HEAD') res.end();
+  else res.end(p.body);
+}
+
 /** An AbortSignal that fires when the client goes away before the response is finished. */
 export function clientGone(req: IncomingMessage, res: ServerResponse): AbortSignal {
   const ac = new AbortController();

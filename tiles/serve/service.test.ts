@@ -322,6 +322,47 @@ describe('render cache', () => {
     }
   });
 
+  it('stored tiles are kept once read: answered without a file read, the same bytes', async () => {
+    const svc = new TileService(store);
+    try {
+      const t = top(odd);
+      expect(svc.cachedDziTile(odd.id, t, 1, 2)).toBeUndefined();
+      const first = (await svc.dziTile(odd.id, t, 1, 2))!;
+      expect(first.kind).toBe('raw');
+      const kept = svc.cachedDziTile(odd.id, t, 1, 2)!;
+      expect(kept.kind).toBe('raw');
+      expect(kept.etag).toBe(first.etag);
+      expect(kept.body.equals(first.body)).toBe(true);
+      // Another tile of the same level is not there until asked for; a level below the stored
+      // pyramid comes from the render cache, marked as such.
+      expect(svc.cachedDziTile(odd.id, t, 2, 2)).toBeUndefined();
+      expect(svc.cachedDziTile(odd.id, 3, 0, 0)).toBeUndefined();
+      await svc.dziTile(odd.id, 3, 0, 0);
+      expect(svc.cachedDziTile(odd.id, 3, 0, 0)!.kind).toBe('cached');
+      // Out of the pyramid, and an unknown slide: nothing, never a throw.
+      expect(svc.cachedDziTile(odd.id, t, 99, 0)).toBeUndefined();
+      expect(svc.cachedDziTile('0'.repeat(32), t, 0, 0)).toBeUndefined();
+      // Forgetting the slide drops its tiles.
+      svc.forget(odd.id);
+      expect(svc.cachedDziTile(odd.id, t, 1, 2)).toBeUndefined();
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('with no cache budget nothing is kept, stored or rendered', async () => {
+    const svc = new TileService(store, { cacheBytes: 0 });
+    try {
+      await svc.dziTile(odd.id, top(odd), 0, 0);
+      await svc.dziTile(odd.id, 3, 0, 0);
+      expect(svc.cachedDziTile(odd.id, top(odd), 0, 0)).toBeUndefined();
+      expect(svc.cachedDziTile(odd.id, 3, 0, 0)).toBeUndefined();
+      expect(svc.cachedBytes).toBe(0);
+    } finally {
+      await svc.close();
+    }
+  });
+
   it('eviction keeps the byte bound', async () => {
     const bound = 20_000;
     const svc = new TileService(store, { cacheBytes: bound });

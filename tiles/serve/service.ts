@@ -116,7 +116,8 @@ export class TileService {
     level: number,
     col: number,
     row: number,
-    signal?: AbortSignal,
+    /** Fires when every client that asked has gone; a function is called only if a render is needed. */
+    signal?: AbortSignal | (() => AbortSignal),
   ): Promise<TileResult | null> {
     // The hot path: an open slide is taken without an extra await.
     const slide = this.pool.tryAcquire(id) ?? (await this.acquire(id));
@@ -129,8 +130,8 @@ export class TileService {
       const quality = Math.max(RENDER_JPEG_QUALITY, slide.manifest.jpegQuality);
       return await this.rendered(
         slide,
-        `dzi/${level}/${col}_${row}`,
-        signal,
+        dziRenderKey(level, col, row),
+        typeof signal === 'function' ? signal() : signal,
         async () => (await planPixels(slide, plan)).jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer(),
         JPEG,
       );
@@ -264,17 +265,50 @@ export class TileService {
     return slide;
   }
 
+  /**
+   * A stored tile as stored (tables spliced, no decode). Kept in the same byte-bounded cache as
+   * renders: a positioned read goes through libuv's thread pool, which costs more than the rest of a
+   * tile request together, and a pathologist's field of view is asked for again within seconds.
+   */
   private async stored(slide: StoredSlide, plan: StoredPlan): Promise<TileResult | null> {
+    const key = storedKey(slide.manifest.id, plan);
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.stats.raw++;
+      return hit;
+    }
     const body = await slide.readStoredTile(plan.level, plan.col, plan.row, plan.height);
     if (!body) return null;
     this.stats.raw++;
     const cut = plan.height === slide.manifest.tileSize ? '' : `-h${plan.height}`;
-    return {
+    const result: TileResult = {
       body,
       contentType: JPEG,
       etag: `${slide.manifest.id}-t${plan.level}.${plan.col}.${plan.row}${cut}`,
       kind: 'raw',
     };
+    this.cache.set(key, result);
+    return result;
+  }
+
+  /**
+   * The Deep Zoom tile when it can be answered at once: the slide is open and the tile (stored or
+   * rendered) is in the cache. Undefined otherwise (then dziTile); never reads or renders.
+   */
+  cachedDziTile(id: string, level: number, col: number, row: number): TileResult | undefined {
+    const slide = this.pool.peek(id);
+    if (!slide) return undefined;
+    const plan = dziPlan(slide.manifest, level, col, row);
+    if (!plan) return undefined;
+    if (plan.kind === 'stored') {
+      const hit = this.cache.get(storedKey(id, plan));
+      if (hit) this.stats.raw++;
+      return hit;
+    }
+    const hit = this.cache.get(`${id}/${dziRenderKey(level, col, row)}`);
+    if (!hit) return undefined;
+    this.stats.cached++;
+    return { ...hit, kind: 'cached' };
   }
 
   /**
@@ -320,6 +354,10 @@ export class TileService {
     return slide.thumbnail;
   }
 }
+
+const storedKey = (id: string, p: StoredPlan): string =>
+  `${id}/stored/${p.level}/${p.col}/${p.row}/${p.height}`;
+const dziRenderKey = (level: number, col: number, row: number): string => `dzi/${level}/${col}_${row}`;
 
 function abortError(signal: AbortSignal | undefined): unknown {
   return signal?.reason ?? new DOMException('every client went away', 'AbortError');
