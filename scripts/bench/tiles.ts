@@ -4,7 +4,10 @@
  *
  *   npm run bench:tiles -- [--duration S] [--connections 32,128] [--urls N] [--seed N]
  *                          [--only tessera|nginx] [--size WxH] [--install-nginx]
- *                          [--generator wrk|autocannon]
+ *                          [--generator wrk|autocannon] [--no-ceiling]
+ *
+ * With Tessera it also runs node:http alone serving one constant buffer of Tessera's mean tile size:
+ * the ceiling of Node's HTTP stack on this machine, printed next to the two servers.
  *
  * Targets: at least 20,000 tiles/s on 2 cores, p99 at most 10 ms at 32 connections, and at least
  * 0.2x the tiles/s of nginx. TESSERA_WORKERS (and any other TESSERA_* variable) reaches the server.
@@ -21,7 +24,7 @@ import {
   ingestBenchSlide,
   startBenchServer,
 } from './tessera-server.ts';
-import { freePort, killAll, lastLines, runChild } from './tiles/children.ts';
+import { freePort, killAll, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
 import { type Shapes, fetchShapes, geometryProblems, geometrySample, meanBytes } from './tiles/geometry.ts';
 import { type LoadResult, machineBusyOver, replay as replayAutocannon } from './tiles/load.ts';
 import { replayWrk } from './tiles/wrk.ts';
@@ -40,6 +43,7 @@ interface Options {
   height: number;
   installNginx: boolean;
   generator: 'wrk' | 'autocannon';
+  noCeiling: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -54,6 +58,7 @@ function options(argv: string[]): Options {
       size: { type: 'string' },
       'install-nginx': { type: 'boolean', default: false },
       generator: { type: 'string' },
+      'no-ceiling': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -82,6 +87,7 @@ function options(argv: string[]): Options {
     height,
     installNginx: values['install-nginx'] === true,
     generator,
+    noCeiling: values['no-ceiling'] === true,
   };
 }
 
@@ -178,6 +184,41 @@ async function startNginxContender(ctx: Context, slidePath: string): Promise<Con
     pid: nginx.process.pid,
     headers: {},
     stop: () => nginx.stop(),
+  };
+}
+
+/**
+ * node:http itself, one process, answering every request with one constant buffer of the size of
+ * Tessera's mean tile and the same headers: what Node's HTTP stack does here before any work of a
+ * tile server (parsing the path, credentials, access, the store). A ceiling, not a contender.
+ */
+async function startNodeCeiling(bytes: number): Promise<Contender> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const code = `
+    const body = Buffer.alloc(${Math.round(bytes)}, 0x5a);
+    require('node:http').createServer({ keepAlive: true }, (req, res) => {
+      res.writeHead(200, ['ETag', '"t"', 'Cache-Control', 'private, max-age=31536000, immutable',
+        'X-Content-Type-Options', 'nosniff', 'Content-Type', 'image/jpeg', 'Content-Length', String(body.length)]);
+      res.end(body);
+    }).listen(${port}, '127.0.0.1');`;
+  const child = startChild(process.execPath, ['-e', code]);
+  try {
+    await waitForHttp(`${origin}/`, child, 10_000);
+  } catch (e) {
+    await child.stop();
+    throw e;
+  }
+  console.log(
+    `node:http   one process answering every path with one ${fmt(bytes / 1024, 1)} KB buffer on ${origin}`,
+  );
+  return {
+    name: 'node:http',
+    origin,
+    base: '/slide_files',
+    pid: child.process.pid,
+    headers: {},
+    stop: () => child.stop(),
   };
 }
 
@@ -280,6 +321,11 @@ async function main(): Promise<number> {
       else contenders.push(n);
     }
     await checkGeometry(ctx, contenders);
+    const tessera = contenders.find((c) => c.name === 'tessera');
+    if (tessera && !opts.noCeiling) {
+      const shapes = await fetchShapes(tessera.origin, tessera.base, ctx.mix.slice(0, 200), tessera.headers);
+      contenders.push(await startNodeCeiling(meanBytes(shapes)));
+    }
     const busy = await machineBusyOver(2000);
     if (busy > 20) {
       console.log(
@@ -304,7 +350,7 @@ async function main(): Promise<number> {
     );
   }
   if (opts.only === 'nginx') return ctx.problems.length === 0 ? 0 : 1;
-  const v = verdicts(results.get('tessera'), results.get('nginx'), cores);
+  const v = verdicts(results.get('tessera'), results.get('nginx'), cores, results.get('node:http'));
   console.log(`\n${v.lines.join('\n')}`);
   return v.ok && ctx.problems.length === 0 ? 0 : 1;
 }

@@ -78,6 +78,8 @@ export function verdicts(
   tessera: readonly LoadResult[] | undefined,
   nginx: readonly LoadResult[] | undefined,
   cores: number,
+  /** node:http alone with a constant buffer: the ceiling of Node's HTTP stack here. */
+  ceiling?: readonly LoadResult[],
 ): { lines: string[]; ok: boolean } {
   const lines: string[] = [];
   if (!tessera || tessera.length === 0) return { lines: ['tessera     not measured'], ok: false };
@@ -123,6 +125,12 @@ export function verdicts(
   } else {
     ok = false;
     lines.push('vs nginx    not measured');
+  }
+  if (ceiling && ceiling.length > 0) {
+    const top = ceiling.reduce((a, b) => (b.tilesPerSecond > a.tilesPerSecond ? b : a));
+    lines.push(
+      `node:http   ${fmt(top.tilesPerSecond)} responses/s at ${top.connections} connections for one constant buffer, one process: tessera does ${fmt((peak.tilesPerSecond / top.tilesPerSecond) * 100)}% of what Node's HTTP stack alone does here`,
+    );
   }
   if (saturated(peak)) {
     lines.push(
