@@ -77,7 +77,8 @@ describe('tessera command line', () => {
         sourceFormat: 'aperio-svs',
         width: 2220,
         height: 2967,
-        tileSize: 256,
+        // The default tile size.
+        tileSize: 512,
         objectivePower: 20,
       });
       expect(lines[1]).toMatchObject({

@@ -219,8 +219,27 @@ export function listSlides(signal?: AbortSignal): Promise<SlideDto[]> {
   return getJson<SlideDto[]>('/api/slides', signal);
 }
 
+/** Slides asked for before the page that shows them had loaded its code (prefetchSlide). */
+const early = new Map<string, Promise<SlideDto>>();
+
+/**
+ * Start loading a slide's manifest now, while the viewer's code is still on its way; the viewer's
+ * first getSlide for that id takes the answer over instead of asking again.
+ */
+export function prefetchSlide(id: string): void {
+  if (early.has(id)) return;
+  const p = getJson<SlideDto>(`/api/slides/${encodeURIComponent(id)}`);
+  p.catch(() => {}); // reported by the getSlide that takes it over
+  early.set(id, p);
+}
+
 export function getSlide(id: string, signal?: AbortSignal): Promise<SlideDto> {
-  return getJson<SlideDto>(`/api/slides/${encodeURIComponent(id)}`, signal);
+  const ask = (): Promise<SlideDto> => getJson<SlideDto>(`/api/slides/${encodeURIComponent(id)}`, signal);
+  const p = early.get(id);
+  if (!p) return ask();
+  early.delete(id);
+  // A prefetch that failed (signed out at the time, say) is asked again, so the answer is today's.
+  return p.catch(ask);
 }
 
 export function getJob(id: string, signal?: AbortSignal): Promise<JobDto> {

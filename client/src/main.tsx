@@ -3,13 +3,15 @@ import { createRoot } from 'react-dom/client';
 import { LOGIN_PATH, loginPath, safeNext } from './auth/login.ts';
 import { LoginPage } from './auth/LoginPage.tsx';
 import { MeContext, refreshSession, useSession } from './auth/session.ts';
+import { prefetchSlide } from './api.ts';
 import { LibraryPage } from './library/LibraryPage.tsx';
 import { navigate, usePathname, viewedSlideId } from './ui/router.tsx';
 import { NotFound, ServerDown, Spinner } from './ui/states.tsx';
 import './ui/base.css';
 
 // OpenSeadragon is the bulk of the bundle: the library page loads without it.
-const ViewerPage = lazy(() => import('./viewer/ViewerPage.tsx'));
+const loadViewer = () => import('./viewer/ViewerPage.tsx');
+const ViewerPage = lazy(loadViewer);
 // The dashboard's charts library and the worklist load only on their pages.
 const WorklistPage = lazy(() => import('./worklist/WorklistPage.tsx'));
 const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
@@ -67,6 +69,13 @@ function App() {
 }
 
 refreshSession();
+// Opened on a slide (a link, a reload): its manifest and the viewer's code load while the session
+// is checked, not one after the other. A signed-out visitor's manifest request just fails.
+const opened = viewedSlideId(window.location.pathname);
+if (opened !== null) {
+  prefetchSlide(opened);
+  void loadViewer();
+}
 const root = document.getElementById('root');
 if (!root) throw new Error('index.html has no #root');
 createRoot(root).render(

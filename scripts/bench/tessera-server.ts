@@ -23,7 +23,9 @@ export function childEnv(): NodeJS.ProcessEnv {
 }
 
 /** `tessera ingest` stores the slide once; run again, it hashes the source and answers the same id. */
-export async function ingestBenchSlide(slide: string): Promise<{ id: string; seconds: number }> {
+export async function ingestBenchSlide(
+  slide: string,
+): Promise<{ id: string; tileSize: number; seconds: number }> {
   const run = await runChild(
     process.execPath,
     [TESSERA_BIN, 'ingest', slide, '--data', BENCH_DATA_DIR, '--json'],
@@ -31,15 +33,16 @@ export async function ingestBenchSlide(slide: string): Promise<{ id: string; sec
   );
   if (run.code !== 0) throw new Error(`tessera ingest exited with ${run.code}: ${lastLines(run.stderr)}`);
   const line = run.stdout.trim().split('\n').at(-1) ?? '';
-  let id: unknown;
+  let out: { id?: unknown; tileSize?: unknown } = {};
   try {
-    id = (JSON.parse(line) as { id?: unknown }).id;
+    out = JSON.parse(line) as typeof out;
   } catch {
     // Reported below.
   }
-  if (typeof id !== 'string')
-    throw new Error(`tessera ingest printed no id (last line: ${line.slice(0, 200)})`);
-  return { id, seconds: run.seconds };
+  const { id, tileSize } = out;
+  if (typeof id !== 'string' || typeof tileSize !== 'number')
+    throw new Error(`tessera ingest printed no id and tile size (last line: ${line.slice(0, 200)})`);
+  return { id, tileSize, seconds: run.seconds };
 }
 
 /**

@@ -97,6 +97,9 @@ interface Context {
   height: number;
   mix: TileRequest[];
   sample: TileRequest[];
+  tileSize: number;
+  /** Tessera's id of the bench slide. */
+  slideId: string;
   /** Geometry differences found so far; any one makes the comparison unfair. */
   problems: string[];
 }
@@ -114,12 +117,8 @@ interface Contender {
   stop: () => Promise<void>;
 }
 
-async function startTessera(ctx: Context, slidePath: string): Promise<Contender> {
-  const t0 = performance.now();
-  const { id } = await ingestBenchSlide(slidePath);
-  console.log(
-    `tessera     slide ${id} in ${path.relative(REPO_ROOT, BENCH_DATA_DIR)} (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-  );
+async function startTessera(ctx: Context): Promise<Contender> {
+  const id = ctx.slideId;
   const token = await benchToken();
   const server = await startBenchServer();
   const contender = {
@@ -165,10 +164,17 @@ async function startNginxContender(ctx: Context, slidePath: string): Promise<Con
     console.log('nginx       installed with apt-get');
   }
   const isDefault = ctx.width === DEFAULT_WIDTH && ctx.height === DEFAULT_HEIGHT;
-  const root = path.join(BENCH_DIR, isDefault ? 'dz' : `dz-${ctx.width}x${ctx.height}`);
-  const cut = await ensureDzCut(slidePath, root, childEnv(), (l) => console.log(`nginx       ${l}`));
+  const size = isDefault ? '' : `-${ctx.width}x${ctx.height}`;
+  const root = path.join(BENCH_DIR, `dz${size}-${ctx.tileSize}`);
+  const cut = await ensureDzCut(
+    slidePath,
+    root,
+    childEnv(),
+    (l) => console.log(`nginx       ${l}`),
+    ctx.tileSize,
+  );
   console.log(
-    `nginx       vips dzsave cut: ${cut.files.toLocaleString('en-US')} files, ${fmt(cut.bytes / 1e9, 2)} GB of tiles (${fmt(cut.diskBytes / 1e9, 2)} GB of disk blocks), ${cut.seconds.toFixed(1)} s${cut.reused ? ' (by an earlier run, reused)' : ''}; 256 px JPEG Q${JPEG_QUALITY}, no overlap`,
+    `nginx       vips dzsave cut: ${cut.files.toLocaleString('en-US')} files, ${fmt(cut.bytes / 1e9, 2)} GB of tiles (${fmt(cut.diskBytes / 1e9, 2)} GB of disk blocks), ${cut.seconds.toFixed(1)} s${cut.reused ? ' (by an earlier run, reused)' : ''}; ${ctx.tileSize} px JPEG Q${JPEG_QUALITY}, no overlap`,
   );
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
@@ -228,7 +234,7 @@ async function checkGeometry(ctx: Context, contenders: readonly Contender[]): Pr
   const means: string[] = [];
   for (const c of contenders) {
     const shapes = await fetchShapes(c.origin, c.base, ctx.sample, c.headers);
-    const found = geometryProblems(ctx.width, ctx.height, ctx.sample, shapes, reference);
+    const found = geometryProblems(ctx.width, ctx.height, ctx.sample, shapes, reference, ctx.tileSize);
     ctx.problems.push(...found.map((p) => `${c.name} ${p}`));
     means.push(`${c.name} ${fmt(meanBytes(shapes) / 1024, 1)} KB`);
     reference ??= { name: c.name, shapes };
@@ -287,7 +293,20 @@ async function main(): Promise<number> {
   console.log(
     `machine     ${cores} cores, shared by the server under test and the load generator (${opts.generator === 'wrk' ? 'wrk, one thread, a child process' : 'autocannon, one thread in this process'})`,
   );
-  const mix = tileMix({ width: slide.width, height: slide.height, count: opts.urls, seed: opts.seed });
+  // Tessera's pyramid decides the tile size (TESSERA_TILE_SIZE at ingest); nginx gets the same.
+  const t0 = performance.now();
+  const stored = await ingestBenchSlide(slide.path);
+  console.log(
+    `tessera     slide ${stored.id} in ${path.relative(REPO_ROOT, BENCH_DATA_DIR)}, ${stored.tileSize} px tiles (ingest, or reuse of an earlier one: ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+  );
+  const tileSize = stored.tileSize;
+  const mix = tileMix({
+    width: slide.width,
+    height: slide.height,
+    count: opts.urls,
+    seed: opts.seed,
+    tileSize,
+  });
   const distinct = new Set(mix.map((t) => `${t.level}/${t.col}_${t.row}`)).size;
   const byLevel = new Map<number, number>();
   for (const t of mix) byLevel.set(t.level, (byLevel.get(t.level) ?? 0) + 1);
@@ -306,7 +325,9 @@ async function main(): Promise<number> {
     width: slide.width,
     height: slide.height,
     mix,
-    sample: geometrySample(slide.width, slide.height, mix),
+    sample: geometrySample(slide.width, slide.height, mix, tileSize),
+    tileSize,
+    slideId: stored.id,
     problems: [],
   };
 
@@ -314,7 +335,7 @@ async function main(): Promise<number> {
   let skipped: string | undefined;
   let results: Map<string, LoadResult[]>;
   try {
-    if (opts.only !== 'nginx') contenders.push(await startTessera(ctx, slide.path));
+    if (opts.only !== 'nginx') contenders.push(await startTessera(ctx));
     if (opts.only !== 'tessera') {
       const n = await startNginxContender(ctx, slide.path);
       if (typeof n === 'string') skipped = n;

@@ -40,6 +40,9 @@ export function apiRouter(ctx: ServerContext): Router {
     const id = slideIdParam(req.params.id);
     const found = await ctx.access.slide(p, id);
     if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    // The viewer asks for a field of tiles next: have the slide open and the access looked up.
+    void ctx.tiles.warm(id);
+    ctx.access.grant(p, id).catch(() => null);
     const manifest = await ctx.store.manifest(id);
     const slide = presentSlide(found.row, found.grant);
     const properties = manifest?.properties ?? {};

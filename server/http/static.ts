@@ -30,7 +30,17 @@ export function clientRouter(dist = CLIENT_DIST): Router {
       fallthrough: false,
     }),
   );
-  r.use(express.static(dist, { index: false, maxAge: 0 }));
+  // The icon is asked for again on every change of the page's URL (the viewer writes the view into
+  // it as the user pans): a day in the cache keeps those off the six connections tiles need.
+  r.use(
+    express.static(dist, {
+      index: false,
+      maxAge: '1d',
+      setHeaders: (res, file) => {
+        if (file.endsWith('.html')) res.setHeader('Cache-Control', 'no-cache');
+      },
+    }),
+  );
   const index: RequestHandler = (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     if (/^\/(api|slides|iiif|assets|socket\.io)(\/|$)/.test(req.path)) return next();

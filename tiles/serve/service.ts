@@ -259,6 +259,20 @@ export class TileService {
     this.cache.clear();
   }
 
+  /**
+   * Open a slide ahead of its first tile (its manifest was just asked for): the tile index of a
+   * large slide takes a while to read, and the viewer asks for a whole field of tiles at once.
+   * True once the slide is open; false for an unknown or unreadable one (the tile requests report it).
+   */
+  async warm(id: string): Promise<boolean> {
+    try {
+      (await this.acquire(id)).release();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private async acquire(id: string): Promise<StoredSlide> {
     const slide = this.pool.tryAcquire(id) ?? (await this.pool.acquire(id));
     if (!slide) throw new SlideError('SLIDE_NOT_FOUND', `no slide ${JSON.stringify(id.slice(0, 64))}`);

@@ -97,17 +97,18 @@ export class OsdController {
       degrees: opts.rotation,
       maxZoomPixelRatio: opts.maxImageZoom,
       minZoomImageRatio: 0.5,
+      minPixelRatio: 0.7,
       visibilityRatio: 0.2,
-      // A step (key, button, wheel notch) comes to rest in a quarter of a second: long enough to
-      // follow, short enough that the new field is ready when the eye gets there.
-      animationTime: 0.25,
+      // A step (key, button, wheel notch) comes to rest in 0.15 s: long enough to follow where the
+      // view went, short enough that the new field is ready when the eye gets there.
+      animationTime: 0.15,
       springStiffness: 8,
       // One new tile a frame (OpenSeadragon's default) turns a 40-tile field into a 40-frame queue;
       // browsers fetch six at a time from one host anyway.
       maxTilesPerFrame: 12,
       zoomPerScroll: 1.25,
-      blendTime: 0.1,
-      immediateRender: false,
+      blendTime: 0,
+      immediateRender: true,
       crossOriginPolicy: false,
       // Measured on workstations without GPU acceleration (VMs, remote desktops, headless): the WebGL
       // drawer runs on a software rasteriser there and a field took 3-8x longer to load fully than

@@ -18,12 +18,17 @@ export type Shapes = Map<string, TileShape | string>;
 const key = (t: TileRequest): string => `${t.level}/${t.col}_${t.row}`;
 
 /** First and last tile of the top level and of four levels below it, and four tiles of the mix. */
-export function geometrySample(width: number, height: number, mix: readonly TileRequest[]): TileRequest[] {
+export function geometrySample(
+  width: number,
+  height: number,
+  mix: readonly TileRequest[],
+  tileSize = 256,
+): TileRequest[] {
   const top = Math.max(...mix.map((t) => t.level));
   const out: TileRequest[] = [];
   for (const level of [top, top - 1, top - 4, top - 7, top - 8]) {
     if (level < 0) continue;
-    const g = dziGrid(width, height, level);
+    const g = dziGrid(width, height, level, tileSize);
     out.push({ level, col: 0, row: 0 }, { level, col: g.cols - 1, row: g.rows - 1 });
   }
   for (let i = 0; i < 4; i++) out.push(mix[Math.floor((i * mix.length) / 4)]!);
@@ -62,14 +67,15 @@ export function geometryProblems(
   tiles: readonly TileRequest[],
   shapes: Shapes,
   other?: { name: string; shapes: Shapes },
+  tileSize = 256,
 ): string[] {
   const problems: string[] = [];
   for (const t of tiles) {
     const s = shapes.get(key(t));
-    const g = dziGrid(width, height, t.level);
+    const g = dziGrid(width, height, t.level, tileSize);
     const want = {
-      width: Math.min(256, g.width - t.col * 256),
-      height: Math.min(256, g.height - t.row * 256),
+      width: Math.min(tileSize, g.width - t.col * tileSize),
+      height: Math.min(tileSize, g.height - t.row * tileSize),
     };
     if (typeof s !== 'object') {
       problems.push(`${key(t)}: ${s ?? 'not fetched'}`);

@@ -60,6 +60,7 @@ export async function ensureDzCut(
   root: string,
   env: NodeJS.ProcessEnv,
   log: (line: string) => void,
+  tileSize = 256,
 ): Promise<DzCut> {
   const src = await stat(slide);
   try {
@@ -88,7 +89,7 @@ export async function ensureDzCut(
         slide,
         path.join(scratch, 'slide'),
         '--tile-size',
-        '256',
+        String(tileSize),
         '--overlap',
         '0',
         '--suffix',
