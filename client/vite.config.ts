@@ -26,6 +26,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 700,
     // The polyfill would be inlined; every supported browser has modulepreload.
     modulePreload: { polyfill: false },
+    // .vite/manifest.json: the server names the viewer's chunks in the page of a /view link.
+    manifest: true,
   },
   server: {
     proxy,

@@ -1,4 +1,4 @@
-import { lazy, StrictMode, Suspense, useEffect } from 'react';
+import { lazy, StrictMode, Suspense, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { LOGIN_PATH, loginPath, safeNext } from './auth/login.ts';
 import { LoginPage } from './auth/LoginPage.tsx';
@@ -9,9 +9,41 @@ import { navigate, usePathname, viewedSlideId } from './ui/router.tsx';
 import { NotFound, ServerDown, Spinner } from './ui/states.tsx';
 import './ui/base.css';
 
-// OpenSeadragon is the bulk of the bundle: the library page loads without it.
-const loadViewer = () => import('./viewer/ViewerPage.tsx');
-const ViewerPage = lazy(loadViewer);
+// OpenSeadragon is the bulk of the bundle: the library page loads without it. Not React.lazy: a
+// Suspense boundary that has shown its fallback holds the content back up to 300 ms more once it
+// is ready, and the viewer is where every millisecond before the first tile counts.
+type ViewerModule = typeof import('./viewer/ViewerPage.tsx');
+let viewerModule: ViewerModule | null = null;
+let viewerLoading: Promise<ViewerModule> | null = null;
+function loadViewer(): Promise<ViewerModule> {
+  viewerLoading ??= import('./viewer/ViewerPage.tsx').then(
+    (m) => (viewerModule = m),
+    (e: unknown) => {
+      viewerLoading = null; // a retry asks again
+      throw e;
+    },
+  );
+  return viewerLoading;
+}
+
+function Viewer({ slideId }: { slideId: string }) {
+  const [mod, setMod] = useState(viewerModule);
+  const [failed, setFailed] = useState(false);
+  useEffect(() => {
+    if (mod || failed) return;
+    let live = true;
+    loadViewer().then(
+      (m) => live && setMod(m),
+      () => live && setFailed(true),
+    );
+    return () => {
+      live = false;
+    };
+  }, [mod, failed]);
+  if (failed) return <ServerDown onRetry={() => setFailed(false)} />;
+  if (!mod) return <Spinner label="Loading the viewer…" />;
+  return <mod.default key={slideId} slideId={slideId} />;
+}
 // The dashboard's charts library and the worklist load only on their pages.
 const WorklistPage = lazy(() => import('./worklist/WorklistPage.tsx'));
 const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
@@ -19,11 +51,7 @@ const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
 function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
   if (id !== null) {
-    return (
-      <Suspense fallback={<Spinner label="Loading the viewer…" />}>
-        <ViewerPage key={id} slideId={id} />
-      </Suspense>
-    );
+    return <Viewer key={id} slideId={id} />;
   }
   if (path === '/' || path === '/index.html') return <LibraryPage />;
   if (path === '/worklist')

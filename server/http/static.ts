@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type RequestHandler, Router } from 'express';
@@ -47,7 +47,63 @@ export function clientRouter(dist = CLIENT_DIST): Router {
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(path.join(dist, 'index.html'));
   };
-  r.get(/^\/(view\/[0-9a-f]{32})?$/, index);
+  // A slide's page names what it will need at once, so the browser fetches the viewer's code and
+  // the slide's manifest alongside the main script instead of after it has run.
+  const page = viewerPage(dist);
+  r.get(/^\/view\/([0-9a-f]{32})$/, (req, res) => {
+    const id = (req.params as Record<string, string>)[0]!;
+    res.setHeader('Cache-Control', 'no-cache');
+    res.type('html').send(page(id));
+  });
+  r.get(/^\/$/, index);
   r.get(/^\/[a-z-]+$/, index);
   return r;
+}
+
+interface ManifestEntry {
+  file: string;
+  css?: string[];
+  imports?: string[];
+}
+
+/**
+ * index.html with preload hints for a slide's page: the viewer chunk and the chunks and styles it
+ * imports (from Vite's build manifest), and the slide's manifest from the API. Read once per build
+ * of the client (the file's modification time), so a rebuild needs no restart.
+ */
+function viewerPage(dist: string): (id: string) => string {
+  let cached: { mtimeMs: number; head: string; html: string } | null = null;
+  const load = (): { head: string; html: string } => {
+    const file = path.join(dist, 'index.html');
+    const mtimeMs = statSync(file).mtimeMs;
+    if (cached?.mtimeMs === mtimeMs) return cached;
+    const html = readFileSync(file, 'utf8');
+    const links: string[] = [];
+    try {
+      const manifest = JSON.parse(readFileSync(path.join(dist, '.vite', 'manifest.json'), 'utf8')) as Record<
+        string,
+        ManifestEntry
+      >;
+      const seen = new Set<string>();
+      const visit = (key: string): void => {
+        const e = manifest[key];
+        if (!e || seen.has(key) || key === 'index.html') return;
+        seen.add(key);
+        links.push(`<link rel="modulepreload" href="/${e.file}">`);
+        for (const c of e.css ?? []) links.push(`<link rel="preload" as="style" href="/${c}">`);
+        for (const i of e.imports ?? []) visit(i);
+      };
+      visit('src/viewer/ViewerPage.tsx');
+    } catch {
+      // No build manifest: the page works the same, a little later.
+    }
+    cached = { mtimeMs, head: links.join(''), html };
+    return cached;
+  };
+  return (id) => {
+    const { head, html } = load();
+    // `id` is 32 hex digits (the route says so): nothing in it needs escaping.
+    const hints = `${head}<link rel="preload" as="fetch" crossorigin href="/api/slides/${id}">`;
+    return html.replace('</head>', `${hints}</head>`);
+  };
 }
