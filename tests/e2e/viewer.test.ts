@@ -255,6 +255,50 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
     await page.screenshot({ path: artifact('side-by-side.png') });
   }, 180_000);
 
+  it('zooming in by steps: the next level is fetched ahead, and it draws the same pixels as a fresh page', async () => {
+    // Steps of 1.5x about the centre from 4x end at exactly 13.5x on the same centre, a view a
+    // link names exactly (4x → 6x → 9x crosses a pyramid level; the tiles for it come ahead).
+    await page.goto(`${server.base}/view/${slideId}?x=1110&y=1480&zoom=4`);
+    await waitFullyLoaded(page);
+    await page.locator('[data-testid="osd"]').first().hover();
+    await page.evaluate(() => performance.clearResourceTimings());
+    for (let i = 0; i < 3; i++) {
+      await page.keyboard.press('+');
+      await page.waitForSelector('.pane[data-settled="false"]', { timeout: 5000 }).catch(() => {});
+      await page.waitForSelector('.pane[data-settled="true"][data-fully-loaded="true"]', { timeout: 30_000 });
+    }
+    await page.waitForTimeout(400);
+    expect(viewFromUrl(page.url())).toEqual({ x: 1110, y: 1480, zoom: 13.5, rot: 0 });
+    const tiles = await page.evaluate(() =>
+      performance
+        .getEntriesByType('resource')
+        .filter((e) => e.name.includes('_files/'))
+        .map((e) => ({ url: e.name, by: (e as unknown as { initiatorType: string }).initiatorType })),
+    );
+    const ahead = new Set(tiles.filter((t) => t.by === 'fetch').map((t) => t.url));
+    // Some tiles came ahead of a step, and none of those was asked for a second time.
+    expect(ahead.size).toBeGreaterThan(0);
+    expect(tiles.filter((t) => t.by !== 'fetch' && ahead.has(t.url))).toEqual([]);
+
+    const pane = page.locator('.pane').first();
+    const box = (await pane.boundingBox())!;
+    const clip = { x: box.x + 40, y: box.y + 40, width: box.width * 0.6, height: box.height * 0.8 };
+    const stepped = await page.screenshot({ clip });
+    // The same view opened from its link, where every tile comes the ordinary way.
+    await page.goto(page.url());
+    await waitFullyLoaded(page);
+    const fresh = await page.screenshot({ clip });
+    writeFileSync(artifact('zoom-steps.png'), stepped);
+    writeFileSync(artifact('zoom-steps-fresh.png'), fresh);
+    const raw = async (png: Buffer) => (await sharp(png).removeAlpha().raw().toBuffer()) as Buffer;
+    const [a, b] = [await raw(stepped), await raw(fresh)];
+    expect(a.length).toBe(b.length);
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) diff += Math.abs(a[i]! - b[i]!);
+    expect(diff / a.length).toBeLessThan(1);
+    expect((await stats(stepped)).lumaStd).toBeGreaterThan(12);
+  });
+
   it('states: a missing slide says so with a way back; the help overlay lists the keys', async () => {
     await page.goto(`${server.base}/view/${'0'.repeat(32)}`);
     await page.getByRole('heading', { name: 'Slide not found' }).waitFor();

@@ -1,6 +1,13 @@
 import OpenSeadragon from 'openseadragon';
 import { affineFrom, sameAffine, type Affine, type Point } from './geometry.ts';
+import { ZOOM_STEP } from './keys.ts';
+import { nextZoomTiles } from './prefetch.ts';
 import type { ViewState } from './viewport.ts';
+
+/** Tiles fetched ahead of one zoom-in at most (a 1920 x 1080 field is ~20 tiles of 512 px). */
+const AHEAD_MAX = 24;
+/** Tiles fetched ahead that are held for OpenSeadragon at most. */
+const AHEAD_KEEP = 96;
 
 /**
  * The one place that talks to OpenSeadragon. Everything outside works in image pixels, screen (CSS)
@@ -66,6 +73,12 @@ function dziTileSource(s: DziSource): object {
   };
 }
 
+/** What OpenSeadragon hands a tile source's downloadTileStart. */
+interface TileJob {
+  src: string;
+  finish(data: unknown, request: unknown, type: string): void;
+}
+
 export class OsdController {
   readonly viewer: OpenSeadragon.Viewer;
   handlers: OsdHandlers;
@@ -76,8 +89,17 @@ export class OsdController {
   private navLast: Affine | null = null;
   private navObserver: ResizeObserver | null = null;
 
+  private readonly minPixelRatio = 0.7 / Math.max(1, window.devicePixelRatio || 1);
+  private readonly source: DziSource;
+  /**
+   * Tiles fetched ahead of a zoom-in and decoded off the main thread while the view was still: by
+   * URL, until OpenSeadragon asks for them (then they are its) or newer ones push them out.
+   */
+  private readonly ahead = new Map<string, Promise<ImageBitmap | null>>();
+
   constructor(element: HTMLElement, tileSource: DziSource, opts: OsdOptions, handlers: OsdHandlers) {
     this.handlers = handlers;
+    this.source = tileSource;
     preemptInjectedStyle();
     this.viewer = OpenSeadragon({
       element,
@@ -101,7 +123,7 @@ export class OsdController {
       // At the magnification steps (levels are powers of two) that is 1:1; in between a field is
       // drawn from 0.5-2x its device pixels instead of OpenSeadragon's 1-4x (minPixelRatio 0.5),
       // half the tiles to fetch and decode for a picture no sharper to the eye.
-      minPixelRatio: 0.7 / Math.max(1, window.devicePixelRatio || 1),
+      minPixelRatio: this.minPixelRatio,
       visibilityRatio: 0.2,
       // A step (key, button, wheel notch) comes to rest in 0.15 s: long enough to follow where the
       // view went, short enough that the new field is ready when the eye gets there.
@@ -126,6 +148,7 @@ export class OsdController {
     const v = this.viewer;
     v.addHandler('open', () => {
       this.image = v.world.getItemAt(0);
+      this.takeAheadTiles(this.image.source);
       if (opts.initial) this.setView(opts.initial, true);
       this.handlers.open?.();
       this.emitFrame();
@@ -141,6 +164,7 @@ export class OsdController {
     };
     v.addHandler('pan', target);
     v.addHandler('zoom', target);
+    v.addHandler('zoom', () => this.fetchAhead());
     v.addHandler('rotate', target);
     const interact = (): void => this.handlers.interact?.();
     v.addHandler('canvas-press', interact);
@@ -285,9 +309,67 @@ export class OsdController {
     this.image = null;
     this.navObserver?.disconnect();
     this.navObserver = null;
+    for (const p of this.ahead.values()) void p.then((b) => b?.close());
+    this.ahead.clear();
     this.navHost?.remove();
     this.navHost = null;
     this.viewer.destroy();
+  }
+
+  /**
+   * Zooming in: fetch the tiles one more step would show (the middle of the destination, one level
+   * finer) while this step animates, so a run of zoom-ins finds each next field in the cache.
+   */
+  private fetchAhead(): void {
+    const img = this.image;
+    if (!img || this.destroyed) return;
+    const vp = this.viewer.viewport;
+    const to = img.viewportToImageZoom(vp.getZoom(false));
+    const from = img.viewportToImageZoom(vp.getZoom(true));
+    // A step in (key, button, wheel), not a jump to a magnification or a zoom out.
+    if (!(to > from * 1.01 && to <= from * ZOOM_STEP * 1.01)) return;
+    const r = img.viewportToImageRectangle(vp.getBoundsNoRotate(false));
+    const tiles = nextZoomTiles(
+      this.source,
+      { x: r.x, y: r.y, width: r.width, height: r.height },
+      to,
+      this.minPixelRatio,
+      ZOOM_STEP,
+      AHEAD_MAX,
+    );
+    for (const t of tiles) {
+      const url = `${this.source.filesUrl}${t.level}/${t.col}_${t.row}.jpeg`;
+      if (this.ahead.has(url)) continue;
+      // Low priority: behind every tile the view itself waits for, in the browser's queue.
+      const bitmap = fetch(url, { credentials: 'same-origin', priority: 'low' } as RequestInit)
+        .then((res) => (res.ok ? res.blob() : null))
+        .then((b) => (b ? createImageBitmap(b) : null))
+        .catch(() => null);
+      this.ahead.set(url, bitmap);
+    }
+    for (const [url, p] of this.ahead) {
+      if (this.ahead.size <= AHEAD_KEEP) break;
+      this.ahead.delete(url);
+      void p.then((b) => b?.close());
+    }
+  }
+
+  /**
+   * OpenSeadragon's tile download, except for tiles fetched ahead: those are handed over decoded,
+   * so drawing them costs a copy, not a JPEG decode in the middle of an animation.
+   */
+  private takeAheadTiles(source: OpenSeadragon.TileSource): void {
+    const s = source as unknown as { downloadTileStart: (job: TileJob) => void };
+    const download = s.downloadTileStart.bind(source);
+    s.downloadTileStart = (job) => {
+      const ready = this.ahead.get(job.src);
+      if (!ready) return download(job);
+      this.ahead.delete(job.src);
+      void ready.then((bitmap) => {
+        if (bitmap) job.finish(bitmap, null, 'imageBitmap');
+        else download(job);
+      });
+    };
   }
 
   private emitFrame(): void {

@@ -1,0 +1,82 @@
+/**
+ * Which tiles to fetch ahead of a zoom-in. Pathologists zoom in steps (+, wheel notches, the
+ * magnification buttons), so while one step is under way the field the next step will show is
+ * already known well enough: the middle of the destination, one pyramid level finer. Fetched into
+ * the browser's cache, those tiles are there when the next step asks for them.
+ */
+
+export interface Pyramid {
+  /** Level-0 (full resolution) size. */
+  width: number;
+  height: number;
+  tileSize: number;
+}
+
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** Deep Zoom level of full resolution: levels halve down to 1 x 1 at level 0. */
+export function topLevel(p: Pyramid): number {
+  return Math.ceil(Math.log2(Math.max(p.width, p.height, 1)));
+}
+
+/**
+ * The Deep Zoom level drawn at `imageZoom` (screen pixels per level-0 pixel): the finest level whose
+ * pixels are still at least `minPixelRatio` screen pixels wide (OpenSeadragon's rule), at most full
+ * resolution.
+ */
+export function levelFor(p: Pyramid, imageZoom: number, minPixelRatio: number): number {
+  const top = topLevel(p);
+  if (!(imageZoom > 0)) return 0;
+  // Level L shows each of its pixels at imageZoom * 2^(top - L) screen pixels.
+  const l = top - Math.ceil(Math.log2(minPixelRatio / imageZoom) - 1e-9);
+  return Math.max(0, Math.min(top, l));
+}
+
+/**
+ * Tiles (Deep Zoom level, column, row) of the level after the one drawn at `imageZoom`, covering the
+ * middle `1 / step` of `bounds` (level-0 pixels): what one more zoom-in of `step` about the centre
+ * shows. Empty at full resolution; at most `limit` tiles, nearest the centre first.
+ */
+export function nextZoomTiles(
+  p: Pyramid,
+  bounds: Rect,
+  imageZoom: number,
+  minPixelRatio: number,
+  step: number,
+  limit: number,
+): { level: number; col: number; row: number }[] {
+  const top = topLevel(p);
+  const level = levelFor(p, imageZoom * step, minPixelRatio);
+  if (level <= levelFor(p, imageZoom, minPixelRatio) || level > top) return [];
+  const scale = 2 ** (top - level);
+  const levelW = Math.ceil(p.width / scale);
+  const levelH = Math.ceil(p.height / scale);
+  const cx = bounds.x + bounds.width / 2;
+  const cy = bounds.y + bounds.height / 2;
+  const hw = bounds.width / step / 2;
+  const hh = bounds.height / step / 2;
+  const clampCol = (v: number): number => Math.max(0, Math.min(Math.ceil(levelW / p.tileSize) - 1, v));
+  const clampRow = (v: number): number => Math.max(0, Math.min(Math.ceil(levelH / p.tileSize) - 1, v));
+  const c0 = clampCol(Math.floor((cx - hw) / scale / p.tileSize));
+  const c1 = clampCol(Math.floor((cx + hw) / scale / p.tileSize));
+  const r0 = clampRow(Math.floor((cy - hh) / scale / p.tileSize));
+  const r1 = clampRow(Math.floor((cy + hh) / scale / p.tileSize));
+  if (cx + hw < 0 || cy + hh < 0 || cx - hw > p.width || cy - hh > p.height) return [];
+  const mc = cx / scale / p.tileSize;
+  const mr = cy / scale / p.tileSize;
+  const out: { level: number; col: number; row: number; d: number }[] = [];
+  for (let row = r0; row <= r1; row++) {
+    for (let col = c0; col <= c1; col++) {
+      out.push({ level, col, row, d: (col + 0.5 - mc) ** 2 + (row + 0.5 - mr) ** 2 });
+    }
+  }
+  return out
+    .sort((a, b) => a.d - b.d)
+    .slice(0, limit)
+    .map(({ level: l, col, row }) => ({ level: l, col, row }));
+}
