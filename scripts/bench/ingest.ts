@@ -2,7 +2,7 @@
  * Ingest benchmark: `tessera ingest` against `vips tiffsave` on the same generated slide, in the
  * same run, with wall time, throughput and peak memory of each process tree.
  *
- *   npm run bench:ingest -- [--tile-size 256|512] [--runs N] [--concurrency N] [--only tessera|vips]
+ *   npm run bench:ingest -- [--tile-size 512|256] [--runs N] [--concurrency N] [--only tessera|vips]
  *                           [--size WxH] [--keep]
  *
  * Targets: ingest wall time at most 1.2x the vips command's, peak RSS at most 1 GB.
@@ -73,7 +73,7 @@ function options(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
-      'tile-size': { type: 'string', default: '256' },
+      'tile-size': { type: 'string', default: '512' },
       runs: { type: 'string', default: '1' },
       concurrency: { type: 'string' },
       only: { type: 'string' },
