@@ -3,7 +3,7 @@
  * end-to-end tests and the viewer benchmark.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -29,21 +29,53 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Builds client/dist when it is missing or older than the sources, so what runs is current code. */
-export async function ensureClientBuilt(): Promise<void> {
+const BUILD_LOCK = path.join(CLIENT, '.build.lock');
+/** A lock older than this belongs to a build that died. */
+const STALE_LOCK_MS = 180_000;
+
+function builtIsCurrent(): boolean {
   const sources = Math.max(
     newestMtime(path.join(CLIENT, 'src')),
     newestMtime(path.join(ROOT, 'protocol')),
     statSync(path.join(CLIENT, 'index.html')).mtimeMs,
     statSync(path.join(CLIENT, 'vite.config.ts')).mtimeMs,
   );
-  if (existsSync(DIST_INDEX) && statSync(DIST_INDEX).mtimeMs >= sources) return;
-  const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
-  await run(
-    process.execPath,
-    [vite, 'build', '--config', path.join(CLIENT, 'vite.config.ts'), '--logLevel', 'warn'],
-    { cwd: ROOT },
-  );
+  return existsSync(DIST_INDEX) && statSync(DIST_INDEX).mtimeMs >= sources;
+}
+
+/**
+ * Builds client/dist when it is missing or older than the sources, so what runs is current code.
+ * Test files run in parallel processes: one builds (holding a lock file), the others wait for it.
+ */
+export async function ensureClientBuilt(): Promise<void> {
+  for (;;) {
+    if (builtIsCurrent()) return;
+    let fd: number;
+    try {
+      fd = openSync(BUILD_LOCK, 'wx');
+    } catch {
+      try {
+        if (Date.now() - statSync(BUILD_LOCK).mtimeMs > STALE_LOCK_MS) rmSync(BUILD_LOCK, { force: true });
+      } catch {
+        // Gone meanwhile: try again.
+      }
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
+    }
+    try {
+      closeSync(fd);
+      if (builtIsCurrent()) return;
+      const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+      await run(
+        process.execPath,
+        [vite, 'build', '--config', path.join(CLIENT, 'vite.config.ts'), '--logLevel', 'warn'],
+        { cwd: ROOT },
+      );
+      return;
+    } finally {
+      rmSync(BUILD_LOCK, { force: true });
+    }
+  }
 }
 
 /**

@@ -12,9 +12,10 @@ import type { ServerContext } from './context.ts';
 import { openDb } from './db/index.ts';
 import { JobRepo } from './db/jobs.ts';
 import { SlideRepo } from './db/slides.ts';
-import { apiRouter } from './http/api.ts';
+import { apiRouter, slideDetail } from './http/api.ts';
 import { cors } from './http/cors.ts';
-import { clientRouter } from './http/static.ts';
+import { CLIENT_DIST, clientRouter } from './http/static.ts';
+import type { Principal } from './auth/auth.ts';
 import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
 import { IngestQueue } from './jobs/ingest-queue.ts';
@@ -183,7 +184,12 @@ export function createApp(ctx: ServerContext): Express {
   app.use('/api', apiRouter(ctx));
   app.use('/api', reviewRouter(ctx));
   app.use('/api', casesRouter(ctx));
-  app.use(clientRouter());
+  app.use(
+    clientRouter(CLIENT_DIST, (req, res, id) => {
+      const p = res.locals.principal as Principal | null | undefined;
+      return p ? slideDetail(ctx, req, p, id) : Promise.resolve(null);
+    }),
+  );
   app.use(notFound);
   app.use(errorHandler(ctx.log));
   return app;

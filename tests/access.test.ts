@@ -16,6 +16,7 @@ import { createApp, createHandler, createServerContext } from '../server/app.ts'
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { ingest } from '../tiles/index.ts';
+import { ensureClientBuilt } from '../scripts/browser.ts';
 import { userWithToken } from './helpers/auth.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
@@ -42,6 +43,8 @@ const USERS: { name: string; role: Role; siteId: string }[] = [
 ];
 
 beforeAll(async () => {
+  // Slide pages carry the slide: the built client is what they are made from.
+  await ensureClientBuilt();
   dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-access-'));
   const config = loadConfig({ dataDir, port: 0, host: '127.0.0.1', loginAttemptsPer15Min: LOGIN_LIMIT }, {});
   ctx = await createServerContext(config, () => {});
@@ -161,6 +164,17 @@ describe.skipIf(!have)('the matrix: role x site x share x endpoint', () => {
       ['path-s', south, 200],
     ];
     for (const [user, slide, want] of expectations) {
+      // A slide's page carries the slide exactly when the API would answer it.
+      const page = await as(user, `/view/${slide}`);
+      expect(page.status).toBe(200);
+      const carried = /<script type="application\/json" id="tessera-slide">([^<]*)<\/script>/.exec(
+        await page.text(),
+      );
+      expect(carried !== null, `${user}'s page of ${slide === north ? 'north' : 'south'}'s slide`).toBe(
+        want === 200,
+      );
+      if (carried) expect((JSON.parse(carried[1]!) as SlideDetailDto).id).toBe(slide);
+      if (carried) expect(page.headers.get('cache-control')).toBe('private, no-store');
       const got = await statuses(user, slide);
       expect(got, `${user} on ${slide === north ? 'north' : 'south'}'s slide`).toEqual(got.map(() => want));
       const ids = (await listed(user)).map((s) => s.id);
@@ -230,12 +244,15 @@ describe.skipIf(!have)('the matrix: role x site x share x endpoint', () => {
       `/api/slides/${north}`,
       `/slides/${north}.dzi`,
       `/iiif/3/${north}/info.json`,
+      `/view/${north}`,
     ]) {
       const res = await as('spec-s', p);
       expect(res.status, p).toBe(200);
       texts.push(await res.text());
     }
     for (const t of texts) for (const secret of secrets) expect(t).not.toContain(secret);
+    // The slide's page carries the de-identified slide, and only that.
+    expect(texts.at(-1)).toContain('"name":"STUDY-7"');
     // Label and macro are withheld; the tissue thumbnail is not.
     expect((await as('spec-s', `/api/slides/${north}/associated/label`)).status).toBe(404);
     expect((await as('spec-s', `/api/slides/${north}/associated/macro.jpg`)).status).toBe(404);

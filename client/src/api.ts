@@ -228,6 +228,20 @@ const early = new Map<string, Promise<SlideDto>>();
  */
 export function prefetchSlide(id: string): void {
   if (early.has(id)) return;
+  // A slide's page may carry the slide for the signed-in user (the server's own API answer).
+  const carried = document.getElementById('tessera-slide');
+  if (carried) {
+    carried.remove();
+    try {
+      const slide = JSON.parse(carried.textContent ?? '') as SlideDto;
+      if (slide.id === id) {
+        early.set(id, Promise.resolve(slide));
+        return;
+      }
+    } catch {
+      // Not usable: ask the API as usual.
+    }
+  }
   const p = getJson<SlideDto>(`/api/slides/${encodeURIComponent(id)}`);
   p.catch(() => {}); // reported by the getSlide that takes it over
   early.set(id, p);

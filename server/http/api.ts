@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { Router } from 'express';
 import {
@@ -8,6 +9,7 @@ import {
 } from '../../protocol/index.ts';
 import { isSlideId } from '../../tiles/index.ts';
 import type { ServerContext } from '../context.ts';
+import type { Principal } from '../auth/auth.ts';
 import { HttpError } from './errors.ts';
 import { receiveUpload } from './uploads.ts';
 import { clientIp, principal, requireRole } from './auth.ts';
@@ -15,6 +17,32 @@ import { presentSlide, scrubProperties } from '../auth/access.ts';
 import { viewed } from './audit-view.ts';
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A slide as `p` may see it, with its properties (scrubbed through a de-identified share); null when
+ * it is not visible. Records the view, and opens the slide for the field of tiles the viewer asks
+ * for next. The API's answer for `/api/slides/{id}`, and what a slide's page carries with it.
+ */
+export async function slideDetail(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  p: Principal,
+  id: string,
+): Promise<SlideDetailDto | null> {
+  const found = await ctx.access.slide(p, id);
+  if (!found) return null;
+  void ctx.tiles.warm(id);
+  ctx.access.grant(p, id).catch(() => null);
+  const manifest = await ctx.store.manifest(id);
+  const slide = presentSlide(found.row, found.grant);
+  const properties = manifest?.properties ?? {};
+  await viewed(ctx, req, p, found.row.id, found.row.site_id, 'manifest');
+  return {
+    ...slide,
+    properties: found.grant.deidentified ? scrubProperties(properties) : properties,
+    rendering: manifest?.rendering ?? null,
+  };
+}
 
 export function apiRouter(ctx: ServerContext): Router {
   const r = Router();
@@ -36,22 +64,9 @@ export function apiRouter(ctx: ServerContext): Router {
   });
 
   r.get('/slides/:id', async (req, res) => {
-    const p = principal(res);
     const id = slideIdParam(req.params.id);
-    const found = await ctx.access.slide(p, id);
-    if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
-    // The viewer asks for a field of tiles next: have the slide open and the access looked up.
-    void ctx.tiles.warm(id);
-    ctx.access.grant(p, id).catch(() => null);
-    const manifest = await ctx.store.manifest(id);
-    const slide = presentSlide(found.row, found.grant);
-    const properties = manifest?.properties ?? {};
-    const detail: SlideDetailDto = {
-      ...slide,
-      properties: found.grant.deidentified ? scrubProperties(properties) : properties,
-      rendering: manifest?.rendering ?? null,
-    };
-    await viewed(ctx, req, p, found.row.id, found.row.site_id, 'manifest');
+    const detail = await slideDetail(ctx, req, principal(res), id);
+    if (!detail) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
     res.json(detail);
   });
 

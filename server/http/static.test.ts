@@ -49,7 +49,7 @@ afterAll(async () => {
 });
 
 describe("a slide's page", () => {
-  it('names the viewer code, its chunks and styles, and the slide manifest to fetch at once', async () => {
+  it('names the viewer code, its chunks and styles to fetch at once', async () => {
     const res = await fetch(`${base}/view/${ID}`);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-cache');
@@ -59,9 +59,33 @@ describe("a slide's page", () => {
     expect(head).toContain('<link rel="modulepreload" href="/assets/shared-b.js">');
     expect(head).toContain('<link rel="preload" as="style" href="/assets/ViewerPage-c.css">');
     expect(head).toContain('<link rel="preload" as="style" href="/assets/shared-b.css">');
-    expect(head).toContain(`<link rel="preload" as="fetch" crossorigin href="/api/slides/${ID}">`);
+    expect(head).not.toContain('/api/slides/');
     // The entry is in the page already; named once, it is not preloaded again.
     expect(head.match(/index-a\.js/g)).toHaveLength(1);
+  });
+
+  it('carries the slide it is given as a JSON data block that nothing in it can close', async () => {
+    const app = express();
+    const hostile = { id: ID, name: '</script><script>alert(1)</script><!--' };
+    app.use(clientRouter(dist, async (_req, _res, id) => (id === ID ? hostile : null)));
+    const s = app.listen(0, '127.0.0.1');
+    await new Promise((r) => s.once('listening', r));
+    try {
+      const at = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+      const res = await fetch(`${at}/view/${ID}`);
+      expect(res.headers.get('cache-control')).toBe('private, no-store');
+      const html = await res.text();
+      const m = /<script type="application\/json" id="tessera-slide">([^<]*)<\/script>/.exec(html);
+      expect(m).not.toBeNull();
+      expect(JSON.parse(m![1]!)).toEqual(hostile);
+      expect(html).not.toContain('<script>alert');
+      // Not visible to the asker: the page carries nothing and may be revalidated like any other.
+      const other = await fetch(`${at}/view/${'f'.repeat(32)}`);
+      expect(other.headers.get('cache-control')).toBe('no-cache');
+      expect(await other.text()).not.toContain('tessera-slide');
+    } finally {
+      await new Promise((r) => s.close(r));
+    }
   });
 
   it('the library page has no hints; a malformed slide path is not a page', async () => {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import express, { type RequestHandler, Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, Router } from 'express';
 
 /** The built client (vite build → client/dist). */
 export const CLIENT_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../client/dist');
@@ -10,7 +10,16 @@ export const CLIENT_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.u
  * Serve the built viewer: hashed assets cached for a year, index.html revalidated, and client-side
  * routes (/, /view/…) answered with index.html. API, tile and IIIF paths never fall back to it.
  */
-export function clientRouter(dist = CLIENT_DIST): Router {
+/**
+ * What a slide's page carries for the asking user: the slide's API answer, or null (signed out, not
+ * visible), in which case the page asks the API itself and shows that answer.
+ */
+export type SlideForPage = (req: Request, res: Response, id: string) => Promise<unknown>;
+
+/** The element of a slide's page that carries the slide (a JSON data block, never run as script). */
+export const EMBEDDED_SLIDE_ID = 'tessera-slide';
+
+export function clientRouter(dist = CLIENT_DIST, slideForPage?: SlideForPage): Router {
   const r = Router();
   if (!existsSync(path.join(dist, 'index.html'))) {
     r.get('/', (_req, res) => {
@@ -47,13 +56,15 @@ export function clientRouter(dist = CLIENT_DIST): Router {
     res.setHeader('Cache-Control', 'no-cache');
     res.sendFile(path.join(dist, 'index.html'));
   };
-  // A slide's page names what it will need at once, so the browser fetches the viewer's code and
-  // the slide's manifest alongside the main script instead of after it has run.
+  // A slide's page names the viewer's code, so the browser fetches it alongside the main script
+  // instead of after that has run, and carries the slide for the signed-in user.
   const page = viewerPage(dist);
-  r.get(/^\/view\/([0-9a-f]{32})$/, (req, res) => {
+  r.get(/^\/view\/([0-9a-f]{32})$/, async (req, res) => {
     const id = (req.params as Record<string, string>)[0]!;
-    res.setHeader('Cache-Control', 'no-cache');
-    res.type('html').send(page(id));
+    const slide = slideForPage ? await slideForPage(req, res, id).catch(() => null) : null;
+    // With the slide in it, the page is this user's answer: never kept.
+    res.setHeader('Cache-Control', slide ? 'private, no-store' : 'no-cache');
+    res.type('html').send(page(slide));
   });
   r.get(/^\/$/, index);
   r.get(/^\/[a-z-]+$/, index);
@@ -67,11 +78,12 @@ interface ManifestEntry {
 }
 
 /**
- * index.html with preload hints for a slide's page: the viewer chunk and the chunks and styles it
- * imports (from Vite's build manifest), and the slide's manifest from the API. Read once per build
+ * index.html for a slide's page: preload hints for the viewer chunk and the chunks and styles it
+ * imports (from Vite's build manifest), and the slide itself when given (no API round trip before
+ * the first tiles). index.html and the manifest are read once per build
  * of the client (the file's modification time), so a rebuild needs no restart.
  */
-function viewerPage(dist: string): (id: string) => string {
+function viewerPage(dist: string): (slide: unknown) => string {
   let cached: { mtimeMs: number; head: string; html: string } | null = null;
   const load = (): { head: string; html: string } => {
     const file = path.join(dist, 'index.html');
@@ -100,10 +112,13 @@ function viewerPage(dist: string): (id: string) => string {
     cached = { mtimeMs, head: links.join(''), html };
     return cached;
   };
-  return (id) => {
+  return (slide) => {
     const { head, html } = load();
-    // `id` is 32 hex digits (the route says so): nothing in it needs escaping.
-    const hints = `${head}<link rel="preload" as="fetch" crossorigin href="/api/slides/${id}">`;
-    return html.replace('</head>', `${hints}</head>`);
+    // JSON in a data block: `<` escaped, so nothing in it can close the element.
+    const data =
+      slide === null
+        ? ''
+        : `<script type="application/json" id="${EMBEDDED_SLIDE_ID}">${JSON.stringify(slide).replace(/</g, '\\u003c')}</script>`;
+    return html.replace('</head>', `${head}${data}</head>`);
   };
 }
