@@ -66,10 +66,12 @@ export async function ensureClientBuilt(): Promise<void> {
       closeSync(fd);
       if (builtIsCurrent()) return;
       const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+      // What users run: under a test runner NODE_ENV is "test", and Vite would bundle React's
+      // development build (StrictMode's double effects, no minification).
       await run(
         process.execPath,
         [vite, 'build', '--config', path.join(CLIENT, 'vite.config.ts'), '--logLevel', 'warn'],
-        { cwd: ROOT },
+        { cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } },
       );
       return;
     } finally {
