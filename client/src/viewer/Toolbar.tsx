@@ -83,9 +83,10 @@ export function Toolbar(p: Props) {
             aria-pressed={p.tool === t.tool}
             onClick={() => p.onTool(t.tool)}
             title={`${t.label} (${t.key})`}
+            aria-label={t.label}
             data-tool={t.tool}
           >
-            {t.icon} {t.label}
+            {t.icon} <span className="tbtn-label">{t.label}</span>
           </button>
         ))}
       </div>
