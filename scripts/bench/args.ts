@@ -24,3 +24,18 @@ export function sizeArg(s: string): { width: number; height: number } {
   if (!m) throw new Error(`Expected WIDTHxHEIGHT for --size but received ${s}`);
   return { width: Number(m[1]), height: Number(m[2]) };
 }
+
+/**
+ * Run a benchmark's main: exit with the code it returns (0 when every target holds); when it throws,
+ * one line on stderr and exit code 2. Child processes started through tiles/children.ts are ended by
+ * its exit hook either way.
+ */
+export function runBench(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(2);
+    },
+  );
+}

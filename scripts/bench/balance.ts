@@ -15,7 +15,7 @@ import { balance } from '../../server/cases/balance.ts';
 import { CaseService } from '../../server/cases/service.ts';
 import { openDb } from '../../server/db/index.ts';
 import { seedNetwork } from '../demo/network.ts';
-import { intArg as int } from './args.ts';
+import { intArg as int, runBench } from './args.ts';
 
 const TARGET_MS = 2000;
 
@@ -105,10 +105,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (c) => process.exit(c),
-  (e: unknown) => {
-    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(2);
-  },
-);
+runBench(main);

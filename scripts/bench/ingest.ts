@@ -15,7 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, DEFAULT_HEIGHT, DEFAULT_WIDTH, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { measure, type Measurement } from './measure.ts';
-import { intArg, sizeArg } from './args.ts';
+import { intArg, runBench, sizeArg } from './args.ts';
 
 const TIME_RATIO_TARGET = 1.2;
 const RSS_TARGET_BYTES = 1024 ** 3;
@@ -271,10 +271,4 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
-    process.exit(2);
-  },
-);
+runBench(main);

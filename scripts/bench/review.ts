@@ -16,8 +16,7 @@ import { ReviewSession, type ReviewSocket } from '../../client/src/review/sessio
 import type { AnnotationDto, AppliedOp, ReviewSessionDto } from '../../protocol/index.ts';
 import { ensureBenchSlide } from './make-bench-slide.ts';
 import { benchToken, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
-import { killAll } from './tiles/children.ts';
-import { intListArg as intList } from './args.ts';
+import { intListArg as intList, runBench } from './args.ts';
 
 const P99_TARGET_MS = 50;
 
@@ -260,11 +259,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
-    killAll('SIGKILL');
-    process.exit(2);
-  },
-);
+runBench(main);

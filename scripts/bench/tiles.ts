@@ -24,14 +24,14 @@ import {
   ingestBenchSlide,
   startBenchServer,
 } from './tessera-server.ts';
-import { freePort, killAll, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
+import { freePort, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
 import { type Shapes, fetchShapes, geometryProblems, geometrySample, meanBytes } from './tiles/geometry.ts';
 import { type LoadResult, machineBusyOver, replay as replayAutocannon } from './tiles/load.ts';
 import { replayWrk } from './tiles/wrk.ts';
 import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
 import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
 import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
-import { intArg, sizeArg } from './args.ts';
+import { intArg, runBench, sizeArg } from './args.ts';
 
 interface Options {
   duration: number;
@@ -376,11 +376,4 @@ async function main(): Promise<number> {
   return v.ok && ctx.problems.length === 0 ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
-    killAll('SIGKILL');
-    process.exit(2);
-  },
-);
+runBench(main);

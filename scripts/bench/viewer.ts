@@ -17,8 +17,7 @@ import type { Page } from 'playwright-core';
 import { ensureClientBuilt, haveChromium, launchChromium, CHROMIUM } from '../browser.ts';
 import { REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { BENCH_DATA_DIR, benchToken, ingestBenchSlide, startBenchServer } from './tessera-server.ts';
-import { killAll } from './tiles/children.ts';
-import { intArg } from './args.ts';
+import { intArg, runBench } from './args.ts';
 
 const FIRST_TARGET_MS = 1000;
 const STEP_TARGET_MS = 250;
@@ -221,11 +220,4 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    console.error(`bench failed: ${e instanceof Error ? e.message : String(e)}`);
-    killAll('SIGKILL');
-    process.exit(2);
-  },
-);
+runBench(main);

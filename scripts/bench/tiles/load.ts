@@ -65,12 +65,12 @@ export function cpuOf(pid: number): number {
   }
 }
 
-export function treeCpu(root: number): number {
+function treeCpu(root: number): number {
   return processTree(root).reduce((sum, pid) => sum + cpuOf(pid), 0);
 }
 
 /** Busy and total jiffies of the machine, from /proc/stat. */
-export function machineTicks(): { busy: number; total: number } {
+function machineTicks(): { busy: number; total: number } {
   try {
     const cpu = readFileSync('/proc/stat', 'latin1').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
     const total = cpu.reduce((a, b) => a + b, 0);
@@ -79,6 +79,41 @@ export function machineTicks(): { busy: number; total: number } {
   } catch {
     return { busy: 0, total: 0 };
   }
+}
+
+/** CPU figures of one run; see LoadResult. */
+export type CpuFigures = Pick<LoadResult, 'serverCpu' | 'loadGenCpu' | 'machineBusy' | 'otherCpu'>;
+
+/**
+ * Start counting the CPU time of the server's process tree, of the load generator (`loadGenSeconds`
+ * reads its CPU seconds so far) and of the whole machine; the function returned ends the count over
+ * `seconds` of wall time. Shared by the autocannon and wrk runs, so both report alike.
+ */
+export function watchCpu(
+  serverPid: number | undefined,
+  loadGenSeconds: () => number,
+): (seconds: number) => CpuFigures {
+  const gen0 = loadGenSeconds();
+  const server0 = serverPid ? treeCpu(serverPid) : 0;
+  const machine0 = machineTicks();
+  return (seconds) => {
+    const loadGenCpu = ((loadGenSeconds() - gen0) / seconds) * 100;
+    const serverCpu = serverPid ? ((treeCpu(serverPid) - server0) / seconds) * 100 : null;
+    const machine1 = machineTicks();
+    const machineBusy =
+      machine1.total > machine0.total
+        ? ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100
+        : NaN;
+    return {
+      serverCpu,
+      loadGenCpu,
+      machineBusy,
+      otherCpu:
+        serverCpu === null
+          ? NaN
+          : Math.max(0, (machineBusy / 100) * os.availableParallelism() * 100 - serverCpu - loadGenCpu),
+    };
+  };
 }
 
 /** Percent of the whole machine busy over `ms`, before anything of the bench loads it. */
@@ -134,9 +169,11 @@ export async function replay(opts: LoadOptions): Promise<LoadResult> {
   // rounds to whole milliseconds, too coarse for a p50 of a fraction of one.
   let lat = new Float64Array(1 << 16);
   let n = 0;
-  const cpu0 = process.cpuUsage();
-  const server0 = opts.serverPid ? treeCpu(opts.serverPid) : 0;
-  const machine0 = machineTicks();
+  // autocannon runs in this process: its CPU is this process's.
+  const cpu = watchCpu(opts.serverPid, () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  });
   const t0 = performance.now();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
@@ -162,19 +199,11 @@ export async function replay(opts: LoadOptions): Promise<LoadResult> {
     });
   });
   const seconds = (performance.now() - t0) / 1000;
-  const cpu1 = process.cpuUsage(cpu0);
-  const serverCpu = opts.serverPid ? treeCpu(opts.serverPid) - server0 : null;
-  const machine1 = machineTicks();
+  const cpuFigures = cpu(seconds);
   const sorted = lat.subarray(0, n).sort();
   const statusCodes: Record<string, number> = {};
   for (const [code, s] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = Number(s.count);
   const bytes = result.throughput.total;
-  const loadGenCpu = ((cpu1.user + cpu1.system) / 1e6 / seconds) * 100;
-  const machineBusy =
-    machine1.total > machine0.total
-      ? ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100
-      : NaN;
-  const serverPct = serverCpu === null ? null : (serverCpu / seconds) * 100;
   return {
     connections: opts.connections,
     seconds,
@@ -190,12 +219,6 @@ export async function replay(opts: LoadOptions): Promise<LoadResult> {
     statusCodes,
     bytes,
     mbPerSecond: bytes / 1e6 / seconds,
-    serverCpu: serverPct,
-    loadGenCpu,
-    machineBusy,
-    otherCpu:
-      serverPct === null
-        ? NaN
-        : Math.max(0, (machineBusy / 100) * os.availableParallelism() * 100 - serverPct - loadGenCpu),
+    ...cpuFigures,
   };
 }

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cpuOf, machineTicks, treeCpu, type LoadOptions, type LoadResult } from './load.ts';
+import { cpuOf, type LoadOptions, type LoadResult, watchCpu } from './load.ts';
 import { runChild } from './children.ts';
 
 const luaString = (s: string): string => `"${s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\n/g, '\\n')}"`;
@@ -70,9 +70,7 @@ export async function replayWrk(opts: LoadOptions): Promise<LoadResult> {
     writeFileSync(script, wrkScript(opts.paths, opts.headers ?? {}));
     const duration = opts.amount ? 3 : opts.duration;
     // wrk is a child of this process: once reaped, its CPU time shows in this process's counters.
-    const self0 = cpuOf(process.pid);
-    const server0 = opts.serverPid ? treeCpu(opts.serverPid) : 0;
-    const machine0 = machineTicks();
+    const cpu = watchCpu(opts.serverPid, () => cpuOf(process.pid));
     const t0 = performance.now();
     const run = await runChild('wrk', [
       '-t1',
@@ -87,18 +85,10 @@ export async function replayWrk(opts: LoadOptions): Promise<LoadResult> {
     const seconds = (performance.now() - t0) / 1000;
     if (run.code !== 0) throw new Error(`wrk exited with ${run.code}: ${run.stderr.trim().slice(-300)}`);
     const s = parseWrkOutput(run.stdout);
-    const loadGen = cpuOf(process.pid) - self0;
-    const serverCpu = opts.serverPid ? treeCpu(opts.serverPid) - server0 : null;
-    const machine1 = machineTicks();
+    const cpuFigures = cpu(seconds);
     const runSeconds = s.durationUs / 1e6;
     const errors = s.connect + s.read + s.write;
     const ok = s.requests - s.status;
-    const machineBusy =
-      machine1.total > machine0.total
-        ? ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100
-        : NaN;
-    const serverPct = serverCpu === null ? null : (serverCpu / seconds) * 100;
-    const loadGenCpu = (loadGen / seconds) * 100;
     return {
       connections: opts.connections,
       seconds: runSeconds,
@@ -115,13 +105,7 @@ export async function replayWrk(opts: LoadOptions): Promise<LoadResult> {
       statusCodes: s.status > 0 ? { '4xx/5xx': s.status } : {},
       bytes: s.bytes,
       mbPerSecond: s.bytes / 1e6 / runSeconds,
-      serverCpu: serverPct,
-      loadGenCpu,
-      machineBusy,
-      otherCpu:
-        serverPct === null
-          ? NaN
-          : Math.max(0, (machineBusy / 100) * os.availableParallelism() * 100 - serverPct - loadGenCpu),
+      ...cpuFigures,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
