@@ -12,7 +12,8 @@ export const IMMUTABLE = 'private, max-age=31536000, immutable';
 
 /**
  * Send bytes with a strong ETag, answering 304 when the client already has them. Works on plain
- * node:http objects so the tile fast path and Express routes share it.
+ * node:http objects so the tile fast path and Express routes share it; the headers go out in one
+ * writeHead call (merged with any set before, such as helmet's), not one setHeader each.
  */
 export function sendPayload(
   req: IncomingMessage,
@@ -21,46 +22,14 @@ export function sendPayload(
   cacheControl = IMMUTABLE,
 ): void {
   const etag = p.etag.startsWith('"') ? p.etag : `"${p.etag}"`;
-  res.setHeader('ETag', etag);
-  res.setHeader('Cache-Control', cacheControl);
-  res.setHeader('X-Content-Type-Options', 'nosniff');
+  const cache = ['ETag', etag, 'Cache-Control', cacheControl, 'X-Content-Type-Options', 'nosniff'];
   const inm = req.headers['if-none-match'];
   if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
-    res.statusCode = 304;
+    res.writeHead(304, cache);
     res.end();
     return;
   }
-  res.statusCode = 200;
-  res.setHeader('Content-Type', p.contentType);
-  res.setHeader('Content-Length', p.body.length);
-  if (req.method === 'HEAD') res.end();
-  else res.end(p.body);
-}
-
-/**
- * sendPayload for a response nothing else has touched (the tile fast path): the same headers and
- * 304 rule, written in one writeHead call instead of one setHeader each.
- */
-export function sendFresh(req: IncomingMessage, res: ServerResponse, p: Payload): void {
-  const etag = p.etag.startsWith('"') ? p.etag : `"${p.etag}"`;
-  const inm = req.headers['if-none-match'];
-  if (inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) {
-    res.writeHead(304, ['ETag', etag, 'Cache-Control', IMMUTABLE, 'X-Content-Type-Options', 'nosniff']);
-    res.end();
-    return;
-  }
-  res.writeHead(200, [
-    'ETag',
-    etag,
-    'Cache-Control',
-    IMMUTABLE,
-    'X-Content-Type-Options',
-    'nosniff',
-    'Content-Type',
-    p.contentType,
-    'Content-Length',
-    String(p.body.length),
-  ]);
+  res.writeHead(200, [...cache, 'Content-Type', p.contentType, 'Content-Length', String(p.body.length)]);
   if (req.method === 'HEAD') res.end();
   else res.end(p.body);
 }

@@ -7,7 +7,7 @@ import { principal } from './auth.ts';
 import { viewed } from './audit-view.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError } from './errors.ts';
-import { clientGone, sendFresh, sendPayload } from './send.ts';
+import { clientGone, sendPayload } from './send.ts';
 
 const DZI_TILE = /^\/slides\/([^/]+)_files\/([^/]+)\/([^/]+)\.jpeg$/;
 const DZI_DESCRIPTOR = /^\/slides\/([^/]+)\.dzi$/;
@@ -55,7 +55,7 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
     const tile = grant && ctx.tiles.cachedDziTile(id, l, c, r);
     if (grant && tile) {
       void viewed(ctx, req, known, id, grant.siteId, 'tiles');
-      sendFresh(req, res, tile);
+      sendPayload(req, res, tile);
       return true;
     }
   }
