@@ -18,7 +18,7 @@ import { CLIENT_DIST, clientRouter } from './http/static.ts';
 import type { Principal } from './auth/auth.ts';
 import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
-import { IngestQueue } from './jobs/ingest-queue.ts';
+import { IngestQueue, type StoredJob } from './jobs/ingest-queue.ts';
 import { Access } from './auth/access.ts';
 import { AuditLog } from './auth/audit.ts';
 import { Auth } from './auth/auth.ts';
@@ -36,16 +36,7 @@ import { CaseService } from './cases/service.ts';
  * A stored slide joins its case: the accession chosen on upload, else an open case of the uploader's
  * site whose accession appears in the file name or in the scanner's metadata (barcode, label text).
  */
-async function linkToCase(
-  cases: CaseService | undefined,
-  slideId: string,
-  job: {
-    name: string;
-    siteId: string | null;
-    caseAccession: string | null;
-    properties: Record<string, string>;
-  },
-): Promise<void> {
+async function linkToCase(cases: CaseService | undefined, slideId: string, job: StoredJob): Promise<void> {
   if (!cases) return;
   let caseId = job.caseAccession ? await cases.caseOfAccession(job.caseAccession) : null;
   if (!caseId && job.siteId) {

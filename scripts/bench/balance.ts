@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { balance } from '../../server/cases/balance.ts';
-import { CaseService } from '../../server/cases/service.ts';
+import { CaseService, balanceCase } from '../../server/cases/service.ts';
 import { openDb } from '../../server/db/index.ts';
 import { seedNetwork } from '../demo/network.ts';
 import { intArg as int, runBench } from './args.ts';
@@ -73,16 +73,7 @@ async function main(): Promise<number> {
       capacity: p.weeklyCapacity,
       onLeave: p.onLeave,
     }));
-    const cs = (await svc.list({ openOnly: true, limit: 1_000_000 })).map((c) => ({
-      id: c.id,
-      accession: c.accession,
-      siteId: c.siteId,
-      subspecialty: c.subspecialty,
-      points: c.points,
-      urgent: c.priority === 'urgent',
-      daysToBreach: c.daysToBreach,
-      assignedTo: c.assignedTo,
-    }));
+    const cs = (await svc.list({ openOnly: true, limit: 1_000_000 })).map(balanceCase);
     const pure: number[] = [];
     for (let i = 0; i < runs; i++) {
       const a = performance.now();

@@ -52,6 +52,20 @@ function quantile(sorted: number[], q: number): number | null {
   return Math.round(sorted[i]! * 10) / 10;
 }
 
+/** An open case as the balancing algorithm sees it. */
+export function balanceCase(c: CaseDto): BCase {
+  return {
+    id: c.id,
+    accession: c.accession,
+    siteId: c.siteId,
+    subspecialty: c.subspecialty,
+    points: c.points,
+    urgent: c.priority === 'urgent',
+    daysToBreach: c.daysToBreach,
+    assignedTo: c.assignedTo,
+  };
+}
+
 /** Cases, pathologists' workload and the lab manager's view of both. */
 export class CaseService {
   private rulesCache: { at: number; rules: Rules } | null = null;
@@ -340,17 +354,7 @@ export class CaseService {
       capacity: p.weeklyCapacity - (outOfScope.get(p.userId) ?? 0),
       onLeave: p.onLeave,
     }));
-    const bcs: BCase[] = scoped.map((c) => ({
-      id: c.id,
-      accession: c.accession,
-      siteId: c.siteId,
-      subspecialty: c.subspecialty,
-      points: c.points,
-      urgent: c.priority === 'urgent',
-      daysToBreach: c.daysToBreach,
-      assignedTo: c.assignedTo,
-    }));
-    const out = balance(bps, bcs);
+    const out = balance(bps, scoped.map(balanceCase));
     const byCase = new Map(scoped.map((c) => [c.id, c]));
     const name = new Map(ps.map((p) => [p.userId, p.name]));
     const suggestions: Suggestion[] = out.moves.map((m) => {

@@ -5,6 +5,15 @@ import { ingestIsolated, isSlideError } from '../../tiles/index.ts';
 import type { JobRepo } from '../db/jobs.ts';
 import type { SlideRepo } from '../db/slides.ts';
 
+/** What onStored is told of the job that stored a slide. */
+export interface StoredJob {
+  name: string;
+  siteId: string | null;
+  caseAccession: string | null;
+  /** The scanner's metadata (barcode fields carry the accession on many scanners). */
+  properties: Record<string, string>;
+}
+
 export interface IngestQueueOptions {
   dataDir: string;
   tileSize: number;
@@ -14,16 +23,7 @@ export interface IngestQueueOptions {
   timeoutMs: number;
   log: (msg: string) => void;
   /** Called once a slide is stored (links it to its case); a failure is logged, the job stays done. */
-  onStored?: (
-    slideId: string,
-    job: {
-      name: string;
-      siteId: string | null;
-      caseAccession: string | null;
-      /** The scanner's metadata (barcode fields carry the accession on many scanners). */
-      properties: Record<string, string>;
-    },
-  ) => Promise<void>;
+  onStored?: (slideId: string, job: StoredJob) => Promise<void>;
 }
 
 interface Pending {
