@@ -12,7 +12,8 @@ export type { Database } from './schema.ts';
 
 /**
  * Open the database: PostgreSQL when a postgres:// URL is configured, else SQLite in the data folder
- * (WAL, so the CLI and the server can share it). Migrations run on open.
+ * (WAL, so the CLI and the server can share it; synchronous = FULL, so a commit survives a power
+ * cut). Migrations run on open.
  */
 export async function openDb(opts: { databaseUrl: string; sqliteFile: string }): Promise<Db> {
   let db: Db;
@@ -26,6 +27,9 @@ export async function openDb(opts: { databaseUrl: string; sqliteFile: string }):
     if (opts.sqliteFile !== ':memory:') mkdirSync(path.dirname(opts.sqliteFile), { recursive: true });
     const sqlite = new SQLite(opts.sqliteFile);
     sqlite.pragma('journal_mode = WAL');
+    // WAL's default (NORMAL) may lose the last acknowledged transactions on a power cut; FULL syncs
+    // the log on every commit, so an acknowledged annotation edit is on disk.
+    sqlite.pragma('synchronous = FULL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });

@@ -1,2 +1,2 @@
 export * from './types.ts';
-export { LocalSlideStore } from './local.ts';
+export { LocalSlideStore, type StoreFs } from './local.ts';

@@ -1,8 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import * as fsp from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
-import { MANIFEST_FILE, type SlideStore, type Staging, isSlideId } from './types.ts';
+import { type CommitOptions, MANIFEST_FILE, type SlideStore, type Staging, isSlideId } from './types.ts';
+
+/**
+ * The file-system calls that make a publication durable, injectable so a test can watch their order
+ * on the real file system.
+ */
+export interface StoreFs {
+  open(file: string, flags: 'r'): Promise<{ sync(): Promise<void>; close(): Promise<void> }>;
+  rename(from: string, to: string): Promise<void>;
+}
+
+const NODE_FS: StoreFs = { open: (f, flags) => fsp.open(f, flags), rename: fsp.rename };
 
 /** Files a stored slide may hold; anything else is refused by filePath. */
 const STORED_FILES = new Set(['slide.tif', 'manifest.json', 'label.jpg', 'macro.jpg', 'thumbnail.jpg']);
@@ -16,7 +28,10 @@ export class LocalSlideStore implements SlideStore {
   private readonly slidesDir: string;
   private readonly tmpDir: string;
 
-  constructor(root: string) {
+  private readonly fs: StoreFs;
+
+  constructor(root: string, opts: { fs?: StoreFs } = {}) {
+    this.fs = opts.fs ?? NODE_FS;
     this.root = path.resolve(root);
     this.slidesDir = path.join(this.root, 'slides');
     this.tmpDir = path.join(this.root, 'tmp');
@@ -68,20 +83,27 @@ export class LocalSlideStore implements SlideStore {
 
   async stage(): Promise<Staging> {
     await mkdir(this.tmpDir, { recursive: true });
-    await mkdir(this.slidesDir, { recursive: true });
+    // The first slide ever published needs the slides folder itself to survive a power cut.
+    if (await mkdir(this.slidesDir, { recursive: true })) await syncPath(this.fs, this.root);
     const dir = path.join(this.tmpDir, `stage-${process.pid}-${randomUUID()}`);
     await mkdir(dir);
-    const slidesDir = this.slidesDir;
+    const { slidesDir, fs } = this;
     let done = false;
     return {
       dir,
-      async commit(id: string): Promise<boolean> {
+      async commit(id: string, opts: CommitOptions = {}): Promise<boolean> {
         if (!isSlideId(id)) throw new RangeError(`not a slide id: ${JSON.stringify(id)}`);
         if (done) throw new Error('staging area already closed');
         done = true;
         const target = path.join(slidesDir, id);
         try {
-          await rename(dir, target);
+          // rename(2) is atomic but not durable: without these flushes a power cut can leave a
+          // published folder whose files are empty or cut short. Contents first, then the staging
+          // folder's entries, then (after the rename) the folder that now names the slide.
+          await syncTree(fs, dir);
+          await opts.beforeRename?.();
+          await fs.rename(dir, target);
+          await syncPath(fs, slidesDir);
           return true;
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
@@ -103,7 +125,7 @@ export class LocalSlideStore implements SlideStore {
     // Move aside first so the slide disappears at once, then delete at leisure.
     const trash = path.join(this.tmpDir, `trash-${process.pid}-${randomUUID()}`);
     await mkdir(this.tmpDir, { recursive: true });
-    await rename(dir, trash);
+    await fsp.rename(dir, trash);
     await rm(trash, { recursive: true, force: true });
     return true;
   }
@@ -134,6 +156,29 @@ export class LocalSlideStore implements SlideStore {
     await mkdir(dir);
     return dir;
   }
+}
+
+/** fsync one file or folder (a folder opened read-only: its entries are what gets flushed). */
+async function syncPath(fs: StoreFs, p: string): Promise<void> {
+  const h = await fs.open(p, 'r');
+  try {
+    await h.sync();
+  } catch (e) {
+    // Some platforms cannot fsync a folder; the files in it are flushed all the same.
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await h.close();
+  }
+}
+
+/** Every file under `dir`, then every folder deepest first, then `dir` itself. */
+async function syncTree(fs: StoreFs, dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  const full = (e: (typeof entries)[number]): string => path.join(e.parentPath, e.name);
+  for (const e of entries) if (e.isFile()) await syncPath(fs, full(e));
+  const dirs = entries.filter((e) => e.isDirectory()).map(full);
+  for (const d of dirs.sort((a, b) => b.length - a.length)) await syncPath(fs, d);
+  await syncPath(fs, dir);
 }
 
 function processAlive(pid: number): boolean {

@@ -7,14 +7,23 @@ export function associatedFile(name: AssociatedName): string {
   return `${name}.jpg`;
 }
 
+export interface CommitOptions {
+  /**
+   * Runs after the staged files are flushed to disk and right before the publishing rename; throwing
+   * here discards the staging area and publishes nothing (an ingest whose caller has gone away).
+   */
+  beforeRename?: () => Promise<void> | void;
+}
+
 /** A staging area: files are written here, then published all at once or not at all. */
 export interface Staging {
   readonly dir: string;
   /**
-   * Publish under `id`. Returns false when a slide with this id already exists (the staging area is
-   * discarded: same content, same id, no second copy).
+   * Publish under `id`, durably: files and folders are flushed (fsync) before and after the rename.
+   * Returns false when a slide with this id already exists (the staging area is discarded: same
+   * content, same id, no second copy).
    */
-  commit(id: string): Promise<boolean>;
+  commit(id: string, opts?: CommitOptions): Promise<boolean>;
   /** Discard everything written. Safe to call after commit or twice. */
   abort(): Promise<void>;
 }
