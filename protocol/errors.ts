@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   RATE_LIMITED: 429,
+  /** Too much work waiting (e.g. renders); try again after the response's Retry-After. */
+  SERVER_BUSY: 503,
   CONFLICT: 409,
   NOT_FOUND: 404,
   SLIDE_NOT_FOUND: 404,

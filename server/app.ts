@@ -71,7 +71,18 @@ export async function createServerContext(
     log,
     onStored: (slideId, job) => linkToCase(ctxRef.cases, slideId, job),
   });
-  const tiles = new TileService(store, { cacheBytes: config.tileCacheMb * 1024 * 1024 });
+  const tiles = new TileService(store, {
+    cacheBytes: config.tileCacheMb * 1024 * 1024,
+    renderConcurrency: config.renderConcurrency,
+    renderQueue: config.renderQueue,
+    renderQueuePerRequester: config.renderQueuePerUser,
+    iiifLimits: {
+      maxWidth: config.iiifMaxWidth,
+      maxHeight: config.iiifMaxHeight,
+      maxArea: config.iiifMaxArea,
+      maxUpscale: config.iiifMaxUpscale,
+    },
+  });
   const auth = new Auth(db);
   const access = new Access(db);
   const audit = new AuditLog(db);

@@ -35,6 +35,23 @@ const ConfigSchema = z.object({
   publicUrl: z.string().default(''),
   /** Bytes of rendered tiles / images kept in memory (MiB). */
   tileCacheMb: z.coerce.number().int().min(0).max(65536).default(256),
+  /** sharp renders (IIIF, edge tiles, thumbnails) at once; default in loadConfig. */
+  renderConcurrency: z.coerce.number().int().min(1).max(64),
+  /** Renders waiting, all users together; beyond it 503 SERVER_BUSY with Retry-After. */
+  renderQueue: z.coerce.number().int().min(0).max(100_000).default(256),
+  /** Renders waiting for one user; beyond it that user gets 503 SERVER_BUSY. */
+  renderQueuePerUser: z.coerce.number().int().min(0).max(100_000).default(64),
+  /** Largest IIIF image (info.json maxWidth / maxHeight / maxArea). */
+  iiifMaxWidth: z.coerce.number().int().min(1).max(65_535).default(8192),
+  iiifMaxHeight: z.coerce.number().int().min(1).max(65_535).default(8192),
+  iiifMaxArea: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1_000_000_000)
+    .default(4096 * 4096),
+  /** How many times its region's size (per side) an upscaled (^) IIIF image may be. */
+  iiifMaxUpscale: z.coerce.number().min(1).max(64).default(2),
   /** Express 'trust proxy' setting: hops of reverse proxies whose X-Forwarded-* headers count. */
   trustProxy: z.coerce.number().int().min(0).max(10).default(0),
   /** Server processes sharing the port (node:cluster); 1 = a single process. */
@@ -68,6 +85,13 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   publicUrl: 'TESSERA_PUBLIC_URL',
   logLevel: 'TESSERA_LOG_LEVEL',
   tileCacheMb: 'TESSERA_TILE_CACHE_MB',
+  renderConcurrency: 'TESSERA_RENDER_CONCURRENCY',
+  renderQueue: 'TESSERA_RENDER_QUEUE',
+  renderQueuePerUser: 'TESSERA_RENDER_QUEUE_PER_USER',
+  iiifMaxWidth: 'TESSERA_IIIF_MAX_WIDTH',
+  iiifMaxHeight: 'TESSERA_IIIF_MAX_HEIGHT',
+  iiifMaxArea: 'TESSERA_IIIF_MAX_AREA',
+  iiifMaxUpscale: 'TESSERA_IIIF_MAX_UPSCALE',
   workers: 'TESSERA_WORKERS',
   trustProxy: 'TESSERA_TRUST_PROXY',
   loginAttemptsPer15Min: 'TESSERA_LOGIN_ATTEMPTS_PER_15_MIN',
@@ -91,7 +115,15 @@ export function loadConfig(
     if (v !== undefined && v !== '') raw[key] = v;
   }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
-  const parsed = ConfigSchema.safeParse(raw);
+  // Each sharp render holds one of libuv's threads (UV_THREADPOOL_SIZE, 4) until it ends, and stored
+  // tile reads and password hashing need that pool too: renders leave at least two threads free.
+  const uvThreads = Number(env.UV_THREADPOOL_SIZE) || 4;
+  const renderMax = Math.max(1, uvThreads - 2);
+  raw.renderConcurrency ??= Math.min(renderMax, os.availableParallelism());
+  const parsed = ConfigSchema.refine((c) => c.renderConcurrency <= renderMax, {
+    path: ['renderConcurrency'],
+    message: `must be at most ${renderMax}, two below UV_THREADPOOL_SIZE (${uvThreads}): raise UV_THREADPOOL_SIZE with it, or stored tiles wait for renders`,
+  }).safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = String(issue.path[0] ?? '');

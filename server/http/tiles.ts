@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Response, Router } from 'express';
 import { ASSOCIATED_NAMES, type AssociatedName } from '../../protocol/index.ts';
-import type { TileService } from '../../tiles/serve/index.ts';
+import { type TileService, isRenderQueueFull } from '../../tiles/serve/index.ts';
 import { type SlideGrant, isIdentifyingImage } from '../auth/access.ts';
 import { principal } from './auth.ts';
 import { viewed } from './audit-view.ts';
@@ -65,13 +65,19 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
     const grant = await ctx.access.grant(p, id);
     if (!grant) return sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
     void viewed(ctx, req, p, id, grant.siteId, 'tiles');
-    const tile = await ctx.tiles.dziTile(id, l, c, r, () => clientGone(req, res));
+    const tile = await ctx.tiles.dziTile(id, l, c, r, {
+      signal: () => clientGone(req, res),
+      requester: p.user.id,
+    });
     if (tile) sendPayload(req, res, tile);
     else sendError(res, 404, 'NOT_FOUND', `no tile ${level}/${col}_${row} in slide ${id}`);
   })().catch((e: unknown) => {
     const code = (e as { code?: string }).code;
     if (code === 'SLIDE_NOT_FOUND') sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
-    else {
+    else if (isRenderQueueFull(e)) {
+      if (!res.headersSent) res.setHeader('Retry-After', String(e.retryAfterSeconds));
+      sendError(res, 503, e.code, e.message);
+    } else {
       if (!res.headersSent && !res.destroyed) sendError(res, 500, 'INTERNAL', 'internal error');
       ctx.log(`tile ${id} ${level}/${colRow} failed: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -86,6 +92,19 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
+}
+
+/**
+ * A render refused because too many wait: the domain error becomes 503 SERVER_BUSY (through the error
+ * middleware), with the scheduler's estimate as Retry-After.
+ */
+async function rendering<T>(res: Response, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (e) {
+    if (isRenderQueueFull(e)) res.setHeader('Retry-After', String(e.retryAfterSeconds));
+    throw e;
+  }
 }
 
 function slideId(raw: unknown): string {
@@ -176,13 +195,12 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
     const id = slideId(req.params.id);
     await visible(req, res, id, 'iiif');
     const { region, size, rotation, qf } = req.params;
-    const img = await tiles.iiifImage(
-      id,
-      String(region),
-      String(size),
-      String(rotation),
-      String(qf),
-      clientGone(req, res),
+    const img = await rendering(
+      res,
+      tiles.iiifImage(id, String(region), String(size), String(rotation), String(qf), {
+        signal: clientGone(req, res),
+        requester: principal(res).user.id,
+      }),
     );
     sendPayload(req, res, img);
   });
@@ -198,7 +216,10 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
         `Expected integer between 1 and 2048 for max but received ${JSON.stringify(String(raw).slice(0, 32))}`,
       );
     }
-    const img = await tiles.thumbnail(id, max, clientGone(req, res));
+    const img = await rendering(
+      res,
+      tiles.thumbnail(id, max, { signal: clientGone(req, res), requester: principal(res).user.id }),
+    );
     if (!img) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
     sendPayload(req, res, img);
   });

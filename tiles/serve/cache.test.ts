@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ByteLru, Flights, Gate } from './cache.ts';
+import { ByteLru, Flights } from './cache.ts';
 
 const bytes = (n: number): Buffer => Buffer.alloc(n);
 
@@ -118,24 +118,5 @@ describe('Flights', () => {
     ]);
     expect(all.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(await flights.run('k', undefined, async () => 7)).toBe(7);
-  });
-});
-
-describe('Gate', () => {
-  it('runs at most `limit` tasks at once', async () => {
-    const gate = new Gate(2);
-    let active = 0;
-    let peak = 0;
-    await Promise.all(
-      Array.from({ length: 10 }, () =>
-        gate.run(async () => {
-          active++;
-          peak = Math.max(peak, active);
-          await new Promise((r) => setTimeout(r, 2));
-          active--;
-        }),
-      ),
-    );
-    expect(peak).toBe(2);
   });
 });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { SlideError } from '../errors.ts';
 import { storedLevels } from '../pyramid/math.ts';
-import { iiifInfo, iiifPlan, parseIiif, parseRegion, parseSize } from './iiif.ts';
+import {
+  DEFAULT_IIIF_LIMITS,
+  checkIiifRead,
+  iiifInfo,
+  iiifPlan,
+  parseIiif,
+  parseRegion,
+  parseSize,
+} from './iiif.ts';
 import type { PyramidShape } from './plan.ts';
 
 const W = 2220;
@@ -66,25 +74,46 @@ describe('IIIF size', () => {
   const r = { x: 0, y: 0, width: 1000, height: 500 };
   it('max is the region, or the region scaled down into the limits', () => {
     expect(parseSize('max', r)).toEqual({ width: 1000, height: 500 });
+    // 4096² pixels at most: 4729 x 3547 of a 4:3 slide.
     expect(parseSize('max', { x: 0, y: 0, width: 60000, height: 45000 })).toEqual({
-      width: 10000,
-      height: 7500,
+      width: 4729,
+      height: 3547,
     });
-    expect(parseSize('max', r, { maxWidth: 10000, maxHeight: 10000, maxArea: 20000 })).toEqual({
+    expect(parseSize('max', r, { ...DEFAULT_IIIF_LIMITS, maxArea: 20000 })).toEqual({
       width: 200,
       height: 100,
     });
   });
   it('sizes beyond maxWidth, maxHeight or maxArea are refused', () => {
-    const limits = { maxWidth: 800, maxHeight: 800, maxArea: 100_000 };
+    const limits = { maxWidth: 800, maxHeight: 800, maxArea: 100_000, maxUpscale: 2 };
     expect(() => parseSize('900,', r, limits)).toThrow(/within 800x800 and 100000 pixels/);
     expect(() => parseSize('400,300', r, limits)).toThrow(
       /Expected a size within .* but received "400,300" \(400x300\)/,
     );
     expect(parseSize('400,250', r, limits)).toEqual({ width: 400, height: 250 });
   });
-  it('^max upscales to the limits', () => {
-    expect(parseSize('^max', r)).toEqual({ width: 10000, height: 5000 });
+  it('^max upscales to the limits, and no more than maxUpscale times the region', () => {
+    expect(parseSize('^max', r)).toEqual({ width: 2000, height: 1000 });
+    expect(parseSize('^max', r, { ...DEFAULT_IIIF_LIMITS, maxUpscale: 64 })).toEqual({
+      width: 5792,
+      height: 2896,
+    });
+    expect(parseSize('^max', r, { ...DEFAULT_IIIF_LIMITS, maxArea: 1_000_000 })).toEqual({
+      width: 1414,
+      height: 707,
+    });
+  });
+  it('upscaling beyond maxUpscale is refused with the limit in the message', () => {
+    expect(() => parseSize('^2001,', r)).toThrow(
+      /^Expected a size at most 2x the 1000x500 region \(upscaling is limited to 2x\) but received "\^2001," \(2001x1001\)$/,
+    );
+    expect(() => parseSize('^pct:201', r)).toThrow(/limited to 2x/);
+    expect(() => parseSize('^3000,100', r)).toThrow(/limited to 2x/);
+    expect(() => parseSize('^100,1001', r)).toThrow(/limited to 2x/);
+    expect(parseSize('^3000,100', r, { ...DEFAULT_IIIF_LIMITS, maxUpscale: 3 })).toEqual({
+      width: 3000,
+      height: 100,
+    });
   });
   it('w, and ,h keep the aspect ratio', () => {
     expect(parseSize('500,', r)).toEqual({ width: 500, height: 250 });
@@ -105,8 +134,10 @@ describe('IIIF size', () => {
     expect(parseSize('^2000,', r)).toEqual({ width: 2000, height: 1000 });
     expect(parseSize('^,1000', r)).toEqual({ width: 2000, height: 1000 });
     expect(parseSize('^pct:150', r)).toEqual({ width: 1500, height: 750 });
-    expect(parseSize('^3000,100', r)).toEqual({ width: 3000, height: 100 });
+    expect(parseSize('^pct:200', r)).toEqual({ width: 2000, height: 1000 });
+    expect(parseSize('^2000,100', r)).toEqual({ width: 2000, height: 100 });
     expect(parseSize('^!2000,2000', r)).toEqual({ width: 2000, height: 1000 });
+    expect(parseSize('^!4000,4000', r)).toEqual({ width: 2000, height: 1000 });
   });
   it.each([
     ['full/3000,/0/default.jpg', /no larger than the 2220x2967 region \(prefix \^ to upscale\)/],
@@ -121,7 +152,9 @@ describe('IIIF size', () => {
     ['full/!100,/0/default.jpg', /size/],
     ['full/abc/0/default.jpg', /size/],
     ['full/-5,/0/default.jpg', /integers/],
-    ['full/^20000,/0/default.jpg', /within 10000x10000/],
+    ['full/^20000,/0/default.jpg', /within 8192x8192/],
+    ['full/^4097,4097/0/default.png', /and 16777216 pixels/],
+    ['0,0,100,100/^201,/0/default.jpg', /upscaling is limited to 2x/],
     ['full/99999999,/0/default.jpg', /size/],
   ])('rejects %s', (p, message) => rejects(p, message));
 });
@@ -162,9 +195,9 @@ describe('iiifInfo', () => {
       profile: 'level2',
       width: W,
       height: H,
-      maxWidth: 10000,
-      maxHeight: 10000,
-      maxArea: 100_000_000,
+      maxWidth: 8192,
+      maxHeight: 8192,
+      maxArea: 16_777_216,
       tiles: [{ width: 256, height: 256, scaleFactors: [1, 2, 4, 8, 16] }],
       extraFormats: ['png', 'webp'],
       extraQualities: ['color', 'gray'],
@@ -222,13 +255,13 @@ describe('iiifPlan', () => {
   });
   it('renders read the smallest stored level with at least the pixels asked for', () => {
     const big = shape(60_000, 45_000);
-    // max of the whole slide: 10000 px wide; level 2 is 15000, level 3 only 7500.
+    // max of the whole slide: 4729 px wide; level 3 is 7500, level 4 only 3750.
     expect(iiifPlan(big, parse('full/max/0/default.jpg', 60_000, 45_000))).toMatchObject({
       kind: 'render',
-      level: 2,
-      src: { x: 0, y: 0, width: 15_000, height: 11_250 },
-      width: 10_000,
-      height: 7_500,
+      level: 3,
+      src: { x: 0, y: 0, width: 7500, height: 5625 },
+      width: 4729,
+      height: 3547,
     });
     expect(iiifPlan(big, parse('full/1000,/0/default.jpg', 60_000, 45_000))).toMatchObject({ level: 5 });
     expect(iiifPlan(big, parse('0,0,1000,1000/1000,/0/default.jpg', 60_000, 45_000))).toMatchObject({
@@ -237,5 +270,43 @@ describe('iiifPlan', () => {
     expect(iiifPlan(big, parse('0,0,1000,1000/^2000,/0/default.jpg', 60_000, 45_000))).toMatchObject({
       level: 0,
     });
+  });
+  it('a 100,000 px square region shrunk to 512 reads a level of 512-1023 px, not level 0', () => {
+    const huge = shape(100_000, 100_000);
+    const plan = iiifPlan(huge, parse('full/512,/0/default.jpg', 100_000, 100_000));
+    expect(plan).toMatchObject({ kind: 'render', level: 7, src: { width: 781, height: 781 } });
+    const part = iiifPlan(huge, parse('0,0,50000,50000/512,/0/default.jpg', 100_000, 100_000));
+    expect(part).toMatchObject({ kind: 'render', level: 6, src: { width: 781, height: 781 } });
+  });
+});
+
+describe('checkIiifRead', () => {
+  const big = shape(60_000, 45_000);
+  const read = (p: string, max = 5 * DEFAULT_IIIF_LIMITS.maxArea) => {
+    const req = parse(p, 60_000, 45_000);
+    checkIiifRead(iiifPlan(big, req), req, max);
+  };
+  it('lets through every request that keeps its region’s shape, up to the output limits', () => {
+    expect(() => read('full/max/0/default.jpg')).not.toThrow();
+    expect(() => read('0,0,4096,4096/max/0/default.jpg')).not.toThrow();
+    expect(() => read('0,0,8000,8000/4095,/0/default.jpg')).not.toThrow();
+    expect(() => read('0,0,2048,2048/^4096,/0/default.jpg')).not.toThrow();
+  });
+  it('refuses a distorted request that would decode a huge level for a thin output', () => {
+    // 8192 x 1 of the whole slide needs a level 8192 px wide: 15000 x 11250 = 169 Mpx decoded.
+    let error: unknown;
+    try {
+      read('full/8192,1/0/default.jpg');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SlideError);
+    expect((error as SlideError).code).toBe('INVALID_PARAMETER');
+    expect((error as SlideError).message).toMatch(
+      /^Expected a request reading at most 83886080 source pixels but received region 0,0,60000,45000 at 8192x1, which reads 15000x11250 pixels/,
+    );
+  });
+  it('stored tiles read nothing to decode', () => {
+    expect(() => read('0,0,256,256/256,/0/default.jpg', 1)).not.toThrow();
   });
 });

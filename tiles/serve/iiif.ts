@@ -1,17 +1,28 @@
 import { SlideError } from '../errors.ts';
 import { type PyramidShape, type Rect, type TilePlan, levelTilePlan, sourceLevel } from './plan.ts';
 
-/** Server limits on the size of one IIIF image (they appear in info.json). */
+/** Server limits on the size of one IIIF image (all but maxUpscale appear in info.json). */
 export interface IiifLimits {
   maxWidth: number;
   maxHeight: number;
   maxArea: number;
+  /**
+   * How many times larger than its region, per side, an upscaled (`^`) image may be. Level 0 is the
+   * scanner's own resolution: beyond a little overzoom, interpolation shows nothing new and only
+   * costs encoding time.
+   */
+  maxUpscale: number;
 }
 
+/**
+ * 4096² pixels covers a 4K screen and encodes in about a second here; images of 100 Mpx take several
+ * seconds each, and a few of them held every render slot for minutes.
+ */
 export const DEFAULT_IIIF_LIMITS: IiifLimits = Object.freeze({
-  maxWidth: 10_000,
-  maxHeight: 10_000,
-  maxArea: 100_000_000,
+  maxWidth: 8192,
+  maxHeight: 8192,
+  maxArea: 4096 * 4096,
+  maxUpscale: 2,
 });
 
 export const IIIF_FORMATS = ['jpg', 'png', 'webp'] as const;
@@ -118,8 +129,10 @@ export function parseRegion(region: string, imageWidth: number, imageHeight: num
 }
 
 /**
- * The size parameter: max, w,, ,h, pct:n, w,h, !w,h, each with an optional ^ to allow upscaling.
- * The result must fit the limits; `max` is the region scaled down into them.
+ * The size parameter: max, w,, ,h, pct:n, w,h, !w,h, each with an optional ^ to allow upscaling (up
+ * to maxUpscale times the region per side). The result must fit the limits; `max` is the region
+ * scaled down into them, `^max` and `^!w,h` stop at the upscaling limit, the other forms beyond it
+ * are refused.
  */
 export function parseSize(
   size: string,
@@ -135,7 +148,7 @@ export function parseSize(
   let height: number;
   if (s === 'max') {
     const fit = Math.min(limits.maxWidth / rw, limits.maxHeight / rh, Math.sqrt(limits.maxArea / (rw * rh)));
-    const scale = up ? fit : Math.min(1, fit);
+    const scale = Math.min(up ? limits.maxUpscale : 1, fit);
     width = Math.max(1, Math.floor(rw * scale + 1e-9));
     height = Math.max(1, Math.floor(rh * scale + 1e-9));
     return { width, height };
@@ -173,7 +186,8 @@ export function parseSize(
     if (w === 0 || h === 0) throw invalid(`Expected a size of at least 1x1 but received ${shown(size)}`);
     if (confined) {
       const fit = Math.min(w! / rw, h! / rh);
-      const scale = up ? fit : Math.min(1, fit);
+      // A box to fit in, like max: its answer may be smaller than the box, so it stops at the limit.
+      const scale = Math.min(up ? limits.maxUpscale : 1, fit);
       width = Math.min(w!, Math.max(1, Math.round(rw * scale)));
       height = Math.min(h!, Math.max(1, Math.round(rh * scale)));
     } else if (w !== null && h !== null) {
@@ -195,6 +209,11 @@ export function parseSize(
   if (width > limits.maxWidth || height > limits.maxHeight || width * height > limits.maxArea) {
     throw invalid(
       `Expected a size within ${limits.maxWidth}x${limits.maxHeight} and ${limits.maxArea} pixels but received ${shown(size)} (${width}x${height})`,
+    );
+  }
+  if (up && (width > Math.round(rw * limits.maxUpscale) || height > Math.round(rh * limits.maxUpscale))) {
+    throw invalid(
+      `Expected a size at most ${limits.maxUpscale}x the ${rw}x${rh} region (upscaling is limited to ${limits.maxUpscale}x) but received ${shown(size)} (${width}x${height})`,
     );
   }
   return { width, height };
@@ -252,7 +271,14 @@ export function iiifInfo(
     maxHeight: limits.maxHeight,
     maxArea: limits.maxArea,
     tiles: [{ width: m.tileSize, height: m.tileSize, scaleFactors: m.levelInfo.map((_, k) => 2 ** k) }],
-    sizes: m.levelInfo.map((l) => ({ width: l.width, height: l.height })).reverse(),
+    // Only sizes a request can get: level 0 of a large slide is above the output limits.
+    sizes: m.levelInfo
+      .filter(
+        (l) =>
+          l.width <= limits.maxWidth && l.height <= limits.maxHeight && l.width * l.height <= limits.maxArea,
+      )
+      .map((l) => ({ width: l.width, height: l.height }))
+      .reverse(),
     extraFormats: ['png', 'webp'],
     extraQualities: ['color', 'gray'],
     extraFeatures: [
@@ -271,6 +297,21 @@ export function iiifInfo(
       'sizeUpscaling',
     ],
   };
+}
+
+/**
+ * Refuse a render that reads more than `maxReadArea` source pixels. The plan already reads the
+ * smallest level with enough pixels, so this only catches requests whose size distorts the region
+ * (e.g. a whole slide squeezed to 8192 x 1 still needs a level 8192 px wide, all of it decoded).
+ */
+export function checkIiifRead(plan: TilePlan, req: IiifRequest, maxReadArea: number): void {
+  if (plan.kind !== 'render') return;
+  const read = plan.src.width * plan.src.height;
+  if (read <= maxReadArea) return;
+  const r = req.region;
+  throw invalid(
+    `Expected a request reading at most ${maxReadArea} source pixels but received region ${r.x},${r.y},${r.width},${r.height} at ${req.width}x${req.height}, which reads ${plan.src.width}x${plan.src.height} pixels (ask for a size closer to the region's shape or a smaller region)`,
+  );
 }
 
 /**

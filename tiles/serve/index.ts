@@ -1,4 +1,17 @@
-export { TileService, THUMBNAIL_MAX, type TileResult, type TileServiceOptions } from './service.ts';
+export {
+  TileService,
+  THUMBNAIL_MAX,
+  type RenderRequest,
+  type TileResult,
+  type TileServiceOptions,
+} from './service.ts';
+export {
+  RenderScheduler,
+  RenderQueueFull,
+  isRenderQueueFull,
+  type RenderJob,
+  type RenderSchedulerOptions,
+} from './scheduler.ts';
 export { StoredSlide } from './stored-slide.ts';
 export {
   readTiffIndex,
@@ -13,6 +26,7 @@ export {
   parseIiif,
   iiifInfo,
   iiifPlan,
+  checkIiifRead,
   DEFAULT_IIIF_LIMITS,
   IIIF_CONTENT_TYPES,
   type IiifLimits,

@@ -47,6 +47,15 @@ function levelRegion(m: Manifest, k: number, x: number, y: number, w: number, h:
   });
 }
 
+/** Wait (a tick at a time, at most 5 s) until `ready` holds. */
+async function until(ready: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!ready()) {
+    if (Date.now() > end) throw new Error('timed out waiting for the scheduler');
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
 function maxDiff(a: Rgb, b: Rgb): number {
   return Math.max(...meanAbsDiff(a, b));
 }
@@ -234,7 +243,7 @@ describe('IIIF', () => {
     };
     expect(await size('pct:10,10,20,20/,100/0/default.jpg')).toEqual([129, 100]);
     expect(await size('square/max/0/default.jpg')).toEqual([777, 777]);
-    expect(await size('0,0,100,50/^400,/0/default.png')).toEqual([400, 200]);
+    expect(await size('0,0,100,50/^200,/0/default.png')).toEqual([200, 100]);
     expect(await size('full/!200,200/0/default.jpg')).toEqual([200, 155]);
     expect(await size('full/pct:5/0/default.jpg')).toEqual([50, 39]);
     expect(await size('900,700,500,500/max/0/default.jpg')).toEqual([100, 77]);
@@ -385,18 +394,94 @@ describe('render cache', () => {
     try {
       const gone = new AbortController();
       gone.abort();
-      await expect(svc.iiifImage(odd.id, 'full', '500,', '0', 'default.png', gone.signal)).rejects.toThrow();
+      await expect(
+        svc.iiifImage(odd.id, 'full', '500,', '0', 'default.png', { signal: gone.signal }),
+      ).rejects.toThrow();
       // Queued behind another render, then abandoned: never started either.
       const busy = svc.iiifImage(odd.id, 'full', '900,', '0', 'default.png');
       const leaving = new AbortController();
-      const queued = svc.iiifImage(odd.id, 'full', '400,', '0', 'default.png', leaving.signal).then(
-        () => 'rendered',
-        (e: unknown) => (e as Error).name,
-      );
+      const queued = svc
+        .iiifImage(odd.id, 'full', '400,', '0', 'default.png', { signal: leaving.signal })
+        .then(
+          () => 'rendered',
+          (e: unknown) => (e as Error).name,
+        );
       leaving.abort();
       await busy;
       expect(await queued).toBe('AbortError');
       expect(svc.stats.rendered).toBe(1);
+    } finally {
+      await svc.close();
+    }
+  });
+});
+
+describe('render scheduling and limits', () => {
+  it("another requester's thumbnail goes before a queue of heavy renders; stored tiles never wait", async () => {
+    const svc = new TileService(store, { renderConcurrency: 1, cacheBytes: 0 });
+    try {
+      const done: string[] = [];
+      const heavy = Array.from({ length: 6 }, (_, i) =>
+        svc
+          .iiifImage(odd.id, 'full', `^${1990 - i},`, '0', 'default.png', { requester: 'a' })
+          .then(() => done.push(`heavy${i}`)),
+      );
+      await until(() => svc.scheduler.waiting === 5);
+      expect(svc.scheduler.running).toBe(1);
+      const stored = await svc.dziTile(odd.id, top(odd), 1, 1, { requester: 'b' });
+      expect(stored!.kind).toBe('raw');
+      // The stored tile came back while renders were still queued: it never waited for them.
+      expect(svc.scheduler.waiting).toBeGreaterThan(0);
+      const thumb = svc.thumbnail(odd.id, 100, { requester: 'b' }).then(() => done.push('thumb'));
+      await Promise.all([...heavy, thumb]);
+      expect(done.indexOf('thumb')).toBe(1);
+      expect(svc.stats.rendered).toBe(7);
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('a full queue refuses with SERVER_BUSY; the running render still completes', async () => {
+    const svc = new TileService(store, { renderConcurrency: 1, renderQueue: 0 });
+    try {
+      const running = svc.iiifImage(odd.id, 'full', '^1500,', '0', 'default.png', { requester: 'a' });
+      await until(() => svc.scheduler.running === 1);
+      await expect(
+        svc.iiifImage(odd.id, 'full', '300,', '0', 'default.jpg', { requester: 'b' }),
+      ).rejects.toMatchObject({ code: 'SERVER_BUSY', retryAfterSeconds: expect.any(Number) });
+      expect((await running).kind).toBe('rendered');
+      // Stored tiles and cached renders are not renders: they are answered whatever the queue.
+      expect((await svc.iiifImage(odd.id, '0,0,256,256', '256,', '0', 'default.jpg')).kind).toBe('raw');
+    } finally {
+      await svc.close();
+    }
+  });
+
+  it('output beyond the configured limits and reads beyond maxReadArea are INVALID_PARAMETER', async () => {
+    const svc = new TileService(store, {
+      iiifLimits: { maxWidth: 1200, maxHeight: 1200, maxArea: 250_000, maxUpscale: 1.5 },
+      maxReadArea: 200_000,
+    });
+    try {
+      expect(await svc.iiifInfo(odd.id, 'http://x/iiif/3/a')).toMatchObject({
+        maxWidth: 1200,
+        maxHeight: 1200,
+        maxArea: 250_000,
+      });
+      await expect(iiif(odd, 'full/600,/0/default.jpg', svc)).rejects.toMatchObject({
+        code: 'INVALID_PARAMETER',
+        message: expect.stringMatching(/within 1200x1200 and 250000 pixels/),
+      });
+      await expect(iiif(odd, '0,0,100,100/^151,/0/default.jpg', svc)).rejects.toMatchObject({
+        message: expect.stringMatching(/upscaling is limited to 1.5x/),
+      });
+      expect((await iiif(odd, '0,0,100,100/^150,/0/default.jpg', svc)).kind).toBe('rendered');
+      // 1000 x 1 of the whole 1000 x 777 slide keeps level 0 (777,000 pixels) for one row of output.
+      await expect(iiif(odd, 'full/1000,1/0/default.jpg', svc)).rejects.toMatchObject({
+        code: 'INVALID_PARAMETER',
+        message: expect.stringMatching(/reading at most 200000 source pixels .* reads 1000x777/),
+      });
+      expect((await iiif(odd, 'full/400,/0/default.jpg', svc)).kind).toBe('rendered');
     } finally {
       await svc.close();
     }

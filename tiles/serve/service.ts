@@ -6,12 +6,13 @@ import { ASSOCIATED_NAMES, type AssociatedName, type Manifest } from '../../prot
 import { SlideError } from '../errors.ts';
 import type { LocalSlideStore } from '../store/local.ts';
 import { associatedFile, isSlideId } from '../store/types.ts';
-import { ByteLru, Flights, Gate } from './cache.ts';
+import { ByteLru, Flights } from './cache.ts';
 import { dziDescriptor, dziPlan } from './dzi.ts';
 import {
   DEFAULT_IIIF_LIMITS,
   IIIF_CONTENT_TYPES,
   type IiifLimits,
+  checkIiifRead,
   iiifInfo,
   iiifPlan,
   parseIiif,
@@ -19,6 +20,7 @@ import {
 import { type RenderPlan, type StoredPlan, sourceLevel } from './plan.ts';
 import { SlidePool } from './pool.ts';
 import { RENDER_JPEG_QUALITY, finishIiif, planPixels } from './render.ts';
+import { RenderScheduler } from './scheduler.ts';
 import type { StoredSlide } from './stored-slide.ts';
 
 /** Bytes to send, with what HTTP needs to cache them. */
@@ -36,10 +38,28 @@ export interface TileServiceOptions {
   cacheBytes?: number;
   /** Slides kept open (a file handle and a tile index each; default 64). */
   maxOpenSlides?: number;
-  /** Renders running at once; the rest queue (default: the number of cores, at least 2). */
+  /** Renders running at once; the rest queue, fairly between requesters (default: cores, at least 2). */
   renderConcurrency?: number;
-  /** IIIF size limits (default 10000 x 10000 and 100 Mpx). */
+  /** Renders waiting, all requesters together; beyond it renders are refused (default 256). */
+  renderQueue?: number;
+  /** Renders waiting for one requester (default 64). */
+  renderQueuePerRequester?: number;
+  /** IIIF output limits (default 8192 x 8192, 4096² pixels, upscaling up to 2x). */
   iiifLimits?: Partial<IiifLimits>;
+  /**
+   * Source pixels one IIIF request may read (default 5 x maxArea). A request that keeps its region's
+   * aspect ratio reads at most ~4x its output, as the next level down would be too small; only
+   * distorted ones (a whole slide squeezed to 8192 x 1) read more.
+   */
+  maxReadArea?: number;
+}
+
+/** Who asked for an image and whether they still want it: renders are scheduled per requester. */
+export interface RenderRequest {
+  /** Fires when the client has gone; a function is called only if a render is needed. */
+  signal?: AbortSignal | (() => AbortSignal);
+  /** The asking user's id: renders take turns between requesters. */
+  requester?: string;
 }
 
 /** Longest side of a thumbnail. */
@@ -63,8 +83,10 @@ export class TileService {
   private readonly pool: SlidePool;
   private readonly cache: ByteLru<TileResult>;
   private readonly flights = new Flights<TileResult>();
-  private readonly gate: Gate;
+  /** Every decode / encode runs through it; stored tiles never do. */
+  readonly scheduler: RenderScheduler;
   readonly limits: IiifLimits;
+  readonly maxReadArea: number;
   /** Counts since start: stored tiles sent, renders run, cache hits. */
   readonly stats = { raw: 0, rendered: 0, cached: 0 };
 
@@ -78,10 +100,17 @@ export class TileService {
       throw new RangeError(`Expected non-negative number for cacheBytes but received ${cacheBytes}`);
     }
     this.cache = new ByteLru(cacheBytes, (r) => r.body.length + r.etag.length + 64);
-    this.gate = new Gate(
-      positiveInt(opts.renderConcurrency, Math.max(2, os.availableParallelism()), 'renderConcurrency'),
-    );
+    this.scheduler = new RenderScheduler({
+      concurrency: positiveInt(
+        opts.renderConcurrency,
+        Math.max(2, os.availableParallelism()),
+        'renderConcurrency',
+      ),
+      maxQueued: opts.renderQueue,
+      maxQueuedPerRequester: opts.renderQueuePerRequester,
+    });
     this.limits = Object.freeze({ ...DEFAULT_IIIF_LIMITS, ...opts.iiifLimits });
+    this.maxReadArea = positiveInt(opts.maxReadArea, 5 * this.limits.maxArea, 'maxReadArea');
   }
 
   /** Slides currently open (file handle plus tile index each). */
@@ -116,8 +145,7 @@ export class TileService {
     level: number,
     col: number,
     row: number,
-    /** Fires when every client that asked has gone; a function is called only if a render is needed. */
-    signal?: AbortSignal | (() => AbortSignal),
+    who: RenderRequest = {},
   ): Promise<TileResult | null> {
     // The hot path: an open slide is taken without an extra await.
     const slide = this.pool.tryAcquire(id) ?? (await this.acquire(id));
@@ -131,7 +159,7 @@ export class TileService {
       return await this.rendered(
         slide,
         dziRenderKey(level, col, row),
-        typeof signal === 'function' ? signal() : signal,
+        { ...who, cost: renderCost(plan) },
         async () => (await planPixels(slide, plan)).jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer(),
         JPEG,
       );
@@ -148,7 +176,9 @@ export class TileService {
 
   /**
    * An IIIF Image API 3 image from the four path parameters. Throws SlideError('INVALID_PARAMETER')
-   * for a malformed or out-of-limits request and SlideError('SLIDE_NOT_FOUND') for an unknown slide.
+   * for a malformed or out-of-limits request (output beyond the limits, or reading more than
+   * maxReadArea source pixels), SlideError('SLIDE_NOT_FOUND') for an unknown slide and
+   * RenderQueueFull when too many renders wait.
    */
   async iiifImage(
     id: string,
@@ -156,7 +186,7 @@ export class TileService {
     size: string,
     rotation: string,
     qualityFormat: string,
-    signal?: AbortSignal,
+    who: RenderRequest = {},
   ): Promise<TileResult> {
     const slide = await this.acquire(id);
     try {
@@ -168,10 +198,11 @@ export class TileService {
         if (!tile) throw new SlideError('INTERNAL', `IIIF plan names a missing tile of slide ${id}`);
         return tile;
       }
+      checkIiifRead(plan, req, this.maxReadArea);
       return await this.rendered(
         slide,
         `iiif/${req.key}`,
-        signal,
+        { ...who, cost: renderCost(plan) },
         async () => finishIiif(await planPixels(slide, plan), req).toBuffer(),
         IIIF_CONTENT_TYPES[req.format],
       );
@@ -184,7 +215,7 @@ export class TileService {
    * A JPEG thumbnail whose longer side is `max` (1..2048) or the slide's own size if smaller: from
    * thumbnail.jpg when it is large enough, else from the pyramid. Null for an unknown slide.
    */
-  async thumbnail(id: string, max: number, signal?: AbortSignal): Promise<TileResult | null> {
+  async thumbnail(id: string, max: number, who: RenderRequest = {}): Promise<TileResult | null> {
     if (!Number.isInteger(max) || max < 1 || max > THUMBNAIL_MAX) {
       throw new SlideError(
         'INVALID_PARAMETER',
@@ -203,30 +234,28 @@ export class TileService {
       if (thumb && thumb.width === width && thumb.height === height) {
         return { body: await readFile(thumb.path), contentType: JPEG, etag: `${id}-thumbnail`, kind: 'raw' };
       }
+      if (thumb && thumb.width >= width && thumb.height >= height) {
+        const path = thumb.path;
+        return await this.rendered(
+          slide,
+          `thumbnail/${width}x${height}`,
+          { ...who, cost: width * height + thumb.width * thumb.height },
+          () =>
+            sharp(path)
+              .resize(width, height, { fit: 'fill' })
+              .jpeg({ quality: RENDER_JPEG_QUALITY })
+              .toBuffer(),
+          JPEG,
+        );
+      }
+      const full = { x: 0, y: 0, width: m.width, height: m.height };
+      const { level, src } = sourceLevel(m, full, width, height);
+      const plan: RenderPlan = { kind: 'render', level, src, extendRight: 0, extendBottom: 0, width, height };
       return await this.rendered(
         slide,
         `thumbnail/${width}x${height}`,
-        signal,
-        async () => {
-          if (thumb && thumb.width >= width && thumb.height >= height) {
-            return sharp(thumb.path)
-              .resize(width, height, { fit: 'fill' })
-              .jpeg({ quality: RENDER_JPEG_QUALITY })
-              .toBuffer();
-          }
-          const full = { x: 0, y: 0, width: m.width, height: m.height };
-          const { level, src } = sourceLevel(m, full, width, height);
-          const plan: RenderPlan = {
-            kind: 'render',
-            level,
-            src,
-            extendRight: 0,
-            extendBottom: 0,
-            width,
-            height,
-          };
-          return (await planPixels(slide, plan)).jpeg({ quality: RENDER_JPEG_QUALITY }).toBuffer();
-        },
+        { ...who, cost: renderCost(plan) },
+        async () => (await planPixels(slide, plan)).jpeg({ quality: RENDER_JPEG_QUALITY }).toBuffer(),
         JPEG,
       );
     } finally {
@@ -326,13 +355,13 @@ export class TileService {
   }
 
   /**
-   * A cached render, or the render itself (once per key at a time, within the concurrency limit);
-   * not started when every client that asked for it has gone away.
+   * A cached render, or the render itself (once per key at a time, in its requester's turn of the
+   * scheduler); not started when every client that asked for it has gone away.
    */
   private async rendered(
     slide: StoredSlide,
     key: string,
-    signal: AbortSignal | undefined,
+    job: RenderRequest & { cost: number },
     render: () => Promise<Buffer>,
     contentType: string,
   ): Promise<TileResult> {
@@ -343,16 +372,19 @@ export class TileService {
       this.stats.cached++;
       return { ...hit, kind: 'cached' };
     }
+    const signal = typeof job.signal === 'function' ? job.signal() : job.signal;
     return this.flights.run(cacheKey, signal, (wanted) =>
-      this.gate.run(async () => {
-        if (!wanted()) throw abortError(signal);
-        this.stats.rendered++;
-        const body = await render();
-        const etag = `${id}-r${createHash('sha256').update(`${RENDER_VERSION}/${key}`).digest('base64url').slice(0, 22)}`;
-        const result: TileResult = { body, contentType, etag, kind: 'rendered' };
-        this.cache.set(cacheKey, result);
-        return result;
-      }),
+      this.scheduler.run(
+        async () => {
+          this.stats.rendered++;
+          const body = await render();
+          const etag = `${id}-r${createHash('sha256').update(`${RENDER_VERSION}/${key}`).digest('base64url').slice(0, 22)}`;
+          const result: TileResult = { body, contentType, etag, kind: 'rendered' };
+          this.cache.set(cacheKey, result);
+          return result;
+        },
+        { cost: job.cost, requester: job.requester, wanted },
+      ),
     );
   }
 
@@ -373,8 +405,9 @@ const storedKey = (id: string, p: StoredPlan): string =>
   `${id}/stored/${p.level}/${p.col}/${p.row}/${p.height}`;
 const dziRenderKey = (level: number, col: number, row: number): string => `dzi/${level}/${col}_${row}`;
 
-function abortError(signal: AbortSignal | undefined): unknown {
-  return signal?.reason ?? new DOMException('every client went away', 'AbortError');
+/** What a render costs the scheduler: the pixels it writes plus the pixels it reads. */
+function renderCost(plan: RenderPlan): number {
+  return plan.width * plan.height + plan.src.width * plan.src.height;
 }
 
 function positiveInt(v: number | undefined, fallback: number, name: string): number {
