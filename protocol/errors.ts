@@ -5,6 +5,8 @@
 export const ERROR_CODES = {
   BAD_REQUEST: 400,
   INVALID_PARAMETER: 400,
+  /** Free text about to leave the site carries a patient or case identifier. */
+  IDENTIFIER_IN_TEXT: 400,
   EMPTY_FILE: 422,
   TRUNCATED_FILE: 422,
   NOT_AN_IMAGE: 415,

@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { type Response, Router, json, text } from 'express';
 import { z } from 'zod';
 import {
   BalanceDecisionSchema,
   CASE_STATUSES,
   CreateCaseRequestSchema,
-  type SecondOpinionDto,
   SecondOpinionRequestSchema,
   SUBSPECIALTIES,
   UpdateCaseRequestSchema,
@@ -13,6 +11,7 @@ import {
   type WorklistItem,
 } from '../../protocol/index.ts';
 import type { Principal } from '../auth/auth.ts';
+import { SecondOpinionService } from '../cases/second-opinion.ts';
 import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
@@ -56,6 +55,12 @@ function queryString(v: unknown, name: string, re: RegExp): string | undefined {
 export function casesRouter(ctx: ServerContext): Router {
   const r = Router();
   const cases = ctx.cases;
+  const opinions = new SecondOpinionService({
+    db: ctx.db,
+    access: ctx.access,
+    sessions: ctx.review.sessions,
+    cases,
+  });
   const audit = (
     req: Parameters<typeof clientIp>[0],
     p: Principal,
@@ -225,24 +230,7 @@ export function casesRouter(ctx: ServerContext): Router {
 
   r.get('/cases/:id/second-opinions', async (req, res) => {
     const { c } = await visibleCase(res, req.params.id);
-    const rows = await ctx.db
-      .selectFrom('second_opinions')
-      .innerJoin('users', 'users.id', 'second_opinions.specialist_id')
-      .selectAll('second_opinions')
-      .select('users.display_name as specialist_name')
-      .where('case_id', '=', c.id)
-      .orderBy('second_opinions.created_at')
-      .execute();
-    const out: SecondOpinionDto[] = rows.map((r) => ({
-      id: r.id,
-      caseId: r.case_id,
-      specialistId: r.specialist_id,
-      specialistName: r.specialist_name,
-      sessionId: r.session_id,
-      status: r.status === 'answered' ? 'answered' : 'waiting',
-      createdAt: r.created_at,
-    }));
-    res.json(out);
+    res.json(await opinions.list(c.id));
   });
 
   r.get('/workload-rules', async (_req, res) => {
@@ -266,79 +254,24 @@ export function casesRouter(ctx: ServerContext): Router {
 
   r.post('/cases/:id/second-opinion', json({ limit: '8kb' }), async (req, res) => {
     const { p, c } = await visibleCase(res, req.params.id);
-    const body = parseBody(SecondOpinionRequestSchema, req.body);
-    if (c.slideIds.length === 0)
-      throw new HttpError('CONFLICT', `case ${c.accession} has no slides to review`);
-    const sub = body.subspecialty ?? c.subspecialty;
-    // A specialist of the subspecialty at any site; the least busy one.
-    const specialists = await ctx.db
-      .selectFrom('users')
-      .leftJoin('pathologist_profiles', 'pathologist_profiles.user_id', 'users.id')
-      .select(['users.id', 'users.display_name', 'pathologist_profiles.subspecialties'])
-      .where('users.role', '=', 'specialist')
-      .where('users.disabled', '=', 0)
-      .execute();
-    const fit = specialists.filter((s) => {
-      const subs = JSON.parse(s.subspecialties ?? '[]') as string[];
-      return subs.length === 0 || subs.includes(sub) || sub === 'general';
-    });
-    if (fit.length === 0) throw new HttpError('CONFLICT', `no specialist for ${sub} in the network`);
-    const waiting = await ctx.db
-      .selectFrom('second_opinions')
-      .select('specialist_id')
-      .where('status', '=', 'waiting')
-      .execute();
-    const busy = (id: string): number => waiting.filter((w) => w.specialist_id === id).length;
-    const chosen = fit.sort((a, b) => busy(a.id) - busy(b.id) || (a.id < b.id ? -1 : 1))[0]!;
-    // Share every slide of the case de-identified, under the accession as study code.
-    for (const slideId of c.slideIds) {
-      const found = await ctx.access.slide(p, slideId);
-      if (!found || !ctx.access.canShare(p, found.row))
-        throw new HttpError('FORBIDDEN', `you may not share slide ${slideId} of this case`);
-      await ctx.access.createShare(p, found.row, {
-        userId: chosen.id,
-        deidentified: true,
-        studyCode: `SO-${c.accession.replace(/[^A-Za-z0-9._-]/g, '-')}`.slice(0, 64),
-        expiresAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
-      });
-    }
-    const sessionId = await ctx.review.sessions.create(
-      c.slideIds[0]!,
-      `Second opinion ${c.accession}: ${body.question}`.slice(0, 200),
-      p.user.id,
+    const { opinion, studyCode } = await opinions.request(
+      p,
+      c,
+      parseBody(SecondOpinionRequestSchema, req.body),
     );
-    await ctx.review.sessions.invite(sessionId, chosen.id);
-    const dto: SecondOpinionDto = {
-      id: randomUUID(),
-      caseId: c.id,
-      specialistId: chosen.id,
-      specialistName: chosen.display_name,
-      sessionId,
-      status: 'waiting',
-      createdAt: new Date().toISOString(),
-    };
-    await ctx.db
-      .insertInto('second_opinions')
-      .values({
-        id: dto.id,
-        case_id: c.id,
-        requested_by: p.user.id,
-        specialist_id: chosen.id,
-        session_id: sessionId,
-        question: body.question,
-        status: 'waiting',
-        created_at: dto.createdAt,
-      })
-      .execute();
-    await cases.update(c.id, { status: 'second_opinion_requested' });
     await audit(req, p, {
       action: 'case.second_opinion',
       targetType: 'case',
       targetId: c.id,
       targetSiteId: c.siteId,
-      detail: { specialist: chosen.display_name, session: sessionId },
+      detail: {
+        specialist: opinion.specialistName,
+        session: opinion.sessionId,
+        studyCode,
+        slides: c.slideIds,
+      },
     });
-    res.status(201).json(dto);
+    res.status(201).json(opinion);
   });
 
   return r;

@@ -6,6 +6,7 @@ import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
 import { usersWithSite } from '../auth/users.ts';
+import { presentSession } from '../review/present.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -96,7 +97,10 @@ export function reviewRouter(ctx: ServerContext): Router {
 
   r.get('/sessions', async (_req, res) => {
     const p = principal(res);
-    res.json(await hub.sessions.listFor(p.user.role === 'admin' ? null : p.user.id));
+    const list = await hub.sessions.listFor(p.user.role === 'admin' ? null : p.user.id);
+    res.json(
+      await Promise.all(list.map(async (s) => presentSession(s, await ctx.access.grant(p, s.slideId)))),
+    );
   });
 
   const member = async (res: Parameters<typeof principal>[0], raw: unknown) => {
@@ -111,8 +115,9 @@ export function reviewRouter(ctx: ServerContext): Router {
   };
 
   r.get('/sessions/:id', async (req, res) => {
-    const { s } = await member(res, req.params.id);
-    res.json({ ...s, opinions: await hub.sessions.opinions(s.id) });
+    const { p, s } = await member(res, req.params.id);
+    const shown = presentSession(s, await ctx.access.grant(p, s.slideId));
+    res.json({ ...shown, opinions: await hub.sessions.opinions(s.id) });
   });
 
   r.post('/sessions/:id/invite', json({ limit: '16kb' }), async (req, res) => {
@@ -170,7 +175,10 @@ export function reviewRouter(ctx: ServerContext): Router {
       targetSiteId: row.site_id,
       detail: { user: invitee.name },
     });
-    res.json({ session: await hub.sessions.get(s.id), share: shared });
+    res.json({
+      session: presentSession((await hub.sessions.get(s.id))!, await ctx.access.grant(p, s.slideId)),
+      share: shared,
+    });
   });
 
   r.post('/sessions/:id/close', async (req, res) => {

@@ -18,6 +18,7 @@ import {
 import type { Principal } from '../auth/auth.ts';
 import type { ServerContext } from '../context.ts';
 import { AnnotationService } from './annotations.ts';
+import { presentSession } from './present.ts';
 import { SessionRepo } from './sessions.ts';
 import { validate } from '../http/errors.ts';
 
@@ -174,8 +175,8 @@ export class ReviewHub {
       const member = host || p.user.role === 'admin' || session.invited.some((i) => i.userId === p.user.id);
       if (!member) return ack(refuse('NOT_FOUND', 'no such session'));
       if (session.status !== 'open') return ack(refuse('SESSION_CLOSED', 'the session is closed'));
-      if (!(await this.ctx.access.grant(p, session.slideId)))
-        return ack(refuse('FORBIDDEN', 'you have no access to this slide'));
+      const grant = await this.ctx.access.grant(p, session.slideId);
+      if (!grant) return ack(refuse('FORBIDDEN', 'you have no access to this slide'));
       if (socket.data.sessionId && socket.data.sessionId !== session.id) await this.leave(socket);
       socket.data.sessionId = session.id;
       socket.data.slideId = session.slideId;
@@ -192,7 +193,11 @@ export class ReviewHub {
         req.data.lastSeq !== undefined
           ? await this.annotations.since(session.slideId, req.data.lastSeq)
           : null;
-      ack({ ok: true, state: { session, seq, annotations, participants, chat, opinions }, replay });
+      ack({
+        ok: true,
+        state: { session: presentSession(session, grant), seq, annotations, participants, chat, opinions },
+        replay,
+      });
       this.io?.to(sessionRoom(session.id)).emit('presence', participants);
     });
 

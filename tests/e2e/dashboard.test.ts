@@ -415,9 +415,15 @@ describe.skipIf(!ready)('lab dashboard, balancing and the worklist (Chromium, st
         .poll(() => thumb.evaluate((i) => (i as unknown as { naturalWidth: number }).naturalWidth), WAIT)
         .toBeGreaterThan(0);
       await rows.nth(0).getByRole('button', { name: 'Ask second opinion' }).click();
-      await page
-        .getByLabel(/Question for a Skin specialist/)
-        .fill('Melanoma in situ or a dysplastic naevus?');
+      // The form says the question leaves the site; one with an NHS number is refused, with the reason.
+      const question = page.getByLabel(/Question for a Skin specialist/);
+      const warning = page.getByTestId('opinion-warning');
+      expect(await warning.textContent()).toMatch(/leaves the site.*identifier/);
+      expect(await question.getAttribute('aria-describedby')).toBe(await warning.getAttribute('id'));
+      await question.fill('NHS 943 476 5919: melanoma in situ?');
+      await page.getByRole('button', { name: 'Ask', exact: true }).click();
+      await page.getByRole('alert').filter({ hasText: 'NHS number' }).waitFor(WAIT);
+      await question.fill('Melanoma in situ or a dysplastic naevus?');
       await page.getByRole('button', { name: 'Ask', exact: true }).click();
       const note = page.getByTestId('second-opinion');
       await note.waitFor(WAIT);

@@ -48,8 +48,14 @@ function SecondOpinionForm({
       <label className="opinion-label" htmlFor={`q-${item.id}`}>
         Question for a {subspecialtyLabel(item.subspecialty)} specialist about {item.accession}
       </label>
+      <p className="opinion-warning" id={`q-warn-${item.id}`} data-testid="opinion-warning">
+        This question leaves the site: it goes to a specialist elsewhere with the slides de-identified. Do not
+        write the patient&apos;s name, NHS number, date of birth, the accession or any other identifier; a
+        question with an accession or an NHS number is refused.
+      </p>
       <textarea
         id={`q-${item.id}`}
+        aria-describedby={`q-warn-${item.id}`}
         className="opinion-text"
         rows={3}
         maxLength={2000}
