@@ -14,6 +14,8 @@ export const ERROR_CODES = {
   CORRUPT_FILE: 422,
   IMAGE_TOO_LARGE: 413,
   UPLOAD_TOO_LARGE: 413,
+  /** An import (GeoJSON, CSV) over its documented size: body, features, points or rows. */
+  IMPORT_TOO_LARGE: 413,
   MISSING_DEPENDENCY: 501,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,

@@ -172,6 +172,9 @@ describe.skipIf(!have)('IIIF Image API 3', () => {
       profile: 'level2',
       width: 2220,
       height: 2967,
+      maxWidth: 8192,
+      maxHeight: 8192,
+      maxArea: 4096 * 4096,
     });
     expect(info.tiles[0]!.width).toBe(256);
     expect(info.tiles[0]!.scaleFactors[0]).toBe(1);
@@ -207,6 +210,8 @@ describe.skipIf(!have)('IIIF Image API 3', () => {
     '99999,0,10,10/max/0/default.jpg',
     'full/0,/0/default.jpg',
     'full/99999999,/0/default.jpg',
+    'full/^4097,4096/0/default.jpg',
+    '0,0,100,100/^201,/0/default.jpg',
   ])('bad parameters are 400 with a code: %s', async (p) => {
     const res = await get(`/iiif/3/${ids[CMU]}/${p}`);
     expect(res.status).toBe(400);

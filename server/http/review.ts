@@ -1,6 +1,8 @@
-import { Router, json } from 'express';
+import { Router, json, raw } from 'express';
 import { CreateSessionRequestSchema, InviteRequestSchema, permissionsOf } from '../../protocol/index.ts';
-import { toFeatureCollection, fromFeatureCollection } from '../review/geojson.ts';
+import { GEOJSON_IMPORT_LIMITS, toFeatureCollection } from '../review/geojson.ts';
+import { importGeoJson } from '../review/geojson-import.ts';
+import { importBody } from './import-body.ts';
 import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
@@ -46,22 +48,24 @@ export function reviewRouter(ctx: ServerContext): Router {
 
   r.post(
     '/slides/:id/annotations',
-    json({ limit: '20mb', type: ['application/json', 'application/geo+json'] }),
+    importBody(
+      raw({ limit: GEOJSON_IMPORT_LIMITS.bodyBytes, type: ['application/json', 'application/geo+json'] }),
+      'a GeoJSON body',
+      GEOJSON_IMPORT_LIMITS.bodyBytes,
+    ),
     async (req, res) => {
       const { p, found } = await slideFor(res, req.params.id);
       if (req.query.format !== 'geojson')
         throw new HttpError('INVALID_PARAMETER', 'Expected ?format=geojson');
-      const ops = fromFeatureCollection(req.body);
-      const ids: string[] = [];
-      for (const op of ops) {
-        const applied = await hub.annotations.apply(found.row.id, op, {
-          id: p.user.id,
-          name: p.user.displayName,
-          moderator: false,
-        });
-        hub.broadcast(applied);
-        ids.push(applied.annotationId);
-      }
+      if (!Buffer.isBuffer(req.body))
+        throw new HttpError(
+          'INVALID_PARAMETER',
+          'Expected a GeoJSON body (Content-Type application/geo+json)',
+        );
+      const actor = { id: p.user.id, name: p.user.displayName, moderator: false };
+      const ids = await importGeoJson(req.body, found.row.id, actor, hub.annotations, (applied) => {
+        for (const a of applied) hub.broadcast(a);
+      });
       await ctx.audit.record({
         action: 'annotation.import',
         actor: p.user,

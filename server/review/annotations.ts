@@ -3,6 +3,9 @@ import type { AnnotationDto, AppliedOp, Operation, OpResult } from '../../protoc
 import type { Db } from '../db/index.ts';
 import type { AnnotationOpsTable } from '../db/schema.ts';
 
+/** A create operation (the only kind an import makes). */
+export type CreateOperation = Extract<Operation, { type: 'create' }>;
+
 /** Who applies an operation, and whether they may change other people's annotations (session host). */
 export interface Actor {
   id: string;
@@ -181,6 +184,103 @@ export class AnnotationService {
         return { result: { ok: false, code: e.code, message: e.message }, applied: null };
       throw e;
     }
+  }
+
+  /**
+   * Create many annotations by `actor` in one transaction, as apply() would one by one: each
+   * operation gets its own seq and operation-log row, a repeated opId returns its first outcome, an
+   * existing annotation id refuses the batch (CONFLICT). One multi-row insert per table instead of a
+   * transaction per operation; callers keep batches to a few hundred and yield between them.
+   */
+  async createBatch(slideId: string, ops: CreateOperation[], actor: Actor): Promise<AppliedOp[]> {
+    if (ops.length === 0) return [];
+    const opIds = ops.map((o) => o.opId);
+    if (new Set(opIds).size !== opIds.length) throw new OpRefused('CONFLICT', 'operation id repeated');
+    return this.db.transaction().execute(async (trx) => {
+      const seenRows = await trx
+        .selectFrom('annotation_ops')
+        .selectAll()
+        .where('op_id', 'in', opIds)
+        .execute();
+      const seen = new Map<string, AppliedOp>();
+      for (const r of seenRows) {
+        if (r.slide_id !== slideId) throw new OpRefused('CONFLICT', 'operation id reused');
+        seen.set(r.op_id, applied(r as AnnotationOpsTable & { seq: number }));
+      }
+      const fresh = ops.filter((o) => !seen.has(o.opId));
+      const ids = fresh.map((o) => o.annotation.id);
+      if (new Set(ids).size !== ids.length) throw new OpRefused('CONFLICT', 'annotation id repeated');
+      if (fresh.length === 0) return ops.map((o) => seen.get(o.opId)!);
+      const taken = await trx
+        .selectFrom('annotations')
+        .select('id')
+        .where('id', 'in', ids)
+        .executeTakeFirst();
+      if (taken) throw new OpRefused('CONFLICT', `annotation ${taken.id} exists`);
+      const now = new Date().toISOString();
+      const docs = fresh.map((op) => {
+        const after: AnnotationDto = {
+          id: op.annotation.id,
+          slideId,
+          kind: op.annotation.kind,
+          geometry: op.annotation.geometry,
+          classification: op.annotation.classification,
+          label: op.annotation.label,
+          authorId: actor.id,
+          authorName: actor.name,
+          createdAt: now,
+          updatedAt: now,
+          version: 1,
+          comments: [],
+        };
+        return { op, after, doc: JSON.stringify(after) };
+      });
+      await trx
+        .insertInto('annotations')
+        .values(
+          docs.map(({ after, doc }) => ({
+            id: after.id,
+            slide_id: slideId,
+            author_id: actor.id,
+            deleted: 0,
+            version: 1,
+            doc,
+            updated_at: now,
+          })),
+        )
+        .execute();
+      const logged = await trx
+        .insertInto('annotation_ops')
+        .values(
+          docs.map(({ op, doc }) => ({
+            op_id: op.opId,
+            slide_id: slideId,
+            annotation_id: op.annotation.id,
+            user_id: actor.id,
+            type: 'create',
+            after: doc,
+            before: null,
+            at: now,
+          })),
+        )
+        .returning(['seq', 'op_id'])
+        .execute();
+      // Matched by opId: neither database promises RETURNING rows in VALUES order.
+      const seqOf = new Map(logged.map((r) => [r.op_id, Number(r.seq)]));
+      for (const { op, after } of docs)
+        seen.set(op.opId, {
+          seq: seqOf.get(op.opId)!,
+          opId: op.opId,
+          slideId,
+          type: 'create',
+          annotationId: after.id,
+          userId: actor.id,
+          version: 1,
+          annotation: after,
+          at: now,
+        });
+      return ops.map((o) => seen.get(o.opId)!).sort((a, b) => a.seq - b.seq);
+    });
   }
 
   /** Live annotations of a slide, oldest first. */

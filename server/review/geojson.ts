@@ -8,9 +8,21 @@ import {
   type GeoJsonFeatureCollection,
   type Operation,
 } from '../../protocol/index.ts';
-import { HttpError } from '../http/errors.ts';
 
 type Pt = [number, number];
+
+/**
+ * A refused import, with the code the route answers. Not HttpError: this module also runs in the
+ * import worker thread, which should not load the HTTP layer (and with it the imaging core).
+ */
+export class GeoJsonRefused extends Error {
+  constructor(
+    readonly code: 'INVALID_PARAMETER' | 'IMPORT_TOO_LARGE',
+    message: string,
+  ) {
+    super(message);
+  }
+}
 const ELLIPSE_STEPS = 64;
 
 function hexToRgb(hex: string): [number, number, number] {
@@ -50,11 +62,20 @@ function ellipseRing([a, b]: [Pt, Pt]): Pt[] {
 }
 
 function bbox(points: Pt[]): [Pt, Pt] {
-  const xs = points.map((p) => p[0]);
-  const ys = points.map((p) => p[1]);
+  // A loop, not Math.min(...xs): spreading 200,000 arguments overflows the stack.
+  let x0 = Infinity;
+  let y0 = Infinity;
+  let x1 = -Infinity;
+  let y1 = -Infinity;
+  for (const [x, y] of points) {
+    if (x < x0) x0 = x;
+    if (x > x1) x1 = x;
+    if (y < y0) y0 = y;
+    if (y > y1) y1 = y;
+  }
   return [
-    [Math.min(...xs), Math.min(...ys)],
-    [Math.max(...xs), Math.max(...ys)],
+    [x0, y0],
+    [x1, y1],
   ];
 }
 
@@ -98,6 +119,52 @@ export function toFeatureCollection(list: AnnotationDto[]): GeoJsonFeatureCollec
   return { type: 'FeatureCollection', features: list.map(toFeature) };
 }
 
+/**
+ * What one GeoJSON import may hold. Over a count limit the whole import is refused with 413
+ * IMPORT_TOO_LARGE before anything is stored; a bad feature is 400 INVALID_PARAMETER naming it.
+ */
+export const GEOJSON_IMPORT_LIMITS = {
+  /** Request body, bytes. */
+  bodyBytes: 20 * 1024 * 1024,
+  features: 10_000,
+  /** Positions in one feature's geometry (the socket protocol's limit for one annotation). */
+  pointsPerFeature: 20_000,
+  /** Positions in the whole import. */
+  points: 1_000_000,
+  /** Largest absolute coordinate (level-0 pixels), as in the socket protocol. */
+  coordinate: 1e7,
+};
+export type GeoJsonImportLimits = typeof GEOJSON_IMPORT_LIMITS;
+
+/** Deepest nesting of GeoJSON coordinates we read: Polygon (rings of positions of numbers). */
+const MAX_COORDINATE_DEPTH = 3;
+
+/**
+ * Positions in a geometry's coordinates, counted without recursion and given up on past `max`
+ * (returns max + 1), so a 200,000-point ring or arrays nested thousands deep cost one bounded loop.
+ */
+function countPositions(coordinates: unknown, where: string, max: number): number {
+  let count = 0;
+  let visited = 0;
+  const stack: [unknown, number][] = [[coordinates, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (!Array.isArray(v)) continue;
+    if (++visited > 2 * max + 16) return max + 1;
+    if (v.length > 0 && !Array.isArray(v[0])) {
+      if (++count > max) return count;
+      continue;
+    }
+    if (depth >= MAX_COORDINATE_DEPTH && v.length > 0)
+      throw new GeoJsonRefused(
+        'INVALID_PARAMETER',
+        `${where}: coordinates nested deeper than a Polygon's (MultiPolygon and collections are not supported)`,
+      );
+    for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], depth + 1]);
+  }
+  return count;
+}
+
 function coords(v: unknown, where: string): Pt {
   if (
     Array.isArray(v) &&
@@ -106,35 +173,61 @@ function coords(v: unknown, where: string): Pt {
     typeof v[1] === 'number' &&
     Number.isFinite(v[0]) &&
     Number.isFinite(v[1])
-  )
+  ) {
+    const max = GEOJSON_IMPORT_LIMITS.coordinate;
+    if (Math.abs(v[0]) > max || Math.abs(v[1]) > max)
+      throw new GeoJsonRefused(
+        'INVALID_PARAMETER',
+        `${where}: coordinate [${v[0]}, ${v[1]}] is outside ±${max} (level-0 pixels)`,
+      );
     return [v[0], v[1]];
-  throw new HttpError('INVALID_PARAMETER', `${where}: expected [x, y] numbers`);
+  }
+  throw new GeoJsonRefused('INVALID_PARAMETER', `${where}: expected [x, y] finite numbers`);
+}
+
+/** The features of a FeatureCollection, an array of features or a single Feature. */
+function featuresOf(body: unknown): unknown[] {
+  const fc = body as { type?: unknown; features?: unknown } | null;
+  if (fc?.type === 'FeatureCollection' && Array.isArray(fc.features)) return fc.features;
+  if (Array.isArray(body)) return body;
+  if (fc?.type === 'Feature') return [body];
+  throw new GeoJsonRefused(
+    'INVALID_PARAMETER',
+    'Expected a GeoJSON FeatureCollection, Feature or array of features',
+  );
 }
 
 /**
  * Create operations for a FeatureCollection from QuPath or from Tessera's own export. Each feature
- * gets a new id (an import never overwrites). Throws INVALID_PARAMETER naming the first bad feature.
+ * gets a new id (an import never overwrites). Sizes are checked first, iteratively, before any
+ * feature is read; then throws INVALID_PARAMETER naming the first bad feature.
  */
-export function fromFeatureCollection(body: unknown, maxFeatures = 10_000): Operation[] {
-  const fc = body as { type?: unknown; features?: unknown };
-  const features: unknown[] =
-    fc?.type === 'FeatureCollection' && Array.isArray(fc.features)
-      ? fc.features
-      : Array.isArray(body)
-        ? body
-        : (body as { type?: unknown })?.type === 'Feature'
-          ? [body]
-          : (() => {
-              throw new HttpError(
-                'INVALID_PARAMETER',
-                'Expected a GeoJSON FeatureCollection, Feature or array of features',
-              );
-            })();
-  if (features.length > maxFeatures)
-    throw new HttpError(
-      'INVALID_PARAMETER',
-      `Expected at most ${maxFeatures} features but received ${features.length}`,
+export function fromFeatureCollection(
+  body: unknown,
+  limits: GeoJsonImportLimits = GEOJSON_IMPORT_LIMITS,
+): Operation[] {
+  const features = featuresOf(body);
+  if (features.length > limits.features)
+    throw new GeoJsonRefused(
+      'IMPORT_TOO_LARGE',
+      `Expected at most ${limits.features} features in one import but received ${features.length}`,
     );
+  let total = 0;
+  for (let i = 0; i < features.length; i++) {
+    const g = (features[i] as { geometry?: { coordinates?: unknown } } | null)?.geometry;
+    const n = countPositions(g?.coordinates, `features[${i}]`, limits.pointsPerFeature);
+    if (n > limits.pointsPerFeature)
+      throw new GeoJsonRefused(
+        'INVALID_PARAMETER',
+        `features[${i}]: expected at most ${limits.pointsPerFeature} points in a geometry`,
+      );
+    total += n;
+    if (total > limits.points)
+      throw new GeoJsonRefused(
+        'IMPORT_TOO_LARGE',
+        `Expected at most ${limits.points} points in one import (reached at features[${i}])`,
+      );
+  }
   return features.map((raw, i) => {
     const where = `features[${i}]`;
     const f = raw as {
@@ -143,7 +236,8 @@ export function fromFeatureCollection(body: unknown, maxFeatures = 10_000): Oper
     };
     const props = f?.properties ?? {};
     const g = f?.geometry;
-    if (!g || typeof g.type !== 'string') throw new HttpError('INVALID_PARAMETER', `${where}: no geometry`);
+    if (!g || typeof g.type !== 'string')
+      throw new GeoJsonRefused('INVALID_PARAMETER', `${where}: no geometry`);
     const own = props.tessera as { kind?: unknown } | undefined;
     const declared = ANNOTATION_KINDS.includes(own?.kind as AnnotationKind)
       ? (own!.kind as AnnotationKind)
@@ -166,13 +260,16 @@ export function fromFeatureCollection(body: unknown, maxFeatures = 10_000): Oper
         declared === 'rectangle' || declared === 'ellipse' || declared === 'freehand' ? declared : 'polygon';
       points = kind === 'rectangle' || kind === 'ellipse' ? bbox(open) : open;
     } else {
-      throw new HttpError(
+      throw new GeoJsonRefused(
         'INVALID_PARAMETER',
         `${where}: geometry ${String(g.type)} is not supported (Point, LineString, Polygon)`,
       );
     }
-    if (points.length === 0 || points.length > 20_000)
-      throw new HttpError('INVALID_PARAMETER', `${where}: expected 1 to 20000 points`);
+    if (points.length === 0 || points.length > limits.pointsPerFeature)
+      throw new GeoJsonRefused(
+        'INVALID_PARAMETER',
+        `${where}: expected 1 to ${limits.pointsPerFeature} points`,
+      );
     const cls = props.classification as { name?: unknown; color?: unknown } | undefined;
     const name = typeof cls?.name === 'string' && cls.name.length > 0 ? cls.name.slice(0, 64) : 'Other';
     const color =
