@@ -6,20 +6,35 @@ import {
   permissionsOf,
 } from '../../protocol/index.ts';
 import type { Db } from '../db/index.ts';
-import type { SharesTable, SlidesTable } from '../db/schema.ts';
+import type { SharesTable, SlideSitesTable, SlidesTable } from '../db/schema.ts';
 import { toDto as slideRowToDto } from '../db/slides.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Principal } from './auth.ts';
 
-/** How one user may see one slide. */
+/**
+ * How one user may see one slide. `access: 'site'` means the user's site owns the slide (uploaded
+ * it; admins have it on every slide): the grant that write rights hang on.
+ */
 export interface SlideGrant {
   access: 'site' | 'share';
   deidentified: boolean;
   studyCode: string | null;
   /** When the share that gives access was made (de-identified slides show this, not the scan date). */
   sharedAt: string | null;
+  /**
+   * The owning site the user sees the slide through: their own for an owner, the sharing site's for
+   * a share, the first owner's for admins. Audit entries of what they do go to this site.
+   */
   siteId: string | null;
+  /** The name that site gave the slide and when it got it (another owning site's are never shown). */
+  name?: string;
+  createdAt?: string;
 }
+
+/** An owning site of a slide and the name it uploaded it under. */
+export type SlideOwner = Pick<SlideSitesTable, 'slide_id' | 'site_id' | 'name' | 'created_at'>;
+/** A share row, with the site of the user who made it when known. */
+type ShareRow = SharesTable & { creator_site_id?: string | null };
 
 const CACHE_MS = 5_000;
 const MAX_SHARE_DAYS = 366;
@@ -49,7 +64,7 @@ export function scrubProperties(props: Record<string, string>): Record<string, s
 
 /** A slide row as `grant` lets its user see it. */
 export function presentSlide(row: SlidesTable, grant: SlideGrant): SlideDto {
-  const dto = slideRowToDto(row);
+  const dto = slideRowToDto(seenThrough(row, grant));
   dto.access = grant.access;
   if (!grant.deidentified) return dto;
   return {
@@ -58,6 +73,16 @@ export function presentSlide(row: SlidesTable, grant: SlideGrant): SlideDto {
     associated: dto.associated.filter((a) => !IDENTIFYING_IMAGES.has(a)),
     createdAt: grant.sharedAt ?? dto.createdAt,
     deidentified: true,
+  };
+}
+
+/** The row with the name and site of the owning site `grant` sees the slide through. */
+function seenThrough(row: SlidesTable, grant: SlideGrant): SlidesTable {
+  return {
+    ...row,
+    name: grant.name ?? row.name,
+    created_at: grant.createdAt ?? row.created_at,
+    site_id: grant.siteId,
   };
 }
 
@@ -96,11 +121,25 @@ export class Access {
     this.cache.clear();
   }
 
-  grantFor(p: Principal, row: SlidesTable, shares: readonly SharesTable[]): SlideGrant | null {
-    const base = { siteId: row.site_id, studyCode: null, sharedAt: null };
+  /**
+   * `owners`: the slide_sites rows of the slide (any others are ignored); without them only the
+   * first owner (slides.site_id) counts as an owner.
+   */
+  grantFor(
+    p: Principal,
+    row: SlidesTable,
+    shares: readonly ShareRow[],
+    owners: readonly SlideOwner[] = [],
+  ): SlideGrant | null {
+    const mine = owners.filter((o) => o.slide_id === row.id);
+    const at = (site: string | null): { siteId: string | null; name: string; createdAt: string } => {
+      const o = mine.find((x) => x.site_id === site);
+      return { siteId: site, name: o?.name ?? row.name, createdAt: o?.created_at ?? row.created_at };
+    };
+    const base = { ...at(row.site_id), studyCode: null, sharedAt: null };
     if (p.user.role === 'admin') return { ...base, access: 'site', deidentified: false };
-    if (row.site_id !== null && row.site_id === p.user.siteId)
-      return { ...base, access: 'site', deidentified: false };
+    if ((row.site_id !== null && row.site_id === p.user.siteId) || mine.some((o) => o.site_id === p.user.siteId))
+      return { ...base, ...at(p.user.siteId), access: 'site', deidentified: false };
     const now = new Date().toISOString();
     const live = shares
       .filter(
@@ -114,8 +153,11 @@ export class Access {
     if (live.length === 0) return null;
     const identified = live.find((s) => s.deidentified === 0);
     const s = identified ?? live[0]!;
+    // Seen through the site that shared it, when that site owns it (its name, its audit trail).
+    const via = mine.find((o) => o.site_id === s.creator_site_id);
     return {
       ...base,
+      ...(via ? at(via.site_id) : {}),
       access: 'share',
       deidentified: identified === undefined,
       studyCode: s.study_code,
@@ -123,25 +165,59 @@ export class Access {
     };
   }
 
-  private liveSharesFor(p: Principal, slideIds?: readonly string[]): Promise<SharesTable[]> {
+  private liveSharesFor(p: Principal, slideIds?: readonly string[]): Promise<ShareRow[]> {
     let q = this.db
       .selectFrom('shares')
-      .selectAll()
-      .where('revoked_at', 'is', null)
-      .where('expires_at', '>', new Date().toISOString())
+      .leftJoin('users as creator', 'creator.id', 'shares.created_by')
+      .selectAll('shares')
+      .select('creator.site_id as creator_site_id')
+      .where('shares.revoked_at', 'is', null)
+      .where('shares.expires_at', '>', new Date().toISOString())
       .where((eb) =>
-        eb.or([eb('grantee_user_id', '=', p.user.id), eb('grantee_site_id', '=', p.user.siteId)]),
+        eb.or([
+          eb('shares.grantee_user_id', '=', p.user.id),
+          eb('shares.grantee_site_id', '=', p.user.siteId),
+        ]),
       );
-    if (slideIds) q = q.where('slide_id', 'in', slideIds);
+    if (slideIds) q = q.where('shares.slide_id', 'in', slideIds);
     return q.execute();
   }
 
-  /** The grant, with the slide row, or null when the slide is unknown or not visible to `p`. */
+  /** The owning sites of the given slides, with their names. */
+  async owners(slideIds: readonly string[]): Promise<SlideOwner[]> {
+    if (slideIds.length === 0) return [];
+    return this.db
+      .selectFrom('slide_sites')
+      .select(['slide_id', 'site_id', 'name', 'created_at'])
+      .where('slide_id', 'in', slideIds)
+      .execute();
+  }
+
+  /**
+   * The grant, with the slide row as `p` sees it (name and site_id those of the owning site the grant
+   * goes through: `p`'s own for an owner), or null when the slide is unknown or not visible to `p`.
+   */
   async slide(p: Principal, id: string): Promise<{ row: SlidesTable; grant: SlideGrant } | null> {
     const row = await this.db.selectFrom('slides').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) return null;
-    const grant = this.grantFor(p, row, await this.liveSharesFor(p, [id]));
-    return grant ? { row, grant } : null;
+    const grant = this.grantFor(p, row, await this.liveSharesFor(p, [id]), await this.owners([id]));
+    return grant ? { row: p.user.role === 'admin' ? row : seenThrough(row, grant), grant } : null;
+  }
+
+  /**
+   * Whether `p`'s site owns the slide (uploaded it): what review write rights and sharing need. A
+   * share, however identified, is not ownership; admins own nothing by this test.
+   */
+  async ownsSlide(p: Principal, row: Pick<SlidesTable, 'id'>): Promise<boolean> {
+    const own = await this.db
+      .selectFrom('slides')
+      .leftJoin('slide_sites', (j) =>
+        j.onRef('slide_sites.slide_id', '=', 'slides.id').on('slide_sites.site_id', '=', p.user.siteId),
+      )
+      .select(['slides.site_id', 'slide_sites.site_id as owner'])
+      .where('slides.id', '=', row.id)
+      .executeTakeFirst();
+    return !!own && (own.owner !== null || own.site_id === p.user.siteId);
   }
 
   /** The hot path (tiles): the grant alone, cached for a few seconds per user and slide. */
@@ -168,16 +244,32 @@ export class Access {
       const rows = await this.db.selectFrom('slides').selectAll().orderBy('created_at', 'desc').execute();
       return rows.map((r) => slideRowToDto(r));
     }
-    const own = await this.db.selectFrom('slides').selectAll().where('site_id', '=', p.user.siteId).execute();
+    const site = p.user.siteId;
+    const own = await this.db
+      .selectFrom('slides')
+      .selectAll()
+      .where((eb) =>
+        eb.or([
+          eb('site_id', '=', site),
+          eb(
+            'id',
+            'in',
+            eb.selectFrom('slide_sites').select('slide_id').where('slide_sites.site_id', '=', site),
+          ),
+        ]),
+      )
+      .execute();
     const shares = await this.liveSharesFor(p);
     const ownIds = new Set(own.map((r) => r.id));
     const sharedIds = [...new Set(shares.map((s) => s.slide_id))].filter((id) => !ownIds.has(id));
     const shared = sharedIds.length
       ? await this.db.selectFrom('slides').selectAll().where('id', 'in', sharedIds).execute()
       : [];
+    const rows = [...own, ...shared];
+    const owners = await this.owners(rows.map((r) => r.id));
     const out: SlideDto[] = [];
-    for (const row of [...own, ...shared]) {
-      const g = this.grantFor(p, row, shares);
+    for (const row of rows) {
+      const g = this.grantFor(p, row, shares, owners);
       if (g) out.push(presentSlide(row, g));
     }
     return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
@@ -189,12 +281,30 @@ export class Access {
     return p.user.role === 'admin' || (row.site_id !== null && row.site_id === p.user.siteId);
   }
 
-  async listShares(slideId: string): Promise<ShareDto[]> {
+  /**
+   * The shares of a slide; with `viewer` (not an admin), only those its site manages: the ones made
+   * at its site, and, for the first owner, those made by nobody who owns the slide (admins). Another
+   * owning site's shares are its own business.
+   */
+  async listShares(slideId: string, viewer?: Principal): Promise<ShareDto[]> {
     const rows = await this.sharesQuery()
+      .leftJoin('users as creator', 'creator.id', 'shares.created_by')
+      .select('creator.site_id as creator_site_id')
       .where('shares.slide_id', '=', slideId)
       .orderBy('shares.created_at', 'desc')
       .execute();
-    return rows.map(toShareDto);
+    if (!viewer || viewer.user.role === 'admin') return rows.map(toShareDto);
+    const site = viewer.user.siteId;
+    const slide = await this.db.selectFrom('slides').select('site_id').where('id', '=', slideId).executeTakeFirst();
+    const owners = new Set((await this.owners([slideId])).map((o) => o.site_id));
+    if (slide?.site_id) owners.add(slide.site_id);
+    return rows
+      .filter(
+        (r) =>
+          r.creator_site_id === site ||
+          (slide?.site_id === site && (r.creator_site_id === null || !owners.has(r.creator_site_id))),
+      )
+      .map(toShareDto);
   }
 
   async share(id: string): Promise<ShareDto | null> {

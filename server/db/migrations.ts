@@ -290,6 +290,33 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0005_slide_sites': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Storage is content-addressed, so one slide may have been uploaded by several sites: each owns
+      // it under the name it gave it. slides.site_id stays the first owner.
+      await db.schema
+        .createTable('slide_sites')
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('site_id', 'varchar(48)', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('uploaded_by', 'varchar(36)')
+        .addPrimaryKeyConstraint('slide_sites_pk', ['slide_id', 'site_id'])
+        .execute();
+      await db.schema.createIndex('slide_sites_site').on('slide_sites').column('site_id').execute();
+      await sql`insert into slide_sites (slide_id, site_id, name, created_at, uploaded_by)
+        select s.id, s.site_id, s.name, s.created_at,
+          (select j.created_by from jobs j
+            where j.slide_id = s.id and j.site_id = s.site_id and j.state = 'done'
+            order by j.created_at limit 1)
+        from slides s where s.site_id is not null`.execute(db);
+      await db.schema.createIndex('jobs_slide').on('jobs').column('slide_id').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropIndex('jobs_slide').execute();
+      await db.schema.dropTable('slide_sites').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -17,6 +17,15 @@ export interface SlidesTable {
   site_id: string | null;
 }
 
+/** A site that owns a slide (uploaded it), with the name it gave it. */
+export interface SlideSitesTable {
+  slide_id: string;
+  site_id: string;
+  name: string;
+  created_at: string;
+  uploaded_by: string | null;
+}
+
 export interface JobsTable {
   id: string;
   kind: string;
@@ -24,6 +33,7 @@ export interface JobsTable {
   percent: number;
   stage: string | null;
   name: string;
+  /** Set right before the slide is published (a crash after it is repaired on start); shown once done. */
   slide_id: string | null;
   error_code: string | null;
   error_message: string | null;
@@ -207,6 +217,7 @@ export interface MigrationsMeta {
 
 export interface Database {
   slides: SlidesTable;
+  slide_sites: SlideSitesTable;
   jobs: JobsTable;
   sites: SitesTable;
   users: UsersTable;

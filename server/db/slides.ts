@@ -27,10 +27,16 @@ export class SlideRepo {
   constructor(private readonly db: Db) {}
 
   /**
-   * Record a stored slide; a second registration of the same content keeps the first's site, but
-   * gives a slide without one the site now named.
+   * Record a stored slide and, with a site, that this site owns it under `owner.name` (the name its
+   * uploader gave it; default the manifest's). The same content registered again by another site
+   * adds an owner: storage stays one copy, each site sees its own upload. slides.site_id is the
+   * first owner (a slide without one gets the site now named).
    */
-  async register(m: Manifest, siteId: string | null = null): Promise<void> {
+  async register(
+    m: Manifest,
+    siteId: string | null = null,
+    owner: { name?: string; uploadedBy?: string | null } = {},
+  ): Promise<void> {
     await this.db
       .insertInto('slides')
       .values({
@@ -50,36 +56,41 @@ export class SlideRepo {
       })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
-    if (siteId !== null) {
-      await this.db
-        .updateTable('slides')
-        .set({ site_id: siteId })
-        .where('id', '=', m.id)
-        .where('site_id', 'is', null)
-        .execute();
-    }
-  }
-
-  async setSite(id: string, siteId: string): Promise<boolean> {
-    const r = await this.db
+    if (siteId === null) return;
+    await this.db
       .updateTable('slides')
       .set({ site_id: siteId })
-      .where('id', '=', id)
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) > 0;
+      .where('id', '=', m.id)
+      .where('site_id', 'is', null)
+      .execute();
+    await this.db
+      .insertInto('slide_sites')
+      .values({
+        slide_id: m.id,
+        site_id: siteId,
+        name: owner.name ?? m.name,
+        created_at: new Date().toISOString(),
+        uploaded_by: owner.uploadedBy ?? null,
+      })
+      .onConflict((oc) => oc.columns(['slide_id', 'site_id']).doNothing())
+      .execute();
+  }
+
+  /** The sites that own a slide, first owner first. */
+  async owners(id: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('slide_sites')
+      .select('site_id')
+      .where('slide_id', '=', id)
+      .orderBy('created_at')
+      .execute();
+    return rows.map((r) => r.site_id);
   }
 
   /** Rows of the given ids (any order). */
   async rows(ids: readonly string[]): Promise<SlidesTable[]> {
     if (ids.length === 0) return [];
     return this.db.selectFrom('slides').selectAll().where('id', 'in', ids).execute();
-  }
-
-  /** Rows of one site, or of every site when `siteId` is undefined; newest first. */
-  async rowsOfSite(siteId: string | undefined): Promise<SlidesTable[]> {
-    let q = this.db.selectFrom('slides').selectAll();
-    if (siteId !== undefined) q = q.where('site_id', '=', siteId);
-    return q.orderBy('created_at', 'desc').orderBy('id').execute();
   }
 
   async row(id: string): Promise<SlidesTable | null> {

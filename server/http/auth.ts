@@ -213,7 +213,7 @@ export function accountsRouter(ctx: ServerContext): Router {
     if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${String(req.params.id)}`);
     if (!ctx.access.canShare(p, found.row))
       throw new HttpError('FORBIDDEN', 'you may not manage the shares of this slide');
-    res.json(await ctx.access.listShares(found.row.id));
+    res.json(await ctx.access.listShares(found.row.id, p));
   });
 
   r.post('/slides/:id/shares', body, async (req, res) => {
@@ -246,6 +246,9 @@ export function accountsRouter(ctx: ServerContext): Router {
     const found = share ? await ctx.access.slide(p, share.slideId) : null;
     if (!share || !found) throw new HttpError('NOT_FOUND', `no share ${id}`);
     if (!ctx.access.canShare(p, found.row)) throw new HttpError('FORBIDDEN', 'you may not revoke this share');
+    // Another site owning the same slide manages its own shares.
+    if (!(await ctx.access.listShares(share.slideId, p)).some((s) => s.id === id))
+      throw new HttpError('NOT_FOUND', `no share ${id}`);
     await ctx.access.revokeShare(p, id);
     await audit(req, p, {
       action: 'share.revoke',

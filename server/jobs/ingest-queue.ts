@@ -32,8 +32,9 @@ interface Pending {
   name: string;
   /** Removed once the job ends (uploads are staged copies). */
   cleanup: string | null;
-  /** Site the stored slide belongs to (a slide already stored keeps its site). */
+  /** Site that owns the stored slide once done (content another site holds gains this owner too). */
   siteId: string | null;
+  userId: string | null;
   caseAccession: string | null;
 }
 
@@ -70,6 +71,7 @@ export class IngestQueue {
       name,
       cleanup,
       siteId: owner.siteId,
+      userId: owner.userId,
       caseAccession: owner.caseAccession ?? null,
     });
     this.pump();
@@ -114,7 +116,10 @@ export class IngestQueue {
           void this.jobs.update(p.jobId, { percent, stage }).catch(() => {});
         },
       });
-      await this.slides.register(manifest, p.siteId);
+      // "Already stored" only when this site had it: that another site holds the same file is not
+      // the uploader's to learn.
+      const had = p.siteId === null || (await this.slides.owners(manifest.id)).includes(p.siteId);
+      await this.slides.register(manifest, p.siteId, { name: p.name, uploadedBy: p.userId });
       await this.opts
         .onStored?.(manifest.id, {
           name: p.name,
@@ -127,7 +132,7 @@ export class IngestQueue {
       await this.jobs.update(p.jobId, {
         state: 'done',
         percent: 100,
-        stage: created ? 'stored' : 'already stored',
+        stage: created || !had ? 'stored' : 'already stored',
         slideId: manifest.id,
       });
       this.opts.log(`ingest ${p.jobId} done: ${manifest.id} ${created ? '(new)' : '(already stored)'}`);
