@@ -138,7 +138,10 @@ export class Access {
     };
     const base = { ...at(row.site_id), studyCode: null, sharedAt: null };
     if (p.user.role === 'admin') return { ...base, access: 'site', deidentified: false };
-    if ((row.site_id !== null && row.site_id === p.user.siteId) || mine.some((o) => o.site_id === p.user.siteId))
+    if (
+      (row.site_id !== null && row.site_id === p.user.siteId) ||
+      mine.some((o) => o.site_id === p.user.siteId)
+    )
       return { ...base, ...at(p.user.siteId), access: 'site', deidentified: false };
     const now = new Date().toISOString();
     const live = shares
@@ -295,7 +298,11 @@ export class Access {
       .execute();
     if (!viewer || viewer.user.role === 'admin') return rows.map(toShareDto);
     const site = viewer.user.siteId;
-    const slide = await this.db.selectFrom('slides').select('site_id').where('id', '=', slideId).executeTakeFirst();
+    const slide = await this.db
+      .selectFrom('slides')
+      .select('site_id')
+      .where('id', '=', slideId)
+      .executeTakeFirst();
     const owners = new Set((await this.owners([slideId])).map((o) => o.site_id));
     if (slide?.site_id) owners.add(slide.site_id);
     return rows
