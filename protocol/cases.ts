@@ -11,6 +11,7 @@ import { z } from 'zod';
  *   PATCH /api/cases/{id}                      UpdateCaseRequest → CaseDto (lab manager: assign / status;
  *                                              assigned pathologist: status in_review / reported)
  *   POST /api/cases/{id}/slides                {slideId} → CaseDto (attach a slide; lab_manager, admin)
+ *   DELETE /api/cases/{id}/slides/{slideId}    → CaseDto (detach a slide; lab_manager, admin; audited)
  *   POST /api/cases/import                     text/csv body → ImportReport (lab_manager, admin)
  *   GET  /api/worklist                         WorklistItem[] (the signed-in pathologist's open cases)
  *   GET  /api/pathologists                     PathologistDto[] (lab_manager, admin)
@@ -20,7 +21,8 @@ import { z } from 'zod';
  *   POST /api/balance/decisions                BalanceDecision → CaseDto (accept moves the case; both audited)
  *   POST /api/cases/{id}/second-opinion        SecondOpinionRequest → SecondOpinionDto (assigned pathologist,
  *                                              lab_manager): picks a specialist of the subspecialty at any site,
- *                                              shares the case's slides with them and opens a review session
+ *                                              shares the case's slides with them and opens a review session;
+ *                                              400 IDENTIFIER_IN_TEXT when the question names the case
  */
 
 export const SUBSPECIALTIES = ['breast', 'gi', 'skin', 'haematopathology', 'neuro', 'general'] as const;

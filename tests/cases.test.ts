@@ -351,3 +351,101 @@ describe.skipIf(!have)('slides join their case at upload', () => {
     ]);
   });
 });
+
+const newCase = async (accession: string, siteId: string): Promise<CaseDto> => {
+  const r = await as('manager', '/api/cases', {
+    method: 'POST',
+    body: JSON.stringify({
+      accession,
+      siteId,
+      specimenType: 'biopsy',
+      subspecialty: 'gi',
+      priority: 'routine',
+      receivedAt: day(1),
+    }),
+  });
+  expect(r.status).toBe(201);
+  return body<CaseDto>(r);
+};
+
+describe('which case an upload may join', () => {
+  it("?case= names only a case of the uploader's own site; no such case and another site's case get one answer", async () => {
+    const theirs = await newCase('S26-0100', 'south');
+    const upload = (user: string, accession: string) =>
+      as(user, `/api/slides?name=x.tiff&case=${accession}`, { method: 'POST', body: Buffer.from('x') });
+    const none = await upload('anna', 'S26-0999');
+    const other = await upload('anna', theirs.accession);
+    expect([none.status, other.status]).toEqual([400, 400]);
+    type Err = { code: string; message: string };
+    const [a, b] = [await body<Err>(none), await body<Err>(other)];
+    expect(a.code).toBe(b.code);
+    expect(a.message.replace('S26-0999', '#')).toBe(b.message.replace(theirs.accession, '#'));
+    // The uploader's own site's case is accepted (the upload itself then fails: one byte is no slide).
+    const mine = await newCase('N26-0100', 'north');
+    expect((await upload('anna', mine.accession)).status).toBe(202);
+    await ctx.queue.idle();
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${mine.id}`))).slideIds).toEqual([]);
+  });
+});
+
+describe('detaching a slide from a case', () => {
+  it('lab managers and admins detach; it is audited; an unlinked slide is 404, a bad id 400', async () => {
+    const c = await newCase('D26-0001', 'north');
+    const attach = await as('manager', `/api/cases/${c.id}/slides`, {
+      method: 'POST',
+      body: JSON.stringify({ slideId: SLIDE }),
+    });
+    expect((await body<CaseDto>(attach)).slideIds).toEqual([SLIDE]);
+    const detach = (user: string, slideId: string) =>
+      as(user, `/api/cases/${c.id}/slides/${slideId}`, { method: 'DELETE' });
+    expect((await detach('anna', SLIDE)).status).toBe(403);
+    expect((await detach('spec', SLIDE)).status).toBe(403);
+    expect((await detach('manager', 'e'.repeat(32))).status).toBe(404);
+    expect((await detach('manager', '..%2Fx')).status).toBe(400);
+    expect(
+      (
+        await as('manager', `/api/cases/${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}/slides/${SLIDE}`, {
+          method: 'DELETE',
+        })
+      ).status,
+    ).toBe(404);
+    const ok = await detach('manager', SLIDE);
+    expect(ok.status).toBe(200);
+    expect((await body<CaseDto>(ok)).slideIds).toEqual([]);
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${c.id}`))).slideIds).toEqual([]);
+    expect((await detach('manager', SLIDE)).status).toBe(404);
+    const audit = await body<AuditPage>(await as('admin', '/api/audit?action=case.detach_slide'));
+    expect(audit.entries).toHaveLength(1);
+    expect(audit.entries[0]).toMatchObject({
+      userName: 'manager',
+      targetType: 'case',
+      targetId: c.id,
+      targetSiteId: 'north',
+      detail: { slide: SLIDE },
+    });
+    // The slide itself is untouched, and can join again.
+    expect((await as('manager', `/api/slides/${SLIDE}`)).status).toBe(200);
+  });
+});
+
+describe.skipIf(!have)('an administrator links an upload to any site', () => {
+  it("?case= accepts another site's case from an administrator", async () => {
+    const theirs = await newCase('S26-0200', 'south');
+    const bytes = readFileSync(slidePath('generic-tiff/openslide-boxes.tiff'));
+    const r = await as('admin', `/api/slides?name=boxes.tiff&case=${theirs.accession}`, {
+      method: 'POST',
+      body: bytes,
+    });
+    expect(r.status).toBe(202);
+    await ctx.queue.idle();
+    const { jobId } = (await r.json()) as { jobId: string };
+    const job = (await (await as('admin', `/api/jobs/${jobId}`)).json()) as {
+      state: string;
+      slideId: string;
+    };
+    expect(job.state).toBe('done');
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${theirs.id}`))).slideIds).toEqual([
+      job.slideId,
+    ]);
+  });
+});

@@ -242,6 +242,32 @@ export class CaseService {
       .execute();
   }
 
+  /** Unlink a slide from a case; false when it was not linked. */
+  async detachSlide(caseId: string, slideId: string): Promise<boolean> {
+    const r = await this.db
+      .deleteFrom('case_slides')
+      .where('case_id', '=', caseId)
+      .where('slide_id', '=', slideId)
+      .executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  /**
+   * The case an upload joins by `?case=ACCESSION`: only one the uploader may edit (their own site's;
+   * an administrator's, any). A case that does not exist and one of another site get the same answer,
+   * so nobody learns which accessions exist elsewhere.
+   */
+  async caseForUpload(user: { role: string; siteId: string }, accession: string): Promise<string> {
+    const r = await this.db
+      .selectFrom('cases')
+      .select(['id', 'site_id'])
+      .where('accession', '=', accession)
+      .executeTakeFirst();
+    if (!r || (user.role !== 'admin' && r.site_id !== user.siteId))
+      throw new HttpError('INVALID_PARAMETER', `no case ${accession} that you may add slides to`);
+    return r.id;
+  }
+
   async caseOfAccession(accession: string): Promise<string | null> {
     const r = await this.db
       .selectFrom('cases')

@@ -79,8 +79,7 @@ export function apiRouter(ctx: ServerContext): Router {
       (typeof caseRaw !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9/_.-]{0,39}$/.test(caseRaw))
     )
       throw new HttpError('INVALID_PARAMETER', 'Expected ?case= to be a case accession');
-    if (caseRaw !== undefined && !(await ctx.cases.caseOfAccession(caseRaw)))
-      throw new HttpError('INVALID_PARAMETER', `no case ${caseRaw}`);
+    if (caseRaw !== undefined) await ctx.cases.caseForUpload(p.user, caseRaw);
     const upload = await receiveUpload(
       req,
       path.join(ctx.config.dataDir, 'uploads'),

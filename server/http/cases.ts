@@ -165,6 +165,23 @@ export function casesRouter(ctx: ServerContext): Router {
     res.json(await cases.get(c.id));
   });
 
+  r.delete('/cases/:id/slides/:slideId', async (req, res) => {
+    const p = manager(res);
+    const c = await cases.get(idParam(req.params.id, 'case'));
+    if (!c) throw new HttpError('NOT_FOUND', 'no such case');
+    const slideId = slideIdParam(req.params.slideId);
+    if (!(await cases.detachSlide(c.id, slideId)))
+      throw new HttpError('SLIDE_NOT_FOUND', `slide ${slideId} is not part of case ${c.accession}`);
+    await audit(req, p, {
+      action: 'case.detach_slide',
+      targetType: 'case',
+      targetId: c.id,
+      targetSiteId: c.siteId,
+      detail: { slide: slideId },
+    });
+    res.json(await cases.get(c.id));
+  });
+
   r.get('/worklist', async (_req, res) => {
     const p = principal(res);
     if (p.user.role !== 'pathologist') throw new HttpError('FORBIDDEN', 'worklists are for pathologists');
