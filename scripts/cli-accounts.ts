@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { writeFile } from 'node:fs/promises';
 import { ROLES, type Role } from '../protocol/index.ts';
 import { loadConfig } from '../server/config.ts';
+import { csvRow } from '../server/csv.ts';
 import type { Db } from '../server/db/index.ts';
 
 export class CliUsageError extends Error {}
@@ -261,11 +262,6 @@ export async function cmdToken(
   }
 }
 
-const csvCell = (v: unknown): string => {
-  const s = v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
-
 export async function cmdAudit(sub: string | undefined, values: Values): Promise<number> {
   if (sub !== 'export') throw new CliUsageError(`Expected audit export but received ${sub ?? 'nothing'}`);
   const format = (values.format as string | undefined) ?? 'jsonl';
@@ -291,7 +287,7 @@ export async function cmdAudit(sub: string | undefined, values: Values): Promise
         lines.push(
           format === 'jsonl'
             ? JSON.stringify(e)
-            : [
+            : csvRow([
                 e.id,
                 e.at,
                 e.userId,
@@ -303,9 +299,7 @@ export async function cmdAudit(sub: string | undefined, values: Values): Promise
                 e.targetSiteId,
                 e.ip,
                 e.detail,
-              ]
-                .map(csvCell)
-                .join(','),
+              ]),
         );
       if (page.next === null) break;
       before = page.next;
