@@ -228,11 +228,18 @@ export interface OpinionDto {
   at: string;
 }
 
-/** Everything a client needs on join (or on catching up after a gap too long to replay). */
+/** Everything a client needs on (re)join. */
 export interface RoomState {
   session: ReviewSessionDto;
+  /** The seq the annotations are as of; the join's `replay` holds every operation after it. */
   seq: number;
-  annotations: AnnotationDto[];
+  /**
+   * The slide's live annotations, an `AnnotationDto[]` as UTF-8 JSON: encoded
+   * once and the same bytes sent to every joiner as a binary attachment (a Buffer in Node, an
+   * ArrayBuffer in a browser). Later operations may already show in it; replaying them on top is
+   * harmless, as each carries the whole annotation after it.
+   */
+  annotations: Uint8Array | ArrayBuffer;
   participants: Participant[];
   chat: ChatMessageDto[];
   opinions: OpinionDto[];
@@ -241,13 +248,12 @@ export interface RoomState {
 export const JoinSchema = z.object({
   protocolVersion: z.literal(REVIEW_PROTOCOL_VERSION),
   sessionId: Uuid,
-  /** Last seq this client applied; the server replays what came after, or sends the whole state. */
-  lastSeq: z.number().int().nonnegative().optional(),
 });
 export type JoinRequest = z.infer<typeof JoinSchema>;
 
+/** `replay`: the operations after `state.seq`, in order, to apply on top of `state.annotations`. */
 export type JoinResult =
-  { ok: true; state: RoomState; replay: AppliedOp[] | null } | { ok: false; code: string; message: string };
+  { ok: true; state: RoomState; replay: AppliedOp[] } | { ok: false; code: string; message: string };
 
 export type Ack<T = { ok: true }> = (result: T | { ok: false; code: string; message: string }) => void;
 

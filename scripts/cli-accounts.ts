@@ -27,6 +27,23 @@ async function withDb<T>(values: Values, fn: (db: Db) => Promise<T>): Promise<T>
 
 const CLI_ACTOR = { actorName: 'cli', ip: 'local' } as const;
 
+/**
+ * Tell running servers that someone's rights may have ended, so they drop the user's open
+ * connections at once: through Redis when TESSERA_REDIS_URL is set; without it, each server's
+ * once-a-second re-check finds the change in the database.
+ */
+async function notifyServers(values: Values, why: string): Promise<void> {
+  const { publishRightsChanged } = await import('../server/auth/rights-bus.ts');
+  const config = loadConfig({ dataDir: values.data as string | undefined });
+  try {
+    await publishRightsChanged(config.redisUrl, why);
+  } catch (e) {
+    console.error(
+      `warning: servers not told through Redis (${(e as Error).message}); they notice within a second`,
+    );
+  }
+}
+
 async function audit(
   db: Db,
   e: Parameters<import('../server/auth/audit.ts').AuditLog['record']>[0],
@@ -168,6 +185,7 @@ export async function cmdUser(
           targetSiteId: u.siteId,
           detail: sub === 'passwd' ? { password: 'changed' } : { disabled: sub === 'disable' },
         });
+        await notifyServers(values, 'user changed');
         console.log(`user ${name}: ${sub === 'passwd' ? 'password changed, sessions ended' : `${sub}d`}`);
         return 0;
       });
@@ -253,6 +271,7 @@ export async function cmdToken(
           return 1;
         }
         await audit(db, { action: 'token.revoke', targetType: 'token', targetId: id });
+        await notifyServers(values, 'token revoked');
         console.log(`token ${id} revoked`);
         return 0;
       });

@@ -22,6 +22,7 @@ import { IngestQueue, type StoredJob } from './jobs/ingest-queue.ts';
 import { Access } from './auth/access.ts';
 import { AuditLog } from './auth/audit.ts';
 import { Auth } from './auth/auth.ts';
+import { RightsBus } from './auth/rights-bus.ts';
 import { userCount } from './auth/users.ts';
 import { ReviewHub } from './review/hub.ts';
 import { reviewRouter } from './http/review.ts';
@@ -83,8 +84,14 @@ export async function createServerContext(
       maxUpscale: config.iiifMaxUpscale,
     },
   });
-  const auth = new Auth(db);
-  const access = new Access(db);
+  const rights = new RightsBus(log);
+  const auth = new Auth(db, rights);
+  const access = new Access(db, rights);
+  // First of all listeners: whoever re-checks after a notice must not read a stale cache.
+  rights.on(() => {
+    auth.forgetAll();
+    access.forgetAll();
+  });
   const audit = new AuditLog(db);
   if (opts.recover !== false && (await userCount(db)) === 0)
     log(
@@ -101,6 +108,7 @@ export async function createServerContext(
     auth,
     access,
     audit,
+    rights,
     log,
   } as ServerContext;
   ctx.review = new ReviewHub(ctx);

@@ -8,6 +8,7 @@ import type { IngestQueue } from './jobs/ingest-queue.ts';
 import type { Access } from './auth/access.ts';
 import type { AuditLog } from './auth/audit.ts';
 import type { Auth } from './auth/auth.ts';
+import type { RightsBus } from './auth/rights-bus.ts';
 import type { ReviewHub } from './review/hub.ts';
 import type { CaseService } from './cases/service.ts';
 
@@ -23,6 +24,8 @@ export interface ServerContext {
   auth: Auth;
   access: Access;
   audit: AuditLog;
+  /** Notices that someone's rights may have ended (caches are forgotten, open sockets re-checked). */
+  rights: RightsBus;
   /** Live review sessions; attach() it to the HTTP server to accept socket.io connections. */
   review: ReviewHub;
   cases: CaseService;

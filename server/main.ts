@@ -27,7 +27,14 @@ async function attachReview(
   client.on('error', (e: unknown) => ctx.log(`redis: ${e instanceof Error ? e.message : String(e)}`));
   await client.connect();
   ctx.review.attach(server, createAdapter(client) as never);
-  return client;
+  // Revocations reach every process at once (each re-checks its own sockets).
+  await ctx.rights.connect(client);
+  return {
+    quit: async () => {
+      await ctx.rights.close();
+      await client.quit();
+    },
+  };
 }
 
 /** Start the HTTP server; resolves once it listens. */

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewSession, type ReviewSocket } from '../client/src/review/session-client.ts';
 import type {
   AnnotationDto,
+  AuditPage,
   GeoJsonFeatureCollection,
   OpResult,
   ReviewSessionDto,
@@ -60,6 +61,8 @@ beforeAll(async () => {
     ['spec', 'specialist', 'south'],
     ['colleague', 'pathologist', 'north'],
     ['outsider', 'pathologist', 'south'],
+    ['reviewer', 'pathologist', 'south'],
+    ['labnorth', 'lab_manager', 'north'],
   ] as const) {
     const u = await userWithToken(ctx.db, { name, role, siteId });
     tokens[name] = u.token;
@@ -518,8 +521,10 @@ describe('review sessions', () => {
     second.socket.disconnect();
   });
 
-  it('losing access ends the session for that user at the next event', async () => {
+  it('losing access ends the session for that user at once, without waiting for an event', async () => {
     const b = await joined('spec');
+    const kicked = new Promise<{ code: string }>((r) => b.socket.once('kicked', r));
+    const gone = new Promise<string>((r) => b.socket.once('disconnect', r));
     const shares = await ctx.db
       .selectFrom('shares')
       .select('id')
@@ -527,16 +532,12 @@ describe('review sessions', () => {
       .execute();
     for (const s of shares)
       expect((await api('host', `/api/shares/${s.id}`, { method: 'DELETE' })).status).toBe(204);
-    const kicked = new Promise<{ code: string }>((r) => b.socket.once('kicked', r));
-    const r = await b.create({
-      kind: 'point',
-      geometry: { points: [[0, 0]] },
-      classification: tumour,
-      label: 'after revoke',
-    });
-    expect(r).toMatchObject({ ok: false, code: 'FORBIDDEN' });
     expect((await kicked).code).toBe('FORBIDDEN');
-    b.socket.disconnect();
+    expect(await gone).toBe('io server disconnect');
+    expect(b.ended).toMatch(/access/);
+    // Ended for good: the client does not come back by itself.
+    await new Promise((r) => setTimeout(r, 700));
+    expect(b.socket.connected).toBe(false);
   });
 });
 
@@ -634,5 +635,182 @@ describe('GeoJSON in QuPath form', () => {
       expect(((await bad.json()) as { code: string }).code).toBe('INVALID_PARAMETER');
     }
     expect((await api('outsider', `/api/slides/${SLIDE}/annotations?format=geojson`)).status).toBe(404);
+  });
+});
+
+describe('what a share grants: view, and annotate in a session one is invited to; never moderate', () => {
+  const SHARED = 'd'.repeat(32);
+  let shared = '';
+  const point = (label: string) => ({
+    kind: 'point' as const,
+    geometry: { points: [[1, 1]] as [number, number][] },
+    classification: tumour,
+    label,
+  });
+
+  beforeAll(async () => {
+    await slideRow(ctx.db, { id: SHARED, name: 'North biopsy', siteId: 'north', width: 100, height: 100 });
+    const share = await api('host', `/api/slides/${SHARED}/shares`, {
+      method: 'POST',
+      body: JSON.stringify({
+        userId: ids['reviewer'],
+        deidentified: true,
+        studyCode: 'STUDY-1',
+        expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+      }),
+    });
+    expect(share.status).toBe(201);
+    const s = await api('host', '/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ slideId: SHARED, title: 'tumour board' }),
+    });
+    expect(s.status).toBe(201);
+    shared = ((await s.json()) as ReviewSessionDto).id;
+    const inv = await api('host', `/api/sessions/${shared}/invite`, {
+      method: 'POST',
+      body: JSON.stringify({ userId: ids['reviewer'] }),
+    });
+    expect(inv.status).toBe(200);
+  });
+
+  const join = async (user: string, session: string): Promise<ReviewSession> => {
+    const r = new ReviewSession(connect(user), session);
+    const j = await r.ready();
+    if (!j.ok) throw new Error(`${user} could not join: ${j.code} ${j.message}`);
+    return r;
+  };
+
+  it('a site-B pathologist holding a share may view the slide but not host a session on it (403)', async () => {
+    expect((await api('reviewer', `/api/slides/${SHARED}`)).status).toBe(200);
+    const res = await api('reviewer', '/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ slideId: SHARED, title: 'mine now' }),
+    });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/own site/) });
+    // Its own site's pathologists may.
+    const ok = await api('colleague', '/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ slideId: SHARED, title: 'ours' }),
+    });
+    expect(ok.status).toBe(201);
+  });
+
+  it('an invited reviewer edits, deletes and restores only their own annotations; comments on any', async () => {
+    const host = await join('host', shared);
+    const guest = await join('reviewer', shared);
+    const hosts = await host.create(point('host finding'));
+    const gone = await host.create(point('host, deleted'));
+    expect((await host.remove(gone.id)).ok).toBe(true);
+    await until(() => guest.get(hosts.id) !== undefined, 'reviewer sees the host annotation');
+    expect(await guest.update(hosts.id, { label: 'hijack' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect(await guest.remove(hosts.id)).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect(await guest.submit({ type: 'restore', opId: crypto.randomUUID(), id: gone.id })).toMatchObject({
+      ok: false,
+      code: 'FORBIDDEN',
+    });
+    expect((await guest.comment(hosts.id, 'agree')).ok).toBe(true);
+    const own = await guest.create(point('reviewer finding'));
+    expect(own.ok).toBe(true);
+    expect((await guest.update(own.id, { label: 'reviewer finding, revised' })).ok).toBe(true);
+    expect((await guest.remove(own.id)).ok).toBe(true);
+    expect((await guest.undo())?.ok).toBe(true); // a restore of my own
+    await until(() => host.get(own.id)?.label === 'reviewer finding, revised', 'host sees it back');
+    // The host of the slide's own site moderates.
+    expect((await host.update(own.id, { label: 'moderated' })).ok).toBe(true);
+    const stored = (await ctx.review.annotations.list(SHARED)).find((a) => a.id === hosts.id);
+    expect(stored).toMatchObject({ label: 'host finding', version: 2 }); // the comment only
+    host.socket.disconnect();
+    guest.socket.disconnect();
+  });
+
+  it('a share-only host (a session from before this rule) moderates nothing', async () => {
+    const host = await join('host', shared);
+    const target = await host.create(point('not yours'));
+    host.socket.disconnect();
+    const old = crypto.randomUUID();
+    await ctx.db
+      .insertInto('review_sessions')
+      .values({
+        id: old,
+        slide_id: SHARED,
+        title: 'taken over',
+        host_id: ids['reviewer']!,
+        status: 'open',
+        created_at: new Date().toISOString(),
+        closed_at: null,
+      })
+      .execute();
+    const r = await join('reviewer', old);
+    expect(await r.update(target.id, { label: 'x' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect(await r.remove(target.id)).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect((await ctx.review.annotations.list(SHARED)).find((a) => a.id === target.id)?.label).toBe(
+      'not yours',
+    );
+    r.socket.disconnect();
+  });
+
+  it("live changes and opinions are audited with the slide's site: its lab manager sees the reviewer's", async () => {
+    const guest = await join('reviewer', shared);
+    const made = await guest.create(point('for the audit'));
+    expect(made.ok).toBe(true);
+    const op = await new Promise<{ ok: boolean }>((r) =>
+      guest.socket.emit('opinion', { diagnosis: 'Benign', confidence: 'high' }, r as never),
+    );
+    expect(op.ok).toBe(true);
+    guest.socket.disconnect();
+    const read = async (action: string) =>
+      ((await (await api('labnorth', `/api/audit?action=${action}`)).json()) as AuditPage).entries;
+    const created = (await read('annotation.create')).find((e) => e.targetId === made.id);
+    expect(created).toMatchObject({ userId: ids['reviewer'], siteId: 'south', targetSiteId: 'north' });
+    const opinions = (await read('opinion.submit')).filter((e) => e.userId === ids['reviewer']);
+    expect(opinions.map((e) => e.targetSiteId)).toEqual(['north']);
+  });
+
+  it("a GeoJSON import needs the slide's own site", async () => {
+    const fc = JSON.stringify({
+      type: 'FeatureCollection',
+      features: [{ type: 'Feature', geometry: { type: 'Point', coordinates: [3, 4] }, properties: {} }],
+    });
+    const path = `/api/slides/${SHARED}/annotations?format=geojson`;
+    const refused = await api('reviewer', path, { method: 'POST', body: fc });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { code: string }).code).toBe('FORBIDDEN');
+    expect((await api('host', path, { method: 'POST', body: fc })).status).toBe(201);
+  });
+});
+
+describe('the socket handshake checks Origin like REST writes', () => {
+  const cookieOf = async (name: string): Promise<string> => {
+    const res = await fetch(`${base()}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name, password: 'test-password-1' }),
+    });
+    expect(res.status).toBe(200);
+    return /tessera_session=[^;]+/.exec(res.headers.get('set-cookie') ?? '')![0];
+  };
+  const open = (headers: Record<string, string>, auth?: { token: string }) => {
+    const s = io(base(), {
+      transports: ['websocket'],
+      forceNew: true,
+      reconnection: false,
+      extraHeaders: headers,
+      ...(auth ? { auth } : {}),
+    });
+    sockets.push(s);
+    return new Promise<string>((r) => {
+      s.once('connect', () => r('connected'));
+      s.once('connect_error', (e) => r(e.message));
+    });
+  };
+
+  it('a cookie from a foreign origin is refused; from our own pages, or a bearer token from anywhere, allowed', async () => {
+    const cookie = await cookieOf('host');
+    expect(await open({ cookie, origin: 'https://evil.example' })).toBe('FORBIDDEN');
+    expect(await open({ cookie, origin: 'null' })).toBe('FORBIDDEN');
+    expect(await open({ cookie, origin: base() })).toBe('connected');
+    expect(await open({ cookie })).toBe('connected');
+    expect(await open({ origin: 'https://evil.example' }, { token: tokens['host']! })).toBe('connected');
   });
 });

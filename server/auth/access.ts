@@ -115,7 +115,11 @@ function toShareDto(r: SharesTable & { user_name: string | null; site_name: stri
 export class Access {
   private readonly cache = new Map<string, { grant: SlideGrant | null; until: number }>();
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Told when a share is revoked, so open connections are re-checked at once. */
+    private readonly notices: { changed(why: string): void } | null = null,
+  ) {}
 
   forgetAll(): void {
     this.cache.clear();
@@ -233,6 +237,30 @@ export class Access {
     if (this.cache.size > 50_000) this.cache.clear();
     this.cache.set(key, { grant, until: now + CACHE_MS });
     return grant;
+  }
+
+  /**
+   * Fresh grants (no cache) for many users and slides in two queries: the periodic re-check of open
+   * review connections.
+   */
+  async grantsFor(pairs: readonly { p: Principal; slideId: string }[]): Promise<(SlideGrant | null)[]> {
+    const ids = [...new Set(pairs.map((x) => x.slideId))];
+    if (ids.length === 0) return [];
+    const rows = new Map(
+      (await this.db.selectFrom('slides').selectAll().where('id', 'in', ids).execute()).map((r) => [r.id, r]),
+    );
+    const shares = await this.db
+      .selectFrom('shares')
+      .selectAll()
+      .where('slide_id', 'in', ids)
+      .where('revoked_at', 'is', null)
+      .where('expires_at', '>', new Date().toISOString())
+      .execute();
+    const owners = await this.owners(ids);
+    return pairs.map(({ p, slideId }) => {
+      const row = rows.get(slideId);
+      return row ? this.grantFor(p, row, shares, owners) : null;
+    });
   }
 
   /** grant() when answered in the last seconds (null: not visible); undefined when it must be looked up. */
@@ -377,6 +405,7 @@ export class Access {
       .where('revoked_at', 'is', null)
       .execute();
     this.forgetAll();
+    this.notices?.changed('share revoked');
     return this.share(id);
   }
 

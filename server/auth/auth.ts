@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { UserDto } from '../../protocol/index.ts';
 import type { Db } from '../db/index.ts';
-import { decoyHash, getUser, userByName, verifyPassword } from './users.ts';
+import { decoyHash, getUser, toUserDto, userByName, usersWithSite, verifyPassword } from './users.ts';
 
 export const SESSION_COOKIE = 'tessera_session';
 export const TOKEN_PREFIX = 'tsr_';
@@ -18,6 +18,13 @@ export interface Principal {
 }
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+/** IN lists of at most 500 values (SQLite and PostgreSQL cap the parameters of one statement). */
+function chunks<T>(all: readonly T[], size = 500): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < all.length; i += size) out.push(all.slice(i, i + size));
+  return out;
+}
 
 /** The session cookie's value from a Cookie header, if any. */
 export function sessionCookie(header: string | undefined): string | null {
@@ -52,14 +59,23 @@ export function credentialsOf(req: IncomingMessage): Credentials {
   return c ? { kind: 'session', secret: c } : { kind: 'none' };
 }
 
+/** Told when a credential ends (sign-out, token revoked), so open connections are re-checked. */
+export interface RightsNotices {
+  changed(why: string): void;
+}
+
 /**
  * Sessions (httpOnly cookie) and bearer tokens. Only hashes of either are stored. Resolutions are
- * cached for a few seconds per process; logout and revocation here drop the entry at once.
+ * cached for a few seconds per process; logout and revocation here drop the entry at once and send a
+ * notice (every process then forgets its cached resolutions and re-checks its open sockets).
  */
 export class Auth {
   private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly notices: RightsNotices | null = null,
+  ) {}
 
   /** A new session for a correct name and password of an enabled user; null otherwise. */
   async login(
@@ -95,6 +111,7 @@ export class Auth {
     const id = sha256(cookie);
     this.cache.delete(cookie);
     await this.db.deleteFrom('sessions').where('id', '=', id).execute();
+    this.notices?.changed('signed out');
   }
 
   /** A bearer token for scripts; the secret is shown once and only its hash is kept. */
@@ -133,6 +150,7 @@ export class Auth {
       .where('id', '=', id)
       .where('revoked_at', 'is', null)
       .execute();
+    this.notices?.changed('token revoked');
     return true;
   }
 
@@ -166,6 +184,42 @@ export class Auth {
   /** Forget cached resolutions (after a change of users, roles or shares). */
   forgetAll(): void {
     this.cache.clear();
+  }
+
+  /**
+   * Each principal as its credential and user stand now, in three queries whatever their number
+   * (no cache): null where the session ended or expired, the token was revoked or expired, or the
+   * user was disabled or removed. Role and site come fresh from the database.
+   */
+  async current(principals: readonly Principal[]): Promise<(Principal | null)[]> {
+    const nowIso = new Date().toISOString();
+    const sessionIds = principals.filter((p) => p.via === 'session').map((p) => p.credential);
+    const tokenHashes = principals.filter((p) => p.via === 'token').map((p) => p.credential);
+    const owner = new Map<string, string>();
+    for (const ids of chunks(sessionIds))
+      for (const s of await this.db
+        .selectFrom('sessions')
+        .select(['id', 'user_id', 'expires_at'])
+        .where('id', 'in', ids)
+        .execute())
+        if (s.expires_at > nowIso) owner.set(`session:${s.id}`, s.user_id);
+    for (const hashes of chunks(tokenHashes))
+      for (const t of await this.db
+        .selectFrom('tokens')
+        .select(['token_hash', 'user_id', 'expires_at', 'revoked_at'])
+        .where('token_hash', 'in', hashes)
+        .execute())
+        if (t.revoked_at === null && (t.expires_at === null || t.expires_at > nowIso))
+          owner.set(`token:${t.token_hash}`, t.user_id);
+    const users = new Map<string, UserDto>();
+    for (const ids of chunks([...new Set(owner.values())]))
+      for (const r of await usersWithSite(this.db).where('users.id', 'in', ids).execute())
+        if (r.disabled === 0) users.set(r.id, toUserDto(r, r.site_name));
+    return principals.map((p) => {
+      const userId = owner.get(`${p.via}:${p.credential}`);
+      const user = userId === p.user.id ? users.get(userId) : undefined;
+      return user ? { ...p, user } : null;
+    });
   }
 
   private async lookup(kind: 'session' | 'token', key: string, nowIso: string): Promise<Principal | null> {

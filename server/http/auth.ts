@@ -68,18 +68,21 @@ export function requireRole(res: Response, allowed: (p: Principal) => boolean, w
 export function sameOriginWrites(): RequestHandler {
   return (req, _res, next) => {
     if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
-    if (credentialsOf(req).kind !== 'session') return next();
-    const origin = req.headers.origin;
-    if (origin === undefined) return next();
-    let host: string;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      return next(new HttpError('FORBIDDEN', 'cross-site request refused'));
-    }
-    if (host !== req.headers.host) return next(new HttpError('FORBIDDEN', 'cross-site request refused'));
+    if (crossSiteWithCookie(req)) return next(new HttpError('FORBIDDEN', 'cross-site request refused'));
     next();
   };
+}
+
+/** A request carrying the session cookie from a page of another origin (also the socket handshake). */
+export function crossSiteWithCookie(req: IncomingMessage): boolean {
+  if (credentialsOf(req).kind !== 'session') return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.headers.host;
+  } catch {
+    return true;
+  }
 }
 
 export function parseBody<T>(schema: Parameters<typeof validate<T>>[0], body: unknown): T {
@@ -194,8 +197,7 @@ export function accountsRouter(ctx: ServerContext): Router {
     if (!(await getUser(ctx.db, id))) throw new HttpError('NOT_FOUND', `no user ${id}`);
     const patch = parseBody(UpdateUserRequestSchema, req.body);
     const u = (await updateUser(ctx.db, id, patch))!;
-    ctx.auth.forgetAll();
-    ctx.access.forgetAll();
+    ctx.rights.changed('user changed');
     const { password: _hidden, ...changed } = patch;
     await audit(req, p, {
       action: 'user.update',

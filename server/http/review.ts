@@ -1,5 +1,5 @@
 import { Router, json, raw } from 'express';
-import { CreateSessionRequestSchema, InviteRequestSchema, permissionsOf } from '../../protocol/index.ts';
+import { CreateSessionRequestSchema, InviteRequestSchema } from '../../protocol/index.ts';
 import { GEOJSON_IMPORT_LIMITS, toFeatureCollection } from '../review/geojson.ts';
 import { importGeoJson } from '../review/geojson-import.ts';
 import { importBody } from './import-body.ts';
@@ -8,6 +8,7 @@ import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
 import { usersWithSite } from '../auth/users.ts';
+import { hostRefusal, mayImport } from '../review/rights.ts';
 import { presentSession } from '../review/present.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -55,6 +56,11 @@ export function reviewRouter(ctx: ServerContext): Router {
     ),
     async (req, res) => {
       const { p, found } = await slideFor(res, req.params.id);
+      if (!mayImport(found.grant))
+        throw new HttpError(
+          'FORBIDDEN',
+          'this slide is shared with you: only its own site may import annotations onto it',
+        );
       if (req.query.format !== 'geojson')
         throw new HttpError('INVALID_PARAMETER', 'Expected ?format=geojson');
       if (!Buffer.isBuffer(req.body))
@@ -82,10 +88,10 @@ export function reviewRouter(ctx: ServerContext): Router {
   r.post('/sessions', json({ limit: '16kb' }), async (req, res) => {
     const p = principal(res);
     const body = parseBody(CreateSessionRequestSchema, req.body);
-    if (!permissionsOf(p.user.role).share)
-      throw new HttpError('FORBIDDEN', 'your role may not host review sessions');
     const found = await ctx.access.slide(p, body.slideId);
     if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${body.slideId}`);
+    const refused = hostRefusal(p, found.grant);
+    if (refused) throw new HttpError('FORBIDDEN', refused);
     const id = await hub.sessions.create(found.row.id, body.title, p.user.id);
     await ctx.audit.record({
       action: 'session.create',

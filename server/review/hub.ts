@@ -16,11 +16,17 @@ import {
   ViewSchema,
 } from '../../protocol/index.ts';
 import type { Principal } from '../auth/auth.ts';
+import type { SlideGrant } from '../auth/access.ts';
 import type { ServerContext } from '../context.ts';
+import { crossSiteWithCookie } from '../http/auth.ts';
 import { AnnotationService } from './annotations.ts';
+import { standings } from './recheck.ts';
+import { moderates } from './rights.ts';
+import { AnnotationSnapshots } from './snapshots.ts';
 import { presentSession } from './present.ts';
 import { SessionRepo } from './sessions.ts';
 import { validate } from '../http/errors.ts';
+import type { ReviewSessionsTable } from '../db/schema.ts';
 
 interface SocketData {
   principal: Principal;
@@ -35,6 +41,15 @@ type Refusal = { ok: false; code: string; message: string };
 
 /** Largest message accepted; a bigger one closes the connection (socket.io's own limit). */
 export const MAX_MESSAGE_BYTES = 1_000_000;
+/**
+ * How often every open socket's credential, session and access are re-checked against the database.
+ * Changes made through a server process (and, with Redis, anywhere) take effect at once through
+ * ctx.rights; this catches what comes without a notice: the command line without Redis, a session or
+ * share reaching its expiry.
+ */
+export const RECHECK_MS = 500;
+/** How long a session's status read for cursors and views is trusted (a close also clears it). */
+const SESSION_STATUS_MS = 1_000;
 
 const refuse = (code: string, message: string): Refusal => ({ ok: false, code, message });
 const sessionRoom = (id: string): string => `s:${id}`;
@@ -63,15 +78,25 @@ function handshakeRequest(socket: Sock): IncomingMessage {
 export class ReviewHub {
   readonly annotations: AnnotationService;
   readonly sessions: SessionRepo;
+  private readonly snapshots: AnnotationSnapshots;
   private io: IO | null = null;
+  private stopRechecks: (() => void) | null = null;
+  /** A re-check of every socket is running; `again` asks for one more when it ends. */
+  private sweeping: Promise<void> | null = null;
+  private again = false;
+  private readonly sessionStatus = new Map<string, { row: ReviewSessionsTable | null; until: number }>();
 
   constructor(private readonly ctx: ServerContext) {
     this.annotations = new AnnotationService(ctx.db);
     this.sessions = new SessionRepo(ctx.db);
+    this.snapshots = new AnnotationSnapshots(this.annotations);
   }
 
-  /** Attach to an HTTP server; `adapter` is socket.io's Redis streams adapter when configured. */
-  attach(server: HttpServer, adapter?: Parameters<IO['adapter']>[0]): IO {
+  /**
+   * Attach to an HTTP server; `adapter` is socket.io's Redis streams adapter when configured.
+   * `recheckMs` sets the periodic re-check (tests lengthen it to show a notice alone suffices).
+   */
+  attach(server: HttpServer, adapter?: Parameters<IO['adapter']>[0], opts: { recheckMs?: number } = {}): IO {
     const io: IO = new Server(server, {
       path: '/socket.io',
       serveClient: false,
@@ -81,7 +106,10 @@ export class ReviewHub {
       ...(adapter ? { adapter } : {}),
     });
     io.use((socket, next) => {
-      this.ctx.auth.resolve(handshakeRequest(socket)).then(
+      const req = handshakeRequest(socket);
+      // As for REST writes: the cookie is good only from our own pages; scripts bring a token.
+      if (crossSiteWithCookie(req)) return next(new Error('FORBIDDEN'));
+      this.ctx.auth.resolve(req).then(
         (p) => {
           if (!p) return next(new Error('UNAUTHENTICATED'));
           socket.data.principal = p;
@@ -92,7 +120,71 @@ export class ReviewHub {
     });
     io.on('connection', (socket) => this.connected(socket));
     this.io = io;
+    const off = this.ctx.rights.on(() => {
+      this.sessionStatus.clear();
+      void this.recheckAll();
+    });
+    const timer = setInterval(() => void this.recheckAll(), opts.recheckMs ?? RECHECK_MS);
+    timer.unref();
+    this.stopRechecks = () => {
+      off();
+      clearInterval(timer);
+    };
     return io;
+  }
+
+  /**
+   * Re-check every socket of this process in one batch (see recheck.ts); a socket whose rights ended
+   * is told why, leaves its rooms and is disconnected, so it receives nothing more. Calls while one
+   * runs are folded into a single next run.
+   */
+  recheckAll(): Promise<void> {
+    if (this.sweeping) {
+      this.again = true;
+      return this.sweeping;
+    }
+    const run = async (): Promise<void> => {
+      do {
+        this.again = false;
+        const io = this.io;
+        if (!io) return;
+        const sockets = [...io.of('/').sockets.values()].filter((s) => s.data.principal);
+        if (sockets.length === 0) continue;
+        const now = await standings(
+          this.ctx,
+          sockets.map((s) => s.data),
+        );
+        let kicked = false;
+        for (const [i, s] of sockets.entries()) {
+          const st = now[i]!;
+          if (st.ok) s.data.principal = st.principal;
+          else if (s.connected) {
+            kicked = true;
+            await this.kick(s, refuse(st.code, st.message));
+          }
+        }
+        // What ended without a notice (another process, an expiry) may still be cached here.
+        if (kicked) {
+          this.ctx.auth.forgetAll();
+          this.ctx.access.forgetAll();
+        }
+      } while (this.again);
+    };
+    this.sweeping = run()
+      .catch((e: unknown) =>
+        this.ctx.log(`review re-check failed: ${e instanceof Error ? e.message : String(e)}`),
+      )
+      .finally(() => {
+        this.sweeping = null;
+      });
+    return this.sweeping;
+  }
+
+  /** End a socket whose rights ended: tell it why, take it out of its rooms, disconnect it. */
+  private async kick(socket: Sock, why: Refusal): Promise<void> {
+    socket.emit('kicked', { code: why.code, message: why.message });
+    await this.leave(socket);
+    socket.disconnect(true);
   }
 
   /** Send an operation applied elsewhere (REST import) to every client on its slide. */
@@ -102,16 +194,20 @@ export class ReviewHub {
     else this.io.to(slideRoom(op.slideId)).emit('op', op);
   }
 
-  /** Tell a closed session's participants and drop them from its room. */
+  /** Tell a closed session's participants, then disconnect them (on every process, through the adapter). */
   closed(sessionId: string): void {
+    this.sessionStatus.delete(sessionId);
     this.io?.to(sessionRoom(sessionId)).emit('closed', { sessionId });
-    this.io?.in(sessionRoom(sessionId)).socketsLeave(sessionRoom(sessionId));
+    this.io?.in(sessionRoom(sessionId)).disconnectSockets(true);
   }
 
   async close(): Promise<void> {
+    this.stopRechecks?.();
+    this.stopRechecks = null;
     if (!this.io) return;
     const io = this.io;
     this.io = null;
+    await this.sweeping;
     // Connections drop as in a restart (clients reconnect and catch up), not as a dismissal.
     await new Promise<void>((r) => {
       void io.close(() => r());
@@ -119,32 +215,56 @@ export class ReviewHub {
   }
 
   /**
-   * The sender's rights now: still signed in, still able to see the slide, still in an open
-   * session. A refusal here also ends the socket's membership.
+   * Who the socket's credential belongs to now (cached a few seconds; a notice clears the cache),
+   * or null once it was signed out, revoked, expired or its user disabled.
+   */
+  private async identity(socket: Sock): Promise<Principal | null> {
+    const p = await this.ctx.auth.resolve(handshakeRequest(socket));
+    if (!p || p.user.id !== socket.data.principal.user.id) return null;
+    socket.data.principal = p;
+    return p;
+  }
+
+  /** A session's row; for cursors and views (many a second) a read of the last second will do. */
+  private async sessionRow(id: string, fresh: boolean): Promise<ReviewSessionsTable | null> {
+    const hit = this.sessionStatus.get(id);
+    if (!fresh && hit && hit.until > Date.now()) return hit.row;
+    const row = await this.sessions.row(id);
+    if (this.sessionStatus.size > 10_000) this.sessionStatus.clear();
+    this.sessionStatus.set(id, { row, until: Date.now() + SESSION_STATUS_MS });
+    return row;
+  }
+
+  /**
+   * The sender's rights now: still signed in, still in an open session, still able to see the slide.
+   * Every event passes here; the session's row alone is read (status), not its invitation list.
    */
   private async recheck(
     socket: Sock,
-  ): Promise<{ session: { id: string; slideId: string }; p: Principal } | Refusal> {
+    fresh = true,
+  ): Promise<
+    | { ok: true; session: { id: string; slideId: string; hostId: string }; p: Principal; grant: SlideGrant }
+    | Refusal
+  > {
     const { sessionId, slideId } = socket.data;
     if (!sessionId || !slideId) return refuse('NOT_JOINED', 'join a session first');
-    const p = await this.ctx.auth.resolve(handshakeRequest(socket));
-    // Every event passes here: the session's row alone (status), not its invitation list.
-    const row = await this.sessions.row(sessionId);
-    const session = row ? { id: row.id, slideId: row.slide_id, status: row.status } : null;
-    const why =
-      !p || p.user.id !== socket.data.principal.user.id
-        ? refuse('UNAUTHENTICATED', 'signed out')
-        : !session || session.status !== 'open'
-          ? refuse('SESSION_CLOSED', 'the session is closed')
-          : !(await this.ctx.access.grant(p, slideId))
-            ? refuse('FORBIDDEN', 'your access to this slide has ended')
-            : null;
-    if (why || !p || !session) {
-      socket.emit('kicked', { code: why!.code, message: why!.message });
-      await this.leave(socket);
-      return why!;
-    }
-    return { session, p };
+    const p = await this.identity(socket);
+    if (!p) return refuse('UNAUTHENTICATED', 'signed out');
+    const row = await this.sessionRow(sessionId, fresh);
+    if (!row || row.status !== 'open') return refuse('SESSION_CLOSED', 'the session is closed');
+    const grant = await this.ctx.access.grant(p, slideId);
+    if (!grant) return refuse('FORBIDDEN', 'your access to this slide has ended');
+    return { ok: true, session: { id: row.id, slideId: row.slide_id, hostId: row.host_id }, p, grant };
+  }
+
+  /**
+   * Answer a refusal. One that says the sender's rights ended also ends the connection, after the
+   * answer has gone out.
+   */
+  private async deny(socket: Sock, why: Refusal, ack: (r: Refusal) => void = () => {}): Promise<void> {
+    ack(why);
+    if (why.code === 'UNAUTHENTICATED' || why.code === 'SESSION_CLOSED' || why.code === 'FORBIDDEN')
+      await this.kick(socket, why);
   }
 
   private connected(socket: Sock): void {
@@ -168,7 +288,8 @@ export class ReviewHub {
       const ack = ackOf(ackRaw);
       const req = parse(JoinSchema, raw);
       if (!req.ok) return ack(req);
-      const p = socket.data.principal;
+      const p = await this.identity(socket);
+      if (!p) return this.deny(socket, refuse('UNAUTHENTICATED', 'signed out'), ack);
       const session = await this.sessions.get(req.data.sessionId);
       if (!session) return ack(refuse('NOT_FOUND', 'no such session'));
       const host = session.hostId === p.user.id;
@@ -181,21 +302,24 @@ export class ReviewHub {
       socket.data.sessionId = session.id;
       socket.data.slideId = session.slideId;
       socket.data.host = host;
+      // In the room before the snapshot is read: every later operation reaches this socket.
       await socket.join([sessionRoom(session.id), slideRoom(session.slideId)]);
-      const [annotations, seq, chat, opinions, participants] = await Promise.all([
-        this.annotations.list(session.slideId),
-        this.annotations.seq(session.slideId),
+      const [{ snapshot, replay }, chat, opinions, participants] = await Promise.all([
+        this.snapshots.get(session.slideId),
         this.sessions.chat(session.id),
         this.sessions.opinions(session.id),
         this.participants(session),
       ]);
-      const replay =
-        req.data.lastSeq !== undefined
-          ? await this.annotations.since(session.slideId, req.data.lastSeq)
-          : null;
       ack({
         ok: true,
-        state: { session: presentSession(session, grant), seq, annotations, participants, chat, opinions },
+        state: {
+          session: presentSession(session, grant),
+          seq: snapshot.seq,
+          annotations: snapshot.bytes,
+          participants,
+          chat,
+          opinions,
+        },
         replay,
       });
       this.io?.to(sessionRoom(session.id)).emit('presence', participants);
@@ -210,13 +334,13 @@ export class ReviewHub {
       const op = parse(OperationSchema, raw);
       if (!op.ok) return ack(op);
       const c = await this.recheck(socket);
-      if ('ok' in c) return ack(c);
-      const { p } = c;
-      const slideId = socket.data.slideId!;
+      if (!c.ok) return this.deny(socket, c, ack);
+      const { p, grant } = c;
+      const slideId = c.session.slideId;
       const { result, applied } = await this.annotations.tryApply(slideId, op.data, {
         id: p.user.id,
         name: p.user.displayName,
-        moderator: socket.data.host === true || p.user.role === 'admin',
+        moderator: moderates(p, grant, c.session.hostId),
       });
       ack(result);
       if (!applied) return;
@@ -226,28 +350,30 @@ export class ReviewHub {
         actor: p.user,
         targetType: 'annotation',
         targetId: applied.annotationId,
-        detail: { slide: slideId, seq: applied.seq, session: socket.data.sessionId },
+        // The slide's site: its lab manager reads the trail of what was done to its slides.
+        targetSiteId: grant.siteId,
+        detail: { slide: slideId, seq: applied.seq, session: c.session.id },
         ip: socket.handshake.address,
       });
     });
 
     on('cursor', async (raw: unknown) => {
       const c = parse(CursorSchema, raw);
-      const { sessionId } = socket.data;
-      if (!c.ok || !sessionId) return;
-      const userId = socket.data.principal.user.id;
+      if (!c.ok) return;
+      const r = await this.recheck(socket, false);
+      if (!r.ok) return this.deny(socket, r);
+      const userId = r.p.user.id;
       socket.volatile
-        .to(sessionRoom(sessionId))
+        .to(sessionRoom(r.session.id))
         .emit('cursor', c.data ? { userId, x: c.data.x, y: c.data.y } : { userId, gone: true });
     });
 
     on('view', async (raw: unknown) => {
       const v = parse(ViewSchema, raw);
-      const { sessionId } = socket.data;
-      if (!v.ok || !sessionId) return;
-      socket.volatile
-        .to(sessionRoom(sessionId))
-        .emit('view', { userId: socket.data.principal.user.id, view: v.data });
+      if (!v.ok) return;
+      const r = await this.recheck(socket, false);
+      if (!r.ok) return this.deny(socket, r);
+      socket.volatile.to(sessionRoom(r.session.id)).emit('view', { userId: r.p.user.id, view: v.data });
     });
 
     on('summon', async (raw: unknown, ackRaw: unknown) => {
@@ -255,7 +381,7 @@ export class ReviewHub {
       const v = parse(ViewSchema, raw);
       if (!v.ok) return ack(v);
       const c = await this.recheck(socket);
-      if ('ok' in c) return ack(c);
+      if (!c.ok) return this.deny(socket, c, ack);
       if (!socket.data.host) return ack(refuse('FORBIDDEN', 'only the host brings everyone to their view'));
       socket.to(sessionRoom(c.session.id)).emit('summon', { userId: c.p.user.id, view: v.data });
       ack({ ok: true });
@@ -266,7 +392,7 @@ export class ReviewHub {
       const m = parse(ChatSchema, raw);
       if (!m.ok) return ack(m);
       const c = await this.recheck(socket);
-      if ('ok' in c) return ack(c);
+      if (!c.ok) return this.deny(socket, c, ack);
       const message = await this.sessions.addChat(
         c.session.id,
         { id: c.p.user.id, name: c.p.user.displayName },
@@ -281,7 +407,7 @@ export class ReviewHub {
       const o = parse(OpinionRequestSchema, raw);
       if (!o.ok) return ack(o);
       const c = await this.recheck(socket);
-      if ('ok' in c) return ack(c);
+      if (!c.ok) return this.deny(socket, c, ack);
       if (socket.data.host)
         return ack(refuse('FORBIDDEN', 'the second opinion comes from an invited reviewer, not the host'));
       const opinion = await this.sessions.addOpinion(
@@ -294,6 +420,7 @@ export class ReviewHub {
         actor: c.p.user,
         targetType: 'session',
         targetId: c.session.id,
+        targetSiteId: c.grant.siteId,
         detail: { slide: c.session.slideId, opinion: opinion.id },
         ip: socket.handshake.address,
       });

@@ -38,14 +38,22 @@ interface HistoryEntry {
 
 const newId = (): string => crypto.randomUUID();
 
+/** A join's `state.annotations` (UTF-8 JSON bytes, shared by every joiner) as the list it encodes. */
+export function decodeAnnotations(bytes: Uint8Array | ArrayBuffer): AnnotationDto[] {
+  return JSON.parse(new TextDecoder().decode(bytes)) as AnnotationDto[];
+}
+
 /**
  * One participant's side of a review session, without any UI: the server's annotation state, my
  * operations not yet acknowledged (shown optimistically, resent after a reconnect; the server
  * recognises a resend by its opId), undo/redo of my own changes only, presence and chat.
  *
- * Convergence: the server's state wins. On every (re)join the client takes the server's snapshot
- * and puts its pending operations back on top; each broadcast operation replaces an annotation only
- * when its seq is newer than the one the client holds.
+ * Convergence: the server's state wins. On every (re)join the client takes the server's snapshot,
+ * applies the operations that came after it, and puts its pending operations back on top; each
+ * broadcast operation replaces an annotation only when its seq is newer than the one the client holds.
+ *
+ * A socket the server ended (`kicked`: access revoked, signed out; `closed`: the host closed the
+ * session) stays ended: no reconnection.
  */
 export class ReviewSession {
   session: ReviewSessionDto | null = null;
@@ -54,9 +62,11 @@ export class ReviewSession {
   participants: Participant[] = [];
   chat: ChatMessageDto[] = [];
   opinions: OpinionDto[] = [];
-  /** Operations of mine that were missed while away and replayed on the last rejoin. */
+  /** Operations applied on top of the snapshot on the last (re)join. */
   lastReplay = 0;
   connected = false;
+  /** Why the server ended this session for me (kicked or closed); null while it goes on. */
+  ended: string | null = null;
   private confirmed = new Map<string, AnnotationDto>();
   /** Per annotation, the seq of the state held (deletes included). */
   private seqOf = new Map<string, number>();
@@ -84,8 +94,20 @@ export class ReviewSession {
     });
     socket.on('disconnect', (reason) => {
       this.connected = false;
-      // A server that shut down cleanly says so; come back when it does, as after any drop.
-      if (reason === 'io server disconnect') setTimeout(() => socket.connect(), 500);
+      // A server that shut down cleanly says so; come back when it does, as after any drop, unless
+      // it ended this session for me first.
+      if (reason === 'io server disconnect' && this.ended === null)
+        setTimeout(() => {
+          if (this.ended === null) socket.connect();
+        }, 500);
+      this.changed();
+    });
+    socket.on('kicked', (k) => {
+      this.ended = k.message || k.code;
+      this.changed();
+    });
+    socket.on('closed', () => {
+      this.ended = 'the host closed the session';
       this.changed();
     });
     socket.on('op', (op) => {
@@ -136,15 +158,15 @@ export class ReviewSession {
     const p = new Promise<JoinResult>((resolve) => {
       this.socket.emit(
         'join',
-        { protocolVersion: REVIEW_PROTOCOL_VERSION, sessionId: this.sessionId, lastSeq: this.seq },
+        { protocolVersion: REVIEW_PROTOCOL_VERSION, sessionId: this.sessionId },
         (r) => {
           if (r.ok) {
             this.session = r.state.session;
-            this.lastReplay = r.replay?.length ?? 0;
-            this.confirmed = new Map(r.state.annotations.map((a) => [a.id, a]));
+            this.lastReplay = r.replay.length;
+            this.confirmed = new Map(decodeAnnotations(r.state.annotations).map((a) => [a.id, a]));
             this.seqOf = new Map();
-            for (const op of r.replay ?? []) this.seqOf.set(op.annotationId, op.seq);
             this.seq = Math.max(this.seq, r.state.seq);
+            for (const op of r.replay) this.applyRemote(op);
             this.participants = r.state.participants;
             this.chat = r.state.chat;
             this.opinions = r.state.opinions;
