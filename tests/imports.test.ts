@@ -223,3 +223,94 @@ describe('GeoJSON import', () => {
     expect(await annotationCount()).toBe(n + 1);
   });
 });
+
+describe('case CSV import', () => {
+  const HEADER = 'accession,site,specimen,subspecialty,priority,received_date';
+  const importCsv = (body: string): Promise<Response> =>
+    api('manager', '/api/cases/import', { method: 'POST', headers: { 'content-type': 'text/csv' }, body });
+  const caseCount = async (): Promise<number> =>
+    Number(
+      (
+        await ctx.db
+          .selectFrom('cases')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+
+  it('reports each field over its length as a bad row, without repeating the field, and stores the rest', async () => {
+    const long = (n: number) => 'x'.repeat(n);
+    const csv = [
+      HEADER,
+      'LEN-1,north,biopsy,breast,routine,2024-01-02',
+      `${'A'.repeat(41)},north,biopsy,breast,routine,2024-01-02`,
+      `LEN-3,${long(49)},biopsy,breast,routine,2024-01-02`,
+      `LEN-4,north,${long(41)},breast,routine,2024-01-02`,
+      `LEN-5,north,biopsy,${long(25)},routine,2024-01-02`,
+      `LEN-6,north,biopsy,breast,${long(9)},2024-01-02`,
+      `LEN-7,north,biopsy,breast,routine,2024-01-02${long(1)}`,
+      `LEN-8,north,${long(1_000_000)},gi,urgent,2024-01-03`,
+      `"LEN-9",north,"core, left",breast,urgent,2024-01-04`,
+    ].join('\n');
+    const res = await importCsv(csv);
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as { imported: number; errors: { row: number; message: string }[] };
+    expect(report.imported).toBe(2);
+    expect(report.errors.map((e) => [e.row, e.message])).toEqual([
+      [3, 'accession is 41 characters (at most 40)'],
+      [4, 'site is 49 characters (at most 48)'],
+      [5, 'specimen is 41 characters (at most 40)'],
+      [6, 'subspecialty is 25 characters (at most 24)'],
+      [7, 'priority is 9 characters (at most 8)'],
+      [8, 'received is 11 characters (at most 10)'],
+      [9, 'specimen is 1000000 characters (at most 40)'],
+    ]);
+    const stored = await ctx.db
+      .selectFrom('cases')
+      .select(['accession', 'specimen_type'])
+      .where('accession', 'like', 'LEN-%')
+      .execute();
+    expect(stored.map((c) => [c.accession, c.specimen_type]).sort()).toEqual([
+      ['LEN-1', 'biopsy'],
+      ['LEN-9', 'core,_left'],
+    ]);
+  });
+
+  it('lists the first 1000 bad rows and counts the rest; cases already stored are bad rows too', async () => {
+    const rows = Array.from({ length: 1500 }, (_, i) => `BAD-${i},nowhere,biopsy,breast,routine,2024-01-02`);
+    const res = await importCsv([HEADER, 'LEN-1,north,biopsy,breast,routine,2024-01-02', ...rows].join('\n'));
+    expect(res.status).toBe(400);
+    const report = (await res.json()) as { imported: number; errors: { row: number; message: string }[] };
+    expect(report.imported).toBe(0);
+    expect(report.errors).toHaveLength(1001);
+    expect(report.errors[0]).toEqual({ row: 2, message: 'case LEN-1 already exists' });
+    expect(report.errors[1]).toEqual({ row: 3, message: 'unknown site "nowhere"' });
+    expect(report.errors.at(-1)).toEqual({ row: 1002, message: '501 more bad rows (not listed)' });
+  });
+
+  it('stores every row of a 1 MB file, batch after batch', async () => {
+    const rows: string[] = [];
+    for (let i = 0, size = 0; size < 1024 * 1024; i++) {
+      const row = `MB-${String(i).padStart(7, '0')},north,biopsy,${i % 2 ? 'gi' : 'skin'},routine,2024-02-01`;
+      rows.push(row);
+      size += row.length + 1;
+    }
+    const before = await caseCount();
+    const res = await importCsv([HEADER, ...rows].join('\r\n'));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ imported: rows.length, errors: [] });
+    expect(await caseCount()).toBe(before + rows.length);
+  });
+
+  it('refuses a file over the row limit or the body limit whole, with 413 IMPORT_TOO_LARGE', async () => {
+    const before = await caseCount();
+    const rows = Array.from({ length: 200_001 }, (_, i) => `R${i},north,biopsy,gi,urgent,2024-01-02`);
+    const tooMany = await errorOf(await importCsv([HEADER, ...rows].join('\n')));
+    expect(tooMany).toMatchObject({ status: 413, code: 'IMPORT_TOO_LARGE' });
+    expect(tooMany.message).toMatch(/at most 200000 rows/);
+    const tooBig = await errorOf(await importCsv(`${HEADER}\n${'x'.repeat(10 * 1024 * 1024)}`));
+    expect(tooBig).toMatchObject({ status: 413, code: 'IMPORT_TOO_LARGE' });
+    expect(tooBig.message).toMatch(/at most 10 MB/);
+    expect(await caseCount()).toBe(before);
+  });
+});

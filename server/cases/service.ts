@@ -6,10 +6,8 @@ import {
   type CreateCaseRequest,
   type DashboardDto,
   type ImportReport,
-  PRIORITIES,
   type PathologistDto,
   type Priority,
-  SUBSPECIALTIES,
   type Subspecialty,
   type Suggestion,
 } from '../../protocol/index.ts';
@@ -17,6 +15,7 @@ import type { Db } from '../db/index.ts';
 import type { CasesTable } from '../db/schema.ts';
 import { HttpError } from '../http/errors.ts';
 import { type BCase, type BPathologist, balance } from './balance.ts';
+import { importCasesCsv } from './csv-import.ts';
 
 const DAY = 86_400_000;
 const OPEN: CaseStatus[] = ['received', 'scanned', 'assigned', 'in_review', 'second_opinion_requested'];
@@ -466,115 +465,11 @@ export class CaseService {
     return { sites: siteCards, pathologists: ps, backlog, turnaround };
   }
 
-  /**
-   * Rows `accession,site,specimen,subspecialty,priority,received_date` (a header row first, columns in
-   * any order). Every valid row is stored; each bad row is reported with its line number and reason.
-   */
-  async importCsv(text: string): Promise<ImportReport> {
-    const rows = parseCsv(text);
-    const errors: ImportReport['errors'] = [];
-    if (rows.length === 0) return { imported: 0, errors: [{ row: 1, message: 'empty file' }] };
-    const header = rows[0]!.map((h) =>
-      h
-        .trim()
-        .toLowerCase()
-        .replace(/[\s-]+/g, '_'),
-    );
-    const col = (names: string[]): number => header.findIndex((h) => names.includes(h));
-    const idx = {
-      accession: col(['accession', 'accession_number']),
-      site: col(['site', 'site_id']),
-      specimen: col(['specimen', 'specimen_type']),
-      subspecialty: col(['subspecialty']),
-      priority: col(['priority']),
-      received: col(['received_date', 'received', 'received_at']),
-    };
-    const missing = Object.entries(idx)
-      .filter(([, i]) => i < 0)
-      .map(([k]) => k);
-    if (missing.length)
-      return { imported: 0, errors: [{ row: 1, message: `header lacks column(s): ${missing.join(', ')}` }] };
-    const sites = new Set((await this.db.selectFrom('sites').select('id').execute()).map((s) => s.id));
-    const seen = new Set<string>();
-    const good: CreateCaseRequest[] = [];
-    for (let i = 1; i < rows.length; i++) {
-      const r = rows[i]!;
-      const line = i + 1;
-      if (r.length === 1 && r[0]!.trim() === '') continue;
-      const v = (k: keyof typeof idx): string => (r[idx[k]] ?? '').trim();
-      const problems: string[] = [];
-      const accession = v('accession');
-      if (!/^[A-Za-z0-9][A-Za-z0-9/_.-]{0,39}$/.test(accession))
-        problems.push(`accession ${JSON.stringify(accession)} is not valid`);
-      else if (seen.has(accession)) problems.push(`accession ${accession} appears twice in the file`);
-      const site = v('site');
-      if (!sites.has(site)) problems.push(`unknown site ${JSON.stringify(site)}`);
-      const specimen = v('specimen').toLowerCase().replace(/\s+/g, '_');
-      if (!specimen) problems.push('specimen is empty');
-      const sub = v('subspecialty').toLowerCase();
-      if (!(SUBSPECIALTIES as readonly string[]).includes(sub))
-        problems.push(`subspecialty ${JSON.stringify(sub)} is not one of ${SUBSPECIALTIES.join(', ')}`);
-      const pr = v('priority').toLowerCase();
-      if (!(PRIORITIES as readonly string[]).includes(pr))
-        problems.push(`priority ${JSON.stringify(pr)} is not urgent or routine`);
-      const rec = v('received');
-      const t = /^\d{4}-\d{2}-\d{2}$/.test(rec) ? Date.parse(`${rec}T00:00:00Z`) : Number.NaN;
-      if (!Number.isFinite(t))
-        problems.push(`received_date ${JSON.stringify(rec)} is not a date (YYYY-MM-DD)`);
-      else if (t > Date.now() + DAY) problems.push(`received_date ${rec} is in the future`);
-      if (accession && !problems.length && (await this.caseOfAccession(accession)))
-        problems.push(`case ${accession} already exists`);
-      if (problems.length) {
-        errors.push({ row: line, message: problems.join('; ') });
-        continue;
-      }
-      seen.add(accession);
-      good.push({
-        accession,
-        siteId: site,
-        specimenType: specimen,
-        subspecialty: sub as Subspecialty,
-        priority: pr as Priority,
-        receivedAt: rec,
-      });
-    }
-    for (const g of good) await this.create(g);
-    return { imported: good.length, errors };
+  /** A case CSV, checked and stored in batches that leave the event loop free (csv-import.ts). */
+  importCsv(text: string): Promise<ImportReport> {
+    return importCasesCsv(this.db, text, DEFAULT_TARGET_DAYS);
   }
-}
-
-/** RFC 4180 CSV: quoted fields, doubled quotes, CRLF or LF. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else quoted = false;
-      } else field += ch;
-    } else if (ch === '"' && field === '') quoted = true;
-    else if (ch === ',') {
-      row.push(field);
-      field = '';
-    } else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += ch;
-  }
-  if (field !== '' || row.length) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
 }
 
 export { CASE_STATUSES };
+export { parseCsv } from './csv-import.ts';

@@ -16,6 +16,8 @@ import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
+import { importBody } from './import-body.ts';
+import { CSV_IMPORT_LIMITS } from '../cases/csv-import.ts';
 
 /** Specimen type → points; `*per_slide` and `*fallback` set the slide share and the default. */
 const WorkloadRulesSchema = z.record(
@@ -114,7 +116,12 @@ export function casesRouter(ctx: ServerContext): Router {
     res.status(201).json(c);
   });
 
-  r.post('/cases/import', text({ type: ['text/csv', 'text/plain'], limit: '10mb' }), async (req, res) => {
+  const csvBody = importBody(
+    text({ type: ['text/csv', 'text/plain'], limit: CSV_IMPORT_LIMITS.bodyBytes }),
+    'a CSV body',
+    CSV_IMPORT_LIMITS.bodyBytes,
+  );
+  r.post('/cases/import', csvBody, async (req, res) => {
     const p = manager(res);
     if (typeof req.body !== 'string') throw new HttpError('INVALID_PARAMETER', 'Expected a text/csv body');
     const report = await cases.importCsv(req.body);
