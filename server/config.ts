@@ -116,7 +116,8 @@ export function loadConfig(
   }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
   // Each sharp render holds one of libuv's threads (UV_THREADPOOL_SIZE, 4) until it ends, and stored
-  // tile reads and password hashing need that pool too: renders leave at least two threads free.
+  // tile reads and password hashing need that pool too: the renders, plus the one more slot kept for
+  // small renders, leave at least one thread free.
   const uvThreads = Number(env.UV_THREADPOOL_SIZE) || 4;
   const renderMax = Math.max(1, uvThreads - 2);
   raw.renderConcurrency ??= Math.min(renderMax, os.availableParallelism());

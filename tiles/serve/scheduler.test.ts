@@ -38,7 +38,7 @@ function quick(s: RenderScheduler, log: string[], jobs: [name: string, requester
 
 describe('RenderScheduler', () => {
   it('runs at most `concurrency` renders at once', async () => {
-    const s = new RenderScheduler({ concurrency: 3 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 3 });
     let active = 0;
     let peak = 0;
     await Promise.all(
@@ -59,7 +59,7 @@ describe('RenderScheduler', () => {
   });
 
   it("one requester's renders go smallest first (arrival order among equals)", async () => {
-    const s = new RenderScheduler({ concurrency: 1 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 1 });
     const log: string[] = [];
     const blocker = gated(log, 'blocker');
     const first = s.run(blocker.task, { requester: 'a', cost: 1 });
@@ -76,7 +76,7 @@ describe('RenderScheduler', () => {
   });
 
   it('requesters take turns; one with nothing under way comes first', async () => {
-    const s = new RenderScheduler({ concurrency: 1 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 1 });
     const log: string[] = [];
     const blocker = gated(log, 'a0');
     const first = s.run(blocker.task, { requester: 'a', cost: 100 });
@@ -94,10 +94,10 @@ describe('RenderScheduler', () => {
   });
 
   it("another user's small render waits for one heavy render, not for all sixteen", async () => {
-    const s = new RenderScheduler({ concurrency: 2 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 2 });
     const log: string[] = [];
     const heavy = Array.from({ length: 16 }, (_, i) => gated(log, `heavy${i}`));
-    const heavyDone = heavy.map((h) => s.run(h.task, { requester: 'a', cost: 200_000_000 }));
+    const heavyDone = heavy.map((h) => s.run(h.task, { requester: 'a', cost: 16_000_000 }));
     await tick();
     expect([s.running, s.waiting]).toEqual([2, 14]);
     const thumb = s.run(
@@ -115,8 +115,48 @@ describe('RenderScheduler', () => {
     await Promise.all(heavyDone);
   });
 
-  it('a freed slot goes to the requester with the least rendering under way', async () => {
+  it('with heavy renders in every slot, a small render starts at once in the slot kept for it', async () => {
     const s = new RenderScheduler({ concurrency: 2 });
+    const log: string[] = [];
+    const heavy = Array.from({ length: 16 }, (_, i) => gated(log, `heavy${i}`));
+    const heavyDone = heavy.map((h) => s.run(h.task, { requester: 'a', cost: 16_000_000 }));
+    await tick();
+    const small = [gated(log, 'thumb1'), gated(log, 'thumb2')];
+    const smallDone = small.map((t) => s.run(t.task, { requester: 'b', cost: 2048 * 2048 }));
+    await tick();
+    // One extra slot, and only one: the second small render waits for it.
+    expect(log).toEqual(['heavy0', 'heavy1', 'thumb1']);
+    expect([s.running, s.waiting]).toEqual([3, 15]);
+    small[0]!.finish();
+    await smallDone[0];
+    await tick();
+    expect(log.at(-1)).toBe('thumb2');
+    // Free again, the kept slot is not given to any of the 14 large renders waiting.
+    small[1]!.finish();
+    await smallDone[1];
+    await tick();
+    expect(s.running).toBe(2);
+    expect(s.stats.started).toBe(4);
+    for (const h of heavy) h.finish();
+    await Promise.all(heavyDone);
+  });
+
+  it('a render just over the small cost waits like a large one', async () => {
+    const s = new RenderScheduler({ concurrency: 1, smallCost: 1000 });
+    const log: string[] = [];
+    const big = gated(log, 'big');
+    const first = s.run(big.task, { requester: 'a', cost: 50_000 });
+    const over = s.run(async () => log.push('over'), { requester: 'b', cost: 1001 });
+    const under = s.run(async () => log.push('under'), { requester: 'c', cost: 1000 });
+    await under;
+    expect(log).toEqual(['big', 'under']);
+    big.finish();
+    await Promise.all([first, over]);
+    expect(log).toEqual(['big', 'under', 'over']);
+  });
+
+  it('a freed slot goes to the requester with the least rendering under way', async () => {
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 2 });
     const log: string[] = [];
     const big = gated(log, 'a-big');
     const small = gated(log, 'b-small');
@@ -138,7 +178,7 @@ describe('RenderScheduler', () => {
   });
 
   it('refuses beyond the queue bound with SERVER_BUSY and a Retry-After estimate', async () => {
-    const s = new RenderScheduler({ concurrency: 1, maxQueued: 3 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 1, maxQueued: 3 });
     const log: string[] = [];
     const blocker = gated(log, 'blocker');
     const all = [
@@ -165,7 +205,7 @@ describe('RenderScheduler', () => {
   });
 
   it("one requester's share of the queue is bounded; others still get in", async () => {
-    const s = new RenderScheduler({ concurrency: 1, maxQueued: 10, maxQueuedPerRequester: 2 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 1, maxQueued: 10, maxQueuedPerRequester: 2 });
     const log: string[] = [];
     const blocker = gated(log, 'blocker');
     const ok = [
@@ -186,7 +226,7 @@ describe('RenderScheduler', () => {
   });
 
   it('renders nobody wants are dropped to make room, and never started', async () => {
-    const s = new RenderScheduler({ concurrency: 1, maxQueued: 1 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 1, maxQueued: 1 });
     const log: string[] = [];
     const blocker = gated(log, 'blocker');
     const first = s.run(blocker.task, { requester: 'a', cost: 1 });
@@ -206,7 +246,7 @@ describe('RenderScheduler', () => {
   });
 
   it('a failing render frees its slot for the next one', async () => {
-    const s = new RenderScheduler({ concurrency: 1 });
+    const s = new RenderScheduler({ smallCost: 0, concurrency: 1 });
     const log: string[] = [];
     const failing = gated(log, 'failing');
     const failed = s.run(failing.task, { requester: 'a', cost: 1 });
@@ -228,7 +268,9 @@ describe('RenderScheduler', () => {
   });
 
   it('refuses nonsense bounds', () => {
-    expect(() => new RenderScheduler({ concurrency: 0 })).toThrow(/positive integer for concurrency/);
-    expect(() => new RenderScheduler({ concurrency: 1, maxQueued: -1 })).toThrow(/maxQueued/);
+    expect(() => new RenderScheduler({ smallCost: 0, concurrency: 0 })).toThrow(
+      /positive integer for concurrency/,
+    );
+    expect(() => new RenderScheduler({ smallCost: 0, concurrency: 1, maxQueued: -1 })).toThrow(/maxQueued/);
   });
 });

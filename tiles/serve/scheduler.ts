@@ -25,6 +25,11 @@ export interface RenderSchedulerOptions {
   maxQueued?: number;
   /** Renders waiting for one requester (default 64). */
   maxQueuedPerRequester?: number;
+  /**
+   * Renders of at most this cost may also use one slot beyond `concurrency` (default 2048² = 4 Mpx,
+   * tens of milliseconds; 0 = no such slot): a thumbnail does not wait for a 16 Mpx upscale to end.
+   */
+  smallCost?: number;
 }
 
 /** What the scheduler needs to know about one render. */
@@ -61,7 +66,9 @@ const always = (): boolean => true;
  * the requester with the least rendering under way (by cost), among equals the one served longest
  * ago (a requester with nothing running or waiting comes first); within one requester the cheapest
  * render goes first. So one user's many heavy renders hold at most the slots nobody else wants, and
- * another user's thumbnail waits for one render to finish, not for all of them.
+ * another user's thumbnail waits for one render to finish, not for all of them. Renders cannot be
+ * interrupted, so one more slot is kept for small renders only: while every other slot holds a large
+ * one, a thumbnail or an edge tile still starts at once.
  *
  * The queue is bounded overall and per requester; beyond either bound a render is refused with
  * RenderQueueFull (after dropping waiting renders nobody wants any more). A render that throws frees
@@ -71,6 +78,7 @@ export class RenderScheduler {
   readonly concurrency: number;
   readonly maxQueued: number;
   readonly maxQueuedPerRequester: number;
+  readonly smallCost: number;
   private active = 0;
   private queued = 0;
   private seq = 0;
@@ -85,6 +93,7 @@ export class RenderScheduler {
     this.concurrency = positiveInt(opts.concurrency, 'concurrency');
     this.maxQueued = nonNegativeInt(opts.maxQueued ?? 256, 'maxQueued');
     this.maxQueuedPerRequester = nonNegativeInt(opts.maxQueuedPerRequester ?? 64, 'maxQueuedPerRequester');
+    this.smallCost = nonNegativeInt(opts.smallCost ?? 2048 * 2048, 'smallCost');
   }
 
   /** Renders running now. */
@@ -110,7 +119,7 @@ export class RenderScheduler {
       this.requesters.set(key, r);
     }
     const wanted = job.wanted ?? always;
-    if (this.active < this.concurrency && this.queued === 0) {
+    if (this.queued === 0 && this.hasSlotFor(cost)) {
       if (!wanted()) {
         this.forgetIfIdle(key, r);
         throw abortError();
@@ -152,17 +161,27 @@ export class RenderScheduler {
       while (i > 0 && r.waiting[i - 1]!.cost > cost) i--;
       r.waiting.splice(i, 0, w);
       this.queued++;
+      // Every other slot may be taken while the one for small renders is free.
+      if (cost <= this.smallCost) this.dispatch();
     });
   }
 
-  /** Fill free slots: least rendering under way first, then longest since served, then arrival. */
+  /** A free slot for a render of this cost: one of `concurrency`, or the one kept for small renders. */
+  private hasSlotFor(cost: number): boolean {
+    return this.active < this.concurrency || (this.active === this.concurrency && cost <= this.smallCost);
+  }
+
+  /**
+   * Fill free slots: least rendering under way first, then longest since served, then arrival. The
+   * slot kept for small renders goes the same way among requesters whose cheapest render is small.
+   */
   private dispatch(): void {
-    while (this.active < this.concurrency && this.queued > 0) {
+    while (this.queued > 0) {
       let best: [string, Requester] | null = null;
       for (const e of this.requesters) {
         const r = e[1];
         const head = r.waiting[0];
-        if (!head) continue;
+        if (!head || !this.hasSlotFor(head.cost)) continue;
         if (!best || before(r, best[1])) best = e;
       }
       if (!best) return;

@@ -418,7 +418,7 @@ describe('render cache', () => {
 
 describe('render scheduling and limits', () => {
   it("another requester's thumbnail goes before a queue of heavy renders; stored tiles never wait", async () => {
-    const svc = new TileService(store, { renderConcurrency: 1, cacheBytes: 0 });
+    const svc = new TileService(store, { renderConcurrency: 1, cacheBytes: 0, smallRenderCost: 0 });
     try {
       const done: string[] = [];
       const heavy = Array.from({ length: 6 }, (_, i) =>
@@ -441,8 +441,26 @@ describe('render scheduling and limits', () => {
     }
   });
 
+  it('with the slot kept for small renders, a thumbnail starts while the heavy render runs', async () => {
+    const svc = new TileService(store, { renderConcurrency: 1, cacheBytes: 0, smallRenderCost: 1_000_000 });
+    try {
+      const heavy = [0, 1, 2].map((i) =>
+        svc.iiifImage(odd.id, 'full', `^${1990 - i},`, '0', 'default.png', { requester: 'a' }),
+      );
+      await until(() => svc.scheduler.waiting === 2);
+      const thumb = svc.thumbnail(odd.id, 101, { requester: 'b' });
+      expect([svc.scheduler.running, svc.scheduler.waiting]).toEqual([1, 2]);
+      await until(() => svc.scheduler.running === 2);
+      expect(svc.scheduler.waiting).toBe(2);
+      expect((await thumb)!.kind).toBe('rendered');
+      await Promise.all(heavy);
+    } finally {
+      await svc.close();
+    }
+  });
+
   it('a full queue refuses with SERVER_BUSY; the running render still completes', async () => {
-    const svc = new TileService(store, { renderConcurrency: 1, renderQueue: 0 });
+    const svc = new TileService(store, { renderConcurrency: 1, renderQueue: 0, smallRenderCost: 0 });
     try {
       const running = svc.iiifImage(odd.id, 'full', '^1500,', '0', 'default.png', { requester: 'a' });
       await until(() => svc.scheduler.running === 1);

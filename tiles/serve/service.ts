@@ -44,6 +44,8 @@ export interface TileServiceOptions {
   renderQueue?: number;
   /** Renders waiting for one requester (default 64). */
   renderQueuePerRequester?: number;
+  /** Renders of at most this cost (pixels written + read) may use one more slot (default 2048²; 0 = none). */
+  smallRenderCost?: number;
   /** IIIF output limits (default 8192 x 8192, 4096² pixels, upscaling up to 2x). */
   iiifLimits?: Partial<IiifLimits>;
   /**
@@ -108,6 +110,7 @@ export class TileService {
       ),
       maxQueued: opts.renderQueue,
       maxQueuedPerRequester: opts.renderQueuePerRequester,
+      smallCost: opts.smallRenderCost,
     });
     this.limits = Object.freeze({ ...DEFAULT_IIIF_LIMITS, ...opts.iiifLimits });
     this.maxReadArea = positiveInt(opts.maxReadArea, 5 * this.limits.maxArea, 'maxReadArea');
