@@ -59,8 +59,13 @@ const ConfigSchema = z.object({
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** redis://… to share review-session rooms between server processes; empty = one process. */
   redisUrl: z.string().default(''),
-  /** Failed sign-ins allowed per client address per 15 minutes. */
+  /** Failed sign-ins allowed per account per 15 minutes; then it is refused from every address. */
   loginAttemptsPer15Min: z.coerce.number().int().min(1).max(10_000).default(10),
+  /**
+   * Failed sign-ins per client address per 15 minutes, past which that address is refused for
+   * accounts that are failing too (3 or more); others still sign in (a hospital's shared address).
+   */
+  loginFailuresPerAddress15Min: z.coerce.number().int().min(1).max(100_000).default(30),
   /** Mark the session cookie Secure even when the request reached us over plain HTTP (behind TLS). */
   secureCookies: z
     .enum(['true', 'false', '1', '0'])
@@ -95,6 +100,7 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   workers: 'TESSERA_WORKERS',
   trustProxy: 'TESSERA_TRUST_PROXY',
   loginAttemptsPer15Min: 'TESSERA_LOGIN_ATTEMPTS_PER_15_MIN',
+  loginFailuresPerAddress15Min: 'TESSERA_LOGIN_ADDRESS_FAILURES_PER_15_MIN',
   redisUrl: 'TESSERA_REDIS_URL',
   secureCookies: 'TESSERA_SECURE_COOKIES',
 };

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { type Request, type RequestHandler, type Response, Router, json } from 'express';
-import { rateLimit } from 'express-rate-limit';
 import {
   type AuthStateDto,
   CreateShareRequestSchema,
@@ -20,8 +19,15 @@ import {
   listSites,
   listUsers,
   updateUser,
+  userByName,
   userCount,
 } from '../auth/users.ts';
+import {
+  DEFAULT_LOGIN_LIMITS,
+  type LoginLimiter,
+  type LoginLimits,
+  MemoryLoginLimiter,
+} from '../auth/login-limit.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError, validate } from './errors.ts';
 import { slideIdParam } from './api.ts';
@@ -95,9 +101,26 @@ function me(user: UserDto): MeDto {
   return { user, permissions: permissionsOf(user.role) };
 }
 
-/** /api/auth, /api/sites, /api/users, shares and audit. */
-export function accountsRouter(ctx: ServerContext): Router {
+/** Sign-in limits from the configuration. */
+export function loginLimits(config: ServerContext['config']): LoginLimits {
+  return {
+    ...DEFAULT_LOGIN_LIMITS,
+    perAccount: config.loginAttemptsPer15Min,
+    perAddress: config.loginFailuresPerAddress15Min,
+    accountGrace: Math.min(DEFAULT_LOGIN_LIMITS.accountGrace, config.loginAttemptsPer15Min),
+  };
+}
+
+/**
+ * /api/auth, /api/sites, /api/users, shares and audit. `limiter` counts failed sign-ins (this
+ * process's memory unless another is given).
+ */
+export function accountsRouter(
+  ctx: ServerContext,
+  limiter: LoginLimiter = new MemoryLoginLimiter(loginLimits(ctx.config)),
+): Router {
   const r = Router();
+  const limits = loginLimits(ctx.config);
   const body = json({ limit: '16kb' });
   const audit = (
     req: Request,
@@ -105,30 +128,53 @@ export function accountsRouter(ctx: ServerContext): Router {
     e: Parameters<typeof ctx.audit.record>[0],
   ): Promise<void> => ctx.audit.record({ actor: p?.user ?? null, ip: clientIp(req), ...e });
 
-  const loginLimiter = rateLimit({
-    windowMs: 15 * 60_000,
-    limit: ctx.config.loginAttemptsPer15Min,
-    standardHeaders: 'draft-7',
-    legacyHeaders: false,
-    // Successful logins do not use up the allowance.
-    skipSuccessfulRequests: true,
-    handler: (_req, _res, next) =>
-      next(new HttpError('RATE_LIMITED', 'too many sign-in attempts from this address; wait 15 minutes')),
-  });
-
   r.get('/auth/state', async (_req, res) => {
     const body: AuthStateDto = { setupRequired: (await userCount(ctx.db)) === 0 };
     res.json(body);
   });
 
-  r.post('/auth/login', loginLimiter, body, async (req, res) => {
+  r.post('/auth/login', body, async (req, res) => {
     const { name, password } = parseBody(LoginRequestSchema, req.body);
     const ip = clientIp(req);
+    const verdict = await limiter.admit(name, ip);
+    if (!verdict.allowed) {
+      res.set('Retry-After', String(verdict.retryAfterSeconds));
+      const wait = `try again in ${Math.ceil(verdict.retryAfterSeconds / 60)} min`;
+      throw new HttpError(
+        'RATE_LIMITED',
+        verdict.scope === 'account'
+          ? `too many failed sign-ins for this account; ${wait}`
+          : `too many failed sign-ins from this address; ${wait}`,
+      );
+    }
     const result = await ctx.auth.login(name, password, { ip, userAgent: req.get('user-agent') ?? null });
     if (!result) {
+      const reached = await limiter.failed(name, ip);
       await audit(req, null, { action: 'auth.login_failed', actorName: name });
+      if (reached.account) {
+        // The account's own site sees its lockout too.
+        const u = await userByName(ctx.db, name);
+        await audit(req, null, {
+          action: 'auth.lockout',
+          actorName: name,
+          ...(u ? { targetType: 'user', targetId: u.id, targetSiteId: u.siteId } : {}),
+          detail: { scope: 'account', failures: limits.perAccount, minutes: limits.windowMs / 60_000 },
+        });
+      }
+      if (reached.address)
+        await audit(req, null, {
+          action: 'auth.lockout',
+          actorName: name,
+          detail: {
+            scope: 'address',
+            address: ip,
+            failures: limits.perAddress,
+            minutes: limits.windowMs / 60_000,
+          },
+        });
       throw new HttpError('UNAUTHENTICATED', 'wrong user name or password');
     }
+    await limiter.succeeded(name, ip);
     await audit(req, null, { action: 'auth.login', actor: result.user });
     res.cookie(SESSION_COOKIE, result.cookie, {
       httpOnly: true,
