@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   SLIDE_NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   INGEST_FAILED: 500,
+  /** The server's disk is full (no internal path is ever named). */
+  INSUFFICIENT_STORAGE: 507,
   INTERNAL: 500,
 } as const;
 

@@ -77,8 +77,11 @@ async function cmdIngest(args: string[]): Promise<number> {
   }
   const { openDb } = await import('../server/db/index.ts');
   const { SlideRepo } = await import('../server/db/slides.ts');
+  const { JobRepo } = await import('../server/db/jobs.ts');
+  const { randomUUID } = await import('node:crypto');
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const repo = new SlideRepo(db);
+  const jobs = new JobRepo(db);
   try {
     if (values.site !== undefined) {
       const { siteName } = await import('../server/auth/users.ts');
@@ -91,6 +94,12 @@ async function cmdIngest(args: string[]): Promise<number> {
       const bar = new ProgressLine(label);
       let manifest: Manifest;
       let created: boolean;
+      // A job row like an upload's: if this process dies between publishing and registering, the
+      // server's next start gives the slide this job's site (server/jobs/reconcile.ts).
+      const jobId = randomUUID();
+      const name = path.basename(input).replace(/\.[^.]+$/, '') || path.basename(input);
+      await jobs.create(jobId, 'ingest', name, { userId: null, siteId: values.site ?? null });
+      await jobs.update(jobId, { state: 'running' });
       try {
         ({ manifest, created } = await ingestIsolated(input, {
           dataDir: config.dataDir,
@@ -98,8 +107,10 @@ async function cmdIngest(args: string[]): Promise<number> {
           jpegQuality: config.jpegQuality,
           sharpConcurrency: config.sharpConcurrency,
           onProgress: (percent, stage) => bar.update(percent, stage),
+          onPublish: (slideId) => jobs.update(jobId, { slideId }),
         }));
-        await repo.register(manifest, values.site ?? null);
+        await repo.register(manifest, values.site ?? null, { name: created ? manifest.name : name });
+        await jobs.update(jobId, { state: 'done', percent: 100, stage: 'stored', slideId: manifest.id });
       } catch (e) {
         bar.stop();
         failed++;
@@ -108,6 +119,12 @@ async function cmdIngest(args: string[]): Promise<number> {
           : e instanceof Error
             ? e.message.split('\n')[0]
             : String(e);
+        await jobs
+          .update(jobId, {
+            state: 'failed',
+            error: { code: isSlideError(e) ? e.code : 'INGEST_FAILED', message: reason ?? 'failed' },
+          })
+          .catch(() => undefined);
         console.error(`error: ${input}: ${reason}`);
         continue;
       }

@@ -19,6 +19,7 @@ import type { Principal } from './auth/auth.ts';
 import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
 import { IngestQueue, type StoredJob } from './jobs/ingest-queue.ts';
+import { reconcileStore } from './jobs/reconcile.ts';
 import { Access } from './auth/access.ts';
 import { AuditLog } from './auth/audit.ts';
 import { Auth } from './auth/auth.ts';
@@ -118,8 +119,9 @@ export async function createServerContext(
 }
 
 /**
- * Once per start (not per cluster worker): delete staging areas and uploads a crash left, fail the
- * jobs that were running, and index slides that reached the store without the server.
+ * Once per start (not per cluster worker): delete staging areas and uploads a crash left, give slides
+ * published just before a crash to the sites whose jobs made them (server/jobs/reconcile.ts), fail
+ * the jobs that were running, and index slides that reached the store without the server.
  */
 async function recover(
   store: LocalSlideStore,
@@ -130,11 +132,12 @@ async function recover(
 ): Promise<void> {
   const swept = await store.sweep();
   await rm(path.join(config.dataDir, 'uploads'), { recursive: true, force: true });
+  const { finished } = await reconcileStore(store, slides, jobs, log);
   const interrupted = await jobs.failInterrupted();
-  if (swept || interrupted)
-    log(`cleaned up ${swept} unfinished conversion(s), ${interrupted} interrupted job(s)`);
-  const known = await slides.ids();
-  for (const m of await store.list()) if (!known.has(m.id)) await slides.register(m);
+  if (swept || interrupted || finished)
+    log(
+      `cleaned up ${swept} unfinished conversion(s), ${interrupted} interrupted job(s); ${finished} job(s) found stored`,
+    );
 }
 
 /**

@@ -9,7 +9,8 @@ function toDto(r: JobsTable): JobDto {
     percent: r.percent,
     stage: r.stage,
     name: r.name,
-    slideId: r.slide_id,
+    // Until the job is done this is only the slide about to be published.
+    slideId: r.state === 'done' ? r.slide_id : null,
     error: r.error_code ? { code: r.error_code as ErrorCode, message: r.error_message ?? '' } : null,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -52,7 +53,8 @@ export class JobRepo {
       percent: number;
       stage: string | null;
       slideId: string;
-      error: { code: ErrorCode; message: string };
+      /** null clears it (a job finished after all). */
+      error: { code: ErrorCode; message: string } | null;
     }>,
   ): Promise<void> {
     const set: Partial<JobsTable> = { updated_at: new Date().toISOString() };
@@ -60,9 +62,9 @@ export class JobRepo {
     if (patch.percent !== undefined) set.percent = patch.percent;
     if (patch.stage !== undefined) set.stage = patch.stage;
     if (patch.slideId !== undefined) set.slide_id = patch.slideId;
-    if (patch.error) {
-      set.error_code = patch.error.code;
-      set.error_message = patch.error.message;
+    if (patch.error !== undefined) {
+      set.error_code = patch.error?.code ?? null;
+      set.error_message = patch.error?.message ?? null;
     }
     await this.db.updateTable('jobs').set(set).where('id', '=', id).execute();
   }
@@ -87,6 +89,19 @@ export class JobRepo {
     if (userId !== null) q = q.where('created_by', '=', userId);
     const rows = await q.orderBy('created_at', 'desc').limit(limit).execute();
     return rows.map(toDto);
+  }
+
+  /**
+   * Jobs that got as far as naming the slide they were publishing: the ones of one slide, or (no
+   * id) those still queued or running, i.e. stopped by a crash.
+   */
+  async publishing(slideId?: string): Promise<JobsTable[]> {
+    let q = this.db.selectFrom('jobs').selectAll().where('slide_id', 'is not', null);
+    q =
+      slideId !== undefined
+        ? q.where('slide_id', '=', slideId)
+        : q.where('state', 'in', ['queued', 'running']);
+    return q.orderBy('created_at').execute();
   }
 
   /** Jobs that were queued or running when the process stopped cannot finish: say so. */

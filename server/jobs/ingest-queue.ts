@@ -108,6 +108,9 @@ export class IngestQueue {
         sharpConcurrency: this.opts.sharpConcurrency,
         timeoutMs: this.opts.timeoutMs,
         name: p.name,
+        // Written before the child may publish: a crash after the publication but before
+        // register() below is repaired on the next start, with this job's site (server/app.ts).
+        onPublish: (slideId) => this.jobs.update(p.jobId, { slideId }),
         onProgress: (percent, stage) => {
           const now = Date.now();
           if (percent === lastPercent || (now - lastWrite < 300 && percent < 100)) return;

@@ -20,6 +20,11 @@ export interface IngestOptions {
   name?: string;
   onProgress?: (percent: number, stage: string) => void;
   signal?: AbortSignal;
+  /**
+   * Called with the slide's id once its files are on disk, right before it is published; throwing
+   * publishes nothing. Not called when the same content is already stored.
+   */
+  beforePublish?: (id: string) => Promise<void> | void;
 }
 
 export interface IngestResult {
@@ -120,7 +125,9 @@ export async function ingest(
     // The manifest is the last file written: its presence marks a complete slide.
     await writeFile(path.join(staging.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
     report(99, 'publishing');
-    const created = await staging.commit(hashed.id);
+    const created = await staging.commit(hashed.id, {
+      beforeRename: () => opts.beforePublish?.(hashed.id),
+    });
     report(100, 'done');
     if (!created) {
       const m = await store.manifest(hashed.id);

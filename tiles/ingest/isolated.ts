@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Manifest } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
-import type { IngestMessage, IngestRequest } from './messages.ts';
+import type { IngestMessage, IngestRequest, PublishAnswer } from './messages.ts';
 
 export interface IsolatedIngestOptions {
   dataDir: string;
@@ -15,13 +15,20 @@ export interface IsolatedIngestOptions {
   signal?: AbortSignal;
   /** Kill the conversion after this long (ms); 0 = no limit. */
   timeoutMs?: number;
+  /**
+   * Record that slide `id` is about to be published (e.g. on the job it belongs to), so a crash of
+   * this process between the publication and its registration can be repaired on the next start.
+   * The child publishes only once this resolves, and not at all if it throws or this process dies.
+   */
+  onPublish?: (id: string) => Promise<void>;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /**
  * Ingest in a child process. A crash (segfault in a decoder, out of memory) or a hang becomes a
- * SlideError naming what happened; the caller's process is untouched.
+ * SlideError naming what happened; the caller's process is untouched. The child dies with this
+ * process (even on SIGKILL) and never publishes a slide after it is gone.
  */
 export function ingestIsolated(
   input: string,
@@ -75,7 +82,15 @@ export function ingestIsolated(
       if (killedFor) return;
       const msg = raw as IngestMessage;
       if (msg.type === 'progress') opts.onProgress?.(msg.percent, msg.stage);
-      else if (msg.type === 'done') finish(() => resolve({ manifest: msg.manifest, created: msg.created }));
+      else if (msg.type === 'publish') {
+        const answer = (ok: boolean): void => {
+          if (child.connected && !killedFor) child.send({ type: 'publish', ok } satisfies PublishAnswer);
+        };
+        Promise.resolve(opts.onPublish?.(msg.id)).then(
+          () => answer(true),
+          () => answer(false),
+        );
+      } else if (msg.type === 'done') finish(() => resolve({ manifest: msg.manifest, created: msg.created }));
       else if (msg.type === 'error') finish(() => reject(new SlideError(msg.code, msg.message)));
     });
     child.on('error', (e) =>

@@ -11,8 +11,18 @@ export interface IngestRequest {
   sharpConcurrency: number;
 }
 
+/**
+ * Parent → child: the answer to a `publish` question. The child publishes only on `ok`, after the
+ * parent has recorded which slide is coming (so a crash in between never leaves a slide nobody owns).
+ */
+export interface PublishAnswer {
+  type: 'publish';
+  ok: boolean;
+}
+
 /** Child → parent. */
 export type IngestMessage =
   | { type: 'progress'; percent: number; stage: string }
+  | { type: 'publish'; id: string }
   | { type: 'done'; manifest: Manifest; created: boolean }
   | { type: 'error'; code: ErrorCode; message: string };

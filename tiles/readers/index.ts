@@ -1,4 +1,4 @@
-import { SlideError, isSlideError } from '../errors.ts';
+import { SlideError, isSlideError, noSpaceError } from '../errors.ts';
 import { cziReader } from './czi/index.ts';
 import { dicomReader } from './dicom/index.ts';
 import { openslideReader } from './openslide/index.ts';
@@ -52,6 +52,8 @@ export async function openSlide(input: string): Promise<SlideSource> {
 /** Map an unknown failure (libvips, a parser) to a one-line CORRUPT_FILE error. */
 export function asSlideError(e: unknown): SlideError {
   if (isSlideError(e)) return e;
+  const full = noSpaceError(e);
+  if (full) return full;
   const raw = e instanceof Error ? e.message : String(e);
   const line =
     raw
