@@ -1,8 +1,10 @@
 import cluster from 'node:cluster';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { createApp, createHandler, createServerContext } from './app.ts';
-import { type Config, loadConfig } from './config.ts';
+import { type Config, ConfigError, loadConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 
 /**
@@ -69,11 +71,28 @@ export async function startServer(
 }
 
 /**
+ * The data folder must take writes (database, uploads, slides): a read-only or misnamed one stops
+ * the start with one line, not a stack trace from whichever write came first.
+ */
+export async function checkDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const probe = path.join(dir, `.write-test-${process.pid}`);
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'unknown error';
+    throw new ConfigError(`data folder ${dir} is not writable (${code})`);
+  }
+}
+
+/**
  * Run the server in the foreground. With TESSERA_WORKERS > 1 the primary process does the start-up
  * recovery once, then forks that many workers sharing the port (the kernel balances connections) and
  * replaces any that die.
  */
 export async function runServer(config: Config): Promise<void> {
+  if (cluster.isPrimary) await checkDataDir(config.dataDir);
   if (config.workers <= 1) {
     const { url, close } = await startServer(config);
     console.log(`Tessera listening on ${url} (data: ${config.dataDir})`);
@@ -113,4 +132,11 @@ function onStop(close: () => Promise<void>): void {
 }
 
 const isEntry = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/'));
-if (isEntry) await runServer(loadConfig());
+if (isEntry)
+  await Promise.resolve()
+    .then(() => runServer(loadConfig()))
+    .catch((e: unknown) => {
+      if (!(e instanceof ConfigError)) throw e;
+      console.error(`error: ${e.message}`);
+      process.exit(2);
+    });

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { ERROR_CODES, type ErrorBody, type ErrorCode } from '../../protocol/index.ts';
-import { isSlideError } from '../../tiles/index.ts';
+import { isSlideError, noSpaceError } from '../../tiles/index.ts';
 
 /** An error to show the client as is: HTTP status from its code. */
 export class HttpError extends Error {
@@ -33,6 +33,13 @@ export function errorHandler(log: (msg: string) => void): ErrorRequestHandler {
     } else if (isSlideError(err)) {
       status = ERROR_CODES[err.code];
       body = { code: err.code, message: err.message, requestId };
+    } else if (noSpaceError(err)) {
+      // A full disk (an upload being written, the database): said plainly, the path only in the log.
+      status = ERROR_CODES.INSUFFICIENT_STORAGE;
+      body = { code: 'INSUFFICIENT_STORAGE', message: 'no space left on the server', requestId };
+      log(
+        `[${requestId}] ${req.method} ${req.originalUrl}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     } else if (isBodyParserError(err)) {
       status = err.status;
       body = { code: status === 413 ? 'UPLOAD_TOO_LARGE' : 'BAD_REQUEST', message: err.message, requestId };

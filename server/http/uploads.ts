@@ -38,6 +38,18 @@ export function safeRelativeName(raw: string): string {
   return out.join('/');
 }
 
+/** X-File-Name is percent-encoded (headers are Latin-1); a broken escape is the client's mistake. */
+function decodeHeaderName(h: string): string {
+  try {
+    return decodeURIComponent(h);
+  } catch {
+    throw new HttpError(
+      'INVALID_PARAMETER',
+      `Expected X-File-Name to be percent-encoded UTF-8 but received ${JSON.stringify(h.slice(0, 64))}`,
+    );
+  }
+}
+
 class ByteLimit extends Transform {
   bytes = 0;
   constructor(private readonly limit: { remaining: number }) {
@@ -103,7 +115,7 @@ async function receiveRaw(
 ): Promise<{ rel: string; bytes: number }> {
   const q = typeof req.query.name === 'string' ? req.query.name : undefined;
   const h = req.headers['x-file-name'];
-  const rawName = q ?? (typeof h === 'string' ? decodeURIComponent(h) : undefined);
+  const rawName = q ?? (typeof h === 'string' ? decodeHeaderName(h) : undefined);
   if (!rawName)
     throw new HttpError(
       'INVALID_PARAMETER',
