@@ -131,7 +131,7 @@ export class MemoryLoginLimiter implements LoginLimiter {
     };
   }
 
-  async succeeded(account: string): Promise<void> {
+  async succeeded(account: string, _address: string | null): Promise<void> {
     this.accounts.forget(account);
   }
 }
