@@ -1,9 +1,11 @@
 /**
  * Review-session benchmark: N participants in one live session on the bench slide, each making
  * edits (new annotations, changes to their own), with random forced disconnects along the way.
- * Prints p50/p99 time from one client's edit to its arrival at every other client, and, once all
- * have caught up, the number of acknowledged edits missing on the server (lost) and of clients whose
- * state differs from the server's (diverged). Extra idle connections bring the server to 500 clients.
+ * Prints p50/p99 time from one client's edit to its acknowledgement (the server has ordered it and
+ * written it to the database: with SQLite's synchronous = FULL, an fsync), and to its arrival at
+ * every other client; and, once all have caught up, the number of acknowledged edits missing on
+ * the server (lost) and of clients whose state differs from the server's (diverged). Extra idle
+ * connections bring the server to 500 clients.
  *
  *   npm run bench:review -- [--clients 10,50] [--seconds 10] [--rate 2] [--total 500]
  *
@@ -145,6 +147,14 @@ async function runRoom(c: Ctx, n: number, idle: number): Promise<{ ok: boolean; 
     };
   });
 
+  // Sent to acknowledged, for edits sent while connected (one sent offline waits for the reconnect).
+  const ackLatencies: number[] = [];
+  const timed = async <T>(r: ReviewSession, send: () => Promise<T>): Promise<T> => {
+    const t0 = r.connected ? performance.now() : null;
+    const res = await send();
+    if (t0 !== null) ackLatencies.push(performance.now() - t0);
+    return res;
+  };
   const mine: string[][] = rooms.map(() => []);
   const lastLabel = new Map<string, string>();
   const acked = { ok: 0, refused: 0 };
@@ -162,12 +172,14 @@ async function runRoom(c: Ctx, n: number, idle: number): Promise<{ ok: boolean; 
       const own = mine[i]!;
       if (own.length === 0 || Math.random() < 0.4) {
         const label = `c${i}-${k++}`;
-        const res = await r.create({
-          kind: 'point',
-          geometry: { points: [[Math.random() * 60000, Math.random() * 45000]] },
-          classification: { name: 'Tumor', color: '#c83232' },
-          label,
-        });
+        const res = await timed(r, () =>
+          r.create({
+            kind: 'point',
+            geometry: { points: [[Math.random() * 60000, Math.random() * 45000]] },
+            classification: { name: 'Tumor', color: '#c83232' },
+            label,
+          }),
+        );
         if (res.ok) {
           own.push(res.id);
           lastLabel.set(res.id, label);
@@ -176,7 +188,7 @@ async function runRoom(c: Ctx, n: number, idle: number): Promise<{ ok: boolean; 
       } else {
         const id = own[Math.floor(Math.random() * own.length)]!;
         const label = `c${i}-${k++}`;
-        const res = await r.update(id, { label });
+        const res = await timed(r, () => r.update(id, { label }));
         if (res.ok) {
           lastLabel.set(id, label);
           acked.ok++;
@@ -204,6 +216,7 @@ async function runRoom(c: Ctx, n: number, idle: number): Promise<{ ok: boolean; 
   await api(c, `/api/sessions/${session.id}/close`, { method: 'POST' });
 
   latencies.sort((a, b) => a - b);
+  ackLatencies.sort((a, b) => a - b);
   const p50 = pct(latencies, 50);
   const p99 = pct(latencies, 99);
   const ok = lost === 0 && diverged === 0 && (n < 50 || p99 <= P99_TARGET_MS);
@@ -211,6 +224,7 @@ async function runRoom(c: Ctx, n: number, idle: number): Promise<{ ok: boolean; 
     ok,
     line:
       `N=${String(n).padStart(3)}  connections ${n + idle}  edits ${acked.ok} acknowledged (${acked.refused} refused)  ` +
+      `acknowledged: p50 ${pct(ackLatencies, 50).toFixed(1)} ms  p99 ${pct(ackLatencies, 99).toFixed(1)} ms  ` +
       `arrival at all others: p50 ${p50.toFixed(1)} ms  p99 ${p99.toFixed(1)} ms (${latencies.length} edits)  ` +
       `forced disconnects ${disconnects}  lost ${lost}  diverged ${diverged}`,
   };
