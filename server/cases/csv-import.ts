@@ -24,9 +24,9 @@ export const CSV_IMPORT_LIMITS = {
 export type CsvImportLimits = typeof CSV_IMPORT_LIMITS;
 
 /** Rows checked and stored per transaction, with a turn of the event loop between batches. */
-const BATCH = 500;
+const BATCH = 100;
 /** Input characters parsed between turns of the event loop (one huge quoted field included). */
-const PARSE_SLICE = 256 * 1024;
+const PARSE_SLICE = 64 * 1024;
 
 const DELIMITER = /[,\r\n]/g;
 

@@ -3,6 +3,7 @@
  * 10,000-feature body costs hundreds of milliseconds of JSON.parse and validation), and hands back
  * the create operations as JSON text in batches, which the main thread parses one batch at a time.
  */
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { GeoJsonRefused, fromFeatureCollection } from './geojson.ts';
 import type { ImportRequest, ImportReply } from './geojson-import.ts';
@@ -28,6 +29,14 @@ function run(req: ImportRequest): ImportReply {
     if (e instanceof GeoJsonRefused) return { ok: false, code: e.code, message: e.message };
     throw e;
   }
+}
+
+// Below the event loop it works for: on Linux a nice value is per thread, and this one's parse
+// should take the cores only when requests do not need them.
+try {
+  setPriority(10);
+} catch {
+  // Not permitted here: parse at the same priority.
 }
 
 parentPort!.on('message', (req: ImportRequest) => parentPort!.postMessage(run(req)));
