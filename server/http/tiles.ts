@@ -118,6 +118,17 @@ function slideId(raw: unknown): string {
   return id;
 }
 
+/**
+ * IIIF identifiers: the Image API answers an identifier it does not know with 404, whatever its
+ * shape, so a malformed one is "no such image" here rather than a bad parameter.
+ */
+function iiifId(raw: unknown): string {
+  const id = String(raw);
+  if (!SLIDE_ID.test(id))
+    throw new HttpError('SLIDE_NOT_FOUND', `no image ${JSON.stringify(id.slice(0, 64))}`);
+  return id;
+}
+
 /** Base URL for IIIF ids: configured, or from the request (never a filesystem path). */
 function baseUrl(
   ctx: ServerContext,
@@ -164,12 +175,13 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
   });
 
   r.get('/iiif/3/:id', async (req, res) => {
-    await visible(req, res, slideId(req.params.id), 'iiif');
-    res.redirect(303, `${baseUrl(ctx, req)}/iiif/3/${slideId(req.params.id)}/info.json`);
+    const id = iiifId(req.params.id);
+    await visible(req, res, id, 'iiif');
+    res.redirect(303, `${baseUrl(ctx, req)}/iiif/3/${id}/info.json`);
   });
 
   r.get('/iiif/3/:id/info.json', async (req, res) => {
-    const id = slideId(req.params.id);
+    const id = iiifId(req.params.id);
     await visible(req, res, id, 'iiif');
     const base = `${baseUrl(ctx, req)}/iiif/3/${id}`;
     const info = await tiles.iiifInfo(id, base);
@@ -192,7 +204,7 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
   });
 
   r.get('/iiif/3/:id/:region/:size/:rotation/:qf', async (req, res) => {
-    const id = slideId(req.params.id);
+    const id = iiifId(req.params.id);
     await visible(req, res, id, 'iiif');
     const { region, size, rotation, qf } = req.params;
     const img = await rendering(
