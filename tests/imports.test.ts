@@ -126,7 +126,7 @@ describe('GeoJSON import', () => {
     const heard: AppliedOp[] = [];
     socket.on('op', (op) => heard.push(op));
 
-    const before = await ctx.review.annotations.seq(SLIDE);
+    const before = await ctx.review.annotations.seq({ slideId: SLIDE, siteId: 'north' });
     const res = await importGeoJson(JSON.stringify(cells(10_000)));
     expect(res.status).toBe(201);
     const body = (await res.json()) as { imported: number; ids: string[] };

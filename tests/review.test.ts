@@ -128,7 +128,7 @@ const shape = (r: ReviewSession): string =>
 
 const serverShape = async (): Promise<string> =>
   JSON.stringify(
-    (await ctx.review.annotations.list(SLIDE))
+    (await ctx.review.annotations.list({ slideId: SLIDE, siteId: 'north' }))
       .map((a) => ({ id: a.id, v: a.version, g: a.geometry, l: a.label, c: a.classification }))
       .sort((a, b) => (a.id < b.id ? -1 : 1)),
   );
@@ -448,7 +448,11 @@ describe('review sessions', () => {
     const first = await new Promise<OpResult>((r) => a.socket.emit('op', op, r));
     const again = await new Promise<OpResult>((r) => a.socket.emit('op', op, r));
     expect(first.ok && again.ok && first.seq === again.seq).toBe(true);
-    expect((await ctx.review.annotations.list(SLIDE)).filter((x) => x.label === 'once').length).toBe(1);
+    expect(
+      (await ctx.review.annotations.list({ slideId: SLIDE, siteId: 'north' })).filter(
+        (x) => x.label === 'once',
+      ).length,
+    ).toBe(1);
     a.socket.disconnect();
   });
 
@@ -476,7 +480,7 @@ describe('review sessions', () => {
     });
     await start(); // same data folder, same port
     expect((await during).ok).toBe(true);
-    const after = await ctx.review.annotations.list(SLIDE);
+    const after = await ctx.review.annotations.list({ slideId: SLIDE, siteId: 'north' });
     for (const id of acked) expect(after.some((x) => x.id === id)).toBe(true);
     const want = await serverShape();
     await until(() => shape(a) === want && shape(b) === want, 'both back in step', 10_000);
@@ -508,14 +512,18 @@ describe('review sessions', () => {
     expect((await second.ready()).ok).toBe(true);
     await until(() => second.pendingCount === 0, 'sent after the reload');
     expect(
-      (await ctx.review.annotations.list(SLIDE)).filter((a) => a.label === 'drawn offline, then reloaded'),
+      (await ctx.review.annotations.list({ slideId: SLIDE, siteId: 'north' })).filter(
+        (a) => a.label === 'drawn offline, then reloaded',
+      ),
     ).toHaveLength(1);
     expect(store.size).toBe(0);
     // The first page coming back later resends the same operation: recognised, not applied twice.
     first.socket.connect();
     await until(() => first.pendingCount === 0, 'first page drained');
     expect(
-      (await ctx.review.annotations.list(SLIDE)).filter((a) => a.label === 'drawn offline, then reloaded'),
+      (await ctx.review.annotations.list({ slideId: SLIDE, siteId: 'north' })).filter(
+        (a) => a.label === 'drawn offline, then reloaded',
+      ),
     ).toHaveLength(1);
     first.socket.disconnect();
     second.socket.disconnect();
@@ -718,7 +726,9 @@ describe('what a share grants: view, and annotate in a session one is invited to
     await until(() => host.get(own.id)?.label === 'reviewer finding, revised', 'host sees it back');
     // The host of the slide's own site moderates.
     expect((await host.update(own.id, { label: 'moderated' })).ok).toBe(true);
-    const stored = (await ctx.review.annotations.list(SHARED)).find((a) => a.id === hosts.id);
+    const stored = (await ctx.review.annotations.list({ slideId: SHARED, siteId: 'north' })).find(
+      (a) => a.id === hosts.id,
+    );
     expect(stored).toMatchObject({ label: 'host finding', version: 2 }); // the comment only
     host.socket.disconnect();
     guest.socket.disconnect();
@@ -739,14 +749,18 @@ describe('what a share grants: view, and annotate in a session one is invited to
         status: 'open',
         created_at: new Date().toISOString(),
         closed_at: null,
+        // As the migration backfills sessions from before: the slide's first owner.
+        site_id: 'north',
       })
       .execute();
     const r = await join('reviewer', old);
     expect(await r.update(target.id, { label: 'x' })).toMatchObject({ ok: false, code: 'FORBIDDEN' });
     expect(await r.remove(target.id)).toMatchObject({ ok: false, code: 'FORBIDDEN' });
-    expect((await ctx.review.annotations.list(SHARED)).find((a) => a.id === target.id)?.label).toBe(
-      'not yours',
-    );
+    expect(
+      (await ctx.review.annotations.list({ slideId: SHARED, siteId: 'north' })).find(
+        (a) => a.id === target.id,
+      )?.label,
+    ).toBe('not yours');
     r.socket.disconnect();
   });
 

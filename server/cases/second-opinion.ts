@@ -113,10 +113,13 @@ export class SecondOpinionService {
         studyCode,
         expiresAt,
       });
+    // Hosted by the requesting site: the session shows and keeps that site's annotations.
+    const hostGrant = await this.d.access.slide(p, c.slideIds[0]!);
     const sessionId = await this.d.sessions.create(
       c.slideIds[0]!,
       `Second opinion ${c.accession}: ${question}`.slice(0, 200),
       p.user.id,
+      hostGrant?.grant.siteId ?? null,
     );
     await this.d.sessions.invite(sessionId, chosen.id);
     // The question reaches the specialist in the session itself, checked above and without the title.

@@ -317,6 +317,34 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('slide_sites').execute();
     },
   },
+  '0006_annotation_site': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // A slide owned by several sites (the same file uploaded at each) keeps one set of annotations
+      // per owning site: one site's reading is never shown to another. Sessions annotate in the set of
+      // the site that hosts them. Existing rows belong to the slide's first owner.
+      for (const table of ['annotations', 'annotation_ops', 'review_sessions'])
+        await db.schema.alterTable(table).addColumn('site_id', 'varchar(48)').execute();
+      for (const table of ['annotations', 'annotation_ops', 'review_sessions'])
+        await sql`update ${sql.table(table)} set site_id = (
+          select s.site_id from slides s where s.id = ${sql.ref(`${table}.slide_id`)})`.execute(db);
+      await db.schema
+        .createIndex('annotations_slide_site')
+        .on('annotations')
+        .columns(['slide_id', 'site_id'])
+        .execute();
+      await db.schema
+        .createIndex('annotation_ops_slide_site_seq')
+        .on('annotation_ops')
+        .columns(['slide_id', 'site_id', 'seq'])
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropIndex('annotation_ops_slide_site_seq').execute();
+      await db.schema.dropIndex('annotations_slide_site').execute();
+      for (const table of ['annotations', 'annotation_ops', 'review_sessions'])
+        await db.schema.alterTable(table).dropColumn('site_id').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

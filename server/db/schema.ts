@@ -116,6 +116,8 @@ export interface AnnotationsTable {
   version: number;
   doc: string;
   updated_at: string;
+  /** The owning site whose set of annotations this is (see migration 0006). */
+  site_id: string | null;
 }
 
 export interface AnnotationOpsTable {
@@ -128,6 +130,7 @@ export interface AnnotationOpsTable {
   after: string | null;
   before: string | null;
   at: string;
+  site_id: string | null;
 }
 
 export interface ReviewSessionsTable {
@@ -138,6 +141,8 @@ export interface ReviewSessionsTable {
   status: string;
   created_at: string;
   closed_at: string | null;
+  /** The hosting site: the session annotates in that site's set of the slide's annotations. */
+  site_id: string | null;
 }
 
 export interface SessionInvitesTable {

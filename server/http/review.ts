@@ -34,12 +34,14 @@ export function reviewRouter(ctx: ServerContext): Router {
 
   r.get('/slides/:id/annotations', async (req, res) => {
     const { found } = await slideFor(res, req.params.id);
-    const list = await hub.annotations.list(found.row.id);
+    // The set of the owning site the user sees the slide through (their own, or the sharing site's).
+    const scope = { slideId: found.row.id, siteId: found.grant.siteId };
+    const list = await hub.annotations.list(scope);
     const format = req.query.format ?? 'json';
     if (format === 'geojson') {
       res.type('application/geo+json').json(toFeatureCollection(list));
     } else if (format === 'json') {
-      res.json({ seq: await hub.annotations.seq(found.row.id), annotations: list });
+      res.json({ seq: await hub.annotations.seq(scope), annotations: list });
     } else
       throw new HttpError(
         'INVALID_PARAMETER',
@@ -69,8 +71,9 @@ export function reviewRouter(ctx: ServerContext): Router {
           'Expected a GeoJSON body (Content-Type application/geo+json)',
         );
       const actor = { id: p.user.id, name: p.user.displayName, moderator: false };
-      const ids = await importGeoJson(req.body, found.row.id, actor, hub.annotations, (applied) => {
-        for (const a of applied) hub.broadcast(a);
+      const scope = { slideId: found.row.id, siteId: found.grant.siteId };
+      const ids = await importGeoJson(req.body, scope, actor, hub.annotations, (applied) => {
+        for (const a of applied) hub.broadcast(a, scope.siteId);
       });
       await ctx.audit.record({
         action: 'annotation.import',
@@ -92,7 +95,7 @@ export function reviewRouter(ctx: ServerContext): Router {
     if (!found) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${body.slideId}`);
     const refused = hostRefusal(p, found.grant);
     if (refused) throw new HttpError('FORBIDDEN', refused);
-    const id = await hub.sessions.create(found.row.id, body.title, p.user.id);
+    const id = await hub.sessions.create(found.row.id, body.title, p.user.id, found.grant.siteId);
     await ctx.audit.record({
       action: 'session.create',
       actor: p.user,

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Db, openDb } from '../db/index.ts';
 import { AnnotationService, type CreateOperation, OpRefused } from './annotations.ts';
 
-const SLIDE = 'd'.repeat(32);
+const SLIDE = { slideId: 'd'.repeat(32), siteId: 'north' };
 const actor = { id: 'u1', name: 'Ada', moderator: false };
 let db: Db;
 let svc: AnnotationService;
@@ -58,7 +58,9 @@ describe('AnnotationService.createBatch', () => {
     expect(again[0]).toEqual(a);
     expect(again[1]!.seq).toBe(a!.seq + 1);
     expect(await svc.list(SLIDE)).toHaveLength(2);
-    await expect(svc.createBatch('e'.repeat(32), [op], actor)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      svc.createBatch({ slideId: 'e'.repeat(32), siteId: 'north' }, [op], actor),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
   it('refuses a batch that would overwrite an annotation, storing none of it', async () => {

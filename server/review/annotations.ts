@@ -40,14 +40,28 @@ function applied(r: AnnotationOpsTable & { seq: number }): AppliedOp {
 }
 
 /**
+ * Whose annotations of a slide: a slide owned by several sites (the same file uploaded at each) has
+ * one set per owning site, and nobody outside a site sees its set except in a session it hosts.
+ */
+export interface AnnotationScope {
+  slideId: string;
+  /** The owning site (null only for a slide no site owns, seen by administrators). */
+  siteId: string | null;
+}
+
+const inScope = (r: { slide_id: string; site_id: string | null }, s: AnnotationScope): boolean =>
+  r.slide_id === s.slideId && r.site_id === s.siteId;
+
+/**
  * The annotations of every slide, changed only through operations: each one checked, applied and
  * logged with its sequence number in one transaction, before anyone hears of it.
  */
 export class AnnotationService {
   constructor(private readonly db: Db) {}
 
-  /** Apply `op` on `slideId`; a repeated opId returns the first outcome without applying again. */
-  async apply(slideId: string, op: Operation, actor: Actor): Promise<AppliedOp> {
+  /** Apply `op` in `scope`; a repeated opId returns the first outcome without applying again. */
+  async apply(scope: AnnotationScope, op: Operation, actor: Actor): Promise<AppliedOp> {
+    const { slideId } = scope;
     return this.db.transaction().execute(async (trx) => {
       const seen = await trx
         .selectFrom('annotation_ops')
@@ -55,7 +69,7 @@ export class AnnotationService {
         .where('op_id', '=', op.opId)
         .executeTakeFirst();
       if (seen) {
-        if (seen.slide_id !== slideId) throw new OpRefused('CONFLICT', 'operation id reused');
+        if (!inScope(seen, scope)) throw new OpRefused('CONFLICT', 'operation id reused');
         return applied(seen as AnnotationOpsTable & { seq: number });
       }
       const now = new Date().toISOString();
@@ -65,7 +79,7 @@ export class AnnotationService {
         .selectAll()
         .where('id', '=', annotationId)
         .executeTakeFirst();
-      if (row && row.slide_id !== slideId)
+      if (row && !inScope(row, scope))
         throw new OpRefused('NOT_FOUND', `no annotation ${annotationId} on this slide`);
       const before = row ? (JSON.parse(row.doc) as AnnotationDto) : null;
       let after: AnnotationDto | null;
@@ -134,6 +148,7 @@ export class AnnotationService {
           .values({
             id: annotationId,
             slide_id: slideId,
+            site_id: scope.siteId,
             author_id: actor.id,
             deleted: 0,
             version: 1,
@@ -147,6 +162,7 @@ export class AnnotationService {
         .values({
           op_id: op.opId,
           slide_id: slideId,
+          site_id: scope.siteId,
           annotation_id: annotationId,
           user_id: actor.id,
           type: op.type,
@@ -172,12 +188,12 @@ export class AnnotationService {
 
   /** Apply, turning a refusal into an OpResult for the socket ack. */
   async tryApply(
-    slideId: string,
+    scope: AnnotationScope,
     op: Operation,
     actor: Actor,
   ): Promise<{ result: OpResult; applied: AppliedOp | null }> {
     try {
-      const a = await this.apply(slideId, op, actor);
+      const a = await this.apply(scope, op, actor);
       return { result: { ok: true, seq: a.seq, version: a.version, annotation: a.annotation }, applied: a };
     } catch (e) {
       if (e instanceof OpRefused)
@@ -192,7 +208,8 @@ export class AnnotationService {
    * existing annotation id refuses the batch (CONFLICT). One multi-row insert per table instead of a
    * transaction per operation; callers keep batches to a few hundred and yield between them.
    */
-  async createBatch(slideId: string, ops: CreateOperation[], actor: Actor): Promise<AppliedOp[]> {
+  async createBatch(scope: AnnotationScope, ops: CreateOperation[], actor: Actor): Promise<AppliedOp[]> {
+    const { slideId } = scope;
     if (ops.length === 0) return [];
     const opIds = ops.map((o) => o.opId);
     if (new Set(opIds).size !== opIds.length) throw new OpRefused('CONFLICT', 'operation id repeated');
@@ -204,7 +221,7 @@ export class AnnotationService {
         .execute();
       const seen = new Map<string, AppliedOp>();
       for (const r of seenRows) {
-        if (r.slide_id !== slideId) throw new OpRefused('CONFLICT', 'operation id reused');
+        if (!inScope(r, scope)) throw new OpRefused('CONFLICT', 'operation id reused');
         seen.set(r.op_id, applied(r as AnnotationOpsTable & { seq: number }));
       }
       const fresh = ops.filter((o) => !seen.has(o.opId));
@@ -241,6 +258,7 @@ export class AnnotationService {
           docs.map(({ after, doc }) => ({
             id: after.id,
             slide_id: slideId,
+            site_id: scope.siteId,
             author_id: actor.id,
             deleted: 0,
             version: 1,
@@ -255,6 +273,7 @@ export class AnnotationService {
           docs.map(({ op, doc }) => ({
             op_id: op.opId,
             slide_id: slideId,
+            site_id: scope.siteId,
             annotation_id: op.annotation.id,
             user_id: actor.id,
             type: 'create',
@@ -283,12 +302,13 @@ export class AnnotationService {
     });
   }
 
-  /** Live annotations of a slide, oldest first. */
-  async list(slideId: string): Promise<AnnotationDto[]> {
+  /** Live annotations of a slide in one site's set, oldest first. */
+  async list(scope: AnnotationScope): Promise<AnnotationDto[]> {
     const rows = await this.db
       .selectFrom('annotations')
       .select('doc')
-      .where('slide_id', '=', slideId)
+      .where('slide_id', '=', scope.slideId)
+      .where('site_id', scope.siteId === null ? 'is' : '=', scope.siteId)
       .where('deleted', '=', 0)
       .execute();
     return rows
@@ -298,22 +318,24 @@ export class AnnotationService {
       );
   }
 
-  /** The highest seq applied to a slide (0: none). */
-  async seq(slideId: string): Promise<number> {
+  /** The highest seq applied in a scope (0: none). */
+  async seq(scope: AnnotationScope): Promise<number> {
     const r = await this.db
       .selectFrom('annotation_ops')
       .select((eb) => eb.fn.max('seq').as('m'))
-      .where('slide_id', '=', slideId)
+      .where('slide_id', '=', scope.slideId)
+      .where('site_id', scope.siteId === null ? 'is' : '=', scope.siteId)
       .executeTakeFirst();
     return Number(r?.m ?? 0);
   }
 
   /** Operations after `seq` on a slide, in order; null when there are more than `max` (send the state). */
-  async since(slideId: string, seq: number, max = 5000): Promise<AppliedOp[] | null> {
+  async since(scope: AnnotationScope, seq: number, max = 5000): Promise<AppliedOp[] | null> {
     const rows = await this.db
       .selectFrom('annotation_ops')
       .selectAll()
-      .where('slide_id', '=', slideId)
+      .where('slide_id', '=', scope.slideId)
+      .where('site_id', scope.siteId === null ? 'is' : '=', scope.siteId)
       .where('seq', '>', seq)
       .orderBy('seq')
       .limit(max + 1)

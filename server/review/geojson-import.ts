@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { AppliedOp } from '../../protocol/index.ts';
 import { HttpError } from '../http/errors.ts';
-import type { Actor, AnnotationService, CreateOperation } from './annotations.ts';
+import type { Actor, AnnotationScope, AnnotationService, CreateOperation } from './annotations.ts';
 import { GEOJSON_IMPORT_LIMITS, type GeoJsonImportLimits, type GeoJsonRefused } from './geojson.ts';
 
 /**
@@ -99,7 +99,7 @@ function parseInWorker(req: ImportRequest): Promise<ImportReply> {
  */
 export async function importGeoJson(
   body: Uint8Array,
-  slideId: string,
+  scope: AnnotationScope,
   actor: Actor,
   annotations: AnnotationService,
   onApplied: (ops: AppliedOp[]) => void,
@@ -112,7 +112,7 @@ export async function importGeoJson(
   const ids: string[] = [];
   for (const text of reply.batches) {
     const ops = JSON.parse(text) as CreateOperation[];
-    const applied = await annotations.createBatch(slideId, ops, actor);
+    const applied = await annotations.createBatch(scope, ops, actor);
     onApplied(applied);
     for (const a of applied) ids.push(a.annotationId);
     await yieldToEventLoop();

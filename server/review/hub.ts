@@ -32,6 +32,8 @@ interface SocketData {
   principal: Principal;
   sessionId?: string;
   slideId?: string;
+  /** The hosting site of the joined session: whose annotations of the slide it works on. */
+  siteId?: string | null;
   host?: boolean;
 }
 
@@ -53,7 +55,8 @@ const SESSION_STATUS_MS = 1_000;
 
 const refuse = (code: string, message: string): Refusal => ({ ok: false, code, message });
 const sessionRoom = (id: string): string => `s:${id}`;
-const slideRoom = (id: string): string => `a:${id}`;
+/** Everyone working on one site's annotations of a slide (see AnnotationScope). */
+const slideRoom = (id: string, siteId: string | null): string => `a:${id}:${siteId ?? ''}`;
 
 function parse<T>(schema: ZodType<T>, v: unknown): { ok: true; data: T } | Refusal {
   const r = validate(schema, v);
@@ -187,11 +190,11 @@ export class ReviewHub {
     socket.disconnect(true);
   }
 
-  /** Send an operation applied elsewhere (REST import) to every client on its slide. */
-  broadcast(op: AppliedOp, except?: Sock): void {
+  /** Send an operation applied elsewhere (REST import) to every client on that site's set of its slide. */
+  broadcast(op: AppliedOp, siteId: string | null, except?: Sock): void {
     if (!this.io) return;
-    if (except) except.to(slideRoom(op.slideId)).emit('op', op);
-    else this.io.to(slideRoom(op.slideId)).emit('op', op);
+    if (except) except.to(slideRoom(op.slideId, siteId)).emit('op', op);
+    else this.io.to(slideRoom(op.slideId, siteId)).emit('op', op);
   }
 
   /** Tell a closed session's participants, then disconnect them (on every process, through the adapter). */
@@ -243,7 +246,12 @@ export class ReviewHub {
     socket: Sock,
     fresh = true,
   ): Promise<
-    | { ok: true; session: { id: string; slideId: string; hostId: string }; p: Principal; grant: SlideGrant }
+    | {
+        ok: true;
+        session: { id: string; slideId: string; hostId: string; siteId: string | null };
+        p: Principal;
+        grant: SlideGrant;
+      }
     | Refusal
   > {
     const { sessionId, slideId } = socket.data;
@@ -254,7 +262,12 @@ export class ReviewHub {
     if (!row || row.status !== 'open') return refuse('SESSION_CLOSED', 'the session is closed');
     const grant = await this.ctx.access.grant(p, slideId);
     if (!grant) return refuse('FORBIDDEN', 'your access to this slide has ended');
-    return { ok: true, session: { id: row.id, slideId: row.slide_id, hostId: row.host_id }, p, grant };
+    return {
+      ok: true,
+      session: { id: row.id, slideId: row.slide_id, hostId: row.host_id, siteId: row.site_id },
+      p,
+      grant,
+    };
   }
 
   /**
@@ -301,11 +314,13 @@ export class ReviewHub {
       if (socket.data.sessionId && socket.data.sessionId !== session.id) await this.leave(socket);
       socket.data.sessionId = session.id;
       socket.data.slideId = session.slideId;
+      const siteId = (await this.sessions.row(session.id))?.site_id ?? null;
+      socket.data.siteId = siteId;
       socket.data.host = host;
       // In the room before the snapshot is read: every later operation reaches this socket.
-      await socket.join([sessionRoom(session.id), slideRoom(session.slideId)]);
+      await socket.join([sessionRoom(session.id), slideRoom(session.slideId, siteId)]);
       const [{ snapshot, replay }, chat, opinions, participants] = await Promise.all([
-        this.snapshots.get(session.slideId),
+        this.snapshots.get({ slideId: session.slideId, siteId }),
         this.sessions.chat(session.id),
         this.sessions.opinions(session.id),
         this.participants(session),
@@ -337,21 +352,22 @@ export class ReviewHub {
       if (!c.ok) return this.deny(socket, c, ack);
       const { p, grant } = c;
       const slideId = c.session.slideId;
-      const { result, applied } = await this.annotations.tryApply(slideId, op.data, {
+      const scope = { slideId, siteId: c.session.siteId };
+      const { result, applied } = await this.annotations.tryApply(scope, op.data, {
         id: p.user.id,
         name: p.user.displayName,
         moderator: moderates(p, grant, c.session.hostId),
       });
       ack(result);
       if (!applied) return;
-      this.broadcast(applied, socket);
+      this.broadcast(applied, scope.siteId, socket);
       await this.ctx.audit.record({
         action: `annotation.${applied.type}`,
         actor: p.user,
         targetType: 'annotation',
         targetId: applied.annotationId,
-        // The slide's site: its lab manager reads the trail of what was done to its slides.
-        targetSiteId: grant.siteId,
+        // The hosting owner site: its lab manager reads the trail of what was done to its slides.
+        targetSiteId: c.session.siteId ?? grant.siteId,
         detail: { slide: slideId, seq: applied.seq, session: c.session.id },
         ip: socket.handshake.address,
       });
@@ -441,13 +457,14 @@ export class ReviewHub {
   }
 
   private async leave(socket: Sock): Promise<void> {
-    const { sessionId, slideId } = socket.data;
+    const { sessionId, slideId, siteId } = socket.data;
     if (!sessionId) return;
     delete socket.data.sessionId;
     delete socket.data.slideId;
+    delete socket.data.siteId;
     delete socket.data.host;
     await socket.leave(sessionRoom(sessionId));
-    if (slideId) await socket.leave(slideRoom(slideId));
+    if (slideId) await socket.leave(slideRoom(slideId, siteId ?? null));
     await this.left(sessionId, socket.data.principal.user.id);
   }
 

@@ -21,7 +21,8 @@ function opinionDto(r: OpinionsTable): OpinionDto {
 export class SessionRepo {
   constructor(private readonly db: Db) {}
 
-  async create(slideId: string, title: string, hostId: string): Promise<string> {
+  /** `siteId`: the hosting site, whose set of the slide's annotations the session works in. */
+  async create(slideId: string, title: string, hostId: string, siteId: string | null): Promise<string> {
     const id = randomUUID();
     await this.db
       .insertInto('review_sessions')
@@ -33,6 +34,7 @@ export class SessionRepo {
         status: 'open',
         created_at: new Date().toISOString(),
         closed_at: null,
+        site_id: siteId,
       })
       .execute();
     return id;

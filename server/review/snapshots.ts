@@ -1,7 +1,7 @@
 import type { AppliedOp } from '../../protocol/index.ts';
-import type { AnnotationService } from './annotations.ts';
+import type { AnnotationScope, AnnotationService } from './annotations.ts';
 
-/** A slide's live annotations as of `seq` (later operations may show too), as UTF-8 JSON. */
+/** A slide's live annotations (one site's set) as of `seq` (later operations may show too), as UTF-8 JSON. */
 export interface Snapshot {
   seq: number;
   bytes: Buffer;
@@ -25,36 +25,37 @@ export class AnnotationSnapshots {
   constructor(private readonly annotations: AnnotationService) {}
 
   /** The snapshot to send, and every operation after it in order (read after the snapshot). */
-  async get(slideId: string): Promise<{ snapshot: Snapshot; replay: AppliedOp[] }> {
+  async get(scope: AnnotationScope): Promise<{ snapshot: Snapshot; replay: AppliedOp[] }> {
+    const key = `${scope.slideId}|${scope.siteId ?? ''}`;
     for (;;) {
-      let entry = this.cache.get(slideId);
+      let entry = this.cache.get(key);
       if (!entry) {
-        const building = this.build(slideId);
+        const building = this.build(scope);
         building.catch(() => {
-          if (this.cache.get(slideId) === building) this.cache.delete(slideId);
+          if (this.cache.get(key) === building) this.cache.delete(key);
         });
         entry = building;
       }
-      this.touch(slideId, entry);
+      this.touch(key, entry);
       const snapshot = await entry;
       // Read after the snapshot: whatever came in while it was encoded is in here (or in it).
-      const replay = await this.annotations.since(slideId, snapshot.seq, MAX_REPLAY);
+      const replay = await this.annotations.since(scope, snapshot.seq, MAX_REPLAY);
       if (replay) return { snapshot, replay };
       // Too far behind: encode again (once, by whichever join comes first).
-      if (this.cache.get(slideId) === entry) this.cache.delete(slideId);
+      if (this.cache.get(key) === entry) this.cache.delete(key);
     }
   }
 
-  private async build(slideId: string): Promise<Snapshot> {
+  private async build(scope: AnnotationScope): Promise<Snapshot> {
     // The seq is read first: the list then holds at least everything up to it.
-    const seq = await this.annotations.seq(slideId);
-    const list = await this.annotations.list(slideId);
+    const seq = await this.annotations.seq(scope);
+    const list = await this.annotations.list(scope);
     return { seq, bytes: Buffer.from(JSON.stringify(list)) };
   }
 
-  private touch(slideId: string, s: Promise<Snapshot>): void {
-    this.cache.delete(slideId);
-    this.cache.set(slideId, s);
+  private touch(key: string, s: Promise<Snapshot>): void {
+    this.cache.delete(key);
+    this.cache.set(key, s);
     while (this.cache.size > MAX_SLIDES) this.cache.delete(this.cache.keys().next().value!);
   }
 }
