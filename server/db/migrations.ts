@@ -330,7 +330,8 @@ const migrations: Record<string, Migration> = {
       await db.schema
         .createIndex('annotations_slide_site')
         .on('annotations')
-        .columns(['slide_id', 'site_id'])
+        // With id last, a scope's annotations are read in key order a page at a time (snapshots).
+        .columns(['slide_id', 'site_id', 'id'])
         .execute();
       await db.schema
         .createIndex('annotation_ops_slide_site_seq')

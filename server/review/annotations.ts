@@ -318,6 +318,30 @@ export class AnnotationService {
       );
   }
 
+  /**
+   * The stored JSON of every live annotation in a scope, `pageSize` rows a query in key order (the
+   * caller may yield between pages); the documents are handed on as stored, never parsed.
+   */
+  async *docPages(scope: AnnotationScope, pageSize = 2000): AsyncGenerator<string[]> {
+    let after = '';
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('annotations')
+        .select(['id', 'doc'])
+        .where('slide_id', '=', scope.slideId)
+        .where('site_id', scope.siteId === null ? 'is' : '=', scope.siteId)
+        .where('deleted', '=', 0)
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(pageSize)
+        .execute();
+      if (rows.length === 0) return;
+      yield rows.map((r) => r.doc);
+      after = rows[rows.length - 1]!.id;
+      if (rows.length < pageSize) return;
+    }
+  }
+
   /** The highest seq applied in a scope (0: none). */
   async seq(scope: AnnotationScope): Promise<number> {
     const r = await this.db

@@ -53,6 +53,13 @@ export const RECHECK_MS = 500;
 /** How long a session's status read for cursors and views is trusted (a close also clears it). */
 const SESSION_STATUS_MS = 1_000;
 
+/**
+ * Presence changes of one session are sent together, at most once in this interval: a crowd joining
+ * or leaving at once (a teaching session, a reconnect after a network drop) costs one list per
+ * interval instead of one per socket sent to every socket.
+ */
+const PRESENCE_MS = 100;
+
 const refuse = (code: string, message: string): Refusal => ({ ok: false, code, message });
 const sessionRoom = (id: string): string => `s:${id}`;
 /** Everyone working on one site's annotations of a slide (see AnnotationScope). */
@@ -83,6 +90,8 @@ export class ReviewHub {
   readonly sessions: SessionRepo;
   private readonly snapshots: AnnotationSnapshots;
   private io: IO | null = null;
+  /** Sessions whose presence list goes out at the end of the current PRESENCE_MS. */
+  private readonly presencePending = new Map<string, NodeJS.Timeout>();
   private stopRechecks: (() => void) | null = null;
   /** A re-check of every socket is running; `again` asks for one more when it ends. */
   private sweeping: Promise<void> | null = null;
@@ -207,6 +216,8 @@ export class ReviewHub {
   async close(): Promise<void> {
     this.stopRechecks?.();
     this.stopRechecks = null;
+    for (const t of this.presencePending.values()) clearTimeout(t);
+    this.presencePending.clear();
     if (!this.io) return;
     const io = this.io;
     this.io = null;
@@ -337,7 +348,7 @@ export class ReviewHub {
         },
         replay,
       });
-      this.io?.to(sessionRoom(session.id)).emit('presence', participants);
+      this.presenceSoon(session.id);
     });
 
     on('leave', async () => {
@@ -471,8 +482,26 @@ export class ReviewHub {
   private async left(sessionId: string | undefined, userId: string): Promise<void> {
     if (!sessionId || !this.io) return;
     this.io.to(sessionRoom(sessionId)).emit('cursor', { userId, gone: true });
+    this.presenceSoon(sessionId);
+  }
+
+  private presenceSoon(sessionId: string): void {
+    if (this.presencePending.has(sessionId)) return;
+    const t = setTimeout(() => {
+      this.presencePending.delete(sessionId);
+      this.sendPresence(sessionId).catch((e: unknown) =>
+        this.ctx.log(`review presence failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
+    }, PRESENCE_MS);
+    t.unref();
+    this.presencePending.set(sessionId, t);
+  }
+
+  private async sendPresence(sessionId: string): Promise<void> {
+    if (!this.io) return;
     const session = await this.sessions.get(sessionId);
-    if (session) this.io.to(sessionRoom(sessionId)).emit('presence', await this.participants(session));
+    if (session && this.io)
+      this.io.to(sessionRoom(sessionId)).emit('presence', await this.participants(session));
   }
 
   /** Host, then invited users in invitation order (each with a fixed colour), and who is online. */

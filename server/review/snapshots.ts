@@ -7,6 +7,21 @@ export interface Snapshot {
   bytes: Buffer;
 }
 
+/**
+ * A top-level string field of a stored annotation document, read without parsing it. Documents are
+ * written by JSON.stringify of an AnnotationDto: `"key":"` cannot occur inside a string value (its
+ * quotes would be escaped), and the nested objects (geometry, classification, comments) have no key
+ * named `id` before the top-level one, which comes first, nor any named `createdAt`. Ids and ISO times
+ * hold no escapes.
+ */
+function field(doc: string, key: 'id' | 'createdAt'): string {
+  const tag = `"${key}":"`;
+  const at = doc.indexOf(tag);
+  if (at < 0) return '';
+  const from = at + tag.length;
+  return doc.slice(from, doc.indexOf('"', from));
+}
+
 /** Operations a joiner may be sent on top of a snapshot before it is worth encoding a new one. */
 const MAX_REPLAY = 1000;
 /** Slides whose snapshot is kept (the most recently joined). */
@@ -46,11 +61,29 @@ export class AnnotationSnapshots {
     }
   }
 
+  /**
+   * Read and encoded a page at a time with a turn of the event loop between pages, and from the stored
+   * JSON of each annotation as it is (no parse, no stringify): 20,000 annotations in one go held every
+   * other request for most of a second.
+   */
   private async build(scope: AnnotationScope): Promise<Snapshot> {
     // The seq is read first: the list then holds at least everything up to it.
     const seq = await this.annotations.seq(scope);
-    const list = await this.annotations.list(scope);
-    return { seq, bytes: Buffer.from(JSON.stringify(list)) };
+    const docs: { at: string; id: string; doc: string }[] = [];
+    for await (const page of this.annotations.docPages(scope)) {
+      for (const doc of page) docs.push({ at: field(doc, 'createdAt'), id: field(doc, 'id'), doc });
+      await new Promise((r) => setImmediate(r));
+    }
+    // Oldest first, as AnnotationService.list orders them.
+    docs.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : 1));
+    const parts: Buffer[] = [Buffer.from('[')];
+    for (let i = 0; i < docs.length; i += 2000) {
+      const chunk = docs.slice(i, i + 2000).map((d) => d.doc);
+      parts.push(Buffer.from((i > 0 ? ',' : '') + chunk.join(',')));
+      await new Promise((r) => setImmediate(r));
+    }
+    parts.push(Buffer.from(']'));
+    return { seq, bytes: Buffer.concat(parts) };
   }
 
   private touch(key: string, s: Promise<Snapshot>): void {
