@@ -15,7 +15,7 @@ import type { AnnotationDto, ReviewSessionDto } from '../protocol/index.ts';
 import { createApp, createHandler, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
-import { slideRow, userWithToken } from './helpers/auth.ts';
+import { slideRow, userFetch, userWithToken } from './helpers/auth.ts';
 
 const SLIDE = 'b'.repeat(32);
 let dataDir = '';
@@ -63,12 +63,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function api(user: string, p: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${tokens[user]}`);
-  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
-  return fetch(`${base}${p}`, { ...init, headers });
-}
+const api = userFetch(() => base, tokens);
 
 const feature = (label: string) => ({
   type: 'Feature',

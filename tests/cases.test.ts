@@ -25,7 +25,7 @@ import { createApp, createHandler, createServerContext } from '../server/app.ts'
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { readFileSync } from 'node:fs';
-import { slideRow, userWithToken } from './helpers/auth.ts';
+import { slideRow, userFetch, userWithToken } from './helpers/auth.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 const have = requireSlides();
@@ -68,12 +68,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function as(user: string, p: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${tok[user]}`);
-  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
-  return fetch(`${base}${p}`, { ...init, headers });
-}
+const as = userFetch(() => base, tok);
 const body = async <T>(r: Response): Promise<T> => (await r.json()) as T;
 const day = (n: number): string => new Date(Date.now() - n * 86_400_000).toISOString().slice(0, 10);
 

@@ -17,7 +17,7 @@ import { createApp, createHandler, createServerContext } from '../server/app.ts'
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { GEOJSON_IMPORT_LIMITS } from '../server/review/geojson.ts';
-import { slideRow, userWithToken } from './helpers/auth.ts';
+import { slideRow, userFetch, userWithToken } from './helpers/auth.ts';
 
 let dataDir = '';
 let ctx: ServerContext;
@@ -53,12 +53,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function api(user: string, p: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${tokens[user]}`);
-  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/geo+json');
-  return fetch(`${base}${p}`, { ...init, headers });
-}
+const api = userFetch(() => base, tokens, 'application/geo+json');
 
 const importGeoJson = (body: string): Promise<Response> =>
   api('host', `/api/slides/${SLIDE}/annotations?format=geojson`, { method: 'POST', body });

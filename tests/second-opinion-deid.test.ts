@@ -23,7 +23,7 @@ import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { ensureClientBuilt } from '../scripts/browser.ts';
 import { ingest } from '../tiles/index.ts';
-import { userWithToken } from './helpers/auth.ts';
+import { userFetch, userWithToken } from './helpers/auth.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 const have = requireSlides();
@@ -102,12 +102,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-function as(user: string, p: string, init: RequestInit = {}): Promise<Response> {
-  const headers = new Headers(init.headers);
-  headers.set('authorization', `Bearer ${tok[user]}`);
-  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
-  return fetch(`${base}${p}`, { ...init, headers });
-}
+const as = userFetch(() => base, tok);
 
 const ask = (question: string): Promise<Response> =>
   as('anna', `/api/cases/${caseId}/second-opinion`, { method: 'POST', body: JSON.stringify({ question }) });

@@ -49,6 +49,36 @@ export interface AnnotationScope {
   siteId: string | null;
 }
 
+/** A new annotation as a create operation by `actor` makes it. */
+function created(op: CreateOperation, slideId: string, actor: Actor, now: string): AnnotationDto {
+  return {
+    id: op.annotation.id,
+    slideId,
+    kind: op.annotation.kind,
+    geometry: op.annotation.geometry,
+    classification: op.annotation.classification,
+    label: op.annotation.label,
+    authorId: actor.id,
+    authorName: actor.name,
+    createdAt: now,
+    updatedAt: now,
+    version: 1,
+    comments: [],
+  };
+}
+
+/** The row of a newly created annotation. */
+const newRow = (scope: AnnotationScope, after: AnnotationDto, doc: string, now: string) => ({
+  id: after.id,
+  slide_id: scope.slideId,
+  site_id: scope.siteId,
+  author_id: after.authorId,
+  deleted: 0,
+  version: 1,
+  doc,
+  updated_at: now,
+});
+
 const inScope = (r: { slide_id: string; site_id: string | null }, s: AnnotationScope): boolean =>
   r.slide_id === s.slideId && r.site_id === s.siteId;
 
@@ -86,20 +116,7 @@ export class AnnotationService {
       let deleted = false;
       if (op.type === 'create') {
         if (row) throw new OpRefused('CONFLICT', `annotation ${annotationId} exists`);
-        after = {
-          id: annotationId,
-          slideId,
-          kind: op.annotation.kind,
-          geometry: op.annotation.geometry,
-          classification: op.annotation.classification,
-          label: op.annotation.label,
-          authorId: actor.id,
-          authorName: actor.name,
-          createdAt: now,
-          updatedAt: now,
-          version: 1,
-          comments: [],
-        };
+        after = created(op, slideId, actor, now);
       } else {
         if (!row || !before) throw new OpRefused('NOT_FOUND', `no annotation ${annotationId}`);
         if (op.type !== 'comment' && before.authorId !== actor.id && !actor.moderator)
@@ -145,16 +162,7 @@ export class AnnotationService {
       } else {
         await trx
           .insertInto('annotations')
-          .values({
-            id: annotationId,
-            slide_id: slideId,
-            site_id: scope.siteId,
-            author_id: actor.id,
-            deleted: 0,
-            version: 1,
-            doc,
-            updated_at: now,
-          })
+          .values(newRow(scope, after, doc, now))
           .execute();
       }
       const logged = await trx
@@ -236,36 +244,12 @@ export class AnnotationService {
       if (taken) throw new OpRefused('CONFLICT', `annotation ${taken.id} exists`);
       const now = new Date().toISOString();
       const docs = fresh.map((op) => {
-        const after: AnnotationDto = {
-          id: op.annotation.id,
-          slideId,
-          kind: op.annotation.kind,
-          geometry: op.annotation.geometry,
-          classification: op.annotation.classification,
-          label: op.annotation.label,
-          authorId: actor.id,
-          authorName: actor.name,
-          createdAt: now,
-          updatedAt: now,
-          version: 1,
-          comments: [],
-        };
+        const after = created(op, slideId, actor, now);
         return { op, after, doc: JSON.stringify(after) };
       });
       await trx
         .insertInto('annotations')
-        .values(
-          docs.map(({ after, doc }) => ({
-            id: after.id,
-            slide_id: slideId,
-            site_id: scope.siteId,
-            author_id: actor.id,
-            deleted: 0,
-            version: 1,
-            doc,
-            updated_at: now,
-          })),
-        )
+        .values(docs.map(({ after, doc }) => newRow(scope, after, doc, now)))
         .execute();
       const logged = await trx
         .insertInto('annotation_ops')

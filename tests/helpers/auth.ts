@@ -56,3 +56,20 @@ export async function slideRow(
     })
     .execute();
 }
+
+/**
+ * fetch as a named user of `tokens` (`Authorization: Bearer`), against the base URL known at call
+ * time; a body without a Content-Type is sent as `bodyType`.
+ */
+export function userFetch(
+  base: () => string,
+  tokens: Record<string, string>,
+  bodyType = 'application/json',
+): (user: string, p: string, init?: RequestInit) => Promise<Response> {
+  return (user, p, init = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${tokens[user]}`);
+    if (init.body && !headers.has('content-type')) headers.set('content-type', bodyType);
+    return fetch(`${base()}${p}`, { ...init, headers });
+  };
+}
