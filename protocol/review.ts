@@ -13,7 +13,7 @@ import { z } from 'zod';
  * after a dropped connection is recognised and answered with the first result, never applied twice.
  */
 
-export const REVIEW_PROTOCOL_VERSION = 1;
+export const REVIEW_PROTOCOL_VERSION = 2;
 
 export const ANNOTATION_KINDS = ['point', 'line', 'rectangle', 'ellipse', 'polygon', 'freehand'] as const;
 export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
@@ -234,7 +234,7 @@ export interface RoomState {
   /** The seq the annotations are as of; the join's `replay` holds every operation after it. */
   seq: number;
   /**
-   * The slide's live annotations, an `AnnotationDto[]` as UTF-8 JSON: encoded
+   * The slide's live annotations, an `AnnotationDto[]` as gzip-compressed UTF-8 JSON: encoded
    * once and the same bytes sent to every joiner as a binary attachment (a Buffer in Node, an
    * ArrayBuffer in a browser). Later operations may already show in it; replaying them on top is
    * harmless, as each carries the whole annotation after it.

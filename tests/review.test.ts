@@ -171,7 +171,7 @@ describe('review sessions', () => {
     anon.disconnect();
     const s = connect('outsider');
     const r = await new Promise<{ ok: boolean; code?: string }>((res) =>
-      s.emit('join', { protocolVersion: 1, sessionId }, res as never),
+      s.emit('join', { protocolVersion: 2, sessionId }, res as never),
     );
     expect(r).toMatchObject({ ok: false, code: 'NOT_FOUND' });
     const op = await new Promise<OpResult>((res) =>

@@ -12,12 +12,13 @@
  * Targets: health p99 ≤ 100 ms and peak RSS ≤ 1 GB in every case.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { io, type Socket } from 'socket.io-client';
-import { PROTOCOL_VERSION } from '../../protocol/index.ts';
+import { REVIEW_PROTOCOL_VERSION } from '../../protocol/index.ts';
 import { intArg, runBench } from './args.ts';
 import { REPO_ROOT, writeSyntheticSlide } from './make-bench-slide.ts';
 import { memoryOf } from './measure.ts';
@@ -252,19 +253,20 @@ async function importGeoJson(c: Ctx, body: string): Promise<number> {
   return r.imported;
 }
 
-/** `n` sockets of the host connect and join the session at once; resolves when every join is answered. */
 /** What a join carried of the annotations: a list, or one encoded snapshot (bytes of JSON). */
 function describeSnapshot(a: unknown): string {
   if (Array.isArray(a)) return `a list of ${a.length.toLocaleString('en')} annotations`;
   if (a instanceof ArrayBuffer || ArrayBuffer.isView(a)) {
     const bytes =
       a instanceof ArrayBuffer ? new Uint8Array(a) : new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    const list = JSON.parse(new TextDecoder().decode(bytes)) as unknown[];
-    return `a ${mb(bytes.byteLength)} snapshot (JSON bytes, shared) of ${list.length.toLocaleString('en')} annotations`;
+    const json = gunzipSync(bytes);
+    const list = JSON.parse(json.toString('utf8')) as unknown[];
+    return `a ${mb(bytes.byteLength)} snapshot (gzipped JSON, ${mb(json.byteLength)} unpacked, shared) of ${list.length.toLocaleString('en')} annotations`;
   }
   return typeof a;
 }
 
+/** `n` sockets of the host connect and join the session at once; resolves when every join is answered. */
 async function joinAll(
   c: Ctx,
   sessionId: string,
@@ -295,7 +297,7 @@ async function joinAll(
             s.once('connect', () => {
               s.timeout(600_000).emit(
                 'join',
-                { protocolVersion: PROTOCOL_VERSION, sessionId },
+                { protocolVersion: REVIEW_PROTOCOL_VERSION, sessionId },
                 (
                   err: Error | null,
                   ack: { ok: boolean; code?: string; state?: { annotations?: unknown } },

@@ -1,11 +1,15 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import type { AppliedOp } from '../../protocol/index.ts';
 import type { AnnotationScope, AnnotationService } from './annotations.ts';
 
-/** A slide's live annotations (one site's set) as of `seq` (later operations may show too), as UTF-8 JSON. */
+/** A slide's live annotations (one site's set) as of `seq` (later operations may show too), as gzipped UTF-8 JSON. */
 export interface Snapshot {
   seq: number;
   bytes: Buffer;
 }
+
+const gzipAsync = promisify(gzip);
 
 /**
  * A top-level string field of a stored annotation document, read without parsing it. Documents are
@@ -83,7 +87,9 @@ export class AnnotationSnapshots {
       await new Promise((r) => setImmediate(r));
     }
     parts.push(Buffer.from(']'));
-    return { seq, bytes: Buffer.concat(parts) };
+    // Compressed off the main thread (libuv's pool): annotation JSON shrinks ~10x, so a crowd joining
+    // at once, or a specialist on a slow link, moves a tenth of the bytes.
+    return { seq, bytes: await gzipAsync(Buffer.concat(parts), { level: 6 }) };
   }
 
   private touch(key: string, s: Promise<Snapshot>): void {

@@ -38,9 +38,16 @@ interface HistoryEntry {
 
 const newId = (): string => crypto.randomUUID();
 
-/** A join's `state.annotations` (UTF-8 JSON bytes, shared by every joiner) as the list it encodes. */
-export function decodeAnnotations(bytes: Uint8Array | ArrayBuffer): AnnotationDto[] {
-  return JSON.parse(new TextDecoder().decode(bytes)) as AnnotationDto[];
+/**
+ * A join's `state.annotations` (gzipped UTF-8 JSON, shared by every joiner) as the list it encodes;
+ * decompressed by the platform's DecompressionStream (browsers and Node alike).
+ */
+export async function decodeAnnotations(bytes: Uint8Array | ArrayBuffer): Promise<AnnotationDto[]> {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  const stream = new Blob([view as Uint8Array<ArrayBuffer>])
+    .stream()
+    .pipeThrough(new DecompressionStream('gzip'));
+  return JSON.parse(await new Response(stream).text()) as AnnotationDto[];
 }
 
 /**
@@ -77,6 +84,11 @@ export class ReviewSession {
   private myVersion = new Map<string, number>();
   private listeners = new Set<() => void>();
   private joined: Promise<JoinResult> | null = null;
+  /**
+   * Operations broadcast while a join's snapshot is being decompressed: applied after it, in order,
+   * so none is overwritten by the older snapshot. Null when no snapshot is being read.
+   */
+  private held: AppliedOp[] | null = null;
 
   /**
    * `storage` (the browser's localStorage) keeps my unsent changes across a page reload: they are
@@ -111,6 +123,7 @@ export class ReviewSession {
       this.changed();
     });
     socket.on('op', (op) => {
+      if (this.held) return void this.held.push(op);
       this.applyRemote(op);
       this.changed();
     });
@@ -160,21 +173,36 @@ export class ReviewSession {
         'join',
         { protocolVersion: REVIEW_PROTOCOL_VERSION, sessionId: this.sessionId },
         (r) => {
-          if (r.ok) {
-            this.session = r.state.session;
-            this.lastReplay = r.replay.length;
-            this.confirmed = new Map(decodeAnnotations(r.state.annotations).map((a) => [a.id, a]));
-            this.seqOf = new Map();
-            this.seq = Math.max(this.seq, r.state.seq);
-            for (const op of r.replay) this.applyRemote(op);
-            this.participants = r.state.participants;
-            this.chat = r.state.chat;
-            this.opinions = r.state.opinions;
-            // What I did while away goes out now, in order; resends of delivered ops are recognised.
-            for (const p of this.pending) this.send(p.op, p.resolve, false);
+          if (!r.ok) {
+            resolve(r);
+            this.changed();
+            return;
           }
-          resolve(r);
-          this.changed();
+          const held: AppliedOp[] = [];
+          this.held = held;
+          decodeAnnotations(r.state.annotations).then(
+            (list) => {
+              if (this.held === held) this.held = null;
+              this.session = r.state.session;
+              this.lastReplay = r.replay.length;
+              this.confirmed = new Map(list.map((a) => [a.id, a]));
+              this.seqOf = new Map();
+              this.seq = Math.max(this.seq, r.state.seq);
+              for (const op of [...r.replay, ...held]) this.applyRemote(op);
+              this.participants = r.state.participants;
+              this.chat = r.state.chat;
+              this.opinions = r.state.opinions;
+              // What I did while away goes out now, in order; resends of delivered ops are recognised.
+              for (const p of this.pending) this.send(p.op, p.resolve, false);
+              resolve(r);
+              this.changed();
+            },
+            () => {
+              if (this.held === held) this.held = null;
+              resolve({ ok: false, code: 'INTERNAL', message: 'the session state could not be read' });
+              this.changed();
+            },
+          );
         },
       );
     });
