@@ -92,6 +92,8 @@ export class ReviewHub {
   private io: IO | null = null;
   /** Sessions whose presence list goes out at the end of the current PRESENCE_MS. */
   private readonly presencePending = new Map<string, NodeJS.Timeout>();
+  /** The last turn handed out by nextTurn(). */
+  private turns: Promise<void> = Promise.resolve();
   private stopRechecks: (() => void) | null = null;
   /** A re-check of every socket is running; `again` asks for one more when it ends. */
   private sweeping: Promise<void> | null = null;
@@ -336,6 +338,7 @@ export class ReviewHub {
         this.sessions.opinions(session.id),
         this.participants(session),
       ]);
+      await this.nextTurn();
       ack({
         ok: true,
         state: {
@@ -463,7 +466,7 @@ export class ReviewHub {
     });
 
     socket.on('disconnect', () => {
-      void this.left(socket.data.sessionId, socket.data.principal.user.id);
+      this.left(socket.data.sessionId);
     });
   }
 
@@ -476,13 +479,25 @@ export class ReviewHub {
     delete socket.data.host;
     await socket.leave(sessionRoom(sessionId));
     if (slideId) await socket.leave(slideRoom(slideId, siteId ?? null));
-    await this.left(sessionId, socket.data.principal.user.id);
+    this.left(sessionId);
   }
 
-  private async left(sessionId: string | undefined, userId: string): Promise<void> {
+  private left(sessionId: string | undefined): void {
     if (!sessionId || !this.io) return;
-    this.io.to(sessionRoom(sessionId)).emit('cursor', { userId, gone: true });
+    // The next presence list shows them offline, and clients drop an offline participant's cursor
+    // and view with it: one list for a crowd leaving at once, not one message per leaver to everyone.
     this.presenceSoon(sessionId);
+  }
+
+  /**
+   * Resolves on a turn of the event loop of its own, one caller per turn. Join answers carry the
+   * snapshot: a crowd waiting on the same snapshot was answered in one tick, copying hundreds of
+   * megabytes into socket buffers before any other request could run.
+   */
+  private nextTurn(): Promise<void> {
+    const turn = this.turns.then(() => new Promise<void>((r) => setImmediate(r)));
+    this.turns = turn;
+    return turn;
   }
 
   private presenceSoon(sessionId: string): void {

@@ -134,9 +134,10 @@ export function useReviewRoom(
       controller.current?.setView(view);
     });
     socket.on('presence', (ps) => {
-      // Someone who left takes their view outline along.
+      // Someone who left takes their cursor and view outline along.
       const online = new Set(ps.filter((p) => p.online).map((p) => p.userId));
       setViews((m) => new Map([...m].filter(([id]) => online.has(id))));
+      setCursors((m) => new Map([...m].filter(([id]) => online.has(id))));
     });
     socket.on('kicked', (k) => end(k.message || 'You were removed from the session'));
     socket.on('closed', () => end('The host closed the session'));
