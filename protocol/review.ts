@@ -13,7 +13,7 @@ import { z } from 'zod';
  * after a dropped connection is recognised and answered with the first result, never applied twice.
  */
 
-export const REVIEW_PROTOCOL_VERSION = 2;
+export const REVIEW_PROTOCOL_VERSION = 3;
 
 export const ANNOTATION_KINDS = ['point', 'line', 'rectangle', 'ellipse', 'polygon', 'freehand'] as const;
 export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
@@ -228,18 +228,38 @@ export interface OpinionDto {
   at: string;
 }
 
+/**
+ * A join's annotations travel after its answer, as `snapshot` events (parts of at most
+ * SNAPSHOT_PART_BYTES, in order, tagged with the transfer number): concatenated, they are an
+ * `AnnotationDto[]` (in no particular order) as gzip-compressed UTF-8 JSON, encoded once per slide
+ * and shared by every joiner.
+ * Later operations may already show in it; replaying them on top is harmless, as each carries the
+ * whole annotation after it. Parts go out a few at a time across all joiners, so a crowd joining a
+ * slide with tens of thousands of annotations never holds the server for others.
+ */
+export interface SnapshotRef {
+  /** Numbers this join's parts; a rejoin on the same socket starts a new transfer. */
+  transfer: number;
+  bytes: number;
+  parts: number;
+}
+
+/** A part of a join's annotation snapshot (a Buffer in Node, an ArrayBuffer in a browser). */
+export interface SnapshotPart {
+  transfer: number;
+  index: number;
+  data: Uint8Array | ArrayBuffer;
+}
+
+export const SNAPSHOT_PART_BYTES = 128 * 1024;
+
 /** Everything a client needs on (re)join. */
 export interface RoomState {
   session: ReviewSessionDto;
   /** The seq the annotations are as of; the join's `replay` holds every operation after it. */
   seq: number;
-  /**
-   * The slide's live annotations, an `AnnotationDto[]` as gzip-compressed UTF-8 JSON: encoded
-   * once and the same bytes sent to every joiner as a binary attachment (a Buffer in Node, an
-   * ArrayBuffer in a browser). Later operations may already show in it; replaying them on top is
-   * harmless, as each carries the whole annotation after it.
-   */
-  annotations: Uint8Array | ArrayBuffer;
+  /** The slide's live annotations: what follows the answer as `snapshot` parts (see SnapshotRef). */
+  annotations: SnapshotRef;
   participants: Participant[];
   chat: ChatMessageDto[];
   opinions: OpinionDto[];
@@ -272,6 +292,7 @@ export interface ClientToServerEvents {
 
 export interface ServerToClientEvents {
   op: (op: AppliedOp) => void;
+  snapshot: (p: SnapshotPart) => void;
   presence: (p: Participant[]) => void;
   cursor: (c: { userId: string; x: number; y: number } | { userId: string; gone: true }) => void;
   view: (v: { userId: string; view: ViewDto }) => void;

@@ -258,7 +258,7 @@ describe('second opinion', () => {
     // The specialist answers in the session: the request counts as answered.
     const sock = io(base, { transports: ['websocket'], auth: { token: tok['spec'] }, forceNew: true });
     const joined = await new Promise<{ ok: boolean }>((r) =>
-      sock.emit('join', { protocolVersion: 2, sessionId: so.sessionId }, r as never),
+      sock.emit('join', { protocolVersion: 3, sessionId: so.sessionId }, r as never),
     );
     expect(joined.ok).toBe(true);
     const op = await new Promise<{ ok: boolean }>((r) =>

@@ -171,7 +171,7 @@ describe('review sessions', () => {
     anon.disconnect();
     const s = connect('outsider');
     const r = await new Promise<{ ok: boolean; code?: string }>((res) =>
-      s.emit('join', { protocolVersion: 2, sessionId }, res as never),
+      s.emit('join', { protocolVersion: 3, sessionId }, res as never),
     );
     expect(r).toMatchObject({ ok: false, code: 'NOT_FOUND' });
     const op = await new Promise<OpResult>((res) =>
@@ -527,6 +527,75 @@ describe('review sessions', () => {
     ).toHaveLength(1);
     first.socket.disconnect();
     second.socket.disconnect();
+  });
+
+  it('a snapshot of thousands of annotations arrives in parts, and an edit made while it travels is kept', async () => {
+    const BIG = 'c'.repeat(32);
+    await slideRow(ctx.db, { id: BIG, name: 'many cells', siteId: 'north', width: 50000, height: 40000 });
+    const res = await api('host', '/api/sessions', {
+      method: 'POST',
+      body: JSON.stringify({ slideId: BIG, title: 'crowded slide' }),
+    });
+    expect(res.status).toBe(201);
+    const big = (await res.json()) as ReviewSessionDto;
+    const inv = await api('host', `/api/sessions/${big.id}/invite`, {
+      method: 'POST',
+      body: JSON.stringify({ userId: ids['colleague'] }),
+    });
+    expect(inv.status).toBe(200);
+    // 4,000 cell outlines of 24 vertices: a snapshot of several parts.
+    const cells = Array.from({ length: 4000 }, (_, i) => ({
+      type: 'create' as const,
+      opId: crypto.randomUUID(),
+      annotation: {
+        id: crypto.randomUUID(),
+        kind: 'polygon' as const,
+        geometry: {
+          points: Array.from({ length: 24 }, (_, k): [number, number] => [
+            (i % 200) * 250 + 100 * Math.cos((k * Math.PI) / 12) + (i % 7) * 0.37,
+            Math.floor(i / 200) * 250 + 100 * Math.sin((k * Math.PI) / 12) + (i % 11) * 0.53,
+          ]),
+        },
+        classification: tumour,
+        label: `cell ${i}`,
+      },
+    }));
+    const actor = { id: ids['host']!, name: 'host', moderator: true };
+    for (let i = 0; i < cells.length; i += 500)
+      await ctx.review.annotations.createBatch(
+        { slideId: BIG, siteId: 'north' },
+        cells.slice(i, i + 500),
+        actor,
+      );
+
+    const host = new ReviewSession(connect('host'), big.id);
+    expect((await host.ready()).ok).toBe(true);
+    const parts: { transfer: number; index: number }[] = [];
+    const socket = connect('colleague');
+    socket.on('snapshot', (p) => parts.push({ transfer: p.transfer, index: p.index }));
+    const joiner = new ReviewSession(socket, big.id);
+    // An edit by the host as the joiner's snapshot is on its way.
+    await until(() => parts.length > 0, 'the first part');
+    const late = await host.create({
+      kind: 'point',
+      geometry: { points: [[42, 42]] },
+      classification: tumour,
+      label: 'made during the join',
+    });
+    expect(late.ok).toBe(true);
+    const j = await joiner.ready();
+    expect(j.ok).toBe(true);
+    if (!j.ok) return;
+    expect(j.state.annotations.parts).toBeGreaterThan(1);
+    expect(parts.map((p) => p.index)).toEqual(Array.from({ length: j.state.annotations.parts }, (_, i) => i));
+    expect(new Set(parts.map((p) => p.transfer))).toEqual(new Set([j.state.annotations.transfer]));
+    await until(() => joiner.get(late.id) !== undefined, 'the edit made during the join');
+    expect(joiner.annotations()).toHaveLength(4001);
+    // Oldest first, as the list shows them.
+    const times = joiner.annotations().map((a) => a.createdAt);
+    expect(times).toEqual([...times].sort());
+    host.socket.disconnect();
+    joiner.socket.disconnect();
   });
 
   it('losing access ends the session for that user at once, without waiting for an event', async () => {

@@ -118,7 +118,7 @@ function socket(base: string, auth: { token: string } | { cookie: string }): Cli
 }
 
 function join(s: ClientSocket, sessionId: string): Promise<JoinResult> {
-  return new Promise((r) => s.emit('join', { protocolVersion: 2, sessionId }, r));
+  return new Promise((r) => s.emit('join', { protocolVersion: 3, sessionId }, r));
 }
 
 /** Milliseconds from now until the socket is disconnected by the server. */

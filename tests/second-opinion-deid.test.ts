@@ -178,7 +178,7 @@ describe.skipIf(!have)('second opinions leak no identifiers', () => {
     // The host is in the room and works: an annotation, a chat line, a cursor, a view, a summon.
     const host = connect('anna');
     const hostJoin = await emit<{ ok: boolean; state: { session: ReviewSessionDto } }>(host, 'join', {
-      protocolVersion: 2,
+      protocolVersion: 3,
       sessionId: so.sessionId,
     });
     expect(hostJoin.ok).toBe(true);
@@ -190,7 +190,7 @@ describe.skipIf(!have)('second opinions leak no identifiers', () => {
     const join = await emit<{
       ok: boolean;
       state: { session: ReviewSessionDto; chat: { text: string }[] };
-    }>(spec, 'join', { protocolVersion: 2, sessionId: so.sessionId });
+    }>(spec, 'join', { protocolVersion: 3, sessionId: so.sessionId });
     expect(join.ok).toBe(true);
     expect(join.state.session.title).toBe('Second opinion review');
     // The question arrives, checked, as the requester's first message in the session.

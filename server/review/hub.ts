@@ -23,6 +23,7 @@ import { AnnotationService } from './annotations.ts';
 import { standings } from './recheck.ts';
 import { moderates } from './rights.ts';
 import { AnnotationSnapshots } from './snapshots.ts';
+import { SnapshotSender } from './snapshot-sender.ts';
 import { presentSession } from './present.ts';
 import { SessionRepo } from './sessions.ts';
 import { validate } from '../http/errors.ts';
@@ -94,6 +95,8 @@ export class ReviewHub {
   private readonly presencePending = new Map<string, NodeJS.Timeout>();
   /** The last turn handed out by nextTurn(). */
   private turns: Promise<void> = Promise.resolve();
+  /** Join snapshots on their way out, paced. */
+  private readonly snapshotSender = new SnapshotSender();
   private stopRechecks: (() => void) | null = null;
   /** A re-check of every socket is running; `again` asks for one more when it ends. */
   private sweeping: Promise<void> | null = null;
@@ -314,6 +317,9 @@ export class ReviewHub {
       const ack = ackOf(ackRaw);
       const req = parse(JoinSchema, raw);
       if (!req.ok) return ack(req);
+      // One join per turn of the event loop: a crowd's joins arrive in one read and their queries
+      // (synchronous with SQLite) would otherwise all run before any other request.
+      await this.nextTurn();
       const p = await this.identity(socket);
       if (!p) return this.deny(socket, refuse('UNAUTHENTICATED', 'signed out'), ack);
       const session = await this.sessions.get(req.data.sessionId);
@@ -338,13 +344,13 @@ export class ReviewHub {
         this.sessions.opinions(session.id),
         this.participants(session),
       ]);
-      await this.nextTurn();
+      const ref = this.snapshotSender.prepare(socket, snapshot.bytes);
       ack({
         ok: true,
         state: {
           session: presentSession(session, grant),
           seq: snapshot.seq,
-          annotations: snapshot.bytes,
+          annotations: ref,
           participants,
           chat,
           opinions,
@@ -352,6 +358,7 @@ export class ReviewHub {
         replay,
       });
       this.presenceSoon(session.id);
+      await this.snapshotSender.send(socket, ref, snapshot.bytes);
     });
 
     on('leave', async () => {

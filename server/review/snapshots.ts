@@ -1,5 +1,5 @@
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { once } from 'node:events';
+import { createGzip } from 'node:zlib';
 import type { AppliedOp } from '../../protocol/index.ts';
 import type { AnnotationScope, AnnotationService } from './annotations.ts';
 
@@ -9,22 +9,8 @@ export interface Snapshot {
   bytes: Buffer;
 }
 
-const gzipAsync = promisify(gzip);
-
-/**
- * A top-level string field of a stored annotation document, read without parsing it. Documents are
- * written by JSON.stringify of an AnnotationDto: `"key":"` cannot occur inside a string value (its
- * quotes would be escaped), and the nested objects (geometry, classification, comments) have no key
- * named `id` before the top-level one, which comes first, nor any named `createdAt`. Ids and ISO times
- * hold no escapes.
- */
-function field(doc: string, key: 'id' | 'createdAt'): string {
-  const tag = `"${key}":"`;
-  const at = doc.indexOf(tag);
-  if (at < 0) return '';
-  const from = at + tag.length;
-  return doc.slice(from, doc.indexOf('"', from));
-}
+/** Annotations read per query (one turn of the event loop each). */
+const PAGE = 500;
 
 /** Operations a joiner may be sent on top of a snapshot before it is worth encoding a new one. */
 const MAX_REPLAY = 1000;
@@ -66,30 +52,33 @@ export class AnnotationSnapshots {
   }
 
   /**
-   * Read and encoded a page at a time with a turn of the event loop between pages, and from the stored
-   * JSON of each annotation as it is (no parse, no stringify): 20,000 annotations in one go held every
-   * other request for most of a second.
+   * Read a page at a time with a turn of the event loop between pages, from the stored JSON of each
+   * annotation as it is (no parse, no stringify), in key order (the client orders the list), and
+   * compressed as it is read by a gzip stream working in libuv's pool: reading, sorting, joining and
+   * compressing 20,000 annotations in one go held every other request for a quarter of a second.
    */
   private async build(scope: AnnotationScope): Promise<Snapshot> {
     // The seq is read first: the list then holds at least everything up to it.
     const seq = await this.annotations.seq(scope);
-    const docs: { at: string; id: string; doc: string }[] = [];
-    for await (const page of this.annotations.docPages(scope)) {
-      for (const doc of page) docs.push({ at: field(doc, 'createdAt'), id: field(doc, 'id'), doc });
-      await new Promise((r) => setImmediate(r));
+    // Annotation JSON shrinks ~6x: a crowd joining at once, or a specialist on a slow link, moves a
+    // sixth of the bytes.
+    const gz = createGzip({ level: 6 });
+    const out: Buffer[] = [];
+    gz.on('data', (b: Buffer) => out.push(b));
+    const ended = new Promise<void>((resolve, reject) => {
+      gz.once('end', resolve);
+      gz.once('error', reject);
+    });
+    let first = true;
+    gz.write('[');
+    for await (const page of this.annotations.docPages(scope, PAGE)) {
+      const more = gz.write((first ? '' : ',') + page.join(','));
+      first = false;
+      await (more ? new Promise((r) => setImmediate(r)) : once(gz, 'drain'));
     }
-    // Oldest first, as AnnotationService.list orders them.
-    docs.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : 1));
-    const parts: Buffer[] = [Buffer.from('[')];
-    for (let i = 0; i < docs.length; i += 2000) {
-      const chunk = docs.slice(i, i + 2000).map((d) => d.doc);
-      parts.push(Buffer.from((i > 0 ? ',' : '') + chunk.join(',')));
-      await new Promise((r) => setImmediate(r));
-    }
-    parts.push(Buffer.from(']'));
-    // Compressed off the main thread (libuv's pool): annotation JSON shrinks ~10x, so a crowd joining
-    // at once, or a specialist on a slow link, moves a tenth of the bytes.
-    return { seq, bytes: await gzipAsync(Buffer.concat(parts), { level: 6 }) };
+    gz.end(']');
+    await ended;
+    return { seq, bytes: Buffer.concat(out) };
   }
 
   private touch(key: string, s: Promise<Snapshot>): void {

@@ -4,7 +4,7 @@ import type { AnnotationClass, AnnotationKind } from '../../../protocol/review.t
  * Copies of protocol/review.ts's constants: importing a value from there would build its zod
  * schemas in the bundle. constants.test.ts fails if a copy drifts from the protocol.
  */
-export const REVIEW_PROTOCOL_VERSION = 2;
+export const REVIEW_PROTOCOL_VERSION = 3;
 
 export const ANNOTATION_KINDS: readonly AnnotationKind[] = [
   'point',

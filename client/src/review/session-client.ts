@@ -13,6 +13,8 @@ import type {
   Participant,
   ReviewSessionDto,
   ServerToClientEvents,
+  SnapshotPart,
+  SnapshotRef,
 } from '../../../protocol/index.ts';
 // A value from protocol/ would bring its zod schemas into the bundle; the copy is checked in a test.
 import { REVIEW_PROTOCOL_VERSION } from './constants.ts';
@@ -38,9 +40,15 @@ interface HistoryEntry {
 
 const newId = (): string => crypto.randomUUID();
 
+const byCreation = (a: AnnotationDto, b: AnnotationDto): number =>
+  a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+
+/** A join whose snapshot stopped arriving (connection dropped, or joined again). */
+class Interrupted extends Error {}
+
 /**
- * A join's `state.annotations` (gzipped UTF-8 JSON, shared by every joiner) as the list it encodes;
- * decompressed by the platform's DecompressionStream (browsers and Node alike).
+ * A join's snapshot (its `snapshot` parts put together: gzipped UTF-8 JSON, shared by every joiner)
+ * as the list it encodes; decompressed by the platform's DecompressionStream (browsers and Node alike).
  */
 export async function decodeAnnotations(bytes: Uint8Array | ArrayBuffer): Promise<AnnotationDto[]> {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -85,10 +93,18 @@ export class ReviewSession {
   private listeners = new Set<() => void>();
   private joined: Promise<JoinResult> | null = null;
   /**
-   * Operations broadcast while a join's snapshot is being decompressed: applied after it, in order,
-   * so none is overwritten by the older snapshot. Null when no snapshot is being read.
+   * Operations broadcast from the moment a join is asked until its snapshot is received and
+   * decompressed: applied after it, in order, so none is overwritten by the older snapshot. Null when
+   * no join is under way.
    */
   private held: AppliedOp[] | null = null;
+  /** The snapshot parts of the join under way, as they arrive. */
+  private incoming: {
+    ref: SnapshotRef;
+    parts: Uint8Array[];
+    got: number;
+    done: (bytes: Uint8Array | null) => void;
+  } | null = null;
 
   /**
    * `storage` (the browser's localStorage) keeps my unsent changes across a page reload: they are
@@ -106,6 +122,7 @@ export class ReviewSession {
     });
     socket.on('disconnect', (reason) => {
       this.connected = false;
+      this.interrupt();
       // A server that shut down cleanly says so; come back when it does, as after any drop, unless
       // it ended this session for me first.
       if (reason === 'io server disconnect' && this.ended === null)
@@ -122,6 +139,7 @@ export class ReviewSession {
       this.ended = 'the host closed the session';
       this.changed();
     });
+    socket.on('snapshot', (part) => this.receivePart(part));
     socket.on('op', (op) => {
       if (this.held) return void this.held.push(op);
       this.applyRemote(op);
@@ -154,61 +172,107 @@ export class ReviewSession {
     for (const fn of this.listeners) fn();
   }
 
-  /** Resolves with the first join's result (later rejoins happen by themselves). */
+  /**
+   * Resolves with the first join's result (later rejoins happen by themselves); a join cut short by
+   * a dropped connection does not count, the one after the reconnection does.
+   */
   ready(): Promise<JoinResult> {
-    if (this.joined) return this.joined;
     return new Promise((resolve) => {
-      const off = this.onChange(() => {
-        if (this.joined) {
+      const check = (): void => {
+        void this.joined?.then((r) => {
+          if (!r.ok && r.code === 'INTERRUPTED') return;
           off();
-          void this.joined.then(resolve);
-        }
-      });
+          resolve(r);
+        });
+      };
+      const off = this.onChange(check);
+      check();
     });
   }
 
   private join(): Promise<JoinResult> {
+    this.interrupt();
+    const held: AppliedOp[] = [];
+    this.held = held;
     const p = new Promise<JoinResult>((resolve) => {
+      const fail = (code: string, message: string): void => {
+        if (this.held === held) this.held = null;
+        resolve({ ok: false, code, message });
+        this.changed();
+      };
       this.socket.emit(
         'join',
         { protocolVersion: REVIEW_PROTOCOL_VERSION, sessionId: this.sessionId },
         (r) => {
-          if (!r.ok) {
-            resolve(r);
-            this.changed();
-            return;
-          }
-          const held: AppliedOp[] = [];
-          this.held = held;
-          decodeAnnotations(r.state.annotations).then(
-            (list) => {
-              if (this.held === held) this.held = null;
-              this.session = r.state.session;
-              this.lastReplay = r.replay.length;
-              this.confirmed = new Map(list.map((a) => [a.id, a]));
-              this.seqOf = new Map();
-              this.seq = Math.max(this.seq, r.state.seq);
-              for (const op of [...r.replay, ...held]) this.applyRemote(op);
-              this.participants = r.state.participants;
-              this.chat = r.state.chat;
-              this.opinions = r.state.opinions;
-              // What I did while away goes out now, in order; resends of delivered ops are recognised.
-              for (const p of this.pending) this.send(p.op, p.resolve, false);
-              resolve(r);
-              this.changed();
-            },
-            () => {
-              if (this.held === held) this.held = null;
-              resolve({ ok: false, code: 'INTERNAL', message: 'the session state could not be read' });
-              this.changed();
-            },
-          );
+          if (!r.ok) return fail(r.code, r.message);
+          this.receive(r.state.annotations)
+            .then(decodeAnnotations)
+            .then(
+              (list) => {
+                if (this.held === held) this.held = null;
+                this.session = r.state.session;
+                this.lastReplay = r.replay.length;
+                // The snapshot comes in no particular order; the list shows the oldest first.
+                list.sort(byCreation);
+                this.confirmed = new Map(list.map((a) => [a.id, a]));
+                this.seqOf = new Map();
+                this.seq = Math.max(this.seq, r.state.seq);
+                // What came while the snapshot travelled: already in it up to its seq.
+                for (const op of [...r.replay, ...held.filter((o) => o.seq > r.state.seq)])
+                  this.applyRemote(op);
+                this.participants = r.state.participants;
+                this.chat = r.state.chat;
+                this.opinions = r.state.opinions;
+                // What I did while away goes out now, in order; resends of delivered ops are recognised.
+                for (const p of this.pending) this.send(p.op, p.resolve, false);
+                resolve(r);
+                this.changed();
+              },
+              (e: unknown) =>
+                e instanceof Interrupted
+                  ? fail('INTERRUPTED', 'the connection dropped during the join; joining again')
+                  : fail('INTERNAL', 'the session state could not be read'),
+            );
         },
       );
     });
     this.joined = p;
     this.changed();
     return p;
+  }
+
+  /** The snapshot `ref` announces, once all its parts are here. */
+  private receive(ref: SnapshotRef): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      this.incoming = {
+        ref,
+        parts: [],
+        got: 0,
+        done: (bytes) => (bytes ? resolve(bytes) : reject(new Interrupted())),
+      };
+    });
+  }
+
+  private receivePart(part: SnapshotPart): void {
+    const i = this.incoming;
+    if (!i || part.transfer !== i.ref.transfer || i.parts[part.index]) return;
+    i.parts[part.index] = part.data instanceof Uint8Array ? part.data : new Uint8Array(part.data);
+    if (++i.got < i.ref.parts) return;
+    this.incoming = null;
+    const bytes = new Uint8Array(i.ref.bytes);
+    let at = 0;
+    for (const b of i.parts) {
+      bytes.set(b, at);
+      at += b.byteLength;
+    }
+    i.done(bytes);
+  }
+
+  /** Ends the snapshot transfer under way (a drop, or a new join): its join answers INTERRUPTED. */
+  private interrupt(): void {
+    const i = this.incoming;
+    this.incoming = null;
+    i?.done(null);
   }
 
   private applyRemote(op: AppliedOp): void {
