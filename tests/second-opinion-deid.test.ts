@@ -4,6 +4,7 @@
  * the question), not the slide's file name, not an NHS number. Checked through every REST answer and
  * every socket event the specialist can reach, on a real Aperio slide with a label and a macro.
  */
+import { gunzipSync } from 'node:zlib';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -189,13 +190,20 @@ describe.skipIf(!have)('second opinions leak no identifiers', () => {
     spec.onAny((event: string, ...args: unknown[]) => events.push([event, args]));
     const join = await emit<{
       ok: boolean;
-      state: { session: ReviewSessionDto; chat: { text: string }[] };
+      state: { session: ReviewSessionDto; chat: { text: string }[]; annotations: { parts: number } };
     }>(spec, 'join', { protocolVersion: 3, sessionId: so.sessionId });
     expect(join.ok).toBe(true);
     expect(join.state.session.title).toBe('Second opinion review');
     // The question arrives, checked, as the requester's first message in the session.
     expect(join.state.chat[0]?.text).toContain(QUESTION);
     expectClean(JSON.stringify(join), 'the join state');
+    // The annotations that follow the answer, unpacked.
+    const parts = (): Buffer[] =>
+      events.filter(([n]) => n === 'snapshot').map(([, a]) => (a as [{ data: Buffer }])[0].data);
+    await until(() => parts().length === join.state.annotations.parts, 'the join snapshot');
+    const snapshot = gunzipSync(Buffer.concat(parts())).toString('utf8');
+    expect(JSON.parse(snapshot)).toBeInstanceOf(Array);
+    expectClean(snapshot, 'the join snapshot');
 
     const annotation = crypto.randomUUID();
     const created = await emit<{ ok: boolean }>(host, 'op', {
