@@ -14,6 +14,11 @@ commands:
                              convert slides into the store (a folder: every slide in it)
   info <file-or-folder> [--json]
                              what the reader sees: format, levels, µm/px, associated images
+  verify [id]... [--data DIR] [--json] [--strict]
+                             re-hash stored slides against their manifests' checksums: exit 0 all
+                             match, 1 any changed, missing or extra file; slides stored before
+                             checksums were kept show UNCHECKED and fail only with --strict; an
+                             unknown id is exit 2
   serve [--port N] [--host H] [--data DIR] [--workers N]
                              start the server (the same as npm start)
   user add --name NAME --role ROLE --site SITE --password-stdin [--display-name TEXT]
@@ -193,6 +198,20 @@ async function cmdInfo(args: string[]): Promise<number> {
   }
 }
 
+async function cmdVerifyArgs(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    data: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    strict: { type: 'boolean', default: false },
+  });
+  const config = loadConfig({ dataDir: values.data });
+  const { cmdVerify } = await import('./cli-verify.ts');
+  return cmdVerify(config.dataDir, positionals, {
+    json: values.json === true,
+    strict: values.strict === true,
+  });
+}
+
 async function cmdServe(args: string[]): Promise<number> {
   const { values } = parse(args, {
     port: { type: 'string' },
@@ -279,6 +298,8 @@ async function main(argv: string[]): Promise<number> {
         return await cmdIngest(rest);
       case 'info':
         return await cmdInfo(rest);
+      case 'verify':
+        return await cmdVerifyArgs(rest);
       case 'serve':
         return await cmdServe(rest);
       case 'demo':
