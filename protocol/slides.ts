@@ -19,13 +19,18 @@ export const ASSOCIATED_NAMES = ['label', 'macro', 'thumbnail'] as const;
 export type AssociatedName = (typeof ASSOCIATED_NAMES)[number];
 
 export const StoredLevelSchema = z.object({
-  /** 0 = full resolution; each next level halves (rounding up). */
+  /** 0 = full resolution; each next level halves (rounding down, never below 1 px). */
   index: z.number().int().nonnegative(),
   width: z.number().int().positive(),
   height: z.number().int().positive(),
   downsample: z.number().positive(),
   tilesX: z.number().int().positive(),
   tilesY: z.number().int().positive(),
+  /**
+   * true: the level's tiles are the scanner's own compressed data, unchanged; false: encoded here
+   * from decoded pixels. Absent in slides stored before this was recorded.
+   */
+  scanner: z.boolean().optional(),
 });
 export type StoredLevel = z.infer<typeof StoredLevelSchema>;
 

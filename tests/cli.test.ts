@@ -77,8 +77,8 @@ describe('tessera command line', () => {
         sourceFormat: 'aperio-svs',
         width: 2220,
         height: 2967,
-        // The default tile size.
-        tileSize: 512,
+        // The scanner's own tile size: its JPEG tiles are kept as they are.
+        tileSize: 240,
         objectivePower: 20,
       });
       expect(lines[1]).toMatchObject({

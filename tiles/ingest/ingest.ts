@@ -2,10 +2,12 @@ import { rm, writeFile } from 'node:fs/promises';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import type { AssociatedName, Manifest } from '../../protocol/index.ts';
+import type { AssociatedName, Manifest, StoredLevel } from '../../protocol/index.ts';
 import { ASSOCIATED_NAMES, ManifestSchema } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
-import { buildPyramid, fileBytes } from '../pyramid/build.ts';
+import { encodedLevel0, scannerLevel0 } from '../pyramid/level0.ts';
+import { type Level0, buildPyramidStream } from '../pyramid/stream-build.ts';
+import { tileFitsImage } from '../pyramid/tiled-tiff-writer.ts';
 import { asSlideError, detectReader, probe } from '../readers/index.ts';
 import { miraxDataDir } from '../readers/openslide/index.ts';
 import type { Probe, SlideSource } from '../readers/types.ts';
@@ -65,28 +67,44 @@ export async function ingest(
     source = await reader.open(p).catch((e: unknown) => {
       throw asSlideError(e);
     });
-    report(3, 'reading');
-    let readerShare = 0;
-    const image = await source
-      .pixels({
-        tmpDir: work,
-        signal: opts.signal,
-        onProgress: (f, stage) => {
-          readerShare = 40;
-          report(3 + Math.round(f * 37), stage);
-        },
-      })
-      .catch((e: unknown) => {
-        throw asSlideError(e);
-      });
-    const intermediate = await listFiles(work);
-    const inputBytes = intermediate.length > 0 ? fileBytes(intermediate) : p.size;
-    const base = 3 + readerShare;
+    // The scanner's JPEG tiles are kept as they are where they can be; other sources are decoded.
+    const scanner = await (source.scannerTiles?.() ?? Promise.resolve(null)).catch(() => null);
+    let level0: Level0;
+    if (scanner) {
+      level0 = scannerLevel0(scanner, source.width, source.height, source.name);
+    } else {
+      report(3, 'reading');
+      const image = await source
+        .pixels({
+          tmpDir: work,
+          signal: opts.signal,
+          onProgress: (f, stage) => report(3 + Math.round(f * 37), stage),
+        })
+        .catch((e: unknown) => {
+          throw asSlideError(e);
+        });
+      const tileSize = fittingTileSize(source.width, source.height, opts.tileSize);
+      level0 = await encodedLevel0(
+        await ensureRgb8(image, source),
+        source.width,
+        source.height,
+        tileSize,
+        opts.jpegQuality,
+      );
+    }
+    const base = scanner ? 3 : 40;
     report(base, 'writing pyramid');
-    const levels = await buildPyramid(await ensureRgb8(image, source), path.join(staging.dir, SLIDE_FILE), {
-      tileSize: opts.tileSize,
+    const mpp: [number, number] | null =
+      source.mppX && source.mppY
+        ? [source.mppX, source.mppY]
+        : source.mppX
+          ? [source.mppX, source.mppX]
+          : null;
+    const levels = await buildPyramidStream(level0, path.join(staging.dir, SLIDE_FILE), {
       quality: opts.jpegQuality,
-      inputBytes,
+      mpp,
+      description: (l) =>
+        describeLevel(hashed.id, l, mpp, source!.objectivePower, level0.scanner && l.index === 0),
       signal: opts.signal,
       onProgress: (f) => report(base + Math.round(f * (95 - base)), 'writing pyramid'),
     }).catch((e: unknown) => {
@@ -96,7 +114,11 @@ export async function ingest(
 
     report(96, 'associated images');
     const associated = await writeAssociated(source, staging.dir, opts.jpegQuality);
+    // Checksums of every stored file (the manifest itself aside), for `tessera verify`.
     const files: Manifest['files'] = {};
+    for (const f of [SLIDE_FILE, ...associated.map(associatedFile)]) {
+      files[f] = await sha256File(path.join(staging.dir, f));
+    }
     const manifest: Manifest = ManifestSchema.parse({
       formatVersion: 1,
       id: hashed.id,
@@ -105,7 +127,7 @@ export async function ingest(
       sourceFiles: hashed.files,
       width: source.width,
       height: source.height,
-      tileSize: opts.tileSize,
+      tileSize: level0.tileSize,
       levels: levels.length,
       levelInfo: levels,
       sourceLevels: source.levels.length,
@@ -119,9 +141,6 @@ export async function ingest(
       jpegQuality: opts.jpegQuality,
       createdAt: new Date().toISOString(),
     });
-    for (const f of [SLIDE_FILE, ...associated.map(associatedFile)]) {
-      files[f] = await sha256File(path.join(staging.dir, f));
-    }
     // The manifest is the last file written: its presence marks a complete slide.
     await writeFile(path.join(staging.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
     report(99, 'publishing');
@@ -141,6 +160,40 @@ export async function ingest(
     await rm(work, { recursive: true, force: true });
     await source?.close().catch(() => {});
   }
+}
+
+/**
+ * The stored TIFF's description of a level: what it is, the slide's id, and the scale, so a reader
+ * that ignores the resolution tags still finds µm/px.
+ */
+export function describeLevel(
+  id: string,
+  level: StoredLevel,
+  mpp: [number, number] | null,
+  objective: number | null,
+  scanner: boolean,
+): string {
+  const parts = [
+    'Tessera pyramidal TIFF',
+    `slide = ${id}`,
+    `level = ${level.index}`,
+    `downsample = ${level.downsample}`,
+  ];
+  if (mpp) parts.push(`MPP = ${+(mpp[0] * level.downsample).toPrecision(6)}`);
+  if (mpp && mpp[1] !== mpp[0]) parts.push(`MPP-Y = ${+(mpp[1] * level.downsample).toPrecision(6)}`);
+  if (objective) parts.push(`AppMag = ${objective}`);
+  parts.push(`tiles = ${scanner ? 'scanner' : 'encoded'}`);
+  return parts.join('|');
+}
+
+/**
+ * The tile size asked for, or a smaller one for a slide too small for it: libvips (and so the
+ * thumbnail and every libvips-based reader) refuses a tile over 256 px that is 4x the image.
+ */
+export function fittingTileSize(width: number, height: number, asked: number): number {
+  let t = asked;
+  while (t > 16 && !tileFitsImage(width, height, t, t)) t /= 2;
+  return t;
 }
 
 /** Readers promise 8-bit 3-band sRGB; enforce it so one reader's slip cannot store a bad pyramid. */

@@ -35,6 +35,23 @@ export interface PixelContext {
 }
 
 /**
+ * Level 0 as the scanner's own JPEG tiles, for the store to keep unchanged (no second lossy
+ * generation of the diagnostic pixels). Offered only where every tile can be copied: square tiles,
+ * a multiple of 16 px from 128 to 2048, 8-bit 3-component JPEG, none missing.
+ */
+export interface ScannerTiles {
+  tileSize: number;
+  /** How the streams code colour: components R, G, B, or Y, Cb, Cr. */
+  colour: 'rgb' | 'ycbcr';
+  /** Chroma subsampling [horizontal, vertical] of YCbCr streams, from their frame headers. */
+  subsampling: [number, number];
+  /** Tables (a tables-only JPEG stream) the tile streams leave out, or null when each is complete. */
+  tables: Buffer | null;
+  /** Tile (col, row) as the scanner stored it; tiles with the same key are the same bytes. */
+  tile(col: number, row: number): Promise<{ bytes: Buffer; key: string }>;
+}
+
+/**
  * One slide as read from its source format. Every format family implements this; nothing downstream
  * (pyramid builder, store) knows which format it came from.
  */
@@ -63,6 +80,8 @@ export interface SlideSource {
    * a file it reads directly may assemble an intermediate tiled TIFF in ctx.tmpDir.
    */
   pixels(ctx: PixelContext): Promise<Sharp>;
+  /** Level 0 as the scanner's JPEG tiles where they can be kept as they are; null otherwise. */
+  scannerTiles?(): Promise<ScannerTiles | null>;
   /** An associated image, encoded in any format sharp reads (JPEG, PNG, raw TIFF...), or null. */
   associatedImage(name: AssociatedName): Promise<Buffer | null>;
   close(): Promise<void>;

@@ -19,11 +19,12 @@ export const ADOBE_RGB = Buffer.from([
  */
 export function jpegPrefix(tables: Buffer | null, rgb: boolean): Buffer {
   const parts: Buffer[] = [SOI];
-  if (rgb) parts.push(ADOBE_RGB);
+  if (tables && (tables.length < 4 || tables[0] !== 0xff || tables[1] !== 0xd8)) {
+    throw new RangeError('JPEGTables does not start with SOI');
+  }
+  // Tables the store wrote for a scanner's RGB tiles carry the marker already.
+  if (rgb && !(tables && findSegment(tables, [0xee]) >= 0)) parts.push(ADOBE_RGB);
   if (tables) {
-    if (tables.length < 4 || tables[0] !== 0xff || tables[1] !== 0xd8) {
-      throw new RangeError('JPEGTables does not start with SOI');
-    }
     const end =
       tables[tables.length - 2] === 0xff && tables[tables.length - 1] === 0xd9
         ? tables.length - 2

@@ -8,6 +8,7 @@ import {
   resolutionMpp,
   slideName,
 } from './common.ts';
+import { scannerTilesOf } from './jpeg-tiles.ts';
 import { ifdPixels } from './pixels.ts';
 import { channelWindows, describeRendering, renderChannels, type Channel } from './render.ts';
 import { tiffDialect } from './sniff.ts';
@@ -107,6 +108,7 @@ async function openGeneric(probe: Probe): Promise<SlideSource> {
         if (win) return renderChannels(file.path, [channel], win.windows, ctx);
         return ifdPixels(file, base, ctx);
       },
+      scannerTiles: () => (win ? Promise.resolve(null) : scannerTilesOf(file, base)),
     });
   });
 }

@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { SlideError } from '../../errors.ts';
 import { retile, type RgbTileSource } from './intermediate.ts';
 import { firstLine } from './source.ts';
+import type { ScannerTiles } from '../types.ts';
 import { TAG, type Ifd, type TiffFile } from './tiff-file.ts';
 
 /**
@@ -106,4 +107,61 @@ export async function jpegTileSource(file: TiffFile, ifd: Ifd): Promise<RgbTileS
     }
   };
   return retile(ifd.width, ifd.height, tw, th, decodeAt);
+}
+
+/** Tile sides the store keeps as the scanner wrote them. */
+export const SCANNER_TILE_SIDES = { min: 128, max: 2048, multiple: 16 } as const;
+
+/** Sampling factors [h, v] of the first component of a stream's frame header, or null. */
+export function lumaSampling(...streams: Buffer[]): [number, number] | null {
+  for (const s of streams) {
+    let at = 2;
+    while (at + 4 <= s.length && s[at] === 0xff) {
+      const marker = s[at + 1]!;
+      if (marker === 0xda || marker === 0xd9) break;
+      const isSof = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+      if (isSof && at + 12 <= s.length) {
+        const f = s[at + 11]!;
+        return [f >> 4, f & 15];
+      }
+      at += 2 + s.readUInt16BE(at + 2);
+    }
+  }
+  return null;
+}
+
+/**
+ * Level 0's JPEG tiles as the scanner stored them, when the store can keep them: baseline 8-bit
+ * 3-sample JPEG, contiguous planes, square tiles of a side from 128 to 2048 that is a multiple of 16,
+ * no tile missing. How the streams code colour is read from their markers, else from the Photometric
+ * tag (Aperio's RGB tiles carry no marker).
+ */
+export async function scannerTilesOf(file: TiffFile, ifd: Ifd): Promise<ScannerTiles | null> {
+  const side = ifd.tileWidth;
+  if (ifd.compression !== 7 || !ifd.tiled || ifd.tileHeight !== side) return null;
+  if (side < SCANNER_TILE_SIDES.min || side > SCANNER_TILE_SIDES.max || side % SCANNER_TILE_SIDES.multiple)
+    return null;
+  if (ifd.samplesPerPixel !== 3 || ifd.bitsPerSample !== 8) return null;
+  if ((ifd.num(TAG.PlanarConfiguration) ?? 1) !== 1) return null;
+  const { offsets, byteCounts } = await ifd.chunks();
+  if (byteCounts.some((n) => !n)) return null;
+  const tables = ifd.bytes(TAG.JPEGTables) ?? null;
+  const first = await file.read(offsets[0]!, Math.min(byteCounts[0]!, 4096), `JPEG tile of ${ifd.label()}`);
+  if (first[0] !== 0xff || first[1] !== 0xd8) return null;
+  const declared = jpegDeclaredColour(first, tables ?? Buffer.alloc(0));
+  const colour = declared ?? (ifd.photometric === 2 ? 'rgb' : ifd.photometric === 6 ? 'ycbcr' : null);
+  if (!colour) return null;
+  const sampling = lumaSampling(first, tables ?? Buffer.alloc(0)) ?? [1, 1];
+  const cols = Math.ceil(ifd.width / side);
+  return {
+    tileSize: side,
+    colour,
+    subsampling: colour === 'rgb' ? [1, 1] : sampling,
+    tables: tables && tables.length >= 4 ? tables : null,
+    async tile(col, row) {
+      const i = row * cols + col;
+      const bytes = await file.read(offsets[i]!, byteCounts[i]!, `JPEG tile ${col},${row} of ${ifd.label()}`);
+      return { bytes, key: `${offsets[i]}:${byteCounts[i]}` };
+    },
+  };
 }

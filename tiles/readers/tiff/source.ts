@@ -1,7 +1,7 @@
 import type { Sharp } from 'sharp';
 import type { AssociatedName, SourceFormat } from '../../../protocol/index.ts';
 import { SlideError } from '../../errors.ts';
-import type { PixelContext, SlideSource, SourceLevel } from '../types.ts';
+import type { PixelContext, ScannerTiles, SlideSource, SourceLevel } from '../types.ts';
 import { encodeAssociated } from './pixels.ts';
 import type { Ifd, TiffFile } from './tiff-file.ts';
 
@@ -19,6 +19,8 @@ export interface TiffSourceInit {
   properties: Record<string, string>;
   rendering: string | null;
   pixels: (ctx: PixelContext) => Promise<Sharp>;
+  /** Level 0's JPEG tiles when the store may keep them as they are. */
+  scannerTiles?: () => Promise<ScannerTiles | null>;
 }
 
 /** A slide read from a TIFF-family file; the file stays open until close(). */
@@ -57,6 +59,11 @@ export class TiffSlideSource implements SlideSource {
   pixels(ctx: PixelContext): Promise<Sharp> {
     this.assertOpen();
     return this.init.pixels(ctx);
+  }
+
+  scannerTiles(): Promise<ScannerTiles | null> {
+    this.assertOpen();
+    return this.init.scannerTiles?.() ?? Promise.resolve(null);
   }
 
   async associatedImage(name: AssociatedName): Promise<Buffer | null> {

@@ -10,6 +10,7 @@ import {
   positiveOrNull,
   slideName,
 } from './common.ts';
+import { scannerTilesOf } from './jpeg-tiles.ts';
 import { ifdPixels } from './pixels.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
@@ -99,6 +100,7 @@ async function openSvs(probe: Probe): Promise<SlideSource> {
       properties,
       rendering: null,
       pixels: (ctx) => ifdPixels(file, base, ctx),
+      scannerTiles: () => scannerTilesOf(file, base),
     });
   });
 }
