@@ -3,9 +3,10 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import type { AssociatedName } from '../../../protocol/index.ts';
 import { SlideError, isSlideError } from '../../errors.ts';
-import type { PixelContext, Probe, SlideReader, SlideSource, SourceLevel } from '../types.ts';
+import type { PixelContext, Probe, ScannerTiles, SlideReader, SlideSource, SourceLevel } from '../types.ts';
 import { assembleLevel, type FrameLayout } from './assemble.ts';
-import { FileHandles, decodeFrame, standaloneJpeg } from './frames.ts';
+import { SCANNER_TILE_SIDES, lumaSampling } from '../tiff/jpeg-tiles.ts';
+import { FileHandles, decodeFrame, inspectJpeg, jpegCoding, standaloneJpeg } from './frames.ts';
 import { T, interpretInstance, notWsiReason, type ImageFlavour, type WsiInstance } from './instance.ts';
 import { hasDicomMagic, parseDicomFile, type ParsedDicom } from './parse.ts';
 
@@ -124,6 +125,45 @@ class DicomSlide implements SlideSource {
 
   pixels(ctx: PixelContext): Promise<Sharp> {
     return assembleLevel(this.pyramid[0]!, this.files, ctx);
+  }
+
+  /**
+   * Level 0's JPEG Baseline frames, when they tile it as a full grid of square frames the store can
+   * keep (each frame a complete JPEG stream, kept as it is).
+   */
+  async scannerTiles(): Promise<ScannerTiles | null> {
+    const level = this.pyramid[0]!;
+    const side = level.tileWidth;
+    const head = level.instances[0]!;
+    if (level.tileHeight !== side || side < SCANNER_TILE_SIDES.min || side > SCANNER_TILE_SIDES.max)
+      return null;
+    if (side % SCANNER_TILE_SIDES.multiple !== 0) return null;
+    if (level.instances.some((i) => i.codec !== 'jpeg' || i.samplesPerPixel !== 3)) return null;
+    const cols = Math.ceil(level.width / side);
+    const rows = Math.ceil(level.height / side);
+    const grid = new Array<(typeof level.frames)[number] | undefined>(cols * rows);
+    for (const f of level.frames) {
+      if (f.x % side || f.y % side || f.x < 0 || f.y < 0) return null;
+      const i = (f.y / side) * cols + f.x / side;
+      if (f.x / side >= cols || f.y / side >= rows || grid[i]) return null;
+      grid[i] = f;
+    }
+    if (grid.some((f) => !f) || grid.length !== cols * rows) return null;
+    const first = await this.files.frame(grid[0]!.instance, grid[0]!.index);
+    const info = inspectJpeg(first);
+    if (!info || info.components !== 3) return null;
+    const coding = jpegCoding(info, head.photometric);
+    if (coding !== 'rgb' && coding !== 'ycbcr') return null;
+    return {
+      tileSize: side,
+      colour: coding,
+      subsampling: coding === 'rgb' ? [1, 1] : (lumaSampling(first) ?? [2, 1]),
+      tables: null,
+      tile: async (col, row) => {
+        const f = grid[row * cols + col]!;
+        return { bytes: await this.files.frame(f.instance, f.index), key: `${f.instance.file}#${f.index}` };
+      },
+    };
   }
 
   async associatedImage(name: AssociatedName): Promise<Buffer | null> {

@@ -2,6 +2,7 @@ import type { AssociatedName } from '../../../protocol/index.ts';
 import { SlideError } from '../../errors.ts';
 import type { Probe, SlideReader, SlideSource } from '../types.ts';
 import { checkSlideSize, isReducedCopy, levelOf, resolutionMpp, slideName } from './common.ts';
+import { scannerTilesOf } from './jpeg-tiles.ts';
 import { ifdPixels } from './pixels.ts';
 import { omeAssociatedRole, parseOmeXml, type OmeImage } from './ome-xml.ts';
 import {
@@ -217,6 +218,10 @@ async function openOme(probe: Probe): Promise<SlideSource> {
         if (!win) return ifdPixels(file, base, ctx);
         return renderChannels(file.path, channels, win.windows, ctx);
       },
+      scannerTiles: () =>
+        !win && !planarRgb && !stretched && image.sizeZ <= 1 && image.sizeT <= 1
+          ? scannerTilesOf(file, base)
+          : Promise.resolve(null),
     });
   });
 }

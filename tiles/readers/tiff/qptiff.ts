@@ -1,6 +1,7 @@
 import type { AssociatedName } from '../../../protocol/index.ts';
 import type { Probe, SlideReader, SlideSource } from '../types.ts';
 import { checkSlideSize, levelOf, parseNumber, positiveOrNull, resolutionMpp, slideName } from './common.ts';
+import { scannerTilesOf } from './jpeg-tiles.ts';
 import { ifdPixels } from './pixels.ts';
 import { MAX_OWN_COLOUR_CHANNELS, MAX_PALETTE_CHANNELS, channelColors } from './ome.ts';
 import {
@@ -164,6 +165,7 @@ async function openQptiff(probe: Probe): Promise<SlideSource> {
         if (!win) return ifdPixels(file, base, ctx);
         return renderChannels(file.path, channels, win.windows, ctx);
       },
+      scannerTiles: () => (!win ? scannerTilesOf(file, base) : Promise.resolve(null)),
     });
   });
 }
