@@ -4,7 +4,8 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../protocol/index.ts';
-import { LocalSlideStore, SlideError, ingest, openSlide } from '../tiles/index.ts';
+import { fittingTileSize } from '../tiles/ingest/ingest.ts';
+import { LocalSlideStore, SlideError, ingest, openSlide, storedLevels } from '../tiles/index.ts';
 import { boxDownsample, meanAbsDiff, spread, toRgb, vipsRegion } from './helpers/pixels.ts';
 import { type ExpectedSlide, expectedSlides, requireSlides, slidePath } from './helpers/slides.ts';
 
@@ -62,6 +63,31 @@ describe.skipIf(!have)('every sample slide is ingested with the scanner facts of
       expect(manifest.associated).toContain('thumbnail');
     },
   );
+
+  it.each(complete.map((s) => [s.path, s] as const))('%s also ingests at tile size 512', async (_p, exp) => {
+    const scratch = mkdtempSync(path.join(tmpdir(), 'tessera-512-'));
+    try {
+      const { manifest: m } = await ingest(slidePath(exp.path), new LocalSlideStore(scratch), {
+        tileSize: 512,
+        jpegQuality: 92,
+      });
+      expect([m.width, m.height]).toEqual([exp.width, exp.height]);
+      expect(m.levelInfo).toEqual(
+        storedLevels(m.width, m.height, m.tileSize).map((l, k) => ({
+          ...l,
+          scanner: m.levelInfo[k]!.scanner,
+        })),
+      );
+      // The scanner's own where its tiles are kept, else the size asked for (smaller for a tiny slide).
+      if (m.levelInfo[0]!.scanner)
+        expect(m.tileSize % 16 === 0 && m.tileSize >= 128 && m.tileSize <= 2048).toBe(true);
+      else expect(m.tileSize).toBe(fittingTileSize(m.width, m.height, 512));
+      const meta = await sharp(path.join(scratch, 'slides', m.id, 'slide.tif')).metadata();
+      expect(meta.pages ?? 1).toBe(m.levels);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
 
   it('ingesting the same file twice gives the same id and no second copy', async () => {
     const first = complete[0]!;
