@@ -7,7 +7,7 @@ import { ASSOCIATED_NAMES, ManifestSchema } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
 import { encodedLevel0, scannerLevel0 } from '../pyramid/level0.ts';
 import { type Level0, buildPyramidStream } from '../pyramid/stream-build.ts';
-import { tileFitsImage } from '../pyramid/tiled-tiff-writer.ts';
+import { tileFitsImage } from '../tiff/writer.ts';
 import { asSlideError, detectReader, probe } from '../readers/index.ts';
 import { miraxDataDir } from '../readers/openslide/index.ts';
 import type { Probe, SlideSource } from '../readers/types.ts';

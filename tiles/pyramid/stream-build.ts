@@ -3,7 +3,7 @@ import os from 'node:os';
 import type { StoredLevel } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
 import { storedLevels } from './math.ts';
-import { type LevelCoding, PyramidWriter } from './pyramid-writer.ts';
+import { type LevelCoding, TiffWriter } from '../tiff/writer.ts';
 import { TileEncoder } from './tile-encoder.ts';
 
 /** One level-0 tile: the bytes to store, and its pixels for the levels below. */
@@ -67,14 +67,15 @@ export async function buildPyramidStream(
   const coding: LevelCoding[] = levels.map((l, k) => ({
     width: l.width,
     height: l.height,
-    tileSize: T,
+    tileWidth: T,
+    tileHeight: T,
     ...(k === 0
       ? { colour: l0.colour, subsampling: l0.subsampling, jpegTables: l0.jpegTables ?? null }
       : encoderCoding),
     description: opts.description?.(l),
     pixelsPerCm: ppc(k),
   }));
-  const writer = await PyramidWriter.create(outPath, coding);
+  const writer = await TiffWriter.create(outPath, coding);
   const total = levels.reduce((n, l) => n + l.tilesX * l.tilesY, 0);
   let done = 0;
   const progress = (): void => {

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { TAG, TYPE_SIZE, decodeTagValue, tiffKind } from '../readers/tiff/tiff-tags.ts';
+import { bufferReader, readTiffIndex, tileLocation } from '../tiff/pyramid-index.ts';
 
 /** How a level's tiles are coded, as its TIFF directory declares it. */
 export interface TileCoding {
@@ -9,38 +9,21 @@ export interface TileCoding {
   jpegTables: Buffer | null;
 }
 
-/** The tiles, tables and coding of a single-directory tiled TIFF as libvips writes one to a buffer. */
-export function tiffTiles(tiff: Buffer): TileCoding & { tiles: Buffer[] } {
-  const kind = tiffKind(tiff.subarray(0, 16));
-  if (!kind || kind.bigTiff) throw new Error('expected a classic TIFF');
-  const le = kind.littleEndian;
-  const u16 = (at: number): number => (le ? tiff.readUInt16LE(at) : tiff.readUInt16BE(at));
-  const u32 = (at: number): number => (le ? tiff.readUInt32LE(at) : tiff.readUInt32BE(at));
-  const ifd = u32(4);
-  const n = u16(ifd);
-  const tags = new Map<number, ReturnType<typeof decodeTagValue>>();
-  for (let i = 0; i < n; i++) {
-    const e = ifd + 2 + i * 12;
-    const type = u16(e + 2);
-    const count = u32(e + 4);
-    const size = TYPE_SIZE[type] ?? 4;
-    const at = size * count <= 4 ? e + 8 : u32(e + 8);
-    tags.set(u16(e), decodeTagValue(tiff.subarray(at, at + size * count), type, count, le));
+/** The tiles, tables and coding of a single-image tiled JPEG TIFF, as libvips writes one to a buffer. */
+export async function tiffTiles(tiff: Buffer): Promise<TileCoding & { tiles: Buffer[] }> {
+  const [level] = (await readTiffIndex(bufferReader(tiff), 'encoded tile')).levels;
+  if (!level) throw new Error('libvips wrote no image');
+  const tiles: Buffer[] = [];
+  for (let i = 0; i < level.tilesX * level.tilesY; i++) {
+    const { offset, length } = tileLocation(level, i % level.tilesX, Math.floor(i / level.tilesX));
+    tiles.push(Buffer.from(tiff.subarray(offset, offset + length)));
   }
-  const nums = (tag: number): number[] => {
-    const v = tags.get(tag);
-    return Array.isArray(v) ? v : [];
-  };
-  const offsets = nums(TAG.TileOffsets);
-  const counts = nums(TAG.TileByteCounts);
-  const tables = tags.get(TAG.JPEGTables);
-  const photometric = nums(TAG.Photometric)[0];
-  const sub = nums(530);
+  const rgb = level.photometric === 2;
   return {
-    colour: photometric === 2 ? 'rgb' : 'ycbcr',
-    subsampling: photometric === 2 ? [1, 1] : [sub[0] ?? 2, sub[1] ?? 2],
-    jpegTables: Buffer.isBuffer(tables) ? Buffer.from(tables) : null,
-    tiles: offsets.map((o, i) => Buffer.from(tiff.subarray(o, o + counts[i]!))),
+    colour: rgb ? 'rgb' : 'ycbcr',
+    subsampling: rgb ? [1, 1] : level.ycbcrSubsampling,
+    jpegTables: level.jpegTables ? Buffer.from(level.jpegTables) : null,
+    tiles,
   };
 }
 
@@ -58,7 +41,7 @@ export class TileEncoder {
 
   static async create(tileSize: number, quality: number): Promise<TileEncoder> {
     const probe = await encodeTiff(Buffer.alloc(tileSize * tileSize * 3, 255), tileSize, quality);
-    const t = tiffTiles(probe);
+    const t = await tiffTiles(probe);
     return new TileEncoder(tileSize, quality, {
       colour: t.colour,
       subsampling: t.subsampling,
@@ -68,7 +51,7 @@ export class TileEncoder {
 
   /** One tile (tileSize x tileSize x 3 RGB) as a stream for a level coded as `coding` says. */
   async encode(rgb: Buffer): Promise<Buffer> {
-    const t = tiffTiles(await encodeTiff(rgb, this.tileSize, this.quality));
+    const t = await tiffTiles(await encodeTiff(rgb, this.tileSize, this.quality));
     const tile = t.tiles[0];
     if (!tile || t.colour !== this.coding.colour) throw new Error('libvips coded a tile unlike the level');
     if (sameBytes(t.jpegTables, this.coding.jpegTables)) return tile;

@@ -20,7 +20,7 @@ export {
   type TiffIndex,
   type TiffLevel,
   type ReadAt,
-} from './tiff-index.ts';
+} from '../tiff/pyramid-index.ts';
 export { dziDescriptor, dziPlan } from './dzi.ts';
 export {
   parseIiif,

@@ -2,7 +2,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import type { Manifest } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
 import { jpegPrefix, setFrameHeight } from './jpeg.ts';
-import { type TiffIndex, type TiffLevel, fileReader, readTiffIndex, tileLocation } from './tiff-index.ts';
+import { type TiffIndex, type TiffLevel, fileReader, readTiffIndex, tileLocation } from '../tiff/pyramid-index.ts';
 
 const PHOTOMETRIC_RGB = 2;
 

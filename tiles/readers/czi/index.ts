@@ -3,8 +3,7 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import type { AssociatedName } from '../../../protocol/index.ts';
 import { SlideError, isSlideError } from '../../errors.ts';
-import { writeTiledTiff } from '../../pyramid/tiled-tiff-writer.ts';
-import { handledTiles, tileFitsImage } from '../dicom/assemble.ts';
+import { tileFitsImage, writeTiledTiff } from '../../tiff/writer.ts';
 import type { PixelContext, Probe, SlideReader, SlideSource, SourceLevel } from '../types.ts';
 import { CZI_MAGIC, CziFile, type Attachment } from './file.ts';
 import { parseCziMetadata } from './metadata.ts';
@@ -70,11 +69,11 @@ class CziSlide implements SlideSource {
         compression: 'none',
         photometric: 'rgb',
       },
-      handledTiles(async (col, row) => {
+      async (col, row) => {
         if (ctx.signal?.aborted)
           throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
         return this.mosaic.region(col * tile, row * tile, tile, tile);
-      }),
+      },
       (f) => ctx.onProgress?.(f, STAGE),
     );
     return sharp(out, { limitInputPixels: false }).extract({

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { tileFitsImage, writeTiledTiff, type TiledTiffSpec } from '../../pyramid/tiled-tiff-writer.ts';
+import { tileFitsImage, writeTiledTiff, type TiledTiffSpec } from '../../tiff/writer.ts';
 import type { PixelContext } from '../types.ts';
 import { decodeFrame, inspectJpeg, jpegCoding, type FileHandles, type JpegCoding } from './frames.ts';
 import type { PlacedFrame, WsiInstance } from './instance.ts';
@@ -24,19 +24,6 @@ const STAGE = 'assembling DICOM frames';
 function aborted(ctx: PixelContext): void {
   if (ctx.signal?.aborted)
     throw ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('aborted');
-}
-
-export { tileFitsImage };
-
-/** Kept for readers written against it: the writer itself now marks look-ahead tiles as handled. */
-export function handledTiles(
-  getTile: (col: number, row: number) => Promise<Buffer>,
-): (col: number, row: number) => Promise<Buffer> {
-  return (col, row) => {
-    const p = getTile(col, row);
-    p.catch(() => undefined);
-    return p;
-  };
 }
 
 /** Frames keyed by grid cell when every frame sits exactly on the frame grid, else null. */
@@ -119,7 +106,7 @@ async function passThrough(
   await writeTiledTiff(
     out,
     spec,
-    handledTiles(async (col, row) => {
+    async (col, row) => {
       aborted(ctx);
       const f = grid.get(row * cols + col);
       if (!f) return filler!;
@@ -137,7 +124,7 @@ async function passThrough(
         throw new NotPassThrough();
       }
       return bytes;
-    }),
+    },
     progress,
   );
   return true;
@@ -239,7 +226,7 @@ async function decodeAndRetile(
       compression: 'none',
       photometric: 'rgb',
     },
-    handledTiles(async (col, row) => {
+    async (col, row) => {
       aborted(ctx);
       const tile = Buffer.alloc(ow * oh * 3, 255);
       const tx = col * ow;
@@ -253,7 +240,7 @@ async function decodeAndRetile(
       const pixels = await Promise.all(frames.map((f) => decoded.get(f)));
       frames.forEach((f, k) => blit(tile, ow, oh, tx, ty, pixels[k]!, f));
       return tile;
-    }),
+    },
     progress,
   );
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { SlideError } from '../../errors.ts';
 import type { SourceLevel } from '../types.ts';
-import { TAG, type Ifd } from './tiff-file.ts';
+import { TAG, type Ifd } from '../../tiff/file.ts';
 
 /**
  * Largest slide accepted, in pixels (200 gigapixels: a 20 x 10 mm tissue area at 0.05 µm/px, about

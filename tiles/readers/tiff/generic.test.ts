@@ -13,7 +13,7 @@ import {
   type TagSpec,
   type TestIfd,
 } from './test-tiff.ts';
-import { TiffFile } from './tiff-file.ts';
+import { TiffFile } from '../../tiff/file.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'tessera-generic-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

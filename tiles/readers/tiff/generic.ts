@@ -13,7 +13,7 @@ import { ifdPixels } from './pixels.ts';
 import { channelWindows, describeRendering, renderChannels, type Channel } from './render.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TAG, TiffFile, type Ifd } from './tiff-file.ts';
+import { TAG, TiffFile, type Ifd } from '../../tiff/file.ts';
 
 /** Compressions libvips (libtiff) decodes: none, CCITT, LZW, old and new JPEG, Deflate, PackBits, WebP, ZSTD. */
 const SHARP_COMPRESSIONS = new Set([1, 2, 3, 4, 5, 6, 7, 8, 32773, 32946, 34925, 50000, 50001]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { writeTiledTiff } from '../../pyramid/tiled-tiff-writer.ts';
+import { writeTiledTiff } from '../../tiff/writer.ts';
 import type { PixelContext } from '../types.ts';
 
 /** A full-resolution image produced tile by tile as raw 8-bit RGB. */

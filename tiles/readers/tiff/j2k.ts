@@ -1,6 +1,6 @@
 import { SlideError } from '../../errors.ts';
 import { retile, type RgbTileSource } from './intermediate.ts';
-import type { Ifd, TiffFile } from './tiff-file.ts';
+import type { Ifd, TiffFile } from '../../tiff/file.ts';
 
 interface FrameInfo {
   width: number;

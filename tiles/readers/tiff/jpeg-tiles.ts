@@ -3,7 +3,7 @@ import { SlideError } from '../../errors.ts';
 import { retile, type RgbTileSource } from './intermediate.ts';
 import { firstLine } from './source.ts';
 import type { ScannerTiles } from '../types.ts';
-import { TAG, type Ifd, type TiffFile } from './tiff-file.ts';
+import { TAG, type Ifd, type TiffFile } from '../../tiff/file.ts';
 
 /**
  * Colour coding of a JPEG stream as libjpeg would infer it: a JFIF marker means YCbCr, an Adobe marker

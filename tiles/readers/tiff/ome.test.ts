@@ -9,7 +9,7 @@ import { isSlideError } from '../../errors.ts';
 import { parseOmeXml } from './ome-xml.ts';
 import { mixChannels, percentiles } from './render.ts';
 import { buildTiff, cutTiles, meanAbsDiff, openWithTiffReaders } from './test-tiff.ts';
-import { TiffFile } from './tiff-file.ts';
+import { TiffFile } from '../../tiff/file.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'tessera-ome-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

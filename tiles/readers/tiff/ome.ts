@@ -16,7 +16,7 @@ import {
 } from './render.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TiffFile, type Ifd } from './tiff-file.ts';
+import { TiffFile, type Ifd } from '../../tiff/file.ts';
 
 /**
  * More channels than this are not mixed into one RGB image: beyond the palette's distinct colours the

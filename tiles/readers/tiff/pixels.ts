@@ -4,7 +4,7 @@ import { J2K_COMPRESSIONS, rgbPipeline } from './common.ts';
 import { intermediatePixels, type RgbTileSource } from './intermediate.ts';
 import { j2kTileSource } from './j2k.ts';
 import { jpegColourMismatch, jpegTileSource } from './jpeg-tiles.ts';
-import type { Ifd, TiffFile } from './tiff-file.ts';
+import type { Ifd, TiffFile } from '../../tiff/file.ts';
 
 /**
  * The decoder an RGB(-like) IFD needs: libvips directly when it decodes the IFD correctly, else tile

@@ -14,7 +14,7 @@ import {
 } from './render.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TiffFile, type Ifd } from './tiff-file.ts';
+import { TiffFile, type Ifd } from '../../tiff/file.ts';
 import { child, descendants, parseXml, type XmlElement } from './xml.ts';
 
 /** What one page of a QPTIFF is, from its PerkinElmer-QPI-ImageDescription. */

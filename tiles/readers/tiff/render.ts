@@ -3,7 +3,7 @@ import { SlideError } from '../../errors.ts';
 import type { PixelContext } from '../types.ts';
 import { sharpAddress } from './common.ts';
 import { intermediatePixels, intermediateTileSize, type RgbTileSource } from './intermediate.ts';
-import type { Ifd } from './tiff-file.ts';
+import type { Ifd } from '../../tiff/file.ts';
 
 /** A colour, each component 0..255. */
 export type Rgb = [number, number, number];

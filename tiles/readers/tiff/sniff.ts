@@ -1,5 +1,5 @@
 import type { Probe } from '../types.ts';
-import { TAG, TiffFile, tiffKind } from './tiff-file.ts';
+import { TAG, TiffFile, tiffKind } from '../../tiff/file.ts';
 
 /**
  * Which TIFF dialect a file is, from its first IFD. 'damaged' is a TIFF header whose first IFD cannot

@@ -3,7 +3,7 @@ import type { AssociatedName, SourceFormat } from '../../../protocol/index.ts';
 import { SlideError } from '../../errors.ts';
 import type { PixelContext, ScannerTiles, SlideSource, SourceLevel } from '../types.ts';
 import { encodeAssociated } from './pixels.ts';
-import type { Ifd, TiffFile } from './tiff-file.ts';
+import type { Ifd, TiffFile } from '../../tiff/file.ts';
 
 /** Everything a TIFF-family reader learned on open(). */
 export interface TiffSourceInit {

@@ -14,7 +14,7 @@ import { scannerTilesOf } from './jpeg-tiles.ts';
 import { ifdPixels } from './pixels.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TiffFile, type Ifd } from './tiff-file.ts';
+import { TiffFile, type Ifd } from '../../tiff/file.ts';
 
 /** TIFF compressions libvips decodes in an SVS level: none, LZW, JPEG, Deflate (both codes). */
 const SHARP_COMPRESSIONS = new Set([1, 5, 7, 8, 32946]);

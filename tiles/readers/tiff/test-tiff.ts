@@ -4,7 +4,7 @@
  */
 import type { SlideSource } from '../types.ts';
 import { loadOpenJpeg } from './j2k.ts';
-import { TAG } from './tiff-file.ts';
+import { TAG } from '../../tiff/file.ts';
 
 export type TagSpec = {
   tag: number;

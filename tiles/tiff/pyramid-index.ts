@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { SlideError } from '../errors.ts';
+import { TAG, TYPE_SIZE } from './tags.ts';
 
 /** One pyramid level of a stored slide.tif: where every JPEG tile lies in the file. */
 export interface TiffLevel {
@@ -14,6 +15,8 @@ export interface TiffLevel {
   samplesPerPixel: number;
   /** JPEGTables (SOI, DQT/DHT, EOI), or null when every tile is a complete JPEG. */
   jpegTables: Buffer | null;
+  /** YCbCrSubsampling [horizontal, vertical] of a YCbCr level, as the file states it (TIFF's default [2, 2]). */
+  ycbcrSubsampling: [number, number];
   /**
    * Tile offsets and byte counts as read from the file: a 60k slide has ~41,000 tiles on level 0, and
    * unpacking them into numbers up front would cost more than the rest of opening the file.
@@ -34,40 +37,6 @@ export interface TiffIndex {
   levels: TiffLevel[];
 }
 
-const TAG = {
-  NewSubfileType: 254,
-  ImageWidth: 256,
-  ImageLength: 257,
-  Compression: 259,
-  Photometric: 262,
-  SamplesPerPixel: 277,
-  PlanarConfiguration: 284,
-  TileWidth: 322,
-  TileLength: 323,
-  TileOffsets: 324,
-  TileByteCounts: 325,
-  JPEGTables: 347,
-} as const;
-
-const TYPE_SIZE: Record<number, number> = {
-  1: 1, // BYTE
-  2: 1, // ASCII
-  3: 2, // SHORT
-  4: 4, // LONG
-  5: 8, // RATIONAL
-  6: 1,
-  7: 1, // UNDEFINED
-  8: 2,
-  9: 4,
-  10: 8,
-  11: 4,
-  12: 8,
-  13: 4, // IFD
-  16: 8, // LONG8
-  17: 8,
-  18: 8, // IFD8
-};
-
 /** Enough for ~200 BigTIFF entries; libvips writes about 20, so one read usually takes the whole IFD. */
 const IFD_READ = 4096;
 /** Tile tables of a 1,000,000 px square slide are 128 MiB; a count beyond this is corruption. */
@@ -85,8 +54,13 @@ interface Entry {
   offset: number;
 }
 
-/** Positioned reads: the only I/O the parser needs, so tests can feed it a Buffer. */
+/** Positioned reads: the only I/O the parser needs, so it reads a Buffer as well as a file. */
 export type ReadAt = (position: number, length: number) => Promise<Buffer>;
+
+/** A ReadAt over bytes in memory. */
+export function bufferReader(b: Buffer): ReadAt {
+  return (position, length) => Promise.resolve(b.subarray(position, position + length));
+}
 
 /** A ReadAt over an open file; short reads at the end of the file return fewer bytes. */
 export function fileReader(fh: FileHandle): ReadAt {
@@ -206,6 +180,9 @@ export async function readTiffIndex(read: ReadAt, name = 'slide.tif'): Promise<T
     return { data, width: 8 };
   };
 
+  const subsampling = (e: Entry | undefined): [number, number] =>
+    e?.inline && e.type === 3 && e.count === 2 ? [u16(e.inline, 0), u16(e.inline, 2)] : [2, 2];
+
   const readLevel = async (entries: Map<number, Entry>, index: number): Promise<TiffLevel> => {
     const compression = scalar(entries, TAG.Compression, 1);
     if (compression !== 7) throw bad(`level ${index} has compression ${compression}, expected JPEG (7)`);
@@ -234,6 +211,7 @@ export async function readTiffIndex(read: ReadAt, name = 'slide.tif'): Promise<T
       photometric: scalar(entries, TAG.Photometric),
       samplesPerPixel: scalar(entries, TAG.SamplesPerPixel, 1),
       jpegTables: jpegTables && jpegTables.length >= 4 ? jpegTables : null,
+      ycbcrSubsampling: subsampling(entries.get(TAG.YCbCrSubsampling)),
       offsets,
       byteCounts,
     };

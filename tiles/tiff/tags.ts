@@ -1,4 +1,4 @@
-/** TIFF tag numbers used by the TIFF-family readers. */
+/** TIFF tag numbers: the one table the readers, the stored-pyramid index and the writer use. */
 export const TAG = {
   NewSubfileType: 254,
   ImageWidth: 256,
@@ -32,6 +32,9 @@ export const TAG = {
   XMP: 700,
   NdpiFormatFlag: 65420,
 } as const;
+
+/** TIFF field types the writer uses. */
+export const TYPE = { BYTE: 1, ASCII: 2, SHORT: 3, LONG: 4, RATIONAL: 5, UNDEFINED: 7, LONG8: 16 } as const;
 
 /** A decoded tag value: numbers for numeric types, text for ASCII, bytes for UNDEFINED. */
 export type TagValue = number[] | string | Buffer;

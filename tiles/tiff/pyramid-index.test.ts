@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../protocol/index.ts';
 import { storedLevels } from '../pyramid/math.ts';
 import { LocalSlideStore } from '../store/local.ts';
-import { makeStoredSlide } from './fixtures.ts';
-import { type ReadAt, fileReader, readTiffIndex, tileLocation } from './tiff-index.ts';
+import { makeStoredSlide } from '../serve/fixtures.ts';
+import { type ReadAt, fileReader, readTiffIndex, tileLocation } from './pyramid-index.ts';
 
 let dir = '';
 let store: LocalSlideStore;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { writeTiledTiff } from './tiled-tiff-writer.ts';
+import { writeTiledTiff } from './writer.ts';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'tessera-tiffw-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { SlideError } from '../../errors.ts';
-import { TAG, TYPE_SIZE, decodeTagValue, tiffKind, type TagValue } from './tiff-tags.ts';
+import { SlideError } from '../errors.ts';
+import { TAG, TYPE_SIZE, decodeTagValue, tiffKind, type TagValue } from './tags.ts';
 
 export { TAG, tiffKind, type TagValue };
 
