@@ -13,7 +13,7 @@ import { makeSyntheticSlide } from '../scripts/bench/make-huge-slide.ts';
 import { sha256File } from '../tiles/ingest/hash.ts';
 import { LocalSlideStore, ingest, openSlide } from '../tiles/index.ts';
 import { storedLevels } from '../tiles/pyramid/math.ts';
-import { TAG, TiffFile } from '../tiles/readers/tiff/tiff-file.ts';
+import { TAG, TiffFile } from '../tiles/tiff/file.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 const have = requireSlides();
