@@ -15,8 +15,22 @@ import { z } from 'zod';
 
 export const REVIEW_PROTOCOL_VERSION = 3;
 
-export const ANNOTATION_KINDS = ['point', 'line', 'rectangle', 'ellipse', 'polygon', 'freehand'] as const;
+export const ANNOTATION_KINDS = [
+  'point',
+  'multipoint',
+  'line',
+  'polyline',
+  'rectangle',
+  'ellipse',
+  'polygon',
+  'multipolygon',
+  'freehand',
+] as const;
 export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
+
+/** QuPath's object types: an annotation (drawn by a person), a detection, a cell (with its nucleus). */
+export const OBJECT_TYPES = ['annotation', 'detection', 'cell'] as const;
+export type ObjectType = (typeof OBJECT_TYPES)[number];
 
 /** Default classes (QuPath's names where it has them), with their display colours. */
 export const ANNOTATION_CLASSES = [
@@ -27,13 +41,37 @@ export const ANNOTATION_CLASSES = [
   { name: 'Other', color: '#ffc800' },
 ] as const;
 
-const MAX_POINTS = 20_000;
+/** Points in one geometry, all rings and parts together. */
+export const MAX_POINTS = 20_000;
 const Coord = z.number().finite().min(-1e7).max(1e7);
 export const PointSchema = z.tuple([Coord, Coord]);
+const Ring = z.array(PointSchema).min(1).max(MAX_POINTS);
+const PolygonPart = z.object({ points: Ring, holes: z.array(Ring).max(MAX_POINTS).optional() });
 
-/** Level-0 image pixels. Rectangle and ellipse: two corners of the bounding box. */
-export const GeometrySchema = z.object({ points: z.array(PointSchema).min(1).max(MAX_POINTS) });
+/**
+ * Level-0 image pixels. point, line, polyline, multipoint: `points`. Rectangle and ellipse: two corners
+ * of the bounding box. polygon and freehand: the outer ring `points` and any `holes`. multipolygon:
+ * `parts`, each an outer ring and its holes (`points` repeats the first part's outer ring).
+ */
+export const GeometrySchema = z
+  .object({
+    points: Ring,
+    holes: z.array(Ring).max(MAX_POINTS).optional(),
+    parts: z.array(PolygonPart).max(MAX_POINTS).optional(),
+  })
+  .refine((g) => pointCount(g) <= MAX_POINTS, { message: `a geometry holds at most ${MAX_POINTS} points` });
 export type Geometry = z.infer<typeof GeometrySchema>;
+
+/** Every point of a geometry: outer ring, holes and parts. */
+export function pointCount(g: {
+  points: unknown[];
+  holes?: unknown[][];
+  parts?: { points: unknown[]; holes?: unknown[][] }[];
+}): number {
+  const rings = (p: { points: unknown[]; holes?: unknown[][] }): number =>
+    p.points.length + (p.holes ?? []).reduce((n, h) => n + h.length, 0);
+  return rings(g) + (g.parts ?? []).reduce((n, p) => n + rings(p), 0);
+}
 
 export const AnnotationClassSchema = z.object({
   name: z.string().min(1).max(64),
@@ -54,8 +92,19 @@ export interface AnnotationDto {
   slideId: string;
   kind: AnnotationKind;
   geometry: Geometry;
-  classification: AnnotationClass;
+  /** null: unclassified (QuPath's "no class"). */
+  classification: AnnotationClass | null;
   label: string;
+  /** Its own colour (QuPath's `properties.color`), shown instead of the class colour; null: the class's. */
+  color?: string | null;
+  /** Locked: its geometry cannot be changed nor the annotation deleted until unlocked (as in QuPath). */
+  locked?: boolean;
+  /** 'annotation' when absent. */
+  objectType?: ObjectType;
+  /** A cell's nucleus outline (QuPath's `nucleusGeometry`). */
+  nucleus?: Geometry | null;
+  /** Measurements carried with the object (QuPath's `measurements`), name to value. */
+  measurements?: Record<string, number>;
   authorId: string;
   authorName: string;
   createdAt: string;
@@ -68,11 +117,18 @@ export interface AnnotationDto {
 const Uuid = z.uuid();
 const Label = z.string().max(500);
 
+const Colour = z.string().regex(/^#[0-9a-fA-F]{6}$/);
+const Measurements = z
+  .record(z.string().min(1).max(200), z.number().finite())
+  .refine((m) => Object.keys(m).length <= 500, { message: 'at most 500 measurements' });
+
 export const AnnotationPatchSchema = z
   .object({
     geometry: GeometrySchema,
-    classification: AnnotationClassSchema,
+    classification: AnnotationClassSchema.nullable(),
     label: Label,
+    color: Colour.nullable(),
+    locked: z.boolean(),
   })
   .partial();
 export type AnnotationPatch = z.infer<typeof AnnotationPatchSchema>;
@@ -85,8 +141,13 @@ export const OperationSchema = z.discriminatedUnion('type', [
       id: Uuid,
       kind: z.enum(ANNOTATION_KINDS),
       geometry: GeometrySchema,
-      classification: AnnotationClassSchema,
+      classification: AnnotationClassSchema.nullable(),
       label: Label.default(''),
+      color: Colour.nullable().optional(),
+      locked: z.boolean().optional(),
+      objectType: z.enum(OBJECT_TYPES).optional(),
+      nucleus: GeometrySchema.nullable().optional(),
+      measurements: Measurements.optional(),
     }),
   }),
   z.object({

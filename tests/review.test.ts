@@ -696,9 +696,9 @@ describe('GeoJSON in QuPath form', () => {
     const list = (await (await api('host', `/api/slides/${SLIDE}/annotations`)).json()) as {
       annotations: AnnotationDto[];
     };
-    const stroma = list.annotations.find((a) => a.classification.name === 'Stroma')!;
+    const stroma = list.annotations.find((a) => a.classification?.name === 'Stroma')!;
     expect(stroma.kind).toBe('polygon');
-    expect(stroma.classification.color).toBe('#96c896');
+    expect(stroma.classification!.color).toBe('#96c896');
     for (const body of [
       '{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"MultiPolygon","coordinates":[]},"properties":{}}]}',
       '{"nope":1}',

@@ -107,7 +107,9 @@ export function toFeature(a: AnnotationDto): GeoJsonFeature {
     geometry,
     properties: {
       objectType: 'annotation',
-      classification: { name: a.classification.name, color: hexToRgb(a.classification.color) },
+      ...(a.classification
+        ? { classification: { name: a.classification.name, color: hexToRgb(a.classification.color) } }
+        : {}),
       ...(a.label ? { name: a.label } : {}),
       isLocked: false,
       tessera: { kind: a.kind, authorName: a.authorName, createdAt: a.createdAt, comments: a.comments },

@@ -1,7 +1,7 @@
 import { useRef, useState, type ChangeEvent } from 'react';
 import type { AnnotationDto } from '../../../protocol/review.ts';
 import { exportAnnotationsGeoJson, importAnnotationsGeoJson } from '../api.ts';
-import { ANNOTATION_CLASSES, KIND_LABELS } from './constants.ts';
+import { ANNOTATION_CLASSES, KIND_LABELS, UNCLASSIFIED, annotationColour } from './constants.ts';
 import type { Room } from './useReviewRoom.ts';
 
 interface Props {
@@ -104,16 +104,16 @@ export function AnnotationsPanel(p: Props) {
                 onClick={() => p.onSelect(a.id === p.selectedId ? null : a.id)}
                 data-annotation-item={a.id}
               >
-                <span className="swatch" data-color={a.classification.color}>
+                <span className="swatch" data-color={annotationColour(a)}>
                   <svg width="10" height="10" aria-hidden="true">
-                    <rect width="10" height="10" rx="2" fill={a.classification.color} />
+                    <rect width="10" height="10" rx="2" fill={annotationColour(a)} />
                   </svg>
                 </span>
                 <span className="ann-item-main">
                   {a.label || KIND_LABELS[a.kind]}
                   <span className="muted small">
                     {' '}
-                    {a.classification.name} · {a.authorName}
+                    {(a.classification ?? UNCLASSIFIED).name} · {a.authorName}
                     {a.comments.length > 0
                       ? ` · ${a.comments.length} comment${a.comments.length === 1 ? '' : 's'}`
                       : ''}
@@ -144,7 +144,7 @@ function Editor({ a, room }: { a: AnnotationDto; room: Room }) {
         <span>Class</span>
         <select
           className="tselect"
-          value={a.classification.name}
+          value={(a.classification ?? UNCLASSIFIED).name}
           onChange={(e) => {
             const c = ANNOTATION_CLASSES.find((k) => k.name === e.target.value);
             if (c) room.update(a.id, { classification: { ...c } });
@@ -153,8 +153,8 @@ function Editor({ a, room }: { a: AnnotationDto; room: Room }) {
           {ANNOTATION_CLASSES.map((c) => (
             <option key={c.name}>{c.name}</option>
           ))}
-          {!ANNOTATION_CLASSES.some((c) => c.name === a.classification.name) && (
-            <option>{a.classification.name}</option>
+          {!ANNOTATION_CLASSES.some((c) => c.name === (a.classification ?? UNCLASSIFIED).name) && (
+            <option>{(a.classification ?? UNCLASSIFIED).name}</option>
           )}
         </select>
       </label>

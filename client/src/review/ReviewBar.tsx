@@ -3,6 +3,9 @@ import type { AnnotationTool } from '../viewer/AnnotationOverlay.tsx';
 import { ANNOTATION_CLASSES, ANNOTATION_KINDS, KIND_LABELS } from './constants.ts';
 import type { Room } from './useReviewRoom.ts';
 
+/** Kinds drawn with a tool here; the others (several points or polygons in one) come from imports. */
+const DRAWN_KINDS = new Set<string>(['point', 'line', 'rectangle', 'ellipse', 'polygon', 'freehand']);
+
 interface Props {
   room: Room;
   tool: AnnotationTool;
@@ -49,7 +52,7 @@ export function ReviewBar({ room, tool, onTool, cls, onClass }: Props) {
         >
           Select
         </button>
-        {ANNOTATION_KINDS.map((k) => (
+        {ANNOTATION_KINDS.filter((k) => DRAWN_KINDS.has(k)).map((k) => (
           <button
             key={k}
             type="button"

@@ -8,10 +8,13 @@ export const REVIEW_PROTOCOL_VERSION = 3;
 
 export const ANNOTATION_KINDS: readonly AnnotationKind[] = [
   'point',
+  'multipoint',
   'line',
+  'polyline',
   'rectangle',
   'ellipse',
   'polygon',
+  'multipolygon',
   'freehand',
 ];
 
@@ -39,9 +42,23 @@ export type Confidence = (typeof CONFIDENCES)[number];
 
 export const KIND_LABELS: Record<AnnotationKind, string> = {
   point: 'Point',
+  multipoint: 'Points',
   line: 'Line',
+  polyline: 'Polyline',
+  multipolygon: 'Polygons',
   rectangle: 'Rectangle',
   ellipse: 'Ellipse',
   polygon: 'Polygon',
   freehand: 'Freehand',
 };
+
+/** How an unclassified annotation is drawn (QuPath's "no class"). */
+export const UNCLASSIFIED = { name: 'Unclassified', color: '#c8c8c8' } as const;
+
+/** The colour an annotation is drawn in: its own, else its class's, else the unclassified grey. */
+export function annotationColour(a: {
+  color?: string | null;
+  classification: { color: string } | null;
+}): string {
+  return a.color ?? a.classification?.color ?? UNCLASSIFIED.color;
+}

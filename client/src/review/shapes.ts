@@ -83,8 +83,10 @@ export function hitTest(s: Shape, p: Pt, tol: number): boolean {
   if (pts.length === 0) return false;
   switch (s.kind) {
     case 'point':
-      return Math.hypot(p.x - pts[0]![0], p.y - pts[0]![1]) <= tol;
+    case 'multipoint':
+      return pts.some(([x, y]) => Math.hypot(p.x - x, p.y - y) <= tol);
     case 'line':
+    case 'polyline':
       return nearOutline(p, pts, false, tol);
     case 'rectangle': {
       const b = boxOf(pts);
@@ -103,6 +105,12 @@ export function hitTest(s: Shape, p: Pt, tol: number): boolean {
     case 'polygon':
     case 'freehand':
       return (pts.length >= 3 && insidePolygon(p, pts)) || nearOutline(p, pts, true, tol);
+    case 'multipolygon':
+      return (s.geometry.parts ?? [{ points: pts }]).some(
+        (part) =>
+          (part.points.length >= 3 && insidePolygon(p, part.points)) ||
+          nearOutline(p, part.points, true, tol),
+      );
   }
 }
 
@@ -117,13 +125,36 @@ export function topmostHit<T extends Shape & { id: string }>(
 }
 
 export function translate(g: Geometry, dx: number, dy: number): Geometry {
-  return { points: g.points.map(([x, y]) => [x + dx, y + dy] as [number, number]) };
+  const move = (ring: [number, number][]): [number, number][] => ring.map(([x, y]) => [x + dx, y + dy]);
+  return {
+    points: move(g.points),
+    ...(g.holes ? { holes: g.holes.map(move) } : {}),
+    ...(g.parts
+      ? {
+          parts: g.parts.map((q) => ({
+            points: move(q.points),
+            ...(q.holes ? { holes: q.holes.map(move) } : {}),
+          })),
+        }
+      : {}),
+  };
 }
 
 /** Whole-pixel coordinates: what is sent over the wire (sub-pixel precision means nothing on a slide). */
 export function rounded(g: Geometry): Geometry {
+  const round = (ring: [number, number][]): [number, number][] =>
+    ring.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10]);
   return {
-    points: g.points.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10] as [number, number]),
+    points: round(g.points),
+    ...(g.holes ? { holes: g.holes.map(round) } : {}),
+    ...(g.parts
+      ? {
+          parts: g.parts.map((q) => ({
+            points: round(q.points),
+            ...(q.holes ? { holes: q.holes.map(round) } : {}),
+          })),
+        }
+      : {}),
   };
 }
 

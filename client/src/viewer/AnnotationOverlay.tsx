@@ -11,6 +11,7 @@ import {
   type Pt,
 } from '../review/shapes.ts';
 import { apply, invert, type Affine } from './geometry.ts';
+import { annotationColour } from '../review/constants.ts';
 
 /** Annotation tools: select (and move), or draw one kind. */
 export type AnnotationTool = 'select' | AnnotationKind;
@@ -61,6 +62,28 @@ function ShapeBody({ kind, g, t }: { kind: AnnotationKind; g: Geometry; t: Affin
       const s = apply(t, { x: first[0], y: first[1] });
       return <circle className="ann-point" cx={s.x} cy={s.y} r={5} />;
     }
+    case 'multipoint':
+      return (
+        <g>
+          {pts.map(([x, y], i) => {
+            const s = apply(t, { x, y });
+            return <circle key={i} className="ann-point" cx={s.x} cy={s.y} r={4} />;
+          })}
+        </g>
+      );
+    case 'polyline':
+      return (
+        <polyline
+          points={pts
+            .map(([x, y]) => apply(t, { x, y }))
+            .map((p) => `${p.x},${p.y}`)
+            .join(' ')}
+        />
+      );
+    case 'multipolygon':
+      return (
+        <path fillRule="evenodd" d={(g.parts ?? [{ points: pts }]).map((q) => ringsPath(q, t)).join(' ')} />
+      );
     case 'line': {
       const b = pts[1] ?? first;
       const a = apply(t, { x: first[0], y: first[1] });
@@ -90,6 +113,7 @@ function ShapeBody({ kind, g, t }: { kind: AnnotationKind; g: Geometry; t: Affin
     }
     case 'polygon':
     case 'freehand': {
+      if (g.holes?.length) return <path fillRule="evenodd" d={ringsPath(g, t)} />;
       const d = pts
         .map(([x, y]) => apply(t, { x, y }))
         .map((p) => `${p.x},${p.y}`)
@@ -97,6 +121,19 @@ function ShapeBody({ kind, g, t }: { kind: AnnotationKind; g: Geometry; t: Affin
       return <polygon points={d} />;
     }
   }
+}
+
+/** An outer ring and its holes as one SVG path (drawn even-odd, so holes stay open). */
+function ringsPath(g: { points: [number, number][]; holes?: [number, number][][] }, t: Affine): string {
+  return [g.points, ...(g.holes ?? [])]
+    .map(
+      (ring) =>
+        `M${ring
+          .map(([x, y]) => apply(t, { x, y }))
+          .map((p) => `${p.x},${p.y}`)
+          .join('L')}Z`,
+    )
+    .join(' ');
 }
 
 /**
@@ -282,8 +319,8 @@ export function AnnotationOverlay(props: Props) {
             className={`ann ann-${a.kind}${selected ? ' selected' : ''}`}
             data-annotation-id={a.id}
             data-kind={a.kind}
-            stroke={a.classification.color}
-            fill={a.classification.color}
+            stroke={annotationColour(a)}
+            fill={annotationColour(a)}
           >
             {selected && (
               <g className="ann-halo">
