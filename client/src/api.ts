@@ -15,6 +15,13 @@ import type {
   UploadAccepted,
   UserDto,
 } from '../../protocol/index.ts';
+import type {
+  AnnotationClass,
+  AnnotationKind,
+  AnnotationPatch,
+  Geometry,
+  ObjectType,
+} from '../../protocol/review.ts';
 
 /** The server answered with an error body (or at least an error status). */
 export class ApiError extends Error {
@@ -82,7 +89,7 @@ function errorFrom(status: number, text: string): Error {
 }
 
 interface RequestOptions {
-  method?: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   body?: unknown;
   signal?: AbortSignal;
   /** A 401 is this call's answer (wrong password, not signed in), not a lost session. */
@@ -180,6 +187,54 @@ export function exportAnnotationsGeoJson(slideId: string): Promise<string> {
 
 export function importAnnotationsGeoJson(slideId: string, geojson: unknown): Promise<{ imported: number }> {
   return sendJson(`${slidePath(slideId)}/annotations?format=geojson`, { method: 'POST', body: geojson });
+}
+
+/** A new annotation as the REST API takes it (the id may be made by the client). */
+export interface NewAnnotationBody {
+  id?: string;
+  kind: AnnotationKind;
+  geometry: Geometry;
+  classification: AnnotationClass | null;
+  label: string;
+  color?: string | null;
+  locked?: boolean;
+  objectType?: ObjectType;
+}
+
+export function createAnnotation(slideId: string, body: NewAnnotationBody): Promise<AnnotationDto> {
+  return sendJson(`${slidePath(slideId)}/annotations`, { method: 'POST', body });
+}
+
+export function updateAnnotation(
+  slideId: string,
+  id: string,
+  patch: AnnotationPatch,
+  ifVersion?: number,
+): Promise<AnnotationDto> {
+  return sendJson(`${slidePath(slideId)}/annotations/${encodeURIComponent(id)}`, {
+    method: 'PATCH',
+    body: ifVersion === undefined ? patch : { ...patch, ifVersion },
+  });
+}
+
+export async function deleteAnnotation(slideId: string, id: string): Promise<void> {
+  await request(`${slidePath(slideId)}/annotations/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+export function commentOnAnnotation(slideId: string, id: string, text: string): Promise<AnnotationDto> {
+  return sendJson(`${slidePath(slideId)}/annotations/${encodeURIComponent(id)}/comments`, {
+    method: 'POST',
+    body: { text },
+  });
+}
+
+/** The classes offered for annotations (the palette an administrator keeps). */
+export function listAnnotationClasses(signal?: AbortSignal): Promise<AnnotationClass[]> {
+  return getJson<AnnotationClass[]>('/api/annotation-classes', signal);
+}
+
+export function saveAnnotationClasses(classes: AnnotationClass[]): Promise<AnnotationClass[]> {
+  return sendJson<AnnotationClass[]>('/api/annotation-classes', { method: 'PUT', body: classes });
 }
 
 export function listSessions(signal?: AbortSignal): Promise<ReviewSessionDto[]> {
