@@ -3,7 +3,9 @@ import {
   basePower,
   formatMagnification,
   imageZoomFor,
+  isDigitalZoom,
   magnificationOf,
+  magnificationReadout,
   normalizeRotation,
   parseViewParams,
   urlViewOf,
@@ -69,5 +71,34 @@ describe('viewport ↔ URL', () => {
     expect(normalizeRotation(450)).toBe(90);
     expect(normalizeRotation(-180)).toBe(180);
     expect(normalizeRotation(360)).toBe(0);
+  });
+});
+
+describe('magnifications beyond the scan are marked as digital zoom', () => {
+  it('a 20x scan reads 20x at 1:1 and "40x (digital)" at 2 screen px per image px', () => {
+    const p = basePower(20, 0.499);
+    expect(magnificationReadout(1, p)).toEqual({ text: '20x', digital: false });
+    expect(magnificationReadout(0.5, p)).toEqual({ text: '10x', digital: false });
+    expect(magnificationReadout(2, p)).toEqual({ text: '40x (digital)', digital: true });
+  });
+
+  it('a 40x scan is digital only beyond 40x', () => {
+    const p = basePower(40, 0.25);
+    expect(magnificationReadout(imageZoomFor(40, p), p).digital).toBe(false);
+    expect(magnificationReadout(imageZoomFor(63, p), p)).toEqual({ text: '63x (digital)', digital: true });
+  });
+
+  it('without an objective the limit is one screen pixel per image pixel', () => {
+    const mpp = basePower(null, 0.998);
+    expect(magnificationReadout(1, mpp).digital).toBe(false);
+    expect(magnificationReadout(1.5, mpp).text).toBe('≈15x (digital)');
+    const none = basePower(null, null);
+    expect(magnificationReadout(0.5, none)).toEqual({ text: '50%', digital: false });
+    expect(magnificationReadout(2, none)).toEqual({ text: '200% (digital)', digital: true });
+  });
+
+  it('rounding at exactly 1:1 is not digital zoom', () => {
+    expect(isDigitalZoom(1.0000001)).toBe(false);
+    expect(isDigitalZoom(1.01)).toBe(true);
   });
 });

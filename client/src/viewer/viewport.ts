@@ -55,6 +55,25 @@ export function formatMagnification(m: number): string {
   return `${Number(m.toFixed(digits))}x`;
 }
 
+/**
+ * Past one screen pixel per scanned pixel the picture is enlarged, not resolved: digital zoom. With an
+ * objective that is any magnification above the objective's; without one, the same 1:1 limit. A hair
+ * over 1:1 (rounding in the viewer's arithmetic) still counts as the scan's own resolution.
+ */
+export function isDigitalZoom(imageZoom: number): boolean {
+  return imageZoom > 1 + 1e-3;
+}
+
+/** The magnification read-out: "20x", "≈10x" (derived from µm/px), "50%" (neither), "40x (digital)". */
+export function magnificationReadout(imageZoom: number, power: Power): { text: string; digital: boolean } {
+  const digital = isDigitalZoom(imageZoom);
+  const value =
+    power.source === 'none'
+      ? `${Math.round(imageZoom * 100)}%`
+      : `${power.source === 'mpp' ? '≈' : ''}${formatMagnification(magnificationOf(imageZoom, power))}`;
+  return { text: digital ? `${value} (digital)` : value, digital };
+}
+
 export function normalizeRotation(deg: number): number {
   const r = Math.round(deg) % 360;
   return r < 0 ? r + 360 : r;
