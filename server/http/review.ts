@@ -72,9 +72,26 @@ export function reviewRouter(ctx: ServerContext): Router {
         );
       const actor = { id: p.user.id, name: p.user.displayName, moderator: false };
       const scope = { slideId: found.row.id, siteId: found.grant.siteId };
-      const ids = await importGeoJson(req.body, scope, actor, hub.annotations, (applied) => {
-        for (const a of applied) hub.broadcast(a, scope.siteId);
-      });
+      const { ids, errors, refused } = await importGeoJson(
+        req.body,
+        scope,
+        actor,
+        hub.annotations,
+        (applied) => {
+          for (const a of applied) hub.broadcast(a, scope.siteId);
+        },
+      );
+      const report = { imported: ids.length, ids, errors };
+      if (ids.length === 0 && errors.length > 0) {
+        // Nothing could be stored: an error as every other, with the report of every feature.
+        res.status(400).json({
+          code: 'INVALID_PARAMETER',
+          message: `no feature could be imported (${errors[0]!.reason}${refused > 1 ? `, and ${refused - 1} more` : ''})`,
+          requestId: String(res.locals.requestId ?? ''),
+          ...report,
+        });
+        return;
+      }
       await ctx.audit.record({
         action: 'annotation.import',
         actor: p.user,
@@ -82,9 +99,10 @@ export function reviewRouter(ctx: ServerContext): Router {
         targetType: 'slide',
         targetId: found.row.id,
         targetSiteId: found.row.site_id,
-        detail: { count: ids.length },
+        detail: { count: ids.length, refused },
       });
-      res.status(201).json({ imported: ids.length, ids });
+      // 201 when every feature was stored; 200 when some were left out (listed in `errors`).
+      res.status(errors.length === 0 ? 201 : 200).json(report);
     },
   );
 

@@ -5,7 +5,12 @@ import { Worker } from 'node:worker_threads';
 import type { AppliedOp } from '../../protocol/index.ts';
 import { HttpError } from '../http/errors.ts';
 import type { Actor, AnnotationScope, AnnotationService, CreateOperation } from './annotations.ts';
-import { GEOJSON_IMPORT_LIMITS, type GeoJsonImportLimits, type GeoJsonRefused } from './geojson.ts';
+import {
+  GEOJSON_IMPORT_LIMITS,
+  type FeatureError,
+  type GeoJsonImportLimits,
+  type GeoJsonRefused,
+} from './geojson.ts';
 
 /**
  * Operations per transaction. SQLite itself takes ~0.15 ms an operation here (two rows of ~1 KB and
@@ -22,7 +27,7 @@ export interface ImportRequest {
 }
 
 export type ImportReply =
-  | { ok: true; count: number; batches: string[] }
+  | { ok: true; count: number; batches: string[]; errors: FeatureError[]; refused: number }
   | { ok: false; code: GeoJsonRefused['code']; message: string };
 
 /**
@@ -93,9 +98,11 @@ function parseInWorker(req: ImportRequest): Promise<ImportReply> {
 
 /**
  * Import a GeoJSON body (bytes, UTF-8) onto a slide as `actor`: parsed and checked in a worker
- * thread (all or nothing: a bad feature stores none), then stored IMPORT_BATCH operations per
- * transaction with a turn of the event loop between batches, each batch handed to `onApplied`
- * (to reach live sessions) as soon as it is stored. Returns the new annotations' ids.
+ * thread, then stored IMPORT_BATCH operations per transaction with a turn of the event loop between
+ * batches, each batch handed to `onApplied` (to reach live sessions) as soon as it is stored. A bad
+ * feature is left out and reported; the body as a whole is refused (HttpError) only when it is not
+ * GeoJSON or is over a size limit. Returns the new annotations' ids, in file order, the features left
+ * out (the first `limits.listedErrors` listed) and how many were.
  */
 export async function importGeoJson(
   body: Uint8Array,
@@ -104,7 +111,7 @@ export async function importGeoJson(
   annotations: AnnotationService,
   onApplied: (ops: AppliedOp[]) => void,
   limits: GeoJsonImportLimits = GEOJSON_IMPORT_LIMITS,
-): Promise<string[]> {
+): Promise<{ ids: string[]; errors: FeatureError[]; refused: number }> {
   if (body.byteLength > limits.bodyBytes)
     throw new HttpError('IMPORT_TOO_LARGE', `Expected a GeoJSON body of at most ${limits.bodyBytes} bytes`);
   const reply = await parseInWorker({ body, limits, batchSize: IMPORT_BATCH });
@@ -117,5 +124,5 @@ export async function importGeoJson(
     for (const a of applied) ids.push(a.annotationId);
     await yieldToEventLoop();
   }
-  return ids;
+  return { ids, errors: reply.errors, refused: reply.refused };
 }

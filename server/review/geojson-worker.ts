@@ -1,17 +1,18 @@
 /**
  * Worker thread of a GeoJSON import: parses and checks the body away from the event loop (a
  * 10,000-feature body costs hundreds of milliseconds of JSON.parse and validation), and hands back
- * the create operations as JSON text in batches, which the main thread parses one batch at a time.
+ * the create operations as JSON text in batches, which the main thread parses one batch at a time,
+ * with the features it left out.
  */
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
-import { GeoJsonRefused, fromFeatureCollection } from './geojson.ts';
+import { GeoJsonRefused, fromFeatureCollection, parseGeoJsonText } from './geojson.ts';
 import type { ImportRequest, ImportReply } from './geojson-import.ts';
 
 function run(req: ImportRequest): ImportReply {
   let body: unknown;
   try {
-    body = JSON.parse(new TextDecoder().decode(req.body));
+    body = parseGeoJsonText(new TextDecoder().decode(req.body));
   } catch (e) {
     return {
       ok: false,
@@ -20,11 +21,11 @@ function run(req: ImportRequest): ImportReply {
     };
   }
   try {
-    const ops = fromFeatureCollection(body, req.limits);
+    const { ops, errors, refused } = fromFeatureCollection(body, req.limits);
     const batches: string[] = [];
     for (let i = 0; i < ops.length; i += req.batchSize)
       batches.push(JSON.stringify(ops.slice(i, i + req.batchSize)));
-    return { ok: true, count: ops.length, batches };
+    return { ok: true, count: ops.length, batches, errors, refused };
   } catch (e) {
     if (e instanceof GeoJsonRefused) return { ok: false, code: e.code, message: e.message };
     throw e;
