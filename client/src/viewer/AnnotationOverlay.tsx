@@ -1,9 +1,8 @@
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { AnnotationDto, AnnotationKind, Geometry, ViewDto } from '../../../protocol/review.ts';
 import {
   addSample,
   boxCorners,
-  boxOf,
   closedGeometry,
   dragGeometry,
   topmostHit,
@@ -11,7 +10,7 @@ import {
   type Pt,
 } from '../review/shapes.ts';
 import { apply, invert, type Affine } from './geometry.ts';
-import { annotationColour } from '../review/constants.ts';
+import { AnnotationLayer, ShapeBody, type LayerHandle } from './AnnotationLayer.tsx';
 
 /** Annotation tools: select (and move), or draw one kind. */
 export type AnnotationTool = 'select' | AnnotationKind;
@@ -53,89 +52,6 @@ interface Draft {
 
 const pair = (p: Pt): [number, number] => [p.x, p.y];
 
-function ShapeBody({ kind, g, t }: { kind: AnnotationKind; g: Geometry; t: Affine }) {
-  const pts = g.points;
-  const first = pts[0];
-  if (!first) return null;
-  switch (kind) {
-    case 'point': {
-      const s = apply(t, { x: first[0], y: first[1] });
-      return <circle className="ann-point" cx={s.x} cy={s.y} r={5} />;
-    }
-    case 'multipoint':
-      return (
-        <g>
-          {pts.map(([x, y], i) => {
-            const s = apply(t, { x, y });
-            return <circle key={i} className="ann-point" cx={s.x} cy={s.y} r={4} />;
-          })}
-        </g>
-      );
-    case 'polyline':
-      return (
-        <polyline
-          points={pts
-            .map(([x, y]) => apply(t, { x, y }))
-            .map((p) => `${p.x},${p.y}`)
-            .join(' ')}
-        />
-      );
-    case 'multipolygon':
-      return (
-        <path fillRule="evenodd" d={(g.parts ?? [{ points: pts }]).map((q) => ringsPath(q, t)).join(' ')} />
-      );
-    case 'line': {
-      const b = pts[1] ?? first;
-      const a = apply(t, { x: first[0], y: first[1] });
-      const c = apply(t, { x: b[0], y: b[1] });
-      return <line x1={a.x} y1={a.y} x2={c.x} y2={c.y} />;
-    }
-    case 'rectangle': {
-      const d = boxCorners(boxOf(pts))
-        .map((p) => apply(t, p))
-        .map((p) => `${p.x},${p.y}`)
-        .join(' ');
-      return <polygon points={d} />;
-    }
-    case 'ellipse': {
-      const b = boxOf(pts);
-      // Drawn in image space through the frame's matrix, so rotation turns it with the slide.
-      return (
-        <ellipse
-          transform={`matrix(${t.join(' ')})`}
-          vectorEffect="non-scaling-stroke"
-          cx={b.x + b.width / 2}
-          cy={b.y + b.height / 2}
-          rx={b.width / 2}
-          ry={b.height / 2}
-        />
-      );
-    }
-    case 'polygon':
-    case 'freehand': {
-      if (g.holes?.length) return <path fillRule="evenodd" d={ringsPath(g, t)} />;
-      const d = pts
-        .map(([x, y]) => apply(t, { x, y }))
-        .map((p) => `${p.x},${p.y}`)
-        .join(' ');
-      return <polygon points={d} />;
-    }
-  }
-}
-
-/** An outer ring and its holes as one SVG path (drawn even-odd, so holes stay open). */
-function ringsPath(g: { points: [number, number][]; holes?: [number, number][][] }, t: Affine): string {
-  return [g.points, ...(g.holes ?? [])]
-    .map(
-      (ring) =>
-        `M${ring
-          .map(([x, y]) => apply(t, { x, y }))
-          .map((p) => `${p.x},${p.y}`)
-          .join('L')}Z`,
-    )
-    .join(' ');
-}
-
 /**
  * Annotations, others' cursors and view outlines over the slide, all kept in level-0 image pixels and
  * projected through the frame's transform. The SVG itself never takes the pointer: a listener on
@@ -149,6 +65,9 @@ export function AnnotationOverlay(props: Props) {
   const latest = useRef({ props, draft });
   latest.current = { props, draft };
   const t = props.transform;
+  const layer = useRef<LayerHandle>(null);
+  // Stored annotations follow the view by one attribute write, not a re-render of their shapes.
+  useLayoutEffect(() => layer.current?.frame(t), [t]);
 
   useEffect(() => {
     const pane = svg.current?.parentElement;
@@ -309,44 +228,27 @@ export function AnnotationOverlay(props: Props) {
           </g>
         );
       })}
-      {props.annotations.map((a) => {
-        const g = moving?.id === a.id ? translate(a.geometry, moving.dx, moving.dy) : a.geometry;
-        const selected = a.id === props.selectedId;
-        const label = a.label ? apply(t, { x: boxOf(g.points).x, y: boxOf(g.points).y }) : null;
-        return (
-          <g
-            key={a.id}
-            className={`ann ann-${a.kind}${selected ? ' selected' : ''}`}
-            data-annotation-id={a.id}
-            data-kind={a.kind}
-            stroke={annotationColour(a)}
-            fill={annotationColour(a)}
-          >
-            {selected && (
-              <g className="ann-halo">
-                <ShapeBody kind={a.kind} g={g} t={t} />
-              </g>
-            )}
-            <ShapeBody kind={a.kind} g={g} t={t} />
-            {label && (
-              <text className="ann-label" x={label.x} y={label.y - 6}>
-                {a.label}
-              </text>
-            )}
-          </g>
-        );
-      })}
+      <AnnotationLayer
+        ref={layer}
+        annotations={props.annotations}
+        selectedId={props.selectedId}
+        moving={moving}
+      />
       {draft && (
-        <g className="ann draft" stroke={props.color} fill={props.color}>
+        <g className="ann draft" stroke={props.color} fill={props.color} transform={`matrix(${t.join(' ')})`}>
           {draft.kind === 'polygon' || draft.kind === 'freehand' ? (
             <polyline
+              vectorEffect="non-scaling-stroke"
               points={[...draft.points, ...(draft.hover ? [pair(draft.hover)] : [])]
-                .map(([x, y]) => apply(t, { x, y }))
-                .map((p) => `${p.x},${p.y}`)
+                .map(([x, y]) => `${x},${y}`)
                 .join(' ')}
             />
           ) : (
-            <ShapeBody kind={draft.kind} g={{ points: draft.points }} t={t} />
+            <ShapeBody
+              kind={draft.kind}
+              g={{ points: draft.points }}
+              px={1 / (Math.hypot(t[0], t[1]) || 1)}
+            />
           )}
         </g>
       )}
