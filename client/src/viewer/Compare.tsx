@@ -41,7 +41,7 @@ export function CompareControls({ compare }: { compare: CompareApi }) {
         title={
           compare.physical
             ? 'Synchronise pan and zoom in physical units (µm)'
-            : 'Synchronise pan and zoom in image pixels (a slide lacks µm/px)'
+            : 'Synchronise pan and zoom as fractions of each image (a slide lacks µm/px)'
         }
       >
         <SyncIcon /> {compare.syncOn ? 'Synced' : 'Sync off'}
@@ -86,6 +86,14 @@ export function ComparePane({ compare, slide }: { compare: CompareApi; slide: Sl
       onController={(ctl) => (compare.secondary.current = ctl)}
       onOpen={compare.onSecondaryOpen}
       onTarget={compare.onSecondaryTarget}
+      notice={
+        compare.uncalibrated.length > 0 ? (
+          <>
+            Not in µm: {compare.uncalibrated.join(' and ')} {compare.uncalibrated.length > 1 ? 'have' : 'has'}{' '}
+            no pixel size; the panes follow as fractions of each image.
+          </>
+        ) : undefined
+      }
       caption={
         <>
           {slide.name}

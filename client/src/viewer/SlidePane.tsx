@@ -1,17 +1,14 @@
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 import type { SlideDto } from '../../../protocol/index.ts';
 import { dziFilesUrl } from '../api.ts';
+import { defaultAdjustments, filterSpec, isIdentity, parseRendering } from './adjust.ts';
+import { AdjustmentFilter, AdjustPanel } from './Adjustments.tsx';
 import type { Affine } from './geometry.ts';
 import { OsdController, type OsdHandlers } from './osd.ts';
+import { composeView, download, toPngBlob, viewFileName } from './saveView.ts';
 import { scaleBar } from './scalebar.ts';
-import {
-  formatMagnification,
-  magnificationOf,
-  normalizeRotation,
-  type Power,
-  type ViewState,
-} from './viewport.ts';
+import { magnificationReadout, normalizeRotation, type Power, type ViewState } from './viewport.ts';
 
 export interface Frame {
   view: ViewState;
@@ -35,9 +32,26 @@ interface Props {
   /** Drawn over the navigator (minimap), given the image → navigator element transform. */
   navigatorOverlay?: (transform: Affine) => ReactNode;
   caption?: ReactNode;
+  /** A note shown at the top of the pane (e.g. how a comparison is synchronised). */
+  notice?: ReactNode;
 }
 
 const BAR_MAX_PX = 160;
+
+/** How long Save view waits for the field's tiles before saving what is drawn. */
+const SAVE_WAIT_MS = 8000;
+
+/** `GET /api/slides/{id}` answers with the rendering text too (SlideDetailDto); a listed slide has none. */
+function renderingOf(slide: SlideDto): string | null {
+  const r = (slide as { rendering?: unknown }).rendering;
+  return typeof r === 'string' ? r : null;
+}
+
+/** µm per image pixel along the screen's horizontal: after a quarter turn that is the image's y axis. */
+function mppAcross(slide: SlideDto, rotation: number): number | null {
+  const quarter = normalizeRotation(rotation) % 180 === 90;
+  return quarter ? (slide.mppY ?? slide.mppX) : (slide.mppX ?? slide.mppY);
+}
 
 const READOUT_TITLE = {
   objective: 'Magnification relative to the scanner objective',
@@ -45,10 +59,14 @@ const READOUT_TITLE = {
   none: 'No objective power or µm/px: zoom in % of full resolution',
 } as const;
 
+const DIGITAL_TITLE = {
+  objective: 'Digital zoom: beyond the scanner objective, pixels are enlarged, not resolved',
+  mpp: 'Digital zoom: beyond one screen pixel per scanned pixel, pixels are enlarged, not resolved',
+  none: 'Digital zoom: beyond one screen pixel per scanned pixel, pixels are enlarged, not resolved',
+} as const;
+
 function ScaleBar({ slide, view }: { slide: SlideDto; view: ViewState }) {
-  // The bar is horizontal on screen: after a quarter turn that is the image's y axis.
-  const quarter = normalizeRotation(view.rotation) % 180 === 90;
-  const mpp = quarter ? (slide.mppY ?? slide.mppX) : (slide.mppX ?? slide.mppY);
+  const mpp = mppAcross(slide, view.rotation);
   if (mpp === null) {
     return (
       <div className="scalebar unknown" title="The slide carries no µm/px calibration">
@@ -83,6 +101,17 @@ export function SlidePane(props: Props) {
   latest.current = props;
   // The view at creation time only: later URL changes come from the viewer itself.
   const start = useRef({ initial: props.initial, rotation: props.rotation });
+  const ctl = useRef<OsdController | null>(null);
+  const paneRef = useRef<HTMLDivElement>(null);
+
+  const rendering = renderingOf(slide);
+  const layout = useMemo(() => parseRendering(rendering), [rendering]);
+  const [adj, setAdj] = useState(() => defaultAdjustments(layout));
+  const [adjOpen, setAdjOpen] = useState(false);
+  const spec = useMemo(() => filterSpec(adj, layout), [adj, layout]);
+  const filterId = `tessera-adjust-${useId().replace(/[^A-Za-z0-9_-]/g, '')}`;
+  const filtered = !isIdentity(spec);
+  const [saving, setSaving] = useState<'idle' | 'saving' | { error: string }>('idle');
 
   useEffect(() => {
     const el = host.current;
@@ -135,11 +164,13 @@ export function SlidePane(props: Props) {
         },
         handlers,
       );
+      ctl.current = c;
       latest.current.onController(c);
     });
     return () => {
       cancelled = true;
       if (c) {
+        ctl.current = null;
         latest.current.onController(null);
         c.destroy();
       }
@@ -150,15 +181,55 @@ export function SlidePane(props: Props) {
     };
   }, [slide.id, power.base, attempt]);
 
+  // The filter goes on the canvas (not the pane) so overlays keep their own colours.
+  useEffect(() => {
+    if (status === 'open') ctl.current?.setFilter(filtered ? `url(#${filterId})` : null);
+  }, [status, filtered, filterId, spec]);
+
+  const saveView = async (): Promise<void> => {
+    const c = ctl.current;
+    if (!c?.isOpen || saving === 'saving') return;
+    setSaving('saving');
+    try {
+      // What is still loading would be saved blurred: give the field's tiles a moment.
+      const until = performance.now() + SAVE_WAIT_MS;
+      while (!c.fullyLoaded() && performance.now() < until) await new Promise((r) => setTimeout(r, 100));
+      const d = c.drawing();
+      if (!c.isOpen || !d) throw new Error('the viewer is gone');
+      const v = c.view(true);
+      const mpp = mppAcross(slide, v.rotation);
+      const out = composeView({
+        canvas: d.canvas,
+        cssWidth: d.cssWidth,
+        spec,
+        name: slide.name,
+        umPerScreenPx: mpp === null ? null : mpp / v.imageZoom,
+        background: paneRef.current ? getComputedStyle(paneRef.current).backgroundColor : '#0f1114',
+      });
+      download(await toPngBlob(out), viewFileName(slide.name, v.x, v.y));
+      setSaving('idle');
+    } catch (e) {
+      setSaving({ error: e instanceof Error ? e.message : String(e) });
+    }
+  };
+
   const view = frame?.view;
+  const readout = view ? magnificationReadout(view.imageZoom, power) : null;
   return (
     <div
+      ref={paneRef}
       className="pane"
       data-slide-id={slide.id}
       data-status={status}
       data-fully-loaded={loaded ? 'true' : 'false'}
       data-settled={settled ? 'true' : 'false'}
+      data-x={view?.x}
+      data-y={view?.y}
+      data-image-zoom={view?.imageZoom}
+      data-rotation={view?.rotation}
+      data-filtered={filtered ? 'true' : 'false'}
     >
+      {filtered && <AdjustmentFilter id={filterId} spec={spec} />}
       <div ref={host} className="osd" data-testid="osd" />
       {frame && status === 'open' && props.overlay?.(frame)}
       {nav &&
@@ -166,15 +237,61 @@ export function SlidePane(props: Props) {
         props.navigatorOverlay &&
         createPortal(props.navigatorOverlay(nav.transform), nav.host)}
       {props.caption && <div className="pane-caption">{props.caption}</div>}
-      {view && status === 'open' && (
+      {props.notice && (
+        <div className="pane-notice" role="note" data-testid="pane-notice">
+          {props.notice}
+        </div>
+      )}
+      {view && readout && status === 'open' && (
         <div className="pane-foot">
           <ScaleBar slide={slide} view={view} />
-          <div className="mag-readout" data-testid="magnification" title={READOUT_TITLE[power.source]}>
-            {power.source === 'none'
-              ? `${Math.round(view.imageZoom * 100)}%`
-              : `${power.source === 'mpp' ? '≈' : ''}${formatMagnification(magnificationOf(view.imageZoom, power))}`}
+          <div
+            className={`mag-readout${readout.digital ? ' digital' : ''}`}
+            data-testid="magnification"
+            data-digital={readout.digital ? 'true' : 'false'}
+            title={readout.digital ? DIGITAL_TITLE[power.source] : READOUT_TITLE[power.source]}
+          >
+            {readout.text}
           </div>
         </div>
+      )}
+      {status === 'open' && (
+        <div className="pane-tools">
+          {typeof saving === 'object' && (
+            <span className="pane-tools-error" role="alert">
+              Not saved: {saving.error}
+            </span>
+          )}
+          <button
+            type="button"
+            className={`tbtn${adjOpen ? ' on' : ''}${filtered ? ' adjusted' : ''}`}
+            aria-expanded={adjOpen}
+            onClick={() => setAdjOpen((o) => !o)}
+            title="Brightness, contrast, gamma and channels of this pane"
+            data-testid="adjust-button"
+          >
+            Adjust{filtered ? ' •' : ''}
+          </button>
+          <button
+            type="button"
+            className="tbtn"
+            onClick={() => void saveView()}
+            disabled={saving === 'saving'}
+            title="Save this view as a PNG with a scale bar and the slide's name"
+            data-testid="save-view"
+          >
+            {saving === 'saving' ? 'Saving…' : 'Save view'}
+          </button>
+        </div>
+      )}
+      {adjOpen && status === 'open' && (
+        <AdjustPanel
+          adj={adj}
+          layout={layout}
+          rendering={rendering}
+          onChange={setAdj}
+          onClose={() => setAdjOpen(false)}
+        />
       )}
       {status === 'opening' && (
         <div className="pane-state">

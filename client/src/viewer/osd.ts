@@ -298,6 +298,25 @@ export class OsdController {
     return { x: r.x, y: r.y, width: r.width, height: r.height };
   }
 
+  /**
+   * A display filter (a CSS `filter` value) on the drawn slide and on the navigator's picture, not on
+   * anything laid over them; null removes it. Applied when the page is composited, so OpenSeadragon
+   * draws exactly as without it.
+   */
+  setFilter(css: string | null): void {
+    if (this.destroyed) return;
+    for (const c of [this.viewer.drawer?.canvas, this.navigator()?.drawer?.canvas]) {
+      if (c instanceof HTMLCanvasElement) c.style.filter = css ?? '';
+    }
+  }
+
+  /** The canvas OpenSeadragon draws the slide on, with its CSS width (null before it exists). */
+  drawing(): { canvas: HTMLCanvasElement; cssWidth: number } | null {
+    const c = this.destroyed ? null : this.viewer.drawer?.canvas;
+    if (!(c instanceof HTMLCanvasElement)) return null;
+    return { canvas: c, cssWidth: c.getBoundingClientRect().width || c.clientWidth };
+  }
+
   fullyLoaded(): boolean {
     return this.viewer.getFullyLoaded();
   }
