@@ -346,6 +346,33 @@ const migrations: Record<string, Migration> = {
         await db.schema.alterTable(table).dropColumn('site_id').execute();
     },
   },
+  '0007_annotation_classes': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // The classes offered for annotations, kept by administrators. The seed is the protocol's
+      // defaults recoloured to be legible on H&E (server/review/classes.ts states the rule); the
+      // colours are written out here so the migration never changes with the code.
+      await db.schema
+        .createTable('annotation_classes')
+        .addColumn('name', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('color', 'varchar(7)', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .execute();
+      const seed: [string, string][] = [
+        ['Tumor', '#f50000'],
+        ['Stroma', '#008f00'],
+        ['Necrosis', '#c26000'],
+        ['Immune cells', '#0073ff'],
+        ['Other', '#8b7b00'],
+      ];
+      for (const [i, [name, color]] of seed.entries())
+        await sql`insert into annotation_classes (name, color, position) values (${name}, ${color}, ${i})`.execute(
+          db,
+        );
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('annotation_classes').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

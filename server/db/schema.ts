@@ -216,6 +216,13 @@ export interface SecondOpinionsTable {
   created_at: string;
 }
 
+/** The annotation classes on offer (an administrator's palette), in `position` order. */
+export interface AnnotationClassesTable {
+  name: string;
+  color: string;
+  position: number;
+}
+
 export interface MigrationsMeta {
   seq: Generated<number>;
 }
@@ -241,4 +248,5 @@ export interface Database {
   pathologist_profiles: PathologistProfilesTable;
   workload_rules: WorkloadRulesTable;
   second_opinions: SecondOpinionsTable;
+  annotation_classes: AnnotationClassesTable;
 }
