@@ -1,17 +1,38 @@
 import { useRef, useState, type ChangeEvent } from 'react';
-import type { AnnotationDto } from '../../../protocol/review.ts';
+import type { AnnotationClass, AnnotationDto } from '../../../protocol/review.ts';
 import { exportAnnotationsGeoJson, importAnnotationsGeoJson } from '../api.ts';
-import { ANNOTATION_CLASSES, KIND_LABELS, UNCLASSIFIED, annotationColour } from './constants.ts';
-import type { Room } from './useReviewRoom.ts';
+import type { Mpp } from '../viewer/geometry.ts';
+import { measureShape, measureText } from '../viewer/measure-shapes.ts';
+import {
+  authorsOf,
+  classCounts,
+  isFiltered,
+  NO_FILTER,
+  toggleClass,
+  type AnnotationFilter,
+} from './annotation-filter.ts';
+import { KIND_LABELS, UNCLASSIFIED, annotationColour } from './constants.ts';
+import type { AnnotationOps } from './ops.ts';
+import { PaletteDialog } from './PaletteDialog.tsx';
+import type { Palette } from './usePalette.ts';
 
 interface Props {
   slideId: string;
   slideName: string;
-  annotations: AnnotationDto[];
+  /** Every annotation of the slide (the filters' counts), and those the filters let through. */
+  annotations: readonly AnnotationDto[];
+  visible: readonly AnnotationDto[];
+  filter: AnnotationFilter;
+  onFilter: (f: AnnotationFilter) => void;
+  palette: Palette;
+  mpp: Mpp | null;
   selectedId: string | null;
   onSelect: (id: string | null) => void;
-  /** Present in a session: the selected annotation can be edited and discussed. */
-  room: Room | null;
+  /** Fit the view to an annotation. */
+  onGoTo: (a: AnnotationDto) => void;
+  ops: AnnotationOps;
+  /** An administrator may edit the palette. */
+  isAdmin: boolean;
   /** After an import: load the list again. */
   onImported: () => void;
 }
@@ -20,11 +41,23 @@ function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** The slide's annotations; GeoJSON export/import outside a session, editing and comments inside. */
+/** The measurement of an annotation as the list shows it. */
+export function measureLine(a: Pick<AnnotationDto, 'kind' | 'geometry'>, mpp: Mpp | null) {
+  return measureText(measureShape(a.kind, a.geometry, mpp));
+}
+
+/**
+ * The slide's annotations with their measurements, filters by class and author, GeoJSON export
+ * and import, and the selected one's editor, in and out of a live session alike.
+ */
 export function AnnotationsPanel(p: Props) {
   const file = useRef<HTMLInputElement>(null);
   const [io, setIo] = useState<{ ok: boolean; text: string } | null>(null);
+  const [editingPalette, setEditingPalette] = useState(false);
   const selected = p.annotations.find((a) => a.id === p.selectedId) ?? null;
+  const classes = classCounts(p.annotations, p.palette.classes);
+  const authors = authorsOf(p.annotations);
+  const hiddenCount = p.annotations.length - p.visible.length;
 
   const doExport = async () => {
     try {
@@ -62,24 +95,39 @@ export function AnnotationsPanel(p: Props) {
 
   return (
     <div className="panel-body annotations-panel" data-testid="annotations-panel">
-      {!p.room && (
-        <div className="row-buttons">
-          <button type="button" className="btn small" onClick={() => void doExport()}>
-            Export GeoJSON
+      <div className="row-buttons">
+        <button
+          type="button"
+          className="btn small"
+          onClick={() => void doExport()}
+          title="Download the slide's annotations as QuPath GeoJSON"
+          data-testid="export-geojson"
+        >
+          Export GeoJSON
+        </button>
+        <button type="button" className="btn small" onClick={() => file.current?.click()}>
+          Import GeoJSON…
+        </button>
+        {p.isAdmin && (
+          <button
+            type="button"
+            className="btn small"
+            onClick={() => setEditingPalette(true)}
+            title="The classes offered to everyone, and their colours"
+            data-testid="edit-palette"
+          >
+            Classes…
           </button>
-          <button type="button" className="btn small" onClick={() => file.current?.click()}>
-            Import GeoJSON…
-          </button>
-          <input
-            ref={file}
-            type="file"
-            accept=".geojson,.json,application/geo+json,application/json"
-            className="hidden"
-            data-testid="geojson-input"
-            onChange={(e) => void doImport(e)}
-          />
-        </div>
-      )}
+        )}
+        <input
+          ref={file}
+          type="file"
+          accept=".geojson,.json,application/geo+json,application/json"
+          className="hidden"
+          data-testid="geojson-input"
+          onChange={(e) => void doImport(e)}
+        />
+      </div>
       {io && (
         <p
           className={io.ok ? 'small ok-text' : 'small error-text'}
@@ -89,72 +137,172 @@ export function AnnotationsPanel(p: Props) {
           {io.text}
         </p>
       )}
-      {!p.room && p.annotations.length > 0 && (
-        <p className="muted small">Annotations are edited in a review session (Review).</p>
+      {p.mpp === null && p.annotations.length > 0 && (
+        <p className="warn small">This slide has no µm/px calibration: measurements are in pixels.</p>
+      )}
+      {p.annotations.length > 0 && (
+        <div className="ann-filters" data-testid="annotation-filters">
+          <div className="class-chips" role="group" aria-label="Show or hide by class">
+            {classes.map((c) => {
+              const shown = !p.filter.hiddenClasses.has(c.name);
+              return (
+                <button
+                  key={c.name}
+                  type="button"
+                  className={`class-chip${shown ? ' on' : ''}`}
+                  aria-pressed={shown}
+                  onClick={() => p.onFilter(toggleClass(p.filter, c.name))}
+                  title={`${shown ? 'Hide' : 'Show'} ${c.name}`}
+                  data-class-filter={c.name}
+                >
+                  <svg width="10" height="10" aria-hidden="true">
+                    <rect width="10" height="10" rx="2" fill={c.color} />
+                  </svg>
+                  {c.name} <span className="muted">{c.count}</span>
+                </button>
+              );
+            })}
+          </div>
+          <label className="author-filter">
+            <span className="muted small">By</span>
+            <select
+              className="tselect"
+              value={p.filter.author ?? ''}
+              onChange={(e) => p.onFilter({ ...p.filter, author: e.target.value || null })}
+              data-testid="author-filter"
+              aria-label="Show the annotations of"
+            >
+              <option value="">everyone</option>
+              {authors.map((u) => (
+                <option key={u.id} value={u.id}>
+                  {u.name} ({u.count})
+                </option>
+              ))}
+            </select>
+          </label>
+          {isFiltered(p.filter) && (
+            <p className="muted small filter-note" data-testid="filter-note">
+              {hiddenCount} of {p.annotations.length} hidden by the filters.{' '}
+              <button type="button" className="link-btn" onClick={() => p.onFilter(NO_FILTER)}>
+                Show all
+              </button>
+            </p>
+          )}
+        </div>
       )}
       {p.annotations.length === 0 ? (
-        <p className="muted small">No annotations on this slide.</p>
+        <p className="muted small">
+          No annotations on this slide. Draw with the tools above (R rectangle, L line, G polygon…): each
+          shape is saved with its measurement.
+        </p>
       ) : (
         <ul className="ann-list">
-          {p.annotations.map((a) => (
-            <li key={a.id}>
-              <button
-                type="button"
-                className={`ann-item${a.id === p.selectedId ? ' on' : ''}`}
-                onClick={() => p.onSelect(a.id === p.selectedId ? null : a.id)}
-                data-annotation-item={a.id}
-              >
-                <span className="swatch" data-color={annotationColour(a)}>
-                  <svg width="10" height="10" aria-hidden="true">
-                    <rect width="10" height="10" rx="2" fill={annotationColour(a)} />
-                  </svg>
-                </span>
-                <span className="ann-item-main">
-                  {a.label || KIND_LABELS[a.kind]}
-                  <span className="muted small">
-                    {' '}
-                    {(a.classification ?? UNCLASSIFIED).name} · {a.authorName}
-                    {a.comments.length > 0
-                      ? ` · ${a.comments.length} comment${a.comments.length === 1 ? '' : 's'}`
-                      : ''}
+          {p.visible.map((a) => {
+            const m = measureLine(a, p.mpp);
+            return (
+              <li key={a.id}>
+                <button
+                  type="button"
+                  className={`ann-item${a.id === p.selectedId ? ' on' : ''}`}
+                  onClick={() => {
+                    p.onSelect(a.id);
+                    p.onGoTo(a);
+                  }}
+                  title="Go to this annotation"
+                  data-annotation-item={a.id}
+                >
+                  <span className="swatch" data-color={annotationColour(a)}>
+                    <svg width="10" height="10" aria-hidden="true">
+                      <rect width="10" height="10" rx="2" fill={annotationColour(a)} />
+                    </svg>
                   </span>
-                </span>
-              </button>
-            </li>
-          ))}
+                  <span className="ann-item-main">
+                    <span className="ann-item-title">
+                      {a.label || KIND_LABELS[a.kind]}
+                      {a.locked && <span className="muted small"> · locked</span>}
+                    </span>
+                    {m.main && (
+                      <span className="ann-measure" data-testid="annotation-measure">
+                        {m.main}
+                        {m.sub && <span className="muted"> · {m.sub}</span>}
+                      </span>
+                    )}
+                    <span className="muted small">
+                      {(a.classification ?? UNCLASSIFIED).name} · {a.authorName}
+                      {a.comments.length > 0
+                        ? ` · ${a.comments.length} comment${a.comments.length === 1 ? '' : 's'}`
+                        : ''}
+                    </span>
+                  </span>
+                </button>
+              </li>
+            );
+          })}
         </ul>
       )}
-      {p.room && selected && <Editor key={selected.id} a={selected} room={p.room} />}
+      {selected && (
+        <Editor key={selected.id} a={selected} ops={p.ops} classes={p.palette.classes} mpp={p.mpp} />
+      )}
+      {editingPalette && (
+        <PaletteDialog
+          classes={p.palette.classes}
+          onSaved={(c) => {
+            p.palette.set(c);
+            setEditingPalette(false);
+          }}
+          onClose={() => setEditingPalette(false)}
+        />
+      )}
     </div>
   );
 }
 
-function Editor({ a, room }: { a: AnnotationDto; room: Room }) {
+function Editor({
+  a,
+  ops,
+  classes,
+  mpp,
+}: {
+  a: AnnotationDto;
+  ops: AnnotationOps;
+  classes: readonly AnnotationClass[];
+  mpp: Mpp | null;
+}) {
   const [label, setLabel] = useState(a.label);
   const [comment, setComment] = useState('');
   const saveLabel = () => {
-    if (label !== a.label) room.update(a.id, { label });
+    if (label !== a.label) ops.update(a.id, { label });
   };
+  const current = (a.classification ?? UNCLASSIFIED).name;
+  const m = measureLine(a, mpp);
   return (
     <div className="ann-editor" data-testid="annotation-editor">
       <h3>
         {KIND_LABELS[a.kind]} <span className="muted small">by {a.authorName}</span>
       </h3>
+      {m.main && (
+        <p className="ann-editor-measure">
+          {m.main}
+          {m.sub && <span className="muted"> · {m.sub}</span>}
+        </p>
+      )}
       <label className="field">
         <span>Class</span>
         <select
           className="tselect"
-          value={(a.classification ?? UNCLASSIFIED).name}
+          value={current}
           onChange={(e) => {
-            const c = ANNOTATION_CLASSES.find((k) => k.name === e.target.value);
-            if (c) room.update(a.id, { classification: { ...c } });
+            const c = classes.find((k) => k.name === e.target.value);
+            if (c) ops.update(a.id, { classification: { ...c } });
+            else if (e.target.value === UNCLASSIFIED.name) ops.update(a.id, { classification: null });
           }}
         >
-          {ANNOTATION_CLASSES.map((c) => (
+          {classes.map((c) => (
             <option key={c.name}>{c.name}</option>
           ))}
-          {!ANNOTATION_CLASSES.some((c) => c.name === (a.classification ?? UNCLASSIFIED).name) && (
-            <option>{(a.classification ?? UNCLASSIFIED).name}</option>
+          <option value={UNCLASSIFIED.name}>{UNCLASSIFIED.name}</option>
+          {current !== UNCLASSIFIED.name && !classes.some((c) => c.name === current) && (
+            <option>{current}</option>
           )}
         </select>
       </label>
@@ -169,7 +317,20 @@ function Editor({ a, room }: { a: AnnotationDto; room: Room }) {
           onKeyDown={(e) => e.key === 'Enter' && saveLabel()}
         />
       </label>
-      <button type="button" className="btn small danger" onClick={() => room.remove(a.id)}>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={a.locked ?? false}
+          onChange={(e) => ops.update(a.id, { locked: e.target.checked })}
+        />{' '}
+        Locked (cannot be moved or deleted)
+      </label>
+      <button
+        type="button"
+        className="btn small danger"
+        onClick={() => ops.remove(a.id)}
+        disabled={a.locked ?? false}
+      >
         Delete (Del)
       </button>
       <h4>Comments</h4>
@@ -189,7 +350,7 @@ function Editor({ a, room }: { a: AnnotationDto; room: Room }) {
           e.preventDefault();
           const text = comment.trim();
           if (!text) return;
-          void room.comment(a.id, text).then((ok) => ok && setComment(''));
+          void ops.comment(a.id, text).then((ok) => ok && setComment(''));
         }}
       >
         <input

@@ -39,7 +39,7 @@ export interface Room {
   create: (a: {
     kind: AnnotationKind;
     geometry: Geometry;
-    classification: AnnotationClass;
+    classification: AnnotationClass | null;
     label: string;
   }) => Promise<string | null>;
   update: (id: string, patch: AnnotationPatch) => void;

@@ -31,11 +31,13 @@ interface Props {
   onSelect: (id: string | null) => void;
   tool: AnnotationTool;
   color: string;
-  /** Drawing and moving allowed (in a session). */
+  /** Drawing and moving allowed (the server may still refuse: a share is view only). */
   editable: boolean;
-  /** A measurement tool has the pointer. */
+  /** Something else has the pointer: no selecting, moving or drawing. */
   suspended: boolean;
   onCreate: (kind: AnnotationKind, geometry: Geometry) => void;
+  /** The shape being drawn, as it grows (its measurement is shown live); null when none. */
+  onDraft?: (draft: { kind: AnnotationKind; points: [number, number][] } | null) => void;
   onMove: (id: string, geometry: Geometry) => void;
   onCursor?: (p: Pt | null) => void;
   cursors?: { userId: string; x: number; y: number }[];
@@ -51,6 +53,19 @@ interface Draft {
 }
 
 const pair = (p: Pt): [number, number] => [p.x, p.y];
+
+/** Kinds drawn a click per vertex (the others by one drag, or one click for a point). */
+const CLICKED = new Set<AnnotationKind>(['polygon', 'polyline']);
+
+/** A polyline worth keeping: two vertices at least `minSize` apart in all. */
+function openGeometry(points: [number, number][], minSize: number): Geometry | null {
+  const distinct: [number, number][] = [];
+  for (const p of points) {
+    const last = distinct.at(-1);
+    if (!last || Math.hypot(p[0] - last[0], p[1] - last[1]) >= minSize) distinct.push(p);
+  }
+  return distinct.length >= 2 ? { points: distinct } : null;
+}
 
 /**
  * Annotations, others' cursors and view outlines over the slide, all kept in level-0 image pixels and
@@ -79,11 +94,15 @@ export function AnnotationOverlay(props: Props) {
     const perPx = (): number =>
       1 / (Math.hypot(latest.current.props.transform[0], latest.current.props.transform[1]) || 1);
 
-    const finishPolygon = () => {
+    /** Polygons close; polylines end where they are (two distinct vertices at least). */
+    const finishPath = () => {
       const d = latest.current.draft;
-      if (!d || d.kind !== 'polygon') return;
-      const g = closedGeometry(d.points, MIN_PX * perPx());
-      if (g) latest.current.props.onCreate('polygon', g);
+      if (!d || !CLICKED.has(d.kind)) return;
+      const g =
+        d.kind === 'polygon'
+          ? closedGeometry(d.points, MIN_PX * perPx())
+          : openGeometry(d.points, MIN_PX * perPx());
+      if (g) latest.current.props.onCreate(d.kind, g);
       setDraft(null);
     };
 
@@ -116,7 +135,8 @@ export function AnnotationOverlay(props: Props) {
         }
         claim();
         p.onSelect(hit.id);
-        if (!p.editable) return;
+        // A locked annotation stays where it is (as in QuPath).
+        if (!p.editable || hit.locked) return;
         const start = at;
         let moved = false;
         drag(
@@ -139,12 +159,15 @@ export function AnnotationOverlay(props: Props) {
         p.onCreate('point', { points: [pair(at)] });
         return;
       }
-      if (kind === 'polygon') {
+      if (CLICKED.has(kind)) {
         const d = latest.current.draft;
-        if (d?.kind === 'polygon') {
+        if (d?.kind === kind) {
           const first = d.points[0]!;
-          if (d.points.length >= 3 && Math.hypot(at.x - first[0], at.y - first[1]) <= HIT_PX * perPx())
-            finishPolygon();
+          const last = d.points[d.points.length - 1]!;
+          const near = (q: [number, number]) => Math.hypot(at.x - q[0], at.y - q[1]) <= HIT_PX * perPx();
+          // A polygon closes on its first vertex; a click on the last vertex again ends either.
+          if (kind === 'polygon' && d.points.length >= 3 && near(first)) finishPath();
+          else if (d.points.length >= 2 && near(last)) finishPath();
           else setDraft({ ...d, points: [...d.points, pair(at)], hover: at });
         } else setDraft({ kind, points: [pair(at)], hover: at });
         return;
@@ -179,18 +202,22 @@ export function AnnotationOverlay(props: Props) {
       const at = toImage(e);
       latest.current.props.onCursor?.(at);
       const d = latest.current.draft;
-      if (d?.kind === 'polygon') setDraft({ ...d, hover: at });
+      if (d && CLICKED.has(d.kind)) setDraft({ ...d, hover: at });
     };
     const onLeave = () => latest.current.props.onCursor?.(null);
     const onDbl = (e: MouseEvent) => {
-      if (latest.current.draft?.kind !== 'polygon') return;
+      const d = latest.current.draft;
+      if (!d || !CLICKED.has(d.kind)) return;
       e.stopPropagation();
-      finishPolygon();
+      finishPath();
     };
     const onKey = (e: KeyboardEvent) => {
-      if (!latest.current.draft) return;
+      const d = latest.current.draft;
+      if (!d) return;
       if (e.key === 'Escape') setDraft(null);
-      else if (e.key === 'Enter') finishPolygon();
+      else if (e.key === 'Enter') finishPath();
+      else if (e.key === 'Backspace' && CLICKED.has(d.kind))
+        setDraft(d.points.length <= 1 ? null : { ...d, points: d.points.slice(0, -1) });
       else return;
       e.preventDefault();
     };
@@ -210,6 +237,14 @@ export function AnnotationOverlay(props: Props) {
 
   // A tool change drops a half-drawn polygon.
   useEffect(() => setDraft(null), [props.tool, props.editable]);
+  // The shape being drawn, with the rubber-band vertex, for its live measurement.
+  useEffect(() => {
+    latest.current.props.onDraft?.(
+      draft
+        ? { kind: draft.kind, points: draft.hover ? [...draft.points, pair(draft.hover)] : draft.points }
+        : null,
+    );
+  }, [draft]);
 
   const drawing = props.editable && props.tool !== 'select' && !props.suspended;
   return (
@@ -236,7 +271,7 @@ export function AnnotationOverlay(props: Props) {
       />
       {draft && (
         <g className="ann draft" stroke={props.color} fill={props.color} transform={`matrix(${t.join(' ')})`}>
-          {draft.kind === 'polygon' || draft.kind === 'freehand' ? (
+          {CLICKED.has(draft.kind) || draft.kind === 'freehand' ? (
             <polyline
               vectorEffect="non-scaling-stroke"
               points={[...draft.points, ...(draft.hover ? [pair(draft.hover)] : [])]

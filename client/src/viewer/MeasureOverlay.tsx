@@ -1,120 +1,102 @@
-import { useRef, type PointerEvent, type WheelEvent } from 'react';
-import { apply, centroid, invert, type Affine, type Mpp, type Point } from './geometry.ts';
-import { measureValue, outline, type Measurement } from './measure.ts';
-import type { MeasureApi } from './useMeasure.ts';
+import { useCallback, useSyncExternalStore } from 'react';
+import type { AnnotationKind, Geometry } from '../../../protocol/review.ts';
+import { apply, type Affine, type Mpp, type Point } from './geometry.ts';
+import { measureShape, measureText } from './measure-shapes.ts';
+import type { DraftStore } from './useAnnotating.ts';
 
-/** Below this many screen pixels a drag is a stray click, and two polygon vertices are one. */
-const TOLERANCE_PX = 4;
+/** A shape whose measurement is written beside it on the slide. */
+export interface MeasuredShape {
+  key: string;
+  kind: AnnotationKind;
+  geometry: Geometry;
+  /** fresh: just drawn; selected; draft: being drawn; unsaved: refused by the server, kept on screen. */
+  tone: 'fresh' | 'selected' | 'draft' | 'unsaved';
+}
 
 interface Props {
   transform: Affine;
-  measure: MeasureApi;
+  shapes: readonly MeasuredShape[];
   mpp: Mpp | null;
-  highlight: number | null;
-  onZoom: (factor: number, at: Point) => void;
+  /** The shape being drawn, measured as it grows. */
+  draft?: DraftStore;
+  /** The pane the overlay sits in (its size is what "go to an annotation" fits into). */
+  onPane?: (pane: HTMLElement | null) => void;
 }
 
-function Shape({
-  m,
-  t,
-  mpp,
-  draft,
-  hot,
-}: {
-  m: Pick<Measurement, 'kind' | 'points'>;
-  t: Affine;
-  mpp: Mpp | null;
-  draft?: boolean;
-  hot?: boolean;
-}) {
-  const pts = outline(m).map((p) => apply(t, p));
-  if (pts.length < 2) return null;
-  const { text } = measureValue(m, mpp);
-  const cls = `shape${draft ? ' draft' : ''}${hot ? ' hot' : ''}`;
-  if (m.kind === 'line') {
-    const [a, b] = pts as [Point, Point];
-    const mid = { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
-    return (
-      <g className={cls}>
-        <line className="halo" x1={a.x} y1={a.y} x2={b.x} y2={b.y} />
-        <line x1={a.x} y1={a.y} x2={b.x} y2={b.y} />
-        <circle cx={a.x} cy={a.y} r={3} />
-        <circle cx={b.x} cy={b.y} r={3} />
-        <text x={mid.x} y={mid.y - 10} textAnchor="middle" className="measure-label">
-          {text}
-        </text>
-      </g>
-    );
+/** The screen points that outline a shape (rectangles and ellipses by their box's corners). */
+function screenOutline(kind: AnnotationKind, g: Geometry, t: Affine): Point[] {
+  const pts = g.points;
+  if ((kind === 'rectangle' || kind === 'ellipse') && pts.length >= 2) {
+    const [a, b] = [pts[0]!, pts[1]!];
+    return [
+      [a[0], a[1]],
+      [b[0], a[1]],
+      [b[0], b[1]],
+      [a[0], b[1]],
+    ].map(([x, y]) => apply(t, { x: x!, y: y! }));
   }
-  const d = pts.map((p) => `${p.x},${p.y}`).join(' ');
-  const c = centroid(pts);
-  const closed = m.kind === 'rect' || !draft;
+  const rings = g.parts ? g.parts.map((p) => p.points) : [pts];
+  return rings.flat().map(([x, y]) => apply(t, { x, y }));
+}
+
+function Label({ s, t, mpp }: { s: MeasuredShape; t: Affine; mpp: Mpp | null }) {
+  const { main, sub } = measureText(measureShape(s.kind, s.geometry, mpp));
+  const pts = screenOutline(s.kind, s.geometry, t);
+  if (!main || pts.length === 0) return null;
+  let x: number;
+  let y: number;
+  if (s.kind === 'line' && pts.length >= 2) {
+    x = (pts[0]!.x + pts[1]!.x) / 2;
+    y = (pts[0]!.y + pts[1]!.y) / 2 - 12;
+  } else if (s.kind === 'polyline') {
+    const last = pts[pts.length - 1]!;
+    x = last.x;
+    y = last.y - 12;
+  } else {
+    const xs = pts.map((p) => p.x);
+    x = (Math.min(...xs) + Math.max(...xs)) / 2;
+    y = Math.min(...pts.map((p) => p.y)) - (sub ? 26 : 10);
+  }
   return (
-    <g className={cls}>
-      {closed ? <polygon className="halo" points={d} /> : <polyline className="halo" points={d} />}
-      {closed ? <polygon className="area" points={d} /> : <polyline className="area open" points={d} />}
-      {m.kind === 'polygon' && pts.map((p, i) => <circle key={i} cx={p.x} cy={p.y} r={2.5} />)}
-      {(m.kind === 'rect' || pts.length >= 3) && (
-        <text x={c.x} y={c.y} textAnchor="middle" dominantBaseline="middle" className="measure-label">
-          {text}
-        </text>
+    <text
+      x={x}
+      y={y}
+      textAnchor="middle"
+      className={`measure-label tone-${s.tone}`}
+      data-measure-for={s.key}
+      data-testid="measure-label"
+    >
+      <tspan x={x}>{main}</tspan>
+      {sub && (
+        <tspan x={x} dy="1.25em" className="measure-label-sub">
+          {sub}
+        </tspan>
       )}
-    </g>
+    </text>
   );
 }
 
 /**
- * Measurements drawn over the slide. Points are kept in image pixels and projected through the
- * frame's transform, so shapes stay on the tissue through pan, zoom and rotation. While a tool is
- * active the overlay takes the pointer (OpenSeadragon would otherwise pan); the wheel still zooms.
+ * Measurements written on the slide beside the shapes that matter now: the one being drawn, the
+ * one just drawn and the selected one. The shapes themselves are drawn by the annotation overlay;
+ * this layer never takes the pointer.
  */
-export function MeasureOverlay({ transform, measure, mpp, highlight, onZoom }: Props) {
-  const svg = useRef<SVGSVGElement>(null);
-  const active = measure.tool !== 'pan';
-  const scale = Math.hypot(transform[0], transform[1]) || 1;
-  const tol = TOLERANCE_PX / scale;
-
-  const local = (e: { clientX: number; clientY: number }): Point => {
-    const r = svg.current!.getBoundingClientRect();
-    return { x: e.clientX - r.left, y: e.clientY - r.top };
-  };
-  const toImage = (e: { clientX: number; clientY: number }): Point => apply(invert(transform), local(e));
-
-  const onPointerDown = (e: PointerEvent<SVGSVGElement>) => {
-    if (!active || e.button !== 0) return;
-    e.preventDefault();
-    e.currentTarget.setPointerCapture(e.pointerId);
-    measure.press(toImage(e));
-  };
-  const onPointerMove = (e: PointerEvent<SVGSVGElement>) => {
-    if (active && measure.draft) measure.move(toImage(e));
-  };
-  const onPointerUp = (e: PointerEvent<SVGSVGElement>) => {
-    if (!active || e.button !== 0) return;
-    if (e.currentTarget.hasPointerCapture(e.pointerId)) e.currentTarget.releasePointerCapture(e.pointerId);
-    measure.release(toImage(e), tol);
-  };
-  const onWheel = (e: WheelEvent<SVGSVGElement>) => {
-    if (!active) return;
-    onZoom(e.deltaY < 0 ? 1.25 : 1 / 1.25, local(e));
-  };
-
+export function MeasureOverlay({ transform, shapes, mpp, draft, onPane }: Props) {
+  const none = useCallback(() => () => {}, []);
+  const drawing = useSyncExternalStore(draft?.subscribe ?? none, draft?.get ?? (() => null));
+  const ref = useCallback((svg: SVGSVGElement | null) => onPane?.(svg?.parentElement ?? null), [onPane]);
   return (
-    <svg
-      ref={svg}
-      className={`measure-overlay${active ? ' active' : ''}`}
-      data-tool={measure.tool}
-      onPointerDown={onPointerDown}
-      onPointerMove={onPointerMove}
-      onPointerUp={onPointerUp}
-      onDoubleClick={() => measure.finishPolygon(tol)}
-      onWheel={onWheel}
-      onContextMenu={(e) => active && e.preventDefault()}
-    >
-      {measure.items.map((m) => (
-        <Shape key={m.id} m={m} t={transform} mpp={mpp} hot={m.id === highlight} />
+    <svg ref={ref} className="measure-overlay" aria-hidden="true">
+      {shapes.map((s) => (
+        <Label key={s.key} s={s} t={transform} mpp={mpp} />
       ))}
-      {measure.draft && <Shape m={measure.draft} t={transform} mpp={mpp} draft />}
+      {drawing && (
+        <Label
+          s={{ key: 'draft', kind: drawing.kind, geometry: { points: drawing.points }, tone: 'draft' }}
+          t={transform}
+          mpp={mpp}
+        />
+      )}
     </svg>
   );
 }

@@ -1,14 +1,9 @@
 import type { ReactNode } from 'react';
-import {
-  FitIcon,
-  LineIcon,
-  PanIcon,
-  PolygonIcon,
-  RectIcon,
-  RotateLeftIcon,
-  RotateRightIcon,
-} from '../ui/icons.tsx';
-import type { Tool } from './keys.ts';
+import type { AnnotationClass } from '../../../protocol/review.ts';
+import { UNCLASSIFIED } from '../review/constants.ts';
+import { FitIcon, RotateLeftIcon, RotateRightIcon } from '../ui/icons.tsx';
+import { TOOL_KEY, type Tool } from './keys.ts';
+import { TOOL_ICONS } from './tool-icons.tsx';
 import { formatMagnification, MAGNIFICATIONS, type Power } from './viewport.ts';
 
 interface Props {
@@ -18,20 +13,42 @@ interface Props {
   onMagnification: (m: number) => void;
   onFit: () => void;
   onRotate: (degrees: number) => void;
+  /** The annotation tools offered, in order. */
+  tools: readonly Tool[];
   tool: Tool;
   onTool: (t: Tool) => void;
+  /** The class new shapes get (null: unclassified), from the palette. */
+  classes: readonly AnnotationClass[];
+  cls: AnnotationClass | null;
+  onClass: (c: AnnotationClass | null) => void;
   children?: ReactNode;
 }
 
-const TOOLS: { tool: Tool; label: string; key: string; icon: ReactNode }[] = [
-  { tool: 'pan', label: 'Pan', key: 'M', icon: <PanIcon /> },
-  { tool: 'line', label: 'Line', key: 'L', icon: <LineIcon /> },
-  { tool: 'rect', label: 'Rectangle', key: 'B', icon: <RectIcon /> },
-  { tool: 'polygon', label: 'Polygon', key: 'P', icon: <PolygonIcon /> },
-];
+export const TOOL_LABEL: Record<Tool, string> = {
+  select: 'Select',
+  point: 'Point',
+  line: 'Line',
+  polyline: 'Polyline',
+  rectangle: 'Rectangle',
+  ellipse: 'Ellipse',
+  polygon: 'Polygon',
+  freehand: 'Freehand',
+};
+
+const TOOL_HINT: Record<Tool, string> = {
+  select: 'select and move annotations',
+  point: 'click',
+  line: 'drag; length in µm',
+  polyline: 'click each vertex, double-click or Enter to end; length in µm',
+  rectangle: 'drag; area in mm², perimeter in µm',
+  ellipse: 'drag; area in mm², perimeter in µm',
+  polygon: 'click vertices, double-click or Enter to close; area and perimeter',
+  freehand: 'drag around the region; area and perimeter',
+};
 
 export function Toolbar(p: Props) {
   const magDisabled = p.power.source === 'none';
+  const clsName = p.cls?.name ?? UNCLASSIFIED.name;
   return (
     <div className="toolbar" role="toolbar" aria-label="Viewer tools">
       <div className="tool-group" aria-label="Magnification">
@@ -59,7 +76,7 @@ export function Toolbar(p: Props) {
           type="button"
           className="tbtn"
           onClick={() => p.onRotate(-90)}
-          title="Rotate 90° anticlockwise (Shift+R)"
+          title="Rotate 90° anticlockwise ([)"
           aria-label="Rotate 90° anticlockwise"
         >
           <RotateLeftIcon />
@@ -68,28 +85,48 @@ export function Toolbar(p: Props) {
           type="button"
           className="tbtn"
           onClick={() => p.onRotate(90)}
-          title="Rotate 90° clockwise (R)"
+          title="Rotate 90° clockwise (])"
           aria-label="Rotate 90° clockwise"
         >
           <RotateRightIcon />
         </button>
       </div>
-      <div className="tool-group" aria-label="Measurement tools">
-        {TOOLS.map((t) => (
+      <div className="tool-group" aria-label="Annotation and measurement tools">
+        {p.tools.map((t) => (
           <button
-            key={t.tool}
+            key={t}
             type="button"
-            className={`tbtn${p.tool === t.tool ? ' on' : ''}`}
-            aria-pressed={p.tool === t.tool}
-            onClick={() => p.onTool(t.tool)}
-            title={`${t.label} (${t.key})`}
-            aria-label={t.label}
-            data-tool={t.tool}
+            className={`tbtn${p.tool === t ? ' on' : ''}`}
+            aria-pressed={p.tool === t}
+            onClick={() => p.onTool(t)}
+            title={`${TOOL_LABEL[t]} (${TOOL_KEY[t]}): ${TOOL_HINT[t]}`}
+            aria-label={TOOL_LABEL[t]}
+            data-ann-tool={t}
           >
-            {t.icon} <span className="tbtn-label">{t.label}</span>
+            {TOOL_ICONS[t]} <span className="tbtn-label">{TOOL_LABEL[t]}</span>
           </button>
         ))}
       </div>
+      <label className="class-pick" title="Class of the shapes you draw">
+        <svg width="12" height="12" aria-hidden="true">
+          <rect width="12" height="12" rx="2" fill={p.cls?.color ?? UNCLASSIFIED.color} />
+        </svg>
+        <select
+          className="tselect"
+          value={clsName}
+          onChange={(e) => {
+            const c = p.classes.find((x) => x.name === e.target.value);
+            p.onClass(c ? { ...c } : null);
+          }}
+          aria-label="Class of new annotations"
+          data-testid="class-picker"
+        >
+          {p.classes.map((c) => (
+            <option key={c.name}>{c.name}</option>
+          ))}
+          <option value={UNCLASSIFIED.name}>{UNCLASSIFIED.name}</option>
+        </select>
+      </label>
       {p.children}
     </div>
   );

@@ -2,13 +2,12 @@ import './viewer.css';
 import '../review/review.css';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
-import type { AnnotationClass, AnnotationDto } from '../../../protocol/review.ts';
-import { ApiError, getSlide, isNotFound, listAnnotations, NetworkError } from '../api.ts';
+import { ApiError, getSlide, isNotFound, NetworkError } from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { UserMenu } from '../auth/UserMenu.tsx';
 import { formatLabel } from '../library/filter.ts';
 import { AnnotationsPanel } from '../review/AnnotationsPanel.tsx';
-import { ANNOTATION_CLASSES } from '../review/constants.ts';
+import { KIND_LABELS } from '../review/constants.ts';
 import { ReviewBar } from '../review/ReviewBar.tsx';
 import { ReviewPanel } from '../review/ReviewPanel.tsx';
 import { useReviewRoom } from '../review/useReviewRoom.ts';
@@ -18,19 +17,19 @@ import { KeyboardHelp } from '../ui/KeyboardHelp.tsx';
 import { ShareIcon } from '../ui/icons.tsx';
 import { Link } from '../ui/router.tsx';
 import { Failure, NotFound, ServerDown, Spinner } from '../ui/states.tsx';
-import { AnnotationOverlay, type AnnotationTool, type Person } from './AnnotationOverlay.tsx';
+import { AnnotationOverlay, type Person } from './AnnotationOverlay.tsx';
 import { ComparePane, CompareControls } from './Compare.tsx';
+import type { Mpp } from './geometry.ts';
 import { InfoPanel } from './InfoPanel.tsx';
-import { KEY_HELP } from './keys.ts';
+import { KEY_HELP, type Tool } from './keys.ts';
+import { measureShape, measureText } from './measure-shapes.ts';
 import { MeasureOverlay } from './MeasureOverlay.tsx';
-import { MeasurePanel } from './MeasurePanel.tsx';
 import { NavigatorOutlines } from './NavigatorOutlines.tsx';
 import type { OsdController } from './osd.ts';
 import { SlidePane } from './SlidePane.tsx';
 import { Toolbar } from './Toolbar.tsx';
+import { useAnnotating, type Annotating } from './useAnnotating.ts';
 import { mppOf, useCompare } from './useCompare.ts';
-import { useMeasure } from './useMeasure.ts';
-import { rounded as roundedGeometry } from '../review/shapes.ts';
 import { useViewerKeys } from './useViewerKeys.ts';
 import {
   basePower,
@@ -96,6 +95,60 @@ export default function ViewerPage({ slideId }: { slideId: string }) {
 
 const URL_WRITE_MS = 300;
 
+/** The tools offered, in order: selecting, then each kind a person draws. */
+const TOOLS: readonly Tool[] = [
+  'select',
+  'point',
+  'line',
+  'polyline',
+  'rectangle',
+  'ellipse',
+  'polygon',
+  'freehand',
+];
+
+function FreshCard({ ann, mpp }: { ann: Annotating; mpp: Mpp | null }) {
+  const f = ann.fresh;
+  const shape = ann.freshShape;
+  if (!f || !shape) return null;
+  const m = measureText(measureShape(shape.kind, shape.geometry, mpp));
+  return (
+    <div
+      className={`fresh-card${f.local ? ' unsaved' : ''}`}
+      role="status"
+      data-testid="fresh-shape"
+      data-state={f.local ? 'unsaved' : 'saved'}
+    >
+      <span className="fresh-what">
+        <strong>{KIND_LABELS[shape.kind]}</strong>
+        {m.main && <span className="fresh-measure"> {m.main}</span>}
+        {m.sub && <span className="muted"> · {m.sub}</span>}
+      </span>
+      {f.local ? (
+        <span className="fresh-state warn" data-testid="view-only">
+          Not saved: {f.message}
+        </span>
+      ) : (
+        <span className="fresh-state muted">Saved</span>
+      )}
+      {!f.local && (
+        <button type="button" className="btn small" onClick={ann.keep} title="Keep it (Enter)">
+          Keep <kbd>Enter</kbd>
+        </button>
+      )}
+      <button
+        type="button"
+        className="btn small"
+        onClick={ann.discard}
+        title="Discard it (Esc)"
+        data-testid="discard-shape"
+      >
+        Discard <kbd>Esc</kbd>
+      </button>
+    </div>
+  );
+}
+
 function Workspace({ slide }: { slide: SlideDto }) {
   const me = useMe();
   // Only the slide's own site shares it (a shared slide cannot be passed on).
@@ -112,31 +165,22 @@ function Workspace({ slide }: { slide: SlideDto }) {
     };
   });
   const primary = useRef<OsdController | null>(null);
-  const measure = useMeasure();
   const compare = useCompare(slide, primary, start.compare);
   const [sessionId, setSessionId] = useState<string | null>(() =>
     new URLSearchParams(window.location.search).get('session'),
   );
-  const [panel, setPanel] = useState<'measure' | 'annotations' | 'review' | 'info'>(() =>
-    sessionId ? 'review' : 'measure',
+  const [panel, setPanel] = useState<'annotations' | 'review' | 'info'>(() =>
+    sessionId ? 'review' : 'annotations',
   );
   const [ended, setEnded] = useState<string | null>(null);
   const room = useReviewRoom(sessionId, me.user.id, primary);
-  const [stored, setStored] = useState<AnnotationDto[]>([]);
-  const [reload, setReload] = useState(0);
-  const [annTool, setAnnTool] = useState<AnnotationTool>('select');
-  const [annClass, setAnnClass] = useState<AnnotationClass>(ANNOTATION_CLASSES[0]!);
-  const [selectedId, setSelectedId] = useState<string | null>(null);
-  const annotations = room ? room.annotations : stored;
+  const maxImageZoom = Math.max(4, 50 / power.base);
+  const ann = useAnnotating({ slide, me, sessionId, room, controller: primary, maxImageZoom });
   const latestRoom = useRef(room);
   latestRoom.current = room;
-  const selectedRef = useRef(selectedId);
-  selectedRef.current = selectedId;
   const [help, setHelp] = useState(false);
-  const [hover, setHover] = useState<number | null>(null);
   const lastWrite = useRef(0);
 
-  const maxImageZoom = Math.max(4, 50 / power.base);
   const writeUrl = useCallback(
     (v: ViewState, force: boolean) => {
       const now = performance.now();
@@ -161,17 +205,6 @@ function Workspace({ slide }: { slide: SlideDto }) {
     window.history.replaceState(window.history.state, '', `${window.location.pathname}${s ? `?${s}` : ''}`);
   }, [compare.compareId]);
 
-  // Outside a session the stored annotations are read once (and after an import or a session).
-  useEffect(() => {
-    if (sessionId) return;
-    const ac = new AbortController();
-    listAnnotations(slide.id, ac.signal).then(
-      (r) => setStored(r.annotations),
-      () => setStored([]),
-    );
-    return () => ac.abort();
-  }, [slide.id, sessionId, reload]);
-
   // The session travels in the URL: the link is the invitation.
   useEffect(() => {
     const p = new URLSearchParams(window.location.search);
@@ -179,8 +212,6 @@ function Workspace({ slide }: { slide: SlideDto }) {
     else p.delete('session');
     const q = p.toString();
     window.history.replaceState(window.history.state, '', `${window.location.pathname}${q ? `?${q}` : ''}`);
-    setSelectedId(null);
-    setAnnTool('select');
   }, [sessionId]);
 
   const endedReason = room?.status.kind === 'ended' ? room.status.reason : null;
@@ -192,16 +223,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
     }
   }, [endedReason]);
 
-  // Measuring and drawing share the pointer: one tool at a time.
-  useEffect(() => {
-    if (measure.tool !== 'pan') setAnnTool('select');
-  }, [measure.tool]);
-  const chooseAnnTool = (t: AnnotationTool) => {
-    setAnnTool(t);
-    if (t !== 'select') measure.setTool('pan');
-  };
-
-  // Session keys: undo / redo, Delete; moving the view by keyboard stops following.
+  // Session keys: undo / redo; moving the view by keyboard stops following.
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const r = latestRoom.current;
@@ -219,10 +241,6 @@ function Workspace({ slide }: { slide: SlideDto }) {
       } else if (mod && (e.key === 'y' || e.key === 'Y')) {
         e.preventDefault();
         r.redo();
-      } else if (e.key === 'Delete' && selectedRef.current) {
-        e.preventDefault();
-        r.remove(selectedRef.current);
-        setSelectedId(null);
       } else if (/^(Arrow\w+|\+|-|=|0)$/.test(e.key)) r.interacted();
     };
     window.addEventListener('keydown', onKey);
@@ -241,13 +259,17 @@ function Workspace({ slide }: { slide: SlideDto }) {
 
   useViewerKeys({
     controller: primary,
-    measure,
     power,
     help,
     setHelp,
     onMagnification: setMagnification,
     maxImageZoom,
     suspended: sharing,
+    onTool: (t) => TOOLS.includes(t) && ann.setTool(t),
+    drafting: ann.draft.drafting,
+    onEscape: ann.escape,
+    onEnter: ann.keep,
+    onDelete: ann.deleteSelected,
   });
 
   const compareReady = compare.compare.status === 'ready' ? compare.compare.slide : null;
@@ -272,8 +294,12 @@ function Workspace({ slide }: { slide: SlideDto }) {
           onMagnification={setMagnification}
           onFit={() => primary.current?.fit()}
           onRotate={(d) => primary.current?.rotateBy(d)}
-          tool={measure.tool}
-          onTool={measure.setTool}
+          tools={TOOLS}
+          tool={ann.tool}
+          onTool={ann.setTool}
+          classes={ann.palette.classes}
+          cls={ann.cls}
+          onClass={ann.setCls}
         >
           <CompareControls compare={compare} />
           <div className="tool-group">
@@ -317,9 +343,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
           measurements in pixels.
         </div>
       )}
-      {room && (
-        <ReviewBar room={room} tool={annTool} onTool={chooseAnnTool} cls={annClass} onClass={setAnnClass} />
-      )}
+      {room && <ReviewBar room={room} />}
       <div className="viewer-body">
         <div className={`panes${compare.compareId ? ' split' : ''}`}>
           <SlidePane
@@ -343,27 +367,19 @@ function Workspace({ slide }: { slide: SlideDto }) {
               <>
                 <AnnotationOverlay
                   transform={f.transform}
-                  annotations={annotations}
-                  selectedId={selectedId}
+                  annotations={ann.shown}
+                  selectedId={ann.selectedId}
                   onSelect={(id) => {
-                    setSelectedId(id);
+                    ann.setSelectedId(id);
                     if (id) setPanel('annotations');
                   }}
-                  tool={annTool}
-                  color={annClass.color}
-                  editable={room?.status.kind === 'live' || room?.status.kind === 'reconnecting'}
-                  suspended={measure.tool !== 'pan'}
-                  onCreate={(kind, geometry) => {
-                    void room
-                      ?.create({
-                        kind,
-                        geometry: roundedGeometry(geometry),
-                        classification: annClass,
-                        label: '',
-                      })
-                      .then((id) => id && setSelectedId(id));
-                  }}
-                  onMove={(id, geometry) => room?.update(id, { geometry: roundedGeometry(geometry) })}
+                  tool={ann.tool}
+                  color={ann.cls?.color ?? '#c8c8c8'}
+                  editable={ann.editable}
+                  suspended={false}
+                  onCreate={ann.onCreate}
+                  onDraft={ann.draft.set}
+                  onMove={ann.onMove}
                   onCursor={room?.cursor}
                   cursors={room?.cursors}
                   views={room?.views}
@@ -371,27 +387,24 @@ function Workspace({ slide }: { slide: SlideDto }) {
                 />
                 <MeasureOverlay
                   transform={f.transform}
-                  measure={measure}
+                  shapes={ann.measured}
+                  draft={ann.draft}
                   mpp={mpp}
-                  highlight={hover}
-                  onZoom={(factor, at) => primary.current?.zoomBy(factor, at)}
+                  onPane={ann.setPane}
                 />
               </>
             )}
           />
           {compare.compareId && <ComparePane compare={compare} slide={compareReady} />}
+          <FreshCard ann={ann} mpp={mpp} />
+          {ann.notice && (
+            <div className="viewer-toast" role="alert" data-testid="annotation-notice">
+              {ann.notice}
+            </div>
+          )}
         </div>
         <aside className={`side-panel${room ? ' wide' : ''}`}>
           <div className="tabs" role="tablist">
-            <button
-              type="button"
-              role="tab"
-              aria-selected={panel === 'measure'}
-              className={panel === 'measure' ? 'tab on' : 'tab'}
-              onClick={() => setPanel('measure')}
-            >
-              Measurements{measure.items.length > 0 ? ` (${measure.items.length})` : ''}
-            </button>
             <button
               type="button"
               role="tab"
@@ -400,7 +413,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
               onClick={() => setPanel('annotations')}
               data-testid="annotations-tab"
             >
-              Annotations{annotations.length > 0 ? ` (${annotations.length})` : ''}
+              Annotations{ann.annotations.length > 0 ? ` (${ann.annotations.length})` : ''}
             </button>
             <button
               type="button"
@@ -421,16 +434,22 @@ function Workspace({ slide }: { slide: SlideDto }) {
               Slide info
             </button>
           </div>
-          {panel === 'measure' && <MeasurePanel measure={measure} mpp={mpp} onHover={setHover} />}
           {panel === 'annotations' && (
             <AnnotationsPanel
               slideId={slide.id}
               slideName={slide.name}
-              annotations={annotations}
-              selectedId={selectedId}
-              onSelect={setSelectedId}
-              room={room}
-              onImported={() => setReload((n) => n + 1)}
+              annotations={ann.annotations}
+              visible={ann.visible}
+              filter={ann.filter}
+              onFilter={ann.setFilter}
+              palette={ann.palette}
+              mpp={mpp}
+              selectedId={ann.selectedId}
+              onSelect={ann.setSelectedId}
+              onGoTo={ann.goTo}
+              ops={ann.ops}
+              isAdmin={me.user.role === 'admin'}
+              onImported={ann.reload}
             />
           )}
           {panel === 'review' && (

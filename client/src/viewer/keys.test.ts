@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { actionForKey, KEY_HELP } from './keys.ts';
+import { actionForKey, KEY_HELP, TOOL_KEY, type Tool } from './keys.ts';
 
-const key = (k: string, mods: Partial<{ shiftKey: boolean; ctrlKey: boolean }> = {}) =>
+const key = (k: string, mods: Partial<{ shiftKey: boolean; ctrlKey: boolean; altKey: boolean }> = {}) =>
   actionForKey({ key: k, shiftKey: false, ctrlKey: false, metaKey: false, altKey: false, ...mods });
 
 describe('viewer keyboard map', () => {
@@ -17,20 +17,38 @@ describe('viewer keyboard map', () => {
     expect(key('6')).toEqual({ kind: 'magnification', index: 5 });
     expect(key('7')).toBeNull();
   });
-  it('R rotates clockwise, Shift+R back', () => {
-    expect(key('r')).toEqual({ kind: 'rotate', degrees: 90 });
-    expect(key('R', { shiftKey: true })).toEqual({ kind: 'rotate', degrees: -90 });
+  it('] rotates clockwise, [ back', () => {
+    expect(key(']')).toEqual({ kind: 'rotate', degrees: 90 });
+    expect(key('[')).toEqual({ kind: 'rotate', degrees: -90 });
   });
-  it('tools, Esc, Enter and ? are mapped; shortcuts with Ctrl are left to the browser', () => {
-    expect(key('l')).toEqual({ kind: 'tool', tool: 'line' });
-    expect(key('b')).toEqual({ kind: 'tool', tool: 'rect' });
-    expect(key('p')).toEqual({ kind: 'tool', tool: 'polygon' });
+  it('every annotation tool has a key, whatever the Caps Lock', () => {
+    const expected: [string, Tool][] = [
+      ['v', 'select'],
+      ['p', 'point'],
+      ['l', 'line'],
+      ['r', 'rectangle'],
+      ['e', 'ellipse'],
+      ['g', 'polygon'],
+      ['f', 'freehand'],
+    ];
+    for (const [k, tool] of expected) {
+      expect(key(k)).toEqual({ kind: 'tool', tool });
+      expect(key(k.toUpperCase())).toEqual({ kind: 'tool', tool });
+    }
+    expect(key('L', { shiftKey: true })).toEqual({ kind: 'tool', tool: 'polyline' });
+  });
+  it('Esc, Enter, Delete, Backspace and ? are mapped; shortcuts with Ctrl or Alt are left alone', () => {
     expect(key('Escape')).toEqual({ kind: 'cancel' });
     expect(key('Enter')).toEqual({ kind: 'finish' });
+    expect(key('Delete')).toEqual({ kind: 'delete' });
+    expect(key('Backspace')).toEqual({ kind: 'backspace' });
     expect(key('?')).toEqual({ kind: 'help' });
     expect(key('r', { ctrlKey: true })).toBeNull();
+    expect(key('l', { altKey: true })).toBeNull();
   });
-  it('every help row names a key', () => {
+  it('the help lists every tool’s key, and every row names a key', () => {
+    const keys = new Set(KEY_HELP.map(([k]) => k));
+    for (const k of Object.values(TOOL_KEY)) expect(keys).toContain(k);
     for (const [k, what] of KEY_HELP) {
       expect(k.length).toBeGreaterThan(0);
       expect(what.length).toBeGreaterThan(0);

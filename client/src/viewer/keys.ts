@@ -1,6 +1,8 @@
 /** Viewer keyboard map, kept as data so the help overlay and the handler cannot drift apart. */
 
-export type Tool = 'pan' | 'line' | 'rect' | 'polygon';
+/** The annotation tools: select (and move), or draw one kind. A measurement is an annotation. */
+export type Tool =
+  'select' | 'point' | 'line' | 'polyline' | 'rectangle' | 'ellipse' | 'polygon' | 'freehand';
 
 export type KeyAction =
   | { kind: 'pan'; dx: number; dy: number }
@@ -9,9 +11,14 @@ export type KeyAction =
   | { kind: 'magnification'; index: number }
   | { kind: 'rotate'; degrees: number }
   | { kind: 'tool'; tool: Tool }
+  /** Esc: the drawing in progress, else the fresh shape (discarded), else the tool. */
   | { kind: 'cancel' }
+  /** Enter: close the polygon or polyline in progress, else keep the fresh shape. */
   | { kind: 'finish' }
-  | { kind: 'undoVertex' }
+  /** Delete the selected annotation. */
+  | { kind: 'delete' }
+  /** Backspace: the last vertex while drawing, else as Delete (a Mac's Delete key is Backspace). */
+  | { kind: 'backspace' }
   | { kind: 'help' };
 
 export interface KeyInput {
@@ -25,6 +32,17 @@ export interface KeyInput {
 /** Fraction of the view moved by one arrow press. */
 export const PAN_STEP = 0.15;
 export const ZOOM_STEP = 1.5;
+
+/** Tool keys (QuPath's letters where it has them: P point, L line, R rectangle, V for select/move). */
+const TOOL_KEYS: Record<string, Tool> = {
+  v: 'select',
+  p: 'point',
+  l: 'line',
+  r: 'rectangle',
+  e: 'ellipse',
+  g: 'polygon',
+  f: 'freehand',
+};
 
 export function actionForKey(e: KeyInput): KeyAction | null {
   if (e.ctrlKey || e.metaKey || e.altKey) return null;
@@ -46,33 +64,40 @@ export function actionForKey(e: KeyInput): KeyAction | null {
       return { kind: 'zoom', factor: 1 / ZOOM_STEP };
     case '0':
       return { kind: 'fit' };
-    case 'r':
-    case 'R':
-      return { kind: 'rotate', degrees: e.shiftKey ? -90 : 90 };
-    case 'l':
-    case 'L':
-      return { kind: 'tool', tool: 'line' };
-    case 'b':
-    case 'B':
-      return { kind: 'tool', tool: 'rect' };
-    case 'p':
-    case 'P':
-      return { kind: 'tool', tool: 'polygon' };
-    case 'm':
-    case 'M':
-      return { kind: 'tool', tool: 'pan' };
+    case ']':
+      return { kind: 'rotate', degrees: 90 };
+    case '[':
+      return { kind: 'rotate', degrees: -90 };
     case 'Escape':
       return { kind: 'cancel' };
     case 'Enter':
       return { kind: 'finish' };
+    case 'Delete':
+      return { kind: 'delete' };
     case 'Backspace':
-      return { kind: 'undoVertex' };
+      return { kind: 'backspace' };
     case '?':
       return { kind: 'help' };
   }
+  const k = e.key.toLowerCase();
+  if (k === 'l' && e.shiftKey) return { kind: 'tool', tool: 'polyline' };
+  const tool = TOOL_KEYS[k];
+  if (tool) return { kind: 'tool', tool };
   if (/^[1-6]$/.test(e.key)) return { kind: 'magnification', index: Number(e.key) - 1 };
   return null;
 }
+
+/** The key of each tool, for buttons' titles. */
+export const TOOL_KEY: Record<Tool, string> = {
+  select: 'V',
+  point: 'P',
+  line: 'L',
+  polyline: 'Shift+L',
+  rectangle: 'R',
+  ellipse: 'E',
+  polygon: 'G',
+  freehand: 'F',
+};
 
 /** Rows of the help overlay. */
 export const KEY_HELP: readonly (readonly [string, string])[] = [
@@ -80,12 +105,19 @@ export const KEY_HELP: readonly (readonly [string, string])[] = [
   ['+ / −', 'Zoom in / out'],
   ['0', 'Fit the slide'],
   ['1 – 6', 'Magnification 1.25x, 2.5x, 5x, 10x, 20x, 40x'],
-  ['R / Shift+R', 'Rotate 90° clockwise / anticlockwise'],
-  ['M', 'Pan (no tool)'],
-  ['L', 'Measure a line'],
-  ['B', 'Measure a rectangle (box)'],
-  ['P', 'Measure a polygon: click vertices, double-click or Enter to close'],
-  ['Backspace', 'Remove the last polygon vertex'],
-  ['Esc', 'Cancel the measurement in progress, then leave the tool'],
+  ['] / [', 'Rotate 90° clockwise / anticlockwise'],
+  ['V', 'Select and move annotations (no drawing)'],
+  ['P', 'Point: click'],
+  ['L', 'Line: drag; shows its length in µm'],
+  ['Shift+L', 'Polyline: click each vertex, double-click or Enter to end; length in µm'],
+  ['R', 'Rectangle: drag; area in mm², perimeter in µm'],
+  ['E', 'Ellipse: drag; area in mm², perimeter in µm'],
+  ['G', 'Polygon: click vertices, double-click or Enter to close; area and perimeter'],
+  ['F', 'Freehand: drag around the region; area and perimeter'],
+  ['Backspace', 'Remove the last vertex while drawing'],
+  ['Enter', 'Keep the shape just drawn (it is saved as it is drawn)'],
+  ['Esc', 'Cancel the drawing in progress, discard the shape just drawn, then leave the tool'],
+  ['Delete', 'Delete the selected annotation'],
+  ['Ctrl+Z / Ctrl+Shift+Z', 'Undo / redo my last change (in a review session)'],
   ['?', 'Show or hide this help'],
 ];

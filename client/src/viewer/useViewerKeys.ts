@@ -1,12 +1,10 @@
 import { useEffect, useRef, type RefObject } from 'react';
-import { actionForKey } from './keys.ts';
+import { actionForKey, type Tool } from './keys.ts';
 import type { OsdController } from './osd.ts';
-import type { MeasureApi } from './useMeasure.ts';
 import { imageZoomFor, MAGNIFICATIONS, type Power } from './viewport.ts';
 
 interface Args {
   controller: RefObject<OsdController | null>;
-  measure: MeasureApi;
   power: Power;
   help: boolean;
   setHelp: (open: boolean) => void;
@@ -14,6 +12,15 @@ interface Args {
   maxImageZoom: number;
   /** A dialog of its own is open (sharing): the viewer leaves the keyboard alone. */
   suspended?: boolean;
+  onTool: (t: Tool) => void;
+  /** A shape is being drawn: Esc, Enter and Backspace are the drawing's (the overlay takes them). */
+  drafting: () => boolean;
+  /** Esc outside a drawing: discard the fresh shape, else leave the tool, else clear the selection. */
+  onEscape: () => void;
+  /** Enter outside a drawing: keep the fresh shape; false when there was none (buttons take Enter). */
+  onEnter: () => boolean;
+  /** Delete the selected annotation. */
+  onDelete: () => void;
 }
 
 function typing(target: EventTarget | null): boolean {
@@ -28,7 +35,7 @@ export function useViewerKeys(args: Args): void {
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (typing(e.target)) return;
+      if (typing(e.target) || e.defaultPrevented) return;
       const a = latest.current;
       if (a.suspended) return;
       const action = actionForKey(e);
@@ -41,8 +48,15 @@ export function useViewerKeys(args: Args): void {
         }
         return;
       }
-      // Buttons take Enter themselves; only a polygon in progress claims it.
-      if (action.kind === 'finish' && !a.measure.draft) return;
+      if (
+        (action.kind === 'cancel' || action.kind === 'finish' || action.kind === 'backspace') &&
+        a.drafting()
+      )
+        return;
+      if (action.kind === 'finish') {
+        if (a.onEnter()) e.preventDefault();
+        return;
+      }
       e.preventDefault();
       switch (action.kind) {
         case 'pan':
@@ -68,19 +82,14 @@ export function useViewerKeys(args: Args): void {
           c?.rotateBy(action.degrees);
           break;
         case 'tool':
-          a.measure.setTool(action.tool);
+          a.onTool(action.tool);
           break;
         case 'cancel':
-          a.measure.cancel();
+          a.onEscape();
           break;
-        case 'finish': {
-          const t = c?.transform();
-          const scale = t ? Math.hypot(t[0], t[1]) : 1;
-          a.measure.finishPolygon(4 / scale);
-          break;
-        }
-        case 'undoVertex':
-          a.measure.undoVertex();
+        case 'delete':
+        case 'backspace':
+          a.onDelete();
           break;
         case 'help':
           a.setHelp(true);
