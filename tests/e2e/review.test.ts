@@ -182,7 +182,7 @@ describe.skipIf(!ready)('live review room (two browsers, real server, strict CSP
       .screenshot({ path: artifact('review-navigator.png') });
 
     // Nora turns the slide a quarter: the minimap turns (and refits) with it, and so does Sam's box.
-    await nora.getByTitle('Rotate 90° clockwise (R)').click();
+    await nora.getByRole('button', { name: 'Rotate 90° clockwise', exact: true }).click();
     await expect
       .poll(async () => {
         const r = await outline.boundingBox();
@@ -196,7 +196,7 @@ describe.skipIf(!ready)('live review room (two browsers, real server, strict CSP
         );
       })
       .toBe(true);
-    await nora.getByTitle('Rotate 90° anticlockwise (Shift+R)').click();
+    await nora.getByRole('button', { name: 'Rotate 90° anticlockwise', exact: true }).click();
     await expect.poll(async () => Math.abs((await outline.boundingBox())!.width - b.width) < 2).toBe(true);
   });
 

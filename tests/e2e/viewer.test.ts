@@ -170,27 +170,28 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
     // 800 x 600 image px: a 1000 px diagonal, so both axes count.
     const a = screen(710, 1183);
     const b = screen(1510, 1783);
+    // The line tool draws an annotation; its length shows live while the drag goes on.
     await page.keyboard.press('l');
-    await page.locator('svg.measure-overlay[data-tool="line"]').waitFor();
+    await page.locator('[data-ann-tool="line"][aria-pressed="true"]').waitFor();
     await page.mouse.move(a.x, a.y);
     await page.mouse.down();
     await page.mouse.move(b.x, b.y, { steps: 12 });
-    await page.mouse.up();
-    const text = (await page.getByTestId('measure-value').first().textContent()) ?? '';
+    const text = (await page.locator('.measure-overlay .measure-label.tone-draft').textContent()) ?? '';
     const expected = MPP * 1000;
     expect(Math.abs(micrometres(text) - expected) / expected).toBeLessThan(0.01);
-    // The label on the slide says the same as the side panel.
-    expect(await page.locator('.measure-overlay .measure-label').first().textContent()).toBe(text.trim());
-    // Esc leaves the tool; the measurement stays attached to the tissue after a zoom.
-    await page.keyboard.press('Escape');
-    await page.locator('svg.measure-overlay[data-tool="pan"]').waitFor();
+    await page.mouse.up();
+    // Kept (Enter), it reads the same beside it and in the card, and stays on the tissue after a zoom.
+    const fresh = page.getByTestId('fresh-shape');
+    await expect.poll(() => fresh.getAttribute('data-state')).toBe('saved');
+    expect(micrometres((await fresh.textContent()) ?? '')).toBeCloseTo(micrometres(text), 0);
     await page.screenshot({ path: artifact('measure.png') });
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Escape');
+    await page.locator('[data-ann-tool="select"][aria-pressed="true"]').waitFor();
     await page.keyboard.press('+');
     await page.waitForTimeout(1200);
-    const line = page.locator('.measure-overlay .shape line:not(.halo)').first();
-    const x1 = Number(await line.getAttribute('x1'));
-    const x2 = Number(await line.getAttribute('x2'));
-    expect(Math.abs(x2 - x1)).toBeCloseTo(800 * scale * 1.5, 0);
+    const line = (await page.locator('.annotation-overlay [data-kind="line"] line').first().boundingBox())!;
+    expect(line.width).toBeCloseTo(800 * scale * 1.5, -1);
   });
 
   it('a deep link opens exactly the field of view it names, and panning rewrites it', async () => {

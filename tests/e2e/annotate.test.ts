@@ -1,0 +1,280 @@
+import { readFileSync } from 'node:fs';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireSlides, slidePath } from '../helpers/slides.ts';
+import {
+  artifact,
+  ensureClientBuilt,
+  launchChromium,
+  logIn,
+  requireChromium,
+  startServer,
+  USERS,
+  type TestServer,
+} from './harness.ts';
+
+// CMU-1-Small-Region.svs: 2220 x 2967 px, 0.499 µm/px, 20x objective (PROVENANCE.md).
+const SVS = slidePath('aperio/CMU-1-Small-Region.svs');
+const MPP = 0.499;
+const OBJECTIVE = 20;
+/** The view the drawing happens in: centre and magnification (0.5 screen px per image px). */
+const VIEW = { x: 1110, y: 1483, zoom: 10 };
+
+const ready = requireSlides() && requireChromium();
+
+let server: TestServer;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+let nora: Page;
+let sam: Page;
+let slideId = '';
+let rectId = '';
+const problems: string[] = [];
+
+async function newPage(who: string): Promise<Page> {
+  const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+  contexts.push(ctx);
+  const page = await ctx.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+      problems.push(`${who}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
+  return page;
+}
+
+async function openAt(p: Page, query = `x=${VIEW.x}&y=${VIEW.y}&zoom=${VIEW.zoom}`): Promise<void> {
+  await p.goto(`${server.base}/view/${slideId}?${query}`);
+  await p.waitForSelector('.pane[data-fully-loaded="true"]', { timeout: 30_000 });
+  await p.waitForTimeout(300);
+}
+
+/** Screen position of an image pixel in the view VIEW (no rotation). */
+async function screenOf(p: Page, ix: number, iy: number) {
+  const box = (await p.locator('.pane').first().boundingBox())!;
+  const scale = VIEW.zoom / OBJECTIVE;
+  return {
+    x: box.x + box.width / 2 + (ix - VIEW.x) * scale,
+    y: box.y + box.height / 2 + (iy - VIEW.y) * scale,
+  };
+}
+
+async function drag(p: Page, a: { x: number; y: number }, b: { x: number; y: number }) {
+  await p.mouse.move(a.x, a.y);
+  await p.mouse.down();
+  await p.mouse.move(b.x, b.y, { steps: 12 });
+  await p.mouse.up();
+}
+
+/** "0.0896 mm²" → 0.0896 */
+function mm2(text: string): number {
+  const m = /([\d,.]+)\s*mm²/.exec(text);
+  if (!m) throw new Error(`no area in ${JSON.stringify(text)}`);
+  return Number(m[1]!.replace(/,/g, ''));
+}
+
+describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept through reloads (Chromium)', () => {
+  beforeAll(async () => {
+    await ensureClientBuilt();
+    server = await startServer();
+    browser = await launchChromium();
+    nora = await newPage('nora');
+    sam = await newPage('sam');
+  });
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close();
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('Nora uploads a slide and shares it with Sam at the other site', async () => {
+    await logIn(nora, server.base, USERS.northPathologist);
+    await nora.setInputFiles('[data-testid="file-input"]', SVS);
+    const upload = nora.locator('.upload').first();
+    await expect.poll(() => upload.getAttribute('data-phase'), { timeout: 120_000 }).toBe('done');
+    const row = nora.locator('table.slides tbody tr').first();
+    await row.waitFor();
+    slideId = (await row.getAttribute('data-slide-id')) ?? '';
+    expect(slideId).toMatch(/^[0-9a-f]{32}$/);
+
+    const users = (await (await nora.request.get(`${server.base}/api/users`)).json()) as {
+      id: string;
+      name: string;
+    }[];
+    const samId = users.find((u) => u.name === USERS.southSpecialist.name)!.id;
+    const expiresAt = new Date(Date.now() + 7 * 86_400_000).toISOString();
+    const share = await nora.request.post(`${server.base}/api/slides/${slideId}/shares`, {
+      data: { userId: samId, expiresAt, deidentified: true, studyCode: 'ANNOTATE-1' },
+    });
+    expect(share.status()).toBe(201);
+  }, 180_000);
+
+  it('outside any session, a rectangle drawn with R is saved with its area in mm²', async () => {
+    await openAt(nora);
+    await nora.keyboard.press('r');
+    await nora.locator('[data-ann-tool="rectangle"][aria-pressed="true"]').waitFor();
+    // 600 x 600 image pixels at 0.499 µm/px: 0.0896 mm².
+    await drag(nora, await screenOf(nora, 800, 1200), await screenOf(nora, 1400, 1800));
+    const fresh = nora.getByTestId('fresh-shape');
+    await fresh.waitFor();
+    await expect.poll(() => fresh.getAttribute('data-state')).toBe('saved');
+    const expected = (600 * MPP * 600 * MPP) / 1e6;
+    expect(Math.abs(mm2((await fresh.textContent()) ?? '') - expected) / expected).toBeLessThan(0.01);
+    // The figure is written on the slide too.
+    expect(await nora.getByTestId('measure-label').first().textContent()).toMatch(/mm²/);
+    await nora.screenshot({ path: artifact('annotate-fresh.png') });
+    // Enter keeps it (it is already saved); the card goes.
+    await nora.keyboard.press('Enter');
+    await expect.poll(() => fresh.count()).toBe(0);
+    const shape = nora.locator('.annotation-overlay [data-annotation-id][data-kind="rectangle"]');
+    rectId = (await shape.first().getAttribute('data-annotation-id')) ?? '';
+    expect(rectId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('a shape discarded with Esc is gone for good', async () => {
+    await drag(nora, await screenOf(nora, 1500, 1300), await screenOf(nora, 1700, 1500));
+    await expect.poll(() => nora.getByTestId('fresh-shape').getAttribute('data-state')).toBe('saved');
+    await expect.poll(() => nora.locator('.annotation-overlay [data-kind="rectangle"]').count()).toBe(2);
+    await nora.keyboard.press('Escape');
+    await expect.poll(() => nora.locator('.annotation-overlay [data-kind="rectangle"]').count()).toBe(1);
+    // Esc again leaves the tool.
+    await nora.keyboard.press('Escape');
+    await nora.locator('[data-ann-tool="select"][aria-pressed="true"]').waitFor();
+  });
+
+  it('after a reload the rectangle is still there, listed with its area in mm²', async () => {
+    await openAt(nora);
+    await nora.getByTestId('annotations-tab').click();
+    const item = nora.locator(`[data-annotation-item="${rectId}"]`);
+    await item.waitFor();
+    expect(await nora.locator('[data-annotation-item]').count()).toBe(1);
+    const text = (await item.getByTestId('annotation-measure').textContent()) ?? '';
+    expect(text).toMatch(/mm² · perimeter [\d,.]+ µm/);
+    expect(mm2(text)).toBeCloseTo(0.0896, 3);
+    await nora.locator(`.annotation-overlay [data-annotation-id="${rectId}"]`).waitFor({ state: 'attached' });
+    await nora.screenshot({ path: artifact('annotate-list.png') });
+    await nora.locator('.toolbar').screenshot({ path: artifact('annotate-tools.png') });
+  });
+
+  it('clicking it in the list fits the view to it', async () => {
+    await openAt(nora, 'x=200&y=200&zoom=20');
+    await nora.getByTestId('annotations-tab').click();
+    await nora.locator(`[data-annotation-item="${rectId}"]`).click();
+    // The rectangle's centre (1100, 1500) comes to the middle of the view.
+    await expect
+      .poll(
+        () => {
+          const q = new URL(nora.url()).searchParams;
+          return Math.hypot(Number(q.get('x')) - 1100, Number(q.get('y')) - 1500) < 20;
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+  });
+
+  it('filtering out its class hides it from the list and the slide', async () => {
+    const chip = nora.locator('[data-class-filter="Tumor"]');
+    await chip.click();
+    await expect.poll(() => nora.locator(`[data-annotation-item="${rectId}"]`).count()).toBe(0);
+    await expect
+      .poll(() => nora.locator(`.annotation-overlay [data-annotation-id="${rectId}"]`).count())
+      .toBe(0);
+    expect(await nora.getByTestId('filter-note').textContent()).toMatch(/1 of 1 hidden/);
+    await nora.getByTestId('annotations-panel').screenshot({ path: artifact('annotate-filtered.png') });
+    await chip.click();
+    await nora.locator(`[data-annotation-item="${rectId}"]`).waitFor();
+  });
+
+  it('the export button downloads QuPath GeoJSON holding it', async () => {
+    const [download] = await Promise.all([
+      nora.waitForEvent('download'),
+      nora.getByTestId('export-geojson').click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/\.geojson$/);
+    const geo = JSON.parse(readFileSync((await download.path())!, 'utf8')) as {
+      type: string;
+      features: { id: string; geometry: { type: string } }[];
+    };
+    expect(geo.type).toBe('FeatureCollection');
+    expect(geo.features.map((f) => f.id)).toContain(rectId);
+    expect(geo.features.find((f) => f.id === rectId)!.geometry.type).toBe('Polygon');
+  });
+
+  it('Sam, with a share only, sees it, and is told the slide is view only when he draws', async () => {
+    await logIn(
+      sam,
+      server.base,
+      USERS.southSpecialist,
+      `/view/${slideId}?x=${VIEW.x}&y=${VIEW.y}&zoom=${VIEW.zoom}`,
+    );
+    await sam.waitForSelector('.pane[data-fully-loaded="true"]', { timeout: 30_000 });
+    await sam.getByTestId('annotations-tab').click();
+    const item = sam.locator(`[data-annotation-item="${rectId}"]`);
+    await item.waitFor();
+    expect(mm2((await item.getByTestId('annotation-measure').textContent()) ?? '')).toBeCloseTo(0.0896, 3);
+
+    await sam.keyboard.press('r');
+    await drag(sam, await screenOf(sam, 1500, 1300), await screenOf(sam, 1800, 1600));
+    const fresh = sam.getByTestId('fresh-shape');
+    await expect.poll(() => fresh.getAttribute('data-state'), { timeout: 10_000 }).toBe('unsaved');
+    expect(await sam.getByTestId('view-only').textContent()).toContain(
+      'this slide is shared with you: view only',
+    );
+    // He still reads its measurement, but nothing was stored.
+    expect(await fresh.textContent()).toMatch(/mm²/);
+    expect(await sam.locator('[data-annotation-item]').count()).toBe(1);
+    await sam.screenshot({ path: artifact('annotate-view-only.png') });
+    await sam.keyboard.press('Escape');
+    await expect.poll(() => fresh.count()).toBe(0);
+    const stored = (await (
+      await nora.request.get(`${server.base}/api/slides/${slideId}/annotations`)
+    ).json()) as {
+      annotations: unknown[];
+    };
+    expect(stored.annotations).toHaveLength(1);
+  });
+
+  it('in a live session the same annotation shows once, and the tools are the same', async () => {
+    await openAt(nora);
+    await nora.getByTestId('review-button').click();
+    await nora.getByTestId('start-session').click();
+    await nora.getByTestId('review-room').waitFor();
+    await expect.poll(() => nora.getByTestId('connection').getAttribute('data-state')).toBe('live');
+    await expect
+      .poll(() => nora.locator(`.annotation-overlay [data-annotation-id="${rectId}"]`).count())
+      .toBe(1);
+    expect(await nora.locator('.annotation-overlay [data-annotation-id]').count()).toBe(1);
+    // L is the annotation line here too (no separate measuring tool): its length in µm.
+    await nora.keyboard.press('l');
+    const a = await screenOf(nora, 700, 1100);
+    const b = await screenOf(nora, 1500, 1700);
+    await drag(nora, a, b);
+    const fresh = nora.getByTestId('fresh-shape');
+    await expect.poll(() => fresh.getAttribute('data-state')).toBe('saved');
+    const um = Number(/([\d,.]+)\s*µm/.exec((await fresh.textContent()) ?? '')![1]!.replace(/,/g, ''));
+    expect(Math.abs(um - MPP * 1000) / (MPP * 1000)).toBeLessThan(0.01);
+    await nora.getByTestId('annotations-tab').click();
+    await expect.poll(() => nora.locator('[data-annotation-item]').count()).toBe(2);
+    // Export works during the session too.
+    const [download] = await Promise.all([
+      nora.waitForEvent('download'),
+      nora.getByTestId('export-geojson').click(),
+    ]);
+    const geo = JSON.parse(readFileSync((await download.path())!, 'utf8')) as { features: unknown[] };
+    expect(geo.features).toHaveLength(2);
+    await nora.screenshot({ path: artifact('annotate-session.png') });
+  });
+
+  it('the help lists a key for every tool', async () => {
+    await nora.keyboard.press('?');
+    const dialog = nora.getByRole('dialog', { name: 'Keyboard shortcuts' });
+    await dialog.waitFor();
+    const text = (await dialog.textContent()) ?? '';
+    for (const k of ['Rectangle', 'Ellipse', 'Polygon', 'Freehand', 'Polyline', 'Point', 'Line'])
+      expect(text).toContain(k);
+    await nora.screenshot({ path: artifact('annotate-help.png') });
+    await nora.keyboard.press('Escape');
+    expect(problems).toEqual([]);
+  });
+});
