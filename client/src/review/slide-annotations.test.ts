@@ -173,6 +173,10 @@ describe('annotations outside a session (REST, optimistic)', () => {
 
   it('reasons are told plainly', () => {
     expect(refusal(err(403, 'FORBIDDEN')).message).toBe(VIEW_ONLY);
+    // On the site's own slide a refusal is about that annotation: the server's reason is shown.
+    expect(refusal(err(403, 'FORBIDDEN', 'only its author may change it'), false).message).toBe(
+      'only its author may change it',
+    );
     expect(refusal(err(409, 'CONFLICT')).code).toBe('CONFLICT');
     expect(refusal(Object.assign(new Error('x'), { name: 'NetworkError' })).message).toMatch(/cannot reach/);
     expect(refusal(err(400, 'INVALID_PARAMETER', 'bad geometry')).message).toBe('not saved: bad geometry');

@@ -24,11 +24,19 @@ export type SaveResult = { ok: true } | { ok: false; code: string; message: stri
 
 export const VIEW_ONLY = 'this slide is shared with you: view only';
 
-/** Error → what the pathologist is told. */
-export function refusal(e: unknown): { code: string; message: string } {
+/**
+ * Error → what the pathologist is told. `shared`: the slide is seen through a share, where every
+ * change is refused (view only); on the site's own slide a refusal is about one annotation (someone
+ * else's), and the server's reason is shown.
+ */
+export function refusal(e: unknown, shared = true): { code: string; message: string } {
   const o = e as { status?: number; code?: string; message?: string } | null;
   const code = o?.code ?? 'INTERNAL';
-  if (o?.status === 403 || code === 'FORBIDDEN') return { code: 'FORBIDDEN', message: VIEW_ONLY };
+  if (o?.status === 403 || code === 'FORBIDDEN')
+    return {
+      code: 'FORBIDDEN',
+      message: shared ? VIEW_ONLY : o?.message || 'you may not change this annotation',
+    };
   if (code === 'LOCKED') return { code, message: 'this annotation is locked: unlock it to change it' };
   if (code === 'CONFLICT') return { code, message: 'changed by someone else since: reloaded' };
   if (o?.status === 404 || code === 'NOT_FOUND' || code === 'ANNOTATION_NOT_FOUND')
@@ -52,6 +60,8 @@ export class SlideAnnotations {
     private readonly me: Me,
     private readonly onError: (message: string) => void = () => {},
     private readonly newId: () => string = () => crypto.randomUUID(),
+    /** Seen through a share (view only). */
+    private readonly shared = true,
   ) {}
 
   get annotations(): readonly AnnotationDto[] {
@@ -143,7 +153,7 @@ export class SlideAnnotations {
       },
       (e: unknown): SaveResult => {
         this.drop(id);
-        const r = refusal(e);
+        const r = refusal(e, this.shared);
         this.onError(r.message);
         return { ok: false, ...r };
       },
@@ -170,7 +180,7 @@ export class SlideAnnotations {
       (e: unknown): SaveResult => {
         const back = this.confirmed.get(id);
         if (back && this.find(id)) this.put(back);
-        const r = refusal(e);
+        const r = refusal(e, this.shared);
         this.onError(r.message);
         return { ok: false, ...r };
       },
@@ -190,7 +200,7 @@ export class SlideAnnotations {
         return { ok: true };
       },
       (e: unknown): SaveResult => {
-        const r = refusal(e);
+        const r = refusal(e, this.shared);
         if (r.code !== 'NOT_FOUND') this.put(this.confirmed.get(id) ?? before);
         this.onError(r.message);
         return { ok: false, ...r };
@@ -207,7 +217,7 @@ export class SlideAnnotations {
         return { ok: true };
       },
       (e: unknown): SaveResult => {
-        const r = refusal(e);
+        const r = refusal(e, this.shared);
         this.onError(r.message);
         return { ok: false, ...r };
       },

@@ -29,7 +29,13 @@ export interface SlideAnnotationsApi {
  * The slide's annotations outside a session, read once and kept through the REST API. While
  * `paused` (a session is open, which carries the same set live) nothing is read.
  */
-export function useSlideAnnotations(slideId: string, me: Me, paused: boolean): SlideAnnotationsApi {
+export function useSlideAnnotations(
+  slideId: string,
+  me: Me,
+  paused: boolean,
+  /** Seen through a share: every change is refused as view only. */
+  shared: boolean,
+): SlideAnnotationsApi {
   const [notice, setNotice] = useState<string | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const flash = useCallback((m: string) => {
@@ -44,9 +50,9 @@ export function useSlideAnnotations(slideId: string, me: Me, paused: boolean): S
     [],
   );
   const store = useMemo(
-    () => new SlideAnnotations(slideId, REST, me, flash),
+    () => new SlideAnnotations(slideId, REST, me, flash, undefined, shared),
     // One store per slide and user (the name only labels new shapes until the server answers).
-    [slideId, me.id],
+    [slideId, me.id, shared],
   );
   const [annotations, setAnnotations] = useState<readonly AnnotationDto[]>([]);
   useEffect(() => {

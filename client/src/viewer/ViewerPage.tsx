@@ -127,6 +127,10 @@ function FreshCard({ ann, mpp }: { ann: Annotating; mpp: Mpp | null }) {
       {f.local ? (
         <span className="fresh-state warn" data-testid="view-only">
           Not saved: {f.message}
+          <span className="muted small fresh-hint">
+            The measurement stays until you discard it; annotating this slide happens in a review session its
+            own site hosts.
+          </span>
         </span>
       ) : (
         <span className="fresh-state muted">Saved</span>

@@ -89,7 +89,12 @@ export function useAnnotating(a: {
 }): Annotating {
   const { slide, me, sessionId, room, controller, maxImageZoom } = a;
   const palette = usePalette();
-  const rest = useSlideAnnotations(slide.id, { id: me.user.id, name: me.user.displayName }, !!sessionId);
+  const rest = useSlideAnnotations(
+    slide.id,
+    { id: me.user.id, name: me.user.displayName },
+    !!sessionId,
+    slide.access !== 'site',
+  );
   const ops = useMemo(() => (room ? roomOps(room) : restOps(rest.store)), [room, rest.store]);
   const annotations = room ? room.annotations : rest.annotations;
   const editable = room ? room.status.kind === 'live' || room.status.kind === 'reconnecting' : true;
