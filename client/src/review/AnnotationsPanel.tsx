@@ -33,6 +33,8 @@ interface Props {
   ops: AnnotationOps;
   /** An administrator may edit the palette. */
   isAdmin: boolean;
+  /** Seen through a share outside a session: nothing can be changed. */
+  readOnly: boolean;
   /** After an import: load the list again. */
   onImported: () => void;
 }
@@ -240,9 +242,12 @@ export function AnnotationsPanel(p: Props) {
           })}
         </ul>
       )}
-      {selected && (
-        <Editor key={selected.id} a={selected} ops={p.ops} classes={p.palette.classes} mpp={p.mpp} />
-      )}
+      {selected &&
+        (p.readOnly ? (
+          <ReadOnly a={selected} mpp={p.mpp} />
+        ) : (
+          <Editor key={selected.id} a={selected} ops={p.ops} classes={p.palette.classes} mpp={p.mpp} />
+        ))}
       {editingPalette && (
         <PaletteDialog
           classes={p.palette.classes}
@@ -253,6 +258,43 @@ export function AnnotationsPanel(p: Props) {
           onClose={() => setEditingPalette(false)}
         />
       )}
+    </div>
+  );
+}
+
+function Thread({ a }: { a: AnnotationDto }) {
+  return (
+    <ul className="thread">
+      {a.comments.map((c) => (
+        <li key={c.id}>
+          <strong>{c.authorName}</strong>{' '}
+          <span className="muted small">{new Date(c.at).toLocaleTimeString()}</span>
+          <div>{c.text}</div>
+        </li>
+      ))}
+      {a.comments.length === 0 && <li className="muted small">No comments yet.</li>}
+    </ul>
+  );
+}
+
+/** A shared slide's annotation: what it is and says, nothing to change (view only). */
+function ReadOnly({ a, mpp }: { a: AnnotationDto; mpp: Mpp | null }) {
+  const m = measureLine(a, mpp);
+  return (
+    <div className="ann-editor" data-testid="annotation-view">
+      <h3>
+        {a.label || KIND_LABELS[a.kind]} <span className="muted small">by {a.authorName}</span>
+      </h3>
+      {m.main && (
+        <p className="ann-editor-measure">
+          {m.main}
+          {m.sub && <span className="muted"> · {m.sub}</span>}
+        </p>
+      )}
+      <p className="small">{(a.classification ?? UNCLASSIFIED).name}</p>
+      <p className="muted small">This slide is shared with you: view only.</p>
+      <h4>Comments</h4>
+      <Thread a={a} />
     </div>
   );
 }
@@ -334,16 +376,7 @@ function Editor({
         Delete (Del)
       </button>
       <h4>Comments</h4>
-      <ul className="thread">
-        {a.comments.map((c) => (
-          <li key={c.id}>
-            <strong>{c.authorName}</strong>{' '}
-            <span className="muted small">{new Date(c.at).toLocaleTimeString()}</span>
-            <div>{c.text}</div>
-          </li>
-        ))}
-        {a.comments.length === 0 && <li className="muted small">No comments yet.</li>}
-      </ul>
+      <Thread a={a} />
       <form
         className="inline-form"
         onSubmit={(e) => {

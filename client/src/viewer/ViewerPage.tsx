@@ -453,6 +453,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
               onGoTo={ann.goTo}
               ops={ann.ops}
               isAdmin={me.user.role === 'admin'}
+              readOnly={!room && slide.access !== 'site'}
               onImported={ann.reload}
             />
           )}
