@@ -16,7 +16,7 @@ export interface Actor {
 
 export class OpRefused extends Error {
   constructor(
-    readonly code: 'CONFLICT' | 'FORBIDDEN' | 'NOT_FOUND',
+    readonly code: 'CONFLICT' | 'FORBIDDEN' | 'NOT_FOUND' | 'LOCKED',
     message: string,
   ) {
     super(message);
@@ -49,15 +49,21 @@ export interface AnnotationScope {
   siteId: string | null;
 }
 
-/** A new annotation as a create operation by `actor` makes it. */
+/** A new annotation as a create operation by `actor` makes it (optional fields only when given). */
 function created(op: CreateOperation, slideId: string, actor: Actor, now: string): AnnotationDto {
+  const a = op.annotation;
   return {
-    id: op.annotation.id,
+    id: a.id,
     slideId,
-    kind: op.annotation.kind,
-    geometry: op.annotation.geometry,
-    classification: op.annotation.classification,
-    label: op.annotation.label,
+    kind: a.kind,
+    geometry: a.geometry,
+    classification: a.classification,
+    label: a.label,
+    ...(a.color !== undefined && { color: a.color }),
+    ...(a.locked !== undefined && { locked: a.locked }),
+    ...(a.objectType !== undefined && { objectType: a.objectType }),
+    ...(a.nucleus !== undefined && { nucleus: a.nucleus }),
+    ...(a.measurements !== undefined && { measurements: a.measurements }),
     authorId: actor.id,
     authorName: actor.name,
     createdAt: now,
@@ -78,6 +84,11 @@ const newRow = (scope: AnnotationScope, after: AnnotationDto, doc: string, now: 
   doc,
   updated_at: now,
 });
+
+/** The fields a patch sets (a key present with `undefined` sets nothing; null does clear). */
+function definedFields<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
 
 const inScope = (r: { slide_id: string; site_id: string | null }, s: AnnotationScope): boolean =>
   r.slide_id === s.slideId && r.site_id === s.siteId;
@@ -120,17 +131,28 @@ export class AnnotationService {
       } else {
         if (!row || !before) throw new OpRefused('NOT_FOUND', `no annotation ${annotationId}`);
         if (op.type !== 'comment' && before.authorId !== actor.id && !actor.moderator)
-          throw new OpRefused('FORBIDDEN', 'only its author or the session host may change this annotation');
+          throw new OpRefused(
+            'FORBIDDEN',
+            'only its author or a moderator (the session host, the site’s lab manager, an administrator) may change this annotation',
+          );
         if ('ifVersion' in op && op.ifVersion !== undefined && op.ifVersion !== row.version)
           throw new OpRefused('CONFLICT', 'changed by someone else since');
         const isDeleted = row.deleted !== 0;
         if (op.type === 'restore') {
           if (!isDeleted) throw new OpRefused('CONFLICT', 'annotation is not deleted');
         } else if (isDeleted) throw new OpRefused('NOT_FOUND', `annotation ${annotationId} was deleted`);
+        // Locked (as in QuPath): its outline stays and it is not deleted; label, class and colour
+        // may change, and a patch that unlocks may move it in the same step.
+        if (
+          before.locked === true &&
+          (op.type === 'delete' ||
+            (op.type === 'update' && op.patch.geometry !== undefined && op.patch.locked !== false))
+        )
+          throw new OpRefused('LOCKED', 'this annotation is locked: unlock it first');
         const version = row.version + 1;
         switch (op.type) {
           case 'update':
-            after = { ...before, ...op.patch, version, updatedAt: now };
+            after = { ...before, ...definedFields(op.patch), version, updatedAt: now };
             break;
           case 'delete':
             after = { ...before, version, updatedAt: now };

@@ -36,3 +36,23 @@ export function moderates(p: Principal, grant: SlideGrant, hostId: string): bool
   if (p.user.role === 'admin') return true;
   return p.user.id === hostId && grant.access === 'site';
 }
+
+/**
+ * Outside a session (REST), a slide's annotations are its owning site's set: the members of that
+ * site (any role) and admins create, edit and delete their own, and comment on any; lab managers of
+ * the site and admins moderate (edit and delete anyone's). A share shows the sharing site's set
+ * read-only: drawing on a shared slide happens in a session its own site hosts.
+ */
+
+/** Why a slide seen through `grant` may not have its annotations changed outside a session; null: it may. */
+export function writeRefusal(grant: SlideGrant): string | null {
+  if (grant.access !== 'site')
+    return 'this slide is shared with you to view: annotate it in a review session its own site hosts';
+  return null;
+}
+
+/** Whether `p` may change others' annotations outside a session: the site's lab managers and admins. */
+export function moderatesOutsideSession(p: Principal, grant: SlideGrant): boolean {
+  if (p.user.role === 'admin') return true;
+  return grant.access === 'site' && p.user.role === 'lab_manager';
+}
