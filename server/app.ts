@@ -26,6 +26,7 @@ import { Auth } from './auth/auth.ts';
 import { RightsBus } from './auth/rights-bus.ts';
 import { userCount } from './auth/users.ts';
 import { ReviewHub } from './review/hub.ts';
+import { annotationsRouter } from './http/annotations.ts';
 import { reviewRouter } from './http/review.ts';
 import { casesRouter } from './http/cases.ts';
 import { CaseService } from './cases/service.ts';
@@ -195,6 +196,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use(tilesRouter(ctx, ctx.tiles));
   app.use('/api', accountsRouter(ctx));
   app.use('/api', apiRouter(ctx));
+  app.use('/api', annotationsRouter(ctx));
   app.use('/api', reviewRouter(ctx));
   app.use('/api', casesRouter(ctx));
   app.use(

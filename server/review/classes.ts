@@ -12,9 +12,11 @@ import type { Db } from '../db/index.ts';
  * purple HE_PURPLE. 3:1 against both is out of reach: the two are only ~4.8:1 apart, so a colour 3:1
  * from each would have to be darker than the purple by 3:1 as well, i.e. near-black (relative
  * luminance ≤ 0.004), which reads as a nucleus. The pink, covering most of a slide, gets the full
- * ratio; the purple, under small nuclei, the weaker one. The colours meeting both sit in a narrow
- * luminance band (~0.19–0.205), where saturated hues (red, green, orange, blue, olive) stay easy to
- * tell apart. A palette saved by an administrator is checked for form only.
+ * ratio; the purple, under small nuclei, the weaker one. Very dark colours (luminance ≤ ~0.057)
+ * meet both ratios but are excluded (relative luminance at least MIN_LUMINANCE): a dark outline
+ * reads as nuclei, debris or a pen mark, as QuPath's near-black Necrosis did. What is left is a
+ * narrow luminance band (~0.19–0.205), where saturated hues (red, green, orange, blue, olive) stay
+ * easy to tell apart. A palette saved by an administrator is checked for form only.
  */
 
 /** Typical eosin-stained tissue. */
@@ -23,6 +25,8 @@ export const HE_PINK = '#f2d4e4';
 export const HE_PURPLE = '#7a4b8c';
 export const MIN_CONTRAST_ON_PINK = 3;
 export const MIN_CONTRAST_ON_PURPLE = 1.5;
+/** No near-black outlines. */
+export const MIN_LUMINANCE = 0.1;
 
 /** The classes a new server starts with (migration 0007 seeds the same). */
 export const DEFAULT_CLASSES: readonly AnnotationClass[] = [
@@ -59,6 +63,7 @@ export function contrastRatio(hexA: string, hexB: string): number {
 /** Whether a colour meets the legibility rule above. */
 export function legibleOnHE(hex: string): boolean {
   return (
+    relativeLuminance(hex) >= MIN_LUMINANCE &&
     contrastRatio(hex, HE_PINK) >= MIN_CONTRAST_ON_PINK &&
     contrastRatio(hex, HE_PURPLE) >= MIN_CONTRAST_ON_PURPLE
   );
