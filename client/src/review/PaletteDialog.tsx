@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import type { AnnotationClass } from '../../../protocol/review.ts';
 import { saveAnnotationClasses } from '../api.ts';
-import { legibleOnHE } from './legibility.ts';
+import { legibilityProblem } from './legibility.ts';
 
 const NAME_MAX = 64;
 
@@ -74,7 +74,7 @@ export function PaletteDialog({
           </button>
         </div>
         <p className="muted small">
-          Offered to everyone on this server; colours are checked against H&amp;E.
+          Offered to everyone on this server; colours hard to see on H&amp;E are flagged.
         </p>
         <ul className="palette-rows">
           {rows.map((c, i) => (
@@ -92,9 +92,9 @@ export function PaletteDialog({
                 onChange={(e) => set(i, { name: e.target.value })}
                 aria-label="Class name"
               />
-              {!legibleOnHE(c.color) && (
-                <span className="warn small" title="Close to the pink, purple or glass of H&E: hard to see">
-                  faint on H&amp;E
+              {legibilityProblem(c.color) && (
+                <span className="warn small" title="Hard to see over H&E-stained tissue">
+                  {legibilityProblem(c.color)}
                 </span>
               )}
               <button
