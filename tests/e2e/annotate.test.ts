@@ -49,14 +49,14 @@ async function openAt(p: Page, query = `x=${VIEW.x}&y=${VIEW.y}&zoom=${VIEW.zoom
   await p.waitForTimeout(300);
 }
 
-/** Screen position of an image pixel in the view VIEW (no rotation). */
+/** Screen position of an image pixel in the view the page shows now (its link names it; no rotation). */
 async function screenOf(p: Page, ix: number, iy: number) {
+  await p.waitForSelector('.pane[data-settled="true"]');
   const box = (await p.locator('.pane').first().boundingBox())!;
-  const scale = VIEW.zoom / OBJECTIVE;
-  return {
-    x: box.x + box.width / 2 + (ix - VIEW.x) * scale,
-    y: box.y + box.height / 2 + (iy - VIEW.y) * scale,
-  };
+  const q = new URL(p.url()).searchParams;
+  const [cx, cy, zoom] = [Number(q.get('x')), Number(q.get('y')), Number(q.get('zoom'))];
+  const scale = zoom / OBJECTIVE;
+  return { x: box.x + box.width / 2 + (ix - cx) * scale, y: box.y + box.height / 2 + (iy - cy) * scale };
 }
 
 async function drag(p: Page, a: { x: number; y: number }, b: { x: number; y: number }) {
@@ -241,6 +241,7 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
     await nora.getByTestId('start-session').click();
     await nora.getByTestId('review-room').waitFor();
     await expect.poll(() => nora.getByTestId('connection').getAttribute('data-state')).toBe('live');
+    // (The session's wider side panel changes the zoom: screenOf reads the view from the link.)
     await expect
       .poll(() => nora.locator(`.annotation-overlay [data-annotation-id="${rectId}"]`).count())
       .toBe(1);

@@ -267,7 +267,8 @@ export function useAnnotating(a: {
     setSelectedId,
     fresh,
     freshShape,
-    notice: room ? null : rest.notice,
+    // A refused new shape says why in its own card.
+    notice: room || (fresh?.local && fresh.message === rest.notice) ? null : rest.notice,
     reload: rest.reload,
     onCreate,
     onMove,
