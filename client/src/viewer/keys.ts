@@ -114,7 +114,7 @@ export const KEY_HELP: readonly (readonly [string, string])[] = [
   ['E', 'Ellipse: drag; area in mm², perimeter in µm'],
   ['G', 'Polygon: click vertices, double-click or Enter to close; area and perimeter'],
   ['F', 'Freehand: drag around the region; area and perimeter'],
-  ['Backspace', 'Remove the last vertex while drawing'],
+  ['Backspace', 'Remove the last vertex while drawing; otherwise as Delete'],
   ['Enter', 'Keep the shape just drawn (it is saved as it is drawn)'],
   ['Esc', 'Cancel the drawing in progress, discard the shape just drawn, then leave the tool'],
   ['Delete', 'Delete the selected annotation'],
