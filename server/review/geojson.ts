@@ -264,8 +264,14 @@ const OBJECT_TYPE_NAMES = new Map<string, ObjectType | null>([
   ['PathRootObject', null],
 ]);
 
+/** A value in a reason, short; numbers as JavaScript reads them (1e999 is Infinity, not JSON's null). */
 const shown = (v: unknown): string =>
-  (typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v))).slice(0, 40);
+  (typeof v === 'string'
+    ? v
+    : Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)
+      ? `[${v.map((x) => (typeof x === 'string' ? JSON.stringify(x) : String(x))).join(', ')}]`
+      : (JSON.stringify(v) ?? String(v))
+  ).slice(0, 40);
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
