@@ -66,6 +66,30 @@ async function waitPanesLoaded(n: number): Promise<void> {
   await page.waitForTimeout(400);
 }
 
+/** Mean luma of the middle of a pane's OpenSeadragon canvas, read from the canvas itself. */
+function canvasLuma(pane: Locator): Promise<number> {
+  return pane
+    .locator('.openseadragon-canvas canvas')
+    .first()
+    .evaluate((el) => {
+      const c = el as unknown as {
+        width: number;
+        height: number;
+        getContext(t: '2d'): {
+          getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray };
+        };
+      };
+      const w = Math.round(c.width * 0.3);
+      const h = Math.round(c.height * 0.3);
+      const d = c
+        .getContext('2d')
+        .getImageData(Math.round(c.width * 0.35), Math.round(c.height * 0.35), w, h).data;
+      let y = 0;
+      for (let i = 0; i < d.length; i += 4) y += 0.299 * d[i]! + 0.587 * d[i + 1]! + 0.114 * d[i + 2]!;
+      return y / (d.length / 4);
+    });
+}
+
 async function luma(png: Buffer): Promise<{ r: number; g: number; b: number; y: number }> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const n = info.width * info.height;
@@ -281,24 +305,31 @@ describe.skipIf(!ready)(
       const pane = paneOf(ids.svs);
       const clip = await middleOf(pane);
       const before = await luma(await page.screenshot({ clip }));
+      const canvasBefore = await canvasLuma(pane);
       await page.getByTestId('adjust-button').click();
       await nudge(page.getByTestId('adjust-brightness'), -8); // 100 % → 60 %
       await expect.poll(() => pane.getAttribute('data-filtered')).toBe('true');
-      await page.waitForTimeout(300);
+      // The canvas's own pixels change (the tiles are processed), not just what is composited.
+      await expect.poll(() => canvasLuma(pane).then((l) => l / canvasBefore)).toBeLessThan(0.65);
+      expect((await canvasLuma(pane)) / canvasBefore).toBeGreaterThan(0.55);
+      await page.waitForTimeout(200);
       const darker = await luma(await page.screenshot({ clip }));
       expect(darker.y / before.y).toBeGreaterThan(0.55);
       expect(darker.y / before.y).toBeLessThan(0.65);
       await page.screenshot({ path: artifact('tools-brightness.png') });
 
+      const dimmed = await canvasLuma(pane);
       await nudge(page.getByTestId('adjust-gamma'), 20); // γ = 2
-      await page.waitForTimeout(300);
+      await expect.poll(() => canvasLuma(pane)).toBeGreaterThan(dimmed + 10);
+      await page.waitForTimeout(200);
       const lifted = await luma(await page.screenshot({ clip }));
       expect(lifted.y).toBeGreaterThan(darker.y + 10);
       await page.screenshot({ path: artifact('tools-adjust.png') });
 
       await page.getByTestId('adjust-reset').click();
       await expect.poll(() => pane.getAttribute('data-filtered')).toBe('false');
-      await page.waitForTimeout(300);
+      await expect.poll(async () => Math.abs((await canvasLuma(pane)) - canvasBefore)).toBeLessThan(1);
+      await page.waitForTimeout(200);
       const reset = await luma(await page.screenshot({ clip }));
       expect(Math.abs(reset.y - before.y)).toBeLessThan(1);
     });
@@ -307,9 +338,12 @@ describe.skipIf(!ready)(
       await page.goto(`${server.base}/view/${ids.svs}?x=1110&y=1483&zoom=10`);
       await waitPanesLoaded(1);
       const pane = paneOf(ids.svs);
+      const plain = await canvasLuma(pane);
       await page.getByTestId('adjust-button').click();
       await nudge(page.getByTestId('adjust-contrast'), 6); // 130 %
+      await nudge(page.getByTestId('adjust-gamma'), -10); // γ = 0.71
       await page.getByTestId('adjust-button').click(); // closed: the panel is not in the picture
+      await expect.poll(async () => Math.abs((await canvasLuma(pane)) - plain)).toBeGreaterThan(5);
       await page.waitForTimeout(300);
       const [download] = await Promise.all([
         page.waitForEvent('download'),
@@ -346,18 +380,19 @@ describe.skipIf(!ready)(
       };
       let longest = 0;
       for (let y = info.height - 60; y < info.height; y++) {
-        for (let x = 0; x < info.width / 2; x++) {
+        // The stamp sits in the bottom-left corner: 10 px margin, at most 160 px of bar plus padding.
+        for (let x = 0; x < 200; x++) {
           if (!white(x, y)) continue;
           let end = x;
           while (end < info.width && white(end, y)) end++;
-          if ((dark(x - 1, y) || dark(x - 2, y)) && (dark(end, y) || dark(end + 1, y)))
+          if (end < 200 && (dark(x - 1, y) || dark(x - 2, y)) && (dark(end, y) || dark(end + 1, y)))
             longest = Math.max(longest, end - x);
           x = end;
         }
       }
       expect(Math.abs(longest - wantPx)).toBeLessThanOrEqual(2);
 
-      // The picture is the view as shown (contrast included): the middle matches a screenshot of it.
+      // The picture is the view as shown (contrast and gamma included): the middle matches a screenshot of it.
       const clip = await middleOf(pane);
       const shown = await sharp(await page.screenshot({ clip }))
         .removeAlpha()
@@ -390,7 +425,7 @@ describe.skipIf(!ready)(
       // channel 2 was rendered red: off, and the red in the picture is gone
       expect(before.r).toBeGreaterThan(5);
       await channels.nth(2).getByRole('checkbox').uncheck();
-      await page.waitForTimeout(300);
+      await expect.poll(async () => (await luma(await page.screenshot({ clip }))).r).toBeLessThan(1);
       const off = await luma(await page.screenshot({ clip }));
       await page.screenshot({ path: artifact('tools-channels.png') });
       expect(off.r).toBeLessThan(1);
@@ -402,7 +437,7 @@ describe.skipIf(!ready)(
         .nth(0)
         .getByLabel(/^Colour of/)
         .fill('#ffff00');
-      await page.waitForTimeout(300);
+      await expect.poll(async () => (await luma(await page.screenshot({ clip }))).b).toBeLessThan(1);
       const yellow = await luma(await page.screenshot({ clip }));
       expect(yellow.b).toBeLessThan(1);
       expect(yellow.r).toBeGreaterThan(before.r + 5);

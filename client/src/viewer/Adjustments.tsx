@@ -1,66 +1,11 @@
 import {
-  colorMatrixValues,
   defaultAdjustments,
   storedValue,
-  svgNumber,
   type Adjustments,
   type ChannelLayout,
   type ChannelSetting,
-  type FilterSpec,
   type Rgb,
 } from './adjust.ts';
-
-/**
- * The SVG filter a pane's canvas refers to (`filter: url(#id)`): colour-only primitives (component
- * transfer, colour matrix), which browsers run per pixel without sampling neighbours, so panning stays
- * as smooth as without it. sRGB interpolation: the numbers apply to the values as stored, like the
- * server's rendering and a saved view's pixel loop.
- */
-export function AdjustmentFilter({ id, spec }: { id: string; spec: FilterSpec }) {
-  const funcs = ['R', 'G', 'B'] as const;
-  return (
-    <svg className="adjust-defs" aria-hidden="true" focusable="false" width="0" height="0">
-      <filter id={id} colorInterpolationFilters="sRGB" x="0" y="0" width="1" height="1">
-        {spec.windows && (
-          <feComponentTransfer>
-            {funcs.map((f, i) => {
-              const w = spec.windows![i]!;
-              const props = { type: 'linear', slope: svgNumber(w.slope), intercept: svgNumber(w.intercept) };
-              return f === 'R' ? (
-                <feFuncR key={f} {...props} />
-              ) : f === 'G' ? (
-                <feFuncG key={f} {...props} />
-              ) : (
-                <feFuncB key={f} {...props} />
-              );
-            })}
-          </feComponentTransfer>
-        )}
-        {spec.matrix && <feColorMatrix type="matrix" values={colorMatrixValues(spec.matrix)} />}
-        {spec.tone && (
-          <feComponentTransfer>
-            {funcs.map((f) => {
-              const t = spec.tone!;
-              const props = {
-                type: 'gamma',
-                amplitude: svgNumber(t.amplitude),
-                exponent: svgNumber(t.exponent),
-                offset: svgNumber(t.offset),
-              };
-              return f === 'R' ? (
-                <feFuncR key={f} {...props} />
-              ) : f === 'G' ? (
-                <feFuncG key={f} {...props} />
-              ) : (
-                <feFuncB key={f} {...props} />
-              );
-            })}
-          </feComponentTransfer>
-        )}
-      </filter>
-    </svg>
-  );
-}
 
 const hex = (c: Rgb): string => '#' + c.map((v) => v.toString(16).padStart(2, '0')).join('');
 function fromHex(h: string): Rgb {

@@ -1,9 +1,9 @@
-import { useEffect, useId, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 import type { SlideDto } from '../../../protocol/index.ts';
 import { dziFilesUrl } from '../api.ts';
-import { defaultAdjustments, filterSpec, isIdentity, parseRendering } from './adjust.ts';
-import { AdjustmentFilter, AdjustPanel } from './Adjustments.tsx';
+import { defaultAdjustments, filterSpec, parseRendering, pixelFilter } from './adjust.ts';
+import { AdjustPanel } from './Adjustments.tsx';
 import type { Affine } from './geometry.ts';
 import { OsdController, type OsdHandlers } from './osd.ts';
 import { composeView, download, toPngBlob, viewFileName } from './saveView.ts';
@@ -108,9 +108,8 @@ export function SlidePane(props: Props) {
   const layout = useMemo(() => parseRendering(rendering), [rendering]);
   const [adj, setAdj] = useState(() => defaultAdjustments(layout));
   const [adjOpen, setAdjOpen] = useState(false);
-  const spec = useMemo(() => filterSpec(adj, layout), [adj, layout]);
-  const filterId = `tessera-adjust-${useId().replace(/[^A-Za-z0-9_-]/g, '')}`;
-  const filtered = !isIdentity(spec);
+  const filter = useMemo(() => pixelFilter(filterSpec(adj, layout)), [adj, layout]);
+  const filtered = filter !== null;
   const [saving, setSaving] = useState<'idle' | 'saving' | { error: string }>('idle');
 
   useEffect(() => {
@@ -181,10 +180,10 @@ export function SlidePane(props: Props) {
     };
   }, [slide.id, power.base, attempt]);
 
-  // The filter goes on the canvas (not the pane) so overlays keep their own colours.
+  // Into the tiles, so the canvas holds what is shown (and overlays keep their own colours).
   useEffect(() => {
-    if (status === 'open') ctl.current?.setFilter(filtered ? `url(#${filterId})` : null);
-  }, [status, filtered, filterId, spec]);
+    if (status === 'open') ctl.current?.setTileFilter(filter);
+  }, [status, filter]);
 
   const saveView = async (): Promise<void> => {
     const c = ctl.current;
@@ -201,7 +200,6 @@ export function SlidePane(props: Props) {
       const out = composeView({
         canvas: d.canvas,
         cssWidth: d.cssWidth,
-        spec,
         name: slide.name,
         umPerScreenPx: mpp === null ? null : mpp / v.imageZoom,
         background: paneRef.current ? getComputedStyle(paneRef.current).backgroundColor : '#0f1114',
@@ -229,7 +227,6 @@ export function SlidePane(props: Props) {
       data-rotation={view?.rotation}
       data-filtered={filtered ? 'true' : 'false'}
     >
-      {filtered && <AdjustmentFilter id={filterId} spec={spec} />}
       <div ref={host} className="osd" data-testid="osd" />
       {frame && status === 'open' && props.overlay?.(frame)}
       {nav &&

@@ -11,8 +11,8 @@
  * cyan, more than three channels) overlap in a component and were clipped where they added up, so
  * they cannot be separated in the browser; those slides get the global adjustments only.
  *
- * Everything here is pure: the same numbers drive the SVG filter on screen and the pixel loop of a
- * saved view.
+ * Everything here is pure; osd.ts runs the byte loop over each tile as it arrives, so the picture on
+ * screen, its canvas and a saved view all hold the adjusted pixels.
  */
 
 export type Rgb = readonly [number, number, number];
@@ -114,7 +114,7 @@ export function storedValue(c: RenderedChannel, fraction: number): number {
  * 1. `windows`: per input component, `clamp(slope·v + intercept)` (each channel's range);
  * 2. `matrix`: 3x3 (rows: output R, G, B; columns: input R, G, B) re-tinting and switching channels;
  * 3. `tone`: per component `clamp(amplitude·v^exponent + offset)` (brightness, contrast and gamma
- *    in one, the form of SVG's feFunc type="gamma").
+ *    in one).
  * A stage is null when it would change nothing; all null means no filter at all.
  */
 export interface FilterSpec {
@@ -160,7 +160,7 @@ export function isIdentity(s: FilterSpec): boolean {
 
 const clamp01 = (v: number): number => (v <= 0 ? 0 : v >= 1 ? 1 : v);
 
-/** One pixel (components 0..1) through the filter: what the SVG filter computes, for tests and export. */
+/** One pixel (components 0..1) through the filter: the definition the byte loop follows. */
 export function applyToPixel(
   s: FilterSpec,
   rgb: readonly [number, number, number],
@@ -185,46 +185,38 @@ export function applyToPixel(
   return v;
 }
 
-/** RGBA bytes in place through the filter; alpha untouched. Lookup tables keep it to a few ms a megapixel. */
-export function applyToImageData(s: FilterSpec, data: Uint8ClampedArray): void {
-  if (isIdentity(s)) return;
+/**
+ * The filter as a function of RGBA bytes (changed in place, alpha untouched), its lookup tables built
+ * once: a few ms a 512 x 512 tile. Null when the filter changes nothing.
+ */
+export function pixelFilter(s: FilterSpec): ((data: Uint8ClampedArray) => void) | null {
+  if (isIdentity(s)) return null;
   const lut = (f: (x: number) => number): Uint8ClampedArray =>
     Uint8ClampedArray.from({ length: 256 }, (_, i) => Math.round(f(i / 255) * 255));
+  const windows = s.windows;
   const win = [0, 1, 2].map((i) =>
-    lut((x) => (s.windows ? clamp01(s.windows[i]!.slope * x + s.windows[i]!.intercept) : x)),
+    lut((x) => (windows ? clamp01(windows[i]!.slope * x + windows[i]!.intercept) : x)),
   );
-  const tone = lut((x) =>
-    s.tone ? clamp01(s.tone.amplitude * Math.pow(x, s.tone.exponent) + s.tone.offset) : x,
-  );
+  const [w0, w1, w2] = [win[0]!, win[1]!, win[2]!];
+  const t = s.tone;
+  const tone = lut((x) => (t ? clamp01(t.amplitude * Math.pow(x, t.exponent) + t.offset) : x));
   const m = s.matrix;
-  for (let i = 0; i < data.length; i += 4) {
-    let r = win[0]![data[i]!]!;
-    let g = win[1]![data[i + 1]!]!;
-    let b = win[2]![data[i + 2]!]!;
-    if (m) {
-      const R = m[0]![0]! * r + m[0]![1]! * g + m[0]![2]! * b;
-      const G = m[1]![0]! * r + m[1]![1]! * g + m[1]![2]! * b;
-      const B = m[2]![0]! * r + m[2]![1]! * g + m[2]![2]! * b;
-      r = R > 255 ? 255 : Math.round(R);
-      g = G > 255 ? 255 : Math.round(G);
-      b = B > 255 ? 255 : Math.round(B);
+  return (data) => {
+    for (let i = 0; i < data.length; i += 4) {
+      let r = w0[data[i]!]!;
+      let g = w1[data[i + 1]!]!;
+      let b = w2[data[i + 2]!]!;
+      if (m) {
+        const R = m[0]![0]! * r + m[0]![1]! * g + m[0]![2]! * b;
+        const G = m[1]![0]! * r + m[1]![1]! * g + m[1]![2]! * b;
+        const B = m[2]![0]! * r + m[2]![1]! * g + m[2]![2]! * b;
+        r = R > 255 ? 255 : Math.round(R);
+        g = G > 255 ? 255 : Math.round(G);
+        b = B > 255 ? 255 : Math.round(B);
+      }
+      data[i] = tone[r]!;
+      data[i + 1] = tone[g]!;
+      data[i + 2] = tone[b]!;
     }
-    data[i] = tone[r]!;
-    data[i + 1] = tone[g]!;
-    data[i + 2] = tone[b]!;
-  }
+  };
 }
-
-/** Number formatting for SVG attributes: short, never exponent notation. */
-function n(v: number): string {
-  return String(Number(v.toFixed(6)));
-}
-
-/** `values` of an feColorMatrix type="matrix" (4 x 5, row-major) for the 3x3 matrix. */
-export function colorMatrixValues(m: number[][]): string {
-  const rows = [0, 1, 2].map((o) => [m[o]![0]!, m[o]![1]!, m[o]![2]!, 0, 0]);
-  rows.push([0, 0, 0, 1, 0]);
-  return rows.map((r) => r.map(n).join(' ')).join(' ');
-}
-
-export const svgNumber = n;

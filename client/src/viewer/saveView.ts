@@ -1,8 +1,8 @@
-import { applyToImageData, type FilterSpec } from './adjust.ts';
 import { scaleBar, type ScaleBarSpec } from './scalebar.ts';
 
 /**
- * "Save view": the pane's picture as a PNG, as seen (display adjustments included), with the slide's
+ * "Save view": the pane's picture as a PNG, as seen (display adjustments are in the canvas's tiles
+ * already), with the slide's
  * name and a scale bar drawn in. The name is the one the API gave this user, so a slide opened through
  * a de-identified share carries its study code, never the original name.
  */
@@ -114,7 +114,6 @@ export interface SaveViewInput {
   canvas: HTMLCanvasElement;
   /** CSS width of the canvas on screen (its pixel density = canvas.width / this). */
   cssWidth: number;
-  spec: FilterSpec;
   name: string;
   /** µm per CSS pixel along the screen's horizontal, or null. */
   umPerScreenPx: number | null;
@@ -128,23 +127,15 @@ export function composeView(input: SaveViewInput): HTMLCanvasElement {
   const w = canvas.width;
   const h = canvas.height;
   const density = input.cssWidth > 0 ? w / input.cssWidth : 1;
-  // The view itself, through the same adjustments as on screen; the background stays as it is.
-  const view = document.createElement('canvas');
-  view.width = w;
-  view.height = h;
-  const vctx = view.getContext('2d', { willReadFrequently: true })!;
-  vctx.drawImage(canvas, 0, 0);
-  const pixels = vctx.getImageData(0, 0, w, h);
-  applyToImageData(input.spec, pixels.data);
-  vctx.putImageData(pixels, 0, 0);
-
   const out = document.createElement('canvas');
   out.width = w;
   out.height = h;
   const ctx = out.getContext('2d')!;
   ctx.fillStyle = input.background;
   ctx.fillRect(0, 0, w, h);
-  ctx.drawImage(view, 0, 0);
+  ctx.drawImage(canvas, 0, 0);
+  // Reading it back is what a tainted canvas refuses: fail here, not with a broken PNG.
+  ctx.getImageData(0, 0, 1, 1);
 
   const umPerPx = input.umPerScreenPx ? input.umPerScreenPx / density : null;
   const measure: Measure = (text, font) => {
