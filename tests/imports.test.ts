@@ -56,8 +56,15 @@ afterAll(async () => {
 
 const api = userFetch(() => base, tokens, 'application/geo+json');
 
-const importGeoJson = (body: string): Promise<Response> =>
-  api('host', `/api/slides/${SLIDE}/annotations?format=geojson`, { method: 'POST', body });
+/**
+ * Building a large body blocks the event loop this test shares with the server: let the keep-alive
+ * timers that came due meanwhile close their idle connections first, or the request may be written
+ * to a connection the server is closing (ECONNRESET on a loaded machine).
+ */
+async function importGeoJson(body: string): Promise<Response> {
+  await new Promise((r) => setTimeout(r, 100));
+  return api('host', `/api/slides/${SLIDE}/annotations?format=geojson`, { method: 'POST', body });
+}
 
 /** `n` small polygons (cell outlines, as QuPath exports detections), each with `points` vertices. */
 function cells(n: number, points = 12, at = (i: number): [number, number] => [100 + i * 5, 200 + i * 3]) {
