@@ -1,15 +1,18 @@
 /**
- * The pieces of bench:ingest beyond timing one command: what a stored slide holds, the JPEG 2000
- * source whose tiles cannot be copied, an independent pixel check through OpenSlide, and a memory cap
- * that stops a runaway ingest before it takes the machine down.
+ * The pieces of bench:ingest beyond its cases: what a stored slide holds, the JPEG 2000 source whose
+ * tiles cannot be copied, an independent pixel check through OpenSlide, a memory cap that stops a
+ * runaway ingest before it takes the machine down, and the figures printed with their targets.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { buildTiff } from '../../tiles/readers/tiff/test-tiff.ts';
 import { BENCH_DIR, SOURCE_TILE, benchSlidePath } from './make-bench-slide.ts';
-import { memoryOf, processTree } from './measure.ts';
+import { measure, memoryOf, processTree, type Measurement } from './measure.ts';
+
+export const MB = 1024 ** 2;
 
 /** A slide as the store keeps it, read back from `<data>/slides/<id>/`. */
 export interface StoredSlide {
@@ -247,4 +250,121 @@ export function capChildrenRss(capBytes: number, intervalMs = 100): () => boolea
     clearInterval(timer);
     return hit;
   };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** A figure and, where it has one, its target and verdict. */
+export interface Figure {
+  what: string;
+  value: string;
+  target: string | null;
+  pass: boolean | null;
+}
+
+export class Report {
+  readonly figures: Figure[] = [];
+
+  /** A figure with a target: printed with PASS or FAIL, and counted. */
+  check(what: string, value: string, target: string, pass: boolean): void {
+    this.add({ what, value, target, pass });
+  }
+
+  /** A figure for reference, without a target. */
+  info(what: string, value: string, note = 'reference, no target'): void {
+    this.add({ what, value, target: note, pass: null });
+  }
+
+  private add(f: Figure): void {
+    this.figures.push(f);
+    const verdict = f.pass === null ? '' : f.pass ? '  PASS' : '  FAIL';
+    const target = f.pass === null ? `(${f.target})` : `target ${f.target}`;
+    console.log(`  ${f.what.padEnd(36)} ${f.value.padStart(16)}   ${target}${verdict}`);
+  }
+
+  get failed(): Figure[] {
+    return this.figures.filter((f) => f.pass === false);
+  }
+}
+
+/** A measured command that the memory cap may have killed. */
+export interface Capped {
+  m: Measurement;
+  /** Killed for passing --rss-cap. */
+  capped: boolean;
+}
+
+export async function measureCapped(
+  bin: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  capMb: number,
+  cwd?: string,
+): Promise<Capped> {
+  const stop = capChildrenRss(capMb * MB);
+  let m: Measurement;
+  try {
+    m = await measure(bin, args, { env, cwd });
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  const capped = stop();
+  if (!capped && m.code !== 0) {
+    const why = m.stderrTail.trim().split('\n').slice(-3).join(' | ');
+    throw new Error(`${m.command} exited with ${m.signal ?? m.code}: ${why}`);
+  }
+  return { m, capped };
+}
+
+/** The last line of `tessera ingest --json` must describe the slide we gave it. */
+export function checkIngest(m: Measurement, width: number, height: number): void {
+  const line = m.stdout.trim().split('\n').at(-1) ?? '';
+  let parsed: { width?: unknown; height?: unknown };
+  try {
+    parsed = JSON.parse(line) as typeof parsed;
+  } catch {
+    throw new Error(`tessera ingest printed no JSON summary (last line: ${line.slice(0, 200)})`);
+  }
+  if (parsed.width !== width || parsed.height !== height) {
+    throw new Error(
+      `tessera ingest stored ${String(parsed.width)}x${String(parsed.height)}, expected ${width}x${height}`,
+    );
+  }
+}
+
+export const seconds = (s: number): string => `${s.toFixed(1)} s`;
+/** Sizes in MB, in KB below one. */
+export function megabytes(bytes: number): string {
+  if (bytes < MB) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${(bytes / MB).toFixed(bytes < 100 * MB ? 1 : 0)} MB`;
+}
+export const ratio = (x: number): string => `${x.toFixed(2)}x`;
+
+export function table(head: string[], rows: string[][]): string {
+  const all = [head, ...rows];
+  const widths = head.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  const line = (r: string[]): string =>
+    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function loadLine(): string {
+  const [one, five] = os.loadavg();
+  return `average ${one!.toFixed(1)} (1 min), ${five!.toFixed(1)} (5 min) on ${os.availableParallelism()} cores`;
+}
+
+export function runLine(c: Capped): string {
+  const killed = c.capped ? ' — killed: its process tree passed --rss-cap' : '';
+  return `${seconds(c.m.wallSeconds)}, ${megabytes(c.m.peakRssBytes)}${killed}`;
+}
+
+export function storedFiles(s: StoredSlide): string {
+  return Object.entries(s.files)
+    .map(([name, bytes]) => `${name} ${megabytes(bytes)}`)
+    .join(', ');
 }

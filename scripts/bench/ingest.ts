@@ -25,13 +25,24 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR, DEFAULT_HEIGHT, DEFAULT_WIDTH, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { makeSyntheticSlide } from './make-huge-slide.ts';
-import { measure, type Measurement } from './measure.ts';
 import { intArg, runBench, sizeArg } from './args.ts';
 import {
-  capChildrenRss,
+  MB,
+  type Capped,
+  Report,
+  checkIngest,
   ensureJ2kSlide,
+  loadLine,
+  measureCapped,
+  median,
+  megabytes,
   openSlideMad,
+  ratio,
+  runLine,
+  seconds,
+  storedFiles,
   storedSlide,
+  table,
   type StoredSlide,
 } from './ingest-cases.ts';
 
@@ -43,7 +54,6 @@ const MAD_TARGET = 3;
 const JPEG_QUALITY = 92;
 const HUGE_WIDTH = 200_000;
 const HUGE_HEIGHT = 100_000;
-const MB = 1024 ** 2;
 
 /**
  * The ingest under test. The bin script is run by node directly rather than through `npx tessera`:
@@ -194,107 +204,6 @@ async function warmCache(file: string): Promise<void> {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
-/** A figure and, where it has one, its target and verdict. */
-interface Figure {
-  what: string;
-  value: string;
-  target: string | null;
-  pass: boolean | null;
-}
-
-class Report {
-  readonly figures: Figure[] = [];
-
-  /** A figure with a target: printed with PASS or FAIL, and counted. */
-  check(what: string, value: string, target: string, pass: boolean): void {
-    this.add({ what, value, target, pass });
-  }
-
-  /** A figure for reference, without a target. */
-  info(what: string, value: string, note = 'reference, no target'): void {
-    this.add({ what, value, target: note, pass: null });
-  }
-
-  private add(f: Figure): void {
-    this.figures.push(f);
-    const verdict = f.pass === null ? '' : f.pass ? '  PASS' : '  FAIL';
-    const target = f.pass === null ? `(${f.target})` : `target ${f.target}`;
-    console.log(`  ${f.what.padEnd(36)} ${f.value.padStart(16)}   ${target}${verdict}`);
-  }
-
-  get failed(): Figure[] {
-    return this.figures.filter((f) => f.pass === false);
-  }
-}
-
-/** A measured command that the memory cap may have killed. */
-interface Capped {
-  m: Measurement;
-  /** Killed for passing --rss-cap. */
-  capped: boolean;
-}
-
-async function measureCapped(
-  bin: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  capMb: number,
-  cwd?: string,
-): Promise<Capped> {
-  const stop = capChildrenRss(capMb * MB);
-  let m: Measurement;
-  try {
-    m = await measure(bin, args, { env, cwd });
-  } catch (e) {
-    stop();
-    throw e;
-  }
-  const capped = stop();
-  if (!capped && m.code !== 0) {
-    const why = m.stderrTail.trim().split('\n').slice(-3).join(' | ');
-    throw new Error(`${m.command} exited with ${m.signal ?? m.code}: ${why}`);
-  }
-  return { m, capped };
-}
-
-/** The last line of `tessera ingest --json` must describe the slide we gave it. */
-function checkIngest(m: Measurement, width: number, height: number): void {
-  const line = m.stdout.trim().split('\n').at(-1) ?? '';
-  let parsed: { width?: unknown; height?: unknown };
-  try {
-    parsed = JSON.parse(line) as typeof parsed;
-  } catch {
-    throw new Error(`tessera ingest printed no JSON summary (last line: ${line.slice(0, 200)})`);
-  }
-  if (parsed.width !== width || parsed.height !== height) {
-    throw new Error(
-      `tessera ingest stored ${String(parsed.width)}x${String(parsed.height)}, expected ${width}x${height}`,
-    );
-  }
-}
-
-const seconds = (s: number): string => `${s.toFixed(1)} s`;
-/** Sizes in MB, in KB below one. */
-function megabytes(bytes: number): string {
-  if (bytes < MB) return `${(bytes / 1024).toFixed(0)} KB`;
-  return `${(bytes / MB).toFixed(bytes < 100 * MB ? 1 : 0)} MB`;
-}
-const ratio = (x: number): string => `${x.toFixed(2)}x`;
-
-function table(head: string[], rows: string[][]): string {
-  const all = [head, ...rows];
-  const widths = head.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
-  const line = (r: string[]): string =>
-    r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
-}
-
 interface Ctx {
   opts: Options;
   env: NodeJS.ProcessEnv;
@@ -418,22 +327,6 @@ async function benchSlideCase(ctx: Ctx): Promise<void> {
       ratio(vipsBytes / sourceBytes),
       `vips ${megabytes(vipsBytes)}, no target`,
     );
-}
-
-function loadLine(): string {
-  const [one, five] = os.loadavg();
-  return `average ${one!.toFixed(1)} (1 min), ${five!.toFixed(1)} (5 min) on ${os.availableParallelism()} cores`;
-}
-
-function runLine(c: Capped): string {
-  const killed = c.capped ? ' — killed: its process tree passed --rss-cap' : '';
-  return `${seconds(c.m.wallSeconds)}, ${megabytes(c.m.peakRssBytes)}${killed}`;
-}
-
-function storedFiles(s: StoredSlide): string {
-  return Object.entries(s.files)
-    .map(([name, bytes]) => `${name} ${megabytes(bytes)}`)
-    .join(', ');
 }
 
 /** Case 2: a JPEG 2000 SVS, whose tiles the store cannot keep: bytes and pixels against OpenSlide. */
