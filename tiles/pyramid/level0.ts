@@ -2,11 +2,9 @@ import sharp, { type Sharp } from 'sharp';
 import { SlideError } from '../errors.ts';
 import type { ScannerTiles } from '../readers/types.ts';
 import { ADOBE_RGB, findSegment } from '../serve/jpeg.ts';
-import type { Level0, Level0Tile } from './stream-build.ts';
+import type { Level0, Level0Block, StoredTile } from './stream-build.ts';
+import { tiledTiffBuffer } from '../tiff/writer.ts';
 import { TileEncoder } from './tile-encoder.ts';
-
-/** Decoded tiles kept by key: a scanner's blank tile, stored once, is decoded once. */
-const DECODED_KEPT = 16;
 
 /** The tables (and, for RGB-coded tiles, the Adobe marker that says so) as one tables-only stream. */
 export function explicitTables(tables: Buffer | null, colour: 'rgb' | 'ycbcr'): Buffer | null {
@@ -36,20 +34,20 @@ export function completeJpeg(tile: Buffer, tables: Buffer | null, colour: 'rgb' 
   return Buffer.concat(parts);
 }
 
-/** Decoded pixels as exactly T x T x 3 (a smaller frame padded, a larger one cut). */
-async function rgbTile(input: Sharp, T: number): Promise<Buffer> {
+/** Decoded pixels as exactly w x h x 3 (a smaller frame padded with white, a larger one cut). */
+async function rgbOf(input: Sharp, w: number, h: number): Promise<Buffer> {
   const { data, info } = await input
     .removeAlpha()
     .toColourspace('srgb')
     .raw()
     .toBuffer({ resolveWithObject: true });
-  if (info.width === T && info.height === T && info.channels === 3) return data;
-  const out = Buffer.alloc(T * T * 3, 255);
-  const w = Math.min(T, info.width);
-  for (let y = 0; y < Math.min(T, info.height); y++) {
-    for (let x = 0; x < w; x++) {
+  if (info.width === w && info.height === h && info.channels === 3) return data;
+  const out = Buffer.alloc(w * h * 3, 255);
+  const cw = Math.min(w, info.width);
+  for (let y = 0; y < Math.min(h, info.height); y++) {
+    for (let x = 0; x < cw; x++) {
       const s = (y * info.width + x) * info.channels;
-      const d = (y * T + x) * 3;
+      const d = (y * w + x) * 3;
       out[d] = data[s]!;
       out[d + 1] = data[s + 1]!;
       out[d + 2] = data[s + 2]!;
@@ -58,23 +56,23 @@ async function rgbTile(input: Sharp, T: number): Promise<Buffer> {
   return out;
 }
 
-/** Level 0 as the scanner's tiles, kept byte for byte; decoded only to make the levels below. */
+const firstLine = (e: unknown): string => (e instanceof Error ? e.message.split('\n')[0]! : String(e));
+
+/**
+ * Level 0 as the scanner's tiles, kept byte for byte; decoded only to make the levels below. A block
+ * is decoded in one libvips call, its tiles wrapped in a TIFF of the scanner's own coding.
+ */
 export function scannerLevel0(st: ScannerTiles, width: number, height: number, name: string): Level0 {
   const T = st.tileSize;
-  const decoded = new Map<string, Promise<Buffer>>();
-  const decode = (bytes: Buffer, key: string, col: number, row: number): Promise<Buffer> => {
-    const kept = decoded.get(key);
-    if (kept) return kept;
-    const p = rgbTile(sharp(completeJpeg(bytes, st.tables, st.colour)), T).catch((e: unknown) => {
-      throw new SlideError(
-        'CORRUPT_FILE',
-        `${name}: JPEG tile ${col},${row} cannot be decoded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
-        { cause: e },
-      );
-    });
-    decoded.set(key, p);
-    if (decoded.size > DECODED_KEPT) decoded.delete(decoded.keys().next().value!);
-    return p;
+  const tables = explicitTables(st.tables, st.colour);
+  const decodeOne = async (t: StoredTile, col: number, row: number): Promise<Buffer> => {
+    try {
+      return await rgbOf(sharp(completeJpeg(t.stored, st.tables, st.colour)), T, T);
+    } catch (e) {
+      throw new SlideError('CORRUPT_FILE', `${name}: JPEG tile ${col},${row} cannot be decoded: ${firstLine(e)}`, {
+        cause: e,
+      });
+    }
   };
   return {
     width,
@@ -83,15 +81,46 @@ export function scannerLevel0(st: ScannerTiles, width: number, height: number, n
     scanner: true,
     colour: st.colour,
     subsampling: st.subsampling,
-    jpegTables: explicitTables(st.tables, st.colour),
-    async tile(col, row): Promise<Level0Tile> {
-      const { bytes, key } = await st.tile(col, row);
-      return { stored: bytes, key, rgb: await decode(bytes, key, col, row) };
+    jpegTables: tables,
+    async block(col0, row0, cols, rows, need): Promise<Level0Block> {
+      const tiles: StoredTile[] = [];
+      for (let r = row0; r < row0 + rows; r++)
+        for (let c = col0; c < col0 + cols; c++) {
+          const { bytes, key } = await st.tile(c, r);
+          tiles.push({ stored: bytes, key });
+        }
+      if (!need(tiles)) return { tiles, rgb: null };
+      const tiff = tiledTiffBuffer(
+        {
+          width: cols * T,
+          height: rows * T,
+          tileWidth: T,
+          tileHeight: T,
+          colour: st.colour,
+          subsampling: st.subsampling,
+          jpegTables: tables,
+        },
+        tiles.map((t) => t.stored),
+      );
+      try {
+        return { tiles, rgb: await rgbOf(sharp(tiff, { limitInputPixels: false }), cols * T, rows * T) };
+      } catch {
+        // Which tile: each decoded on its own names the first that fails.
+        const rgb = Buffer.alloc(cols * T * rows * T * 3);
+        for (let i = 0; i < tiles.length; i++) {
+          const c = i % cols;
+          const r = Math.floor(i / cols);
+          const px = await decodeOne(tiles[i]!, col0 + c, row0 + r);
+          for (let y = 0; y < T; y++)
+            px.copy(rgb, ((r * T + y) * cols * T + c * T) * 3, y * T * 3, (y + 1) * T * 3);
+        }
+        return { tiles, rgb };
+      }
     },
   };
 }
 
-/** Level 0 encoded from decoded pixels (a source whose tiles cannot be kept), a tile at a time. */
+/** Level 0 encoded from decoded pixels (a source whose tiles cannot be kept), a block at a time. */
 export async function encodedLevel0(
   image: Sharp,
   width: number,
@@ -106,14 +135,21 @@ export async function encodedLevel0(
     tileSize: T,
     scanner: false,
     ...encoder.coding,
-    async tile(col, row): Promise<Level0Tile> {
-      const left = col * T;
-      const top = row * T;
-      const region = image
-        .clone()
-        .extract({ left, top, width: Math.min(T, width - left), height: Math.min(T, height - top) });
-      const rgb = await rgbTile(region, T);
-      return { stored: await encoder.encode(rgb), rgb };
+    async block(col0, row0, cols, rows, need): Promise<Level0Block> {
+      const left = col0 * T;
+      const top = row0 * T;
+      const region = image.clone().extract({
+        left,
+        top,
+        width: Math.min(cols * T, width - left),
+        height: Math.min(rows * T, height - top),
+      });
+      const rgb = await rgbOf(region, cols * T, rows * T);
+      const stored = await encoder.encodeBlock(rgb, cols, rows);
+      const tiles = stored.map((b) => ({ stored: b }));
+      // Unkeyed tiles: the pixels are always needed, but the builder learns which halves they make.
+      need(tiles);
+      return { tiles, rgb };
     },
   };
 }

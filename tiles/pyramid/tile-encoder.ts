@@ -40,7 +40,7 @@ export class TileEncoder {
   ) {}
 
   static async create(tileSize: number, quality: number): Promise<TileEncoder> {
-    const probe = await encodeTiff(Buffer.alloc(tileSize * tileSize * 3, 255), tileSize, quality);
+    const probe = await encodeTiff(Buffer.alloc(tileSize * tileSize * 3, 255), tileSize, tileSize, tileSize, quality);
     const t = await tiffTiles(probe);
     return new TileEncoder(tileSize, quality, {
       colour: t.colour,
@@ -51,17 +51,27 @@ export class TileEncoder {
 
   /** One tile (tileSize x tileSize x 3 RGB) as a stream for a level coded as `coding` says. */
   async encode(rgb: Buffer): Promise<Buffer> {
-    const t = await tiffTiles(await encodeTiff(rgb, this.tileSize, this.quality));
-    const tile = t.tiles[0];
-    if (!tile || t.colour !== this.coding.colour) throw new Error('libvips coded a tile unlike the level');
-    if (sameBytes(t.jpegTables, this.coding.jpegTables)) return tile;
-    // Tables of its own: the tile carries them (a complete stream overrides the level's tables).
-    return withOwnTables(tile, t.jpegTables);
+    const [tile] = await this.encodeBlock(rgb, 1, 1);
+    return tile!;
+  }
+
+  /**
+   * A block of cols x rows tiles (cols·T x rows·T x 3 RGB) in one libvips call, its tiles row-major:
+   * one pipeline per block instead of one per tile.
+   */
+  async encodeBlock(rgb: Buffer, cols: number, rows: number): Promise<Buffer[]> {
+    const T = this.tileSize;
+    const t = await tiffTiles(await encodeTiff(rgb, cols * T, rows * T, T, this.quality));
+    if (t.tiles.length !== cols * rows || t.colour !== this.coding.colour)
+      throw new Error('libvips coded a block unlike the level');
+    if (sameBytes(t.jpegTables, this.coding.jpegTables)) return t.tiles;
+    // Tables of their own: each tile carries them (a complete stream overrides the level's tables).
+    return t.tiles.map((tile) => withOwnTables(tile, t.jpegTables));
   }
 }
 
-function encodeTiff(rgb: Buffer, T: number, quality: number): Promise<Buffer> {
-  return sharp(rgb, { raw: { width: T, height: T, channels: 3 } })
+function encodeTiff(rgb: Buffer, width: number, height: number, T: number, quality: number): Promise<Buffer> {
+  return sharp(rgb, { raw: { width, height, channels: 3 }, limitInputPixels: false })
     .tiff({ compression: 'jpeg', quality, tile: true, tileWidth: T, tileHeight: T })
     .toBuffer();
 }

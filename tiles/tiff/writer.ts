@@ -99,6 +99,11 @@ export class TiffWriter {
     return w.then(() => undefined);
   }
 
+  /** Whether a tile with this key was put: another tile with the key is then stored at no cost. */
+  has(key: string): boolean {
+    return this.shared.has(key);
+  }
+
   /** Writes the directories, flushes and closes the file; every tile must have been put. */
   async finish(): Promise<void> {
     try {
@@ -131,68 +136,117 @@ export class TiffWriter {
   }
 
   private async writeIfd(k: number, next: number): Promise<number> {
-    const l = this.levels[k]!;
-    const bands = l.bands ?? 3;
-    const entries: Entry[] = [
-      long(TAG.NewSubfileType, k === 0 ? 0 : 1),
-      long(TAG.ImageWidth, l.width),
-      long(TAG.ImageLength, l.height),
-      shorts(TAG.BitsPerSample, new Array<number>(bands).fill(8)),
-      shorts(TAG.Compression, [l.compression === 'none' ? 1 : 7]),
-      shorts(TAG.Photometric, [l.colour === 'rgb' ? 2 : l.colour === 'ycbcr' ? 6 : 1]),
-      shorts(TAG.SamplesPerPixel, [bands]),
-      shorts(TAG.PlanarConfiguration, [1]),
-      long(TAG.TileWidth, l.tileWidth),
-      long(TAG.TileLength, l.tileHeight),
-      long8s(TAG.TileOffsets, this.offsets[k]!),
-      long8s(TAG.TileByteCounts, this.counts[k]!),
-      ascii(TAG.Software, 'Tessera'),
-    ];
-    if (l.description) entries.push(ascii(TAG.ImageDescription, l.description));
-    if (l.pixelsPerCm) {
-      entries.push(
-        rational(TAG.XResolution, l.pixelsPerCm[0]),
-        rational(TAG.YResolution, l.pixelsPerCm[1]),
-        shorts(TAG.ResolutionUnit, [3]),
-      );
-    }
-    if (l.jpegTables)
-      entries.push({
-        tag: TAG.JPEGTables,
-        type: TYPE.UNDEFINED,
-        count: l.jpegTables.length,
-        bytes: l.jpegTables,
-      });
-    if (l.colour === 'ycbcr') entries.push(shorts(TAG.YCbCrSubsampling, l.subsampling ?? [2, 2]));
-    entries.sort((a, b) => a.tag - b.tag);
-
-    // Values longer than 8 bytes go before the directory that points at them.
-    const external = new Map<Entry, number>();
-    const parts: { at: number; bytes: Buffer }[] = [];
-    for (const e of entries) {
-      if (e.bytes.length <= 8) continue;
-      external.set(e, this.pos);
-      parts.push({ at: this.pos, bytes: e.bytes });
-      this.pos += e.bytes.length + (e.bytes.length % 2);
-    }
-    const ifdAt = this.pos;
-    const ifd = Buffer.alloc(8 + entries.length * 20 + 8);
-    ifd.writeBigUInt64LE(BigInt(entries.length), 0);
-    entries.forEach((e, i) => {
-      const at = 8 + i * 20;
-      ifd.writeUInt16LE(e.tag, at);
-      ifd.writeUInt16LE(e.type, at + 2);
-      ifd.writeBigUInt64LE(BigInt(e.count), at + 4);
-      const ext = external.get(e);
-      if (ext === undefined) e.bytes.copy(ifd, at + 12);
-      else ifd.writeBigUInt64LE(BigInt(ext), at + 12);
-    });
-    ifd.writeBigUInt64LE(BigInt(next), 8 + entries.length * 20);
-    parts.push({ at: ifdAt, bytes: ifd });
-    this.pos += ifd.length;
+    const { parts, ifdAt, end } = directory(
+      this.levels[k]!,
+      k,
+      this.offsets[k]!,
+      this.counts[k]!,
+      this.pos,
+      next,
+    );
+    this.pos = end;
     for (const p of parts) await this.fh.write(p.bytes, 0, p.bytes.length, p.at);
     return ifdAt;
   }
+}
+
+/**
+ * One image's directory placed at `pos`: the values longer than 8 bytes first, then the directory,
+ * which points at `next`. Returns the pieces with their file offsets and where they end.
+ */
+function directory(
+  l: LevelCoding,
+  k: number,
+  offsets: readonly number[],
+  counts: readonly number[],
+  pos: number,
+  next: number,
+): { parts: { at: number; bytes: Buffer }[]; ifdAt: number; end: number } {
+  const bands = l.bands ?? 3;
+  const entries: Entry[] = [
+    long(TAG.NewSubfileType, k === 0 ? 0 : 1),
+    long(TAG.ImageWidth, l.width),
+    long(TAG.ImageLength, l.height),
+    shorts(TAG.BitsPerSample, new Array<number>(bands).fill(8)),
+    shorts(TAG.Compression, [l.compression === 'none' ? 1 : 7]),
+    shorts(TAG.Photometric, [l.colour === 'rgb' ? 2 : l.colour === 'ycbcr' ? 6 : 1]),
+    shorts(TAG.SamplesPerPixel, [bands]),
+    shorts(TAG.PlanarConfiguration, [1]),
+    long(TAG.TileWidth, l.tileWidth),
+    long(TAG.TileLength, l.tileHeight),
+    long8s(TAG.TileOffsets, offsets),
+    long8s(TAG.TileByteCounts, counts),
+    ascii(TAG.Software, 'Tessera'),
+  ];
+  if (l.description) entries.push(ascii(TAG.ImageDescription, l.description));
+  if (l.pixelsPerCm) {
+    entries.push(
+      rational(TAG.XResolution, l.pixelsPerCm[0]),
+      rational(TAG.YResolution, l.pixelsPerCm[1]),
+      shorts(TAG.ResolutionUnit, [3]),
+    );
+  }
+  if (l.jpegTables)
+    entries.push({
+      tag: TAG.JPEGTables,
+      type: TYPE.UNDEFINED,
+      count: l.jpegTables.length,
+      bytes: l.jpegTables,
+    });
+  if (l.colour === 'ycbcr') entries.push(shorts(TAG.YCbCrSubsampling, l.subsampling ?? [2, 2]));
+  entries.sort((a, b) => a.tag - b.tag);
+
+  // Values longer than 8 bytes go before the directory that points at them.
+  const external = new Map<Entry, number>();
+  const parts: { at: number; bytes: Buffer }[] = [];
+  for (const e of entries) {
+    if (e.bytes.length <= 8) continue;
+    external.set(e, pos);
+    parts.push({ at: pos, bytes: e.bytes });
+    pos += e.bytes.length + (e.bytes.length % 2);
+  }
+  const ifdAt = pos;
+  const ifd = Buffer.alloc(8 + entries.length * 20 + 8);
+  ifd.writeBigUInt64LE(BigInt(entries.length), 0);
+  entries.forEach((e, i) => {
+    const at = 8 + i * 20;
+    ifd.writeUInt16LE(e.tag, at);
+    ifd.writeUInt16LE(e.type, at + 2);
+    ifd.writeBigUInt64LE(BigInt(e.count), at + 4);
+    const ext = external.get(e);
+    if (ext === undefined) e.bytes.copy(ifd, at + 12);
+    else ifd.writeBigUInt64LE(BigInt(ext), at + 12);
+  });
+  ifd.writeBigUInt64LE(BigInt(next), 8 + entries.length * 20);
+  parts.push({ at: ifdAt, bytes: ifd });
+  return { parts, ifdAt, end: pos + ifd.length };
+}
+
+/**
+ * A single-image tiled BigTIFF in memory around tiles already coded as `coding` says (row-major, one
+ * per tile of the grid): how a run of a scanner's JPEG tiles is handed to libvips to be decoded in
+ * one call.
+ */
+export function tiledTiffBuffer(coding: LevelCoding, tiles: readonly Buffer[]): Buffer {
+  if (tiles.length !== tilesOf(coding))
+    throw new RangeError(`${tiles.length} tiles for a grid of ${tilesOf(coding)}`);
+  const offsets: number[] = [];
+  const counts: number[] = [];
+  let pos = 16;
+  for (const t of tiles) {
+    offsets.push(pos);
+    counts.push(t.length);
+    pos += t.length + (t.length % 2);
+  }
+  const { parts, ifdAt, end } = directory(coding, 0, offsets, counts, pos, 0);
+  const out = Buffer.alloc(end);
+  out.write('II', 0, 'latin1');
+  out.writeUInt16LE(43, 2);
+  out.writeUInt16LE(8, 4);
+  out.writeBigUInt64LE(BigInt(ifdAt), 8);
+  tiles.forEach((t, i) => t.copy(out, offsets[i]));
+  for (const p of parts) p.bytes.copy(out, p.at);
+  return out;
 }
 
 /** Layout of a single tiled image assembled from a reader's own tiles. */
@@ -286,7 +340,7 @@ function shorts(tag: number, vs: number[]): Entry {
   return { tag, type: TYPE.SHORT, count: vs.length, bytes: b };
 }
 
-function long8s(tag: number, vs: number[]): Entry {
+function long8s(tag: number, vs: readonly number[]): Entry {
   const b = Buffer.alloc(vs.length * 8);
   vs.forEach((v, i) => b.writeBigUInt64LE(BigInt(v), i * 8));
   return { tag, type: TYPE.LONG8, count: vs.length, bytes: b };
