@@ -4,4 +4,5 @@ export * from './slides.ts';
 export * from './jobs.ts';
 export * from './auth.ts';
 export * from './review.ts';
+export * from './geojson.ts';
 export * from './cases.ts';

@@ -32,14 +32,8 @@ export type AnnotationKind = (typeof ANNOTATION_KINDS)[number];
 export const OBJECT_TYPES = ['annotation', 'detection', 'cell'] as const;
 export type ObjectType = (typeof OBJECT_TYPES)[number];
 
-/** Default classes (QuPath's names where it has them), with their display colours. */
-export const ANNOTATION_CLASSES = [
-  { name: 'Tumor', color: '#c83232' },
-  { name: 'Stroma', color: '#96c896' },
-  { name: 'Necrosis', color: '#323232' },
-  { name: 'Immune cells', color: '#a05aa0' },
-  { name: 'Other', color: '#ffc800' },
-] as const;
+/** Default classes and their colours (protocol/palette.ts, zod-free for the client). */
+export { ANNOTATION_CLASSES } from './palette.ts';
 
 /** Points in one geometry, all rings and parts together. */
 export const MAX_POINTS = 20_000;
@@ -379,26 +373,3 @@ export const PARTICIPANT_COLORS = [
   '#47d6d6',
   '#b0b742',
 ];
-
-/** QuPath's GeoJSON object types for our annotation kinds. */
-export interface GeoJsonFeature {
-  type: 'Feature';
-  id: string;
-  geometry:
-    | { type: 'Point'; coordinates: [number, number] }
-    | { type: 'LineString'; coordinates: [number, number][] }
-    | { type: 'Polygon'; coordinates: [number, number][][] };
-  properties: {
-    objectType: 'annotation';
-    classification?: { name: string; color: [number, number, number] };
-    name?: string;
-    isLocked?: boolean;
-    /** Tessera's own, kept so a round trip loses nothing. */
-    tessera?: { kind: AnnotationKind; authorName: string; createdAt: string; comments: CommentDto[] };
-  };
-}
-
-export interface GeoJsonFeatureCollection {
-  type: 'FeatureCollection';
-  features: GeoJsonFeature[];
-}

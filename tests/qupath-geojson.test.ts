@@ -15,13 +15,17 @@ import path from 'node:path';
 import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewSession, type ReviewSocket } from '../client/src/review/session-client.ts';
-import type { AnnotationDto, Geometry, ReviewSessionDto } from '../protocol/index.ts';
+import type {
+  AnnotationDto,
+  GeoJsonFeatureCollection,
+  Geometry,
+  ReviewSessionDto,
+} from '../protocol/index.ts';
 import { createApp, createHandler, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import {
   GEOJSON_IMPORT_LIMITS,
-  type QuPathFeatureCollection,
   fromFeatureCollection,
   parseGeoJsonText,
   toFeature,
@@ -116,11 +120,11 @@ async function listOf(slide: string): Promise<AnnotationDto[]> {
   return ((await res.json()) as { annotations: AnnotationDto[] }).annotations;
 }
 
-async function exportOf(slide: string): Promise<QuPathFeatureCollection> {
+async function exportOf(slide: string): Promise<GeoJsonFeatureCollection> {
   const res = await api('host', `/api/slides/${slide}/annotations?format=geojson`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/application\/geo\+json/);
-  return (await res.json()) as QuPathFeatureCollection;
+  return (await res.json()) as GeoJsonFeatureCollection;
 }
 
 /** Annotations of one import, found by the first point of their geometry. */
@@ -278,7 +282,7 @@ describe('QuPath exports into Tessera', () => {
     expect(same(second)).toEqual(same(first));
     // And the second export is the first, ids and times aside.
     const again = await exportOf(COPY);
-    const features = (fc: QuPathFeatureCollection) =>
+    const features = (fc: GeoJsonFeatureCollection) =>
       fc.features
         .map(({ id: _id, properties: { tessera, ...props }, ...rest }) =>
           JSON.stringify({ ...rest, props, kind: tessera.kind }),
@@ -415,7 +419,7 @@ describe('Tessera annotations out to QuPath', () => {
     }
     expect(problems).toEqual([]);
     const list = await listOf(SLIDE);
-    const all = fc.features as unknown as QuPathFeatureCollection['features'];
+    const all = fc.features as unknown as GeoJsonFeatureCollection['features'];
     // Unclassified objects are written without a classification, never as "Other".
     expect(all.filter((f) => !f.properties.classification)).toHaveLength(
       list.filter((a) => a.classification === null).length,

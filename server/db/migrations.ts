@@ -349,8 +349,8 @@ const migrations: Record<string, Migration> = {
   '0007_annotation_classes': {
     async up(db: Kysely<unknown>): Promise<void> {
       // The classes offered for annotations, kept by administrators. The seed is the protocol's
-      // defaults recoloured to be legible on H&E (server/review/classes.ts states the rule); the
-      // colours are written out here so the migration never changes with the code.
+      // defaults (protocol/palette.ts), legible on H&E (server/review/classes.ts states the rule);
+      // the colours are written out here so the migration never changes with the code.
       await db.schema
         .createTable('annotation_classes')
         .addColumn('name', 'varchar(64)', (c) => c.primaryKey())

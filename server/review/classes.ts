@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type AnnotationClass, AnnotationClassSchema } from '../../protocol/index.ts';
+import { ANNOTATION_CLASSES, type AnnotationClass, AnnotationClassSchema } from '../../protocol/index.ts';
 import type { Db } from '../db/index.ts';
 
 /**
@@ -28,14 +28,8 @@ export const MIN_CONTRAST_ON_PURPLE = 1.5;
 /** No near-black outlines. */
 export const MIN_LUMINANCE = 0.1;
 
-/** The classes a new server starts with (migration 0007 seeds the same). */
-export const DEFAULT_CLASSES: readonly AnnotationClass[] = [
-  { name: 'Tumor', color: '#f50000' },
-  { name: 'Stroma', color: '#008f00' },
-  { name: 'Necrosis', color: '#c26000' },
-  { name: 'Immune cells', color: '#0073ff' },
-  { name: 'Other', color: '#8b7b00' },
-];
+/** The classes a new server starts with: the protocol's (migration 0007 seeds the same). */
+export const DEFAULT_CLASSES: readonly AnnotationClass[] = ANNOTATION_CLASSES;
 
 export const MAX_CLASSES = 40;
 

@@ -6,14 +6,20 @@ import {
   type AnnotationClass,
   type AnnotationDto,
   type AnnotationKind,
-  type CommentDto,
+  type GeoJsonAreaGeometry,
+  type GeoJsonFeature,
+  type GeoJsonFeatureCollection,
+  type GeoJsonFeatureError,
+  type GeoJsonGeometry,
+  type GeoJsonPosition,
+  type GeoJsonRgb,
   type Geometry,
   type ObjectType,
   type Operation,
 } from '../../protocol/index.ts';
 
-type Pt = [number, number];
-type Rgb = [number, number, number];
+type Pt = GeoJsonPosition;
+type Rgb = GeoJsonRgb;
 interface Part {
   points: Pt[];
   holes?: Pt[][];
@@ -34,46 +40,10 @@ export class GeoJsonRefused extends Error {
 }
 
 /** One feature an import could not store, and why (`reason` starts with `features[index]: `). */
-export interface FeatureError {
-  index: number;
-  reason: string;
-}
+export type FeatureError = GeoJsonFeatureError;
 
 // ---- GeoJSON as QuPath writes it (qupath.lib.io.PathObjectTypeAdapters, ROITypeAdapters) ----
-
-export type GeoJsonGeometry =
-  | { type: 'Point'; coordinates: Pt }
-  | { type: 'MultiPoint'; coordinates: Pt[] }
-  | { type: 'LineString'; coordinates: Pt[] }
-  /** `isEllipse`: QuPath's own member for an ellipse ROI written as a polygon. */
-  | { type: 'Polygon'; coordinates: Pt[][]; isEllipse?: true }
-  | { type: 'MultiPolygon'; coordinates: Pt[][][] };
-
-export interface QuPathFeature {
-  type: 'Feature';
-  id: string;
-  geometry: GeoJsonGeometry;
-  /** A cell's nucleus: beside `geometry`, not in `properties` (where QuPath reads it). */
-  nucleusGeometry?: GeoJsonGeometry;
-  properties: {
-    objectType: ObjectType;
-    name?: string;
-    /** The object's own colour. */
-    color?: Rgb;
-    /** Absent when unclassified; `names` for a derived class ("Tumor: Positive"). */
-    classification?: { name: string; color: Rgb } | { names: string[]; color: Rgb };
-    /** Written only when locked, as QuPath does. */
-    isLocked?: true;
-    measurements?: Record<string, number>;
-    /** Tessera's own, kept so a round trip loses nothing. */
-    tessera: { kind: AnnotationKind; authorName: string; createdAt: string; comments: CommentDto[] };
-  };
-}
-
-export interface QuPathFeatureCollection {
-  type: 'FeatureCollection';
-  features: QuPathFeature[];
-}
+// The shapes are protocol/geojson.ts's.
 
 const ELLIPSE_STEPS = 64;
 
@@ -148,7 +118,7 @@ const ringsOf = (p: Part): Pt[][] => [
 ];
 
 /** A polygon-like geometry: MultiPolygon when it has parts (or `multi`), otherwise Polygon with holes. */
-function areaGeometry(g: Geometry, multi: boolean): GeoJsonGeometry {
+function areaGeometry(g: Geometry, multi: boolean): GeoJsonAreaGeometry {
   const parts = (g.parts as Part[] | undefined) ?? (multi ? [g as Part] : undefined);
   return parts
     ? { type: 'MultiPolygon', coordinates: parts.map(ringsOf) }
@@ -179,14 +149,14 @@ function geometryOf(a: AnnotationDto): GeoJsonGeometry {
 }
 
 /** QuPath writes a derived class ("Tumor: Positive") as its names. */
-function classificationOut(c: AnnotationClass): NonNullable<QuPathFeature['properties']['classification']> {
+function classificationOut(c: AnnotationClass): NonNullable<GeoJsonFeature['properties']['classification']> {
   const color = hexToRgb(c.color);
   const names = c.name.split(': ');
   return names.length > 1 && names.every((n) => n.length > 0) ? { names, color } : { name: c.name, color };
 }
 
 /** One annotation as QuPath writes its objects. */
-export function toFeature(a: AnnotationDto): QuPathFeature {
+export function toFeature(a: AnnotationDto): GeoJsonFeature {
   const objectType = a.objectType ?? 'annotation';
   return {
     type: 'Feature',
@@ -207,7 +177,7 @@ export function toFeature(a: AnnotationDto): QuPathFeature {
   };
 }
 
-export function toFeatureCollection(list: AnnotationDto[]): QuPathFeatureCollection {
+export function toFeatureCollection(list: AnnotationDto[]): GeoJsonFeatureCollection {
   return { type: 'FeatureCollection', features: list.map(toFeature) };
 }
 

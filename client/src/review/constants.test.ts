@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as protocol from '../../../protocol/review.ts';
+import { DEFAULT_CLASSES, legibleOnHE } from '../../../server/review/classes.ts';
 import {
   ANNOTATION_CLASSES,
   ANNOTATION_KINDS,
@@ -11,11 +12,22 @@ import {
 
 describe('review constants', () => {
   it('match the protocol exactly', () => {
-    expect(ANNOTATION_CLASSES).toEqual(protocol.ANNOTATION_CLASSES);
     expect(ANNOTATION_KINDS).toEqual(protocol.ANNOTATION_KINDS);
     expect(PARTICIPANT_COLORS).toEqual(protocol.PARTICIPANT_COLORS);
     expect(CONFIDENCES).toEqual(protocol.CONFIDENCES);
     expect(REVIEW_PROTOCOL_VERSION).toBe(protocol.REVIEW_PROTOCOL_VERSION);
+  });
+  it('the fallback palette is the protocol’s list, which is the server’s default, legible on H&E', () => {
+    expect(ANNOTATION_CLASSES).toBe(protocol.ANNOTATION_CLASSES);
+    expect(DEFAULT_CLASSES).toBe(protocol.ANNOTATION_CLASSES);
+    expect(ANNOTATION_CLASSES.map((c) => c.name)).toEqual([
+      'Tumor',
+      'Stroma',
+      'Necrosis',
+      'Immune cells',
+      'Other',
+    ]);
+    for (const c of ANNOTATION_CLASSES) expect(legibleOnHE(c.color), c.name).toBe(true);
   });
   it('label every kind', () => {
     expect(Object.keys(KIND_LABELS).sort()).toEqual([...protocol.ANNOTATION_KINDS].sort());

@@ -1,8 +1,9 @@
-import type { AnnotationClass, AnnotationKind } from '../../../protocol/review.ts';
+import type { AnnotationKind } from '../../../protocol/review.ts';
 
 /**
  * Copies of protocol/review.ts's constants: importing a value from there would build its zod
- * schemas in the bundle. constants.test.ts fails if a copy drifts from the protocol.
+ * schemas in the bundle. constants.test.ts fails if a copy drifts from the protocol. The class
+ * palette is no copy: it comes from protocol/palette.ts, which has no zod.
  */
 export const REVIEW_PROTOCOL_VERSION = 3;
 
@@ -18,13 +19,8 @@ export const ANNOTATION_KINDS: readonly AnnotationKind[] = [
   'freehand',
 ];
 
-export const ANNOTATION_CLASSES: readonly AnnotationClass[] = [
-  { name: 'Tumor', color: '#c83232' },
-  { name: 'Stroma', color: '#96c896' },
-  { name: 'Necrosis', color: '#323232' },
-  { name: 'Immune cells', color: '#a05aa0' },
-  { name: 'Other', color: '#ffc800' },
-];
+/** The built-in palette, used when the server's cannot be read: the protocol's own list. */
+export { ANNOTATION_CLASSES } from '../../../protocol/palette.ts';
 
 export const PARTICIPANT_COLORS: readonly string[] = [
   '#4da3ff',
