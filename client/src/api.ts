@@ -4,6 +4,7 @@ import type {
   AuthStateDto,
   CreateShareRequest,
   ErrorBody,
+  GeoJsonImportReport,
   JobDto,
   LoginRequest,
   MeDto,
@@ -30,6 +31,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly requestId?: string,
+    /** The whole error body, for errors that carry more than a message (an import's report). */
+    readonly body?: unknown,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -83,7 +86,7 @@ function errorFrom(status: number, text: string): Error {
   } catch {
     // not JSON: fall through
   }
-  if (isErrorBody(body)) return new ApiError(status, body.code, body.message, body.requestId);
+  if (isErrorBody(body)) return new ApiError(status, body.code, body.message, body.requestId, body);
   if (status >= 500) return new NetworkError();
   return new ApiError(status, STATUS_CODES[status] ?? 'INTERNAL', `HTTP ${status}`);
 }
@@ -91,6 +94,8 @@ function errorFrom(status: number, text: string): Error {
 interface RequestOptions {
   method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   body?: unknown;
+  /** Sent as it is, with this content type, instead of `body` as JSON. */
+  raw?: { text: string; type: string };
   signal?: AbortSignal;
   /** A 401 is this call's answer (wrong password, not signed in), not a lost session. */
   quiet401?: boolean;
@@ -99,13 +104,14 @@ interface RequestOptions {
 async function request(url: string, o: RequestOptions = {}): Promise<string> {
   let res: Response;
   const headers: Record<string, string> = { accept: 'application/json' };
-  if (o.body !== undefined) headers['content-type'] = 'application/json';
+  if (o.raw) headers['content-type'] = o.raw.type;
+  else if (o.body !== undefined) headers['content-type'] = 'application/json';
   try {
     res = await fetch(url, {
       method: o.method ?? 'GET',
       signal: o.signal,
       headers,
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+      body: o.raw ? o.raw.text : o.body === undefined ? undefined : JSON.stringify(o.body),
       credentials: 'same-origin',
     });
   } catch (e) {
@@ -185,8 +191,16 @@ export function exportAnnotationsGeoJson(slideId: string): Promise<string> {
   return request(`${slidePath(slideId)}/annotations?format=geojson`);
 }
 
-export function importAnnotationsGeoJson(slideId: string, geojson: unknown): Promise<{ imported: number }> {
-  return sendJson(`${slidePath(slideId)}/annotations?format=geojson`, { method: 'POST', body: geojson });
+/**
+ * Imports a GeoJSON file's text as it is (QuPath writes a bare NaN for a measurement without a
+ * value, which the server reads and JSON.parse would not). Some features refused: the report lists
+ * them; none stored: an ApiError whose `body` holds the same report.
+ */
+export function importAnnotationsGeoJson(slideId: string, text: string): Promise<GeoJsonImportReport> {
+  return sendJson(`${slidePath(slideId)}/annotations?format=geojson`, {
+    method: 'POST',
+    raw: { text, type: 'application/geo+json' },
+  });
 }
 
 /** A new annotation as the REST API takes it (the id may be made by the client). */

@@ -278,4 +278,55 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
     await nora.keyboard.press('Escape');
     expect(problems).toEqual([]);
   });
+
+  it('a partial GeoJSON import says how many were stored and lists each refused feature with its reason', async () => {
+    await nora.getByTestId('annotations-tab').click();
+    const before = await nora.locator('[data-annotation-item]').count();
+    const square = (x: number) => [
+      [
+        [x, 900],
+        [x + 200, 900],
+        [x + 200, 1100],
+        [x, 1100],
+        [x, 900],
+      ],
+    ];
+    // As QuPath writes it: a bare NaN for a measurement without a value (the file is sent as it is).
+    const text = `{"type":"FeatureCollection","features":[
+      {"type":"Feature","geometry":{"type":"Polygon","coordinates":${JSON.stringify(square(300))}},"properties":{"objectType":"annotation","name":"imported one","measurements":{"Area":NaN}}},
+      {"type":"Feature","geometry":{"type":"LineString","coordinates":[[1,2]]},"properties":{"objectType":"annotation"}},
+      {"type":"Feature","geometry":{"type":"Polygon","coordinates":${JSON.stringify(square(600))}},"properties":{"objectType":"annotation","classification":{"name":"Stroma"}}},
+      {"type":"Feature","geometry":{"type":"Circle","coordinates":[5,5]},"properties":{}}
+    ]}`;
+    await nora.getByTestId('geojson-input').setInputFiles({
+      name: 'partial.geojson',
+      mimeType: 'application/geo+json',
+      buffer: Buffer.from(text),
+    });
+    const result = nora.getByTestId('geojson-result');
+    await expect
+      .poll(() => result.textContent())
+      .toMatch(/Imported 2 of 4 features from partial\.geojson; 2 could not be imported/);
+    const refused = nora.getByTestId('import-errors').locator('li');
+    expect(await refused.count()).toBe(2);
+    expect(await refused.nth(0).getAttribute('data-feature-index')).toBe('1');
+    expect(await refused.nth(0).textContent()).toMatch(/feature 1.*LineString has 1 point/);
+    expect(await refused.nth(1).getAttribute('data-feature-index')).toBe('3');
+    expect(await refused.nth(1).textContent()).toMatch(/feature 3.*unsupported geometry Circle/);
+    await expect.poll(() => nora.locator('[data-annotation-item]').count()).toBe(before + 2);
+    await nora.screenshot({ path: artifact('annotate-import-errors.png') });
+
+    // Nothing importable: an error, with the same list.
+    await nora.getByTestId('geojson-input').setInputFiles({
+      name: 'bad.geojson',
+      mimeType: 'application/geo+json',
+      buffer: Buffer.from('[{"type":"Feature","geometry":{"type":"Point","coordinates":["a",1]}}]'),
+    });
+    await expect.poll(() => result.textContent()).toMatch(/Imported 0 of 1 feature from bad\.geojson/);
+    expect(await result.locator('.error-text').count()).toBe(1);
+    expect(await refused.count()).toBe(1);
+    expect(await refused.first().textContent()).toMatch(/feature 0.*expected \[x, y\] finite numbers/);
+    expect(await nora.locator('[data-annotation-item]').count()).toBe(before + 2);
+    expect(problems).toEqual([]);
+  });
 });

@@ -1,6 +1,6 @@
 import { useRef, useState, type ChangeEvent } from 'react';
 import type { AnnotationClass, AnnotationDto } from '../../../protocol/review.ts';
-import { exportAnnotationsGeoJson, importAnnotationsGeoJson } from '../api.ts';
+import { ApiError, exportAnnotationsGeoJson, importAnnotationsGeoJson } from '../api.ts';
 import type { Mpp } from '../viewer/geometry.ts';
 import { measureShape, measureText } from '../viewer/measure-shapes.ts';
 import {
@@ -12,6 +12,14 @@ import {
   type AnnotationFilter,
 } from './annotation-filter.ts';
 import { KIND_LABELS, UNCLASSIFIED, annotationColour } from './constants.ts';
+import {
+  featureReason,
+  importOutcome,
+  LIST_PAGE,
+  listedRows,
+  reportOf,
+  type ImportOutcome,
+} from './import-report.ts';
 import type { AnnotationOps } from './ops.ts';
 import { PaletteDialog } from './PaletteDialog.tsx';
 import type { Palette } from './usePalette.ts';
@@ -54,12 +62,14 @@ export function measureLine(a: Pick<AnnotationDto, 'kind' | 'geometry'>, mpp: Mp
  */
 export function AnnotationsPanel(p: Props) {
   const file = useRef<HTMLInputElement>(null);
-  const [io, setIo] = useState<{ ok: boolean; text: string } | null>(null);
+  const [io, setIo] = useState<ImportOutcome | null>(null);
   const [editingPalette, setEditingPalette] = useState(false);
   const selected = p.annotations.find((a) => a.id === p.selectedId) ?? null;
   const classes = classCounts(p.annotations, p.palette.classes);
   const authors = authorsOf(p.annotations);
   const hiddenCount = p.annotations.length - p.visible.length;
+  const [listLimit, setListLimit] = useState(LIST_PAGE);
+  const listed = listedRows(p.visible, listLimit, p.selectedId);
 
   const doExport = async () => {
     try {
@@ -79,19 +89,19 @@ export function AnnotationsPanel(p: Props) {
     const f = e.target.files?.[0];
     e.target.value = '';
     if (!f) return;
-    let body: unknown;
+    setIo({ ok: true, text: `Importing ${f.name}…` });
     try {
-      body = JSON.parse(await f.text());
-    } catch {
-      setIo({ ok: false, text: `${f.name} is not JSON` });
-      return;
-    }
-    try {
-      const r = await importAnnotationsGeoJson(p.slideId, body);
-      setIo({ ok: true, text: `Imported ${r.imported} annotation${r.imported === 1 ? '' : 's'}` });
+      const r = await importAnnotationsGeoJson(p.slideId, await f.text());
+      setIo(importOutcome(f.name, r.imported, r.errors));
       p.onImported();
     } catch (err) {
-      setIo({ ok: false, text: errorText(err) });
+      // Nothing stored: the server's report still names each feature and why.
+      const report = err instanceof ApiError ? reportOf(err.body) : null;
+      setIo(
+        report
+          ? { ...importOutcome(f.name, 0, report.errors), ok: false }
+          : { ok: false, text: `${f.name}: ${errorText(err)}` },
+      );
     }
   };
 
@@ -131,13 +141,27 @@ export function AnnotationsPanel(p: Props) {
         />
       </div>
       {io && (
-        <p
-          className={io.ok ? 'small ok-text' : 'small error-text'}
-          role="status"
-          data-testid="geojson-result"
-        >
-          {io.text}
-        </p>
+        <div className="import-result" data-testid="geojson-result">
+          <p className={io.ok ? 'small ok-text' : 'small error-text'} role="status">
+            {io.text}{' '}
+            <button type="button" className="link-btn" onClick={() => setIo(null)} aria-label="Dismiss">
+              ✕
+            </button>
+          </p>
+          {io.errors && io.errors.length > 0 && (
+            <ol
+              className="import-errors small"
+              aria-label="Features not imported"
+              data-testid="import-errors"
+            >
+              {io.errors.map((x, i) => (
+                <li key={i} data-feature-index={x.index}>
+                  <span className="muted">feature {x.index}</span> {featureReason(x)}
+                </li>
+              ))}
+            </ol>
+          )}
+        </div>
       )}
       {p.mpp === null && p.annotations.length > 0 && (
         <p className="warn small">This slide has no µm/px calibration: measurements are in pixels.</p>
@@ -199,7 +223,7 @@ export function AnnotationsPanel(p: Props) {
         </p>
       ) : (
         <ul className="ann-list">
-          {p.visible.map((a) => {
+          {listed.map((a) => {
             const m = measureLine(a, p.mpp);
             return (
               <li key={a.id}>
@@ -241,6 +265,19 @@ export function AnnotationsPanel(p: Props) {
             );
           })}
         </ul>
+      )}
+      {listed.length < p.visible.length && (
+        <p className="muted small list-more">
+          {listed.length} of {p.visible.length} listed.{' '}
+          <button
+            type="button"
+            className="link-btn"
+            onClick={() => setListLimit(listed.length + LIST_PAGE)}
+            data-testid="list-more"
+          >
+            Show {Math.min(LIST_PAGE, p.visible.length - listed.length)} more
+          </button>
+        </p>
       )}
       {selected &&
         (p.readOnly ? (
