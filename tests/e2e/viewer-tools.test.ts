@@ -291,6 +291,12 @@ describe.skipIf(!ready)(
       await waitPanesLoaded(1);
       expect(await readout.textContent()).toBe('40x (digital)');
       expect(await readout.getAttribute('class')).toContain('digital');
+      // The magnification buttons past the 20x objective carry the same mark, the rest none.
+      const button = (m: number) => page.locator(`button[data-mag="${m}"]`).first();
+      expect(await button(20).getAttribute('data-digital')).toBe('false');
+      expect(await button(40).getAttribute('data-digital')).toBe('true');
+      expect(await button(40).getAttribute('aria-label')).toMatch(/digital zoom/);
+      expect(await button(40).getAttribute('title')).toMatch(/beyond the scanner's 20x objective/);
       await readout.screenshot({ path: artifact('tools-digital-readout.png') });
       await page.screenshot({ path: artifact('tools-digital.png') });
       // Without an objective: past one screen pixel per image pixel (the copy at 0.998 µm/px, ≈10x at 1:1).

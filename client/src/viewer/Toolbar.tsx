@@ -4,7 +4,7 @@ import { UNCLASSIFIED } from '../review/constants.ts';
 import { FitIcon, RotateLeftIcon, RotateRightIcon } from '../ui/icons.tsx';
 import { TOOL_KEY, type Tool } from './keys.ts';
 import { TOOL_ICONS } from './tool-icons.tsx';
-import { formatMagnification, MAGNIFICATIONS, type Power } from './viewport.ts';
+import { formatMagnification, imageZoomFor, isDigitalZoom, MAGNIFICATIONS, type Power } from './viewport.ts';
 
 interface Props {
   power: Power;
@@ -55,21 +55,32 @@ export function Toolbar(p: Props) {
         <button type="button" className="tbtn" onClick={p.onFit} title="Fit the slide (0)">
           <FitIcon /> Fit
         </button>
-        {MAGNIFICATIONS.map((m, i) => (
-          <button
-            key={m}
-            type="button"
-            className="tbtn"
-            disabled={magDisabled || m > p.maxMagnification + 1e-9}
-            onClick={() => p.onMagnification(m)}
-            title={
-              magDisabled ? 'Magnification unknown for this slide' : `${formatMagnification(m)} (${i + 1})`
-            }
-            data-mag={m}
-          >
-            {formatMagnification(m)}
-          </button>
-        ))}
+        {MAGNIFICATIONS.map((m, i) => {
+          // Beyond the scan's own resolution, as the read-out marks it.
+          const digital = !magDisabled && isDigitalZoom(imageZoomFor(m, p.power));
+          const label = formatMagnification(m);
+          return (
+            <button
+              key={m}
+              type="button"
+              className={`tbtn${digital ? ' digital' : ''}`}
+              disabled={magDisabled || m > p.maxMagnification + 1e-9}
+              onClick={() => p.onMagnification(m)}
+              title={
+                magDisabled
+                  ? 'Magnification unknown for this slide'
+                  : digital
+                    ? `${label} (${i + 1}): digital zoom, beyond the ${p.power.source === 'objective' ? `scanner's ${formatMagnification(p.power.base)} objective` : 'scan'}; pixels are enlarged, not resolved`
+                    : `${label} (${i + 1})`
+              }
+              aria-label={digital ? `${label}, digital zoom` : undefined}
+              data-mag={m}
+              data-digital={digital ? 'true' : 'false'}
+            >
+              {label}
+            </button>
+          );
+        })}
       </div>
       <div className="tool-group" aria-label="Rotation">
         <button
