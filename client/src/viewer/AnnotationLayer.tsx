@@ -1,23 +1,39 @@
-import { memo, useImperativeHandle, useLayoutEffect, useMemo, useRef, useState, type Ref } from 'react';
+import {
+  memo,
+  useImperativeHandle,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+  type CSSProperties,
+  type Ref,
+} from 'react';
 import type { AnnotationDto, AnnotationKind, Geometry } from '../../../protocol/review.ts';
 import { annotationColour } from '../review/constants.ts';
 import { translate } from '../review/shapes.ts';
 import { contains, cullShapes, geometryRect, viewRect, zoomOf, type Rect } from './cull.ts';
-import { invert, type Affine } from './geometry.ts';
+import { cssMove, invert, sameAffine, type Affine } from './geometry.ts';
 
 /** Point markers' radius, in screen pixels. */
 const POINT_R = 5;
 const MULTIPOINT_R = 4;
-/** The drawn set covers the view and this much more of its size on every side. */
-const MARGIN = 0.5;
+/**
+ * The layer covers the view and this much more of its size on every side (what a pan uncovers
+ * before the shapes are drawn anew), and clips there: left unclipped, shapes far outside the view
+ * made each frame of a move 200-450 ms long (with 5,000 shapes after a zoom), clipped ~30 ms.
+ */
+const MARGIN = 0.25;
 /** A view at rest this long is "settled": the drawn set and marker sizes follow it. */
 const SETTLE_MS = 120;
-/** While zooming, the drawn set is redone early once the scale has changed this much. */
-const ZOOM_DRIFT = 4;
+/**
+ * While zooming, the drawn set is redone early once the scale has changed this much (until then the
+ * painted picture is scaled, its strokes with it).
+ */
+const ZOOM_DRIFT = 2;
 /** Screen pixels a shape may paint beyond its box (selection halo, point markers). */
 const PAD_PX = 12;
 
-/** Called once per frame with the image → screen transform; costs one attribute write. */
+/** Called once per frame with the image → screen transform; costs one style write. */
 export interface LayerHandle {
   frame(t: Affine): void;
 }
@@ -32,8 +48,12 @@ interface Props {
 
 /** What the drawn set was computed for. */
 interface Cut {
+  /** The image → screen transform the shapes are drawn with. */
+  t: Affine;
   /** Image rectangle the drawn set covers. */
   rect: Rect;
+  /** The layer's box in the pane: `MARGIN` of the pane's size beyond it on every side. */
+  box: { left: number; top: number; width: number; height: number };
   /** Image pixels per screen pixel when it was computed (markers and labels use it). */
   px: number;
   /** The transform's linear part undone (labels stay upright and at screen size). */
@@ -41,6 +61,7 @@ interface Cut {
 }
 
 const matrix = (t: readonly number[]): string => `matrix(${t.join(' ')})`;
+
 const ringPath = (ring: readonly (readonly [number, number])[]): string =>
   `M${ring.map(([x, y]) => `${x},${y}`).join('L')}Z`;
 const list = (pts: readonly (readonly [number, number])[]): string =>
@@ -51,14 +72,25 @@ function ringsPath(g: { points: [number, number][]; holes?: [number, number][][]
   return [g.points, ...(g.holes ?? [])].map(ringPath).join(' ');
 }
 
-const VE = 'non-scaling-stroke';
-
 /**
  * One shape in level-0 image pixels, to be drawn inside a group carrying the image → screen
- * transform; strokes keep their screen width, and point markers take `px` (image pixels per
- * screen pixel) to keep theirs.
+ * transform. Point markers take `px` (image pixels per screen pixel) to keep their screen size.
+ * Strokes: with `nonScaling` (a shape being drawn) the browser keeps them at their screen width on
+ * every frame; without it, the stylesheet scales them by the layer's `--px` (stored shapes: a
+ * non-scaling stroke made each repaint of 5,000 shapes ~2.5x slower).
  */
-export function ShapeBody({ kind, g, px }: { kind: AnnotationKind; g: Geometry; px: number }) {
+export function ShapeBody({
+  kind,
+  g,
+  px,
+  nonScaling = false,
+}: {
+  kind: AnnotationKind;
+  g: Geometry;
+  px: number;
+  nonScaling?: boolean;
+}) {
+  const VE = nonScaling ? 'non-scaling-stroke' : undefined;
   const pts = g.points;
   const first = pts[0];
   if (!first) return null;
@@ -164,10 +196,13 @@ const Annotation = memo(function Annotation({
 });
 
 /**
- * The stored annotations, in level-0 image pixels under one `<g transform="matrix(…)">`. Panning
- * and zooming only rewrite that attribute (through `frame`), so no shape re-renders while the view
- * moves. Only shapes whose box meets the view (plus a margin) are drawn; the set is redone when the
- * view settles, or at once when the view leaves the margin or the scale drifts far.
+ * The stored annotations, in level-0 image pixels under one `<g transform="matrix(…)">` in an SVG
+ * of their own. While the view moves, only that SVG's CSS transform follows it (the move since the
+ * shapes were drawn): the compositor shifts and scales the picture already painted, so a frame
+ * repaints nothing however many shapes there are (with 5,000, repainting them made every frame of a
+ * zoom or pan 100-450 ms long). Only shapes whose box meets the view (plus a margin) are drawn; they
+ * are drawn anew at the frame's transform when the view settles, or at once when the view leaves the
+ * margin or the scale drifts far.
  */
 export const AnnotationLayer = memo(function AnnotationLayer({
   annotations,
@@ -175,7 +210,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   moving,
   ref,
 }: Props) {
-  const group = useRef<SVGGElement>(null);
+  const svg = useRef<SVGSVGElement>(null);
   const size = useRef({ width: 0, height: 0 });
   const last = useRef<Affine | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -184,57 +219,67 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   cutRef.current = cut;
 
   const measure = (): void => {
-    const svg = group.current?.ownerSVGElement;
-    if (!svg) return;
-    const r = svg.getBoundingClientRect();
-    size.current = { width: r.width, height: r.height };
+    // The parent's box: the SVG's own is moved by its CSS transform.
+    const box = svg.current?.parentElement;
+    if (box) size.current = { width: box.clientWidth, height: box.clientHeight };
+  };
+
+  /** The CSS move from the drawn transform to the latest frame's. */
+  const follow = (): void => {
+    const el = svg.current;
+    const c = cutRef.current;
+    if (el && c && last.current) el.style.transform = cssMove(c.t, last.current);
   };
 
   const recut = (t: Affine): void => {
     const { width, height } = size.current;
     if (width <= 0 || height <= 0) return;
     const [a, b, c, d] = t;
-    const next: Cut = {
-      rect: viewRect(t, width, height, MARGIN),
-      px: 1 / zoomOf(t),
-      counter: matrix(invert([a, b, c, d, 0, 0])),
-    };
+    const rect = viewRect(t, width, height, MARGIN);
     const prev = cutRef.current;
     if (
       prev &&
-      prev.px === next.px &&
-      prev.counter === next.counter &&
-      prev.rect.minX === next.rect.minX &&
-      prev.rect.minY === next.rect.minY &&
-      prev.rect.maxX === next.rect.maxX &&
-      prev.rect.maxY === next.rect.maxY
+      sameAffine(prev.t, t) &&
+      prev.rect.minX === rect.minX &&
+      prev.rect.minY === rect.minY &&
+      prev.rect.maxX === rect.maxX &&
+      prev.rect.maxY === rect.maxY
     )
       return;
+    const box = {
+      left: -MARGIN * width,
+      top: -MARGIN * height,
+      width: (1 + 2 * MARGIN) * width,
+      height: (1 + 2 * MARGIN) * height,
+    };
+    const next: Cut = { t, rect, box, px: 1 / zoomOf(t), counter: matrix(invert([a, b, c, d, 0, 0])) };
     cutRef.current = next;
     setCut(next);
   };
 
   useLayoutEffect(() => {
-    const svg = group.current?.ownerSVGElement;
-    if (!svg) return;
+    const box = svg.current?.parentElement;
+    if (!box) return;
     measure();
     const ro = new ResizeObserver(() => {
       measure();
       if (last.current) recut(last.current);
     });
-    ro.observe(svg);
+    ro.observe(box);
     return () => {
       ro.disconnect();
       if (timer.current) clearTimeout(timer.current);
     };
   }, []);
 
+  // Drawn anew: the CSS move starts again from the transform drawn with.
+  useLayoutEffect(follow, [cut]);
+
   useImperativeHandle(
     ref,
     () => ({
       frame(t: Affine) {
         last.current = t;
-        group.current?.setAttribute('transform', matrix(t));
         const c = cutRef.current;
         const { width, height } = size.current;
         if (!c) recut(t);
@@ -243,6 +288,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
           if (!contains(c.rect, viewRect(t, width, height)) || drift > ZOOM_DRIFT || drift < 1 / ZOOM_DRIFT)
             recut(t);
         }
+        follow();
         if (timer.current) clearTimeout(timer.current);
         timer.current = setTimeout(() => {
           timer.current = null;
@@ -261,23 +307,43 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     movingId && !shown.some((s) => s.a.id === movingId) ? boxed.find((s) => s.a.id === movingId) : null;
 
   return (
-    <g ref={group} className="annotation-layer">
-      {cut &&
-        [...shown, ...(dragged ? [dragged] : [])].map(({ a }) => {
-          const m = a.id === movingId ? moving : null;
-          const scaled = hasMarkers(a.kind) || Boolean(a.label);
-          return (
-            <Annotation
-              key={a.id}
-              a={a}
-              selected={a.id === selectedId}
-              dx={m?.dx ?? 0}
-              dy={m?.dy ?? 0}
-              px={scaled ? cut.px : 1}
-              counter={a.label ? cut.counter : null}
-            />
-          );
-        })}
-    </g>
+    <svg
+      ref={svg}
+      className="annotation-layer"
+      style={
+        {
+          // Stroke widths are screen pixels times this (review.css): image pixels per screen pixel.
+          '--px': cut?.px ?? 1,
+          ...(cut && {
+            left: cut.box.left,
+            top: cut.box.top,
+            width: cut.box.width,
+            height: cut.box.height,
+            // The pane's origin: the CSS move is in pane pixels.
+            transformOrigin: `${-cut.box.left}px ${-cut.box.top}px`,
+          }),
+        } as CSSProperties
+      }
+    >
+      {cut && (
+        <g transform={matrix([...cut.t.slice(0, 4), cut.t[4] - cut.box.left, cut.t[5] - cut.box.top])}>
+          {[...shown, ...(dragged ? [dragged] : [])].map(({ a }) => {
+            const m = a.id === movingId ? moving : null;
+            const scaled = hasMarkers(a.kind) || Boolean(a.label);
+            return (
+              <Annotation
+                key={a.id}
+                a={a}
+                selected={a.id === selectedId}
+                dx={m?.dx ?? 0}
+                dy={m?.dy ?? 0}
+                px={scaled ? cut.px : 1}
+                counter={a.label ? cut.counter : null}
+              />
+            );
+          })}
+        </g>
+      )}
+    </svg>
   );
 });

@@ -69,23 +69,24 @@ function openGeometry(points: [number, number][], minSize: number): Geometry | n
 
 /**
  * Annotations, others' cursors and view outlines over the slide, all kept in level-0 image pixels and
- * projected through the frame's transform. The SVG itself never takes the pointer: a listener on
- * the pane (capture phase, ahead of OpenSeadragon) claims a press only when it selects, moves or
- * draws something, so an empty spot still pans.
+ * projected through the frame's transform: the stored annotations in a layer of their own
+ * (AnnotationLayer), the rest redrawn each frame above it. The overlay never takes the pointer: a
+ * listener on the pane (capture phase, ahead of OpenSeadragon) claims a press only when it selects,
+ * moves or draws something, so an empty spot still pans.
  */
 export function AnnotationOverlay(props: Props) {
-  const svg = useRef<SVGSVGElement>(null);
+  const root = useRef<HTMLDivElement>(null);
   const [draft, setDraft] = useState<Draft | null>(null);
   const [moving, setMoving] = useState<{ id: string; dx: number; dy: number } | null>(null);
   const latest = useRef({ props, draft });
   latest.current = { props, draft };
   const t = props.transform;
   const layer = useRef<LayerHandle>(null);
-  // Stored annotations follow the view by one attribute write, not a re-render of their shapes.
+  // Stored annotations follow the view by one style write, not a re-render of their shapes.
   useLayoutEffect(() => layer.current?.frame(t), [t]);
 
   useEffect(() => {
-    const pane = svg.current?.parentElement;
+    const pane = root.current?.parentElement;
     if (!pane) return;
     const toImage = (e: { clientX: number; clientY: number }): Pt => {
       const r = pane.getBoundingClientRect();
@@ -248,63 +249,71 @@ export function AnnotationOverlay(props: Props) {
 
   const drawing = props.editable && props.tool !== 'select' && !props.suspended;
   return (
-    <svg ref={svg} className={`annotation-overlay${drawing ? ' drawing' : ''}`} data-tool={props.tool}>
-      {[...(props.views ?? [])].map(([userId, v]) => {
-        const who = props.people?.get(userId);
-        if (!who) return null;
-        const c = boxCorners(v.bounds).map((p) => apply(t, p));
-        const top = c.reduce((a, b) => (b.y < a.y || (b.y === a.y && b.x < a.x) ? b : a));
-        return (
-          <g key={userId} className="view-outline" data-user-id={userId}>
-            <polygon points={c.map((p) => `${p.x},${p.y}`).join(' ')} stroke={who.color} />
-            <text x={top.x + 4} y={top.y + 14} fill={who.color}>
-              {who.name}
-            </text>
-          </g>
-        );
-      })}
+    <div ref={root} className={`annotation-overlay${drawing ? ' drawing' : ''}`} data-tool={props.tool}>
       <AnnotationLayer
         ref={layer}
         annotations={props.annotations}
         selectedId={props.selectedId}
         moving={moving}
       />
-      {draft && (
-        <g className="ann draft" stroke={props.color} fill={props.color} transform={`matrix(${t.join(' ')})`}>
-          {CLICKED.has(draft.kind) || draft.kind === 'freehand' ? (
-            <polyline
-              vectorEffect="non-scaling-stroke"
-              points={[...draft.points, ...(draft.hover ? [pair(draft.hover)] : [])]
-                .map(([x, y]) => `${x},${y}`)
-                .join(' ')}
-            />
-          ) : (
-            <ShapeBody
-              kind={draft.kind}
-              g={{ points: draft.points }}
-              px={1 / (Math.hypot(t[0], t[1]) || 1)}
-            />
-          )}
-        </g>
-      )}
-      {(props.cursors ?? []).map((c) => {
-        const who = props.people?.get(c.userId);
-        if (!who) return null;
-        const s = apply(t, c);
-        return (
+      <svg className="annotation-live">
+        {[...(props.views ?? [])].map(([userId, v]) => {
+          const who = props.people?.get(userId);
+          if (!who) return null;
+          const c = boxCorners(v.bounds).map((p) => apply(t, p));
+          const top = c.reduce((a, b) => (b.y < a.y || (b.y === a.y && b.x < a.x) ? b : a));
+          return (
+            <g key={userId} className="view-outline" data-user-id={userId}>
+              <polygon points={c.map((p) => `${p.x},${p.y}`).join(' ')} stroke={who.color} />
+              <text x={top.x + 4} y={top.y + 14} fill={who.color}>
+                {who.name}
+              </text>
+            </g>
+          );
+        })}
+        {draft && (
           <g
-            key={c.userId}
-            className="remote-cursor"
-            data-user-id={c.userId}
-            transform={`translate(${s.x} ${s.y})`}
+            className="ann draft"
+            stroke={props.color}
+            fill={props.color}
+            transform={`matrix(${t.join(' ')})`}
           >
-            <path d="M0 0 L0 16 L4.5 12 L8 19 L10.5 18 L7 11 L12.5 11 Z" fill={who.color} />
-            <text x={14} y={24} fill={who.color}>
-              {who.name}
-            </text>
+            {CLICKED.has(draft.kind) || draft.kind === 'freehand' ? (
+              <polyline
+                vectorEffect="non-scaling-stroke"
+                points={[...draft.points, ...(draft.hover ? [pair(draft.hover)] : [])]
+                  .map(([x, y]) => `${x},${y}`)
+                  .join(' ')}
+              />
+            ) : (
+              <ShapeBody
+                kind={draft.kind}
+                g={{ points: draft.points }}
+                px={1 / (Math.hypot(t[0], t[1]) || 1)}
+                nonScaling
+              />
+            )}
           </g>
-        );
-      })}
-    </svg>
+        )}
+        {(props.cursors ?? []).map((c) => {
+          const who = props.people?.get(c.userId);
+          if (!who) return null;
+          const s = apply(t, c);
+          return (
+            <g
+              key={c.userId}
+              className="remote-cursor"
+              data-user-id={c.userId}
+              transform={`translate(${s.x} ${s.y})`}
+            >
+              <path d="M0 0 L0 16 L4.5 12 L8 19 L10.5 18 L7 11 L12.5 11 Z" fill={who.color} />
+              <text x={14} y={24} fill={who.color}>
+                {who.name}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+    </div>
   );
 }

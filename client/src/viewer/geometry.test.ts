@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   affineFrom,
+  compose,
+  cssMove,
   apply,
   formatArea,
   formatLength,
@@ -9,6 +11,7 @@ import {
   polygonArea,
   polygonAreaPx,
   rectCorners,
+  type Affine,
 } from './geometry.ts';
 
 describe('line length uses µm per pixel on each axis', () => {
@@ -83,5 +86,36 @@ describe('affine transforms between image and screen', () => {
   });
   it('rejects a singular transform', () => {
     expect(() => invert([0, 0, 0, 0, 1, 1])).toThrow();
+  });
+});
+
+describe('the CSS move between two image → screen transforms', () => {
+  const drawn: Affine = [0.5, 0, 0, 0.5, 100, 50];
+  it('is none when the view has not moved', () => {
+    expect(cssMove(drawn, [...drawn])).toBe('none');
+  });
+  it('maps each screen point drawn at the old transform onto the new one', () => {
+    const now: Affine = [1, 0, 0, 1, -30, 20];
+    const m = /^matrix\((.*)\)$/.exec(cssMove(drawn, now))![1]!.split(', ').map(Number) as unknown as Affine;
+    for (const p of [
+      { x: 0, y: 0 },
+      { x: 1000, y: 400 },
+      { x: -20, y: 7 },
+    ]) {
+      const viaMove = apply(m, apply(drawn, p));
+      const direct = apply(now, p);
+      expect(viaMove.x).toBeCloseTo(direct.x, 9);
+      expect(viaMove.y).toBeCloseTo(direct.y, 9);
+    }
+  });
+  it('composes a then b, rotation included', () => {
+    const rot: Affine = [0, 1, -1, 0, 0, 0];
+    const shift: Affine = [1, 0, 0, 1, 5, 0];
+    // Rotate first, then shift: (1, 0) → (0, 1) → (5, 1).
+    expect(apply(compose(shift, rot), { x: 1, y: 0 })).toEqual({ x: 5, y: 1 });
+    // Shift first, then rotate: (1, 0) → (6, 0) → (0, 6).
+    const p = apply(compose(rot, shift), { x: 1, y: 0 });
+    expect(p.x).toBeCloseTo(0, 12);
+    expect(p.y).toBeCloseTo(6, 12);
   });
 });

@@ -98,3 +98,26 @@ export function formatArea(valueUm2: number, calibrated: boolean): string {
   const mm2 = valueUm2 / 1e6;
   return `${fixed(mm2, mm2 < 1 ? 4 : 3)} mm²`;
 }
+
+/** a then b, as one affine map. */
+export function compose(b: Affine, a: Affine): Affine {
+  return [
+    b[0] * a[0] + b[2] * a[1],
+    b[1] * a[0] + b[3] * a[1],
+    b[0] * a[2] + b[2] * a[3],
+    b[1] * a[2] + b[3] * a[3],
+    b[0] * a[4] + b[2] * a[5] + b[4],
+    b[1] * a[4] + b[3] * a[5] + b[5],
+  ];
+}
+
+/**
+ * The screen → screen move from the transform the shapes were drawn with to the frame's, as CSS
+ * (`none` when there is none).
+ */
+export function cssMove(drawn: Affine, now: Affine): string {
+  const m = compose(now, invert(drawn));
+  const still = Math.abs(m[0] - 1) + Math.abs(m[1]) + Math.abs(m[2]) + Math.abs(m[3] - 1) < 1e-9;
+  if (still && Math.abs(m[4]) < 1e-6 && Math.abs(m[5]) < 1e-6) return 'none';
+  return `matrix(${m.join(', ')})`;
+}
