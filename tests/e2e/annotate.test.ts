@@ -13,6 +13,9 @@ import {
   type TestServer,
 } from './harness.ts';
 
+/** An import is a request and a re-render: seconds on a loaded machine. */
+const WAIT = { timeout: 15_000 };
+
 // CMU-1-Small-Region.svs: 2220 x 2967 px, 0.499 µm/px, 20x objective (PROVENANCE.md).
 const SVS = slidePath('aperio/CMU-1-Small-Region.svs');
 const MPP = 0.499;
@@ -305,7 +308,7 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
     });
     const result = nora.getByTestId('geojson-result');
     await expect
-      .poll(() => result.textContent())
+      .poll(() => result.textContent(), WAIT)
       .toMatch(/Imported 2 of 4 features from partial\.geojson; 2 could not be imported/);
     const refused = nora.getByTestId('import-errors').locator('li');
     expect(await refused.count()).toBe(2);
@@ -313,7 +316,7 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
     expect(await refused.nth(0).textContent()).toMatch(/feature 1.*LineString has 1 point/);
     expect(await refused.nth(1).getAttribute('data-feature-index')).toBe('3');
     expect(await refused.nth(1).textContent()).toMatch(/feature 3.*unsupported geometry Circle/);
-    await expect.poll(() => nora.locator('[data-annotation-item]').count()).toBe(before + 2);
+    await expect.poll(() => nora.locator('[data-annotation-item]').count(), WAIT).toBe(before + 2);
     await nora.screenshot({ path: artifact('annotate-import-errors.png') });
 
     // Nothing importable: an error, with the same list.
@@ -322,7 +325,7 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
       mimeType: 'application/geo+json',
       buffer: Buffer.from('[{"type":"Feature","geometry":{"type":"Point","coordinates":["a",1]}}]'),
     });
-    await expect.poll(() => result.textContent()).toMatch(/Imported 0 of 1 feature from bad\.geojson/);
+    await expect.poll(() => result.textContent(), WAIT).toMatch(/Imported 0 of 1 feature from bad\.geojson/);
     expect(await result.locator('.error-text').count()).toBe(1);
     expect(await refused.count()).toBe(1);
     expect(await refused.first().textContent()).toMatch(/feature 0.*expected \[x, y\] finite numbers/);
