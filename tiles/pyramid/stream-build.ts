@@ -65,6 +65,8 @@ export type BuiltLevel = StoredLevel & { scanner: boolean };
 const BLOCK_PX = 4096;
 /** Memory for half tiles that repeat (a scanner's blank tile and what is made from it). */
 const HALF_CACHE_BYTES = 48 * 1024 ** 2;
+/** Free halves kept for reuse: about the rows of every level in flight. */
+const POOL_BYTES = 96 * 1024 ** 2;
 
 /**
  * A tile of a level above 0, as its two halves (T/2 rows each): halves made from the same tiles
@@ -134,21 +136,28 @@ export async function buildPyramidStream(
   const ids = new Interner();
   const halves = new LruBuffers(Math.max(8, Math.floor(HALF_CACHE_BYTES / halfBytes)));
   const white = Buffer.alloc(halfBytes, 255);
-  const rows: (Row | undefined)[] = [];
+  // Halves and strips are reused rather than allocated anew: hundreds of MB a minute of fresh
+  // buffers kept the garbage collector and the kernel's page zeroing busy for a fifth of the time.
+  const halfPool = new BufferPool(halfBytes, Math.ceil(POOL_BYTES / halfBytes));
+  const stripPool = new BufferPool(blockTiles * T * T * 3, 2 * concurrency);
+  /** Halves in the repeat cache, which rows may share: never given back to the pool. */
+  const shared = new WeakSet<Buffer>();
+  /** The rows being filled, by level and index: band b + 1 fills level 1 while band b's is encoded. */
+  const rows = levels.map(() => new Map<number, Row>());
   const checkAbort = (): void => {
     if (opts.signal?.aborted) throw new SlideError('INGEST_FAILED', 'ingest cancelled');
   };
 
   const rowOf = (k: number, index: number): Row => {
-    let row = rows[k];
-    if (!row || row.index !== index) {
+    let row = rows[k]!.get(index);
+    if (!row) {
       const n = levels[k]!.tilesX;
       row = {
         index,
         tiles: Array.from({ length: n }, () => ({ halves: [white, white], key: undefined })),
         halfKeys: Array.from({ length: n }, () => [undefined, undefined]),
       };
-      rows[k] = row;
+      rows[k]!.set(index, row);
     }
     return row;
   };
@@ -167,29 +176,29 @@ export async function buildPyramidStream(
     col: number,
     h: 0 | 1,
     id: number | undefined,
+    /** Whether `make` writes every pixel (it leaves the right half when there is no right tile). */
+    full: boolean,
     make: (dst: Buffer) => void,
     known?: Buffer,
   ): void => {
     const row = rowOf(k, index);
     let px = known ?? (id === undefined ? undefined : halves.get(id));
     if (!px) {
-      px = Buffer.alloc(halfBytes, 255);
+      px = halfPool.take();
+      // White where `make` leaves it (beyond the level's right edge).
+      if (!full) px.fill(255);
       make(px);
-      if (id !== undefined && ids.repeated(id)) halves.set(id, px);
+      if (id !== undefined && ids.repeated(id)) {
+        halves.set(id, px);
+        shared.add(px);
+      }
     }
     row.tiles[col]!.halves[h] = px;
     row.halfKeys[col]![h] = id;
   };
 
   /** Halves tile (left, right) of a source into `dst`: src rows y0..y0+T-1, columns x0.. (stride sw). */
-  const halveInto = (
-    dst: Buffer,
-    src: Buffer,
-    sw: number,
-    x0: number,
-    y0: number,
-    right: boolean,
-  ): void => {
+  const halveInto = (dst: Buffer, src: Buffer, sw: number, x0: number, y0: number, right: boolean): void => {
     halveRegion(src, sw, x0, y0, dst, T, 0, 0, H, H);
     if (right) halveRegion(src, sw, x0 + T, y0, dst, T, H, 0, H, H);
   };
@@ -198,8 +207,7 @@ export async function buildPyramidStream(
   const pixelsOf = (t: Tile, into: Buffer, stride: number, x0: number): void => {
     for (let h = 0; h < 2; h++) {
       const src = t.halves[h]!;
-      for (let y = 0; y < H; y++)
-        src.copy(into, ((h * H + y) * stride + x0) * 3, y * T * 3, (y + 1) * T * 3);
+      for (let y = 0; y < H; y++) src.copy(into, ((h * H + y) * stride + x0) * 3, y * T * 3, (y + 1) * T * 3);
     }
   };
 
@@ -208,6 +216,7 @@ export async function buildPyramidStream(
     checkAbort();
     const level = levels[k]!;
     const row = rowOf(k, index);
+    rows[k]!.delete(index);
     const bottomMissing = 2 * index + 1 >= levels[k - 1]!.tilesY;
     row.tiles.forEach((t, c) => {
       const [top, bottom] = row.halfKeys[c]!;
@@ -232,9 +241,11 @@ export async function buildPyramidStream(
     await eachLimited(batches, concurrency, async (batch) => {
       checkAbort();
       const stride = batch.length * T;
-      const strip = Buffer.allocUnsafe(stride * T * 3);
+      const buf = stripPool.take();
+      const strip = buf.subarray(0, stride * T * 3);
       batch.forEach((c, i) => pixelsOf(row.tiles[c]!, strip, stride, i * T));
       const out = await encoder.encodeBlock(strip, batch.length, 1);
+      stripPool.give(buf);
       batch.forEach((c, i) => encoded.set(c, out[i]!));
     });
     const writes: Promise<void>[] = [];
@@ -249,18 +260,25 @@ export async function buildPyramidStream(
 
     const up = levels[k + 1];
     const upIndex = index >> 1;
-    if (!up || upIndex >= up.tilesY) return;
+    if (!up || upIndex >= up.tilesY) {
+      for (const t of row.tiles)
+        for (const half of t.halves) if (half !== white && !shared.has(half)) halfPool.give(half);
+      return;
+    }
     const h = (index & 1) as 0 | 1;
     for (let c = 0; c < up.tilesX; c++) {
       const left = row.tiles[2 * c]!;
       const right = 2 * c + 1 < level.tilesX ? row.tiles[2 * c + 1]! : null;
-      placeHalf(k + 1, upIndex, c, h, halfId(left.key, right ? right.key : null), (dst) => {
+      placeHalf(k + 1, upIndex, c, h, halfId(left.key, right ? right.key : null), right !== null, (dst) => {
         for (let part = 0; part < 2; part++) {
           halveRegion(left.halves[part]!, T, 0, 0, dst, T, 0, part * (H >> 1), H, H >> 1);
           if (right) halveRegion(right.halves[part]!, T, 0, 0, dst, T, H, part * (H >> 1), H, H >> 1);
         }
       });
     }
+    // This row's own halves are read for the last time above.
+    for (const t of row.tiles)
+      for (const half of t.halves) if (half !== white && !shared.has(half)) halfPool.give(half);
     if (h === 1 || index === level.tilesY - 1) await finishRow(k + 1, upIndex);
   };
 
@@ -290,7 +308,13 @@ export async function buildPyramidStream(
           for (let h = 0; h < nrows; h++) {
             const id = halfId(key(l, h), right ? key(l + 1, h) : null);
             // Held from here: the cache may drop it while this block is read.
-            made.push({ col: c, h: h as 0 | 1, id, right, px: id === undefined ? undefined : halves.get(id) });
+            made.push({
+              col: c,
+              h: h as 0 | 1,
+              id,
+              right,
+              px: id === undefined ? undefined : halves.get(id),
+            });
           }
         }
         return made.some((m) => !m.px);
@@ -299,19 +323,49 @@ export async function buildPyramidStream(
         writer.put(0, (row0 + Math.floor(i / cols)) * L0.tilesX + c0 + (i % cols), t.stored, t.key),
       );
       for (const m of made)
-        placeHalf(1, b, m.col, m.h, m.id, (dst) => {
-          if (!block.rgb) throw new Error('level-0 pixels were not decoded');
-          halveInto(dst, block.rgb, cols * T, (2 * m.col - c0) * T, m.h * T, m.right);
-        }, m.px);
+        placeHalf(
+          1,
+          b,
+          m.col,
+          m.h,
+          m.id,
+          m.right,
+          (dst) => {
+            if (!block.rgb) throw new Error('level-0 pixels were not decoded');
+            halveInto(dst, block.rgb, cols * T, (2 * m.col - c0) * T, m.h * T, m.right);
+          },
+          m.px,
+        );
       await Promise.all(writes);
       progress(block.tiles.length);
     });
-    if (feeds) await finishRow(1, b);
+  };
+
+  /** Band b's row of level 1, once its halves are made: encoded, stored, and halved upwards. */
+  const up = async (b: number): Promise<void> => {
+    const L1 = levels[1];
+    if (L1 !== undefined && b < L1.tilesY) await finishRow(1, b);
   };
 
   try {
     const L0 = levels[0]!;
-    for (let b = 0; b < Math.ceil(L0.tilesY / 2); b++) await band(b);
+    // Band b + 1's level 0 is read and decoded while band b's levels above are encoded: the two
+    // alternate between libvips's threads and this one (halving), so run apart each leaves a core
+    // idle part of the time. The levels above are made one band at a time, in order.
+    let above: Promise<void> = Promise.resolve();
+    try {
+      for (let b = 0; b < Math.ceil(L0.tilesY / 2); b++) {
+        await band(b);
+        const prev = above;
+        above = prev.then(() => up(b));
+        // At most one band's upper levels waiting behind the one in progress.
+        await prev;
+      }
+    } finally {
+      // Never left running into an abort or a finish; its failure, if it failed, is thrown below.
+      await above.catch(() => undefined);
+    }
+    await above;
     await writer.finish();
   } catch (e) {
     await writer.abort();
@@ -339,6 +393,23 @@ async function eachLimited<T>(items: readonly T[], n: number, fn: (item: T) => P
   };
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
   if (failed) throw (failed as { e: unknown }).e;
+}
+
+/** Buffers of one size, given back after use and taken again (a few rows' worth kept). */
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  constructor(
+    private readonly size: number,
+    private readonly max: number,
+  ) {}
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(this.size);
+  }
+
+  give(b: Buffer): void {
+    if (this.free.length < this.max) this.free.push(b);
+  }
 }
 
 /** Small numbers for content ids (strings), and whether an id was asked for more than once. */

@@ -16,7 +16,8 @@ export async function tiffTiles(tiff: Buffer): Promise<TileCoding & { tiles: Buf
   const tiles: Buffer[] = [];
   for (let i = 0; i < level.tilesX * level.tilesY; i++) {
     const { offset, length } = tileLocation(level, i % level.tilesX, Math.floor(i / level.tilesX));
-    tiles.push(Buffer.from(tiff.subarray(offset, offset + length)));
+    // Views, not copies: the tiles are written soon, and the block's TIFF freed with them.
+    tiles.push(tiff.subarray(offset, offset + length));
   }
   const rgb = level.photometric === 2;
   return {
@@ -40,7 +41,13 @@ export class TileEncoder {
   ) {}
 
   static async create(tileSize: number, quality: number): Promise<TileEncoder> {
-    const probe = await encodeTiff(Buffer.alloc(tileSize * tileSize * 3, 255), tileSize, tileSize, tileSize, quality);
+    const probe = await encodeTiff(
+      Buffer.alloc(tileSize * tileSize * 3, 255),
+      tileSize,
+      tileSize,
+      tileSize,
+      quality,
+    );
     const t = await tiffTiles(probe);
     return new TileEncoder(tileSize, quality, {
       colour: t.colour,

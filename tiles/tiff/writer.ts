@@ -30,6 +30,10 @@ interface Entry {
   bytes: Buffer;
 }
 
+/** Bytes of tiles gathered before they are written, in one call. */
+const BATCH_BYTES = 8 * 1024 * 1024;
+const PAD = Buffer.alloc(1);
+
 /**
  * libvips (8.18) refuses to read a TIFF whose tile side is over 256 and at least 4x the image side
  * ("tile size out of range"); callers pick a smaller tile when this says no.
@@ -48,6 +52,10 @@ export function tileFitsImage(width: number, height: number, tw: number, th: num
 export class TiffWriter {
   private pos = 16;
   private writes: Promise<unknown> = Promise.resolve();
+  /** Tiles put but not yet handed to the file, contiguous from `batchAt`. */
+  private batch: Buffer[] = [];
+  private batchAt = 16;
+  private batchBytes = 0;
   private failed: unknown = null;
   private readonly offsets: number[][];
   private readonly counts: number[][];
@@ -70,7 +78,12 @@ export class TiffWriter {
     return new TiffWriter(await open(path, 'w'), levels);
   }
 
-  /** Queue tile `index` (row-major) of image `level`; resolves when its bytes are written. */
+  /**
+   * Queue tile `index` (row-major) of image `level`. Tiles are written in batches of `BATCH_BYTES`
+   * (one system call for hundreds of tiles: written one by one, the calls cost more than the
+   * bytes); the promise resolves at once, or when a batch it completes is on disk, so that no more
+   * than about two batches are ever held. A write's failure is thrown by a later put or by finish.
+   */
   put(level: number, index: number, data: Buffer, key?: string): Promise<void> {
     const offsets = this.offsets[level];
     if (!offsets || index < 0 || index >= offsets.length)
@@ -80,11 +93,12 @@ export class TiffWriter {
       throw new RangeError(
         `raw tile ${index} has ${data.length} bytes, expected ${l.tileWidth * l.tileHeight * (l.bands ?? 3)}`,
       );
+    if (this.failed) return Promise.reject(this.failed as Error);
     const seen = key === undefined ? undefined : this.shared.get(key);
     if (seen) {
       offsets[index] = seen.offset;
       this.counts[level]![index] = seen.count;
-      return this.writes.then(() => undefined);
+      return Promise.resolve();
     }
     const at = this.pos;
     // Word-aligned, as the TIFF specification recommends.
@@ -92,11 +106,29 @@ export class TiffWriter {
     offsets[index] = at;
     this.counts[level]![index] = data.length;
     if (key !== undefined) this.shared.set(key, { offset: at, count: data.length });
-    const w = this.writes.then(() => this.fh.write(data, 0, data.length, at));
+    this.batch.push(data);
+    if (data.length % 2) this.batch.push(PAD);
+    this.batchBytes += data.length;
+    return this.batchBytes >= BATCH_BYTES ? this.flush() : Promise.resolve();
+  }
+
+  /** Hands the batch to the file; resolves when it is written (rejects if that or an earlier write failed). */
+  private flush(): Promise<void> {
+    if (this.batch.length === 0) return this.writes.then(() => this.check());
+    const bufs = this.batch;
+    const at = this.batchAt;
+    this.batch = [];
+    this.batchAt = this.pos;
+    this.batchBytes = 0;
+    const w = this.writes.then(() => this.fh.writev(bufs, at));
     this.writes = w.catch((e: unknown) => {
       this.failed ??= e;
     });
-    return w.then(() => undefined);
+    return this.writes.then(() => this.check());
+  }
+
+  private check(): void {
+    if (this.failed) throw this.failed;
   }
 
   /** Whether a tile with this key was put: another tile with the key is then stored at no cost. */
@@ -107,8 +139,7 @@ export class TiffWriter {
   /** Writes the directories, flushes and closes the file; every tile must have been put. */
   async finish(): Promise<void> {
     try {
-      await this.writes;
-      if (this.failed) throw this.failed;
+      await this.flush();
       this.levels.forEach((l, k) => {
         const missing = this.counts[k]!.findIndex((n) => n === 0);
         if (missing >= 0)
@@ -131,6 +162,7 @@ export class TiffWriter {
 
   /** Closes the file without finishing it (the caller removes it). */
   async abort(): Promise<void> {
+    this.batch = [];
     await this.writes.catch(() => undefined);
     await this.fh.close().catch(() => undefined);
   }
