@@ -82,6 +82,29 @@ describe.skipIf(!have)("the scanner's tiles are kept", () => {
     expect(body(out.tables!).equals(body(src.tables!))).toBe(true);
   });
 
+  it("a block of an SVS's tiles read at once is each tile as read alone, keys included", async () => {
+    const source = await openSlide(slidePath(CMU));
+    try {
+      const st = (await source.scannerTiles!())!;
+      expect(st.tiles).toBeTypeOf('function');
+      for (const [col0, row0, cols, rows] of [
+        [0, 0, 10, 13],
+        [3, 5, 4, 2],
+        [9, 12, 1, 1],
+      ] as const) {
+        const block = await st.tiles!(col0, row0, cols, rows);
+        expect(block).toHaveLength(cols * rows);
+        for (let i = 0; i < block.length; i++) {
+          const one = await st.tile(col0 + (i % cols), row0 + Math.floor(i / cols));
+          expect(block[i]!.bytes.equals(one.bytes), `tile ${i} of ${col0},${row0}`).toBe(true);
+          expect(block[i]!.key).toBe(one.key);
+        }
+      }
+    } finally {
+      await source.close();
+    }
+  });
+
   it('a DICOM JPEG Baseline series: every level-0 tile is the source frame, byte for byte', async () => {
     const m = stored.get(DCM)!;
     expect(m.tileSize).toBe(256);

@@ -69,9 +69,13 @@ export function scannerLevel0(st: ScannerTiles, width: number, height: number, n
     try {
       return await rgbOf(sharp(completeJpeg(t.stored, st.tables, st.colour)), T, T);
     } catch (e) {
-      throw new SlideError('CORRUPT_FILE', `${name}: JPEG tile ${col},${row} cannot be decoded: ${firstLine(e)}`, {
-        cause: e,
-      });
+      throw new SlideError(
+        'CORRUPT_FILE',
+        `${name}: JPEG tile ${col},${row} cannot be decoded: ${firstLine(e)}`,
+        {
+          cause: e,
+        },
+      );
     }
   };
   return {
@@ -84,11 +88,15 @@ export function scannerLevel0(st: ScannerTiles, width: number, height: number, n
     jpegTables: tables,
     async block(col0, row0, cols, rows, need): Promise<Level0Block> {
       const tiles: StoredTile[] = [];
-      for (let r = row0; r < row0 + rows; r++)
-        for (let c = col0; c < col0 + cols; c++) {
-          const { bytes, key } = await st.tile(c, r);
+      if (st.tiles)
+        for (const { bytes, key } of await st.tiles(col0, row0, cols, rows))
           tiles.push({ stored: bytes, key });
-        }
+      else
+        for (let r = row0; r < row0 + rows; r++)
+          for (let c = col0; c < col0 + cols; c++) {
+            const { bytes, key } = await st.tile(c, r);
+            tiles.push({ stored: bytes, key });
+          }
       if (!need(tiles)) return { tiles, rgb: null };
       const tiff = tiledTiffBuffer(
         {

@@ -49,6 +49,11 @@ export interface ScannerTiles {
   tables: Buffer | null;
   /** Tile (col, row) as the scanner stored it; tiles with the same key are the same bytes. */
   tile(col: number, row: number): Promise<{ bytes: Buffer; key: string }>;
+  /**
+   * Tiles of columns col0.. and rows row0.., row-major, as `tile` gives them: where a reader can, a
+   * row's tiles that lie together in the file are read at once.
+   */
+  tiles?(col0: number, row0: number, cols: number, rows: number): Promise<{ bytes: Buffer; key: string }[]>;
 }
 
 /**
