@@ -26,15 +26,15 @@ export interface IsolatedIngestOptions {
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /**
- * glibc's allocator for the converter: blocks of up to 256 MB from its heap, and freed memory kept
+ * glibc's allocator for the converter: blocks of up to 32 MB from its heap, and freed memory kept
  * for reuse rather than handed back to the kernel. A pyramid build decodes and encodes a few MB at a
  * time, a thousand times a minute; mapped and unmapped each time, those buffers were zeroed page by
  * page by the kernel: 17 s of system time of 94 s CPU on the 60,000 x 45,000 bench slide, 9 s so.
  * An explicit setting in the caller's environment wins.
  */
 const CONVERTER_MALLOC = {
-  MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? String(256 * 1024 ** 2),
-  MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? String(512 * 1024 ** 2),
+  MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? String(32 * 1024 ** 2),
+  MALLOC_TRIM_THRESHOLD_: process.env.MALLOC_TRIM_THRESHOLD_ ?? String(128 * 1024 ** 2),
 };
 
 /**
