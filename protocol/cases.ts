@@ -184,7 +184,30 @@ export const SecondOpinionRequestSchema = z.object({
   question: z.string().min(1).max(2000),
   /** Defaults to the case's subspecialty. */
   subspecialty: z.enum(SUBSPECIALTIES).optional(),
+  /** One of the candidates (GET /api/cases/{id}/second-opinion/candidates); defaults to the suggested one. */
+  specialistId: z.string().min(1).max(64).optional(),
 });
+
+/** A specialist who may be asked: their subspecialties include the case's, enabled, not on leave. */
+export interface SpecialistCandidateDto {
+  userId: string;
+  name: string;
+  siteId: string;
+  siteName: string;
+  subspecialties: Subspecialty[];
+  /** Second opinions asked of them and not yet answered. */
+  waiting: number;
+}
+
+/**
+ * GET /api/cases/{id}/second-opinion/candidates[?subspecialty=]: who may give a second opinion on the
+ * case, least loaded first; `suggested` is the first, null when there is nobody (nothing can be sent).
+ */
+export interface SecondOpinionCandidatesDto {
+  subspecialty: Subspecialty;
+  suggested: string | null;
+  candidates: SpecialistCandidateDto[];
+}
 
 export interface SecondOpinionDto {
   id: string;

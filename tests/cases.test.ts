@@ -17,6 +17,7 @@ import type {
   DashboardDto,
   ImportReport,
   PathologistDto,
+  SecondOpinionCandidatesDto,
   SecondOpinionDto,
   SlideDto,
   WorklistItem,
@@ -223,6 +224,14 @@ describe('second opinion', () => {
     )!;
     expect(
       (
+        await as('manager', `/api/pathologists/${id['spec']}`, {
+          method: 'PATCH',
+          body: JSON.stringify({ subspecialties: [c.subspecialty] }),
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
         await as('anna', `/api/cases/${c.id}/second-opinion`, {
           method: 'POST',
           body: JSON.stringify({ question: 'grade?' }),
@@ -273,6 +282,147 @@ describe('second opinion', () => {
     const after = await body<SecondOpinionDto[]>(await as('manager', `/api/cases/${c.id}/second-opinions`));
     expect(after[0]!.status).toBe('answered');
     expect((await as('bo', `/api/cases/${c.id}/second-opinions`)).status).toBe(404);
+  });
+
+  it('only specialists of the case’s subspecialty are asked: least loaded suggested, another may be picked, none → nothing sent', async () => {
+    const users: Record<string, string> = {};
+    for (const [name, siteId] of [
+      ['haem-b', 'south'],
+      ['haem-a', 'west'],
+      ['haem-away', 'south'],
+      ['no-subs', 'south'],
+      ['haem-off', 'north'],
+    ] as const) {
+      const u = await userWithToken(ctx.db, { name, role: 'specialist', siteId });
+      users[name] = u.id;
+      tok[name] = u.token;
+    }
+    const profile = async (who: string, patch: object) =>
+      expect(
+        (
+          await as('manager', `/api/pathologists/${users[who]}`, {
+            method: 'PATCH',
+            body: JSON.stringify(patch),
+          })
+        ).status,
+      ).toBe(200);
+    await profile('haem-a', { subspecialties: ['haematopathology'] });
+    await profile('haem-b', { subspecialties: ['haematopathology', 'general'] });
+    await profile('haem-away', { subspecialties: ['haematopathology'], onLeave: true });
+    await profile('haem-off', { subspecialties: ['haematopathology'] });
+    await ctx.db.updateTable('users').set({ disabled: 1 }).where('id', '=', users['haem-off']!).execute();
+    // 'no-subs' has no profile: it is asked about nothing (it once took every subspecialty's cases).
+
+    const slides: Record<string, string> = {};
+    const makeCase = async (accession: string, subspecialty: string): Promise<CaseDto> => {
+      const c = await body<CaseDto>(
+        await as('manager', '/api/cases', {
+          method: 'POST',
+          body: JSON.stringify({
+            accession,
+            siteId: 'north',
+            specimenType: 'trephine',
+            subspecialty,
+            priority: 'urgent',
+            receivedAt: day(1),
+          }),
+        }),
+      );
+      const slideId = (Object.keys(slides).length + 1).toString(16).padStart(32, 'a');
+      slides[accession] = slideId;
+      await slideRow(ctx.db, { id: slideId, name: `S${accession}`, siteId: 'north' });
+      const assign = await as('manager', `/api/cases/${c.id}`, {
+        method: 'PATCH',
+        body: JSON.stringify({ assignedTo: id['anna'] }),
+      });
+      expect(assign.status).toBe(200);
+      const attach = await as('manager', `/api/cases/${c.id}/slides`, {
+        method: 'POST',
+        body: JSON.stringify({ slideId }),
+      });
+      expect(attach.status).toBe(200);
+      return c;
+    };
+    const candidates = async (c: CaseDto, who = 'anna') =>
+      body<SecondOpinionCandidatesDto>(await as(who, `/api/cases/${c.id}/second-opinion/candidates`));
+    const ask = (c: CaseDto, extra: object = {}) =>
+      as('anna', `/api/cases/${c.id}/second-opinion`, {
+        method: 'POST',
+        body: JSON.stringify({ question: 'Is this a lymphoma?', ...extra }),
+      });
+    // This test's slides a user sees (a specialist also sees their own site's slides).
+    const sharedWith = async (who: string): Promise<string[]> =>
+      (await body<SlideDto[]>(await as(who, '/api/slides')))
+        .map((x) => x.id)
+        .filter((x) => Object.values(slides).includes(x));
+
+    const first = await makeCase('HM26-0001', 'haematopathology');
+    // Haematopathologists only: enabled, not on leave; least loaded first, then by name.
+    const list = await candidates(first);
+    expect(list.subspecialty).toBe('haematopathology');
+    expect(list.candidates.map((x) => x.name)).toEqual(['haem-a', 'haem-b']);
+    expect(list.candidates.map((x) => x.waiting)).toEqual([0, 0]);
+    expect(list.candidates[1]).toMatchObject({
+      siteId: 'south',
+      subspecialties: ['haematopathology', 'general'],
+    });
+    expect(list.suggested).toBe(users['haem-a']);
+    // Another site's pathologist does not see the case, nor who could be asked about it.
+    expect((await as('bo', `/api/cases/${first.id}/second-opinion/candidates`)).status).toBe(404);
+    expect((await as('anna', `/api/cases/${first.id}/second-opinion/candidates?subspecialty=x`)).status).toBe(
+      400,
+    );
+
+    // Someone outside the list cannot be picked, and nothing leaves the site.
+    for (const who of ['no-subs', 'haem-away', 'haem-off', 'spec']) {
+      const r = await ask(first, { specialistId: users[who] ?? id[who] });
+      expect(r.status, who).toBe(409);
+      expect((await body<{ message: string }>(r)).message).toMatch(/cannot be asked about haematopathology/);
+    }
+    expect(await sharedWith('no-subs')).toEqual([]);
+    expect(await sharedWith('haem-away')).toEqual([]);
+    expect(
+      await body<SecondOpinionDto[]>(await as('anna', `/api/cases/${first.id}/second-opinions`)),
+    ).toEqual([]);
+
+    // The suggested one by default.
+    const r1 = await ask(first);
+    expect(r1.status).toBe(201);
+    expect((await body<SecondOpinionDto>(r1)).specialistId).toBe(users['haem-a']);
+    expect(await sharedWith('haem-a')).toEqual([slides['HM26-0001']]);
+
+    // The next suggestion is the less loaded one; the requester may still pick the busier one.
+    const second = await makeCase('HM26-0002', 'haematopathology');
+    const after = await candidates(second);
+    expect(after.candidates.map((x) => [x.name, x.waiting])).toEqual([
+      ['haem-b', 0],
+      ['haem-a', 1],
+    ]);
+    expect(after.suggested).toBe(users['haem-b']);
+    const r2 = await ask(second, { specialistId: users['haem-a'] });
+    expect(r2.status).toBe(201);
+    expect((await body<SecondOpinionDto>(r2)).specialistName).toBe('haem-a');
+
+    // Nobody of the subspecialty: a clear message, nothing shared, no session, the case unchanged.
+    const neuro = await makeCase('NE26-0001', 'neuro');
+    const none = await candidates(neuro);
+    expect(none).toEqual({ subspecialty: 'neuro', suggested: null, candidates: [] });
+    const r3 = await ask(neuro);
+    expect(r3.status).toBe(409);
+    expect((await body<{ message: string }>(r3)).message).toMatch(
+      /^No specialist in neuro is available in the network .*nothing was sent$/,
+    );
+    expect((await body<CaseDto>(await as('manager', `/api/cases/${neuro.id}`))).status).not.toBe(
+      'second_opinion_requested',
+    );
+    const shares = await ctx.db
+      .selectFrom('shares')
+      .select('grantee_user_id')
+      .where('slide_id', '=', slides['NE26-0001']!)
+      .execute();
+    expect(shares).toEqual([]);
+    for (const who of ['haem-a', 'haem-b', 'no-subs', 'spec'])
+      expect(await sharedWith(who), who).not.toContain(slides['NE26-0001']);
   });
 
   it('workload points come from a table a lab manager can change', async () => {

@@ -89,6 +89,11 @@ beforeAll(async () => {
   for (const [p, b] of [
     [`/api/cases/${caseId}`, { method: 'PATCH', body: JSON.stringify({ assignedTo: id['anna'] }) }],
     [`/api/cases/${caseId}/slides`, { method: 'POST', body: JSON.stringify({ slideId: slide }) }],
+    // Second opinions go only to specialists of the case's subspecialty.
+    [
+      `/api/pathologists/${id['spec']}`,
+      { method: 'PATCH', body: JSON.stringify({ subspecialties: ['gi'] }) },
+    ],
   ] as const)
     expect((await as('manager', p, b)).status).toBe(200);
 });

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import type { CaseDto, SecondOpinionDto, SecondOpinionRequestSchema } from '../../protocol/index.ts';
+import type {
+  CaseDto,
+  SecondOpinionCandidatesDto,
+  SecondOpinionDto,
+  SecondOpinionRequestSchema,
+  SpecialistCandidateDto,
+  Subspecialty,
+} from '../../protocol/index.ts';
+import { SUBSPECIALTIES } from '../../protocol/index.ts';
 import type { Access } from '../auth/access.ts';
 import type { Principal } from '../auth/auth.ts';
 import type { Db } from '../db/index.ts';
@@ -52,27 +60,72 @@ export class SecondOpinionService {
     }));
   }
 
-  /** The least busy specialist of the subspecialty at any site (no subspecialties listed: any). */
-  private async chooseSpecialist(sub: string): Promise<{ id: string; display_name: string }> {
-    const specialists = await this.d.db
+  /**
+   * Who may give a second opinion in `sub`: specialists at any site whose subspecialties include it
+   * (a specialist without any is asked for none), enabled, not on leave, not the one asking; least
+   * loaded (fewest opinions waiting) first.
+   */
+  async candidates(p: Principal, sub: Subspecialty): Promise<SecondOpinionCandidatesDto> {
+    const rows = await this.d.db
       .selectFrom('users')
-      .leftJoin('pathologist_profiles', 'pathologist_profiles.user_id', 'users.id')
-      .select(['users.id', 'users.display_name', 'pathologist_profiles.subspecialties'])
+      .innerJoin('sites', 'sites.id', 'users.site_id')
+      .innerJoin('pathologist_profiles', 'pathologist_profiles.user_id', 'users.id')
+      .select([
+        'users.id',
+        'users.display_name',
+        'users.site_id',
+        'sites.name as site_name',
+        'pathologist_profiles.subspecialties',
+        'pathologist_profiles.on_leave',
+      ])
       .where('users.role', '=', 'specialist')
       .where('users.disabled', '=', 0)
+      .where('users.id', '!=', p.user.id)
       .execute();
-    const fit = specialists.filter((s) => {
-      const subs = JSON.parse(s.subspecialties ?? '[]') as string[];
-      return subs.length === 0 || subs.includes(sub) || sub === 'general';
-    });
-    if (fit.length === 0) throw new HttpError('CONFLICT', `no specialist for ${sub} in the network`);
-    const waiting = await this.d.db
+    const waiting = new Map<string, number>();
+    for (const w of await this.d.db
       .selectFrom('second_opinions')
       .select('specialist_id')
       .where('status', '=', 'waiting')
-      .execute();
-    const busy = (id: string): number => waiting.filter((w) => w.specialist_id === id).length;
-    return fit.sort((a, b) => busy(a.id) - busy(b.id) || (a.id < b.id ? -1 : 1))[0]!;
+      .execute())
+      waiting.set(w.specialist_id, (waiting.get(w.specialist_id) ?? 0) + 1);
+    const candidates: SpecialistCandidateDto[] = rows
+      .map((r) => ({ r, subs: parseSubspecialties(r.subspecialties) }))
+      .filter(({ r, subs }) => subs.includes(sub) && !r.on_leave)
+      .map(({ r, subs }) => ({
+        userId: r.id,
+        name: r.display_name,
+        siteId: r.site_id,
+        siteName: r.site_name,
+        subspecialties: subs,
+        waiting: waiting.get(r.id) ?? 0,
+      }))
+      .sort(
+        (a, b) => a.waiting - b.waiting || a.name.localeCompare(b.name) || (a.userId < b.userId ? -1 : 1),
+      );
+    return { subspecialty: sub, suggested: candidates[0]?.userId ?? null, candidates };
+  }
+
+  /** The one asked: the caller's pick among the candidates, else the suggested one. */
+  private async chooseSpecialist(
+    p: Principal,
+    sub: Subspecialty,
+    pick?: string,
+  ): Promise<SpecialistCandidateDto> {
+    const { candidates } = await this.candidates(p, sub);
+    if (candidates.length === 0)
+      throw new HttpError(
+        'CONFLICT',
+        `No specialist in ${subspecialtyLabel(sub)} is available in the network (none listed with it, or all on leave); nothing was sent`,
+      );
+    if (pick === undefined) return candidates[0]!;
+    const chosen = candidates.find((s) => s.userId === pick);
+    if (!chosen)
+      throw new HttpError(
+        'CONFLICT',
+        `That specialist cannot be asked about ${subspecialtyLabel(sub)} (not listed with it, on leave or disabled); nothing was sent`,
+      );
+    return chosen;
   }
 
   /**
@@ -101,14 +154,14 @@ export class SecondOpinionService {
         .filter((r) => r.name.replace(/[^\p{L}\p{N}]/gu, '').length >= MIN_NAME_CHARS)
         .map((r) => ({ what: 'the name of one of its slides', value: r.name })),
     ]);
-    const chosen = await this.chooseSpecialist(req.subspecialty ?? c.subspecialty);
+    const chosen = await this.chooseSpecialist(p, req.subspecialty ?? c.subspecialty, req.specialistId);
 
     // One code for the request: the specialist sees the case's slides as one study.
     const studyCode = randomStudyCode();
     const expiresAt = new Date(Date.now() + SHARE_DAYS * 86_400_000).toISOString();
     for (const row of rows)
       await this.d.access.createShare(p, row, {
-        userId: chosen.id,
+        userId: chosen.userId,
         deidentified: true,
         studyCode,
         expiresAt,
@@ -121,14 +174,14 @@ export class SecondOpinionService {
       p.user.id,
       hostGrant?.grant.siteId ?? null,
     );
-    await this.d.sessions.invite(sessionId, chosen.id);
+    await this.d.sessions.invite(sessionId, chosen.userId);
     // The question reaches the specialist in the session itself, checked above and without the title.
     await this.d.sessions.addChat(sessionId, { id: p.user.id, name: p.user.displayName }, question);
     const opinion: SecondOpinionDto = {
       id: randomUUID(),
       caseId: c.id,
-      specialistId: chosen.id,
-      specialistName: chosen.display_name,
+      specialistId: chosen.userId,
+      specialistName: chosen.name,
       sessionId,
       status: 'waiting',
       createdAt: new Date().toISOString(),
@@ -139,7 +192,7 @@ export class SecondOpinionService {
         id: opinion.id,
         case_id: c.id,
         requested_by: p.user.id,
-        specialist_id: chosen.id,
+        specialist_id: chosen.userId,
         session_id: sessionId,
         question,
         status: 'waiting',
@@ -150,3 +203,16 @@ export class SecondOpinionService {
     return { opinion, studyCode };
   }
 }
+
+/** A profile's subspecialties as stored (JSON), known ones only. */
+function parseSubspecialties(json: string | null): Subspecialty[] {
+  try {
+    const v = JSON.parse(json ?? '[]') as unknown;
+    return Array.isArray(v) ? SUBSPECIALTIES.filter((s) => v.includes(s)) : [];
+  } catch {
+    return [];
+  }
+}
+
+const subspecialtyLabel = (s: Subspecialty): string =>
+  s === 'gi' ? 'GI pathology' : s === 'general' ? 'general pathology' : s;

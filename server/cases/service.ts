@@ -276,6 +276,16 @@ export class CaseService {
     return r?.id ?? null;
   }
 
+  private async hasProfile(userId: string): Promise<boolean> {
+    const u = await this.db
+      .selectFrom('users')
+      .select('role')
+      .where('id', '=', userId)
+      .where('disabled', '=', 0)
+      .executeTakeFirst();
+    return u?.role === 'pathologist' || u?.role === 'specialist';
+  }
+
   private async isPathologist(userId: string): Promise<boolean> {
     const u = await this.db
       .selectFrom('users')
@@ -288,7 +298,10 @@ export class CaseService {
 
   /** Every pathologist with profile, load and open cases. */
   /** `openCases`: the open cases when the caller has them already (one read of the queue, not two). */
-  async pathologists(openCases?: CaseDto[]): Promise<PathologistDto[]> {
+  async pathologists(
+    openCases?: CaseDto[],
+    roles: readonly ('pathologist' | 'specialist')[] = ['pathologist'],
+  ): Promise<PathologistDto[]> {
     const rows = await this.db
       .selectFrom('users')
       .innerJoin('sites', 'sites.id', 'users.site_id')
@@ -302,7 +315,7 @@ export class CaseService {
         'pathologist_profiles.weekly_capacity',
         'pathologist_profiles.on_leave',
       ])
-      .where('users.role', '=', 'pathologist')
+      .where('users.role', 'in', roles)
       .where('users.disabled', '=', 0)
       .orderBy('users.display_name')
       .execute();
@@ -332,7 +345,9 @@ export class CaseService {
     userId: string,
     patch: { subspecialties?: Subspecialty[]; weeklyCapacity?: number; onLeave?: boolean },
   ): Promise<void> {
-    if (!(await this.isPathologist(userId))) throw new HttpError('NOT_FOUND', `no pathologist ${userId}`);
+    // Specialists have a profile too: their subspecialties route second opinions to them.
+    if (!(await this.hasProfile(userId)))
+      throw new HttpError('NOT_FOUND', `no pathologist or specialist ${userId}`);
     const cur = await this.db
       .selectFrom('pathologist_profiles')
       .selectAll()

@@ -6,6 +6,7 @@ import {
   CreateCaseRequestSchema,
   SecondOpinionRequestSchema,
   SUBSPECIALTIES,
+  type Subspecialty,
   UpdateCaseRequestSchema,
   UpdatePathologistRequestSchema,
   type WorklistItem,
@@ -211,7 +212,9 @@ export function casesRouter(ctx: ServerContext): Router {
     const patch = parseBody(UpdatePathologistRequestSchema, req.body);
     await cases.updatePathologist(id, patch);
     await audit(req, p, { action: 'pathologist.update', targetType: 'user', targetId: id, detail: patch });
-    res.json((await cases.pathologists()).find((x) => x.userId === id));
+    res.json(
+      (await cases.pathologists(undefined, ['pathologist', 'specialist'])).find((x) => x.userId === id),
+    );
   });
 
   r.get('/dashboard', async (req, res) => {
@@ -274,6 +277,12 @@ export function casesRouter(ctx: ServerContext): Router {
     cases.forgetRules();
     await audit(req, p, { action: 'workload.rules', detail: rules });
     res.json(await ctx.db.selectFrom('workload_rules').selectAll().orderBy('specimen_type').execute());
+  });
+
+  r.get('/cases/:id/second-opinion/candidates', async (req, res) => {
+    const { p, c } = await visibleCase(res, req.params.id);
+    const sub = filters(req.query).subspecialty as Subspecialty | undefined;
+    res.json(await opinions.candidates(p, sub ?? c.subspecialty));
   });
 
   r.post('/cases/:id/second-opinion', json({ limit: '8kb' }), async (req, res) => {

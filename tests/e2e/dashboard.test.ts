@@ -144,6 +144,13 @@ async function seed(): Promise<void> {
     subspecialties: ['skin', 'general'],
     weeklyCapacity: 20,
   });
+  // Second opinions go to specialists of the case's subspecialty: the south specialist reads skin.
+  const specialist = await server.ctx.db
+    .selectFrom('users')
+    .select('id')
+    .where('name', '=', USERS.southSpecialist.name)
+    .executeTakeFirstOrThrow();
+  await call('PATCH', `/api/pathologists/${specialist.id}`, { subspecialties: ['skin'] });
 
   const n = { siteId: 'north' } as const;
   const s = { siteId: 'south' } as const;
