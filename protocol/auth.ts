@@ -78,6 +78,8 @@ export interface MeDto {
 export interface AuthStateDto {
   /** True while no user exists: the README's `tessera user add … --role admin` makes the first. */
   setupRequired: boolean;
+  /** While setup is required: the command that makes the first administrator on this server. */
+  setupCommand?: string;
 }
 
 export const LoginRequestSchema = z.object({

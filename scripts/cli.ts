@@ -6,6 +6,7 @@ import { expandInput, ingestIsolated, isSlideError, openSlide } from '../tiles/i
 import { ProgressLine } from './progress.ts';
 import { CliUsageError, cmdAudit, cmdSite, cmdToken, cmdUser } from './cli-accounts.ts';
 import { HttpError } from '../server/http/errors.ts';
+import { shellWord } from '../server/auth/setup.ts';
 
 const USAGE = `usage: tessera <command> [options]
 
@@ -250,7 +251,9 @@ async function cmdDemo(args: string[]): Promise<number> {
       slides,
       log: (l) => console.error(l),
     });
-    console.log(`demo ready in ${config.dataDir}: start the server (npm start) and sign in at /login`);
+    console.log(
+      `demo ready in ${config.dataDir}: start the server with \`npm start -- --data ${shellWord(config.dataDir)}\` and sign in at /login`,
+    );
     console.log(
       `  lab manager: ${r.manager}   administrator: ${r.admin}   password (all demo users): ${r.password}`,
     );

@@ -15,6 +15,7 @@ import { SlideRepo } from './db/slides.ts';
 import { apiRouter, slideDetail } from './http/api.ts';
 import { cors } from './http/cors.ts';
 import { CLIENT_DIST, clientRouter } from './http/static.ts';
+import { firstAdminCommand } from './auth/setup.ts';
 import type { Principal } from './auth/auth.ts';
 import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
@@ -96,9 +97,7 @@ export async function createServerContext(
   });
   const audit = new AuditLog(db);
   if (opts.recover !== false && (await userCount(db)) === 0)
-    log(
-      'no users yet: make the first administrator with `npx tessera user add --name NAME --role admin --site SITE --password-stdin`',
-    );
+    log(`no users yet: make the first administrator with \`${firstAdminCommand(config.dataDir)}\``);
   const ctx: ServerContext = {
     config,
     db,

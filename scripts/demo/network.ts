@@ -124,16 +124,29 @@ export async function seedNetwork(db: Db, o: NetworkOptions): Promise<NetworkSum
     return u;
   };
   const tag = `${o.seed}`;
+  // Every person a name of their own (two Dr Hiro Khans in one network confuse a reassignment).
+  const taken = new Set<string>();
+  const personName = (): string => {
+    for (let i = 0; i < 40; i++) {
+      const n = `${pick(FIRST)} ${pick(LAST)}`;
+      if (!taken.has(n)) return (taken.add(n), n);
+    }
+    for (let i = 0; ; i++) {
+      const n = `${pick(FIRST)} ${String.fromCharCode(65 + (i % 26))}${i >= 26 ? Math.floor(i / 26) : ''}. ${pick(LAST)}`;
+      if (!taken.has(n)) return (taken.add(n), n);
+    }
+  };
   const admin = user(`demo-admin-${tag}`, 'Demo Administrator', 'admin', siteIds[0]!);
   const manager = user(`demo-manager-${tag}`, 'Morgan Lab-Manager', 'lab_manager', siteIds[0]!);
   const paths: { id: string; site: string; subs: string[]; cap: number; leave: boolean }[] = [];
   for (const [si, site] of siteIds.entries())
     for (let k = 0; k < o.pathologistsPerSite; k++) {
-      const display = `Dr ${pick(FIRST)} ${pick(LAST)}`;
+      const display = `Dr ${personName()}`;
       const u = user(`path-${si + 1}-${k + 1}-${tag}`, display, 'pathologist', site);
       const subs = [...new Set([pick(SUBS), pick(SUBS), ...(r() < 0.5 ? [pick(SUBS)] : [])])];
       const cap = 15 + Math.floor(r() * 16);
-      const leave = r() < 0.06;
+      // A few on leave, and at least one in every third site, so that leave shows in every demo.
+      const leave = r() < 0.06 || (si % 3 === 0 && k === o.pathologistsPerSite - 1);
       paths.push({ id: u.id, site, subs, cap, leave });
       profiles.push({
         user_id: u.id,
@@ -146,7 +159,7 @@ export async function seedNetwork(db: Db, o: NetworkOptions): Promise<NetworkSum
   for (const [i, sub] of SUBS.entries()) {
     const u = user(
       `spec-${sub}-${tag}`,
-      `Prof ${pick(FIRST)} ${pick(LAST)} (${sub})`,
+      `Prof ${personName()} (${sub})`,
       'specialist',
       siteIds[i % siteIds.length]!,
     );

@@ -29,6 +29,7 @@ import {
   MemoryLoginLimiter,
 } from '../auth/login-limit.ts';
 import type { ServerContext } from '../context.ts';
+import { firstAdminCommand } from '../auth/setup.ts';
 import { HttpError, validate } from './errors.ts';
 import { slideIdParam } from './api.ts';
 
@@ -129,7 +130,11 @@ export function accountsRouter(
   ): Promise<void> => ctx.audit.record({ actor: p?.user ?? null, ip: clientIp(req), ...e });
 
   r.get('/auth/state', async (_req, res) => {
-    const body: AuthStateDto = { setupRequired: (await userCount(ctx.db)) === 0 };
+    const setupRequired = (await userCount(ctx.db)) === 0;
+    // Until the first user exists, the command to make one, naming this server's data folder.
+    const body: AuthStateDto = setupRequired
+      ? { setupRequired, setupCommand: firstAdminCommand(ctx.config.dataDir) }
+      : { setupRequired };
     res.json(body);
   });
 

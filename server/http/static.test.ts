@@ -116,3 +116,32 @@ describe("a slide's page", () => {
     expect(index.headers.get('cache-control')).toBe('no-cache');
   });
 });
+
+describe('a client built after the server started', () => {
+  it('is served from then on, without a restart', async () => {
+    const later = mkdtempSync(path.join(tmpdir(), 'tessera-dist-later-'));
+    const app = express();
+    app.use(clientRouter(later));
+    const s = app.listen(0, '127.0.0.1');
+    await new Promise((r) => s.once('listening', r));
+    const at = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    try {
+      const before = await fetch(`${at}/`);
+      expect(before.status).toBe(503);
+      expect(await before.text()).toMatch(/npm run build/);
+      mkdirSync(path.join(later, 'assets'));
+      writeFileSync(
+        path.join(later, 'index.html'),
+        '<!doctype html><html><head></head><body>built</body></html>',
+      );
+      writeFileSync(path.join(later, 'assets', 'index-z.js'), 'export {};');
+      const after = await fetch(`${at}/library`);
+      expect(after.status).toBe(200);
+      expect(await after.text()).toContain('built');
+      expect((await fetch(`${at}/assets/index-z.js`)).status).toBe(200);
+    } finally {
+      await new Promise((r) => s.close(r));
+      rmSync(later, { recursive: true, force: true });
+    }
+  });
+});

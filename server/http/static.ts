@@ -20,16 +20,24 @@ export type SlideForPage = (req: Request, res: Response, id: string) => Promise<
 export const EMBEDDED_SLIDE_ID = 'tessera-slide';
 
 export function clientRouter(dist = CLIENT_DIST, slideForPage?: SlideForPage): Router {
+  // A client built after the server started is served from then on, without a restart.
   const r = Router();
-  if (!existsSync(path.join(dist, 'index.html'))) {
-    r.get('/', (_req, res) => {
-      res
+  let built: Router | null = null;
+  r.use((req, res, next) => {
+    if (!built && existsSync(path.join(dist, 'index.html'))) built = builtClientRouter(dist, slideForPage);
+    if (built) return built(req, res, next);
+    if (req.method === 'GET' && req.path === '/')
+      return res
         .status(503)
         .type('text/plain')
         .send('The viewer is not built: run `npm run build` (npm start does this), then reload.\n');
-    });
-    return r;
-  }
+    next();
+  });
+  return r;
+}
+
+function builtClientRouter(dist: string, slideForPage?: SlideForPage): Router {
+  const r = Router();
   r.use(
     '/assets',
     express.static(path.join(dist, 'assets'), {

@@ -99,8 +99,9 @@ describe.skipIf(!ready)('accounts, sharing and de-identification end to end (Chr
       await page.waitForURL('**/login?next=**');
       const setup = page.getByTestId('setup-required');
       await setup.waitFor();
+      // The command names this server's data folder, so it reaches this server's database.
       expect(await setup.locator('code').textContent()).toBe(
-        'npx tessera user add --name NAME --role admin --site SITE --password-stdin',
+        `npx tessera user add --name NAME --role admin --site SITE --password-stdin --data ${fresh.ctx.config.dataDir}`,
       );
       await page.screenshot({ path: artifact('login-setup.png') });
     } finally {

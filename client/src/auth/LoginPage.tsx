@@ -14,6 +14,7 @@ export function LoginPage() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [setup, setSetup] = useState<Setup>('unknown');
+  const [setupCommand, setSetupCommand] = useState(SETUP_COMMAND);
   const nameInput = useRef<HTMLInputElement>(null);
   const passwordInput = useRef<HTMLInputElement>(null);
 
@@ -22,7 +23,10 @@ export function LoginPage() {
     nameInput.current?.focus();
     const ac = new AbortController();
     getAuthState(ac.signal).then(
-      (s) => setSetup(s.setupRequired ? 'required' : 'done'),
+      (s) => {
+        setSetup(s.setupRequired ? 'required' : 'done');
+        if (s.setupCommand) setSetupCommand(s.setupCommand);
+      },
       () => !ac.signal.aborted && setSetup('unreachable'),
     );
     return () => ac.abort();
@@ -68,7 +72,7 @@ export function LoginPage() {
             <pre>
               <code>
                 {/* Lines break between options only, never inside "--password-stdin". */}
-                {SETUP_COMMAND.split(/ (?=--)/).map((part, i) => (
+                {setupCommand.split(/ (?=--)/).map((part, i) => (
                   <Fragment key={part}>
                     {i > 0 && ' '}
                     <span className="nobreak">{part}</span>
