@@ -162,6 +162,15 @@ export interface Suggestion {
   reason: string;
   points: number;
   priority: Priority;
+  subspecialty: Subspecialty;
+  /** Days to the case's target (negative: breached). */
+  daysToBreach: number;
+  /** The receiver: their site, subspecialties, load (points, before this move) and capacity. */
+  toSiteId: string;
+  toSiteName: string;
+  toSubspecialties: Subspecialty[];
+  toLoad: number;
+  toCapacity: number;
 }
 
 export interface BalanceResult {
@@ -178,6 +187,18 @@ export const BalanceDecisionSchema = z.object({
   from: z.uuid().nullable(),
   accept: z.boolean(),
 });
+
+/** Several decisions at once ("accept all", "accept selected"), each taken or refused on its own. */
+export const BalanceDecisionsSchema = z.object({
+  decisions: z.array(BalanceDecisionSchema).min(1).max(5000),
+});
+
+/** What became of each decision of a batch, in order. */
+export interface BalanceDecisionsResult {
+  applied: number;
+  refused: number;
+  results: { caseId: string; ok: boolean; message?: string }[];
+}
 export type BalanceDecision = z.infer<typeof BalanceDecisionSchema>;
 
 export const SecondOpinionRequestSchema = z.object({

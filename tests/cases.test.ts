@@ -12,6 +12,7 @@ import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   AuditPage,
+  BalanceDecisionsResult,
   BalanceResult,
   CaseDto,
   DashboardDto,
@@ -443,6 +444,126 @@ describe('second opinion', () => {
     expect((await as('manager', '/api/workload-rules', { method: 'PUT', body: '{"../x":2}' })).status).toBe(
       400,
     );
+  });
+});
+
+describe('balancing at scale', () => {
+  it('a turned-down suggestion is not offered again until its case changes; accept all takes each decision on its own', async () => {
+    const setProfile = async (who: string, patch: object) =>
+      expect(
+        (
+          await as('manager', `/api/pathologists/${id[who]}`, {
+            method: 'PATCH',
+            body: JSON.stringify(patch),
+          })
+        ).status,
+      ).toBe(200);
+    for (const accession of ['BAL-0001', 'BAL-0002', 'BAL-0003']) {
+      const c = await body<CaseDto>(
+        await as('manager', '/api/cases', {
+          method: 'POST',
+          body: JSON.stringify({
+            accession,
+            siteId: 'north',
+            specimenType: 'biopsy',
+            subspecialty: 'gi',
+            priority: 'routine',
+            receivedAt: day(3),
+          }),
+        }),
+      );
+      expect(
+        (
+          await as('manager', `/api/cases/${c.id}`, {
+            method: 'PATCH',
+            body: JSON.stringify({ assignedTo: id['anna'] }),
+          })
+        ).status,
+      ).toBe(200);
+    }
+    // Anna can hold nothing this week: each of her cases is suggested to Bo, who has room.
+    await setProfile('anna', { weeklyCapacity: 0, subspecialties: ['breast', 'gi', 'skin'] });
+    await setProfile('bo', { weeklyCapacity: 50, subspecialties: ['breast', 'gi', 'skin'] });
+    const suggestions = async () =>
+      (await body<BalanceResult>(await as('manager', '/api/balance/suggestions'))).suggestions.filter(
+        (x) => x.from === id['anna'],
+      );
+    const s1 = await suggestions();
+    expect(s1.length).toBeGreaterThanOrEqual(2);
+    const first = s1[0]!;
+    const bo = (await body<PathologistDto[]>(await as('manager', '/api/pathologists'))).find(
+      (x) => x.userId === id['bo'],
+    )!;
+    // Who receives it, their load and capacity, and how close the case is to its target.
+    expect(first).toMatchObject({
+      to: id['bo'],
+      toName: 'bo',
+      toSiteId: 'south',
+      toSiteName: 'Site south',
+      toSubspecialties: ['breast', 'gi', 'skin'],
+      toLoad: bo.load,
+      toCapacity: 50,
+    });
+    const c1 = await body<CaseDto>(await as('manager', `/api/cases/${first.caseId}`));
+    expect(first.daysToBreach).toBe(c1.daysToBreach);
+    expect(first.subspecialty).toBe(c1.subspecialty);
+
+    const decide = (x: { caseId: string; from: string | null; to: string }, accept: boolean) =>
+      as('manager', '/api/balance/decisions', {
+        method: 'POST',
+        body: JSON.stringify({ caseId: x.caseId, from: x.from, to: x.to, accept }),
+      });
+    expect((await decide(first, false)).status).toBe(200);
+    const s2 = await suggestions();
+    expect(s2.map((x) => x.caseId)).not.toContain(first.caseId);
+    expect(s2.length).toBe(s1.length - 1);
+    const rejected = await body<AuditPage>(await as('admin', '/api/audit?action=balance.reject'));
+    expect(rejected.entries[0]).toMatchObject({ userName: 'manager', targetId: first.caseId });
+    // Asked again later: still not offered. Once the case changes (its priority), it is.
+    expect((await suggestions()).map((x) => x.caseId)).not.toContain(first.caseId);
+    expect(
+      (
+        await as('manager', `/api/cases/${first.caseId}`, {
+          method: 'PATCH',
+          body: JSON.stringify({ priority: c1.priority === 'urgent' ? 'routine' : 'urgent' }),
+        })
+      ).status,
+    ).toBe(200);
+    const s3 = await suggestions();
+    expect(s3.map((x) => x.caseId)).toContain(first.caseId);
+
+    // Accept all: one was reassigned by hand meanwhile and is refused with the reason; the rest move.
+    const stale = s3.find((x) => x.caseId !== first.caseId)!;
+    expect(
+      (
+        await as('manager', `/api/cases/${stale.caseId}`, {
+          method: 'PATCH',
+          body: JSON.stringify({ assignedTo: id['bo'] }),
+        })
+      ).status,
+    ).toBe(200);
+    const batch = (decisions: object[], who = 'manager') =>
+      as(who, '/api/balance/decisions/batch', { method: 'POST', body: JSON.stringify({ decisions }) });
+    const all = s3.map((x) => ({ caseId: x.caseId, from: x.from, to: x.to, accept: true }));
+    expect((await batch(all, 'anna')).status).toBe(403);
+    expect((await batch([])).status).toBe(400);
+    const r = await batch(all);
+    expect(r.status).toBe(200);
+    const out = await body<BalanceDecisionsResult>(r);
+    expect(out).toMatchObject({ applied: s3.length - 1, refused: 1 });
+    const refused = out.results.find((x) => !x.ok)!;
+    expect(refused.caseId).toBe(stale.caseId);
+    expect(refused.message).toMatch(/was reassigned since the suggestion/);
+    for (const x of s3)
+      expect(
+        (await body<CaseDto>(await as('manager', `/api/cases/${x.caseId}`))).assignedTo,
+        x.accession,
+      ).toBe(id['bo']);
+    const accepted = await body<AuditPage>(await as('admin', '/api/audit?action=balance.accept'));
+    expect(accepted.entries.filter((e) => s3.some((x) => x.caseId === e.targetId))).toHaveLength(
+      s3.length - 1,
+    );
+    expect(await suggestions()).toEqual([]);
   });
 });
 

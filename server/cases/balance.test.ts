@@ -38,6 +38,35 @@ function loads(
   return out;
 }
 
+describe('balance: pinned cases (a turned-down move) stay where they are', () => {
+  it('another of the holder’s cases moves instead, and a pinned case of someone on leave stays', () => {
+    const ps = [P('a', 'north', ['gi'], 2), P('b', 'north', ['gi'], 5), P('off', 'north', ['gi'], 5, true)];
+    const cs = [C('a', 'gi', { urgent: true }), C('a', 'gi'), C('a', 'gi'), C('off', 'gi'), C(null, 'gi')];
+    const free = balance(ps, cs);
+    const first = free.moves.find((m) => m.from === 'a')!;
+    const pinned = new Set([first.caseId, cs[3]!.id, cs[4]!.id]);
+    const r = balance(ps, cs, { pinned });
+    expect(r.moves.map((m) => m.caseId)).not.toContain(first.caseId);
+    expect(r.moves.filter((m) => m.from === 'a')).toHaveLength(1);
+    // Neither the on-leave holder's pinned case nor the pinned unassigned one is placed.
+    expect(r.moves.map((m) => m.caseId)).not.toContain(cs[3]!.id);
+    expect(r.moves.map((m) => m.caseId)).not.toContain(cs[4]!.id);
+  });
+  it('a pinned case is never passed on to make room', () => {
+    // b is full with one pinned case; the only chain for x runs through passing b's case to c.
+    const ps = [P('b', 'north', ['gi', 'skin'], 1), P('c', 'north', ['gi'], 1), P('a', 'north', ['skin'], 0)];
+    const held = C('b', 'gi');
+    const x = C('a', 'skin');
+    expect(balance(ps, [held, x]).moves.map((m) => [m.caseId, m.to])).toEqual([
+      [held.id, 'c'],
+      [x.id, 'b'],
+    ]);
+    const r = balance(ps, [held, x], { pinned: new Set([held.id]) });
+    expect(r.moves).toEqual([]);
+    expect(r.unplaced).toEqual([x.id]);
+  });
+});
+
 describe('balance: hand-checked rules', () => {
   it('capacity: an over-capacity pathologist sheds exactly the excess, to someone with room', () => {
     const ps = [P('a', 'north', ['breast'], 2), P('b', 'north', ['breast'], 5)];

@@ -65,8 +65,14 @@ const pressing = (a: BCase, b: BCase): number =>
 export function balance(
   pathologists: readonly BPathologist[],
   cases: readonly BCase[],
-  opts: { assignUnassigned?: boolean; maxSearch?: number } = {},
+  opts: {
+    assignUnassigned?: boolean;
+    maxSearch?: number;
+    /** Cases that stay where they are (a move of theirs was turned down): never moved, never passed on. */
+    pinned?: ReadonlySet<string>;
+  } = {},
 ): BalanceOutput {
+  const pinned = opts.pinned ?? new Set<string>();
   const byId = new Map(pathologists.map((p) => [p.id, p]));
   const load = new Map<string, number>(pathologists.map((p) => [p.id, 0]));
   const holding = new Map<string, Set<BCase>>(pathologists.map((p) => [p.id, new Set()]));
@@ -112,14 +118,17 @@ export function balance(
     const held = [...holding.get(p.id)!].sort(pressing);
     if (p.onLeave) {
       for (const c of held) {
+        if (pinned.has(c.id)) continue;
         reasonOf.set(c.id, 'on leave');
         homeless.push(c);
       }
       continue;
     }
-    // Keep the cases this pathologist may hold, in order, while they fit; the rest move.
+    // Keep the pinned cases, then those this pathologist may hold, in order, while they fit; the rest move.
     let kept = 0;
+    for (const c of held) if (pinned.has(c.id)) kept += c.points;
     for (const c of held) {
+      if (pinned.has(c.id)) continue;
       if (eligible(p, c) && kept + c.points <= p.capacity + EPS) kept += c.points;
       else {
         reasonOf.set(c.id, 'over capacity');
@@ -129,7 +138,7 @@ export function balance(
   }
   if (opts.assignUnassigned !== false)
     for (const c of cases)
-      if (where.get(c.id) === null) {
+      if (where.get(c.id) === null && !pinned.has(c.id)) {
         reasonOf.set(c.id, 'unassigned');
         homeless.push(c);
       }
@@ -156,7 +165,7 @@ export function balance(
     const path =
       (known !== undefined && c.points >= known - EPS) || budget <= 0
         ? null
-        : augment(c, receivers, holding, room, Math.min(maxSearch, budget), (n) => (budget -= n));
+        : augment(c, receivers, holding, room, pinned, Math.min(maxSearch, budget), (n) => (budget -= n));
     if (!path) noChain.set(c.subspecialty, Math.min(known ?? Infinity, c.points));
     if (path) {
       // path: [[case, to], ...] applied from the far end (the one with room) back to c.
@@ -222,6 +231,7 @@ function augment(
   receivers: (c: BCase) => BPathologist[],
   holding: Map<string, Set<BCase>>,
   room: (id: string) => number,
+  pinned: ReadonlySet<string>,
   maxSearch: number,
   spent: (steps: number) => void,
 ): [BCase, string][] | null {
@@ -241,7 +251,7 @@ function augment(
         const need = node.incoming.points - room(node.id);
         for (const d of holding.get(node.id)!) {
           if (++steps > maxSearch) return null;
-          if (d.points + EPS < need || d === c) continue;
+          if (d.points + EPS < need || d === c || pinned.has(d.id)) continue;
           for (const q of receivers(d)) {
             if (seen.has(q.id)) continue;
             if (room(q.id) + EPS >= d.points) {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   CASE_STATUSES,
+  type BalanceDecision,
   type CaseDto,
   type CaseStatus,
   type CreateCaseRequest,
@@ -52,6 +53,11 @@ function quantile(sorted: number[], q: number): number | null {
 }
 
 /** An open case as the balancing algorithm sees it. */
+/** What a turned-down suggestion holds for: the case's assignee, status and priority. */
+export function situationOf(c: Pick<CaseDto, 'assignedTo' | 'status' | 'priority'>): string {
+  return `${c.assignedTo ?? '-'}|${c.status}|${c.priority}`;
+}
+
 export function balanceCase(c: CaseDto): BCase {
   return {
     id: c.id,
@@ -394,24 +400,45 @@ export class CaseService {
       capacity: p.weeklyCapacity - (outOfScope.get(p.userId) ?? 0),
       onLeave: p.onLeave,
     }));
-    const out = balance(bps, scoped.map(balanceCase));
+    // Cases whose suggested move was turned down stay put while they are as they were then.
+    // (All of them: a few per case at most, where an `in` list of every open case would pass the
+    // database's limit on parameters.)
+    const turnedDown = await this.db
+      .selectFrom('balance_rejections')
+      .select(['case_id', 'situation'])
+      .execute();
     const byCase = new Map(scoped.map((c) => [c.id, c]));
-    const name = new Map(ps.map((p) => [p.userId, p.name]));
+    const pinned = new Set(
+      turnedDown
+        .filter((r) => byCase.get(r.case_id) && situationOf(byCase.get(r.case_id)!) === r.situation)
+        .map((r) => r.case_id),
+    );
+    const out = balance(bps, scoped.map(balanceCase), { pinned });
+    const person = new Map(ps.map((p) => [p.userId, p]));
     const suggestions: Suggestion[] = out.moves.map((m) => {
       const c = byCase.get(m.caseId)!;
+      const to = person.get(m.to)!;
       return {
         caseId: m.caseId,
         accession: c.accession,
         from: m.from,
-        fromName: m.from ? (name.get(m.from) ?? null) : null,
+        fromName: m.from ? (person.get(m.from)?.name ?? null) : null,
         to: m.to,
-        toName: name.get(m.to) ?? m.to,
+        toName: to.name,
         crossSite: m.crossSite,
         reason: m.reason,
         points: c.points,
         priority: c.priority,
+        subspecialty: c.subspecialty,
+        daysToBreach: c.daysToBreach,
+        toSiteId: to.siteId,
+        toSiteName: to.siteName,
+        toSubspecialties: to.subspecialties,
+        toLoad: to.load,
+        toCapacity: to.weeklyCapacity,
       };
     });
+    const name = new Map(ps.map((p) => [p.userId, p.name]));
     const stillOver = out.stillOver.map((s) => ({
       userId: s.id,
       name: name.get(s.id) ?? s.id,
@@ -419,6 +446,33 @@ export class CaseService {
       capacity: s.capacity,
     }));
     return { suggestions, stillOver, millis: Math.round(performance.now() - t0) };
+  }
+
+  /**
+   * A lab manager's decision on a suggested move. Accepted: the case moves, unless it was reassigned
+   * since the suggestion (CONFLICT). Turned down: the case is not suggested again while its
+   * assignee, status and priority stay as they are now.
+   */
+  async decide(d: BalanceDecision, by: string): Promise<CaseDto> {
+    const c = await this.get(d.caseId);
+    if (!c) throw new HttpError('NOT_FOUND', 'no such case');
+    if (!OPEN.includes(c.status)) throw new HttpError('CONFLICT', `case ${c.accession} is no longer open`);
+    if (c.assignedTo !== d.from)
+      throw new HttpError('CONFLICT', `case ${c.accession} was reassigned since the suggestion`);
+    if (!d.accept) {
+      const row = {
+        case_id: c.id,
+        situation: situationOf(c),
+        rejected_by: by,
+        rejected_at: new Date().toISOString(),
+      };
+      await this.db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('balance_rejections').where('case_id', '=', c.id).execute();
+        await trx.insertInto('balance_rejections').values(row).execute();
+      });
+      return c;
+    }
+    return this.update(c.id, { assignedTo: d.to });
   }
 
   async dashboard(f: { site?: string; subspecialty?: string }): Promise<DashboardDto> {

@@ -373,6 +373,22 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('annotation_classes').execute();
     },
   },
+  '0010_balance_rejections': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // A balancing suggestion a lab manager turned down: not offered again for the case while the
+      // case is as it was then (`situation`: its assignee, status and priority).
+      await db.schema
+        .createTable('balance_rejections')
+        .addColumn('case_id', 'varchar(36)', (c) => c.primaryKey().references('cases.id').onDelete('cascade'))
+        .addColumn('situation', 'varchar(200)', (c) => c.notNull())
+        .addColumn('rejected_by', 'varchar(36)', (c) => c.notNull())
+        .addColumn('rejected_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('balance_rejections').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -205,6 +205,13 @@ export interface WorkloadRulesTable {
   points: number;
 }
 
+export interface BalanceRejectionsTable {
+  case_id: string;
+  situation: string;
+  rejected_by: string;
+  rejected_at: string;
+}
+
 export interface SecondOpinionsTable {
   id: string;
   case_id: string;
@@ -236,6 +243,7 @@ export interface Database {
   sessions: SessionsTable;
   tokens: TokensTable;
   shares: SharesTable;
+  balance_rejections: BalanceRejectionsTable;
   audit: AuditTable;
   annotations: AnnotationsTable;
   annotation_ops: AnnotationOpsTable;

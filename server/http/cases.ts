@@ -1,7 +1,11 @@
 import { type Response, Router, json, text } from 'express';
 import { z } from 'zod';
 import {
+  type BalanceDecision,
   BalanceDecisionSchema,
+  BalanceDecisionsSchema,
+  type BalanceDecisionsResult,
+  type CaseDto,
   CASE_STATUSES,
   CreateCaseRequestSchema,
   SecondOpinionRequestSchema,
@@ -227,32 +231,46 @@ export function casesRouter(ctx: ServerContext): Router {
     res.json(await cases.suggestions(filters(req.query)));
   });
 
-  r.post('/balance/decisions', json({ limit: '4kb' }), async (req, res) => {
-    const p = manager(res);
-    const d = parseBody(BalanceDecisionSchema, req.body);
-    const c = await cases.get(d.caseId);
-    if (!c) throw new HttpError('NOT_FOUND', 'no such case');
-    if (!d.accept) {
-      await audit(req, p, {
-        action: 'balance.reject',
-        targetType: 'case',
-        targetId: c.id,
-        targetSiteId: c.siteId,
-        detail: { from: d.from, to: d.to },
-      });
-      return res.json(c);
-    }
-    if (c.assignedTo !== d.from)
-      throw new HttpError('CONFLICT', `case ${c.accession} was reassigned since the suggestion`);
-    const moved = await cases.update(c.id, { assignedTo: d.to });
-    await audit(req, p, {
-      action: 'balance.accept',
+  const auditDecision = async (
+    req: Parameters<typeof clientIp>[0],
+    p: Principal,
+    c: CaseDto,
+    d: BalanceDecision,
+  ) =>
+    audit(req, p, {
+      action: d.accept ? 'balance.accept' : 'balance.reject',
       targetType: 'case',
       targetId: c.id,
       targetSiteId: c.siteId,
       detail: { accession: c.accession, from: d.from, to: d.to },
     });
-    res.json(moved);
+
+  r.post('/balance/decisions', json({ limit: '4kb' }), async (req, res) => {
+    const p = manager(res);
+    const d = parseBody(BalanceDecisionSchema, req.body);
+    const c = await cases.decide(d, p.user.id);
+    await auditDecision(req, p, c, d);
+    res.json(c);
+  });
+
+  // "Accept all" / "accept selected": each decision taken or refused on its own, in order.
+  r.post('/balance/decisions/batch', json({ limit: '1mb' }), async (req, res) => {
+    const p = manager(res);
+    const { decisions } = parseBody(BalanceDecisionsSchema, req.body);
+    const out: BalanceDecisionsResult = { applied: 0, refused: 0, results: [] };
+    for (const d of decisions) {
+      try {
+        const c = await cases.decide(d, p.user.id);
+        await auditDecision(req, p, c, d);
+        out.applied++;
+        out.results.push({ caseId: d.caseId, ok: true });
+      } catch (e) {
+        if (!(e instanceof HttpError)) throw e;
+        out.refused++;
+        out.results.push({ caseId: d.caseId, ok: false, message: e.message });
+      }
+    }
+    res.json(out);
   });
 
   r.get('/cases/:id/second-opinions', async (req, res) => {

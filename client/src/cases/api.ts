@@ -1,5 +1,6 @@
 import type {
   BalanceDecision,
+  BalanceDecisionsResult,
   BalanceResult,
   CaseDto,
   DashboardDto,
@@ -30,6 +31,13 @@ export function getDashboard(f: DashboardFilter, signal?: AbortSignal): Promise<
 
 export function getBalanceSuggestions(f: DashboardFilter, signal?: AbortSignal): Promise<BalanceResult> {
   return getJson<BalanceResult>(`/api/balance/suggestions${filterQuery(f)}`, signal);
+}
+
+export function decideBalanceBatch(decisions: BalanceDecision[]): Promise<BalanceDecisionsResult> {
+  return sendJson<BalanceDecisionsResult>('/api/balance/decisions/batch', {
+    method: 'POST',
+    body: { decisions },
+  });
 }
 
 export function decideBalance(d: BalanceDecision): Promise<CaseDto> {
