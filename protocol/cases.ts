@@ -236,6 +236,6 @@ export interface SecondOpinionDto {
   specialistId: string;
   specialistName: string;
   sessionId: string;
-  status: 'waiting' | 'answered';
+  status: 'waiting' | 'answered' | 'declined';
   createdAt: string;
 }

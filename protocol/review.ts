@@ -357,6 +357,8 @@ export interface ServerToClientEvents {
   closed: (s: { sessionId: string }) => void;
   /** The session can no longer be used by this user (access revoked, session closed, signed out). */
   kicked: (s: { code: string; message: string }) => void;
+  /** The user's inbox changed (an invitation came, or was answered): read GET /api/inbox again. */
+  inbox: (s: { changed: true }) => void;
 }
 
 export const CursorSchema = z.object({ x: Coord, y: Coord }).nullable();
@@ -373,3 +375,33 @@ export const PARTICIPANT_COLORS = [
   '#47d6d6',
   '#b0b742',
 ];
+
+/**
+ * One invitation in a user's inbox (GET /api/inbox): a live review, or a second opinion asked of a
+ * specialist. Open sessions on slides the user may still see only.
+ */
+export interface InboxItemDto {
+  sessionId: string;
+  slideId: string;
+  kind: 'review' | 'second_opinion';
+  /** As the invitee may see it (a generic title on a de-identified share). */
+  title: string;
+  /** A second opinion's question, as the requester wrote it (checked free of identifiers). */
+  question: string | null;
+  fromName: string;
+  fromSiteName: string;
+  invitedAt: string;
+  /** A second opinion: the case's target date; null for a review. */
+  dueAt: string | null;
+  response: 'pending' | 'accepted' | 'declined';
+  /** The viewer link that opens the session. */
+  link: string;
+}
+
+export interface InboxDto {
+  items: InboxItemDto[];
+  /** Invitations not yet answered: the count in the header. */
+  pending: number;
+}
+
+export const InboxResponseSchema = z.object({ response: z.enum(['accept', 'decline']) });

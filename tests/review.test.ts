@@ -143,7 +143,16 @@ describe('review sessions', () => {
     });
     expect(res.status).toBe(201);
     sessionId = ((await res.json()) as ReviewSessionDto).id;
-    expect((await api('spec', `/api/sessions/${sessionId}`)).status).toBe(404);
+    // Before the invitation: the link alone says so, and shows nothing of the session.
+    const early = await api('spec', `/api/sessions/${sessionId}`);
+    expect(early.status).toBe(403);
+    expect(await early.json()).toMatchObject({
+      code: 'FORBIDDEN',
+      message: 'You are not invited to this review',
+    });
+    expect(
+      (await api('spec', `/api/sessions/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}`)).status,
+    ).toBe(404);
     const inv = await api('host', `/api/sessions/${sessionId}/invite`, {
       method: 'POST',
       body: JSON.stringify({ userId: ids['spec'] }),
@@ -173,7 +182,15 @@ describe('review sessions', () => {
     const r = await new Promise<{ ok: boolean; code?: string }>((res) =>
       s.emit('join', { protocolVersion: 3, sessionId }, res as never),
     );
-    expect(r).toMatchObject({ ok: false, code: 'NOT_FOUND' });
+    expect(r).toMatchObject({
+      ok: false,
+      code: 'NOT_INVITED',
+      message: 'You are not invited to this review',
+    });
+    const none = await new Promise<{ ok: boolean; code?: string }>((res) =>
+      s.emit('join', { protocolVersion: 3, sessionId: crypto.randomUUID() }, res as never),
+    );
+    expect(none).toMatchObject({ ok: false, code: 'NOT_FOUND' });
     const op = await new Promise<OpResult>((res) =>
       s.emit('op', { type: 'delete', opId: crypto.randomUUID(), id: crypto.randomUUID() }, res),
     );

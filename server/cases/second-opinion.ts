@@ -55,7 +55,7 @@ export class SecondOpinionService {
       specialistId: r.specialist_id,
       specialistName: r.specialist_name,
       sessionId: r.session_id,
-      status: r.status === 'answered' ? 'answered' : 'waiting',
+      status: r.status === 'answered' ? 'answered' : r.status === 'declined' ? 'declined' : 'waiting',
       createdAt: r.created_at,
     }));
   }

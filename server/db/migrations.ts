@@ -389,6 +389,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropTable('balance_rejections').execute();
     },
   },
+  '0012_invite_responses': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // An invitee's answer to an invitation (accepted, declined) and when, for their inbox.
+      await db.schema.alterTable('session_invites').addColumn('response', 'varchar(16)').execute();
+      await db.schema.alterTable('session_invites').addColumn('responded_at', 'varchar(32)').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.alterTable('session_invites').dropColumn('responded_at').execute();
+      await db.schema.alterTable('session_invites').dropColumn('response').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -149,6 +149,9 @@ export interface SessionInvitesTable {
   session_id: string;
   user_id: string;
   invited_at: string;
+  /** 'accepted' or 'declined'; null while unanswered. */
+  response: string | null;
+  responded_at: string | null;
 }
 
 export interface ChatMessagesTable {

@@ -322,6 +322,7 @@ export function casesRouter(ctx: ServerContext): Router {
         slides: c.slideIds,
       },
     });
+    ctx.review.notifyInbox(opinion.specialistId);
     res.status(201).json(opinion);
   });
 

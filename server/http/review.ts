@@ -1,5 +1,10 @@
 import { Router, json, raw } from 'express';
-import { CreateSessionRequestSchema, InviteRequestSchema } from '../../protocol/index.ts';
+import {
+  CreateSessionRequestSchema,
+  InboxResponseSchema,
+  InviteRequestSchema,
+} from '../../protocol/index.ts';
+import { Inbox } from '../review/inbox.ts';
 import { GEOJSON_IMPORT_LIMITS, toFeatureCollection } from '../review/geojson.ts';
 import { importGeoJson } from '../review/geojson-import.ts';
 import { importBody } from './import-body.ts';
@@ -23,6 +28,7 @@ function sessionIdParam(raw: unknown): string {
 export function reviewRouter(ctx: ServerContext): Router {
   const r = Router();
   const hub = ctx.review;
+  const inbox = new Inbox(ctx.db, ctx.access);
 
   const slideFor = async (res: Parameters<typeof principal>[0], raw: unknown) => {
     const p = principal(res);
@@ -137,13 +143,39 @@ export function reviewRouter(ctx: ServerContext): Router {
   const member = async (res: Parameters<typeof principal>[0], raw: unknown) => {
     const p = principal(res);
     const s = await hub.sessions.get(sessionIdParam(raw));
+    if (!s) throw new HttpError('NOT_FOUND', 'no such session');
     const ok =
-      s &&
-      (s.hostId === p.user.id || p.user.role === 'admin' || s.invited.some((i) => i.userId === p.user.id));
-    if (!s || !ok || !(await ctx.access.grant(p, s.slideId)))
-      throw new HttpError('NOT_FOUND', 'no such session');
+      s.hostId === p.user.id || p.user.role === 'admin' || s.invited.some((i) => i.userId === p.user.id);
+    // Someone with the link but no invitation is told so (a session id is random, never guessed).
+    if (!ok) throw new HttpError('FORBIDDEN', 'You are not invited to this review');
+    if (!(await ctx.access.grant(p, s.slideId))) throw new HttpError('NOT_FOUND', 'no such session');
     return { p, s };
   };
+
+  r.get('/inbox', async (_req, res) => {
+    res.json(await inbox.list(principal(res)));
+  });
+
+  r.post('/inbox/:id', json({ limit: '1kb' }), async (req, res) => {
+    const p = principal(res);
+    const { response } = parseBody(InboxResponseSchema, req.body);
+    const sessionId = sessionIdParam(req.params.id);
+    const item = await inbox.respond(p, sessionId, response);
+    const s = await hub.sessions.row(sessionId);
+    await ctx.audit.record({
+      action: response === 'accept' ? 'invitation.accept' : 'invitation.decline',
+      actor: p.user,
+      ip: clientIp(req),
+      targetType: 'session',
+      targetId: sessionId,
+      targetSiteId: s?.site_id ?? null,
+      detail: { kind: item.kind },
+    });
+    hub.notifyInbox(p.user.id);
+    // The host hears of it too (a declined second opinion goes back to them).
+    if (s) hub.notifyInbox(s.host_id);
+    res.json(item);
+  });
 
   r.get('/sessions/:id', async (req, res) => {
     const { p, s } = await member(res, req.params.id);
@@ -197,6 +229,7 @@ export function reviewRouter(ctx: ServerContext): Router {
       });
     }
     await hub.sessions.invite(s.id, invitee.id);
+    hub.notifyInbox(invitee.id);
     await ctx.audit.record({
       action: 'session.invite',
       actor: p.user,

@@ -63,6 +63,8 @@ const PRESENCE_MS = 100;
 
 const refuse = (code: string, message: string): Refusal => ({ ok: false, code, message });
 const sessionRoom = (id: string): string => `s:${id}`;
+/** Every connection of one user: their inbox changes are pushed there. */
+const userRoom = (id: string): string => `u:${id}`;
 /** Everyone working on one site's annotations of a slide (see AnnotationScope). */
 const slideRoom = (id: string, siteId: string | null): string => `a:${id}:${siteId ?? ''}`;
 
@@ -296,7 +298,13 @@ export class ReviewHub {
       await this.kick(socket, why);
   }
 
+  /** Tell a user's open connections that their inbox changed (they read it again over HTTP). */
+  notifyInbox(userId: string): void {
+    this.io?.to(userRoom(userId)).emit('inbox', { changed: true });
+  }
+
   private connected(socket: Sock): void {
+    void socket.join(userRoom(socket.data.principal.user.id));
     const on = <A extends unknown[]>(event: string, fn: (...args: A) => Promise<void>): void => {
       socket.on(
         event as 'leave',
@@ -326,7 +334,7 @@ export class ReviewHub {
       if (!session) return ack(refuse('NOT_FOUND', 'no such session'));
       const host = session.hostId === p.user.id;
       const member = host || p.user.role === 'admin' || session.invited.some((i) => i.userId === p.user.id);
-      if (!member) return ack(refuse('NOT_FOUND', 'no such session'));
+      if (!member) return ack(refuse('NOT_INVITED', 'You are not invited to this review'));
       if (session.status !== 'open') return ack(refuse('SESSION_CLOSED', 'the session is closed'));
       const grant = await this.ctx.access.grant(p, session.slideId);
       if (!grant) return ack(refuse('FORBIDDEN', 'you have no access to this slide'));
