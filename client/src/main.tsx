@@ -47,6 +47,7 @@ function Viewer({ slideId }: { slideId: string }) {
 // The dashboard's charts library and the worklist load only on their pages.
 const WorklistPage = lazy(() => import('./worklist/WorklistPage.tsx'));
 const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
+const InboxPage = lazy(() => import('./inbox/InboxPage.tsx'));
 
 function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
@@ -64,6 +65,12 @@ function Page({ path }: { path: string }) {
     return (
       <Suspense fallback={<Spinner label="Loading the dashboard…" />}>
         <DashboardPage />
+      </Suspense>
+    );
+  if (path === '/inbox')
+    return (
+      <Suspense fallback={<Spinner label="Loading your inbox…" />}>
+        <InboxPage />
       </Suspense>
     );
   return <NotFound what="Page not found" />;

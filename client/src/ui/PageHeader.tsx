@@ -2,6 +2,7 @@ import '../library/library.css';
 import type { ReactNode } from 'react';
 import { useMe } from '../auth/session.ts';
 import { UserMenu } from '../auth/UserMenu.tsx';
+import { InboxBadge } from '../inbox/InboxBadge.tsx';
 import { isCurrent, navItems } from './nav.ts';
 import { Link, usePathname } from './router.tsx';
 
@@ -39,6 +40,7 @@ export function PageHeader({ title, children }: { title: string; children?: Reac
       </div>
       <div className="header-end">
         {children}
+        <InboxBadge />
         <UserMenu />
       </div>
     </header>

@@ -2,7 +2,7 @@ import './viewer.css';
 import '../review/review.css';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
-import { ApiError, getSlide, isNotFound, NetworkError } from '../api.ts';
+import { ApiError, getSession, getSlide, isNotFound, NetworkError } from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { UserMenu } from '../auth/UserMenu.tsx';
 import { formatLabel } from '../library/filter.ts';
@@ -45,6 +45,8 @@ type Load =
   | { status: 'loading' }
   | { status: 'ready'; slide: SlideDto }
   | { status: 'missing' }
+  /** A review's link opened by someone not invited to it (the server's words). */
+  | { status: 'not-invited'; message: string }
   | { status: 'down' }
   | { status: 'error'; message: string };
 
@@ -60,9 +62,22 @@ export default function ViewerPage({ slideId }: { slideId: string }) {
       (slide) => setLoad({ status: 'ready', slide }),
       (e: unknown) => {
         if (ac.signal.aborted) return;
-        // A malformed id can name no slide either.
-        if (isNotFound(e) || (e instanceof ApiError && e.status === 400)) setLoad({ status: 'missing' });
-        else if (e instanceof NetworkError) setLoad({ status: 'down' });
+        // A malformed id can name no slide either. A review's link says why the slide is not
+        // there for this user when the reason is that they were not invited.
+        if (isNotFound(e) || (e instanceof ApiError && e.status === 400)) {
+          const session = new URLSearchParams(window.location.search).get('session');
+          if (!session) return setLoad({ status: 'missing' });
+          getSession(session, ac.signal).then(
+            () => setLoad({ status: 'missing' }),
+            (se: unknown) =>
+              !ac.signal.aborted &&
+              setLoad(
+                se instanceof ApiError && se.status === 403
+                  ? { status: 'not-invited', message: se.message }
+                  : { status: 'missing' },
+              ),
+          );
+        } else if (e instanceof NetworkError) setLoad({ status: 'down' });
         else setLoad({ status: 'error', message: e instanceof Error ? e.message : String(e) });
       },
     );
@@ -84,6 +99,12 @@ export default function ViewerPage({ slideId }: { slideId: string }) {
               There is no slide with the id <code>{slideId}</code> on this server.
             </>
           }
+        />
+      )}
+      {load.status === 'not-invited' && (
+        <NotFound
+          what={load.message}
+          detail={<>This link opens a live review. Ask the person who sent it to invite you.</>}
         />
       )}
       {load.status === 'down' && <ServerDown onRetry={retry} />}
