@@ -445,6 +445,10 @@ describe.skipIf(!ready)('lab dashboard, balancing and the worklist (Chromium, st
       await rows.nth(0).getByRole('button', { name: 'Ask second opinion' }).click();
       // The form says the question leaves the site; one with an NHS number is refused, with the reason.
       const question = page.getByLabel(/Question for a Skin specialist/);
+      // The suggested specialist (least loaded of the case's subspecialty) is preselected.
+      await expect
+        .poll(() => page.getByTestId('opinion-specialist').locator('option:checked').textContent(), WAIT)
+        .toMatch(new RegExp(`^${USERS.southSpecialist.displayName} · South Clinic · 0 waiting \\(suggested`));
       const warning = page.getByTestId('opinion-warning');
       expect(await warning.textContent()).toMatch(/leaves the site.*identifier/);
       expect(await question.getAttribute('aria-describedby')).toBe(await warning.getAttribute('id'));

@@ -4,6 +4,7 @@ import type {
   BalanceResult,
   CaseDto,
   DashboardDto,
+  SecondOpinionCandidatesDto,
   SecondOpinionDto,
   UpdateCaseRequest,
   WorklistItem,
@@ -21,8 +22,20 @@ export function updateCase(id: string, body: UpdateCaseRequest): Promise<CaseDto
   return sendJson<CaseDto>(casePath(id), { method: 'PATCH', body });
 }
 
-export function askSecondOpinion(id: string, question: string): Promise<SecondOpinionDto> {
-  return sendJson<SecondOpinionDto>(`${casePath(id)}/second-opinion`, { method: 'POST', body: { question } });
+export function askSecondOpinion(
+  id: string,
+  question: string,
+  specialistId?: string,
+): Promise<SecondOpinionDto> {
+  return sendJson<SecondOpinionDto>(`${casePath(id)}/second-opinion`, {
+    method: 'POST',
+    body: specialistId ? { question, specialistId } : { question },
+  });
+}
+
+/** Who may be asked for a second opinion on a case, least loaded first. */
+export function getOpinionCandidates(id: string, signal?: AbortSignal): Promise<SecondOpinionCandidatesDto> {
+  return getJson<SecondOpinionCandidatesDto>(`${casePath(id)}/second-opinion/candidates`, signal);
 }
 
 export function getDashboard(f: DashboardFilter, signal?: AbortSignal): Promise<DashboardDto> {

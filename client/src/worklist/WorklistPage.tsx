@@ -1,9 +1,10 @@
 import '../cases/cases.css';
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
 import type { SecondOpinionDto, WorklistItem } from '../../../protocol/cases.ts';
 import { thumbnailUrl } from '../api.ts';
 import { useMe } from '../auth/session.ts';
-import { askSecondOpinion, getWorklist, updateCase } from '../cases/api.ts';
+import { getWorklist, updateCase } from '../cases/api.ts';
+import { SecondOpinionForm } from '../cases/SecondOpinionForm.tsx';
 import { specimenLabel, statusLabel, subspecialtyLabel } from '../cases/constants.ts';
 import { breachTone, formatDay, formatDaysToBreach, formatPts } from '../cases/format.ts';
 import { PriorityBadge } from '../cases/PriorityBadge.tsx';
@@ -16,70 +17,6 @@ import { Failure, ServerDown, Spinner } from '../ui/states.tsx';
 
 /** Statuses from which "Start review" makes sense. */
 const NOT_STARTED = new Set(['received', 'scanned', 'assigned']);
-
-function SecondOpinionForm({
-  item,
-  onDone,
-  onCancel,
-}: {
-  item: WorklistItem;
-  onDone: (o: SecondOpinionDto) => void;
-  onCancel: () => void;
-}) {
-  const [question, setQuestion] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const submit = (e: FormEvent) => {
-    e.preventDefault();
-    const q = question.trim();
-    if (!q) {
-      setError('Write the question for the specialist.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    askSecondOpinion(item.id, q).then(onDone, (err: unknown) => {
-      setBusy(false);
-      setError(errorMessage(err));
-    });
-  };
-  return (
-    <form className="opinion-form" onSubmit={submit}>
-      <label className="opinion-label" htmlFor={`q-${item.id}`}>
-        Question for a {subspecialtyLabel(item.subspecialty)} specialist about {item.accession}
-      </label>
-      <p className="opinion-warning" id={`q-warn-${item.id}`} data-testid="opinion-warning">
-        This question leaves the site: it goes to a specialist elsewhere with the slides de-identified. Do not
-        write the patient&apos;s name, NHS number, date of birth, the accession or any other identifier; a
-        question with an accession or an NHS number is refused.
-      </p>
-      <textarea
-        id={`q-${item.id}`}
-        aria-describedby={`q-warn-${item.id}`}
-        className="opinion-text"
-        rows={3}
-        maxLength={2000}
-        value={question}
-        onChange={(e) => setQuestion(e.target.value)}
-        placeholder="What would you like a second opinion on?"
-        autoFocus
-      />
-      <div className="opinion-actions">
-        <button type="submit" className="btn primary small" disabled={busy}>
-          {busy ? 'Asking…' : 'Ask'}
-        </button>
-        <button type="button" className="btn small" onClick={onCancel} disabled={busy}>
-          Cancel
-        </button>
-        {error && (
-          <span className="error-text small" role="alert">
-            {error}
-          </span>
-        )}
-      </div>
-    </form>
-  );
-}
 
 function OpinionNote({ item, opinion }: { item: WorklistItem; opinion: SecondOpinionDto }) {
   const slide = item.slideIds[0];
