@@ -6,8 +6,10 @@ import type { ViewState } from './viewport.ts';
 
 /** Tiles fetched ahead of one zoom-in at most (a 1920 x 1080 field is ~20 tiles of 512 px). */
 const AHEAD_MAX = 24;
+/** Tiles fetched ahead of the next zoom-in while the view is at rest and loaded (a whole field). */
+const AHEAD_AT_REST = 64;
 /** Tiles fetched ahead that are held for OpenSeadragon at most. */
-const AHEAD_KEEP = 96;
+const AHEAD_KEEP = 128;
 
 /**
  * The one place that talks to OpenSeadragon. Everything outside works in image pixels, screen (CSS)
@@ -99,6 +101,8 @@ export class OsdController {
    * URL, until OpenSeadragon asks for them (then they are its) or newer ones push them out.
    */
   private readonly ahead = new Map<string, Promise<ImageBitmap | null>>();
+  /** Between OpenSeadragon's animation-start and animation-finish. */
+  private animating = false;
   private tileFilter: PixelFilter | null = null;
   /** A reprocessing of the held tiles is under way; `reprocessAgain`: the filter changed meanwhile. */
   private reprocessing = false;
@@ -163,7 +167,10 @@ export class OsdController {
     v.addHandler('open-failed', (e) =>
       this.handlers.openFailed?.(String(e.message ?? 'could not open the slide')),
     );
-    v.addHandler('fully-loaded-change', (e) => this.handlers.fullyLoaded?.(e.fullyLoaded));
+    v.addHandler('fully-loaded-change', (e) => {
+      this.handlers.fullyLoaded?.(e.fullyLoaded);
+      if (e.fullyLoaded && !this.animating) this.fetchAheadAtRest();
+    });
     // Every tile passes here when it arrives and when reprocessTiles asks (the navigator's too: it
     // raises its tiles' events on this viewer). Without a filter the tile stays as loaded.
     v.addHandler('tile-invalidated', async (e) => {
@@ -190,8 +197,13 @@ export class OsdController {
     v.addHandler('canvas-press', interact);
     v.addHandler('canvas-scroll', interact);
     v.addHandler('canvas-double-click', interact);
+    v.addHandler('animation-start', () => {
+      this.animating = true;
+    });
     v.addHandler('animation-finish', () => {
+      this.animating = false;
       if (this.image) this.handlers.settled?.(this.view(true));
+      if (this.image && this.fullyLoaded()) this.fetchAheadAtRest();
     });
 
     const nav = this.navigator();
@@ -368,14 +380,32 @@ export class OsdController {
     const from = img.viewportToImageZoom(vp.getZoom(true));
     // A step in (key, button, wheel), not a jump to a magnification or a zoom out.
     if (!(to > from * 1.01 && to <= from * ZOOM_STEP * 1.01)) return;
-    const r = img.viewportToImageRectangle(vp.getBoundsNoRotate(false));
+    this.fetchStepTiles(to, AHEAD_MAX);
+  }
+
+  /**
+   * At rest with every tile of the field drawn: fetch what one zoom step in would show, so the next
+   * step (the most common next move) finds its field decoded rather than waiting on ~40-60 tiles.
+   * Measured on the bench slide (1920 x 1080, 240 px tiles): a first zoom step took 459 ms to be
+   * fully loaded, 380 of it the animation's frames spent drawing tiles as they arrived.
+   */
+  private fetchAheadAtRest(): void {
+    const img = this.image;
+    if (!img || this.destroyed) return;
+    this.fetchStepTiles(img.viewportToImageZoom(this.viewer.viewport.getZoom(true)), AHEAD_AT_REST);
+  }
+
+  /** Tiles one zoom step in from `zoom` (around the view's centre) into `ahead`, at most `limit`. */
+  private fetchStepTiles(zoom: number, limit: number): void {
+    const img = this.image!;
+    const r = img.viewportToImageRectangle(this.viewer.viewport.getBoundsNoRotate(false));
     const tiles = nextZoomTiles(
       this.source,
       { x: r.x, y: r.y, width: r.width, height: r.height },
-      to,
+      zoom,
       this.minPixelRatio,
       ZOOM_STEP,
-      AHEAD_MAX,
+      limit,
     );
     for (const t of tiles) {
       const url = `${this.source.filesUrl}${t.level}/${t.col}_${t.row}.jpeg`;
