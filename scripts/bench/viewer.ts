@@ -10,7 +10,7 @@
  * Targets on this machine, for every annotation count: first field of view at most 1 s, each zoom
  * or pan step at most 250 ms. "Fully loaded" is OpenSeadragon's own: every tile of the view at the
  * resolution it needs has arrived and been drawn; with annotations the first view also waits for
- * them to be drawn (the frame after they entered the page). A step is done when its animation has
+ * them to be drawn (the frame after the layer drew them). A step is done when its animation has
  * come to rest and the view is fully loaded.
  *
  * The browser is Debian's chromium-headless-shell when installed (a full chromium window loads a
@@ -86,7 +86,8 @@ const RECORD_MARKS = `
   // The first annotation shapes in the page, stamped once the frame that shows them is done.
   let drawn = false;
   new MutationObserver((_, obs) => {
-    if (drawn || !document.querySelector('.annotation-overlay [data-annotation-id]')) return;
+    // The layer says how many shapes it drew (as SVG elements, or on its canvas when many).
+    if (drawn || !document.querySelector('.annotation-layer[data-drawn]:not([data-drawn="0"])')) return;
     drawn = true;
     obs.disconnect();
     requestAnimationFrame(() => {
@@ -220,7 +221,7 @@ async function measure(
       await page.addInitScript({ content: RECORD_MARKS });
       await page.goto(`${origin}/view/${id}`);
       const first = await firstView(page, annotations);
-      const shown = await page.locator('.annotation-overlay [data-annotation-id]').count();
+      const shown = Number((await page.locator('.annotation-layer').first().getAttribute('data-drawn')) ?? 0);
       await page.locator('[data-testid="osd"]').first().hover();
       const steps: StepResult[] = [];
       for (const s of STEPS) steps.push(await step(page, s.key));

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requireSlides, slidePath } from '../helpers/slides.ts';
@@ -330,6 +331,66 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
     expect(await refused.count()).toBe(1);
     expect(await refused.first().textContent()).toMatch(/feature 0.*expected \[x, y\] finite numbers/);
     expect(await nora.locator('[data-annotation-item]').count()).toBe(before + 2);
+    expect(problems).toEqual([]);
+  });
+
+  it('with hundreds of shapes in view the layer draws them on a canvas, where they are', async () => {
+    // 400 points across the slide and one Necrosis square: more than the SVG layer draws.
+    const features = Array.from({ length: 400 }, (_, i) => ({
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: [100 + (i % 20) * 100, 100 + Math.floor(i / 20) * 140] },
+      properties: { objectType: 'annotation', classification: { name: 'Stroma' } },
+    }));
+    features.push({
+      type: 'Feature',
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [700, 1000],
+            [1500, 1000],
+            [1500, 1800],
+            [700, 1800],
+            [700, 1000],
+          ],
+        ],
+      } as never,
+      properties: { objectType: 'annotation', classification: { name: 'Necrosis' } },
+    });
+    const status = await nora.evaluate(
+      async ([id, body]) =>
+        (
+          await fetch(`/api/slides/${id}/annotations?format=geojson`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/geo+json' },
+            body,
+          })
+        ).status,
+      [slideId, JSON.stringify({ type: 'FeatureCollection', features })] as const,
+    );
+    expect(status).toBe(201);
+    await openAt(nora, 'x=1110&y=1483&zoom=2.5');
+    const layer = nora.locator('.annotation-layer').first();
+    await expect.poll(() => layer.getAttribute('data-renderer'), WAIT).toBe('canvas');
+    expect(Number(await layer.getAttribute('data-drawn'))).toBeGreaterThan(400);
+    // No SVG element per shape (only a selected or dragged one would be).
+    expect(await nora.locator('.annotation-overlay [data-annotation-id]').count()).toBe(0);
+    // The square's left edge is drawn in its class colour (#c26000) where the view puts it; 40 px
+    // further left there is tissue or glass, not that colour.
+    const orange = async (x: number, y: number) => {
+      const png = await nora.screenshot({ clip: { x: x - 3, y: y - 3, width: 7, height: 7 } });
+      const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      let hits = 0;
+      for (let i = 0; i < info.width * info.height; i++) {
+        const [r, g, b] = [data[i * 3]!, data[i * 3 + 1]!, data[i * 3 + 2]!];
+        if (r > 150 && g > 50 && g < 140 && b < 70) hits++;
+      }
+      return hits;
+    };
+    const edge = await screenOf(nora, 700, 1400);
+    expect(await orange(edge.x, edge.y)).toBeGreaterThan(0);
+    expect(await orange(edge.x - 40, edge.y)).toBe(0);
+    await nora.screenshot({ path: artifact('annotate-canvas-layer.png') });
     expect(problems).toEqual([]);
   });
 });

@@ -12,6 +12,7 @@ import type { AnnotationDto, AnnotationKind, Geometry } from '../../../protocol/
 import { annotationColour } from '../review/constants.ts';
 import { translate } from '../review/shapes.ts';
 import { contains, cullShapes, geometryRect, viewRect, zoomOf, type Rect } from './cull.ts';
+import { canvasShape, drawLabels, drawShapes, type CanvasShape } from './annotation-canvas.ts';
 import { cssMove, invert, sameAffine, type Affine } from './geometry.ts';
 
 /** Point markers' radius, in screen pixels. */
@@ -32,6 +33,8 @@ const SETTLE_MS = 120;
 const ZOOM_DRIFT = 2;
 /** Screen pixels a shape may paint beyond its box (selection halo, point markers). */
 const PAD_PX = 12;
+/** From this many shapes in the drawn set, they are drawn on a canvas. */
+const CANVAS_FROM = 300;
 
 /** Called once per frame with the image → screen transform; costs one style write. */
 export interface LayerHandle {
@@ -210,7 +213,9 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   moving,
   ref,
 }: Props) {
-  const svg = useRef<SVGSVGElement>(null);
+  const layer = useRef<HTMLDivElement>(null);
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const shapes = useRef(new WeakMap<AnnotationDto, CanvasShape | null>());
   const size = useRef({ width: 0, height: 0 });
   const last = useRef<Affine | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -219,14 +224,14 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   cutRef.current = cut;
 
   const measure = (): void => {
-    // The parent's box: the SVG's own is moved by its CSS transform.
-    const box = svg.current?.parentElement;
+    // The parent's box: the layer's own is moved by its CSS transform.
+    const box = layer.current?.parentElement;
     if (box) size.current = { width: box.clientWidth, height: box.clientHeight };
   };
 
   /** The CSS move from the drawn transform to the latest frame's. */
   const follow = (): void => {
-    const el = svg.current;
+    const el = layer.current;
     const c = cutRef.current;
     if (el && c && last.current) el.style.transform = cssMove(c.t, last.current);
   };
@@ -258,7 +263,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   };
 
   useLayoutEffect(() => {
-    const box = svg.current?.parentElement;
+    const box = layer.current?.parentElement;
     if (!box) return;
     measure();
     const ro = new ResizeObserver(() => {
@@ -305,11 +310,54 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   // A dragged shape stays drawn wherever it goes.
   const dragged =
     movingId && !shown.some((s) => s.a.id === movingId) ? boxed.find((s) => s.a.id === movingId) : null;
+  // Many shapes: drawn on a canvas, all but the selected and the dragged one (kept in the SVG, with
+  // their halo and live position). As SVG elements, 5,000 shapes in a fitted view took ~750 ms to
+  // appear (React, then style, layout and paint of each element), on a canvas tens of ms.
+  const onCanvas = shown.length >= CANVAS_FROM;
+  const inSvg = onCanvas ? shown.filter((x) => x.a.id === selectedId || x.a.id === movingId) : shown;
+
+  useLayoutEffect(() => {
+    const el = canvas.current;
+    if (!el || !cut || !onCanvas) return;
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.round(cut.box.width * dpr);
+    const h = Math.round(cut.box.height * dpr);
+    if (el.width !== w) el.width = w;
+    if (el.height !== h) el.height = h;
+    const ctx = el.getContext('2d');
+    if (!ctx) return;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    const t: Affine = [
+      cut.t[0],
+      cut.t[1],
+      cut.t[2],
+      cut.t[3],
+      cut.t[4] - cut.box.left,
+      cut.t[5] - cut.box.top,
+    ];
+    const list: CanvasShape[] = [];
+    const labels: { text: string; x: number; y: number }[] = [];
+    for (const { a, rect } of shown) {
+      if (a.id === selectedId || a.id === movingId) continue;
+      let shape = shapes.current.get(a);
+      if (shape === undefined) {
+        shape = canvasShape(a, a.geometry);
+        shapes.current.set(a, shape);
+      }
+      if (shape) list.push(shape);
+      if (a.label) labels.push({ text: a.label, x: rect.minX, y: rect.minY });
+    }
+    drawShapes(ctx, list, t, dpr);
+    drawLabels(ctx, labels, t, dpr);
+  }, [cut, shown, onCanvas, selectedId, movingId]);
 
   return (
-    <svg
-      ref={svg}
+    <div
+      ref={layer}
       className="annotation-layer"
+      data-drawn={cut ? shown.length : undefined}
+      data-renderer={onCanvas ? 'canvas' : 'svg'}
       style={
         {
           // Stroke widths are screen pixels times this (review.css): image pixels per screen pixel.
@@ -325,25 +373,28 @@ export const AnnotationLayer = memo(function AnnotationLayer({
         } as CSSProperties
       }
     >
-      {cut && (
-        <g transform={matrix([...cut.t.slice(0, 4), cut.t[4] - cut.box.left, cut.t[5] - cut.box.top])}>
-          {[...shown, ...(dragged ? [dragged] : [])].map(({ a }) => {
-            const m = a.id === movingId ? moving : null;
-            const scaled = hasMarkers(a.kind) || Boolean(a.label);
-            return (
-              <Annotation
-                key={a.id}
-                a={a}
-                selected={a.id === selectedId}
-                dx={m?.dx ?? 0}
-                dy={m?.dy ?? 0}
-                px={scaled ? cut.px : 1}
-                counter={a.label ? cut.counter : null}
-              />
-            );
-          })}
-        </g>
-      )}
-    </svg>
+      {onCanvas && <canvas ref={canvas} className="annotation-canvas" />}
+      <svg className="annotation-svg">
+        {cut && (
+          <g transform={matrix([...cut.t.slice(0, 4), cut.t[4] - cut.box.left, cut.t[5] - cut.box.top])}>
+            {[...inSvg, ...(dragged ? [dragged] : [])].map(({ a }) => {
+              const m = a.id === movingId ? moving : null;
+              const scaled = hasMarkers(a.kind) || Boolean(a.label);
+              return (
+                <Annotation
+                  key={a.id}
+                  a={a}
+                  selected={a.id === selectedId}
+                  dx={m?.dx ?? 0}
+                  dy={m?.dy ?? 0}
+                  px={scaled ? cut.px : 1}
+                  counter={a.label ? cut.counter : null}
+                />
+              );
+            })}
+          </g>
+        )}
+      </svg>
+    </div>
   );
 });
