@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { BENCH_DIR, REPO_ROOT } from './make-bench-slide.ts';
+import { prng } from '../prng.ts';
 import { childEnv } from './tessera-server.ts';
 import { freePort, lastLines, runChild, startChild, waitForHttp } from './tiles/children.ts';
 
@@ -103,18 +104,6 @@ export async function serve(data: string): Promise<Served> {
   return { origin, stop };
 }
 
-/** A small deterministic generator (mulberry32), so every run draws the same annotations. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const CLASSES = [
   { name: 'Tumor', color: [200, 0, 0] },
   { name: 'Stroma', color: [150, 200, 150] },
@@ -130,7 +119,7 @@ type Pos = [number, number];
  * multipolygons, lines, polylines, points and multipoints among them, every kind the viewer draws.
  */
 export function syntheticFeatures(n: number, width: number, height: number, seed = 1): object[] {
-  const rnd = random(seed);
+  const rnd = prng(seed);
   const ring = (cx: number, cy: number, r: number, k: number, jitter = 0.25): Pos[] => {
     const pts: Pos[] = [];
     for (let i = 0; i < k; i++) {

@@ -282,24 +282,24 @@ export class CaseService {
     return r?.id ?? null;
   }
 
-  private async hasProfile(userId: string): Promise<boolean> {
+  /** An enabled user's role, or null. */
+  private async roleOf(userId: string): Promise<string | null> {
     const u = await this.db
       .selectFrom('users')
       .select('role')
       .where('id', '=', userId)
       .where('disabled', '=', 0)
       .executeTakeFirst();
-    return u?.role === 'pathologist' || u?.role === 'specialist';
+    return u?.role ?? null;
+  }
+
+  private async hasProfile(userId: string): Promise<boolean> {
+    const role = await this.roleOf(userId);
+    return role === 'pathologist' || role === 'specialist';
   }
 
   private async isPathologist(userId: string): Promise<boolean> {
-    const u = await this.db
-      .selectFrom('users')
-      .select('role')
-      .where('id', '=', userId)
-      .where('disabled', '=', 0)
-      .executeTakeFirst();
-    return u?.role === 'pathologist';
+    return (await this.roleOf(userId)) === 'pathologist';
   }
 
   /** Every pathologist with profile, load and open cases. */
