@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -323,6 +323,26 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
     await page.screenshot({ path: artifact('keyboard-help.png') });
     await page.keyboard.press('Escape');
     await expect.poll(() => page.getByRole('dialog').count()).toBe(0);
+  });
+
+  it('a file cut short fails its upload with one plain sentence, the server’s words and code beneath', async () => {
+    await page.goto(`${server.base}/`);
+    const bytes = readFileSync(SVS);
+    await page.setInputFiles('[data-testid="file-input"]', {
+      name: 'cut-short.svs',
+      mimeType: 'application/octet-stream',
+      buffer: bytes.subarray(0, Math.floor(bytes.length * 0.6)),
+    });
+    const upload = page.locator('.upload', { hasText: 'cut-short.svs' });
+    await expect.poll(() => upload.getAttribute('data-phase'), { timeout: 120_000 }).toBe('failed');
+    const plain = await upload.locator('.upload-error .error-text').textContent();
+    expect(plain).toMatch(
+      /^This file is (cut short — the upload or copy did not finish|damaged: part of the image cannot be read)\.$/,
+    );
+    expect(await upload.locator('.upload-error-detail').textContent()).toMatch(
+      /\((TRUNCATED_FILE|CORRUPT_FILE)\)$/,
+    );
+    await upload.screenshot({ path: artifact('upload-error.png') });
   });
 
   it('nothing broke the strict CSP or threw in the page', () => {

@@ -65,7 +65,12 @@ function Status({ it }: { it: UploadItem }) {
         </span>
       );
     case 'failed':
-      return <span className="error-text">Failed: {it.error}</span>;
+      return (
+        <span className="upload-error" role="alert">
+          <span className="error-text">{it.error?.text ?? 'The slide could not be added.'}</span>
+          {it.error && <span className="muted small upload-error-detail">{it.error.detail}</span>}
+        </span>
+      );
     case 'cancelled':
       return <span className="muted">Cancelled</span>;
   }

@@ -1,6 +1,15 @@
 import { useEffect, useSyncExternalStore } from 'react';
 import type { JobDto } from '../../../protocol/index.ts';
-import { getJob, NetworkError, payloadBytes, payloadName, uploadSlide, type UploadPayload } from '../api.ts';
+import { uploadError, type UploadError } from './upload-errors.ts';
+import {
+  ApiError,
+  getJob,
+  NetworkError,
+  payloadBytes,
+  payloadName,
+  uploadSlide,
+  type UploadPayload,
+} from '../api.ts';
 
 export type UploadPhase = 'waiting' | 'uploading' | 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -14,7 +23,7 @@ export interface UploadItem {
   percent: number;
   stage: string | null;
   slideId: string | null;
-  error: string | null;
+  error: UploadError | null;
   /** The job could not be polled for a while; it keeps trying. */
   stale: boolean;
 }
@@ -23,7 +32,12 @@ const POLL_MS = 500;
 const MAX_POLL_MS = 5000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+const failure = (e: unknown): UploadError =>
+  e instanceof ApiError
+    ? uploadError(e.code, e.message)
+    : e instanceof NetworkError
+      ? uploadError('NETWORK', e.message)
+      : uploadError(null, e instanceof Error ? e.message : String(e));
 
 /**
  * Uploads live outside any page, so opening a slide while another is still uploading does not cut
@@ -126,7 +140,7 @@ class UploadStore {
     } catch (e) {
       this.aborts.delete(key);
       if (e instanceof DOMException && e.name === 'AbortError') this.patch(key, { phase: 'cancelled' });
-      else this.patch(key, { phase: 'failed', error: message(e) });
+      else this.patch(key, { phase: 'failed', error: failure(e) });
     }
   }
 
@@ -139,7 +153,7 @@ class UploadStore {
         delay = POLL_MS;
       } catch (e) {
         if (!(e instanceof NetworkError)) {
-          this.patch(key, { phase: 'failed', error: message(e) });
+          this.patch(key, { phase: 'failed', error: failure(e) });
           return;
         }
         // The server may be restarting: keep the row, say so, and back off.
@@ -156,7 +170,9 @@ class UploadStore {
         return;
       }
       if (job.state === 'failed') {
-        const reason = job.error ? `${job.error.message} (${job.error.code})` : 'conversion failed';
+        const reason = job.error
+          ? uploadError(job.error.code, job.error.message)
+          : uploadError('INGEST_FAILED', 'conversion failed');
         this.patch(key, { ...base, phase: 'failed', error: reason });
         return;
       }
