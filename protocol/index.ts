@@ -6,3 +6,4 @@ export * from './auth.ts';
 export * from './review.ts';
 export * from './geojson.ts';
 export * from './cases.ts';
+export * from './case-page.ts';

@@ -400,6 +400,37 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('session_invites').dropColumn('response').execute();
     },
   },
+  '0013_slide_reads_report_undo': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Which slides each user has opened in the viewer: a case's first unread slide is where
+      // "Start review" takes them.
+      await db.schema
+        .createTable('slide_reads')
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('first_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('last_at', 'varchar(32)', (c) => c.notNull())
+        .addPrimaryKeyConstraint('slide_reads_pk', ['user_id', 'slide_id'])
+        .execute();
+      // A "Mark reported" that may still be undone: by whom, the status it came from, and the
+      // case's updated_at it left (any later change to the case makes the undo stale).
+      await db.schema
+        .createTable('case_report_undo')
+        .addColumn('case_id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('reported_by', 'varchar(36)', (c) => c.notNull())
+        .addColumn('previous_status', 'varchar(32)', (c) => c.notNull())
+        .addColumn('case_updated_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('expires_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      // A case's history on its page: its audit entries.
+      await db.schema.createIndex('audit_target').on('audit').columns(['target_id', 'id']).execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropIndex('audit_target').execute();
+      await db.schema.dropTable('case_report_undo').execute();
+      await db.schema.dropTable('slide_reads').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -237,6 +237,23 @@ export interface MigrationsMeta {
   seq: Generated<number>;
 }
 
+/** A slide a user has opened in the viewer (first and latest time). */
+export interface SlideReadsTable {
+  user_id: string;
+  slide_id: string;
+  first_at: string;
+  last_at: string;
+}
+
+/** A "Mark reported" that its reporter may still undo. */
+export interface CaseReportUndoTable {
+  case_id: string;
+  reported_by: string;
+  previous_status: string;
+  case_updated_at: string;
+  expires_at: string;
+}
+
 export interface Database {
   slides: SlidesTable;
   slide_sites: SlideSitesTable;
@@ -260,4 +277,6 @@ export interface Database {
   workload_rules: WorkloadRulesTable;
   second_opinions: SecondOpinionsTable;
   annotation_classes: AnnotationClassesTable;
+  slide_reads: SlideReadsTable;
+  case_report_undo: CaseReportUndoTable;
 }

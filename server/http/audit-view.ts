@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../auth/auth.ts';
 import type { ServerContext } from '../context.ts';
+import { recordRead } from '../cases/reads.ts';
 import { clientIp } from './auth.ts';
 
 /**
@@ -9,6 +10,23 @@ import { clientIp } from './auth.ts';
  * as a failed image.
  */
 export function viewed(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  p: Principal,
+  slideId: string,
+  slideSite: string | null,
+  via: string,
+): Promise<void> {
+  // The viewer asks for the manifest once per opening: the slide is read (case pages, "Start review").
+  // Written before the answer goes, so a case page loaded next counts it.
+  if (via === 'manifest')
+    return recordRead(ctx.db, p.user.id, slideId)
+      .catch((e: unknown) => ctx.log(`read record failed: ${e instanceof Error ? e.message : String(e)}`))
+      .then(() => audited(ctx, req, p, slideId, slideSite, via));
+  return audited(ctx, req, p, slideId, slideSite, via);
+}
+
+function audited(
   ctx: ServerContext,
   req: IncomingMessage,
   p: Principal,

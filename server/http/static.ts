@@ -76,6 +76,7 @@ function builtClientRouter(dist: string, slideForPage?: SlideForPage): Router {
   });
   r.get(/^\/$/, index);
   r.get(/^\/[a-z-]+$/, index);
+  r.get(/^\/cases\/[^/]+$/, index);
   return r;
 }
 
