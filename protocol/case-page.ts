@@ -1,4 +1,5 @@
 import type { CaseDto, CaseStatus, SecondOpinionDto } from './cases.ts';
+import type { SourceFormat } from './slides.ts';
 
 /**
  * The case page, the viewer's case bar and "Mark reported" with its undo.
@@ -31,7 +32,8 @@ export interface CaseSlideDto {
   visible: boolean;
   width: number;
   height: number;
-  sourceFormat: string;
+  /** Null when the user may not see the slide. */
+  sourceFormat: SourceFormat | null;
   objectivePower: number | null;
   /** Stored annotations on the slide in the asking user's site's scope. */
   annotations: number;
@@ -70,6 +72,8 @@ export interface CasePageDto {
   opinions: CaseOpinionDto[];
   /** The case's audit trail, newest first (up to 200 entries). */
   history: CaseHistoryEntryDto[];
+  /** Display names of the people the history's entries name by id (assignee, from, to). */
+  people: Record<string, string>;
   /** Whether the asking user may mark it reported now. */
   canReport: boolean;
   /** Until when the asking user may undo their "Mark reported"; null when there is nothing to undo. */

@@ -225,6 +225,9 @@ describe('the case page', () => {
     expect(actions).toContain('case.second_opinion');
     expect(actions).toContain('case.update');
     expect(actions).toContain('case.attach_slide');
+    // The assignment names its assignee by id; the page carries their name.
+    const assigned = p.history.find((h) => h.action === 'case.update' && h.detail.assignedTo);
+    expect(p.people[assigned!.detail.assignedTo as string]).toBe('anna');
     // Newest first.
     expect(actions[0]).toBe('case.second_opinion');
     // Another case's entries stay on that case.

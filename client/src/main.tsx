@@ -4,6 +4,7 @@ import { LOGIN_PATH, loginPath, safeNext } from './auth/login.ts';
 import { LoginPage } from './auth/LoginPage.tsx';
 import { MeContext, refreshSession, useSession } from './auth/session.ts';
 import { prefetchSlide } from './api.ts';
+import { caseAccessionOf } from './cases/case-nav.ts';
 import { LibraryPage } from './library/LibraryPage.tsx';
 import { navigate, usePathname, viewedSlideId } from './ui/router.tsx';
 import { NotFound, ServerDown, Spinner } from './ui/states.tsx';
@@ -48,6 +49,7 @@ function Viewer({ slideId }: { slideId: string }) {
 const WorklistPage = lazy(() => import('./worklist/WorklistPage.tsx'));
 const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
 const InboxPage = lazy(() => import('./inbox/InboxPage.tsx'));
+const CasePage = lazy(() => import('./cases/CasePage.tsx'));
 
 function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
@@ -55,6 +57,13 @@ function Page({ path }: { path: string }) {
     return <Viewer key={id} slideId={id} />;
   }
   if (path === '/' || path === '/index.html') return <LibraryPage />;
+  const accession = caseAccessionOf(path);
+  if (accession !== null)
+    return (
+      <Suspense fallback={<Spinner label="Loading the case…" />}>
+        <CasePage key={accession} accession={accession} />
+      </Suspense>
+    );
   if (path === '/worklist')
     return (
       <Suspense fallback={<Spinner label="Loading the worklist…" />}>

@@ -10,6 +10,7 @@ import {
   REPORT_UNDO_MS,
   type ReportResult,
   type SlideCasesDto,
+  type SourceFormat,
 } from '../../protocol/index.ts';
 import type { Access } from '../auth/access.ts';
 import type { Principal } from '../auth/auth.ts';
@@ -96,7 +97,7 @@ export class CasePageService {
           visible: false,
           width: 0,
           height: 0,
-          sourceFormat: '',
+          sourceFormat: null,
           objectivePower: null,
           annotations: 0,
           readAt: null,
@@ -118,7 +119,7 @@ export class CasePageService {
         visible: true,
         width: row.width,
         height: row.height,
-        sourceFormat: row.source_format,
+        sourceFormat: row.source_format as SourceFormat,
         objectivePower: row.objective_power,
         annotations: Number(n?.n ?? 0),
         readAt: reads.get(id) ?? null,
@@ -188,6 +189,20 @@ export class CasePageService {
     });
   }
 
+  /** The names of the users a history names by id (assignments, balancing moves). */
+  private async people(history: CaseHistoryEntryDto[]): Promise<Record<string, string>> {
+    const ids = new Set<string>();
+    for (const h of history)
+      for (const k of ['assignedTo', 'from', 'to']) if (typeof h.detail[k] === 'string') ids.add(h.detail[k]);
+    if (ids.size === 0) return {};
+    const rows = await this.d.db
+      .selectFrom('users')
+      .select(['id', 'display_name'])
+      .where('id', 'in', [...ids])
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.id, r.display_name]));
+  }
+
   /** The undo `p` may still make on case `c`: its deadline as shown (without the grace), or null. */
   private async undoFor(p: Principal, c: CaseDto): Promise<string | null> {
     if (c.status !== 'reported') return null;
@@ -219,13 +234,15 @@ export class CasePageService {
       .where('id', '=', c.siteId)
       .executeTakeFirst();
     const slides = await this.slides(p, c);
+    const history = await this.history(c.id);
     return {
       case: c,
       siteName: site?.name ?? c.siteId,
       slides,
       firstUnread: slides.find((s) => s.visible && s.readAt === null)?.id ?? null,
       opinions: await this.opinions(c.id),
-      history: await this.history(c.id),
+      history,
+      people: await this.people(history),
       canReport: this.mayReport(p, c),
       undoUntil: await this.undoFor(p, c),
     };

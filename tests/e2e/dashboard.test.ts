@@ -435,6 +435,12 @@ describe.skipIf(!ready)('lab dashboard, balancing and the worklist (Chromium, st
 
     const second = rows.nth(1);
     await second.getByRole('button', { name: 'Start review' }).click();
+    // The review starts and the case's first slide opens, with the case named (the case bar).
+    if (slideId) {
+      await page.waitForURL(`**/view/${slideId}?case=N25-0202`, WAIT);
+      await page.goBack();
+    } else await page.waitForURL('**/cases/N25-0202', WAIT).then(() => page.goBack());
+    await table.waitFor(WAIT);
     await expect.poll(() => second.locator('.status').textContent(), WAIT).toBe('In review');
 
     if (slideId) {
@@ -465,14 +471,15 @@ describe.skipIf(!ready)('lab dashboard, balancing and the worklist (Chromium, st
     }
 
     await rows.nth(2).getByRole('button', { name: 'Mark reported' }).click();
-    await page.getByRole('status').filter({ hasText: 'N25-0203 reported.' }).waitFor(WAIT);
+    await page.getByRole('dialog').getByRole('button', { name: 'Mark reported' }).click();
+    await page.getByRole('status').filter({ hasText: 'N25-0203 marked reported.' }).waitFor(WAIT);
     await expect.poll(() => table.locator('tr[data-case="N25-0203"]').count(), WAIT).toBe(0);
     await page.waitForTimeout(300);
     await page.screenshot({ path: artifact('worklist.png'), fullPage: true });
 
     if (slideId) {
       await rows.nth(0).locator('.case-thumb').first().click();
-      await page.waitForURL(`**/view/${slideId}`);
+      await page.waitForURL(`**/view/${slideId}?case=N25-0201`);
     }
   });
 

@@ -1,6 +1,7 @@
 import type { SlideDto } from '../../../protocol/index.ts';
 import { associatedUrl, thumbnailUrl } from '../api.ts';
 import { formatDate, formatDimensions, formatMpp } from '../ui/format.ts';
+import { SlideCaseLinks } from '../cases/SlideCaseLinks.tsx';
 import { AccessBadges } from '../ui/AccessBadges.tsx';
 import { SlideImage } from '../ui/SlideImage.tsx';
 import { Link } from '../ui/router.tsx';
@@ -69,6 +70,7 @@ export function SlideTable(props: Props) {
               </Link>
               <AccessBadges slide={s} />
               <div className="muted small mono">{s.id.slice(0, 12)}</div>
+              <SlideCaseLinks slideId={s.id} />
             </td>
             <td>{formatLabel(s.sourceFormat)}</td>
             <td className="num">{formatDimensions(s.width, s.height)}</td>

@@ -18,6 +18,7 @@ import { ShareIcon } from '../ui/icons.tsx';
 import { Link } from '../ui/router.tsx';
 import { Failure, NotFound, ServerDown, Spinner } from '../ui/states.tsx';
 import { AnnotationOverlay, type Person } from './AnnotationOverlay.tsx';
+import { CaseBar } from './CaseBar.tsx';
 import { ComparePane, CompareControls } from './Compare.tsx';
 import type { Mpp } from './geometry.ts';
 import { InfoPanel } from './InfoPanel.tsx';
@@ -369,6 +370,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
         </div>
       )}
       {room && <ReviewBar room={room} />}
+      <CaseBar slideId={slide.id} />
       <div className="viewer-body">
         <div className={`panes${compare.compareId ? ' split' : ''}`}>
           <SlidePane

@@ -1,17 +1,35 @@
 import '../cases/cases.css';
-import { useEffect, useState } from 'react';
+import '../cases/case-page.css';
+import { useEffect, useMemo, useState } from 'react';
 import type { SecondOpinionDto, WorklistItem } from '../../../protocol/cases.ts';
 import { thumbnailUrl } from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { getWorklist, updateCase } from '../cases/api.ts';
+import { getCasePage } from '../cases/case-api.ts';
+import {
+  casePath,
+  caseSlidePath,
+  filterWorklist,
+  parseWorklistFilter,
+  startSlide,
+  worklistFilterQuery,
+  type WorklistFilter,
+} from '../cases/case-nav.ts';
+import { ReportFlowUi, useReportFlow, type ReportFlow } from '../cases/ReportFlow.tsx';
 import { SecondOpinionForm } from '../cases/SecondOpinionForm.tsx';
-import { specimenLabel, statusLabel, subspecialtyLabel } from '../cases/constants.ts';
+import {
+  CASE_STATUSES,
+  PRIORITIES,
+  specimenLabel,
+  statusLabel,
+  subspecialtyLabel,
+} from '../cases/constants.ts';
 import { breachTone, formatDay, formatDaysToBreach, formatPts } from '../cases/format.ts';
 import { PriorityBadge } from '../cases/PriorityBadge.tsx';
 import { errorMessage, useLoader } from '../cases/useLoader.ts';
 import { canSeeWorklist } from '../ui/nav.ts';
 import { PageHeader } from '../ui/PageHeader.tsx';
-import { Link } from '../ui/router.tsx';
+import { Link, navigate } from '../ui/router.tsx';
 import { SlideImage } from '../ui/SlideImage.tsx';
 import { Failure, ServerDown, Spinner } from '../ui/states.tsx';
 
@@ -37,15 +55,18 @@ function OpinionNote({ item, opinion }: { item: WorklistItem; opinion: SecondOpi
   );
 }
 
+/** Statuses a worklist case can have (reported cases leave it). */
+const OPEN_STATUSES = CASE_STATUSES.filter((s) => s !== 'reported');
+
 function Row({
   item,
   opinion,
-  onChanged,
+  report,
   onOpinion,
 }: {
   item: WorklistItem;
   opinion: SecondOpinionDto | undefined;
-  onChanged: (message: string) => void;
+  report: ReportFlow;
   onOpinion: (o: SecondOpinionDto) => void;
 }) {
   const [busy, setBusy] = useState(false);
@@ -53,28 +74,34 @@ function Row({
   const [error, setError] = useState<string | null>(null);
   const tone = breachTone(item.daysToBreach);
 
-  const setStatus = (status: 'in_review' | 'reported') => {
+  // The review starts (status in review) and opens the case's first slide this user has not read.
+  const openReview = () => {
     setBusy(true);
     setError(null);
-    updateCase(item.id, { status }).then(
-      () => {
-        setBusy(false);
-        onChanged(
-          status === 'reported' ? `${item.accession} reported.` : `${item.accession}: review started.`,
-        );
-      },
-      (e: unknown) => {
-        setBusy(false);
-        setError(errorMessage(e));
-      },
-    );
+    const started = NOT_STARTED.has(item.status)
+      ? updateCase(item.id, { status: 'in_review' })
+      : Promise.resolve(null);
+    started
+      .then(() => getCasePage(item.accession))
+      .then(
+        (page) => {
+          const slide = startSlide(page);
+          navigate(slide ? caseSlidePath(slide, item.accession) : casePath(item.accession));
+        },
+        (e: unknown) => {
+          setBusy(false);
+          setError(errorMessage(e));
+        },
+      );
   };
 
   return (
     <>
       <tr data-case={item.accession} className={`tone-${tone}`}>
         <td>
-          <div className="accession mono">{item.accession}</div>
+          <Link to={casePath(item.accession)} className="accession mono" title="Open the case page">
+            {item.accession}
+          </Link>
           <div className="muted small">{formatPts(item.points)}</div>
         </td>
         <td>
@@ -99,7 +126,7 @@ function Row({
             {item.slideIds.map((id, i) => (
               <Link
                 key={id}
-                to={`/view/${encodeURIComponent(id)}`}
+                to={caseSlidePath(id, item.accession)}
                 className="case-thumb"
                 aria-label={`Open slide ${i + 1} of ${item.accession}`}
               >
@@ -110,17 +137,21 @@ function Row({
         </td>
         <td>
           <div className="row-actions">
-            {NOT_STARTED.has(item.status) && (
-              <button
-                type="button"
-                className="btn small primary"
-                disabled={busy}
-                onClick={() => setStatus('in_review')}
-              >
-                Start review
-              </button>
-            )}
-            <button type="button" className="btn small" disabled={busy} onClick={() => setStatus('reported')}>
+            <button
+              type="button"
+              className="btn small primary"
+              disabled={busy}
+              onClick={openReview}
+              title="Open the first slide of the case you have not read yet"
+            >
+              {NOT_STARTED.has(item.status) ? 'Start review' : 'Continue review'}
+            </button>
+            <button
+              type="button"
+              className="btn small"
+              disabled={busy || report.busy}
+              onClick={() => report.ask({ id: item.id, accession: item.accession })}
+            >
               Mark reported
             </button>
             {!opinion && item.status !== 'second_opinion_requested' && (
@@ -168,13 +199,21 @@ export default function WorklistPage() {
   const allowed = canSeeWorklist(user.role);
   const [state, reload] = useLoader((signal) => getWorklist(signal), allowed ? 'worklist' : 'none');
   const [opinions, setOpinions] = useState<Record<string, SecondOpinionDto>>({});
-  const [notice, setNotice] = useState<string | null>(null);
+  const report = useReportFlow(reload);
+  const [filter, setFilterState] = useState<WorklistFilter>(() =>
+    parseWorklistFilter(window.location.search),
+  );
+  const setFilter = (f: WorklistFilter) => {
+    setFilterState(f);
+    window.history.replaceState(null, '', `/worklist${worklistFilterQuery(f)}`);
+  };
 
   useEffect(() => {
     document.title = 'Worklist · Tessera';
   }, []);
 
-  const items = state.data ?? [];
+  const all = useMemo(() => state.data ?? [], [state.data]);
+  const items = useMemo(() => filterWorklist(all, filter), [all, filter]);
   let body;
   if (!allowed)
     body = (
@@ -186,6 +225,15 @@ export default function WorklistPage() {
   else if (state.status === 'loading' && !state.data) body = <Spinner label="Loading your worklist…" />;
   else if (state.status === 'down') body = <ServerDown onRetry={reload} />;
   else if (state.status === 'error') body = <Failure message={state.message} onRetry={reload} />;
+  else if (all.length > 0 && items.length === 0)
+    body = (
+      <div className="empty">
+        <h2>No case matches these filters</h2>
+        <button type="button" className="btn" onClick={() => setFilter({ priority: '', status: '' })}>
+          Show all cases
+        </button>
+      </div>
+    );
   else if (items.length === 0)
     body = (
       <div className="empty">
@@ -218,10 +266,7 @@ export default function WorklistPage() {
               key={it.id}
               item={it}
               opinion={opinions[it.id]}
-              onChanged={(m) => {
-                setNotice(m);
-                reload();
-              }}
+              report={report}
               onOpinion={(o) => {
                 setOpinions((prev) => ({ ...prev, [it.id]: o }));
                 reload();
@@ -240,22 +285,54 @@ export default function WorklistPage() {
       <main className="lib-main">
         <div className="lib-tools">
           <h1 className="page-title">My open cases</h1>
+          {all.length > 0 && (
+            <div className="worklist-filters">
+              <label>
+                <span className="visually-hidden">Priority</span>
+                <select
+                  aria-label="Priority"
+                  value={filter.priority}
+                  onChange={(e) =>
+                    setFilter({ ...filter, priority: e.target.value as WorklistFilter['priority'] })
+                  }
+                >
+                  <option value="">Any priority</option>
+                  {PRIORITIES.map((p) => (
+                    <option key={p} value={p}>
+                      {p === 'urgent' ? 'Urgent' : 'Routine'}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                <span className="visually-hidden">Status</span>
+                <select
+                  aria-label="Status"
+                  value={filter.status}
+                  onChange={(e) =>
+                    setFilter({ ...filter, status: e.target.value as WorklistFilter['status'] })
+                  }
+                >
+                  <option value="">Any status</option>
+                  {OPEN_STATUSES.map((s) => (
+                    <option key={s} value={s}>
+                      {statusLabel(s)}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </div>
+          )}
           {items.length > 0 && (
             <span className="muted small count" data-testid="worklist-count">
-              {items.length} case{items.length === 1 ? '' : 's'}
+              {items.length < all.length && `${items.length} of `}
+              {all.length} case{all.length === 1 ? '' : 's'}
               {urgent > 0 && ` · ${urgent} urgent`}
               {late > 0 && ` · ${late} due within a day or breached`}
             </span>
           )}
         </div>
-        {notice && (
-          <div className="notice" role="status">
-            {notice}
-            <button type="button" className="icon-btn" aria-label="Dismiss" onClick={() => setNotice(null)}>
-              ×
-            </button>
-          </div>
-        )}
+        <ReportFlowUi flow={report} />
         {body}
       </main>
     </div>
