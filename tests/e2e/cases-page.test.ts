@@ -216,6 +216,11 @@ describe.skipIf(!ready || !have)('a pathologist reads a case (Chromium, strict C
     expect((await call<CaseDto>('GET', `/api/cases/${caseId}`)).status).toBe('in_review');
     await page.screenshot({ path: artifact('cases-report-undone.png') });
 
+    // A guessed accession: the page says there is no such case.
+    await page.goto(`${server.base}/cases/S26-0999`);
+    await page.getByText('There is no case S26-0999 that you may see.').waitFor(WAIT);
+    await page.screenshot({ path: artifact('cases-not-found.png') });
+
     // The viewer, opened from the library, links to the case too.
     await page.goto(`${server.base}/`);
     const libRow = page.locator(`tr[data-slide-id="${ordered[0]}"]`);

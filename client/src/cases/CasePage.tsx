@@ -1,6 +1,6 @@
 import './cases.css';
 import './case-page.css';
-import { useEffect, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
 import type { CaseOpinionDto, CasePageDto, CaseSlideDto } from '../../../protocol/case-page.ts';
 import { thumbnailUrl } from '../api.ts';
 import { useMe } from '../auth/session.ts';
@@ -17,7 +17,8 @@ import { specimenLabel, statusLabel, subspecialtyLabel } from './constants.ts';
 import { breachTone, formatDay, formatDaysToBreach, formatPts } from './format.ts';
 import { PriorityBadge } from './PriorityBadge.tsx';
 import { ReportFlowUi, useReportFlow } from './ReportFlow.tsx';
-import { useLoader } from './useLoader.ts';
+import { errorMessage, useLoader } from './useLoader.ts';
+import { updateCase } from './api.ts';
 
 function SlideCard({ s, accession }: { s: CaseSlideDto; accession: string }) {
   if (!s.visible)
@@ -52,6 +53,9 @@ function SlideCard({ s, accession }: { s: CaseSlideDto; accession: string }) {
     </li>
   );
 }
+
+/** Statuses before a review starts. */
+const NOT_STARTED = new Set(['received', 'scanned', 'assigned']);
 
 const OPINION_STATUS: Record<CaseOpinionDto['status'], string> = {
   waiting: 'Waiting',
@@ -137,6 +141,8 @@ export default function CasePage({ accession }: { accession: string }) {
   const { user } = useMe();
   const [state, reload] = useLoader((signal) => getCasePage(accession, signal), accession);
   const flow = useReportFlow(reload);
+  const [starting, setStarting] = useState(false);
+  const [startError, setStartError] = useState<string | null>(null);
   // Back on the page within the window (a reload, the back button): the undo is still offered.
   const resumeUntil = state.data?.undoUntil ?? null;
   const { resume } = flow;
@@ -189,7 +195,17 @@ export default function CasePage({ accession }: { accession: string }) {
               <button
                 type="button"
                 className="btn primary"
-                onClick={() => navigate(caseSlidePath(start, c.accession))}
+                disabled={starting}
+                onClick={() => {
+                  // The assignee's first look starts the review, as "Start review" on the worklist does.
+                  const open = () => navigate(caseSlidePath(start, c.accession));
+                  if (!page.canReport || !NOT_STARTED.has(c.status)) return open();
+                  setStarting(true);
+                  updateCase(c.id, { status: 'in_review' }).then(open, (e: unknown) => {
+                    setStarting(false);
+                    setStartError(errorMessage(e));
+                  });
+                }}
               >
                 {allRead
                   ? 'Open the first slide'
@@ -209,6 +225,11 @@ export default function CasePage({ accession }: { accession: string }) {
             )}
           </div>
         </div>
+        {startError && (
+          <div className="flow-notice error" role="alert">
+            {startError}
+          </div>
+        )}
         <ReportFlowUi flow={flow} />
         <Details page={page} />
 
