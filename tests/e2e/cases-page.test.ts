@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaseDto, JobDto, UploadAccepted } from '../../protocol/index.ts';
+import { createUser } from '../../server/auth/users.ts';
 import { authedFetch, userWithToken } from '../helpers/auth.ts';
 import { haveSlides, slidePath } from '../helpers/slides.ts';
 import {
@@ -241,4 +242,43 @@ describe.skipIf(!ready || !have)('a pathologist reads a case (Chromium, strict C
     expect(audit.map((a) => a.action)).toEqual(['case.report', 'case.report_undo']);
     expect(problems).toEqual([]);
   }, 180_000);
+
+  it('a lab manager reassigns an open case from its page to another pathologist of its subspecialty', async () => {
+    const manager = {
+      name: 'mia.manager',
+      displayName: 'Mia Manager',
+      role: 'lab_manager' as const,
+      siteId: 'north',
+      password: 'mia-e2e-password',
+    };
+    await createUser(server.ctx.db, manager);
+    const paul = await createUser(server.ctx.db, {
+      name: 'paul.park',
+      displayName: 'Paul Park',
+      role: 'pathologist',
+      siteId: 'north',
+      password: 'paul-e2e-password',
+    });
+    await call('PATCH', `/api/pathologists/${paul.id}`, { subspecialties: ['skin'], weeklyCapacity: 20 });
+    const page = await newPage();
+    await logIn(page, server.base, manager, '/cases/N26-0102');
+    const reassign = page.getByTestId('case-reassign');
+    await reassign.waitFor(WAIT);
+    const select = reassign.getByRole('combobox');
+    await expect
+      .poll(() => select.locator('option').allTextContents(), WAIT)
+      .toContain('Paul Park · North Hospital · 0 / 20 pts');
+    await select.selectOption({ label: 'Paul Park · North Hospital · 0 / 20 pts' });
+    await reassign.getByRole('button', { name: 'Reassign' }).click();
+    await expect
+      .poll(() => page.locator('.case-details').textContent(), WAIT)
+      .toContain('Assigned toPaul Park');
+    const c = await call<CaseDto>(
+      'GET',
+      `/api/cases/${(await call<CaseDto[]>('GET', '/api/cases?q=N26-0102'))[0]!.id}`,
+    );
+    expect(c.assignedTo).toBe(paul.id);
+    await page.screenshot({ path: artifact('cases-reassign.png') });
+    expect(problems).toEqual([]);
+  });
 });

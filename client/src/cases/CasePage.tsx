@@ -16,6 +16,7 @@ import { caseSlidePath, historyText, startSlide } from './case-nav.ts';
 import { specimenLabel, statusLabel, subspecialtyLabel } from './constants.ts';
 import { breachTone, formatDay, formatDaysToBreach, formatPts } from './format.ts';
 import { PriorityBadge } from './PriorityBadge.tsx';
+import { Reassign } from './Reassign.tsx';
 import { ReportFlowUi, useReportFlow } from './ReportFlow.tsx';
 import { errorMessage, useLoader } from './useLoader.ts';
 import { updateCase } from './api.ts';
@@ -232,6 +233,9 @@ export default function CasePage({ accession }: { accession: string }) {
         )}
         <ReportFlowUi flow={flow} />
         <Details page={page} />
+        {canSeeDashboard(user.role) && page.case.status !== 'reported' && (
+          <Reassign c={page.case} onDone={reload} />
+        )}
 
         <section className="case-section">
           <h2>

@@ -1,10 +1,13 @@
 import type { BalanceDecisionsResult, PathologistDto, Suggestion } from '../../../protocol/cases.ts';
 
 /**
- * Who a lab manager may send a suggested case to by hand: pathologists of its subspecialty (any for
+ * Who a lab manager may send a case (suggested, or from its page) to by hand: pathologists of its subspecialty (any for
  * a general case), not on leave, other than its holder; least loaded against capacity first.
  */
-export function handReceivers(s: Suggestion, people: readonly PathologistDto[]): PathologistDto[] {
+export function handReceivers(
+  s: Pick<Suggestion, 'from' | 'subspecialty'>,
+  people: readonly PathologistDto[],
+): PathologistDto[] {
   return people
     .filter(
       (p) =>
