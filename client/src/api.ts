@@ -179,11 +179,29 @@ export async function revokeShare(shareId: string): Promise<void> {
 
 const slidePath = (id: string): string => `/api/slides/${encodeURIComponent(id)}`;
 
-export function listAnnotations(
-  slideId: string,
-  signal?: AbortSignal,
-): Promise<{ seq: number; annotations: AnnotationDto[] }> {
-  return getJson(`${slidePath(slideId)}/annotations`, signal);
+type AnnotationList = { seq: number; annotations: AnnotationDto[] };
+
+/** Annotation lists asked for before the viewer's code had loaded (prefetchAnnotations). */
+const earlyAnnotations = new Map<string, Promise<AnnotationList>>();
+
+/**
+ * Start reading a slide's annotations with its manifest, while the viewer's code is on its way and
+ * the session is checked: with thousands on a slide their transfer otherwise starts only once the
+ * viewer has mounted (~250 ms later). The viewer's first listAnnotations for that slide takes it over.
+ */
+export function prefetchAnnotations(slideId: string): void {
+  if (earlyAnnotations.has(slideId)) return;
+  const p = getJson<AnnotationList>(`${slidePath(slideId)}/annotations`);
+  p.catch(() => {}); // a failure is asked again by the listAnnotations that takes it over
+  earlyAnnotations.set(slideId, p);
+}
+
+export function listAnnotations(slideId: string, signal?: AbortSignal): Promise<AnnotationList> {
+  const ask = (): Promise<AnnotationList> => getJson(`${slidePath(slideId)}/annotations`, signal);
+  const p = earlyAnnotations.get(slideId);
+  if (!p) return ask();
+  earlyAnnotations.delete(slideId);
+  return p.catch(ask);
 }
 
 /** QuPath-compatible GeoJSON, as text (to save as a file). */

@@ -3,7 +3,7 @@ import { createRoot } from 'react-dom/client';
 import { LOGIN_PATH, loginPath, safeNext } from './auth/login.ts';
 import { LoginPage } from './auth/LoginPage.tsx';
 import { MeContext, refreshSession, useSession } from './auth/session.ts';
-import { prefetchSlide } from './api.ts';
+import { prefetchAnnotations, prefetchSlide } from './api.ts';
 import { caseAccessionOf } from './cases/case-nav.ts';
 import { LibraryPage } from './library/LibraryPage.tsx';
 import { navigate, usePathname, viewedSlideId } from './ui/router.tsx';
@@ -118,6 +118,8 @@ refreshSession();
 const opened = viewedSlideId(window.location.pathname);
 if (opened !== null) {
   prefetchSlide(opened);
+  // In a review session the annotations come with the session's join instead.
+  if (!new URLSearchParams(window.location.search).has('session')) prefetchAnnotations(opened);
   void loadViewer();
 }
 const root = document.getElementById('root');

@@ -95,7 +95,7 @@ const RECORD_MARKS = `
       ch.port1.onmessage = () => marks.push({ t: performance.now(), kind: 'drawn' });
       ch.port2.postMessage(null);
     });
-  }).observe(document, { subtree: true, childList: true });
+  }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-drawn'] });
   window.addEventListener('keydown', (e) => marks.push({ t: performance.now(), kind: 'key', key: e.key }), {
     capture: true,
   });

@@ -12,6 +12,7 @@ import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
+import { sendJsonText } from './send.ts';
 import { usersWithSite } from '../auth/users.ts';
 import { hostRefusal, mayImport } from '../review/rights.ts';
 import { presentSession } from '../review/present.ts';
@@ -42,12 +43,14 @@ export function reviewRouter(ctx: ServerContext): Router {
     const { found } = await slideFor(res, req.params.id);
     // The set of the owning site the user sees the slide through (their own, or the sharing site's).
     const scope = { slideId: found.row.id, siteId: found.grant.siteId };
-    const list = await hub.annotations.list(scope);
     const format = req.query.format ?? 'json';
     if (format === 'geojson') {
-      res.type('application/geo+json').json(toFeatureCollection(list));
+      res.type('application/geo+json').json(toFeatureCollection(await hub.annotations.list(scope)));
     } else if (format === 'json') {
-      res.json({ seq: await hub.annotations.seq(scope), annotations: list });
+      // The seq is read first: the list then holds at least everything up to it.
+      const seq = await hub.annotations.seq(scope);
+      const docs = await hub.annotations.listDocs(scope);
+      await sendJsonText(req, res, `{"seq":${seq},"annotations":[${docs.join(',')}]}`);
     } else
       throw new HttpError(
         'INVALID_PARAMETER',

@@ -310,18 +310,25 @@ export class AnnotationService {
 
   /** Live annotations of a slide in one site's set, oldest first. */
   async list(scope: AnnotationScope): Promise<AnnotationDto[]> {
+    return (await this.listDocs(scope)).map((d) => JSON.parse(d) as AnnotationDto);
+  }
+
+  /**
+   * The same list as stored JSON documents, never parsed: joined into a response as they are, 5,000
+   * annotations cost the event loop a few ms instead of ~70 ms of parsing and stringifying (time
+   * every tile request waited behind).
+   */
+  async listDocs(scope: AnnotationScope): Promise<string[]> {
     const rows = await this.db
       .selectFrom('annotations')
-      .select('doc')
+      .select(['id', 'doc'])
       .where('slide_id', '=', scope.slideId)
       .where('site_id', scope.siteId === null ? 'is' : '=', scope.siteId)
       .where('deleted', '=', 0)
       .execute();
-    return rows
-      .map((r) => JSON.parse(r.doc) as AnnotationDto)
-      .sort((a, b) =>
-        a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1,
-      );
+    const keyed = rows.map((r) => ({ key: createdAtOf(r.doc) + r.id, doc: r.doc }));
+    keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return keyed.map((k) => k.doc);
   }
 
   /**
@@ -373,4 +380,19 @@ export class AnnotationService {
     if (rows.length > max) return null;
     return rows.map((r) => applied(r as AnnotationOpsTable & { seq: number }));
   }
+}
+
+const CREATED = '"createdAt":"';
+
+/**
+ * An annotation document's `createdAt` (an ISO 8601 UTC instant, so ordered as text), read without
+ * parsing the document; parsed only when the document is not in the stored form.
+ */
+export function createdAtOf(doc: string): string {
+  const at = doc.indexOf(CREATED);
+  if (at >= 0) {
+    const end = doc.indexOf('"', at + CREATED.length);
+    if (end > 0) return doc.slice(at + CREATED.length, end);
+  }
+  return String((JSON.parse(doc) as { createdAt?: unknown }).createdAt ?? '');
 }

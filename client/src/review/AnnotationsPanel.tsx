@@ -1,4 +1,4 @@
-import { useRef, useState, type ChangeEvent } from 'react';
+import { memo, useRef, useState, type ChangeEvent } from 'react';
 import type { AnnotationClass, AnnotationDto } from '../../../protocol/review.ts';
 import { ApiError, exportAnnotationsGeoJson, importAnnotationsGeoJson } from '../api.ts';
 import type { Mpp } from '../viewer/geometry.ts';
@@ -60,7 +60,7 @@ export function measureLine(a: Pick<AnnotationDto, 'kind' | 'geometry'>, mpp: Mp
  * The slide's annotations with their measurements, filters by class and author, GeoJSON export
  * and import, and the selected one's editor, in and out of a live session alike.
  */
-export function AnnotationsPanel(p: Props) {
+export const AnnotationsPanel = memo(function AnnotationsPanel(p: Props) {
   const file = useRef<HTMLInputElement>(null);
   const [io, setIo] = useState<ImportOutcome | null>(null);
   const [editingPalette, setEditingPalette] = useState(false);
@@ -297,7 +297,7 @@ export function AnnotationsPanel(p: Props) {
       )}
     </div>
   );
-}
+});
 
 function Thread({ a }: { a: AnnotationDto }) {
   return (

@@ -1,5 +1,6 @@
 import {
   memo,
+  useEffect,
   useImperativeHandle,
   useLayoutEffect,
   useMemo,
@@ -12,7 +13,17 @@ import type { AnnotationDto, AnnotationKind, Geometry } from '../../../protocol/
 import { annotationColour } from '../review/constants.ts';
 import { translate } from '../review/shapes.ts';
 import { contains, cullShapes, geometryRect, viewRect, zoomOf, type Rect } from './cull.ts';
-import { canvasShape, drawLabels, drawShapes, type CanvasShape } from './annotation-canvas.ts';
+import {
+  canvasShape,
+  drawLabels,
+  drawPacked,
+  labelsAt,
+  packShapes,
+  type CanvasShape,
+  type Label,
+  type PackedShapes,
+} from './annotation-canvas.ts';
+import type { FromWorker, ToWorker } from './annotation-worker.ts';
 import { cssMove, invert, sameAffine, type Affine } from './geometry.ts';
 
 /** Point markers' radius, in screen pixels. */
@@ -35,6 +46,33 @@ const ZOOM_DRIFT = 2;
 const PAD_PX = 12;
 /** From this many shapes in the drawn set, they are drawn on a canvas. */
 const CANVAS_FROM = 300;
+
+/**
+ * Where the browser can, the canvas is drawn by a worker (annotation-worker.ts) on an
+ * OffscreenCanvas: the page's main thread only packs the shapes (when they change) and says which
+ * to draw at which transform.
+ */
+const OFFSCREEN =
+  typeof Worker !== 'undefined' &&
+  typeof HTMLCanvasElement !== 'undefined' &&
+  'transferControlToOffscreen' in HTMLCanvasElement.prototype;
+
+const spawnWorker = (): Worker =>
+  new Worker(new URL('./annotation-worker.ts', import.meta.url), { type: 'module' });
+/**
+ * One worker started as the viewer's code loads, so that it is up (its script fetched and run) by
+ * the time the slide's first annotations arrive.
+ */
+let spare: Worker | null = OFFSCREEN ? spawnWorker() : null;
+
+/** The worker and the canvas it draws (made by hand: a canvas is handed over once, for good). */
+interface Offscreen {
+  worker: Worker;
+  el: HTMLCanvasElement;
+  /** The shapes last sent (the `boxed` list they came from). */
+  sent: unknown;
+  seq: number;
+}
 
 /** Called once per frame with the image → screen transform; costs one style write. */
 export interface LayerHandle {
@@ -222,6 +260,42 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   const [cut, setCut] = useState<Cut | null>(null);
   const cutRef = useRef(cut);
   cutRef.current = cut;
+  const offscreen = useRef<Offscreen | null>(null);
+  /** Drawings asked of the worker and not yet done: the transform and the count of each. */
+  const asked = useRef(new Map<number, { t: Affine; count: number }>());
+  /** The worker's latest drawing: what its canvas shows. */
+  const [drawn, setDrawn] = useState<{ t: Affine; count: number } | null>(null);
+
+  const ensureOffscreen = (): Offscreen | null => {
+    if (offscreen.current) return offscreen.current;
+    const host = layer.current;
+    if (!host) return null;
+    const el = document.createElement('canvas');
+    el.className = 'annotation-canvas';
+    el.style.display = 'none';
+    host.prepend(el);
+    const worker = spare ?? spawnWorker();
+    spare = null;
+    const off = el.transferControlToOffscreen();
+    worker.postMessage({ type: 'canvas', canvas: off } satisfies ToWorker, [off]);
+    worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      const done = asked.current.get(e.data.seq);
+      for (const k of [...asked.current.keys()]) if (k <= e.data.seq) asked.current.delete(k);
+      if (done) setDrawn(done);
+    };
+    offscreen.current = { worker, el, sent: null, seq: 0 };
+    return offscreen.current;
+  };
+  useEffect(() => {
+    // Started with the view, not when the shapes arrive: a worker takes tens of ms to start.
+    if (OFFSCREEN) ensureOffscreen();
+    return () => {
+      offscreen.current?.worker.terminate();
+      offscreen.current?.el.remove();
+      offscreen.current = null;
+      asked.current.clear();
+    };
+  }, []);
 
   const measure = (): void => {
     // The parent's box: the layer's own is moved by its CSS transform.
@@ -304,7 +378,10 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     [],
   );
 
-  const boxed = useMemo(() => annotations.map((a) => ({ a, rect: geometryRect(a.geometry) })), [annotations]);
+  const boxed = useMemo(
+    () => annotations.map((a, i) => ({ a, i, rect: geometryRect(a.geometry) })),
+    [annotations],
+  );
   const shown = useMemo(() => (cut ? cullShapes(boxed, cut.rect, PAD_PX * cut.px) : []), [boxed, cut]);
   const movingId = moving?.id ?? null;
   // A dragged shape stays drawn wherever it goes.
@@ -316,18 +393,27 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   const onCanvas = shown.length >= CANVAS_FROM;
   const inSvg = onCanvas ? shown.filter((x) => x.a.id === selectedId || x.a.id === movingId) : shown;
 
+  const shapeOf = (a: AnnotationDto): CanvasShape | null => {
+    let shape = shapes.current.get(a);
+    if (shape === undefined) {
+      shape = canvasShape(a, a.geometry);
+      shapes.current.set(a, shape);
+    }
+    return shape;
+  };
+  /** Every shape packed (in `boxed` order) and its label, if any. */
+  const pack = (): { packed: PackedShapes; labels: (Label | null)[] } => ({
+    packed: packShapes(boxed.map(({ a }) => shapeOf(a))),
+    labels: boxed.map(({ a, rect }) => (a.label ? { text: a.label, x: rect.minX, y: rect.minY } : null)),
+  });
+  /** Packed shapes for drawing on this thread (the worker is handed its own). */
+  const packedHere = useRef<{ boxed: unknown; packed: PackedShapes; labels: (Label | null)[] } | null>(null);
+
   useLayoutEffect(() => {
-    const el = canvas.current;
-    if (!el || !cut || !onCanvas) return;
+    if (!cut) return;
     const dpr = window.devicePixelRatio || 1;
     const w = Math.round(cut.box.width * dpr);
     const h = Math.round(cut.box.height * dpr);
-    if (el.width !== w) el.width = w;
-    if (el.height !== h) el.height = h;
-    const ctx = el.getContext('2d');
-    if (!ctx) return;
-    ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, w, h);
     const t: Affine = [
       cut.t[0],
       cut.t[1],
@@ -336,27 +422,60 @@ export const AnnotationLayer = memo(function AnnotationLayer({
       cut.t[4] - cut.box.left,
       cut.t[5] - cut.box.top,
     ];
-    const list: CanvasShape[] = [];
-    const labels: { text: string; x: number; y: number }[] = [];
-    for (const { a, rect } of shown) {
-      if (a.id === selectedId || a.id === movingId) continue;
-      let shape = shapes.current.get(a);
-      if (shape === undefined) {
-        shape = canvasShape(a, a.geometry);
-        shapes.current.set(a, shape);
+    // The selected and the dragged shape are in the SVG, with their halo and live position.
+    const indices = Int32Array.from(
+      shown.filter((x) => x.a.id !== selectedId && x.a.id !== movingId),
+      (x) => x.i,
+    );
+    if (OFFSCREEN) {
+      const o = onCanvas ? ensureOffscreen() : offscreen.current;
+      if (!o) return;
+      o.el.style.display = onCanvas ? '' : 'none';
+      if (!onCanvas) return;
+      if (o.sent !== boxed) {
+        const { packed, labels } = pack();
+        o.worker.postMessage({ type: 'shapes', packed, labels } satisfies ToWorker, [
+          packed.data.buffer,
+          packed.offsets.buffer,
+        ]);
+        o.sent = boxed;
       }
-      if (shape) list.push(shape);
-      if (a.label) labels.push({ text: a.label, x: rect.minX, y: rect.minY });
+      const seq = ++o.seq;
+      asked.current.set(seq, { t: cut.t, count: shown.length });
+      o.worker.postMessage({ type: 'draw', seq, width: w, height: h, dpr, t, indices } satisfies ToWorker, [
+        indices.buffer,
+      ]);
+      return;
     }
-    drawShapes(ctx, list, t, dpr);
-    drawLabels(ctx, labels, t, dpr);
-  }, [cut, shown, onCanvas, selectedId, movingId]);
+    const el = canvas.current;
+    if (!el || !onCanvas) return;
+    if (el.width !== w) el.width = w;
+    if (el.height !== h) el.height = h;
+    const ctx = el.getContext('2d');
+    if (!ctx) return;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    if (packedHere.current?.boxed !== boxed) packedHere.current = { boxed, ...pack() };
+    const { packed, labels } = packedHere.current;
+    drawPacked(ctx, packed, indices, t, dpr);
+    drawLabels(ctx, labelsAt(labels, indices), t, dpr);
+  }, [cut, shown, onCanvas, selectedId, movingId, boxed]);
+
+  // The worker's canvas shows its latest drawing, made at `drawn.t`: until the drawing for the
+  // current cut is done, it is moved from there to the cut's transform (the layer then follows the
+  // view from the cut, as for everything else in it).
+  useLayoutEffect(() => {
+    const o = offscreen.current;
+    if (!o || !cut) return;
+    o.el.style.transformOrigin = `${-cut.box.left}px ${-cut.box.top}px`;
+    o.el.style.transform = drawn ? cssMove(drawn.t, cut.t) : 'none';
+  }, [cut, drawn]);
 
   return (
     <div
       ref={layer}
       className="annotation-layer"
-      data-drawn={cut ? shown.length : undefined}
+      data-drawn={OFFSCREEN && onCanvas ? drawn?.count : cut ? shown.length : undefined}
       data-renderer={onCanvas ? 'canvas' : 'svg'}
       style={
         {
@@ -373,7 +492,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
         } as CSSProperties
       }
     >
-      {onCanvas && <canvas ref={canvas} className="annotation-canvas" />}
+      {onCanvas && !OFFSCREEN && <canvas ref={canvas} className="annotation-canvas" />}
       <svg className="annotation-svg">
         {cut && (
           <g transform={matrix([...cut.t.slice(0, 4), cut.t[4] - cut.box.left, cut.t[5] - cut.box.top])}>

@@ -1,6 +1,6 @@
 import './viewer.css';
 import '../review/review.css';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
 import { ApiError, getSession, getSlide, isNotFound, NetworkError } from '../api.ts';
 import { useMe } from '../auth/session.ts';
@@ -202,6 +202,10 @@ function Workspace({ slide }: { slide: SlideDto }) {
   const room = useReviewRoom(sessionId, me.user.id, primary);
   const maxImageZoom = Math.max(4, 50 / power.base);
   const ann = useAnnotating({ slide, me, sessionId, room, controller: primary, maxImageZoom });
+  // The list follows the shapes in a pass the browser may interrupt: with thousands of annotations
+  // it is the slower to render, and the view is what a reader looks at first.
+  const listed = useDeferredValue(ann.annotations);
+  const listedVisible = useDeferredValue(ann.visible);
   const latestRoom = useRef(room);
   latestRoom.current = room;
   const [help, setHelp] = useState(false);
@@ -465,8 +469,8 @@ function Workspace({ slide }: { slide: SlideDto }) {
             <AnnotationsPanel
               slideId={slide.id}
               slideName={slide.name}
-              annotations={ann.annotations}
-              visible={ann.visible}
+              annotations={listed}
+              visible={listedVisible}
               filter={ann.filter}
               onFilter={ann.setFilter}
               palette={ann.palette}

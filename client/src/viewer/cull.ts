@@ -15,8 +15,12 @@ export function geometryRect(g: Geometry): Rect {
   let minY = Infinity;
   let maxX = -Infinity;
   let maxY = -Infinity;
+  // Indexed, not destructured: run once over every shape when thousands arrive, before the code is hot.
   const add = (ring: readonly (readonly [number, number])[]) => {
-    for (const [x, y] of ring) {
+    for (let i = 0; i < ring.length; i++) {
+      const p = ring[i]!;
+      const x = p[0];
+      const y = p[1];
       if (x < minX) minX = x;
       if (x > maxX) maxX = x;
       if (y < minY) minY = y;
