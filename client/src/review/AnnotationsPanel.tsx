@@ -237,9 +237,9 @@ export const AnnotationsPanel = memo(function AnnotationsPanel(p: Props) {
                   title="Go to this annotation"
                   data-annotation-item={a.id}
                 >
-                  <span className="swatch" data-color={annotationColour(a)}>
+                  <span className="swatch" data-color={annotationColour(a, p.palette.classes)}>
                     <svg width="10" height="10" aria-hidden="true">
-                      <rect width="10" height="10" rx="2" fill={annotationColour(a)} />
+                      <rect width="10" height="10" rx="2" fill={annotationColour(a, p.palette.classes)} />
                     </svg>
                   </span>
                   <span className="ann-item-main">

@@ -3,6 +3,8 @@ import * as protocol from '../../../protocol/review.ts';
 import { DEFAULT_CLASSES, legibleOnHE } from '../../../server/review/classes.ts';
 import {
   ANNOTATION_CLASSES,
+  annotationColour,
+  UNCLASSIFIED,
   ANNOTATION_KINDS,
   CONFIDENCES,
   KIND_LABELS,
@@ -31,5 +33,20 @@ describe('review constants', () => {
   });
   it('label every kind', () => {
     expect(Object.keys(KIND_LABELS).sort()).toEqual([...protocol.ANNOTATION_KINDS].sort());
+  });
+});
+
+describe('the colour an annotation is drawn in', () => {
+  const palette = [{ name: 'Necrosis', color: '#c26000' }];
+  it('its own colour first, then its class as the palette has it today, then the stored class colour', () => {
+    // QuPath exports Necrosis near-black; the palette's (legible on H&E) colour is drawn.
+    const imported = { classification: { name: 'Necrosis', color: '#323232' } };
+    expect(annotationColour(imported, palette)).toBe('#c26000');
+    expect(annotationColour(imported)).toBe('#323232');
+    expect(annotationColour({ ...imported, color: '#00ff00' }, palette)).toBe('#00ff00');
+    expect(annotationColour({ classification: { name: 'Mitosis', color: '#ff00ff' } }, palette)).toBe(
+      '#ff00ff',
+    );
+    expect(annotationColour({ classification: null }, palette)).toBe(UNCLASSIFIED.color);
   });
 });

@@ -51,10 +51,21 @@ export const KIND_LABELS: Record<AnnotationKind, string> = {
 /** How an unclassified annotation is drawn (QuPath's "no class"). */
 export const UNCLASSIFIED = { name: 'Unclassified', color: '#c8c8c8' } as const;
 
-/** The colour an annotation is drawn in: its own, else its class's, else the unclassified grey. */
-export function annotationColour(a: {
-  color?: string | null;
-  classification: { color: string } | null;
-}): string {
-  return a.color ?? a.classification?.color ?? UNCLASSIFIED.color;
+/** A class as the palette lists it. */
+export type PaletteClass = { readonly name: string; readonly color: string };
+
+/**
+ * The colour an annotation is drawn in: its own, else its class's as the palette has it today (an
+ * administrator's change shows on every shape of that class; an import keeps the colour it came
+ * with in the stored classification, and exports it), else the stored class colour, else the
+ * unclassified grey.
+ */
+export function annotationColour(
+  a: { color?: string | null; classification: { name?: string; color: string } | null },
+  palette?: readonly PaletteClass[],
+): string {
+  if (a.color) return a.color;
+  const cls = a.classification;
+  if (!cls) return UNCLASSIFIED.color;
+  return palette?.find((p) => p.name === cls.name)?.color ?? cls.color;
 }

@@ -10,7 +10,7 @@ import {
   type Ref,
 } from 'react';
 import type { AnnotationDto, AnnotationKind, Geometry } from '../../../protocol/review.ts';
-import { annotationColour } from '../review/constants.ts';
+import { annotationColour, type PaletteClass } from '../review/constants.ts';
 import { translate } from '../review/shapes.ts';
 import { contains, cullShapes, geometryRect, viewRect, zoomOf, type Rect } from './cull.ts';
 import {
@@ -69,7 +69,7 @@ let spare: Worker | null = OFFSCREEN ? spawnWorker() : null;
 interface Offscreen {
   worker: Worker;
   el: HTMLCanvasElement;
-  /** The shapes last sent (the `boxed` list they came from). */
+  /** What the shapes last sent were packed from (`packKey`). */
   sent: unknown;
   seq: number;
 }
@@ -84,6 +84,8 @@ interface Props {
   selectedId: string | null;
   /** The annotation being dragged and by how much (image pixels). */
   moving: { id: string; dx: number; dy: number } | null;
+  /** The classes' colours today (a shape of a listed class is drawn in its palette colour). */
+  palette?: readonly PaletteClass[];
   ref?: Ref<LayerHandle>;
 }
 
@@ -201,6 +203,7 @@ const Annotation = memo(function Annotation({
   dy,
   px,
   counter,
+  colour,
 }: {
   a: AnnotationDto;
   selected: boolean;
@@ -209,9 +212,9 @@ const Annotation = memo(function Annotation({
   /** Only for shapes that need it (markers, labels), so others do not re-render on zoom. */
   px: number;
   counter: string | null;
+  colour: string;
 }) {
   const g = dx || dy ? translate(a.geometry, dx, dy) : a.geometry;
-  const colour = annotationColour(a);
   const r = a.label ? geometryRect(g) : null;
   return (
     <g
@@ -249,11 +252,13 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   annotations,
   selectedId,
   moving,
+  palette,
   ref,
 }: Props) {
   const layer = useRef<HTMLDivElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
-  const shapes = useRef(new WeakMap<AnnotationDto, CanvasShape | null>());
+  // Each annotation's canvas shape, made once per palette (its colour comes from there).
+  const shapes = useMemo(() => new WeakMap<AnnotationDto, CanvasShape | null>(), [palette]);
   const size = useRef({ width: 0, height: 0 });
   const last = useRef<Affine | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -382,6 +387,8 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     () => annotations.map((a, i) => ({ a, i, rect: geometryRect(a.geometry) })),
     [annotations],
   );
+  /** What packed shapes were made from: the list and the palette (through `shapes`). */
+  const packKey = useMemo(() => ({ boxed, shapes }), [boxed, shapes]);
   const shown = useMemo(() => (cut ? cullShapes(boxed, cut.rect, PAD_PX * cut.px) : []), [boxed, cut]);
   const movingId = moving?.id ?? null;
   // A dragged shape stays drawn wherever it goes.
@@ -394,10 +401,10 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   const inSvg = onCanvas ? shown.filter((x) => x.a.id === selectedId || x.a.id === movingId) : shown;
 
   const shapeOf = (a: AnnotationDto): CanvasShape | null => {
-    let shape = shapes.current.get(a);
+    let shape = shapes.get(a);
     if (shape === undefined) {
-      shape = canvasShape(a, a.geometry);
-      shapes.current.set(a, shape);
+      shape = canvasShape(a, a.geometry, palette);
+      shapes.set(a, shape);
     }
     return shape;
   };
@@ -407,7 +414,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     labels: boxed.map(({ a, rect }) => (a.label ? { text: a.label, x: rect.minX, y: rect.minY } : null)),
   });
   /** Packed shapes for drawing on this thread (the worker is handed its own). */
-  const packedHere = useRef<{ boxed: unknown; packed: PackedShapes; labels: (Label | null)[] } | null>(null);
+  const packedHere = useRef<{ key: unknown; packed: PackedShapes; labels: (Label | null)[] } | null>(null);
 
   useLayoutEffect(() => {
     if (!cut) return;
@@ -432,13 +439,13 @@ export const AnnotationLayer = memo(function AnnotationLayer({
       if (!o) return;
       o.el.style.display = onCanvas ? '' : 'none';
       if (!onCanvas) return;
-      if (o.sent !== boxed) {
+      if (o.sent !== packKey) {
         const { packed, labels } = pack();
         o.worker.postMessage({ type: 'shapes', packed, labels } satisfies ToWorker, [
           packed.data.buffer,
           packed.offsets.buffer,
         ]);
-        o.sent = boxed;
+        o.sent = packKey;
       }
       const seq = ++o.seq;
       asked.current.set(seq, { t: cut.t, count: shown.length });
@@ -455,11 +462,11 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     if (!ctx) return;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, w, h);
-    if (packedHere.current?.boxed !== boxed) packedHere.current = { boxed, ...pack() };
+    if (packedHere.current?.key !== packKey) packedHere.current = { key: packKey, ...pack() };
     const { packed, labels } = packedHere.current;
     drawPacked(ctx, packed, indices, t, dpr);
     drawLabels(ctx, labelsAt(labels, indices), t, dpr);
-  }, [cut, shown, onCanvas, selectedId, movingId, boxed]);
+  }, [cut, shown, onCanvas, selectedId, movingId, packKey]);
 
   // The worker's canvas shows its latest drawing, made at `drawn.t`: until the drawing for the
   // current cut is done, it is moved from there to the cut's transform (the layer then follows the
@@ -508,6 +515,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
                   dy={m?.dy ?? 0}
                   px={scaled ? cut.px : 1}
                   counter={a.label ? cut.counter : null}
+                  colour={annotationColour(a, palette)}
                 />
               );
             })}

@@ -1,3 +1,4 @@
+import type { PaletteClass } from '../review/constants.ts';
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { AnnotationDto, AnnotationKind, Geometry, ViewDto } from '../../../protocol/review.ts';
 import {
@@ -43,6 +44,8 @@ interface Props {
   cursors?: { userId: string; x: number; y: number }[];
   views?: Map<string, ViewDto>;
   people?: Map<string, Person>;
+  /** The classes' colours today. */
+  palette?: readonly PaletteClass[];
 }
 
 interface Draft {
@@ -255,6 +258,7 @@ export function AnnotationOverlay(props: Props) {
         annotations={props.annotations}
         selectedId={props.selectedId}
         moving={moving}
+        palette={props.palette}
       />
       <svg className="annotation-live">
         {[...(props.views ?? [])].map(([userId, v]) => {

@@ -399,6 +399,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
                 <AnnotationOverlay
                   transform={f.transform}
                   annotations={ann.shown}
+                  palette={ann.palette.classes}
                   selectedId={ann.selectedId}
                   onSelect={(id) => {
                     ann.setSelectedId(id);

@@ -1,5 +1,5 @@
 import type { AnnotationDto, Geometry } from '../../../protocol/review.ts';
-import { annotationColour } from '../review/constants.ts';
+import { annotationColour, type PaletteClass } from '../review/constants.ts';
 import type { Affine } from './geometry.ts';
 import { geometryRect } from './cull.ts';
 
@@ -31,8 +31,9 @@ const rings = (g: { points: [number, number][]; holes?: [number, number][][] }):
 export function canvasShape(
   a: Pick<AnnotationDto, 'id' | 'kind' | 'color' | 'classification'>,
   g: Geometry,
+  palette?: readonly PaletteClass[],
 ): CanvasShape | null {
-  const colour = annotationColour(a);
+  const colour = annotationColour(a, palette);
   const dashed = a.id.startsWith('local-');
   const first = g.points[0];
   if (!first) return null;
