@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { finished } from 'node:stream/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { type CsvError, type Options, parse } from 'csv-parse';
 import { type ImportReport, PRIORITIES, type Priority, SUBSPECIALTIES } from '../../protocol/index.ts';
 import type { Db } from '../db/index.ts';
 import type { CasesTable } from '../db/schema.ts';
@@ -25,86 +27,76 @@ export type CsvImportLimits = typeof CSV_IMPORT_LIMITS;
 
 /** Rows checked and stored per transaction, with a turn of the event loop between batches. */
 const BATCH = 100;
-/** Input characters parsed between turns of the event loop (one huge quoted field included). */
+/** Input characters handed to the parser between turns of the event loop (one huge field included). */
 const PARSE_SLICE = 64 * 1024;
 
-const DELIMITER = /[,\r\n]/g;
+/**
+ * How csv-parse reads a case CSV: RFC 4180 (quoted fields, doubled quotes, line breaks in quotes),
+ * CRLF, LF or CR line ends even mixed in one file, a leading byte-order mark dropped (spreadsheet
+ * exports), rows of any length (a short row is a bad row, not a failed file), a stray quote inside a
+ * field kept as text. A record the parser cannot read (a quote never closed) is a bad row.
+ */
+const PARSE_OPTIONS: Options = {
+  bom: true,
+  relax_column_count: true,
+  relax_quotes: true,
+  record_delimiter: ['\r\n', '\n', '\r'],
+  skip_empty_lines: false,
+  skip_records_with_error: true,
+};
 
-/** Index of the next `,`, CR or LF at or after `from` (text.length when none). */
-function nextDelimiter(text: string, from: number): number {
-  DELIMITER.lastIndex = from;
-  return DELIMITER.exec(text)?.index ?? text.length;
+/** One record: its fields, or why the parser could not read it. */
+export type CsvRecord = { fields: string[] } | { error: string };
+
+/** The parser's reason in a sentence without its line numbers (the report gives the row). */
+function parseProblem(e: CsvError): string {
+  switch (e.code) {
+    case 'CSV_QUOTE_NOT_CLOSED':
+      return 'a quoted field is never closed (a " is missing)';
+    default:
+      return `the row cannot be read as CSV (${e.code})`;
+  }
 }
 
 /**
- * RFC 4180 records (quoted fields, doubled quotes, CRLF or LF), one at a time; `null` now and then
- * between records and inside long ones, where the caller may give the event loop a turn.
+ * The records of a CSV text, read by csv-parse a slice at a time with a turn of the event loop
+ * between slices, so a 10 MB import leaves the server answering. Blank lines are records of one
+ * empty field, so record numbers stay row numbers.
  */
-export function* csvRecords(text: string): Generator<string[] | null> {
-  const n = text.length;
-  let i = 0;
-  let pausedAt = 0;
-  let row: string[] = [];
-  while (i < n) {
-    let field: string;
-    if (text[i] === '"') {
-      let out = '';
-      let j = i + 1;
-      for (;;) {
-        const q = text.indexOf('"', j);
-        if (q < 0) {
-          out += text.slice(j);
-          j = n;
-          break;
-        }
-        out += text.slice(j, q);
-        if (text[q + 1] === '"') {
-          out += '"';
-          j = q + 2;
-        } else {
-          j = q + 1;
-          break;
-        }
-        if (j - pausedAt > PARSE_SLICE) {
-          pausedAt = j;
-          yield null;
-        }
-      }
-      // Anything between the closing quote and the delimiter is kept, as the old parser did.
-      const end = nextDelimiter(text, j);
-      field = out + text.slice(j, end);
-      i = end;
-    } else {
-      const end = nextDelimiter(text, i);
-      field = text.slice(i, end);
-      i = end;
+export async function* csvRecords(text: string): AsyncGenerator<CsvRecord> {
+  const parser = parse(PARSE_OPTIONS);
+  const queue: CsvRecord[] = [];
+  let failed: Error | null = null;
+  parser.on('data', (fields: string[]) => queue.push({ fields }));
+  parser.on('skip', (e: CsvError) => queue.push({ error: parseProblem(e) }));
+  parser.on('error', (e: Error) => (failed = e));
+  const drain = function* (): Generator<CsvRecord> {
+    if (failed) throw failed;
+    for (let i = 0; i < queue.length; i++) yield queue[i]!;
+    queue.length = 0;
+  };
+  try {
+    for (let i = 0; i < text.length; i += PARSE_SLICE) {
+      parser.write(text.slice(i, i + PARSE_SLICE));
+      await yieldToEventLoop();
+      yield* drain();
     }
-    row.push(field);
-    if (i >= n) break;
-    if (text[i] === ',') {
-      i++;
-      if (i >= n) row.push('');
-      continue;
-    }
-    i += text[i] === '\r' && text[i + 1] === '\n' ? 2 : 1;
-    yield row;
-    row = [];
-    if (i - pausedAt > PARSE_SLICE) {
-      pausedAt = i;
-      yield null;
-    }
+    parser.end();
+    await finished(parser).catch(() => {});
+    yield* drain();
+  } finally {
+    parser.destroy();
   }
-  if (row.length > 0) yield row;
 }
 
-/** Every record of a small CSV at once. */
-export function parseCsv(text: string): string[][] {
-  const out: string[][] = [];
-  for (const r of csvRecords(text)) if (r) out.push(r);
+/** Every record of a small CSV at once (a record the parser cannot read: its reason). */
+export async function parseCsv(text: string): Promise<CsvRecord[]> {
+  const out: CsvRecord[] = [];
+  for await (const r of csvRecords(text)) out.push(r);
   return out;
 }
 
-const blank = (r: string[]): boolean => r.length === 1 && r[0]!.trim() === '';
+const blank = (r: CsvRecord): boolean => 'fields' in r && r.fields.length === 1 && r.fields[0]!.trim() === '';
 
 /** A value as shown in a message: quoted, and cut short so a long field does not fill the report. */
 const shown = (v: string): string => JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
@@ -194,10 +186,7 @@ function checkRow(
 /** Data rows of a file (blank lines not counted), stopping once past `max`. */
 async function countRows(text: string, max: number): Promise<number> {
   let rows = -1;
-  for (const r of csvRecords(text)) {
-    if (r === null) await yieldToEventLoop();
-    else if (!blank(r) && ++rows > max) break;
-  }
+  for await (const r of csvRecords(text)) if (!blank(r) && ++rows > max) break;
   return rows;
 }
 
@@ -274,16 +263,11 @@ export async function importCasesCsv(
     else if (unlisted++ === 0) firstUnlisted = row;
   };
   const records = csvRecords(text);
-  let header: string[] | null = null;
-  // next(), not for-of with break: leaving a for-of closes the generator.
-  for (let r = records.next(); !r.done; r = records.next()) {
-    if (r.value === null) await yieldToEventLoop();
-    else {
-      header = r.value;
-      break;
-    }
-  }
-  if (!header) return { imported: 0, errors: [{ row: 1, message: 'empty file' }] };
+  // next(), not for-await with break: leaving a for-await closes the generator.
+  const first = await records.next();
+  if (first.done) return { imported: 0, errors: [{ row: 1, message: 'empty file' }] };
+  if ('error' in first.value) return { imported: 0, errors: [{ row: 1, message: first.value.error }] };
+  const header = first.value.fields;
   const idx = columnsOf(header);
   if (typeof idx === 'string') return { imported: 0, errors: [{ row: 1, message: idx }] };
   const ctx = {
@@ -302,14 +286,11 @@ export async function importCasesCsv(
     checked = 0;
     await yieldToEventLoop();
   };
-  for (const r of records) {
-    if (r === null) {
-      await yieldToEventLoop();
-      continue;
-    }
+  for (let next = await records.next(); !next.done; next = await records.next()) {
+    const r = next.value;
     row++;
     if (blank(r)) continue;
-    const c = checkRow(r, idx, ctx);
+    const c = 'error' in r ? r.error : checkRow(r.fields, idx, ctx);
     if (typeof c === 'string') report(row, c);
     else batch.push({ row, values: c });
     if (++checked >= BATCH) await flush();
