@@ -7,3 +7,4 @@ export * from './review.ts';
 export * from './geojson.ts';
 export * from './cases.ts';
 export * from './case-page.ts';
+export * from './admin.ts';

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_TARGET_DAYS } from '../../server/cases/service.ts';
 import type { Db } from '../../server/db/index.ts';
-import type { CasesTable, UsersTable } from '../../server/db/schema.ts';
+import type { CasesTable, LeavePeriodsTable, UsersTable } from '../../server/db/schema.ts';
+import { localDate } from '../../server/admin/leave.ts';
 import { prng } from '../prng.ts';
 
 const SITE_NAMES = [
@@ -106,8 +107,9 @@ export async function seedNetwork(db: Db, o: NetworkOptions): Promise<NetworkSum
   );
 
   const users: UsersTable[] = [];
-  const profiles: { user_id: string; subspecialties: string; weekly_capacity: number; on_leave: number }[] =
-    [];
+  const profiles: { user_id: string; subspecialties: string; weekly_capacity: number }[] = [];
+  // Leave until further notice from today (a dated period, as the admin page records it).
+  const leaves: LeavePeriodsTable[] = [];
   const user = (name: string, display: string, role: string, siteId: string): UsersTable => {
     const u: UsersTable = {
       id: randomUUID(),
@@ -152,8 +154,16 @@ export async function seedNetwork(db: Db, o: NetworkOptions): Promise<NetworkSum
         user_id: u.id,
         subspecialties: JSON.stringify(subs),
         weekly_capacity: cap,
-        on_leave: leave ? 1 : 0,
       });
+      if (leave)
+        leaves.push({
+          id: randomUUID(),
+          user_id: u.id,
+          starts_on: localDate(new Date(now)),
+          ends_on: null,
+          created_by: null,
+          created_at: iso(now),
+        });
     }
   const specialists: string[] = [];
   for (const [i, sub] of SUBS.entries()) {
@@ -164,10 +174,11 @@ export async function seedNetwork(db: Db, o: NetworkOptions): Promise<NetworkSum
       siteIds[i % siteIds.length]!,
     );
     specialists.push(u.id);
-    profiles.push({ user_id: u.id, subspecialties: JSON.stringify([sub]), weekly_capacity: 0, on_leave: 0 });
+    profiles.push({ user_id: u.id, subspecialties: JSON.stringify([sub]), weekly_capacity: 0 });
   }
   await insertMany(users, (c) => db.insertInto('users').values(c).execute());
   await insertMany(profiles, (c) => db.insertInto('pathologist_profiles').values(c).execute());
+  await insertMany(leaves, (c) => db.insertInto('leave_periods').values(c).execute());
 
   const skew = o.skew ?? 0.35;
   const cases: CasesTable[] = [];

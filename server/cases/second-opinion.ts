@@ -14,6 +14,7 @@ import type { Principal } from '../auth/auth.ts';
 import type { Db } from '../db/index.ts';
 import type { SlidesTable } from '../db/schema.ts';
 import { HttpError } from '../http/errors.ts';
+import { onLeave } from '../admin/leave.ts';
 import type { SessionRepo } from '../review/sessions.ts';
 import { randomStudyCode, refuseIdentifiers } from './identifiers.ts';
 import type { CaseService } from './service.ts';
@@ -76,12 +77,15 @@ export class SecondOpinionService {
         'users.site_id',
         'sites.name as site_name',
         'pathologist_profiles.subspecialties',
-        'pathologist_profiles.on_leave',
       ])
       .where('users.role', '=', 'specialist')
       .where('users.disabled', '=', 0)
       .where('users.id', '!=', p.user.id)
       .execute();
+    const away = await onLeave(
+      this.d.db,
+      rows.map((r) => r.id),
+    );
     const waiting = new Map<string, number>();
     for (const w of await this.d.db
       .selectFrom('second_opinions')
@@ -91,7 +95,7 @@ export class SecondOpinionService {
       waiting.set(w.specialist_id, (waiting.get(w.specialist_id) ?? 0) + 1);
     const candidates: SpecialistCandidateDto[] = rows
       .map((r) => ({ r, subs: parseSubspecialties(r.subspecialties) }))
-      .filter(({ r, subs }) => subs.includes(sub) && !r.on_leave)
+      .filter(({ r, subs }) => subs.includes(sub) && !away.has(r.id))
       .map(({ r, subs }) => ({
         userId: r.id,
         name: r.display_name,

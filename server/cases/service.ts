@@ -11,12 +11,15 @@ import {
   type Priority,
   type Subspecialty,
   type Suggestion,
+  type WorkloadRuleDto,
+  type WorkloadRulesRequest,
 } from '../../protocol/index.ts';
 import type { Db } from '../db/index.ts';
 import type { CasesTable } from '../db/schema.ts';
 import { HttpError } from '../http/errors.ts';
 import { type BCase, type BPathologist, balance } from './balance.ts';
 import { importCasesCsv } from './csv-import.ts';
+import { onLeave, setOnLeaveToday } from '../admin/leave.ts';
 
 const DAY = 86_400_000;
 const OPEN: CaseStatus[] = ['received', 'scanned', 'assigned', 'in_review', 'second_opinion_requested'];
@@ -319,13 +322,13 @@ export class CaseService {
         'sites.name as site_name',
         'pathologist_profiles.subspecialties',
         'pathologist_profiles.weekly_capacity',
-        'pathologist_profiles.on_leave',
       ])
       .where('users.role', 'in', roles)
       .where('users.disabled', '=', 0)
       .orderBy('users.display_name')
       .execute();
     const open = openCases ?? (await this.list({ openOnly: true, limit: 50_000 }));
+    const away = await onLeave(this.db);
     const load = new Map<string, { points: number; n: number }>();
     for (const c of open)
       if (c.assignedTo) {
@@ -341,15 +344,17 @@ export class CaseService {
       siteName: r.site_name,
       subspecialties: JSON.parse(r.subspecialties ?? '["general"]') as Subspecialty[],
       weeklyCapacity: Number(r.weekly_capacity ?? 20),
-      onLeave: (r.on_leave ?? 0) !== 0,
+      onLeave: away.has(r.id),
       load: Math.round((load.get(r.id)?.points ?? 0) * 100) / 100,
       openCases: load.get(r.id)?.n ?? 0,
     }));
   }
 
+  /** `onLeave`: on starts leave today until further notice, off ends today's leave (see leave.ts). */
   async updatePathologist(
     userId: string,
     patch: { subspecialties?: Subspecialty[]; weeklyCapacity?: number; onLeave?: boolean },
+    by: string | null = null,
   ): Promise<void> {
     // Specialists have a profile too: their subspecialties route second opinions to them.
     if (!(await this.hasProfile(userId)))
@@ -365,11 +370,36 @@ export class CaseService {
         patch.subspecialties ?? (cur ? JSON.parse(cur.subspecialties) : ['general']),
       ),
       weekly_capacity: patch.weeklyCapacity ?? cur?.weekly_capacity ?? 20,
-      on_leave: patch.onLeave === undefined ? (cur?.on_leave ?? 0) : patch.onLeave ? 1 : 0,
     };
     if (cur)
       await this.db.updateTable('pathologist_profiles').set(row).where('user_id', '=', userId).execute();
     else await this.db.insertInto('pathologist_profiles').values(row).execute();
+    if (patch.onLeave !== undefined) await setOnLeaveToday(this.db, userId, patch.onLeave, by);
+  }
+
+  /** The workload points table, by specimen type. */
+  async workloadRules(): Promise<WorkloadRuleDto[]> {
+    const rows = await this.db.selectFrom('workload_rules').selectAll().orderBy('specimen_type').execute();
+    return rows.map((r) => ({ specimen_type: r.specimen_type, points: Number(r.points) }));
+  }
+
+  /**
+   * Set points per specimen type (others stay as they are); null removes a specimen type, whose
+   * cases then count `*fallback` points. `*per_slide` and `*fallback` cannot be removed.
+   */
+  async setWorkloadRules(rules: WorkloadRulesRequest): Promise<WorkloadRuleDto[]> {
+    for (const [t, points] of Object.entries(rules))
+      if (points === null && t.startsWith('*'))
+        throw new HttpError('INVALID_PARAMETER', `${t} cannot be removed, only set`);
+    await this.db.transaction().execute(async (trx) => {
+      for (const [specimen_type, points] of Object.entries(rules)) {
+        await trx.deleteFrom('workload_rules').where('specimen_type', '=', specimen_type).execute();
+        if (points !== null)
+          await trx.insertInto('workload_rules').values({ specimen_type, points }).execute();
+      }
+    });
+    this.forgetRules();
+    return this.workloadRules();
   }
 
   /** Reassignment proposals for the open cases (filtered by the site and subspecialty of the case). */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
 
@@ -387,6 +388,41 @@ const migrations: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>): Promise<void> {
       await db.schema.dropTable('balance_rejections').execute();
+    },
+  },
+  '0011_leave_periods': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // Leave as dated periods (from, to; `to` null: until further notice), replacing the profile's
+      // on/off flag: a pathologist is on leave on the days a period covers. A flag set now becomes a
+      // period from today until further notice.
+      await db.schema
+        .createTable('leave_periods')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull().references('users.id'))
+        .addColumn('starts_on', 'varchar(10)', (c) => c.notNull())
+        .addColumn('ends_on', 'varchar(10)')
+        .addColumn('created_by', 'varchar(36)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('leave_periods_user').on('leave_periods').column('user_id').execute();
+      const now = new Date();
+      const today = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, '0')}-${String(now.getDate()).padStart(2, '0')}`;
+      const away = await sql<{
+        user_id: string;
+      }>`select user_id from pathologist_profiles where on_leave <> 0`.execute(db);
+      for (const r of away.rows)
+        await sql`insert into leave_periods (id, user_id, starts_on, ends_on, created_by, created_at)
+          values (${randomUUID()}, ${r.user_id}, ${today}, ${null}, ${null}, ${now.toISOString()})`.execute(
+          db,
+        );
+      await db.schema.alterTable('pathologist_profiles').dropColumn('on_leave').execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema
+        .alterTable('pathologist_profiles')
+        .addColumn('on_leave', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema.dropTable('leave_periods').execute();
     },
   },
   '0012_invite_responses': {

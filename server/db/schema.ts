@@ -200,7 +200,16 @@ export interface PathologistProfilesTable {
   user_id: string;
   subspecialties: string;
   weekly_capacity: number;
-  on_leave: number;
+}
+
+/** A pathologist's leave: the days from `starts_on` to `ends_on` (YYYY-MM-DD, both included; null: open). */
+export interface LeavePeriodsTable {
+  id: string;
+  user_id: string;
+  starts_on: string;
+  ends_on: string | null;
+  created_by: string | null;
+  created_at: string;
 }
 
 export interface WorkloadRulesTable {
@@ -274,6 +283,7 @@ export interface Database {
   cases: CasesTable;
   case_slides: CaseSlidesTable;
   pathologist_profiles: PathologistProfilesTable;
+  leave_periods: LeavePeriodsTable;
   workload_rules: WorkloadRulesTable;
   second_opinions: SecondOpinionsTable;
   annotation_classes: AnnotationClassesTable;

@@ -1,5 +1,4 @@
 import { type Response, Router, json, text } from 'express';
-import { z } from 'zod';
 import {
   type BalanceDecision,
   BalanceDecisionSchema,
@@ -14,6 +13,7 @@ import {
   UpdateCaseRequestSchema,
   UpdatePathologistRequestSchema,
   type WorklistItem,
+  WorkloadRulesSchema,
 } from '../../protocol/index.ts';
 import type { Principal } from '../auth/auth.ts';
 import { SecondOpinionService } from '../cases/second-opinion.ts';
@@ -23,12 +23,6 @@ import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
 import { importBody } from './import-body.ts';
 import { CSV_IMPORT_LIMITS } from '../cases/csv-import.ts';
-
-/** Specimen type → points; `*per_slide` and `*fallback` set the slide share and the default. */
-const WorkloadRulesSchema = z.record(
-  z.string().regex(/^(\*per_slide|\*fallback|[a-z][a-z0-9_]{0,39})$/),
-  z.number().min(0).max(100),
-);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const isManager = (p: Principal): boolean => p.user.role === 'lab_manager' || p.user.role === 'admin';
@@ -214,7 +208,7 @@ export function casesRouter(ctx: ServerContext): Router {
     const p = manager(res);
     const id = idParam(req.params.id, 'user');
     const patch = parseBody(UpdatePathologistRequestSchema, req.body);
-    await cases.updatePathologist(id, patch);
+    await cases.updatePathologist(id, patch, p.user.id);
     await audit(req, p, { action: 'pathologist.update', targetType: 'user', targetId: id, detail: patch });
     res.json(
       (await cases.pathologists(undefined, ['pathologist', 'specialist'])).find((x) => x.userId === id),
@@ -280,21 +274,15 @@ export function casesRouter(ctx: ServerContext): Router {
 
   r.get('/workload-rules', async (_req, res) => {
     manager(res);
-    res.json(await ctx.db.selectFrom('workload_rules').selectAll().orderBy('specimen_type').execute());
+    res.json(await cases.workloadRules());
   });
 
   r.put('/workload-rules', json({ limit: '16kb' }), async (req, res) => {
     const p = manager(res);
     const rules = parseBody(WorkloadRulesSchema, req.body);
-    await ctx.db.transaction().execute(async (trx) => {
-      for (const [specimen_type, points] of Object.entries(rules)) {
-        await trx.deleteFrom('workload_rules').where('specimen_type', '=', specimen_type).execute();
-        await trx.insertInto('workload_rules').values({ specimen_type, points }).execute();
-      }
-    });
-    cases.forgetRules();
+    const after = await cases.setWorkloadRules(rules);
     await audit(req, p, { action: 'workload.rules', detail: rules });
-    res.json(await ctx.db.selectFrom('workload_rules').selectAll().orderBy('specimen_type').execute());
+    res.json(after);
   });
 
   r.get('/cases/:id/second-opinion/candidates', async (req, res) => {
