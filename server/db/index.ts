@@ -1,13 +1,28 @@
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
 import { migrationProvider } from './migrations.ts';
 import type { Database } from './schema.ts';
 
 export type Db = Kysely<Database>;
+
+/**
+ * On PostgreSQL rows read to be changed must be locked (`SELECT … FOR UPDATE`): at its default
+ * isolation two transactions may read the same version and both write the next one (a lost
+ * update). SQLite runs one writer at a time, and has no FOR UPDATE.
+ */
+export function locksRows(db: Kysely<Database>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
+}
+
+/** PostgreSQL's unique_violation: a concurrent transaction inserted the same key first. */
+export function isUniqueViolation(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === '23505';
+}
 export type { Database } from './schema.ts';
 
 /**
@@ -17,11 +32,12 @@ export type { Database } from './schema.ts';
  */
 export async function openDb(opts: { databaseUrl: string; sqliteFile: string }): Promise<Db> {
   let db: Db;
-  if (/^postgres(ql)?:\/\//.test(opts.databaseUrl)) {
+  const databaseUrl = opts.databaseUrl || (await testDatabaseFor(opts.sqliteFile));
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
     db = new Kysely<Database>({
-      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: opts.databaseUrl, max: 10 }) }),
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl, max: 10 }) }),
     });
-  } else if (opts.databaseUrl !== '') {
+  } else if (databaseUrl !== '') {
     throw new Error('DATABASE_URL must be a postgres:// URL (or empty for SQLite)');
   } else {
     if (opts.sqliteFile !== ':memory:') mkdirSync(path.dirname(opts.sqliteFile), { recursive: true });
@@ -48,4 +64,36 @@ export async function openDb(opts: { databaseUrl: string; sqliteFile: string }):
     );
   }
   return db;
+}
+
+/**
+ * For running the test suite on PostgreSQL (`npm run test:postgres`): with
+ * TESSERA_TEST_POSTGRES set to a server's admin URL, every SQLite file a test would open maps to a
+ * database of its own on that server (created on first use; ":memory:" gets a new one each time),
+ * so processes sharing a data folder share a database, as they would share the SQLite file.
+ * Returns '' (SQLite) when the variable is not set.
+ */
+async function testDatabaseFor(sqliteFile: string): Promise<string> {
+  const admin = process.env.TESSERA_TEST_POSTGRES;
+  if (!admin) return '';
+  const key = sqliteFile === ':memory:' ? randomUUID() : path.resolve(sqliteFile);
+  const name = `t_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount === 0) {
+      try {
+        await client.query(`create database ${name}`);
+      } catch (e) {
+        // Another process of the same data folder created it first.
+        if ((e as { code?: string }).code !== '42P04') throw e;
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AnnotationDto, AppliedOp, Operation, OpResult } from '../../protocol/index.ts';
-import type { Db } from '../db/index.ts';
+import { isUniqueViolation, locksRows, type Db } from '../db/index.ts';
 import type { AnnotationOpsTable } from '../db/schema.ts';
 
 /** A create operation (the only kind an import makes). */
@@ -102,6 +102,17 @@ export class AnnotationService {
 
   /** Apply `op` in `scope`; a repeated opId returns the first outcome without applying again. */
   async apply(scope: AnnotationScope, op: Operation, actor: Actor): Promise<AppliedOp> {
+    try {
+      return await this.applyOnce(scope, op, actor);
+    } catch (e) {
+      // The same operation (a client's retry) or annotation id committed by a concurrent
+      // transaction: asked again, it is seen (its first outcome) or refused as a conflict.
+      if (isUniqueViolation(e)) return this.applyOnce(scope, op, actor);
+      throw e;
+    }
+  }
+
+  private async applyOnce(scope: AnnotationScope, op: Operation, actor: Actor): Promise<AppliedOp> {
     const { slideId } = scope;
     return this.db.transaction().execute(async (trx) => {
       const seen = await trx
@@ -119,6 +130,7 @@ export class AnnotationService {
         .selectFrom('annotations')
         .selectAll()
         .where('id', '=', annotationId)
+        .$if(locksRows(trx), (q) => q.forUpdate())
         .executeTakeFirst();
       if (row && !inScope(row, scope))
         throw new OpRefused('NOT_FOUND', `no annotation ${annotationId} on this slide`);
