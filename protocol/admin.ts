@@ -101,9 +101,21 @@ export const AddLeaveSchema = z
   .refine((l) => l.from <= l.to, { message: 'leave ends on or after the day it starts', path: ['to'] });
 export type AddLeaveRequest = z.infer<typeof AddLeaveSchema>;
 
-export const RenameSiteSchema = z.strictObject({
-  name: z.string().trim().min(1, 'a site name is needed').max(200, 'a site name is at most 200 characters'),
+const siteName = z
+  .string()
+  .trim()
+  .min(1, 'a site name is needed')
+  .max(200, 'a site name is at most 200 characters');
+
+export const AdminCreateSiteSchema = z.strictObject({
+  id: z
+    .string()
+    .regex(SITE_ID, 'a site id is 1 to 48 lower-case letters, digits and dashes, not starting with a dash'),
+  name: siteName,
 });
+export type AdminCreateSiteRequest = z.infer<typeof AdminCreateSiteSchema>;
+
+export const RenameSiteSchema = z.strictObject({ name: siteName });
 export type RenameSiteRequest = z.infer<typeof RenameSiteSchema>;
 
 /** A workload rule: points per case of a specimen type; `*per_slide` per slide, `*fallback` for others. */

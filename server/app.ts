@@ -30,6 +30,7 @@ import { ReviewHub } from './review/hub.ts';
 import { annotationsRouter } from './http/annotations.ts';
 import { reviewRouter } from './http/review.ts';
 import { casePageRouter } from './http/case-page.ts';
+import { adminRouter } from './http/admin.ts';
 import { casesRouter } from './http/cases.ts';
 import { CaseService } from './cases/service.ts';
 
@@ -200,6 +201,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use('/api', reviewRouter(ctx));
   app.use('/api', casesRouter(ctx));
   app.use('/api', casePageRouter(ctx));
+  app.use('/api', adminRouter(ctx));
   app.use(
     clientRouter(CLIENT_DIST, (req, res, id) => {
       const p = res.locals.principal as Principal | null | undefined;
