@@ -50,6 +50,7 @@ const WorklistPage = lazy(() => import('./worklist/WorklistPage.tsx'));
 const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
 const InboxPage = lazy(() => import('./inbox/InboxPage.tsx'));
 const CasePage = lazy(() => import('./cases/CasePage.tsx'));
+const AdminPage = lazy(() => import('./admin/AdminPage.tsx'));
 
 function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
@@ -74,6 +75,12 @@ function Page({ path }: { path: string }) {
     return (
       <Suspense fallback={<Spinner label="Loading the dashboard…" />}>
         <DashboardPage />
+      </Suspense>
+    );
+  if (path === '/admin')
+    return (
+      <Suspense fallback={<Spinner label="Loading administration…" />}>
+        <AdminPage />
       </Suspense>
     );
   if (path === '/inbox')

@@ -1,16 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { canSeeDashboard, canSeeWorklist, isCurrent, navItems } from './nav.ts';
+import { canSeeAdmin, canSeeDashboard, canSeeWorklist, isCurrent, navItems } from './nav.ts';
 
 describe('navigation', () => {
   it('offers each role the pages it can use', () => {
     expect(navItems('pathologist').map((i) => i.label)).toEqual(['Library', 'Worklist']);
-    expect(navItems('lab_manager').map((i) => i.label)).toEqual(['Library', 'Dashboard']);
-    expect(navItems('admin').map((i) => i.label)).toEqual(['Library', 'Dashboard']);
+    expect(navItems('lab_manager').map((i) => i.label)).toEqual(['Library', 'Dashboard', 'Admin']);
+    expect(navItems('admin').map((i) => i.label)).toEqual(['Library', 'Dashboard', 'Admin']);
     expect(navItems('specialist').map((i) => i.label)).toEqual(['Library']);
     expect(canSeeWorklist('pathologist')).toBe(true);
     expect(canSeeWorklist('lab_manager')).toBe(false);
     expect(canSeeDashboard('lab_manager')).toBe(true);
     expect(canSeeDashboard('pathologist')).toBe(false);
+    expect(canSeeAdmin('admin')).toBe(true);
+    expect(canSeeAdmin('lab_manager')).toBe(true);
+    expect(canSeeAdmin('pathologist')).toBe(false);
+    expect(canSeeAdmin('specialist')).toBe(false);
   });
   it('marks the current page', () => {
     const [library, worklist] = navItems('pathologist');

@@ -8,6 +8,7 @@ export interface NavItem {
 const LIBRARY: NavItem = { to: '/', label: 'Library' };
 const WORKLIST: NavItem = { to: '/worklist', label: 'Worklist' };
 const DASHBOARD: NavItem = { to: '/dashboard', label: 'Dashboard' };
+const ADMIN: NavItem = { to: '/admin', label: 'Admin' };
 
 /** The pages a role can use: pathologists have a worklist, lab managers and administrators the dashboard. */
 export function navItems(role: Role): NavItem[] {
@@ -16,7 +17,7 @@ export function navItems(role: Role): NavItem[] {
       return [LIBRARY, WORKLIST];
     case 'lab_manager':
     case 'admin':
-      return [LIBRARY, DASHBOARD];
+      return [LIBRARY, DASHBOARD, ADMIN];
     default:
       return [LIBRARY];
   }
@@ -27,6 +28,11 @@ export function canSeeWorklist(role: Role): boolean {
 }
 
 export function canSeeDashboard(role: Role): boolean {
+  return role === 'lab_manager' || role === 'admin';
+}
+
+/** Administrators manage everyone; lab managers the people of their own site. */
+export function canSeeAdmin(role: Role): boolean {
   return role === 'lab_manager' || role === 'admin';
 }
 
