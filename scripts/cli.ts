@@ -22,6 +22,9 @@ commands:
                              unknown id is exit 2
   serve [--port N] [--host H] [--data DIR] [--workers N]
                              start the server (the same as npm start)
+  worker [--data DIR] [--concurrency N]
+                             a node that only ingests, from the shared job queue (needs
+                             TESSERA_REDIS_URL; see "Running several nodes" in the README)
   user add --name NAME --role ROLE --site SITE --password-stdin [--display-name TEXT]
                              make a user (ROLE: pathologist, specialist, lab_manager, admin);
                              a new SITE is made on first use
@@ -231,6 +234,17 @@ async function cmdServe(args: string[]): Promise<number> {
   return new Promise<number>(() => {});
 }
 
+async function cmdWorker(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    data: { type: 'string' },
+    concurrency: { type: 'string' },
+  });
+  const config = loadConfig({ dataDir: values.data, ingestConcurrency: values.concurrency });
+  const { runWorker } = await import('../server/main.ts');
+  await runWorker(config);
+  return new Promise<number>(() => {});
+}
+
 async function cmdDemo(args: string[]): Promise<number> {
   const { values } = parse(args, {
     data: { type: 'string' },
@@ -305,6 +319,8 @@ async function main(argv: string[]): Promise<number> {
         return await cmdVerifyArgs(rest);
       case 'serve':
         return await cmdServe(rest);
+      case 'worker':
+        return await cmdWorker(rest);
       case 'demo':
         return await cmdDemo(rest);
       case 'user':

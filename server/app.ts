@@ -19,7 +19,8 @@ import { firstAdminCommand } from './auth/setup.ts';
 import type { Principal } from './auth/auth.ts';
 import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
-import { IngestQueue, type StoredJob } from './jobs/ingest-queue.ts';
+import { IngestQueue, type IngestQueueOptions, type JobQueue, type StoredJob } from './jobs/ingest-queue.ts';
+import { RedisIngestQueue } from './jobs/redis-queue.ts';
 import { reconcileStore } from './jobs/reconcile.ts';
 import { Access } from './auth/access.ts';
 import { AuditLog } from './auth/audit.ts';
@@ -59,7 +60,7 @@ async function linkToCase(cases: CaseService | undefined, slideId: string, job: 
 export async function createServerContext(
   config: Config,
   log: (msg: string) => void = console.log,
-  opts: { recover?: boolean } = {},
+  opts: { recover?: boolean; ingest?: boolean } = {},
 ): Promise<ServerContext> {
   const store = new LocalSlideStore(config.dataDir);
   const ctxRef: { cases?: CaseService } = {};
@@ -67,7 +68,7 @@ export async function createServerContext(
   const slides = new SlideRepo(db);
   const jobs = new JobRepo(db);
   if (opts.recover !== false) await recover(store, slides, jobs, config, log);
-  const queue = new IngestQueue(jobs, slides, {
+  const ingest: IngestQueueOptions = {
     dataDir: config.dataDir,
     tileSize: config.tileSize,
     jpegQuality: config.jpegQuality,
@@ -76,7 +77,18 @@ export async function createServerContext(
     timeoutMs: config.ingestTimeoutSeconds * 1000,
     log,
     onStored: (slideId, job) => linkToCase(ctxRef.cases, slideId, job),
-  });
+  };
+  // With Redis the jobs are shared by every node (server/jobs/redis-queue.ts).
+  const queue: JobQueue = config.redisUrl
+    ? new RedisIngestQueue(jobs, slides, {
+        ...ingest,
+        redisUrl: config.redisUrl,
+        prefix: config.redisPrefix,
+        work: opts.ingest ?? config.serveIngest,
+        lockMs: config.jobLockSeconds * 1000,
+        attempts: config.jobAttempts,
+      })
+    : new IngestQueue(jobs, slides, ingest);
   const tiles = new TileService(store, {
     cacheBytes: config.tileCacheMb * 1024 * 1024,
     renderConcurrency: config.renderConcurrency,

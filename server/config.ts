@@ -59,6 +59,23 @@ const ConfigSchema = z.object({
   logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** redis://… to share review-session rooms between server processes; empty = one process. */
   redisUrl: z.string().default(''),
+  /** Prefix of this deployment's keys in Redis (several deployments may share one Redis). */
+  redisPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)')
+    .default('tessera'),
+  /**
+   * With Redis, whether `tessera serve` also takes ingest jobs from the shared queue (false: only
+   * `tessera worker` nodes ingest).
+   */
+  serveIngest: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
+  /** With Redis, a job held by a worker that stopped answering this long goes to another. */
+  jobLockSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+  /** With Redis, tries per ingest job when the failure is not the file's. */
+  jobAttempts: z.coerce.number().int().min(1).max(10).default(3),
   /** Failed sign-ins allowed per account per 15 minutes; then it is refused from every address. */
   loginAttemptsPer15Min: z.coerce.number().int().min(1).max(10_000).default(10),
   /**
@@ -102,6 +119,10 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   loginAttemptsPer15Min: 'TESSERA_LOGIN_ATTEMPTS_PER_15_MIN',
   loginFailuresPerAddress15Min: 'TESSERA_LOGIN_ADDRESS_FAILURES_PER_15_MIN',
   redisUrl: 'TESSERA_REDIS_URL',
+  redisPrefix: 'TESSERA_REDIS_PREFIX',
+  serveIngest: 'TESSERA_SERVE_INGEST',
+  jobLockSeconds: 'TESSERA_JOB_LOCK_SECONDS',
+  jobAttempts: 'TESSERA_JOB_ATTEMPTS',
   secureCookies: 'TESSERA_SECURE_COOKIES',
 };
 

@@ -4,7 +4,7 @@ import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
 import type { JobRepo } from './db/jobs.ts';
 import type { SlideRepo } from './db/slides.ts';
-import type { IngestQueue } from './jobs/ingest-queue.ts';
+import type { JobQueue } from './jobs/ingest-queue.ts';
 import type { Access } from './auth/access.ts';
 import type { AuditLog } from './auth/audit.ts';
 import type { Auth } from './auth/auth.ts';
@@ -19,7 +19,7 @@ export interface ServerContext {
   store: LocalSlideStore;
   slides: SlideRepo;
   jobs: JobRepo;
-  queue: IngestQueue;
+  queue: JobQueue;
   tiles: TileService;
   auth: Auth;
   access: Access;

@@ -63,7 +63,7 @@ export async function startServer(
       await ctx.review.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await redis?.quit();
-      await ctx.queue.idle();
+      await ctx.queue.close();
       await ctx.tiles.close();
       await ctx.db.destroy();
     },
@@ -121,6 +121,42 @@ export async function runServer(config: Config): Promise<void> {
   }
   const { close } = await startServer(config, { recover: false });
   onStop(close);
+}
+
+/**
+ * `tessera worker`: a node that only ingests, taking jobs from the shared Redis queue (no HTTP). It
+ * scales apart from the servers; stopped, it finishes the jobs it holds first (a killed one's are
+ * taken up by another worker once their lock lapses).
+ */
+export async function runWorker(config: Config): Promise<{ close: () => Promise<void> }> {
+  if (!config.redisUrl)
+    throw new ConfigError(
+      'tessera worker takes its jobs from Redis: set TESSERA_REDIS_URL (redis://host:port)',
+    );
+  await checkDataDir(config.dataDir);
+  const ctx = await createServerContext(config, console.log, { recover: false, ingest: true });
+  const close = async (): Promise<void> => {
+    await ctx.queue.close();
+    await ctx.review.close();
+    await ctx.tiles.close();
+    await ctx.db.destroy();
+  };
+  console.log(
+    `Tessera worker ingesting from ${redactUrl(config.redisUrl)} (prefix ${config.redisPrefix}, ${config.ingestConcurrency} at a time; data: ${config.dataDir})`,
+  );
+  onStop(close);
+  return { close };
+}
+
+/** A URL without its password, for logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis';
+  }
 }
 
 function onStop(close: () => Promise<void>): void {

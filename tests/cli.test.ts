@@ -37,6 +37,25 @@ describe('tessera command line', () => {
     expect(r.stderr).toMatch(/^error: .*frobnicate/);
   });
 
+  it('a worker without Redis, or with a bad job setting, says what to set: exit 2, one line', () => {
+    const env = { ...process.env, TESSERA_DATA: path.join(root, 'data'), TESSERA_REDIS_URL: '' };
+    const run = (extra: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, [BIN, 'worker'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...env, ...extra },
+      });
+    const none = run({});
+    expect(none.status).toBe(2);
+    expect(none.stderr.trim()).toBe(
+      'error: tessera worker takes its jobs from Redis: set TESSERA_REDIS_URL (redis://host:port)',
+    );
+    const bad = run({ TESSERA_REDIS_URL: 'redis://127.0.0.1:1', TESSERA_JOB_LOCK_SECONDS: '0' });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^error: .*TESSERA_JOB_LOCK_SECONDS/);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
   it('a bad --tile-size names the setting', () => {
     const r = tessera('ingest', '--tile-size', '300', 'x.svs');
     expect(r.code).toBe(2);

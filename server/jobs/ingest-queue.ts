@@ -26,7 +26,8 @@ export interface IngestQueueOptions {
   onStored?: (slideId: string, job: StoredJob) => Promise<void>;
 }
 
-interface Pending {
+/** What an ingest job carries (a Redis queue stores it as the job's data). */
+export interface IngestJob {
   jobId: string;
   input: string;
   name: string;
@@ -38,21 +39,36 @@ interface Pending {
   caseAccession: string | null;
 }
 
+/** Where ingest jobs wait: this process (IngestQueue) or Redis, shared by every node (RedisIngestQueue). */
+export interface JobQueue {
+  enqueue(
+    input: string,
+    name: string,
+    cleanup: string | null,
+    owner?: { userId: string | null; siteId: string | null; caseAccession?: string | null },
+  ): Promise<JobDto>;
+  /** Resolves when no job is queued or running here (tests, shutdown). */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
 /**
- * Runs ingest jobs off the request path, each in its own child process, a few at a time. Job state
- * lives in the database so any server process can answer GET /api/jobs/{id}. (Across several
- * machines this queue would move to Redis; the job rows already carry everything a worker needs.)
+ * Runs ingest jobs off the request path, each in its own child process, a few at a time, in this
+ * process. Job state lives in the database so any server process can answer GET /api/jobs/{id}.
  */
-export class IngestQueue {
-  private readonly waiting: Pending[] = [];
+export class IngestQueue implements JobQueue {
+  private readonly waiting: IngestJob[] = [];
   private running = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly runner: IngestRunner;
 
   constructor(
     private readonly jobs: JobRepo,
-    private readonly slides: SlideRepo,
+    slides: SlideRepo,
     private readonly opts: IngestQueueOptions,
-  ) {}
+  ) {
+    this.runner = new IngestRunner(jobs, slides, opts);
+  }
 
   async enqueue(
     input: string,
@@ -78,6 +94,10 @@ export class IngestQueue {
     return job;
   }
 
+  async close(): Promise<void> {
+    await this.idle();
+  }
+
   /** Resolves when no job is queued or running (tests, shutdown). */
   idle(): Promise<void> {
     if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();
@@ -88,15 +108,30 @@ export class IngestQueue {
     while (this.running < this.opts.concurrency && this.waiting.length > 0) {
       const next = this.waiting.shift()!;
       this.running++;
-      void this.run(next).finally(() => {
+      void this.runner.run(next).finally(() => {
         this.running--;
         this.pump();
         if (this.running === 0 && this.waiting.length === 0) this.idleWaiters.splice(0).forEach((f) => f());
       });
     }
   }
+}
 
-  private async run(p: Pending): Promise<void> {
+/**
+ * One ingest job from start to end: the converter in a child process, the slide registered for its
+ * site and linked to its case, the staged upload removed, the job row saying how it went. With
+ * `retry`, a failure that is not the file's fault (a converter killed, a store that failed) is
+ * thrown for the queue to try again, the job row back to queued and the upload kept; a file that is
+ * not a slide fails at once.
+ */
+export class IngestRunner {
+  constructor(
+    private readonly jobs: JobRepo,
+    private readonly slides: SlideRepo,
+    private readonly opts: IngestQueueOptions,
+  ) {}
+
+  async run(p: IngestJob, o: { retry?: boolean } = {}): Promise<void> {
     await this.jobs.update(p.jobId, { state: 'running', percent: 0, stage: 'starting' });
     let lastWrite = 0;
     let lastPercent = -1;
@@ -140,6 +175,11 @@ export class IngestQueue {
       });
       this.opts.log(`ingest ${p.jobId} done: ${manifest.id} ${created ? '(new)' : '(already stored)'}`);
     } catch (e) {
+      if (o.retry && !isSlideError(e)) {
+        this.opts.log(`ingest ${p.jobId} failed, to be tried again: ${String(e)}`);
+        await this.jobs.update(p.jobId, { state: 'queued', stage: 'retrying' });
+        throw e;
+      }
       const error: { code: ErrorCode; message: string } = isSlideError(e)
         ? { code: e.code, message: e.message }
         : { code: 'INGEST_FAILED', message: 'ingest failed' };
@@ -150,7 +190,7 @@ export class IngestQueue {
   }
 
   /** The staged upload goes before the job reports its end, so "done" means nothing is left over. */
-  private async dropUpload(p: Pending): Promise<void> {
+  private async dropUpload(p: IngestJob): Promise<void> {
     if (p.cleanup) await rm(p.cleanup, { recursive: true, force: true }).catch(() => undefined);
   }
 }

@@ -1,0 +1,233 @@
+/**
+ * Several nodes on one database, one store and one Redis: two `tessera serve` processes that do not
+ * ingest and one `tessera worker`, as separate processes. An upload on node A is ingested by the
+ * worker and served (Deep Zoom, IIIF) by node B; a worker killed mid-ingest leaves no partial slide,
+ * and its job finishes once a worker runs again. In `npm run test:postgres` all three share one
+ * PostgreSQL database. Needs `redis-server` (apt-get install redis-server).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobDto, SlideDto, UploadAccepted } from '../protocol/index.ts';
+import { CONVERTER, alive, childrenOf } from './helpers/procs.ts';
+import { requireSlides, slidePath } from './helpers/slides.ts';
+
+const BIN = path.resolve('scripts/bin/tessera.mjs');
+const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
+if (!haveRedis) {
+  if (process.env.CI === 'true') throw new Error('redis-server missing (apt-get install redis-server)');
+  console.warn('skipping: no redis-server on PATH (apt-get install redis-server)');
+}
+const have = requireSlides() && haveRedis;
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+
+let root = '';
+let dataDir = '';
+let env: NodeJS.ProcessEnv = {};
+let redis: ChildProcess | null = null;
+const procs: ChildProcess[] = [];
+let token = '';
+const base: { a: string; b: string } = { a: '', b: '' };
+
+function cli(args: string[], input?: string): string {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--data', dataDir], { env, input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tessera ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A node in its own process; resolves once it says it is ready. */
+function start(args: string[], ready: RegExp): Promise<ChildProcess> {
+  const p = spawn(process.execPath, [BIN, ...args, '--data', dataDir], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  procs.push(p);
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`tessera ${args[0]} did not start: ${out}`)), 60_000);
+    const hear = (b: Buffer): void => {
+      out += b.toString();
+      if (ready.test(out)) {
+        clearTimeout(t);
+        resolve(p);
+      }
+    };
+    p.stdout!.on('data', hear);
+    p.stderr!.on('data', hear);
+    p.once('exit', (code) => reject(new Error(`tessera ${args[0]} exited ${code}: ${out}`)));
+  });
+}
+
+const startWorker = (): Promise<ChildProcess> => start(['worker'], /Tessera worker ingesting/);
+
+const api = (url: string, init: RequestInit = {}): Promise<Response> =>
+  fetch(url, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
+
+async function job(node: string, id: string): Promise<JobDto> {
+  const r = await api(`${node}/api/jobs/${id}`);
+  expect(r.status).toBe(200);
+  return (await r.json()) as JobDto;
+}
+
+async function until<T>(what: string, f: () => Promise<T | null>, ms = 90_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v !== null) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Slides listed by a node (the list's first page holds them all here). */
+async function slideCount(node: string): Promise<number> {
+  const r = await api(`${node}/api/slides?limit=100`);
+  expect(r.status).toBe(200);
+  const body = (await r.json()) as unknown;
+  const list = Array.isArray(body) ? body : Object.values(body as object).find(Array.isArray);
+  if (!Array.isArray(list)) throw new Error('no list of slides in the answer');
+  return list.length;
+}
+
+async function upload(node: string, name: string, body: Buffer): Promise<string> {
+  const r = await api(`${node}/api/slides?name=${encodeURIComponent(name)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body,
+  });
+  expect(r.status).toBe(202);
+  return ((await r.json()) as UploadAccepted).jobId;
+}
+
+beforeAll(async () => {
+  if (!have) return;
+  root = mkdtempSync(path.join(tmpdir(), 'tessera-nodes-'));
+  dataDir = path.join(root, 'data');
+  const redisPort = await freePort();
+  redis = spawn(
+    'redis-server',
+    ['--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', root],
+    {
+      stdio: 'ignore',
+    },
+  );
+  await until('redis', async () =>
+    spawnSync('redis-cli', ['-p', String(redisPort), 'ping'])
+      .stdout?.toString()
+      .trim() === 'PONG'
+      ? true
+      : null,
+  );
+  const [pa, pb] = [await freePort(), await freePort()];
+  env = {
+    ...process.env,
+    TESSERA_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    // The servers only take uploads: the worker ingests.
+    TESSERA_SERVE_INGEST: 'false',
+    // A killed worker's job goes to the next one after 2 s (30 s by default).
+    TESSERA_JOB_LOCK_SECONDS: '2',
+    TESSERA_SHARP_CONCURRENCY: '1',
+  };
+  cli(
+    ['user', 'add', '--name', 'admin', '--role', 'admin', '--site', 'North', '--password-stdin'],
+    'correct horse battery\n',
+  );
+  token = cli(['token', 'create', '--user', 'admin']);
+  await Promise.all([
+    start(['serve', '--port', String(pa), '--host', '127.0.0.1'], /listening on/),
+    start(['serve', '--port', String(pb), '--host', '127.0.0.1'], /listening on/),
+  ]);
+  base.a = `http://127.0.0.1:${pa}`;
+  base.b = `http://127.0.0.1:${pb}`;
+}, 120_000);
+
+afterAll(() => {
+  for (const p of procs) if (p.exitCode === null && p.pid) p.kill('SIGKILL');
+  redis?.kill('SIGKILL');
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+describe.skipIf(!have)('two servers and a worker on one database, store and Redis', () => {
+  it('an upload on node A is ingested by the worker and served by node B (Deep Zoom and IIIF)', async () => {
+    await startWorker();
+    const id = await upload(
+      base.a,
+      'CMU-1 small.svs',
+      readFileSync(slidePath('aperio/CMU-1-Small-Region.svs')),
+    );
+    const done = await until('the job', async () => {
+      const j = await job(base.b, id);
+      return j.state === 'done' || j.state === 'failed' ? j : null;
+    });
+    expect(done).toMatchObject({ state: 'done', stage: 'stored' });
+    const slide = (await (await api(`${base.b}/api/slides/${done.slideId}`)).json()) as SlideDto;
+    expect(slide).toMatchObject({ id: done.slideId, width: 2220, height: 2967 });
+    const tile = await api(`${base.b}/slides/${done.slideId}_files/0/0_0.jpeg`);
+    expect(tile.status).toBe(200);
+    expect((await sharp(Buffer.from(await tile.arrayBuffer())).metadata()).format).toBe('jpeg');
+    const info = await api(`${base.b}/iiif/3/${done.slideId}/info.json`);
+    expect(info.status).toBe(200);
+    expect(await info.json()).toMatchObject({ width: 2220, height: 2967 });
+    const region = await api(`${base.b}/iiif/3/${done.slideId}/0,0,512,512/256,/0/default.jpg`);
+    expect(region.status).toBe(200);
+    expect((await sharp(Buffer.from(await region.arrayBuffer())).metadata()).width).toBe(256);
+  });
+
+  it('a worker killed mid-ingest leaves no partial slide; another worker takes the job up and it finishes', async () => {
+    // Big enough to be caught converting: 12,000 x 12,000 px of noise as a tiled JPEG TIFF.
+    const big = await sharp({
+      create: {
+        width: 12_000,
+        height: 12_000,
+        channels: 3,
+        background: '#c080a0',
+        noise: { type: 'gaussian', mean: 128, sigma: 40 },
+      },
+    })
+      .tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 80 })
+      .toBuffer();
+    const before = await slideCount(base.a);
+    const [worker] = procs.filter((p) => p.exitCode === null && p.spawnargs.includes('worker'));
+    expect(worker?.pid).toBeGreaterThan(0);
+    const id = await upload(base.b, 'noise.tif', big);
+    // Converting: the worker's converter child is running and the job says so.
+    const converter = await until('the converter', async () => {
+      const j = await job(base.a, id);
+      const kids = childrenOf(worker!.pid!, CONVERTER);
+      return j.state === 'running' && kids.length > 0 ? kids[0]! : null;
+    });
+    worker!.kill('SIGKILL');
+    await until('the converter to end with its worker', async () => (alive(converter) ? null : true), 10_000);
+    // Nothing half-made is visible, and the job is not reported done.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await job(base.a, id)).state).not.toBe('done');
+    expect(await slideCount(base.b)).toBe(before);
+    // A worker again (after the lapsed lock): the job is taken up and finishes.
+    await startWorker();
+    const done = await until(
+      'the job after the restart',
+      async () => {
+        const j = await job(base.a, id);
+        return j.state === 'done' || j.state === 'failed' ? j : null;
+      },
+      120_000,
+    );
+    expect(done).toMatchObject({ state: 'done' });
+    expect(await slideCount(base.b)).toBe(before + 1);
+    const tile = await api(`${base.b}/slides/${done.slideId}_files/0/0_0.jpeg`);
+    expect(tile.status).toBe(200);
+  });
+});
