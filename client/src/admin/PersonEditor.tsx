@@ -13,6 +13,15 @@ import {
   today,
 } from './fields.tsx';
 
+function Saved({ part, saved }: { part: string; saved: { part: string; text: string } | null }) {
+  if (saved?.part !== part) return null;
+  return (
+    <span className="ok-text small form-saved" role="status">
+      {saved.text}
+    </span>
+  );
+}
+
 /**
  * Everything about one person: role, site, subspecialties and capacity; leave periods; the account
  * (disable or enable, a new password). Each part has its own button and its own error line.
@@ -37,16 +46,16 @@ export function PersonEditor({
   const [password, setPassword] = useState('');
   const [generated, setGenerated] = useState<string | null>(null);
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [saved, setSaved] = useState('');
+  const [saved, setSaved] = useState<{ part: string; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
 
   const run = async (part: string, fn: () => Promise<void>, done = '') => {
     setBusy(true);
     setErrors((e) => ({ ...e, [part]: '' }));
-    setSaved('');
+    setSaved(null);
     try {
       await fn();
-      setSaved(done);
+      if (done) setSaved({ part, text: done });
     } catch (e) {
       setErrors((x) => ({ ...x, [part]: errorMessage(e) }));
     } finally {
@@ -107,6 +116,7 @@ export function PersonEditor({
             Save changes
           </button>
           <FormError message={errors['details']} />
+          <Saved part="details" saved={saved} />
         </div>
       </form>
 
@@ -151,6 +161,7 @@ export function PersonEditor({
           </button>
         </form>
         <FormError message={errors['leave']} />
+        <Saved part="leave" saved={saved} />
       </section>
 
       <section className="admin-form" aria-label={`Account of ${person.displayName}`}>
@@ -219,7 +230,8 @@ export function PersonEditor({
           <button type="submit" className="btn small" disabled={busy}>
             Set password
           </button>
-          <span className="muted small">or</span>
+        </form>
+        <div className="inline-form">
           <button
             type="button"
             className="btn small"
@@ -232,19 +244,17 @@ export function PersonEditor({
           >
             Generate a password
           </button>
-        </form>
+          <span className="muted small">shown here once; their sessions end</span>
+        </div>
         {generated && (
           <p className="generated" role="status" data-testid="generated-password">
             New password for {person.name}: <code>{generated}</code> — shown this once; pass it on now.
           </p>
         )}
         <FormError message={errors['account'] || errors['password']} />
+        <Saved part="account" saved={saved} />
+        <Saved part="password" saved={saved} />
       </section>
-      {saved && (
-        <p className="ok-text small" role="status">
-          {saved}
-        </p>
-      )}
     </div>
   );
 }
