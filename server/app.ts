@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LocalSlideStore } from '../tiles/index.ts';
 import { TileService } from '../tiles/serve/index.ts';
 import type { Config } from './config.ts';
-import type { ServerContext } from './context.ts';
+import type { RedisClient, ServerContext } from './context.ts';
 import { openDb } from './db/index.ts';
 import { JobRepo } from './db/jobs.ts';
 import { SlideRepo } from './db/slides.ts';
@@ -57,6 +57,15 @@ async function linkToCase(cases: CaseService | undefined, slideId: string, job: 
   if (caseId) await cases.attachSlide(caseId, slideId);
 }
 
+/** One connection per process to the deployment's Redis; errors are logged, the client reconnects. */
+async function connectRedis(url: string, log: (msg: string) => void): Promise<RedisClient> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url });
+  client.on('error', (e: unknown) => log(`redis: ${e instanceof Error ? e.message : String(e)}`));
+  await client.connect();
+  return client;
+}
+
 export async function createServerContext(
   config: Config,
   log: (msg: string) => void = console.log,
@@ -101,6 +110,7 @@ export async function createServerContext(
       maxUpscale: config.iiifMaxUpscale,
     },
   });
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : null;
   const rights = new RightsBus(log);
   const auth = new Auth(db, rights);
   const access = new Access(db, rights);
@@ -125,6 +135,7 @@ export async function createServerContext(
     audit,
     rights,
     log,
+    redis,
   } as ServerContext;
   ctx.review = new ReviewHub(ctx);
   ctx.cases = new CaseService(db);

@@ -1,3 +1,4 @@
+import type { RedisClientType } from 'redis';
 import type { LocalSlideStore } from '../tiles/index.ts';
 import type { TileService } from '../tiles/serve/index.ts';
 import type { Config } from './config.ts';
@@ -30,4 +31,13 @@ export interface ServerContext {
   review: ReviewHub;
   cases: CaseService;
   log: (msg: string) => void;
+  /**
+   * This process's Redis connection when TESSERA_REDIS_URL is set (sign-in limits, review rooms and
+   * rights notices shared by every node); null on a single node.
+   */
+  redis: RedisClient | null;
 }
+
+/** A connected node-redis client (as `createClient({ url })` makes it: no modules, scripts or functions). */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export type RedisClient = RedisClientType<{}, {}, {}, 3, {}>;

@@ -23,11 +23,8 @@ async function attachReview(
     ctx.review.attach(server);
     return null;
   }
-  const { createClient } = await import('redis');
   const { createAdapter } = await import('@socket.io/redis-streams-adapter');
-  const client = createClient({ url: ctx.config.redisUrl });
-  client.on('error', (e: unknown) => ctx.log(`redis: ${e instanceof Error ? e.message : String(e)}`));
-  await client.connect();
+  const client = ctx.redis!;
   ctx.review.attach(server, createAdapter(client) as never);
   // Revocations reach every process at once (each re-checks its own sockets).
   await ctx.rights.connect(client);
@@ -101,6 +98,8 @@ export async function runServer(config: Config): Promise<void> {
   }
   if (cluster.isPrimary) {
     const ctx = await createServerContext(config, console.log);
+    await ctx.queue.close();
+    await ctx.redis?.quit();
     await ctx.tiles.close();
     await ctx.db.destroy();
     let stopping = false;
@@ -137,6 +136,7 @@ export async function runWorker(config: Config): Promise<{ close: () => Promise<
   const ctx = await createServerContext(config, console.log, { recover: false, ingest: true });
   const close = async (): Promise<void> => {
     await ctx.queue.close();
+    await ctx.redis?.quit();
     await ctx.review.close();
     await ctx.tiles.close();
     await ctx.db.destroy();

@@ -2,7 +2,7 @@
  * Several nodes on one database, one store and one Redis: two `tessera serve` processes that do not
  * ingest and one `tessera worker`, as separate processes. An upload on node A is ingested by the
  * worker and served (Deep Zoom, IIIF) by node B; a worker killed mid-ingest leaves no partial slide,
- * and its job finishes once a worker runs again. In `npm run test:postgres` all three share one
+ * and its job finishes once a worker runs again; sign-in limits count across nodes. In `npm run test:postgres` all three share one
  * PostgreSQL database. Needs `redis-server` (apt-get install redis-server).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -184,6 +184,22 @@ describe.skipIf(!have)('two servers and a worker on one database, store and Redi
     const region = await api(`${base.b}/iiif/3/${done.slideId}/0,0,512,512/256,/0/default.jpg`);
     expect(region.status).toBe(200);
     expect((await sharp(Buffer.from(await region.arrayBuffer())).metadata()).width).toBe(256);
+  });
+
+  it('sign-in limits count on every node: wrong passwords spread over A and B lock the account on both', async () => {
+    const signIn = async (node: string, password: string): Promise<number> =>
+      (
+        await fetch(`${node}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'admin', password }),
+        })
+      ).status;
+    expect(await signIn(base.b, 'correct horse battery')).toBe(200);
+    // Ten failures (the default limit), five on each node: one node alone would still admit.
+    for (let i = 0; i < 10; i++) expect(await signIn(i % 2 ? base.a : base.b, `wrong ${i}`)).toBe(401);
+    expect(await signIn(base.a, 'correct horse battery')).toBe(429);
+    expect(await signIn(base.b, 'correct horse battery')).toBe(429);
   });
 
   it('a worker killed mid-ingest leaves no partial slide; another worker takes the job up and it finishes', async () => {

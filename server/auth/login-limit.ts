@@ -41,11 +41,24 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
   accountGrace: 3,
 };
 
+
+/**
+ * Failure times per key (an account, an address) within a sliding window, oldest first, at most a
+ * limit's worth of them: in this process's memory, or in Redis for every process at once.
+ */
+export interface FailureLog {
+  /** Failures of `key` within the window ending at `now`, oldest first. */
+  recent(key: string, now: number): Promise<number[]>;
+  /** Record a failure; returns how many were in the window before it and after it. */
+  add(key: string, now: number): Promise<{ before: number; after: number }>;
+  forget(key: string): Promise<void>;
+}
+
 /** Keys kept per kind; past it, the stalest go first (names made up by a guesser cost nothing). */
 const MAX_KEYS = 100_000;
 
-/** Failure times per key, oldest first, at most `keep` of them. */
-class Window {
+/** One process's failures, oldest first, at most `keep` per key. */
+export class MemoryFailureLog implements FailureLog {
   private readonly times = new Map<string, number[]>();
 
   constructor(
@@ -53,8 +66,11 @@ class Window {
     private readonly keep: number,
   ) {}
 
-  /** Failures of `key` within the window ending at `now`. */
-  recent(key: string, now: number): number[] {
+  async recent(key: string, now: number): Promise<number[]> {
+    return [...this.prune(key, now)];
+  }
+
+  private prune(key: string, now: number): number[] {
     const list = this.times.get(key);
     if (!list) return [];
     const from = now - this.windowMs;
@@ -63,9 +79,8 @@ class Window {
     return list;
   }
 
-  /** Record a failure; true when it is the one that brings `key` to `limit`. */
-  add(key: string, now: number, limit: number): boolean {
-    const list = this.recent(key, now);
+  async add(key: string, now: number): Promise<{ before: number; after: number }> {
+    const list = this.prune(key, now);
     const before = list.length;
     list.push(now);
     if (list.length > this.keep) list.shift();
@@ -73,51 +88,51 @@ class Window {
     this.times.delete(key);
     this.times.set(key, list);
     if (this.times.size > MAX_KEYS) this.times.delete(this.times.keys().next().value!);
-    return before < limit && list.length >= limit;
+    return { before, after: list.length };
   }
 
-  forget(key: string): void {
+  async forget(key: string): Promise<void> {
     this.times.delete(key);
-  }
-
-  /** Seconds until fewer than `limit` failures are left in the window. */
-  retryAfter(list: number[], limit: number, now: number): number {
-    const blocking = list[list.length - limit] ?? now;
-    return Math.max(1, Math.ceil((blocking + this.windowMs - now) / 1000));
   }
 }
 
-export class MemoryLoginLimiter implements LoginLimiter {
-  private readonly accounts: Window;
-  private readonly addresses: Window;
-
+/**
+ * Sign-in limits over failure logs: `MemoryLoginLimiter` for one process, `RedisLoginLimiter`
+ * (server/auth/login-limit-redis.ts) for every node of a deployment at once.
+ */
+export class WindowLoginLimiter implements LoginLimiter {
   constructor(
-    private readonly limits: LoginLimits = DEFAULT_LOGIN_LIMITS,
+    private readonly limits: LoginLimits,
+    private readonly accounts: FailureLog,
+    private readonly addresses: FailureLog,
     private readonly now: () => number = Date.now,
-  ) {
-    this.accounts = new Window(limits.windowMs, limits.perAccount);
-    this.addresses = new Window(limits.windowMs, limits.perAddress);
+  ) {}
+
+  /** Seconds until fewer than `limit` failures are left in the window. */
+  private retryAfter(list: number[], limit: number, now: number): number {
+    const blocking = list[list.length - limit] ?? now;
+    return Math.max(1, Math.ceil((blocking + this.limits.windowMs - now) / 1000));
   }
 
   async admit(account: string, address: string | null): Promise<LoginVerdict> {
     const now = this.now();
-    const mine = this.accounts.recent(account, now);
+    const mine = await this.accounts.recent(account, now);
     if (mine.length >= this.limits.perAccount)
       return {
         allowed: false,
         scope: 'account',
-        retryAfterSeconds: this.accounts.retryAfter(mine, this.limits.perAccount, now),
+        retryAfterSeconds: this.retryAfter(mine, this.limits.perAccount, now),
       };
     if (address === null) return { allowed: true };
-    const theirs = this.addresses.recent(address, now);
+    const theirs = await this.addresses.recent(address, now);
     if (theirs.length >= this.limits.perAddress && mine.length >= this.limits.accountGrace)
       return {
         allowed: false,
         scope: 'address',
         // Whichever comes first: the address back under its limit, or the account under its grace.
         retryAfterSeconds: Math.min(
-          this.addresses.retryAfter(theirs, this.limits.perAddress, now),
-          this.accounts.retryAfter(mine, this.limits.accountGrace, now),
+          this.retryAfter(theirs, this.limits.perAddress, now),
+          this.retryAfter(mine, this.limits.accountGrace, now),
         ),
       };
     return { allowed: true };
@@ -125,13 +140,29 @@ export class MemoryLoginLimiter implements LoginLimiter {
 
   async failed(account: string, address: string | null): Promise<{ account: boolean; address: boolean }> {
     const now = this.now();
+    const reached = (n: { before: number; after: number }, limit: number): boolean =>
+      n.before < limit && n.after >= limit;
+    const a = await this.accounts.add(account, now);
+    const b = address === null ? null : await this.addresses.add(address, now);
     return {
-      account: this.accounts.add(account, now, this.limits.perAccount),
-      address: address !== null && this.addresses.add(address, now, this.limits.perAddress),
+      account: reached(a, this.limits.perAccount),
+      address: b !== null && reached(b, this.limits.perAddress),
     };
   }
 
   async succeeded(account: string, _address: string | null): Promise<void> {
-    this.accounts.forget(account);
+    await this.accounts.forget(account);
+  }
+}
+
+/** One process's view: enough for one server process. */
+export class MemoryLoginLimiter extends WindowLoginLimiter {
+  constructor(limits: LoginLimits = DEFAULT_LOGIN_LIMITS, now: () => number = Date.now) {
+    super(
+      limits,
+      new MemoryFailureLog(limits.windowMs, limits.perAccount),
+      new MemoryFailureLog(limits.windowMs, limits.perAddress),
+      now,
+    );
   }
 }

@@ -28,6 +28,7 @@ import {
   type LoginLimits,
   MemoryLoginLimiter,
 } from '../auth/login-limit.ts';
+import { RedisLoginLimiter, type RedisZset } from '../auth/login-limit-redis.ts';
 import type { ServerContext } from '../context.ts';
 import { firstAdminCommand } from '../auth/setup.ts';
 import { HttpError, validate } from './errors.ts';
@@ -118,7 +119,13 @@ export function loginLimits(config: ServerContext['config']): LoginLimits {
  */
 export function accountsRouter(
   ctx: ServerContext,
-  limiter: LoginLimiter = new MemoryLoginLimiter(loginLimits(ctx.config)),
+  limiter: LoginLimiter = ctx.redis
+    ? new RedisLoginLimiter(
+        ctx.redis as unknown as RedisZset,
+        ctx.config.redisPrefix,
+        loginLimits(ctx.config),
+      )
+    : new MemoryLoginLimiter(loginLimits(ctx.config)),
 ): Router {
   const r = Router();
   const limits = loginLimits(ctx.config);
