@@ -11,8 +11,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobDto, SlideDto, UploadAccepted } from '../protocol/index.ts';
+import { ReviewSession, type ReviewSocket } from '../client/src/review/session-client.ts';
+import type { JobDto, ReviewSessionDto, ShareDto, SlideDto, UploadAccepted } from '../protocol/index.ts';
 import { CONVERTER, alive, childrenOf } from './helpers/procs.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
@@ -40,6 +42,10 @@ let env: NodeJS.ProcessEnv = {};
 let redis: ChildProcess | null = null;
 const procs: ChildProcess[] = [];
 let token = '';
+/** Bearer tokens of the people below, by name. */
+const tokens: Record<string, string> = {};
+/** The slide stored by the first test. */
+let slideId = '';
 const base: { a: string; b: string } = { a: '', b: '' };
 
 function cli(args: string[], input?: string): string {
@@ -146,6 +152,16 @@ beforeAll(async () => {
     'correct horse battery\n',
   );
   token = cli(['token', 'create', '--user', 'admin']);
+  for (const [name, site] of [
+    ['host', 'North'],
+    ['guest', 'South'],
+  ] as const) {
+    cli(
+      ['user', 'add', '--name', name, '--role', 'pathologist', '--site', site, '--password-stdin'],
+      'a long password here\n',
+    );
+    tokens[name] = cli(['token', 'create', '--user', name]);
+  }
   await Promise.all([
     start(['serve', '--port', String(pa), '--host', '127.0.0.1'], /listening on/),
     start(['serve', '--port', String(pb), '--host', '127.0.0.1'], /listening on/),
@@ -173,6 +189,7 @@ describe.skipIf(!have)('two servers and a worker on one database, store and Redi
       return j.state === 'done' || j.state === 'failed' ? j : null;
     });
     expect(done).toMatchObject({ state: 'done', stage: 'stored' });
+    slideId = done.slideId!;
     const slide = (await (await api(`${base.b}/api/slides/${done.slideId}`)).json()) as SlideDto;
     expect(slide).toMatchObject({ id: done.slideId, width: 2220, height: 2967 });
     const tile = await api(`${base.b}/slides/${done.slideId}_files/0/0_0.jpeg`);
@@ -184,6 +201,74 @@ describe.skipIf(!have)('two servers and a worker on one database, store and Redi
     const region = await api(`${base.b}/iiif/3/${done.slideId}/0,0,512,512/256,/0/default.jpg`);
     expect(region.status).toBe(200);
     expect((await sharp(Buffer.from(await region.arrayBuffer())).metadata()).width).toBe(256);
+  });
+
+  it("a review across nodes: the guest on B sees the host's annotation from A; a share revoked on A closes the guest's socket on B within 1 s", async () => {
+    expect(slideId).not.toBe('');
+    const as =
+      (who: string) =>
+      (url: string, init: RequestInit = {}) =>
+        fetch(url, {
+          ...init,
+          headers: {
+            authorization: `Bearer ${tokens[who]}`,
+            'content-type': 'application/json',
+            ...init.headers,
+          },
+        });
+    const me = async (who: string): Promise<string> =>
+      ((await (await as(who)(`${base.a}/api/auth/me`)).json()) as { user: { id: string } }).user.id;
+    const created = await as('host')(`${base.a}/api/sessions`, {
+      method: 'POST',
+      body: JSON.stringify({ slideId, title: 'across nodes' }),
+    });
+    expect(created.status).toBe(201);
+    const sessionId = ((await created.json()) as ReviewSessionDto).id;
+    // Inviting someone of another site shares the slide with them.
+    const invited = await as('host')(`${base.a}/api/sessions/${sessionId}/invite`, {
+      method: 'POST',
+      body: JSON.stringify({ userId: await me('guest') }),
+    });
+    expect(invited.status).toBe(200);
+    const join = async (who: string, node: string): Promise<ReviewSession> => {
+      const s = io(node, { transports: ['websocket'], auth: { token: tokens[who] }, forceNew: true });
+      const r = new ReviewSession(s as ReviewSocket, sessionId);
+      expect((await r.ready()).ok).toBe(true);
+      return r;
+    };
+    const host = await join('host', base.a);
+    const guest = await join('guest', base.b);
+    try {
+      await until('the host to see the guest online', async () =>
+        host.participants.filter((p) => p.online).length === 2 ? true : null,
+      );
+      const made = await host.create({
+        kind: 'point',
+        geometry: { points: [[100, 100]] },
+        classification: { name: 'Tumor', color: '#c83232' },
+        label: 'from node A',
+      });
+      expect(made.ok).toBe(true);
+      await until("node B's client to receive it", async () =>
+        guest.get(made.id)?.label === 'from node A' ? true : null,
+      );
+      const closed = new Promise<{ reason: string; ms: number }>((resolve) => {
+        const t0 = Date.now();
+        guest.socket.once('disconnect', (reason) => resolve({ reason, ms: Date.now() - t0 }));
+      });
+      const shares = (await (
+        await as('host')(`${base.a}/api/slides/${slideId}/shares`)
+      ).json()) as ShareDto[];
+      const share = shares.find((x) => x.revokedAt === null);
+      expect(share).toBeDefined();
+      expect((await as('host')(`${base.a}/api/shares/${share!.id}`, { method: 'DELETE' })).status).toBe(204);
+      const c = await closed;
+      expect(c.reason).toBe('io server disconnect');
+      expect(c.ms).toBeLessThan(1000);
+    } finally {
+      host.socket.disconnect();
+      guest.socket.disconnect();
+    }
   });
 
   it('sign-in limits count on every node: wrong passwords spread over A and B lock the account on both', async () => {
