@@ -7,7 +7,6 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -16,30 +15,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReviewSession, type ReviewSocket } from '../client/src/review/session-client.ts';
 import type { JobDto, ReviewSessionDto, ShareDto, SlideDto, UploadAccepted } from '../protocol/index.ts';
 import { CONVERTER, alive, childrenOf } from './helpers/procs.ts';
+import { type RedisServer, freePort, requireRedis, startRedis } from './helpers/redis.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 const BIN = path.resolve('scripts/bin/tessera.mjs');
-const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
-if (!haveRedis) {
-  if (process.env.CI === 'true') throw new Error('redis-server missing (apt-get install redis-server)');
-  console.warn('skipping: no redis-server on PATH (apt-get install redis-server)');
-}
-const have = requireSlides() && haveRedis;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
+const have = requireSlides() && requireRedis();
 
 let root = '';
 let dataDir = '';
 let env: NodeJS.ProcessEnv = {};
-let redis: ChildProcess | null = null;
+let redis: RedisServer | null = null;
 const procs: ChildProcess[] = [];
 let token = '';
 /** Bearer tokens of the people below, by name. */
@@ -122,25 +107,11 @@ beforeAll(async () => {
   if (!have) return;
   root = mkdtempSync(path.join(tmpdir(), 'tessera-nodes-'));
   dataDir = path.join(root, 'data');
-  const redisPort = await freePort();
-  redis = spawn(
-    'redis-server',
-    ['--port', String(redisPort), '--save', '', '--appendonly', 'no', '--dir', root],
-    {
-      stdio: 'ignore',
-    },
-  );
-  await until('redis', async () =>
-    spawnSync('redis-cli', ['-p', String(redisPort), 'ping'])
-      .stdout?.toString()
-      .trim() === 'PONG'
-      ? true
-      : null,
-  );
+  redis = await startRedis();
   const [pa, pb] = [await freePort(), await freePort()];
   env = {
     ...process.env,
-    TESSERA_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    TESSERA_REDIS_URL: redis.url,
     // The servers only take uploads: the worker ingests.
     TESSERA_SERVE_INGEST: 'false',
     // A killed worker's job goes to the next one after 2 s (30 s by default).
@@ -172,7 +143,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   for (const p of procs) if (p.exitCode === null && p.pid) p.kill('SIGKILL');
-  redis?.kill('SIGKILL');
+  redis?.stop();
   if (root) rmSync(root, { recursive: true, force: true });
 });
 

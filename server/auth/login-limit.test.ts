@@ -1,42 +1,26 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryLoginLimiter, type LoginLimiter } from './login-limit.ts';
 import { RedisLoginLimiter, type RedisZset } from './login-limit-redis.ts';
+import { type RedisServer, requireRedis, startRedis } from '../../tests/helpers/redis.ts';
 
 const MIN = 60_000;
 const limits = { windowMs: 15 * MIN, perAccount: 5, perAddress: 8, accountGrace: 2 };
 
 // The same rules, whether failures are counted in one process's memory or in Redis for every node.
-const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
-if (!haveRedis) {
-  if (process.env.CI === 'true') throw new Error('redis-server missing (apt-get install redis-server)');
-  console.warn('skipping the Redis limiter: no redis-server on PATH (apt-get install redis-server)');
-}
-const REDIS_PORT = 17379 + (process.pid % 1000);
-let redisServer: ChildProcess | null = null;
+const haveRedis = requireRedis('the Redis limiter');
+let redis: RedisServer | null = null;
 let client: ReturnType<typeof createClient> | null = null;
 beforeAll(async () => {
   if (!haveRedis) return;
-  redisServer = spawn('redis-server', ['--port', String(REDIS_PORT), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  for (let i = 0; i < 100; i++) {
-    if (
-      spawnSync('redis-cli', ['-p', String(REDIS_PORT), 'ping'])
-        .stdout?.toString()
-        .trim() === 'PONG'
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  client = createClient({ url: `redis://127.0.0.1:${REDIS_PORT}` });
+  redis = await startRedis();
+  client = createClient({ url: redis.url });
   await client.connect();
 });
 afterAll(async () => {
   await client?.quit().catch(() => {});
-  redisServer?.kill('SIGKILL');
+  redis?.stop();
 });
 
 const kinds: { name: string; make: (now: () => number) => LoginLimiter; skip: boolean }[] = [

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { ErrorCode, JobDto } from '../../protocol/index.ts';
-import { ingestIsolated, isSlideError } from '../../tiles/index.ts';
+import { type StoreSpec, ingestIsolated, isSlideError } from '../../tiles/index.ts';
 import type { JobRepo } from '../db/jobs.ts';
 import type { SlideRepo } from '../db/slides.ts';
 
@@ -16,6 +16,8 @@ export interface StoredJob {
 
 export interface IngestQueueOptions {
   dataDir: string;
+  /** Where converters publish; default the local store in dataDir. */
+  store?: StoreSpec;
   tileSize: number;
   jpegQuality: number;
   sharpConcurrency: number;
@@ -39,14 +41,34 @@ export interface IngestJob {
   caseAccession: string | null;
 }
 
+/** Who a job is for: the uploader, the site that will own the slide, the case it belongs to. */
+export type JobOwner = { userId: string | null; siteId: string | null; caseAccession?: string | null };
+
+/** The job's row (queued) and what a queue carries of it. */
+export async function newIngestJob(
+  jobs: JobRepo,
+  input: string,
+  name: string,
+  cleanup: string | null,
+  owner: JobOwner,
+): Promise<{ job: JobDto; data: IngestJob }> {
+  const jobId = randomUUID();
+  const job = await jobs.create(jobId, 'ingest', name, owner);
+  const data: IngestJob = {
+    jobId,
+    input,
+    name,
+    cleanup,
+    siteId: owner.siteId,
+    userId: owner.userId,
+    caseAccession: owner.caseAccession ?? null,
+  };
+  return { job, data };
+}
+
 /** Where ingest jobs wait: this process (IngestQueue) or Redis, shared by every node (RedisIngestQueue). */
 export interface JobQueue {
-  enqueue(
-    input: string,
-    name: string,
-    cleanup: string | null,
-    owner?: { userId: string | null; siteId: string | null; caseAccession?: string | null },
-  ): Promise<JobDto>;
+  enqueue(input: string, name: string, cleanup: string | null, owner?: JobOwner): Promise<JobDto>;
   /** Resolves when no job is queued or running here (tests, shutdown). */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -74,22 +96,10 @@ export class IngestQueue implements JobQueue {
     input: string,
     name: string,
     cleanup: string | null,
-    owner: { userId: string | null; siteId: string | null; caseAccession?: string | null } = {
-      userId: null,
-      siteId: null,
-    },
+    owner: JobOwner = { userId: null, siteId: null },
   ): Promise<JobDto> {
-    const jobId = randomUUID();
-    const job = await this.jobs.create(jobId, 'ingest', name, owner);
-    this.waiting.push({
-      jobId,
-      input,
-      name,
-      cleanup,
-      siteId: owner.siteId,
-      userId: owner.userId,
-      caseAccession: owner.caseAccession ?? null,
-    });
+    const { job, data } = await newIngestJob(this.jobs, input, name, cleanup, owner);
+    this.waiting.push(data);
     this.pump();
     return job;
   }
@@ -138,6 +148,7 @@ export class IngestRunner {
     try {
       const { manifest, created } = await ingestIsolated(p.input, {
         dataDir: this.opts.dataDir,
+        ...(this.opts.store ? { store: this.opts.store } : {}),
         tileSize: this.opts.tileSize,
         jpegQuality: this.opts.jpegQuality,
         sharpConcurrency: this.opts.sharpConcurrency,

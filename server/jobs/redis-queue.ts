@@ -1,9 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { JobDto } from '../../protocol/index.ts';
 import type { JobRepo } from '../db/jobs.ts';
 import type { SlideRepo } from '../db/slides.ts';
-import { IngestRunner, type IngestJob, type IngestQueueOptions, type JobQueue } from './ingest-queue.ts';
+import {
+  IngestRunner,
+  newIngestJob,
+  type IngestJob,
+  type IngestQueueOptions,
+  type JobOwner,
+  type JobQueue,
+} from './ingest-queue.ts';
 
 /** The BullMQ queue of ingest jobs (under the deployment's key prefix). */
 export const INGEST_QUEUE = 'ingest';
@@ -95,22 +101,10 @@ export class RedisIngestQueue implements JobQueue {
     input: string,
     name: string,
     cleanup: string | null,
-    owner: { userId: string | null; siteId: string | null; caseAccession?: string | null } = {
-      userId: null,
-      siteId: null,
-    },
+    owner: JobOwner = { userId: null, siteId: null },
   ): Promise<JobDto> {
-    const jobId = randomUUID();
-    const job = await this.jobs.create(jobId, 'ingest', name, owner);
-    const data: IngestJob = {
-      jobId,
-      input,
-      name,
-      cleanup,
-      siteId: owner.siteId,
-      userId: owner.userId,
-      caseAccession: owner.caseAccession ?? null,
-    };
+    const { job, data } = await newIngestJob(this.jobs, input, name, cleanup, owner);
+    const jobId = data.jobId;
     try {
       await this.queue.add('ingest', data, { jobId });
     } catch (e) {
