@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { LocalSlideStore, isSlideId } from '../tiles/index.ts';
+import { type StoreSpec, createStore, isSlideId } from '../tiles/index.ts';
 import {
   type SlideVerification,
   describeProblems,
@@ -20,18 +20,24 @@ export interface VerifyCliOptions {
  * slide passes, 1 when any fails; an id that is malformed or not in the store is a usage error
  * (exit 2) before anything is read, so a typo in a scheduled check is not a silent pass.
  */
-export async function cmdVerify(dataDir: string, ids: string[], opts: VerifyCliOptions): Promise<number> {
+export async function cmdVerify(
+  dataDir: string,
+  ids: string[],
+  opts: VerifyCliOptions & { store?: StoreSpec },
+): Promise<number> {
+  const spec: StoreSpec = opts.store ?? { kind: 'local', root: dataDir };
   // A mistyped --data must not pass a periodic check with "0 slides".
-  if (!existsSync(dataDir)) throw new CliUsageError(`data folder ${dataDir} does not exist`);
+  if (spec.kind === 'local' && !existsSync(spec.root))
+    throw new CliUsageError(`data folder ${spec.root} does not exist`);
   for (const id of ids) {
     if (!isSlideId(id)) throw new CliUsageError(`Expected a slide id (32 hex digits) but received ${id}`);
   }
-  const store = new LocalSlideStore(dataDir);
+  const store = createStore(spec);
   const stored = await storedSlideIds(store);
   if (ids.length > 0) {
     const have = new Set(stored);
     const unknown = ids.find((id) => !have.has(id));
-    if (unknown !== undefined) throw new CliUsageError(`no slide ${unknown} in ${dataDir}`);
+    if (unknown !== undefined) throw new CliUsageError(`no slide ${unknown} in ${store.location}`);
   }
   const list = ids.length > 0 ? [...new Set(ids)] : stored;
 

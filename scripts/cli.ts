@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ingestSummary, type Manifest } from '../protocol/index.ts';
-import { ConfigError, loadConfig } from '../server/config.ts';
+import { ConfigError, loadConfig, storeSpec } from '../server/config.ts';
 import { expandInput, ingestIsolated, isSlideError, openSlide } from '../tiles/index.ts';
 import { ProgressLine } from './progress.ts';
 import { CliUsageError, cmdAudit, cmdSite, cmdToken, cmdUser } from './cli-accounts.ts';
@@ -112,6 +112,7 @@ async function cmdIngest(args: string[]): Promise<number> {
       try {
         ({ manifest, created } = await ingestIsolated(input, {
           dataDir: config.dataDir,
+          store: storeSpec(config),
           tileSize: config.tileSize,
           jpegQuality: config.jpegQuality,
           sharpConcurrency: config.sharpConcurrency,
@@ -211,6 +212,7 @@ async function cmdVerifyArgs(args: string[]): Promise<number> {
   const config = loadConfig({ dataDir: values.data });
   const { cmdVerify } = await import('./cli-verify.ts');
   return cmdVerify(config.dataDir, positionals, {
+    store: storeSpec(config),
     json: values.json === true,
     strict: values.strict === true,
   });
@@ -261,6 +263,7 @@ async function cmdDemo(args: string[]): Promise<number> {
   try {
     const r = await runDemo(db, {
       dataDir: config.dataDir,
+      store: storeSpec(config),
       small: values.small === true,
       slides,
       log: (l) => console.error(l),

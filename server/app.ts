@@ -5,9 +5,9 @@ import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { accountsRouter, authenticate, sameOriginWrites } from './http/auth.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { LocalSlideStore } from '../tiles/index.ts';
+import { type SlideStore, createStore } from '../tiles/index.ts';
 import { TileService } from '../tiles/serve/index.ts';
-import type { Config } from './config.ts';
+import { type Config, storeSpec } from './config.ts';
 import type { RedisClient, ServerContext } from './context.ts';
 import { openDb } from './db/index.ts';
 import { JobRepo } from './db/jobs.ts';
@@ -71,7 +71,8 @@ export async function createServerContext(
   log: (msg: string) => void = console.log,
   opts: { recover?: boolean; ingest?: boolean } = {},
 ): Promise<ServerContext> {
-  const store = new LocalSlideStore(config.dataDir);
+  const spec = storeSpec(config);
+  const store = createStore(spec);
   const ctxRef: { cases?: CaseService } = {};
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const slides = new SlideRepo(db);
@@ -79,6 +80,7 @@ export async function createServerContext(
   if (opts.recover !== false) await recover(store, slides, jobs, config, log);
   const ingest: IngestQueueOptions = {
     dataDir: config.dataDir,
+    store: spec,
     tileSize: config.tileSize,
     jpegQuality: config.jpegQuality,
     sharpConcurrency: config.sharpConcurrency,
@@ -149,7 +151,7 @@ export async function createServerContext(
  * the jobs that were running, and index slides that reached the store without the server.
  */
 async function recover(
-  store: LocalSlideStore,
+  store: SlideStore,
   slides: SlideRepo,
   jobs: JobRepo,
   config: Config,

@@ -1,12 +1,32 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { type StoreSpec, parseS3Url } from '../tiles/index.ts';
 
 /** Everything configurable, read once from the environment (and CLI flags), validated, frozen. */
 const ConfigSchema = z.object({
   port: z.coerce.number().int().min(0).max(65535).default(8080),
   host: z.string().default('0.0.0.0'),
   dataDir: z.string().default('./data'),
+  /**
+   * Where slides are stored: empty = `<dataDir>/slides`; `s3://bucket/prefix` = an S3-compatible
+   * bucket (staging still in `<dataDir>/tmp`).
+   */
+  store: z
+    .string()
+    .default('')
+    .refine(
+      (v) => v === '' || /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(v),
+      'expected s3://bucket/prefix',
+    ),
+  /** http(s)://host:port of an S3-compatible server (Ceph RGW, MinIO); empty = AWS. */
+  s3Endpoint: z.string().default(''),
+  s3Region: z.string().default('us-east-1'),
+  /** Empty: the AWS SDK's usual chain (profiles, instance roles). */
+  s3AccessKeyId: z.string().default(''),
+  s3SecretAccessKey: z.string().default(''),
+  /** Bytes of slide.tif ranges from the bucket kept in memory per process (MiB). */
+  s3CacheMb: z.coerce.number().int().min(0).max(65536).default(256),
   /** postgres://… to use PostgreSQL; empty = SQLite in the data folder. */
   databaseUrl: z.string().default(''),
   tileSize: z.coerce
@@ -96,6 +116,12 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   port: 'TESSERA_PORT',
   host: 'TESSERA_HOST',
   dataDir: 'TESSERA_DATA',
+  store: 'TESSERA_STORE',
+  s3Endpoint: 'TESSERA_S3_ENDPOINT',
+  s3Region: 'AWS_REGION',
+  s3AccessKeyId: 'AWS_ACCESS_KEY_ID',
+  s3SecretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  s3CacheMb: 'TESSERA_S3_CACHE_MB',
   databaseUrl: 'DATABASE_URL',
   tileSize: 'TESSERA_TILE_SIZE',
   jpegQuality: 'TESSERA_JPEG_QUALITY',
@@ -126,6 +152,12 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   secureCookies: 'TESSERA_SECURE_COOKIES',
 };
 
+/** Read when the variable of ENV is unset: the names other S3 tools use. */
+const ENV_FALLBACK: Partial<Record<keyof typeof ENV, string>> = {
+  s3Endpoint: 'AWS_ENDPOINT_URL',
+  s3Region: 'AWS_DEFAULT_REGION',
+};
+
 export class ConfigError extends Error {}
 
 /**
@@ -138,7 +170,8 @@ export function loadConfig(
 ): Config {
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV)) {
-    const v = env[name];
+    const fallback = ENV_FALLBACK[key as keyof typeof ENV];
+    const v = env[name] || (fallback ? env[fallback] : undefined);
     if (v !== undefined && v !== '') raw[key] = v;
   }
   for (const [k, v] of Object.entries(overrides)) if (v !== undefined) raw[k] = v;
@@ -160,4 +193,21 @@ export function loadConfig(
   }
   const dataDir = path.resolve(parsed.data.dataDir);
   return Object.freeze({ ...parsed.data, dataDir, dbFile: path.join(dataDir, 'tessera.db') });
+}
+
+/** The slide store the configuration names, as plain data (converter processes open the same). */
+export function storeSpec(config: Config): StoreSpec {
+  const s3 = parseS3Url(config.store);
+  if (!s3) return { kind: 'local', root: config.dataDir };
+  return {
+    kind: 's3',
+    ...s3,
+    ...(config.s3Endpoint ? { endpoint: config.s3Endpoint } : {}),
+    region: config.s3Region,
+    ...(config.s3AccessKeyId && config.s3SecretAccessKey
+      ? { credentials: { accessKeyId: config.s3AccessKeyId, secretAccessKey: config.s3SecretAccessKey } }
+      : {}),
+    tmpDir: path.join(config.dataDir, 'tmp'),
+    cacheBytes: config.s3CacheMb * 1024 * 1024,
+  };
 }

@@ -1,5 +1,5 @@
 import type { RedisClientType } from 'redis';
-import type { LocalSlideStore } from '../tiles/index.ts';
+import type { SlideStore } from '../tiles/index.ts';
 import type { TileService } from '../tiles/serve/index.ts';
 import type { Config } from './config.ts';
 import type { Db } from './db/index.ts';
@@ -17,7 +17,7 @@ import type { CaseService } from './cases/service.ts';
 export interface ServerContext {
   config: Config;
   db: Db;
-  store: LocalSlideStore;
+  store: SlideStore;
   slides: SlideRepo;
   jobs: JobRepo;
   queue: JobQueue;

@@ -92,7 +92,9 @@ export async function runServer(config: Config): Promise<void> {
   if (cluster.isPrimary) await checkDataDir(config.dataDir);
   if (config.workers <= 1) {
     const { url, close } = await startServer(config);
-    console.log(`Tessera listening on ${url} (data: ${config.dataDir})`);
+    console.log(
+      `Tessera listening on ${url} (data: ${config.dataDir}${config.store ? `, slides: ${config.store}` : ''})`,
+    );
     onStop(close);
     return;
   }
@@ -110,7 +112,7 @@ export async function runServer(config: Config): Promise<void> {
       cluster.fork();
     });
     console.log(
-      `Tessera listening on port ${config.port} with ${config.workers} workers (data: ${config.dataDir})`,
+      `Tessera listening on port ${config.port} with ${config.workers} workers (data: ${config.dataDir}${config.store ? `, slides: ${config.store}` : ''})`,
     );
     onStop(async () => {
       stopping = true;
@@ -142,7 +144,7 @@ export async function runWorker(config: Config): Promise<{ close: () => Promise<
     await ctx.db.destroy();
   };
   console.log(
-    `Tessera worker ingesting from ${redactUrl(config.redisUrl)} (prefix ${config.redisPrefix}, ${config.ingestConcurrency} at a time; data: ${config.dataDir})`,
+    `Tessera worker ingesting from ${redactUrl(config.redisUrl)} (prefix ${config.redisPrefix}, ${config.ingestConcurrency} at a time; data: ${config.dataDir}${config.store ? `, slides: ${config.store}` : ''})`,
   );
   onStop(close);
   return { close };

@@ -12,12 +12,14 @@ import { AuditLog } from '../../server/auth/audit.ts';
 import { CaseService } from '../../server/cases/service.ts';
 import type { Db } from '../../server/db/index.ts';
 import { SlideRepo } from '../../server/db/slides.ts';
-import { LocalSlideStore, ingest } from '../../tiles/index.ts';
+import { type StoreSpec, createStore, ingest } from '../../tiles/index.ts';
 import { writeSyntheticSlide } from '../bench/make-bench-slide.ts';
 import { seedNetwork } from './network.ts';
 
 export interface DemoOptions {
   dataDir: string;
+  /** The slide store; default the local one in dataDir. */
+  store?: StoreSpec;
   small: boolean;
   slides: number;
   log: (line: string) => void;
@@ -42,7 +44,7 @@ export async function runDemo(
   );
   if (o.slides > 0) {
     const work = mkdtempSync(path.join(tmpdir(), 'tessera-demo-'));
-    const store = new LocalSlideStore(o.dataDir);
+    const store = createStore(o.store ?? { kind: 'local', root: o.dataDir });
     const slides = new SlideRepo(db);
     const cases = new CaseService(db);
     const open = (await cases.list({ site: summary.siteIds[0]!, openOnly: true, limit: 1000 }))

@@ -1,5 +1,5 @@
 import type { Manifest } from '../../protocol/index.ts';
-import type { LocalSlideStore } from '../../tiles/index.ts';
+import type { SlideStore } from '../../tiles/index.ts';
 import type { JobRepo } from '../db/jobs.ts';
 import type { SlideRepo } from '../db/slides.ts';
 import type { JobsTable } from '../db/schema.ts';
@@ -23,7 +23,7 @@ export interface Reconciled {
  * administrators see, as before.
  */
 export async function reconcileStore(
-  store: LocalSlideStore,
+  store: SlideStore,
   slides: SlideRepo,
   jobs: JobRepo,
   log: (msg: string) => void,

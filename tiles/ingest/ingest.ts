@@ -11,8 +11,7 @@ import { tileFitsImage } from '../tiff/writer.ts';
 import { asSlideError, detectReader, probe } from '../readers/index.ts';
 import { miraxDataDir } from '../readers/openslide/index.ts';
 import type { Probe, SlideSource } from '../readers/types.ts';
-import { LocalSlideStore } from '../store/local.ts';
-import { MANIFEST_FILE, SLIDE_FILE, associatedFile } from '../store/types.ts';
+import { MANIFEST_FILE, SLIDE_FILE, type SlideStore, associatedFile } from '../store/types.ts';
 import { contentId, sha256File } from './hash.ts';
 
 export interface IngestOptions {
@@ -40,13 +39,9 @@ const THUMBNAIL_MAX = 1024;
 /**
  * Convert one slide (file or folder) into the store: read it with the reader that recognises it,
  * pyramid-tile level 0 into a JPEG BigTIFF, keep the associated images apart, write the manifest last,
- * publish with one rename. On any failure nothing is visible and nothing blocks a retry.
+ * publish through the store (whole or not at all). On any failure nothing is visible and nothing blocks a retry.
  */
-export async function ingest(
-  input: string,
-  store: LocalSlideStore,
-  opts: IngestOptions,
-): Promise<IngestResult> {
+export async function ingest(input: string, store: SlideStore, opts: IngestOptions): Promise<IngestResult> {
   const report = opts.onProgress ?? (() => {});
   report(0, 'checking');
   const p = await probe(input);
@@ -145,7 +140,7 @@ export async function ingest(
     await writeFile(path.join(staging.dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2));
     report(99, 'publishing');
     const created = await staging.commit(hashed.id, {
-      beforeRename: () => opts.beforePublish?.(hashed.id),
+      beforePublish: () => opts.beforePublish?.(hashed.id),
     });
     report(100, 'done');
     if (!created) {

@@ -3,10 +3,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Manifest } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
+import type { StoreSpec } from '../store/index.ts';
 import type { IngestMessage, IngestRequest, PublishAnswer } from './messages.ts';
 
 export interface IsolatedIngestOptions {
+  /** The local store in this data folder, unless `store` names another. */
   dataDir: string;
+  store?: StoreSpec;
   tileSize: number;
   jpegQuality: number;
   sharpConcurrency: number;
@@ -131,7 +134,7 @@ export function ingestIsolated(
     const req: IngestRequest = {
       type: 'ingest',
       input: path.resolve(input),
-      dataDir: path.resolve(opts.dataDir),
+      store: opts.store ?? { kind: 'local', root: path.resolve(opts.dataDir) },
       tileSize: opts.tileSize,
       jpegQuality: opts.jpegQuality,
       sharpConcurrency: opts.sharpConcurrency,

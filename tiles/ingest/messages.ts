@@ -1,10 +1,12 @@
 import type { ErrorCode, Manifest } from '../../protocol/index.ts';
+import type { StoreSpec } from '../store/index.ts';
 
 /** Parent → child: the one request a worker process serves. */
 export interface IngestRequest {
   type: 'ingest';
   input: string;
-  dataDir: string;
+  /** The store to publish into, the same the parent reads. */
+  store: StoreSpec;
   tileSize: number;
   jpegQuality: number;
   name?: string;

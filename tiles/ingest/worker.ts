@@ -4,7 +4,7 @@
  */
 import sharp from 'sharp';
 import { SlideError, isSlideError, noSpaceError } from '../errors.ts';
-import { LocalSlideStore } from '../store/local.ts';
+import { createStore } from '../store/index.ts';
 import { ingest } from './ingest.ts';
 import type { IngestMessage, IngestRequest, PublishAnswer } from './messages.ts';
 
@@ -66,7 +66,7 @@ process.once('message', (raw: unknown) => {
     try {
       sharp.concurrency(req.sharpConcurrency);
       sharp.cache(false);
-      const store = new LocalSlideStore(req.dataDir);
+      const store = createStore(req.store);
       let lastPercent = -1;
       let lastStage = '';
       const result = await ingest(req.input, store, {

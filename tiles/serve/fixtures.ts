@@ -1,9 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { Manifest } from '../../protocol/index.ts';
 import { ingest } from '../ingest/index.ts';
-import type { LocalSlideStore } from '../store/local.ts';
+import type { SlideStore } from '../store/types.ts';
 
 /**
  * Pixels that differ everywhere (gradients plus an XOR texture), so a tile from the wrong place, a
@@ -27,16 +28,20 @@ export function patternRgb(width: number, height: number, seed = 0): Buffer {
  * slide.tif is what libvips writes) and return its manifest. `quality` below 90 gives YCbCr tiles.
  */
 export async function makeStoredSlide(
-  store: LocalSlideStore,
+  store: SlideStore,
   width: number,
   height: number,
   opts: { quality?: number; seed?: number } = {},
 ): Promise<Manifest> {
-  const dir = mkdtempSync(path.join(store.root, 'src-'));
+  const dir = mkdtempSync(path.join(tmpdir(), 'tessera-src-'));
   const file = path.join(dir, `pattern-${width}x${height}-${opts.seed ?? 0}.tif`);
-  await sharp(patternRgb(width, height, opts.seed ?? 0), { raw: { width, height, channels: 3 } })
-    .tiff({ compression: 'deflate' })
-    .toFile(file);
-  const { manifest } = await ingest(file, store, { tileSize: 256, jpegQuality: opts.quality ?? 92 });
-  return manifest;
+  try {
+    await sharp(patternRgb(width, height, opts.seed ?? 0), { raw: { width, height, channels: 3 } })
+      .tiff({ compression: 'deflate' })
+      .toFile(file);
+    const { manifest } = await ingest(file, store, { tileSize: 256, jpegQuality: opts.quality ?? 92 });
+    return manifest;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

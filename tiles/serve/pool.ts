@@ -3,7 +3,7 @@ import { SLIDE_FILE, type SlideStore, isSlideId } from '../store/types.ts';
 import { StoredSlide } from './stored-slide.ts';
 
 /**
- * Open slides, least recently used first out: each holds a file handle and its tile index, so the
+ * Open slides, least recently used first out: each holds an open slide.tif and its tile index, so the
  * number kept open is bounded. Concurrent first requests for a slide share one open.
  */
 export class SlidePool {
@@ -12,7 +12,7 @@ export class SlidePool {
   private closed = false;
 
   constructor(
-    private readonly store: Pick<SlideStore, 'manifest' | 'filePath'>,
+    private readonly store: Pick<SlideStore, 'manifest' | 'open'>,
     readonly maxOpen: number,
   ) {}
 
@@ -75,9 +75,9 @@ export class SlidePool {
     try {
       const manifest = await this.store.manifest(id);
       if (!manifest) return null;
-      const path = await this.store.filePath(id, SLIDE_FILE);
-      if (!path) throw new SlideError('CORRUPT_FILE', `slide ${id} has a manifest but no ${SLIDE_FILE}`);
-      const slide = await StoredSlide.open(path, manifest);
+      const file = await this.store.open(id, SLIDE_FILE);
+      if (!file) throw new SlideError('CORRUPT_FILE', `slide ${id} has a manifest but no ${SLIDE_FILE}`);
+      const slide = await StoredSlide.open(file, manifest);
       if (this.closed) {
         await slide.close();
         throw new SlideError('INTERNAL', 'tile service is closed');

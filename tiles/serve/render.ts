@@ -10,30 +10,46 @@ export const RENDER_JPEG_QUALITY = 90;
 /**
  * The pixels a render plan asks for, as a sharp pipeline ready for encoding. A source inside one
  * stored tile (every Deep Zoom edge tile, most IIIF tile requests) decodes just that tile's JPEG;
- * larger ones let libvips read the level's tiles from slide.tif.
+ * larger ones let libvips read the level's tiles from slide.tif when it is on a local disk, and
+ * otherwise (an object store) join the stored tiles that cover the source, read through the store.
  */
 export async function planPixels(slide: StoredSlide, plan: RenderPlan): Promise<Sharp> {
   const t = slide.manifest.tileSize;
   const { src } = plan;
   const one = withinOneTile(t, src);
   let img: Sharp;
-  if (one) {
-    const jpeg = await slide.readStoredTile(plan.level, one.col, one.row);
+  const tile = async (col: number, row: number): Promise<Buffer> => {
+    const jpeg = await slide.readStoredTile(plan.level, col, row);
     if (!jpeg)
-      throw new SlideError(
-        'INTERNAL',
-        `render plan reads a missing tile ${plan.level}/${one.col}/${one.row}`,
-      );
-    img = sharp(jpeg).extract({
+      throw new SlideError('INTERNAL', `render plan reads a missing tile ${plan.level}/${col}/${row}`);
+    return jpeg;
+  };
+  if (one) {
+    img = sharp(await tile(one.col, one.row)).extract({
       left: src.x - one.col * t,
       top: src.y - one.row * t,
       width: src.width,
       height: src.height,
     });
-  } else {
-    img = sharp(slide.path, { page: plan.level, limitInputPixels: false }).extract({
+  } else if (slide.localFile) {
+    img = sharp(slide.localFile, { page: plan.level, limitInputPixels: false }).extract({
       left: src.x,
       top: src.y,
+      width: src.width,
+      height: src.height,
+    });
+  } else {
+    // Stored edge tiles are whole tiles (TIFF pads them), so the tiles make a regular grid.
+    const c0 = Math.floor(src.x / t);
+    const r0 = Math.floor(src.y / t);
+    const c1 = Math.floor((src.x + src.width - 1) / t);
+    const r1 = Math.floor((src.y + src.height - 1) / t);
+    const reads: Promise<Buffer>[] = [];
+    for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) reads.push(tile(c, r));
+    const tiles = await settleAll(reads);
+    img = sharp(tiles, { join: { across: c1 - c0 + 1 }, limitInputPixels: false }).extract({
+      left: src.x - c0 * t,
+      top: src.y - r0 * t,
       width: src.width,
       height: src.height,
     });
@@ -48,6 +64,14 @@ export async function planPixels(slide: StoredSlide, plan: RenderPlan): Promise<
     img = img.resize(plan.width, plan.height, { fit: 'fill' });
   }
   return img;
+}
+
+/** Promise.all that lets every read finish before the first failure leaves (no stray rejections). */
+async function settleAll<T>(ps: Promise<T>[]): Promise<T[]> {
+  const out = await Promise.allSettled(ps);
+  const bad = out.find((r) => r.status === 'rejected');
+  if (bad) throw (bad as PromiseRejectedResult).reason;
+  return out.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** IIIF steps after region and size: mirror, rotate, grey, encode. */

@@ -46,7 +46,7 @@ describe.skipIf(!requireSlides())('tile serving on sample slides', () => {
     expect(tile.kind).toBe('raw');
     expect(tile.body.subarray(2, 2 + ADOBE_RGB.length).equals(ADOBE_RGB)).toBe(true);
     const got = await decode(tile.body);
-    const file = (await store.filePath(m.id, 'slide.tif'))!;
+    const file = store.localPath(m.id, 'slide.tif')!;
     const ref = await toRgb(
       sharp(file, { page: 0, limitInputPixels: false }).extract({
         left: 720,

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import sharp from 'sharp';
 import { ASSOCIATED_NAMES, type AssociatedName, type Manifest } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
-import type { LocalSlideStore } from '../store/local.ts';
-import { associatedFile, isSlideId } from '../store/types.ts';
+import { type SlideStore, associatedFile, isSlideId, readStoredFile } from '../store/types.ts';
 import { ByteLru, Flights } from './cache.ts';
 import { dziDescriptor, dziPlan } from './dzi.ts';
 import {
@@ -36,7 +34,7 @@ export interface TileResult {
 export interface TileServiceOptions {
   /** Bytes of rendered images kept in memory (default 256 MiB; 0 keeps none). */
   cacheBytes?: number;
-  /** Slides kept open (a file handle and a tile index each; default 64). */
+  /** Slides kept open (an open slide.tif and a tile index each; default 64). */
   maxOpenSlides?: number;
   /** Renders running at once; the rest queue, fairly between requesters (default: cores, at least 2). */
   renderConcurrency?: number;
@@ -93,7 +91,7 @@ export class TileService {
   readonly stats = { raw: 0, rendered: 0, cached: 0 };
 
   constructor(
-    private readonly store: LocalSlideStore,
+    private readonly store: Pick<SlideStore, 'manifest' | 'open'>,
     opts: TileServiceOptions = {},
   ) {
     this.pool = new SlidePool(store, positiveInt(opts.maxOpenSlides, 64, 'maxOpenSlides'));
@@ -235,16 +233,16 @@ export class TileService {
       const height = Math.max(1, Math.round(m.height * scale));
       const thumb = await this.storedThumbnail(slide);
       if (thumb && thumb.width === width && thumb.height === height) {
-        return { body: await readFile(thumb.path), contentType: JPEG, etag: `${id}-thumbnail`, kind: 'raw' };
+        return { body: thumb.body, contentType: JPEG, etag: `${id}-thumbnail`, kind: 'raw' };
       }
       if (thumb && thumb.width >= width && thumb.height >= height) {
-        const path = thumb.path;
+        const body = thumb.body;
         return await this.rendered(
           slide,
           `thumbnail/${width}x${height}`,
           { ...who, cost: width * height + thumb.width * thumb.height },
           () =>
-            sharp(path)
+            sharp(body)
               .resize(width, height, { fit: 'fill' })
               .jpeg({ quality: RENDER_JPEG_QUALITY })
               .toBuffer(),
@@ -269,14 +267,8 @@ export class TileService {
   /** An associated image (label, macro, thumbnail) as stored, or null when the slide has none. */
   async associated(id: string, name: AssociatedName): Promise<TileResult | null> {
     if (!isSlideId(id) || !(ASSOCIATED_NAMES as readonly string[]).includes(name)) return null;
-    const file = await this.store.filePath(id, associatedFile(name));
-    if (!file) return null;
-    try {
-      return { body: await readFile(file), contentType: JPEG, etag: `${id}-${name}`, kind: 'raw' };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    const body = await readStoredFile(this.store, id, associatedFile(name));
+    return body ? { body, contentType: JPEG, etag: `${id}-${name}`, kind: 'raw' } : null;
   }
 
   /** Forget a slide removed from the store: its open file and its cached renders. */
@@ -393,12 +385,14 @@ export class TileService {
 
   private storedThumbnail(
     slide: StoredSlide,
-  ): Promise<{ path: string; width: number; height: number } | null> {
+  ): Promise<{ body: Buffer; width: number; height: number } | null> {
+    // Held with the open slide (at most ~1024 px, a few hundred KB): a thumbnail is asked for by
+    // every library page, and from an object store each read is a request.
     slide.thumbnail ??= (async () => {
-      const file = await this.store.filePath(slide.manifest.id, associatedFile('thumbnail'));
-      if (!file) return null;
-      const meta = await sharp(file).metadata();
-      return { path: file, width: meta.width, height: meta.height };
+      const body = await readStoredFile(this.store, slide.manifest.id, associatedFile('thumbnail'));
+      if (!body) return null;
+      const meta = await sharp(body).metadata();
+      return { body, width: meta.width, height: meta.height };
     })();
     return slide.thumbnail;
   }

@@ -1,15 +1,16 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import type { Manifest } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
+import type { ReadAt } from '../store/types.ts';
 import { jpegPrefix, setFrameHeight } from './jpeg.ts';
-import { type TiffIndex, type TiffLevel, fileReader, readTiffIndex, tileLocation } from '../tiff/pyramid-index.ts';
+import { type TiffIndex, type TiffLevel, readTiffIndex, tileLocation } from '../tiff/pyramid-index.ts';
 
 const PHOTOMETRIC_RGB = 2;
 
 /**
- * One stored slide opened for serving: its manifest, an open handle on slide.tif and the parsed tile
- * index. Reads are positioned, so any number may run at once on the one handle. Reference-counted:
- * a slide dropped from the open-slide cache closes when its last read finishes.
+ * One stored slide opened for serving: its manifest, slide.tif opened for positioned reads through
+ * the store (a file handle, or ranged requests to an object store) and the parsed tile index. Any
+ * number of reads may run at once. Reference-counted: a slide dropped from the open-slide cache
+ * closes when its last read finishes.
  */
 export class StoredSlide {
   private refs = 0;
@@ -17,32 +18,35 @@ export class StoredSlide {
   private closed: Promise<void> | null = null;
   /** Per level: SOI, Adobe marker where needed, tables; written over the front of each tile. */
   private readonly prefixes: Buffer[];
-  /** Lazily filled by the service: facts about the stored thumbnail.jpg. */
-  thumbnail: Promise<{ path: string; width: number; height: number } | null> | null = null;
+  /** Lazily filled by the service: the stored thumbnail.jpg and its size. */
+  thumbnail: Promise<{ body: Buffer; width: number; height: number } | null> | null = null;
 
   private constructor(
     readonly manifest: Manifest,
-    readonly path: string,
-    private readonly fh: FileHandle,
+    private readonly file: ReadAt,
     readonly index: TiffIndex,
   ) {
     this.prefixes = index.levels.map((l) => jpegPrefix(l.jpegTables, isRgbEncoded(l)));
   }
 
   /**
-   * Open slide.tif at `path` and check that its pyramid is the one the manifest describes.
-   * Throws SlideError('CORRUPT_FILE') when it is not.
+   * Take over `file` (slide.tif, opened by the store) and check that its pyramid is the one the
+   * manifest describes. Throws SlideError('CORRUPT_FILE') when it is not (and closes the file).
    */
-  static async open(path: string, manifest: Manifest): Promise<StoredSlide> {
-    const fh = await open(path, 'r');
+  static async open(file: ReadAt, manifest: Manifest): Promise<StoredSlide> {
     try {
-      const index = await readTiffIndex(fileReader(fh), `slide ${manifest.id}`);
+      const index = await readTiffIndex((p, l) => file.read(p, l), `slide ${manifest.id}`);
       checkAgainstManifest(index, manifest);
-      return new StoredSlide(manifest, path, fh, index);
+      return new StoredSlide(manifest, file, index);
     } catch (e) {
-      await fh.close();
+      await file.close();
       throw e;
     }
+  }
+
+  /** slide.tif on a local disk, when the store keeps it there (see ReadAt.localFile). */
+  get localFile(): string | undefined {
+    return this.file.localFile;
   }
 
   /** Whether tiles of stored level k are RGB-encoded (and so carry an Adobe marker when served). */
@@ -54,9 +58,8 @@ export class StoredSlide {
   /**
    * Stored tile (col, row) of level k as a complete JPEG: the level's tables without their EOI, then
    * the tile without its SOI, an Adobe APP14 (transform 0) after SOI when the tile is RGB-encoded.
-   * The output is allocated once and the tile read straight into place; the prefix then overwrites
-   * the tile's own SOI. `height` below the tile size lowers the declared frame height (bottom-edge
-   * tiles). Null when there is no such tile.
+   * The prefix then overwrites the tile's own SOI. `height` below the tile size lowers the declared
+   * frame height (bottom-edge tiles). Null when there is no such tile.
    */
   async readStoredTile(k: number, col: number, row: number, height?: number): Promise<Buffer | null> {
     const level = this.index.levels[k];
@@ -67,9 +70,10 @@ export class StoredSlide {
     const at = prefix.length - 2;
     if (length < 4)
       throw new SlideError('CORRUPT_FILE', `slide ${this.manifest.id}: tile ${k}/${col}/${row} is empty`);
+    const tile = await this.file.read(offset, length);
     const out = Buffer.allocUnsafe(at + length);
-    const { bytesRead } = await this.fh.read(out, at, length, offset);
-    if (bytesRead !== length || out[at] !== 0xff || out[at + 1] !== 0xd8) {
+    tile.copy(out, at);
+    if (tile.length !== length || out[at] !== 0xff || out[at + 1] !== 0xd8) {
       throw new SlideError(
         'CORRUPT_FILE',
         `slide ${this.manifest.id}: tile ${k}/${col}/${row} is not a JPEG stream`,
@@ -113,7 +117,7 @@ export class StoredSlide {
   /** Close the file now (reads still running fail). */
   close(): Promise<void> {
     this.retired = true;
-    this.closed ??= this.fh.close().catch(() => {});
+    this.closed ??= this.file.close().catch(() => {});
     return this.closed;
   }
 }

@@ -47,7 +47,7 @@ describe('publishing a slide is durable', () => {
     calls.length = 0; // the slides folder's own creation is flushed in stage(); checked below
 
     const order: string[] = [];
-    expect(await staging.commit(ID, { beforeRename: () => void order.push(...calls) })).toBe(true);
+    expect(await staging.commit(ID, { beforePublish: () => void order.push(...calls) })).toBe(true);
 
     const rename = calls.indexOf(`rename ${stage} -> slides/${ID}`);
     expect(rename).toBeGreaterThan(0);
@@ -72,14 +72,14 @@ describe('publishing a slide is durable', () => {
     expect(calls).toEqual(['sync .']);
   });
 
-  it('a beforeRename that throws publishes nothing and leaves no staging area', async () => {
+  it('a beforePublish that throws publishes nothing and leaves no staging area', async () => {
     const calls: string[] = [];
     const store = new LocalSlideStore(root, { fs: watchedFs(calls) });
     const staging = await store.stage();
     writeFileSync(path.join(staging.dir, 'manifest.json'), '{}');
     await expect(
       staging.commit(ID, {
-        beforeRename: () => {
+        beforePublish: () => {
           throw new Error('caller gone');
         },
       }),

@@ -3,7 +3,16 @@ import * as fsp from 'node:fs/promises';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
-import { type CommitOptions, MANIFEST_FILE, type SlideStore, type Staging, isSlideId } from './types.ts';
+import {
+  type CommitOptions,
+  MANIFEST_FILE,
+  type ReadAt,
+  STORED_FILES,
+  type SlideStore,
+  type Staging,
+  type StoredFile,
+  isSlideId,
+} from './types.ts';
 
 /**
  * The file-system calls that make a publication durable, injectable so a test can watch their order
@@ -16,15 +25,13 @@ export interface StoreFs {
 
 const NODE_FS: StoreFs = { open: (f, flags) => fsp.open(f, flags), rename: fsp.rename };
 
-/** Files a stored slide may hold; anything else is refused by filePath. */
-const STORED_FILES = new Set(['slide.tif', 'manifest.json', 'label.jpg', 'macro.jpg', 'thumbnail.jpg']);
-
 /**
  * The store in a local folder: `<root>/slides/<id>/…`. Staging areas live in `<root>/tmp` on the same
  * file system, so publishing is one rename(2): readers see a whole slide or none.
  */
 export class LocalSlideStore implements SlideStore {
   readonly root: string;
+  readonly location: string;
   private readonly slidesDir: string;
   private readonly tmpDir: string;
 
@@ -33,6 +40,7 @@ export class LocalSlideStore implements SlideStore {
   constructor(root: string, opts: { fs?: StoreFs } = {}) {
     this.fs = opts.fs ?? NODE_FS;
     this.root = path.resolve(root);
+    this.location = this.root;
     this.slidesDir = path.join(this.root, 'slides');
     this.tmpDir = path.join(this.root, 'tmp');
   }
@@ -74,11 +82,67 @@ export class LocalSlideStore implements SlideStore {
     return out;
   }
 
-  async filePath(id: string, file: string): Promise<string | null> {
+  async open(id: string, file: string): Promise<ReadAt | null> {
     const dir = this.dirOf(id);
     if (!dir || !STORED_FILES.has(file)) return null;
-    const p = path.join(dir, file);
-    return (await exists(p)) ? p : null;
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(path.join(dir, file), 'r');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    try {
+      return fileReadAt(fh, (await fh.stat()).size, path.join(dir, file));
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Where a stored file lies on disk, for programs that read it themselves (other viewers, test
+   * references); not part of SlideStore: serving reads through open().
+   */
+  localPath(id: string, file: string): string | null {
+    const dir = this.dirOf(id);
+    return dir && STORED_FILES.has(file) ? path.join(dir, file) : null;
+  }
+
+  async storedIds(): Promise<string[]> {
+    let entries;
+    try {
+      entries = await readdir(this.slidesDir, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    return entries
+      .filter((e) => e.isDirectory() && isSlideId(e.name))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  async files(id: string): Promise<StoredFile[] | null> {
+    const dir = this.dirOf(id);
+    if (!dir) return null;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    const out: StoredFile[] = [];
+    for (const name of names.sort()) {
+      try {
+        const s = await stat(path.join(dir, name));
+        if (s.isFile()) out.push({ name, bytes: s.size });
+      } catch {
+        // Gone meanwhile.
+      }
+    }
+    return out;
   }
 
   async stage(): Promise<Staging> {
@@ -101,7 +165,7 @@ export class LocalSlideStore implements SlideStore {
           // published folder whose files are empty or cut short. Contents first, then the staging
           // folder's entries, then (after the rename) the folder that now names the slide.
           await syncTree(fs, dir);
-          await opts.beforeRename?.();
+          await opts.beforePublish?.();
           await fs.rename(dir, target);
           await syncPath(fs, slidesDir);
           return true;
@@ -156,6 +220,33 @@ export class LocalSlideStore implements SlideStore {
     await mkdir(dir);
     return dir;
   }
+}
+
+/**
+ * Positioned reads on an open file: pread(2), so any number run at once on one handle. Short reads
+ * (a file cut short since it was opened) are retried until the end of the file.
+ */
+function fileReadAt(fh: fsp.FileHandle, size: number, localFile: string): ReadAt {
+  let closed: Promise<void> | null = null;
+  return {
+    size,
+    localFile,
+    async read(offset: number, length: number): Promise<Buffer> {
+      const n = Math.max(0, Math.min(length, size - offset));
+      const buf = Buffer.allocUnsafe(n);
+      let done = 0;
+      while (done < n) {
+        const { bytesRead } = await fh.read(buf, done, n - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return done === n ? buf : buf.subarray(0, done);
+    },
+    close(): Promise<void> {
+      closed ??= fh.close().catch(() => {});
+      return closed;
+    },
+  };
 }
 
 /** fsync one file or folder (a folder opened read-only: its entries are what gets flushed). */

@@ -1,10 +1,19 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
-import type { LocalSlideStore } from './local.ts';
-import { MANIFEST_FILE, SLIDE_FILE, associatedFile, isSlideId } from './types.ts';
+import {
+  MANIFEST_FILE,
+  SLIDE_FILE,
+  STORED_FILES,
+  type SlideStore,
+  associatedFile,
+  isSlideId,
+} from './types.ts';
+
+/** What a check needs of a store: listings and reads, nothing that writes. */
+export type VerifiableStore = Pick<SlideStore, 'storedIds' | 'files' | 'open'>;
+
+/** Bytes hashed per read: large enough for an object store's ranged requests to stream. */
+const HASH_CHUNK = 8 << 20;
 
 /** SHA-256 and size of one file, as recorded in a manifest's `files`. */
 export interface FileDigest {
@@ -73,27 +82,12 @@ export interface VerifyStoreOptions {
 /** File names a manifest may record: plain names inside the slide folder. */
 const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
-/** `<root>/slides/<id>`: the folder layout of LocalSlideStore (local.ts). */
-function slideDir(store: Pick<LocalSlideStore, 'root'>, id: string): string {
-  return path.join(store.root, 'slides', id);
-}
-
 /**
- * Ids of every slide folder in the store, sorted, including folders whose manifest is missing or
- * unreadable (`store.list()` skips or throws on those, and they are what a check must report).
+ * Ids of every slide in the store, sorted, including slides whose manifest is missing or unreadable
+ * (`store.list()` skips or throws on those, and they are what a check must report).
  */
-export async function storedSlideIds(store: Pick<LocalSlideStore, 'root'>): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(path.join(store.root, 'slides'), { withFileTypes: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  return entries
-    .filter((e) => e.isDirectory() && isSlideId(e.name))
-    .map((e) => e.name)
-    .sort();
+export function storedSlideIds(store: VerifiableStore): Promise<string[]> {
+  return store.storedIds();
 }
 
 /**
@@ -101,7 +95,7 @@ export async function storedSlideIds(store: Pick<LocalSlideStore, 'root'>): Prom
  * streamed, never held in memory whole. Never throws for damage it finds: that is the result.
  */
 export async function verifySlide(
-  store: Pick<LocalSlideStore, 'root'>,
+  store: VerifiableStore,
   id: string,
   opts: VerifyOptions = {},
 ): Promise<SlideVerification> {
@@ -118,16 +112,16 @@ export async function verifySlide(
     bytesHashed: 0,
   };
   if (!isSlideId(id)) return { ...r, error: 'not a slide id' };
-  const dir = slideDir(store, id);
   let present: Set<string>;
   try {
-    present = new Set(await readdir(dir));
+    const files = await store.files(id);
+    if (!files) return { ...r, error: 'not in the store' };
+    present = new Set(files.map((f) => f.name));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return { ...r, error: code === 'ENOENT' ? 'not in the store' : `folder unreadable (${code ?? 'error'})` };
+    return { ...r, error: `folder unreadable (${errorCode(e)})` };
   }
 
-  const read = await readManifest(dir, id);
+  const read = await readManifest(store, id);
   if ('error' in read) return { ...r, error: read.error };
   const m = read.manifest;
   r.name = m.name;
@@ -150,7 +144,7 @@ export async function verifySlide(
       continue;
     }
     try {
-      const actual = await hashFile(path.join(dir, file), (n) => {
+      const actual = await hashFile(store, id, file, (n) => {
         r.bytesHashed += n;
         opts.onBytes?.(n);
       });
@@ -158,10 +152,9 @@ export async function verifySlide(
         r.mismatched.push({ file, expected: { sha256: expected.sha256, bytes: expected.bytes }, actual });
       }
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
       // Deleted between the listing and the read.
-      if (code === 'ENOENT') r.missing.push(file);
-      else r.unreadable.push({ file, reason: code ?? (e as Error).message });
+      if (e instanceof GoneError) r.missing.push(file);
+      else r.unreadable.push({ file, reason: errorCode(e) });
     }
   }
   r.extra = [...present].filter((f) => f !== MANIFEST_FILE && !named.has(f)).sort();
@@ -177,7 +170,7 @@ export async function verifySlide(
  * the limit, and reading two large files at once only makes it seek.
  */
 export async function verifyStore(
-  store: Pick<LocalSlideStore, 'root'>,
+  store: VerifiableStore,
   ids?: readonly string[],
   opts: VerifyStoreOptions = {},
 ): Promise<SlideVerification[]> {
@@ -185,7 +178,7 @@ export async function verifyStore(
   // Sizes up front (cheap: one stat per file) so progress can be told in bytes over the whole run.
   let totalBytes = 0;
   if (opts.onProgress) {
-    for (const id of list) totalBytes += isSlideId(id) ? await folderBytes(slideDir(store, id)) : 0;
+    for (const id of list) totalBytes += isSlideId(id) ? await slideBytes(store, id) : 0;
   }
   let doneBytes = 0;
   const out: SlideVerification[] = [];
@@ -224,15 +217,21 @@ export function describeProblems(r: SlideVerification): string {
   return parts.join(', ');
 }
 
-async function readManifest(dir: string, id: string): Promise<{ manifest: Manifest } | { error: string }> {
+async function readManifest(
+  store: VerifiableStore,
+  id: string,
+): Promise<{ manifest: Manifest } | { error: string }> {
   let text: string;
   try {
-    text = await readFile(path.join(dir, MANIFEST_FILE), 'utf8');
+    const f = await store.open(id, MANIFEST_FILE);
+    if (!f) return { error: 'manifest.json missing' };
+    try {
+      text = (await f.read(0, f.size)).toString('utf8');
+    } finally {
+      await f.close();
+    }
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return {
-      error: code === 'ENOENT' ? 'manifest.json missing' : `manifest.json unreadable (${code ?? 'error'})`,
-    };
+    return { error: `manifest.json unreadable (${errorCode(e)})` };
   }
   let json: unknown;
   try {
@@ -251,34 +250,46 @@ async function readManifest(dir: string, id: string): Promise<{ manifest: Manife
   return { manifest: parsed.data };
 }
 
-async function hashFile(file: string, onBytes: (n: number) => void): Promise<FileDigest> {
-  const h = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    const b = chunk as Buffer;
-    h.update(b);
-    bytes += b.length;
-    onBytes(b.length);
-  }
-  return { sha256: h.digest('hex'), bytes };
+/** A file listed a moment ago that the store no longer has. */
+class GoneError extends Error {}
+
+function errorCode(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code ?? (e as { name?: string }).name;
+  return typeof code === 'string' && code !== 'Error' ? code : (e as Error).message;
 }
 
-async function folderBytes(dir: string): Promise<number> {
-  let names: string[];
+async function hashFile(
+  store: VerifiableStore,
+  id: string,
+  file: string,
+  onBytes: (n: number) => void,
+): Promise<FileDigest> {
+  // Only names a slide may hold are opened; the rest cannot be in a manifest's `files` check anyway.
+  if (!STORED_FILES.has(file)) throw new Error('not a file a slide holds');
+  const f = await store.open(id, file);
+  if (!f) throw new GoneError(file);
   try {
-    names = await readdir(dir);
+    const h = createHash('sha256');
+    let bytes = 0;
+    while (bytes < f.size) {
+      const b = await f.read(bytes, Math.min(HASH_CHUNK, f.size - bytes));
+      if (b.length === 0) break;
+      h.update(b);
+      bytes += b.length;
+      onBytes(b.length);
+    }
+    return { sha256: h.digest('hex'), bytes };
+  } finally {
+    await f.close();
+  }
+}
+
+async function slideBytes(store: VerifiableStore, id: string): Promise<number> {
+  try {
+    const files = (await store.files(id)) ?? [];
+    return files.filter((f) => f.name !== MANIFEST_FILE).reduce((n, f) => n + f.bytes, 0);
   } catch {
+    // Unreadable: verifySlide reports it.
     return 0;
   }
-  let n = 0;
-  for (const name of names) {
-    if (name === MANIFEST_FILE) continue;
-    try {
-      const s = await stat(path.join(dir, name));
-      if (s.isFile()) n += s.size;
-    } catch {
-      // Gone meanwhile: verifySlide reports it.
-    }
-  }
-  return n;
 }

@@ -29,7 +29,7 @@ const bufferReader =
     buf.subarray(position, position + length);
 
 async function indexOf(m: Manifest) {
-  const file = (await store.filePath(m.id, 'slide.tif'))!;
+  const file = store.localPath(m.id, 'slide.tif')!;
   const fh = await open(file);
   try {
     return { file, index: await readTiffIndex(fileReader(fh)) };

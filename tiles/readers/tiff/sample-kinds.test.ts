@@ -203,7 +203,7 @@ describe.skipIf(!haveTifffile())('OME-TIFF channels of other sample kinds (tifff
     const level0 = async (name: string): Promise<Buffer> => {
       const { manifest } = await ingest(fixture(name), store, { tileSize: 256, jpegQuality: 92 });
       expect([manifest.width, manifest.height]).toEqual([160, 120]);
-      const stored = (await store.filePath(manifest.id, 'slide.tif'))!;
+      const stored = store.localPath(manifest.id, 'slide.tif')!;
       return sharp(stored, { page: 0 }).removeAlpha().toColourspace('srgb').raw().toBuffer();
     };
     const signed = await level0('int8');
