@@ -96,6 +96,10 @@ export class S3SlideStore implements SlideStore {
 
   /** The SDK is loaded on first use: a local store never pays for it. */
   private s3(): Promise<{ sdk: typeof S3; client: S3.S3Client }> {
+    // The SDK warns once per process on Node 20 that its releases from 2027 need Node 22; the
+    // version in package.json is pinned to one that runs here, and the warning would otherwise land
+    // on the stderr of every command (`tessera verify`) that reads a bucket.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.connection ??= import('@aws-sdk/client-s3').then((sdk) => {
       const o = this.opts;
       const client = new sdk.S3Client({
