@@ -171,4 +171,6 @@ export interface AuditPage {
   entries: AuditEntryDto[];
   /** Pass as `before` for the next (older) page; null at the end. */
   next: number | null;
+  /** The same place as an opaque cursor: pass as `cursor` (protocol/library.ts). */
+  nextCursor?: string | null;
 }

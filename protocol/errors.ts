@@ -5,6 +5,8 @@
 export const ERROR_CODES = {
   BAD_REQUEST: 400,
   INVALID_PARAMETER: 400,
+  /** A paging cursor that this list did not give (or gave for another sort order). */
+  INVALID_CURSOR: 400,
   /** Free text about to leave the site carries a patient or case identifier. */
   IDENTIFIER_IN_TEXT: 400,
   EMPTY_FILE: 422,

@@ -8,3 +8,4 @@ export * from './geojson.ts';
 export * from './cases.ts';
 export * from './case-page.ts';
 export * from './admin.ts';
+export * from './library.ts';

@@ -13,6 +13,11 @@ export interface JobDto {
   stage: string | null;
   name: string;
   slideId: string | null;
+  /**
+   * Set when the upload was already in the library (the same content, stored before for the
+   * uploader's site): the slide and the name the site knows it by.
+   */
+  duplicateOf?: { slideId: string; name: string } | null;
   error: { code: ErrorCode; message: string } | null;
   createdAt: string;
   updatedAt: string;

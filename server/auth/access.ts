@@ -269,6 +269,28 @@ export class Access {
     return hit && hit.until > Date.now() ? hit.grant : undefined;
   }
 
+  /**
+   * The slides `p` sees only through a live share (not owned by their site), with the grant each
+   * is seen through. Admins own everything: none. Bounded by the user's live shares.
+   */
+  async sharedWith(p: Principal): Promise<{ row: SlidesTable; grant: SlideGrant; owners: SlideOwner[] }[]> {
+    if (p.user.role === 'admin') return [];
+    const shares = await this.liveSharesFor(p);
+    const ids = [...new Set(shares.map((s) => s.slide_id))];
+    const out: { row: SlidesTable; grant: SlideGrant; owners: SlideOwner[] }[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const rows = await this.db.selectFrom('slides').selectAll().where('id', 'in', chunk).execute();
+      const owners = await this.owners(chunk);
+      for (const row of rows) {
+        const mine = owners.filter((o) => o.slide_id === row.id);
+        const g = this.grantFor(p, row, shares, mine);
+        if (g?.access === 'share') out.push({ row, grant: g, owners: mine });
+      }
+    }
+    return out;
+  }
+
   /** Every slide `p` may see, as they may see it; newest first. */
   async visibleSlides(p: Principal): Promise<SlideDto[]> {
     if (p.user.role === 'admin') {

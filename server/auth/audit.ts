@@ -1,6 +1,7 @@
 import type { AuditEntryDto, AuditPage, UserDto } from '../../protocol/index.ts';
 import type { Db } from '../db/index.ts';
 import type { AuditTable } from '../db/schema.ts';
+import { encodeCursor } from '../library/paging.ts';
 
 export interface AuditEvent {
   action: string;
@@ -99,20 +100,36 @@ export class AuditLog {
 
   async query(f: AuditFilter): Promise<AuditPage> {
     const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
-    let q = this.db.selectFrom('audit').selectAll();
-    if (f.user) q = q.where((eb) => eb.or([eb('user_name', '=', f.user!), eb('user_id', '=', f.user!)]));
-    if (f.action)
-      q = q.where('action', f.action.endsWith('.*') ? 'like' : '=', f.action.replace(/\.\*$/, '.%'));
-    if (f.slide) q = q.where('target_type', '=', 'slide').where('target_id', '=', f.slide);
-    if (f.from) q = q.where('at', '>=', f.from);
-    if (f.to) q = q.where('at', '<=', f.to);
-    if (f.site) q = q.where((eb) => eb.or([eb('site_id', '=', f.site!), eb('target_site_id', '=', f.site!)]));
-    if (f.before !== undefined) q = q.where('id', '<', f.before);
-    const rows = await q
-      .orderBy('id', 'desc')
-      .limit(limit + 1)
-      .execute();
+    const base = () => {
+      let q = this.db.selectFrom('audit').selectAll();
+      if (f.user) q = q.where((eb) => eb.or([eb('user_name', '=', f.user!), eb('user_id', '=', f.user!)]));
+      if (f.action)
+        q = q.where('action', f.action.endsWith('.*') ? 'like' : '=', f.action.replace(/\.\*$/, '.%'));
+      if (f.slide) q = q.where('target_type', '=', 'slide').where('target_id', '=', f.slide);
+      if (f.from) q = q.where('at', '>=', f.from);
+      if (f.to) q = q.where('at', '<=', f.to);
+      if (f.before !== undefined) q = q.where('id', '<', f.before);
+      return q.orderBy('id', 'desc').limit(limit + 1);
+    };
+    type Row = Awaited<ReturnType<ReturnType<typeof base>['execute']>>[number];
+    let rows: Row[];
+    if (f.site) {
+      // A site's trail: entries by its people and entries about its things, each an index range
+      // (site_id, id) and (target_site_id, id) read newest first and merged.
+      const [by, about] = await Promise.all([
+        base().where('site_id', '=', f.site).execute(),
+        base().where('target_site_id', '=', f.site).execute(),
+      ]);
+      const seen = new Map<number, Row>();
+      for (const r of [...by, ...about]) seen.set(Number(r.id), r);
+      rows = [...seen.values()].sort((a, b) => Number(b.id) - Number(a.id)).slice(0, limit + 1);
+    } else rows = await base().execute();
     const entries = rows.slice(0, limit).map((r) => toDto(r as AuditTable & { id: number }));
-    return { entries, next: rows.length > limit ? entries[entries.length - 1]!.id : null };
+    const next = rows.length > limit ? entries[entries.length - 1]!.id : null;
+    return {
+      entries,
+      next,
+      nextCursor: next === null ? null : encodeCursor({ order: 'audit', key: next, id: String(next) }),
+    };
   }
 }

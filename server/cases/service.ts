@@ -3,6 +3,7 @@ import {
   CASE_STATUSES,
   type BalanceDecision,
   type CaseDto,
+  type CasePage,
   type CaseStatus,
   type CreateCaseRequest,
   type DashboardDto,
@@ -20,6 +21,7 @@ import { HttpError } from '../http/errors.ts';
 import { type BCase, type BPathologist, balance } from './balance.ts';
 import { importCasesCsv } from './csv-import.ts';
 import { onLeave, setOnLeaveToday } from '../admin/leave.ts';
+import { type CasePageQuery, caseRows } from '../library/cases.ts';
 
 const DAY = 86_400_000;
 const OPEN: CaseStatus[] = ['received', 'scanned', 'assigned', 'in_review', 'second_opinion_requested'];
@@ -182,6 +184,12 @@ export class CaseService {
     return dtos.sort((a, b) =>
       a.priority !== b.priority ? (a.priority === 'urgent' ? -1 : 1) : a.daysToBreach - b.daysToBreach,
     );
+  }
+
+  /** A page of cases in the database's order (keyset paging: server/library/cases.ts). */
+  async page(f: CasePageQuery): Promise<CasePage> {
+    const { rows, nextCursor } = await caseRows(this.db, f);
+    return { items: await this.toDtos(rows), nextCursor };
   }
 
   async create(req: CreateCaseRequest): Promise<CaseDto> {

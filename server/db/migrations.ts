@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Migration, MigrationProvider } from 'kysely/migration';
+import { stainOf } from '../library/stain.ts';
 
 /**
  * Schema migrations, in order. Written once in Kysely's builder so the same migration runs on SQLite
@@ -465,6 +466,94 @@ const migrations: Record<string, Migration> = {
       await db.schema.dropIndex('audit_target').execute();
       await db.schema.dropTable('case_report_undo').execute();
       await db.schema.dropTable('slide_reads').execute();
+    },
+  },
+  '0014_library_paging': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // The library, the case list and the audit trail page in the database (keyset paging), so each
+      // page is an index range whatever the archive's size. Names sort case-blind over ASCII and
+      // byte-wise otherwise, the same on both engines (lower() of a "C" collation in PostgreSQL is
+      // SQLite's lower()), so the server can merge shared slides into a page in the same order.
+      const pg = db.getExecutor().adapter.constructor.name === 'PostgresAdapter';
+      const key = (col: string): string => (pg ? `(lower(${col} collate "C"))` : `lower(${col})`);
+      // The stain a site's name of a slide states (server/library/stain.ts), for filtering.
+      await db.schema.alterTable('slide_sites').addColumn('stain', 'varchar(16)').execute();
+      await db.schema.alterTable('slides').addColumn('stain', 'varchar(16)').execute();
+      const backfill = async (db: Kysely<unknown>): Promise<void> => {
+        for (const table of ['slide_sites', 'slides'] as const) {
+          const idCol = table === 'slides' ? 'id' : 'slide_id';
+          const rows = await sql<{
+            k: string;
+            site: string | null;
+            name: string;
+          }>`select ${sql.ref(idCol)} as k,
+          site_id as site, name from ${sql.table(table)}`.execute(db);
+          for (const r of rows.rows) {
+            const stain = stainOf(r.name);
+            if (stain === null) continue;
+            if (table === 'slides')
+              await sql`update slides set stain = ${stain} where id = ${r.k}`.execute(db);
+            else
+              await sql`update slide_sites set stain = ${stain} where slide_id = ${r.k} and site_id = ${r.site}`.execute(
+                db,
+              );
+          }
+        }
+      };
+      // One transaction on SQLite too (PostgreSQL runs each migration in one already).
+      if (pg) await backfill(db);
+      else await db.transaction().execute(backfill);
+      // Every slide with a site is owned by it in slide_sites (register() has always written both;
+      // rows made otherwise are brought in line), so a site's library is one index range.
+      await sql`insert into slide_sites (slide_id, site_id, name, created_at, uploaded_by, stain)
+        select s.id, s.site_id, s.name, s.created_at, null, s.stain from slides s
+        where s.site_id is not null and not exists (
+          select 1 from slide_sites o where o.slide_id = s.id and o.site_id = s.site_id)`.execute(db);
+      const indexes: [string, string, string][] = [
+        ['slide_sites_site_date', 'slide_sites', 'site_id, created_at, slide_id'],
+        ['slide_sites_site_name', 'slide_sites', `site_id, ${key('name')}, slide_id`],
+        ['slide_sites_site_stain_date', 'slide_sites', 'site_id, stain, created_at, slide_id'],
+        ['slides_date', 'slides', 'created_at, id'],
+        ['slides_name', 'slides', `${key('name')}, id`],
+        ['slides_site', 'slides', 'site_id'],
+        ['case_slides_slide', 'case_slides', 'slide_id'],
+        ['cases_received', 'cases', 'received_at, id'],
+        ['cases_site_received', 'cases', 'site_id, received_at, id'],
+        ['cases_assigned_received', 'cases', 'assigned_to, received_at, id'],
+        ['cases_status_received', 'cases', 'status, received_at, id'],
+        ['shares_grantee_user', 'shares', 'grantee_user_id'],
+        ['shares_grantee_site', 'shares', 'grantee_site_id'],
+        ['audit_site_id', 'audit', 'site_id, id'],
+        ['audit_target_site_id', 'audit', 'target_site_id, id'],
+        ['audit_action_id', 'audit', 'action, id'],
+        ['audit_user_id', 'audit', 'user_id, id'],
+      ];
+      for (const [name, table, cols] of indexes)
+        await sql.raw(`create index ${name} on ${table} (${cols})`).execute(db);
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      for (const name of [
+        'audit_user_id',
+        'audit_action_id',
+        'audit_target_site_id',
+        'audit_site_id',
+        'shares_grantee_site',
+        'shares_grantee_user',
+        'cases_status_received',
+        'cases_assigned_received',
+        'cases_site_received',
+        'cases_received',
+        'case_slides_slide',
+        'slides_site',
+        'slides_name',
+        'slides_date',
+        'slide_sites_site_stain_date',
+        'slide_sites_site_name',
+        'slide_sites_site_date',
+      ])
+        await db.schema.dropIndex(name).execute();
+      await db.schema.alterTable('slides').dropColumn('stain').execute();
+      await db.schema.alterTable('slide_sites').dropColumn('stain').execute();
     },
   },
 };

@@ -15,6 +15,8 @@ export interface SlidesTable {
   associated: string; // JSON array of names
   created_at: string;
   site_id: string | null;
+  /** The stain the name states (server/library/stain.ts); null when it states none. */
+  stain: string | null;
 }
 
 /** A site that owns a slide (uploaded it), with the name it gave it. */
@@ -24,6 +26,8 @@ export interface SlideSitesTable {
   name: string;
   created_at: string;
   uploaded_by: string | null;
+  /** The stain this site's name states. */
+  stain: string | null;
 }
 
 export interface JobsTable {

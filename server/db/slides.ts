@@ -1,6 +1,7 @@
 import type { AssociatedName, Manifest, SlideDto, SourceFormat } from '../../protocol/index.ts';
 import type { Db } from './index.ts';
 import type { SlidesTable } from './schema.ts';
+import { stainOf } from '../library/stain.ts';
 
 /** A slide row as its own site sees it; access rules then adjust it (server/auth/access.ts). */
 export function toDto(r: SlidesTable): SlideDto {
@@ -53,6 +54,7 @@ export class SlideRepo {
         associated: JSON.stringify(m.associated),
         created_at: m.createdAt,
         site_id: siteId,
+        stain: stainOf(m.name),
       })
       .onConflict((oc) => oc.column('id').doNothing())
       .execute();
@@ -71,6 +73,7 @@ export class SlideRepo {
         name: owner.name ?? m.name,
         created_at: new Date().toISOString(),
         uploaded_by: owner.uploadedBy ?? null,
+        stain: stainOf(owner.name ?? m.name),
       })
       .onConflict((oc) => oc.columns(['slide_id', 'site_id']).doNothing())
       .execute();

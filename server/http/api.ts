@@ -3,6 +3,8 @@ import path from 'node:path';
 import { Router } from 'express';
 import {
   PROTOCOL_VERSION,
+  type DuplicateOf,
+  type JobDto,
   type SlideDetailDto,
   type UploadAccepted,
   permissionsOf,
@@ -15,6 +17,7 @@ import { receiveUpload } from './uploads.ts';
 import { clientIp, principal, requireRole } from './auth.ts';
 import { presentSlide, scrubProperties } from '../auth/access.ts';
 import { viewed } from './audit-view.ts';
+import { libraryRouter } from './library.ts';
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -59,9 +62,8 @@ export function apiRouter(ctx: ServerContext): Router {
     });
   });
 
-  r.get('/slides', async (_req, res) => {
-    res.json(await ctx.access.visibleSlides(principal(res)));
-  });
+  // The library: GET /slides in pages, rename, delete, case links (library.ts).
+  r.use(libraryRouter(ctx));
 
   r.get('/slides/:id', async (req, res) => {
     const id = slideIdParam(req.params.id);
@@ -118,7 +120,7 @@ export function apiRouter(ctx: ServerContext): Router {
     const p = principal(res);
     const job = await ctx.jobs.get(id, p.user.role === 'admin' ? null : p.user.id);
     if (!job) throw new HttpError('JOB_NOT_FOUND', `no job ${id}`);
-    res.json(job);
+    res.json({ ...job, duplicateOf: await duplicateOf(ctx, job) });
   });
 
   return r;
@@ -133,4 +135,23 @@ export function slideIdParam(raw: unknown): string {
     );
   }
   return id;
+}
+
+/**
+ * The slide an upload turned out to be already in the library as, for the uploader's site: the
+ * ingest finished with "already stored" (the site owned the same content before), and the name is
+ * the one the site knew it by. A slide only another site holds is never named here.
+ */
+async function duplicateOf(ctx: ServerContext, job: JobDto): Promise<DuplicateOf | null> {
+  if (job.state !== 'done' || job.stage !== 'already stored' || !job.slideId) return null;
+  const site = await ctx.jobs.siteOf(job.id);
+  const own = await ctx.db
+    .selectFrom('slide_sites')
+    .innerJoin('slides', 'slides.id', 'slide_sites.slide_id')
+    .select('slide_sites.name')
+    .where('slide_sites.slide_id', '=', job.slideId)
+    .where((eb) => (site === null ? eb.lit(true) : eb('slide_sites.site_id', '=', site)))
+    .orderBy('slide_sites.created_at')
+    .executeTakeFirst();
+  return own ? { slideId: job.slideId, name: own.name } : null;
 }

@@ -32,6 +32,7 @@ import { RedisLoginLimiter, type RedisZset } from '../auth/login-limit-redis.ts'
 import type { ServerContext } from '../context.ts';
 import { firstAdminCommand } from '../auth/setup.ts';
 import { HttpError, validate } from './errors.ts';
+import { decodeCursor } from '../library/paging.ts';
 import { slideIdParam } from './api.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -348,7 +349,9 @@ export function accountsRouter(
       slide: str('slide', /^[0-9a-f]{32}$/),
       from: str('from', iso),
       to: str('to', iso),
-      before: int('before', 1, Number.MAX_SAFE_INTEGER),
+      before:
+        (decodeCursor(q.cursor, 'audit', 'number')?.key as number | undefined) ??
+        int('before', 1, Number.MAX_SAFE_INTEGER),
       limit: int('limit', 1, 1000),
       // Lab managers see their own site's trail; admins everything.
       ...(p.user.role === 'admin' ? {} : { site: p.user.siteId }),

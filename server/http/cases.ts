@@ -5,6 +5,8 @@ import {
   BalanceDecisionsSchema,
   type BalanceDecisionsResult,
   type CaseDto,
+  type CaseSort,
+  type SortDir,
   CASE_STATUSES,
   CreateCaseRequestSchema,
   SecondOpinionRequestSchema,
@@ -23,6 +25,8 @@ import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
 import { importBody } from './import-body.ts';
 import { CSV_IMPORT_LIMITS } from '../cases/csv-import.ts';
+import { decodeCursor, pageLimit, param } from '../library/paging.ts';
+import { caseOrder } from '../library/cases.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const isManager = (p: Principal): boolean => p.user.role === 'lab_manager' || p.user.role === 'admin';
@@ -79,8 +83,29 @@ export function casesRouter(ctx: ServerContext): Router {
       ...filters(req.query),
       status: queryString(req.query.status, 'status', new RegExp(`^(${CASE_STATUSES.join('|')})$`)),
       q: queryString(req.query.q, 'q', /^[A-Za-z0-9/_.-]{1,40}$/),
-      limit: req.query.limit === undefined ? 1000 : Number(req.query.limit),
+      limit: req.query.limit === undefined || req.query.cursor !== undefined ? 1000 : Number(req.query.limit),
     };
+    if (req.query.cursor !== undefined) {
+      // A page (protocol/library.ts): sorted and cut in the database.
+      if (!isManager(p) && p.user.role !== 'pathologist')
+        throw new HttpError('FORBIDDEN', 'your role has no cases');
+      const sort = (param(req.query, 'sort', /^(received|accession)$/) ?? 'received') as CaseSort;
+      const dir = (param(req.query, 'dir', /^(asc|desc)$/) ?? 'asc') as SortDir;
+      const assignee = isManager(p) ? queryString(req.query.assignee, 'assignee', UUID) : p.user.id;
+      return res.json(
+        await cases.page({
+          site: f.site,
+          status: f.status,
+          subspecialty: f.subspecialty,
+          q: f.q,
+          ...(assignee ? { assignee } : {}),
+          sort,
+          dir,
+          limit: pageLimit(req.query.limit),
+          after: decodeCursor(req.query.cursor, caseOrder(sort, dir), 'string'),
+        }),
+      );
+    }
     if (!Number.isInteger(f.limit) || f.limit < 1 || f.limit > 50_000)
       throw new HttpError('INVALID_PARAMETER', 'Expected limit between 1 and 50000');
     if (isManager(p)) {

@@ -55,6 +55,17 @@ export async function slideRow(
       site_id: s.siteId,
     })
     .execute();
+  // Owned by its site, as register() records it (the library lists a site's slide_sites).
+  await db
+    .insertInto('slide_sites')
+    .values({
+      slide_id: s.id,
+      site_id: s.siteId,
+      name: s.name,
+      created_at: new Date().toISOString(),
+      uploaded_by: null,
+    })
+    .execute();
 }
 
 /**
