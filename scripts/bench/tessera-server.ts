@@ -107,10 +107,10 @@ export interface BenchServer {
 }
 
 /** `tessera serve` on the bench data folder, on a free loopback port, answering /api/health. */
-export async function startBenchServer(): Promise<BenchServer> {
+export async function startBenchServer(extraEnv: NodeJS.ProcessEnv = {}): Promise<BenchServer> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const env = childEnv();
+  const env = { ...childEnv(), ...extraEnv };
   const server = startChild(
     process.execPath,
     [TESSERA_BIN, 'serve', '--port', String(port), '--host', '127.0.0.1', '--data', BENCH_DATA_DIR],

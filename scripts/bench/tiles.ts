@@ -4,13 +4,18 @@
  *
  *   npm run bench:tiles -- [--duration S] [--connections 32,128] [--urls N] [--seed N]
  *                          [--only tessera|nginx] [--size WxH] [--install-nginx]
- *                          [--generator wrk|autocannon] [--no-ceiling]
+ *                          [--generator wrk|autocannon] [--no-ceiling] [--store s3]
  *
  * With Tessera it also runs node:http alone serving one constant buffer of Tessera's mean tile size:
  * the ceiling of Node's HTTP stack on this machine, printed next to the two servers.
  *
  * Targets: at least 20,000 tiles/s on 2 cores, p99 at most 10 ms at 32 connections, and at least
  * 0.2x the tiles/s of nginx. TESSERA_WORKERS (and any other TESSERA_* variable) reaches the server.
+ *
+ * `--store s3` also serves the slide from an S3 store on a throwaway Ceph RADOS Gateway
+ * (scripts/ceph-rgw; the stored copy is uploaded through the store's own commit), as a second
+ * Tessera server in the same run: its first pass over the mix is every tile's first touch (cold:
+ * ranged GETs), the measured runs are warm. The local store's first pass is printed beside it.
  * Load goes to 127.0.0.1 only, for a bounded time. Everything it writes stays under .bench/.
  */
 import os from 'node:os';
@@ -32,6 +37,9 @@ import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
 import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
 import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
 import { intArg, runBench, sizeArg } from './args.ts';
+import { copyFile } from 'node:fs/promises';
+import { LocalSlideStore, createStore } from '../../tiles/index.ts';
+import { createBucket, rgwMissingCommands, startRgw } from '../ceph-rgw/rgw.ts';
 
 interface Options {
   duration: number;
@@ -44,6 +52,7 @@ interface Options {
   installNginx: boolean;
   generator: 'wrk' | 'autocannon';
   noCeiling: boolean;
+  store: 'local' | 's3';
 }
 
 function options(argv: string[]): Options {
@@ -59,6 +68,7 @@ function options(argv: string[]): Options {
       'install-nginx': { type: 'boolean', default: false },
       generator: { type: 'string' },
       'no-ceiling': { type: 'boolean', default: false },
+      store: { type: 'string', default: 'local' },
     },
     strict: true,
   });
@@ -74,6 +84,9 @@ function options(argv: string[]): Options {
   if (generator === 'wrk' && !onPath('wrk')) {
     throw new Error('--generator wrk: no wrk command (apt-get install wrk)');
   }
+  if (values.store !== 'local' && values.store !== 's3') {
+    throw new Error(`Expected local or s3 for --store but received ${values.store}`);
+  }
   const { width, height } = values.size
     ? sizeArg(values.size)
     : { width: DEFAULT_WIDTH, height: DEFAULT_HEIGHT };
@@ -88,6 +101,7 @@ function options(argv: string[]): Options {
     installNginx: values['install-nginx'] === true,
     generator,
     noCeiling: values['no-ceiling'] === true,
+    store: values.store,
   };
 }
 
@@ -117,12 +131,12 @@ interface Contender {
   stop: () => Promise<void>;
 }
 
-async function startTessera(ctx: Context): Promise<Contender> {
+async function startTessera(ctx: Context, s3?: S3Bench): Promise<Contender> {
   const id = ctx.slideId;
   const token = await benchToken();
-  const server = await startBenchServer();
+  const server = await startBenchServer(s3?.env);
   const contender = {
-    name: 'tessera',
+    name: s3 ? 'tessera-s3' : 'tessera',
     origin: server.origin,
     base: `/slides/${id}_files`,
     pid: server.pid,
@@ -139,7 +153,7 @@ async function startTessera(ctx: Context): Promise<Contender> {
     throw e;
   }
   console.log(
-    `tessera     serving on ${server.origin}, TESSERA_WORKERS=${server.env.TESSERA_WORKERS ?? '(unset: server default)'}, TESSERA_LOG_LEVEL=${server.env.TESSERA_LOG_LEVEL}`,
+    `${contender.name.padEnd(11)} serving on ${server.origin}${s3 ? ` from ${s3.env.TESSERA_STORE}` : ''}, TESSERA_WORKERS=${server.env.TESSERA_WORKERS ?? '(unset: server default)'}, TESSERA_LOG_LEVEL=${server.env.TESSERA_LOG_LEVEL}`,
   );
   return contender;
 }
@@ -249,7 +263,11 @@ async function checkGeometry(ctx: Context, contenders: readonly Contender[]): Pr
  * (each connection count: every contender in turn), so that other work on a shared machine
  * weighs on both sides of the ratio alike.
  */
-async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<Map<string, LoadResult[]>> {
+async function loadAll(
+  ctx: Context,
+  contenders: readonly Contender[],
+  cold: Map<string, LoadResult>,
+): Promise<Map<string, LoadResult[]>> {
   const paths = new Map(contenders.map((c) => [c.name, ctx.mix.map((t) => tilePath(c.base, t))]));
   const replay = ctx.opts.generator === 'wrk' ? replayWrk : replayAutocannon;
   for (const c of contenders) {
@@ -262,6 +280,7 @@ async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<
       duration: ctx.opts.duration,
       amount: p.length,
     });
+    cold.set(c.name, warm);
     console.log(
       `${c.name.padEnd(8)} warm-up: ${warm.ok} tiles in ${warm.seconds.toFixed(1)} s, ${fmt(warm.bytes / Math.max(1, warm.ok) / 1024, 1)} KB a response with headers, non-2xx ${warm.non2xx}, errors ${warm.errors}`,
     );
@@ -282,6 +301,66 @@ async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<
     }
   }
   return out;
+}
+
+interface S3Bench {
+  env: NodeJS.ProcessEnv;
+  stop: () => Promise<void>;
+}
+
+/**
+ * A Ceph RADOS Gateway with a bucket holding the bench slide: the local store's copy staged and
+ * committed through the S3 store (the files ingest would upload, manifest last).
+ */
+async function startS3Store(id: string): Promise<S3Bench> {
+  const missing = rgwMissingCommands();
+  if (missing.length > 0) {
+    throw new Error(
+      `--store s3 needs a Ceph RADOS Gateway: no ${missing.join(', ')} (apt-get install --no-install-recommends ceph-mon ceph-osd radosgw ceph-common)`,
+    );
+  }
+  const t0 = performance.now();
+  const rgw = await startRgw();
+  try {
+    const bucket = 'tessera-bench';
+    await createBucket(rgw, bucket);
+    const spec = {
+      kind: 's3' as const,
+      bucket,
+      prefix: 'bench',
+      endpoint: rgw.endpoint,
+      region: rgw.region,
+      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+      tmpDir: path.join(BENCH_DATA_DIR, 'tmp'),
+    };
+    const local = new LocalSlideStore(BENCH_DATA_DIR);
+    const store = createStore(spec);
+    const t1 = performance.now();
+    const staging = await store.stage();
+    let bytes = 0;
+    for (const f of (await local.files(id)) ?? []) {
+      await copyFile(local.localPath(id, f.name)!, path.join(staging.dir, f.name));
+      bytes += f.bytes;
+    }
+    await staging.commit(id);
+    const secs = (performance.now() - t1) / 1000;
+    console.log(
+      `tessera-s3  Ceph RADOS Gateway on ${rgw.endpoint} (memstore) up in ${((t1 - t0) / 1000).toFixed(1)} s; slide uploaded to s3://${bucket}/bench: ${fmt(bytes / 1e6)} MB in ${secs.toFixed(1)} s (${fmt(bytes / 1e6 / secs)} MB/s)`,
+    );
+    return {
+      env: {
+        TESSERA_STORE: `s3://${bucket}/bench`,
+        AWS_ENDPOINT_URL: rgw.endpoint,
+        AWS_REGION: rgw.region,
+        AWS_ACCESS_KEY_ID: rgw.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+      },
+      stop: () => rgw.stop(),
+    };
+  } catch (e) {
+    await rgw.stop();
+    throw e;
+  }
 }
 
 async function main(): Promise<number> {
@@ -334,8 +413,14 @@ async function main(): Promise<number> {
   const contenders: Contender[] = [];
   let skipped: string | undefined;
   let results: Map<string, LoadResult[]>;
+  const cold = new Map<string, LoadResult>();
+  let s3: S3Bench | undefined;
   try {
     if (opts.only !== 'nginx') contenders.push(await startTessera(ctx));
+    if (opts.store === 's3' && opts.only !== 'nginx') {
+      s3 = await startS3Store(stored.id);
+      contenders.push(await startTessera(ctx, s3));
+    }
     if (opts.only !== 'tessera') {
       const n = await startNginxContender(ctx, slide.path);
       if (typeof n === 'string') skipped = n;
@@ -353,13 +438,26 @@ async function main(): Promise<number> {
         `warning     ${fmt(busy)}% of the machine is busy before the load starts: other work will lower every figure`,
       );
     }
-    results = await loadAll(ctx, contenders);
+    results = await loadAll(ctx, contenders, cold);
   } finally {
     for (const c of contenders) await c.stop();
+    await s3?.stop();
   }
 
   console.log('');
   console.log(summaryTable([...results].map(([name, runs]) => ({ name, runs }))));
+  if (s3) {
+    console.log(
+      `\nfirst pass over the mix (${ctx.mix.length} requests, 32 connections; each server's first touch of every tile):`,
+    );
+    console.log(
+      summaryTable(
+        [...cold]
+          .filter(([name]) => name.startsWith('tessera'))
+          .map(([name, r]) => ({ name: `${name} cold`, runs: [r] })),
+      ),
+    );
+  }
   console.log(
     `CPU is % of one core (${cores} cores = ${cores * 100}%). Server and load generator share the ${cores} cores: each figure is what the server does with what the generator leaves it.\n` +
       'other CPU: used by neither (kernel network work outside both, other programs); much above ~15% means a noisy run.',

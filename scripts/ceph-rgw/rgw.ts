@@ -75,6 +75,8 @@ export function startRgw(opts: { timeoutMs?: number } = {}): Promise<Rgw> {
 
 /** Create a bucket on the gateway (path-style, as on-premise servers want). */
 export async function createBucket(rgw: Rgw, bucket: string): Promise<void> {
+  // As in tiles/store/s3.ts: the SDK version is pinned to one that runs on Node 20.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
   const client = new S3Client({
     endpoint: rgw.endpoint,
