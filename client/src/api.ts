@@ -13,6 +13,7 @@ import type {
   ShareDto,
   SiteDto,
   SlideDto,
+  SlidePage,
   UploadAccepted,
   UserDto,
 } from '../../protocol/index.ts';
@@ -132,6 +133,11 @@ export async function getJson<T>(url: string, signal?: AbortSignal): Promise<T> 
 
 export async function sendJson<T>(url: string, o: RequestOptions): Promise<T> {
   return JSON.parse(await request(url, o)) as T;
+}
+
+/** A call answered without a body (204). */
+export async function send(url: string, o: RequestOptions): Promise<void> {
+  await request(url, o);
 }
 
 // ---- accounts ----
@@ -302,8 +308,29 @@ export function closeSession(sessionId: string): Promise<ReviewSessionDto> {
 
 // ---- slides ----
 
-export function listSlides(signal?: AbortSignal): Promise<SlideDto[]> {
-  return getJson<SlideDto[]>('/api/slides', signal);
+/** Filters, order and page of the library (protocol/library.ts); all optional. */
+export interface SlideListParams {
+  q?: string;
+  site?: string;
+  case?: string;
+  stain?: string;
+  format?: string;
+  from?: string;
+  to?: string;
+  sort?: 'date' | 'name';
+  dir?: 'asc' | 'desc';
+  limit?: number;
+  /** A page's nextCursor; none or '' for the first page. */
+  cursor?: string;
+}
+
+/** One page of the slides the user may see. */
+export function listSlides(params: SlideListParams = {}, signal?: AbortSignal): Promise<SlidePage> {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params))
+    if (v !== undefined && v !== '' && k !== 'cursor') q.set(k, String(v));
+  q.set('cursor', params.cursor ?? '');
+  return getJson<SlidePage>(`/api/slides?${q.toString()}`, signal);
 }
 
 /** Slides asked for before the page that shows them had loaded its code (prefetchSlide). */

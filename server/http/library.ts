@@ -139,9 +139,11 @@ export function libraryRouter(ctx: ServerContext): Router {
   r.delete('/slides/:id/cases/:caseId', async (req, res) => {
     const p = principal(res);
     const id = slideIdParam(req.params.id);
-    const caseId = String(req.params.caseId);
-    if (!UUID.test(caseId)) throw new HttpError('INVALID_PARAMETER', 'Expected a case id (UUID)');
-    const c = await manager.detach(p, id, caseId);
+    // The case by id or by accession (what the library shows).
+    const ref = String(req.params.caseId);
+    if (!UUID.test(ref) && !ACCESSION.test(ref))
+      throw new HttpError('INVALID_PARAMETER', 'Expected a case id (UUID) or accession');
+    const c = await manager.detach(p, id, UUID.test(ref) ? { id: ref } : { accession: ref });
     await audit(req, p, {
       action: 'case.detach_slide',
       targetType: 'case',

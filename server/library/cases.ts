@@ -38,8 +38,8 @@ export async function caseRows(
   if (f.after) {
     const c: Expression<SqlBool> =
       f.dir === 'asc'
-        ? sql<SqlBool>`(${key}, id) > (${String(f.after.key)}, ${f.after.id})`
-        : sql<SqlBool>`(${key}, id) < (${String(f.after.key)}, ${f.after.id})`;
+        ? sql<SqlBool>`(${key} >= ${String(f.after.key)} and (${key} > ${String(f.after.key)} or id > ${f.after.id}))`
+        : sql<SqlBool>`(${key} <= ${String(f.after.key)} and (${key} < ${String(f.after.key)} or id < ${f.after.id}))`;
     q = q.where(c);
   }
   const rows = await q

@@ -206,12 +206,12 @@ export class SlideManager {
   async detach(
     p: Principal,
     id: string,
-    caseId: string,
+    which: { accession: string } | { id: string },
   ): Promise<{ caseId: string; accession: string; siteId: string }> {
     await this.actingSite(p, id, 'lab managers of a site that owns the slide may unlink it from cases', [
       'lab_manager',
     ]);
-    const c = await this.caseFor(p, { id: caseId });
+    const c = await this.caseFor(p, which);
     const r = await this.db
       .deleteFrom('case_slides')
       .where('case_id', '=', c.id)

@@ -181,9 +181,10 @@ export class SlideLibrary {
     // PostgreSQL: the name key is compared in its "C" collation, the one the index has.
     const k =
       f.sort === 'name' && locksRows(this.db) ? sql`${String(c.key)} collate "C"` : sql`${String(c.key)}`;
+    // Spelt out rather than as a row value: SQLite seeks an expression index only on a plain range.
     return f.dir === 'asc'
-      ? sql<SqlBool>`(${key}, ${id}) > (${k}, ${c.id})`
-      : sql<SqlBool>`(${key}, ${id}) < (${k}, ${c.id})`;
+      ? sql<SqlBool>`(${key} >= ${k} and (${key} > ${k} or ${id} > ${c.id}))`
+      : sql<SqlBool>`(${key} <= ${k} and (${key} < ${k} or ${id} < ${c.id}))`;
   }
 }
 

@@ -1,17 +1,32 @@
 import './library.css';
-import { useCallback, useEffect, useMemo, useRef, useState, type ChangeEvent } from 'react';
+import {
+  useCallback,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+  useSyncExternalStore,
+  type ChangeEvent,
+} from 'react';
 import type { UploadPayload } from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { PageHeader } from '../ui/PageHeader.tsx';
 import { Failure, ServerDown, Spinner } from '../ui/states.tsx';
 import { payloadFromFolderInput, payloadsFromDrop } from './dropfiles.ts';
-import { filterSlides, sortSlides, type SortDir, type SortKey } from './filter.ts';
-import { SlideTable } from './SlideTable.tsx';
+import { FORMAT_LABELS } from './filter.ts';
+import { SlideTable, type SortDir, type SortKey } from './SlideTable.tsx';
+import {
+  filtersFromSearch,
+  type LibraryFilters,
+  type Order,
+  orderOf,
+  searchOf,
+  withOrder,
+} from './url-filters.ts';
+import { navigate, usePathname } from '../ui/router.tsx';
 import { UploadList } from './UploadList.tsx';
 import { useSlides } from './useSlides.ts';
 import { uploads, useUploads } from './uploads.ts';
-
-const DEFAULT_DIR: Record<SortKey, SortDir> = { name: 'asc', date: 'desc', size: 'desc' };
 
 function hasFiles(e: DragEvent): boolean {
   return Array.from(e.dataTransfer?.types ?? []).includes('Files');
@@ -107,14 +122,66 @@ function UploadButtons({ onPayloads }: { onPayloads: (p: UploadPayload[]) => voi
   );
 }
 
+const STAINS: [string, string][] = [
+  ['he', 'H&E'],
+  ['pas', 'PAS'],
+  ['trichrome', 'Trichrome'],
+  ['giemsa', 'Giemsa'],
+  ['zn', 'Ziehl–Neelsen'],
+  ['gms', 'Grocott'],
+  ['ki67', 'Ki-67'],
+  ['her2', 'HER2'],
+  ['er', 'ER'],
+  ['pr', 'PR'],
+  ['p53', 'p53'],
+  ['pdl1', 'PD-L1'],
+  ['ck', 'Cytokeratin'],
+];
+
+/** The filters in the address bar: read on every navigation (back and forward included). */
+function useAddressFilters(): [LibraryFilters, (f: LibraryFilters, typing?: boolean) => void] {
+  usePathname();
+  const search = useSyncExternalStore(
+    (fn) => {
+      window.addEventListener('popstate', fn);
+      window.addEventListener('tessera:navigate', fn);
+      return () => {
+        window.removeEventListener('popstate', fn);
+        window.removeEventListener('tessera:navigate', fn);
+      };
+    },
+    () => window.location.search,
+  );
+  const filters = useMemo(() => filtersFromSearch(search), [search]);
+  const set = useCallback((f: LibraryFilters, typing = false) => {
+    const to = `${window.location.pathname}${searchOf(f)}`;
+    // Typing replaces the entry (no history step per letter); a chosen filter is a step back.
+    if (typing) {
+      window.history.replaceState(null, '', to);
+      window.dispatchEvent(new Event('tessera:navigate'));
+    } else navigate(to);
+  }, []);
+  return [filters, set];
+}
+
 export function LibraryPage() {
   const { permissions } = useMe();
   const canUpload = permissions.ingest;
-  const [state, reload] = useSlides();
-  const [query, setQuery] = useState('');
-  const [sortKey, setSortKey] = useState<SortKey>('date');
-  const [sortDir, setSortDir] = useState<SortDir>('desc');
+  const [filters, setFilters] = useAddressFilters();
+  const [state, { reload, loadMore }] = useSlides(filters);
+  const [query, setQuery] = useState(filters.q ?? '');
   const [fresh, setFresh] = useState<ReadonlySet<string>>(new Set());
+  const order = orderOf(filters);
+  const sortKey: SortKey = filters.sort ?? 'date';
+  const sortDir: SortDir = filters.dir ?? (sortKey === 'date' ? 'desc' : 'asc');
+
+  // The search box follows the address (back, forward); typing updates the address after a pause.
+  useEffect(() => setQuery(filters.q ?? ''), [filters.q]);
+  useEffect(() => {
+    if (query.trim() === (filters.q ?? '')) return;
+    const t = setTimeout(() => setFilters({ ...filters, q: query.trim() || undefined }, true), 300);
+    return () => clearTimeout(t);
+  }, [query, filters, setFilters]);
 
   const onReady = useCallback(
     (id: string) => {
@@ -142,23 +209,34 @@ export function LibraryPage() {
     document.title = 'Slide library · Tessera';
   }, []);
 
-  const shown = useMemo(
-    () => sortSlides(filterSlides(state.slides, query), sortKey, sortDir),
-    [state.slides, query, sortKey, sortDir],
-  );
-
   const onSort = (k: SortKey) => {
-    if (k === sortKey) setSortDir((d) => (d === 'asc' ? 'desc' : 'asc'));
-    else {
-      setSortKey(k);
-      setSortDir(DEFAULT_DIR[k]);
-    }
+    if (k === sortKey) setFilters({ ...filters, sort: k, dir: sortDir === 'asc' ? 'desc' : 'asc' });
+    else setFilters(withOrder(filters, k === 'date' ? 'newest' : 'name'));
   };
+  const set = (k: keyof LibraryFilters, v: string) => setFilters({ ...filters, [k]: v || undefined });
+  const filtered = Object.keys(filters).some((k) => k !== 'sort' && k !== 'dir');
 
   let body;
   if (state.status === 'loading' && state.slides.length === 0) body = <Spinner label="Loading slides…" />;
   else if (state.status === 'down') body = <ServerDown onRetry={reload} />;
-  else if (state.status === 'error') body = <Failure message={state.message} onRetry={reload} />;
+  else if (state.status === 'error')
+    body = <Failure message={state.message ?? 'The slides could not be listed.'} onRetry={reload} />;
+  else if (state.slides.length === 0 && filtered)
+    body = (
+      <div className="empty">
+        <h2>No slides match these filters</h2>
+        <button
+          type="button"
+          className="btn"
+          onClick={() => {
+            setQuery('');
+            setFilters(withOrder({}, order));
+          }}
+        >
+          Clear the filters
+        </button>
+      </div>
+    );
   else if (state.slides.length === 0)
     body = canUpload ? (
       <div className="empty">
@@ -179,18 +257,27 @@ export function LibraryPage() {
         </p>
       </div>
     );
-  else if (shown.length === 0)
-    body = (
-      <div className="empty">
-        <h2>No slides match “{query}”</h2>
-        <button type="button" className="btn" onClick={() => setQuery('')}>
-          Clear the search
-        </button>
-      </div>
-    );
   else
     body = (
-      <SlideTable slides={shown} sortKey={sortKey} sortDir={sortDir} onSort={onSort} highlight={fresh} />
+      <>
+        <SlideTable
+          slides={state.slides}
+          sortKey={sortKey}
+          sortDir={sortDir}
+          onSort={onSort}
+          highlight={fresh}
+          onChanged={reload}
+        />
+        <div className="lib-more">
+          {state.nextCursor ? (
+            <button type="button" className="btn" onClick={loadMore} disabled={state.loadingMore}>
+              {state.loadingMore ? 'Loading…' : 'Load more'}
+            </button>
+          ) : (
+            <span className="muted small">End of the list</span>
+          )}
+        </div>
+      </>
     );
 
   return (
@@ -199,40 +286,77 @@ export function LibraryPage() {
         {canUpload && <UploadButtons onPayloads={startUploads} />}
       </PageHeader>
       <main className="lib-main">
-        <div className="lib-tools">
+        <form className="lib-tools" role="search" onSubmit={(e) => e.preventDefault()}>
           <input
             type="search"
             className="search"
-            placeholder="Search by name or scanner format"
+            placeholder="Search by name"
             aria-label="Search slides"
             value={query}
             onChange={(e) => setQuery(e.target.value)}
           />
+          <select
+            aria-label="Stain"
+            value={filters.stain ?? ''}
+            onChange={(e) => set('stain', e.target.value)}
+          >
+            <option value="">Any stain</option>
+            {STAINS.map(([id, label]) => (
+              <option key={id} value={id}>
+                {label}
+              </option>
+            ))}
+          </select>
+          <select
+            aria-label="Scanner format"
+            value={filters.format ?? ''}
+            onChange={(e) => set('format', e.target.value)}
+          >
+            <option value="">Any format</option>
+            {Object.entries(FORMAT_LABELS).map(([id, label]) => (
+              <option key={id} value={id}>
+                {label}
+              </option>
+            ))}
+          </select>
+          <input
+            className="case-filter"
+            aria-label="Case accession"
+            placeholder="Case"
+            defaultValue={filters.case ?? ''}
+            key={`case-${filters.case ?? ''}`}
+            onBlur={(e) =>
+              e.target.value.trim() !== (filters.case ?? '') && set('case', e.target.value.trim())
+            }
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') set('case', e.currentTarget.value.trim());
+            }}
+          />
+          <label className="date-filter small">
+            Added from{' '}
+            <input type="date" value={filters.from ?? ''} onChange={(e) => set('from', e.target.value)} />
+          </label>
+          <label className="date-filter small">
+            to <input type="date" value={filters.to ?? ''} onChange={(e) => set('to', e.target.value)} />
+          </label>
           <label className="sort">
-            Sort by{' '}
-            <select value={sortKey} onChange={(e) => onSort(e.target.value as SortKey)} aria-label="Sort by">
-              <option value="name">Name</option>
-              <option value="date">Date added</option>
-              <option value="size">Size</option>
+            Sort{' '}
+            <select
+              value={order}
+              onChange={(e) => setFilters(withOrder(filters, e.target.value as Order))}
+              aria-label="Sort by"
+            >
+              <option value="newest">Newest first</option>
+              <option value="oldest">Oldest first</option>
+              <option value="name">Name A–Z</option>
+              <option value="name-desc">Name Z–A</option>
             </select>
           </label>
-          <button
-            type="button"
-            className="btn small"
-            onClick={() => setSortDir((d) => (d === 'asc' ? 'desc' : 'asc'))}
-            aria-label={
-              sortDir === 'asc' ? 'Ascending; switch to descending' : 'Descending; switch to ascending'
-            }
-          >
-            {sortDir === 'asc' ? '↑ Ascending' : '↓ Descending'}
-          </button>
-          <span className="muted small count">
+          <span className="muted small count" data-testid="slide-count">
             {state.slides.length > 0 &&
-              (shown.length === state.slides.length
-                ? `${state.slides.length} slide${state.slides.length === 1 ? '' : 's'}`
-                : `${shown.length} of ${state.slides.length}`)}
+              `${state.slides.length} shown${state.nextCursor ? ', more to load' : ''}`}
           </span>
-        </div>
+        </form>
         <UploadList
           items={uploadItems}
           onCancel={(k) => uploads.cancel(k)}

@@ -5,7 +5,11 @@ import { SlideCaseLinks } from '../cases/SlideCaseLinks.tsx';
 import { AccessBadges } from '../ui/AccessBadges.tsx';
 import { SlideImage } from '../ui/SlideImage.tsx';
 import { Link } from '../ui/router.tsx';
-import { formatLabel, type SortDir, type SortKey } from './filter.ts';
+import { formatLabel } from './filter.ts';
+import { SlideActions } from './SlideActions.tsx';
+
+export type SortKey = 'name' | 'date';
+export type SortDir = 'asc' | 'desc';
 
 interface Props {
   slides: SlideDto[];
@@ -13,6 +17,8 @@ interface Props {
   sortDir: SortDir;
   onSort: (key: SortKey) => void;
   highlight: ReadonlySet<string>;
+  /** A slide was renamed, deleted or linked: the list is read again. */
+  onChanged: () => void;
 }
 
 function SortHeader({ label, k, props }: { label: string; k: SortKey; props: Props }) {
@@ -38,9 +44,12 @@ export function SlideTable(props: Props) {
           <th className="col-img">Label</th>
           <SortHeader label="Name" k="name" props={props} />
           <th>Scanner format</th>
-          <SortHeader label="Size" k="size" props={props} />
+          <th>Size</th>
           <th>µm/px</th>
           <SortHeader label="Added" k="date" props={props} />
+          <th className="col-actions">
+            <span className="muted small">Actions</span>
+          </th>
         </tr>
       </thead>
       <tbody>
@@ -79,6 +88,9 @@ export function SlideTable(props: Props) {
               {s.objectivePower !== null && <div className="muted small">{s.objectivePower}x objective</div>}
             </td>
             <td className="num">{formatDate(s.createdAt)}</td>
+            <td className="col-actions">
+              <SlideActions slide={s} onChanged={props.onChanged} />
+            </td>
           </tr>
         ))}
       </tbody>

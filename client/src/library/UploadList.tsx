@@ -54,6 +54,15 @@ function Status({ it }: { it: UploadItem }) {
         </>
       );
     case 'done':
+      if (it.duplicateOf)
+        return (
+          <span className="upload-duplicate" data-testid="upload-duplicate">
+            Already in the library as{' '}
+            <Link to={`/view/${it.duplicateOf.slideId}`} className="upload-open">
+              {it.duplicateOf.name}
+            </Link>
+          </span>
+        );
       return (
         <span className="ok-text">
           Ready{' '}

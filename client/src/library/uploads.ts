@@ -23,6 +23,8 @@ export interface UploadItem {
   percent: number;
   stage: string | null;
   slideId: string | null;
+  /** The upload was already in the library: the slide and the name the site knows it by. */
+  duplicateOf: { slideId: string; name: string } | null;
   error: UploadError | null;
   /** The job could not be polled for a while; it keeps trying. */
   stale: boolean;
@@ -84,6 +86,7 @@ class UploadStore {
           percent: 0,
           stage: null,
           slideId: null,
+          duplicateOf: null,
           error: null,
           stale: false,
         },
@@ -164,7 +167,13 @@ class UploadStore {
       }
       const base = { stale: false, percent: job.percent, stage: job.stage };
       if (job.state === 'done') {
-        this.patch(key, { ...base, phase: 'done', percent: 100, slideId: job.slideId });
+        this.patch(key, {
+          ...base,
+          phase: 'done',
+          percent: 100,
+          slideId: job.slideId,
+          duplicateOf: job.duplicateOf ?? null,
+        });
         const id = job.slideId;
         if (id) for (const fn of this.readyListeners) fn(id);
         return;

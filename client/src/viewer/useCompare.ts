@@ -73,8 +73,9 @@ export function useCompare(
   }, [compareId]);
 
   const loadChoices = useCallback(() => {
-    listSlides().then(
-      (list) => setChoices(list.filter((s) => s.id !== primarySlide.id)),
+    // The newest slides (one page): the library's search finds any other.
+    listSlides({ limit: 200 }).then(
+      (page) => setChoices(page.items.filter((s) => s.id !== primarySlide.id)),
       () => setChoices([]),
     );
   }, [primarySlide.id]);
