@@ -137,11 +137,11 @@ function fillSqlite(file: string, nSlides: number, nCases: number, pathologistId
       const stain = stainOf(s.name);
       insSlide.run(s.id, s.name, s.format, s.at, SITES[s.site], stain);
       insOwner.run(s.id, SITES[s.site], s.name, s.at, stain);
-      // 2% also uploaded by a second site; 1 in 2,000 shared with north.
+      // 2% also uploaded by a second site; 1 in 2,000 (of sites other than north) shared with north.
       if (i % 50 === 7)
         insOwner.run(s.id, SITES[(s.site + 1) % 8], s.name, iso(Date.parse(s.at) + 86_400_000), stain);
-      if (i % 2000 === 3 && s.site !== 0)
-        insShare.run(uuidOf(md5(`share-${i}`)), s.id, i % 4000 === 3 ? 1 : 0, `STUDY-${i}`, s.at);
+      if (i % 2000 === 25 && s.site !== 0)
+        insShare.run(uuidOf(md5(`share-${i}`)), s.id, i % 4000 === 25 ? 1 : 0, `STUDY-${i}`, s.at);
       if (i % 5 === 0 && s.c < nCases) {
         const c = caseOf(s.c);
         insCase.run(
@@ -210,8 +210,8 @@ async function fillPostgres(db: Db, nSlides: number, nCases: number, pathologist
     'shares',
     `${g} insert into shares (id, slide_id, grantee_user_id, grantee_site_id, deidentified, study_code,
       expires_at, created_by, created_at, revoked_at, revoked_by)
-     select md5('share-' || i), id, null, 'north', case when i % 4000 = 3 then 1 else 0 end, 'STUDY-' || i,
-       '2099-01-01T00:00:00.000Z', 'bench', at, null, null from n where i % 2000 = 3 and site <> 0`,
+     select md5('share-' || i), id, null, 'north', case when i % 4000 = 25 then 1 else 0 end, 'STUDY-' || i,
+       '2099-01-01T00:00:00.000Z', 'bench', at, null, null from n where i % 2000 = 25 and site <> 0`,
   );
   const uuid = (h: string) =>
     `substr(${h},1,8)||'-'||substr(${h},9,4)||'-4'||substr(${h},14,3)||'-8'||substr(${h},18,3)||'-'||substr(${h},21,12)`;
@@ -238,6 +238,8 @@ interface Combination {
   path: string;
   /** A cursor deep in the list to start from (null: the first page). */
   deep?: string;
+  /** Measured and printed, not held to the target (a known worst case). */
+  informational?: boolean;
 }
 
 function combinations(nSlides: number, nCases: number): Combination[] {
@@ -270,9 +272,16 @@ function combinations(nSlides: number, nCases: number): Combination[] {
       path: `/api/slides?limit=50&format=hamamatsu-ndpi&from=${year}-03-01&to=${year}-05-31`,
     },
     {
-      name: 'search "A3 ki"',
+      name: 'search "A4 ki" (5% match)',
       user: 'manager',
-      path: `/api/slides?limit=50&q=${encodeURIComponent('A3 ki')}`,
+      path: `/api/slides?limit=50&q=${encodeURIComponent('A4 ki')}`,
+    },
+    {
+      // A part of a name no slide has: every slide of the site is looked at (no word index).
+      name: 'search, no match (worst case)',
+      user: 'manager',
+      path: `/api/slides?limit=50&q=${encodeURIComponent('zz-nothing')}`,
+      informational: true,
     },
     {
       name: 'case filter',
@@ -313,7 +322,7 @@ async function measure(
   users: Users,
   combos: Combination[],
   requests: number,
-): Promise<{ name: string; p50: number; p95: number; p99: number; rows: number }[]> {
+): Promise<{ name: string; p50: number; p95: number; p99: number; rows: number; informational: boolean }[]> {
   const out = [];
   for (const c of combos) {
     const times: number[] = [];
@@ -341,11 +350,14 @@ async function measure(
       p95: quantile(times, 0.95),
       p99: quantile(times, 0.99),
       rows: Math.round(rows / (requests + 10)),
+      informational: c.informational ?? false,
     };
     console.log(
       `    ${c.name.padEnd(34)} p50 ${r.p50.toFixed(1).padStart(6)} ms  p95 ${r.p95.toFixed(1).padStart(6)} ms  p99 ${r.p99
         .toFixed(1)
-        .padStart(6)} ms  ${r.rows} rows/page ${r.p99 <= TARGET_P99_MS ? '' : ' <- over target'}`,
+        .padStart(
+          6,
+        )} ms  ${r.rows} rows/page ${r.p99 <= TARGET_P99_MS ? '' : r.informational ? ' (worst case, not held to the target)' : ' <- over target'}`,
     );
     out.push(r);
   }
@@ -429,7 +441,7 @@ async function main(): Promise<number> {
   const results: { engine: string; rows: Awaited<ReturnType<typeof measure>> }[] = [];
 
   if (values.only !== 'postgres') {
-    const dir = path.join(BENCH_DIR, 'library', `sqlite-${nSlides}-${nCases}`);
+    const dir = path.join(BENCH_DIR, 'library', `sqlite-v2-${nSlides}-${nCases}`);
     const ready = path.join(dir, 'READY.json');
     let users: Users;
     if (existsSync(ready)) {
@@ -484,9 +496,10 @@ async function main(): Promise<number> {
     `\nlibrary bench: ${nSlides.toLocaleString('en')} slides, ${nCases.toLocaleString('en')} cases`,
   );
   for (const r of results) {
-    const worst = r.rows.reduce((a, b) => (b.p99 > a.p99 ? b : a));
-    const all = r.rows.map((x) => x.p50);
-    const ok = r.rows.every((x) => x.p99 <= TARGET_P99_MS);
+    const held = r.rows.filter((x) => !x.informational);
+    const worst = held.reduce((a, b) => (b.p99 > a.p99 ? b : a));
+    const all = held.map((x) => x.p50);
+    const ok = held.every((x) => x.p99 <= TARGET_P99_MS);
     pass &&= ok;
     console.log(
       `  ${r.engine.padEnd(10)} median of p50s ${quantile(all, 0.5).toFixed(1)} ms, worst p99 ${worst.p99.toFixed(1)} ms (${worst.name}): ${ok ? 'PASS' : 'FAIL'} (target p99 ≤ ${TARGET_P99_MS} ms)`,
