@@ -20,6 +20,9 @@ commands:
                              match, 1 any changed, missing or extra file; slides stored before
                              checksums were kept show UNCHECKED and fail only with --strict; an
                              unknown id is exit 2
+  export <id> --format dicom --out DIR [--data DIR]
+                             write a stored slide as a DICOM WSI series (one instance per level,
+                             the stored JPEG tiles unchanged; label and overview instances)
   serve [--port N] [--host H] [--data DIR] [--workers N]
                              start the server (the same as npm start)
   worker [--data DIR] [--concurrency N]
@@ -218,6 +221,22 @@ async function cmdVerifyArgs(args: string[]): Promise<number> {
   });
 }
 
+async function cmdExport(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    data: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+  });
+  if (positionals.length !== 1) throw new UsageError('export takes one slide id');
+  if (values.format !== 'dicom')
+    throw new UsageError(`Expected dicom for --format but received ${JSON.stringify(values.format ?? '')}`);
+  if (!values.out) throw new UsageError('export needs --out DIR');
+  const config = loadConfig({ dataDir: values.data });
+  const { createStore } = await import('../tiles/index.ts');
+  const { cmdExportDicom } = await import('./cli-export.ts');
+  return cmdExportDicom(config, createStore(storeSpec(config)), positionals[0]!, values.out);
+}
+
 async function cmdServe(args: string[]): Promise<number> {
   const { values } = parse(args, {
     port: { type: 'string' },
@@ -320,6 +339,8 @@ async function main(argv: string[]): Promise<number> {
         return await cmdInfo(rest);
       case 'verify':
         return await cmdVerifyArgs(rest);
+      case 'export':
+        return await cmdExport(rest);
       case 'serve':
         return await cmdServe(rest);
       case 'worker':

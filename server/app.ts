@@ -19,6 +19,7 @@ import { firstAdminCommand } from './auth/setup.ts';
 import type { Principal } from './auth/auth.ts';
 import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
+import { exportRouter } from './http/export.ts';
 import { IngestQueue, type IngestQueueOptions, type JobQueue, type StoredJob } from './jobs/ingest-queue.ts';
 import { RedisIngestQueue } from './jobs/redis-queue.ts';
 import { reconcileStore } from './jobs/reconcile.ts';
@@ -220,6 +221,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use(requireSignIn);
   app.use(sameOriginWrites());
   app.use(tilesRouter(ctx, ctx.tiles));
+  app.use('/api', exportRouter(ctx));
   app.use('/api', accountsRouter(ctx));
   app.use('/api', apiRouter(ctx));
   app.use('/api', annotationsRouter(ctx));
