@@ -51,6 +51,12 @@ beforeAll(async () => {
       { slide_id: SLIDE, site_id: 'north', name: 'north upload', created_at: now, uploaded_by: ids['ann']! },
       { slide_id: SLIDE, site_id: 'south', name: 'south upload', created_at: now, uploaded_by: ids['bob']! },
     ])
+    // slideRow() made north's row already: these say who uploaded each.
+    .onConflict((oc) =>
+      oc
+        .columns(['slide_id', 'site_id'])
+        .doUpdateSet((eb) => ({ uploaded_by: eb.ref('excluded.uploaded_by') })),
+    )
     .execute();
 });
 

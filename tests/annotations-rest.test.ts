@@ -78,6 +78,8 @@ beforeAll(async () => {
       created_at: new Date().toISOString(),
       uploaded_by: ids['ann']!,
     })
+    // slideRow() made the site's row already: this one says who uploaded it.
+    .onConflict((oc) => oc.columns(['slide_id', 'site_id']).doUpdateSet({ uploaded_by: ids['ann']! }))
     .execute();
   // North shares the slide with bob (south) to view.
   const share = await api('ann', `/api/slides/${SLIDE}/shares`, {
