@@ -275,16 +275,12 @@ function imageAttributes(s: SeriesContext, p: ImagePlan): Dataset {
     OpticalPathIdentificationSequence: [{ OpticalPathIdentifier: '1' }],
   };
   if (p.comment) ds.ImageComments = p.comment;
-  {
-    const [mx, my] = p.mpp;
-    // PixelSpacing is row spacing (vertical) then column spacing, in mm.
-    shared.PixelMeasuresSequence = [
-      { PixelSpacing: [my / 1000, mx / 1000].map(round), SliceThickness: 0.001 },
-    ];
-    ds.ImagedVolumeWidth = round((p.width * mx) / 1000);
-    ds.ImagedVolumeHeight = round((p.height * my) / 1000);
-    ds.ImagedVolumeDepth = 0.001;
-  }
+  const [mx, my] = p.mpp;
+  // PixelSpacing is row spacing (vertical) then column spacing, in mm.
+  shared.PixelMeasuresSequence = [{ PixelSpacing: [my / 1000, mx / 1000].map(round), SliceThickness: 0.001 }];
+  ds.ImagedVolumeWidth = round((p.width * mx) / 1000);
+  ds.ImagedVolumeHeight = round((p.height * my) / 1000);
+  ds.ImagedVolumeDepth = 0.001;
   ds.SharedFunctionalGroupsSequence = [shared];
   return ds;
 }
