@@ -3,7 +3,9 @@
  * killed at the end. Missing, the tests that need it skip with a message, and fail under CI=true.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../../scripts/bench/tiles/children.ts';
+
+export { freePort };
 
 export const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
 
@@ -14,16 +16,6 @@ export function requireRedis(what = 'these tests'): boolean {
   console.warn(`skipping ${what}: no redis-server on PATH (apt-get install redis-server)`);
   return false;
 }
-
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 
 export interface RedisServer {
   port: number;

@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../scripts/bench/tiles/children.ts';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -19,16 +19,6 @@ function binDir(): string {
     'PostgreSQL server not found under /usr/lib/postgresql (Debian package postgresql): needed by npm run test:postgres',
   );
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
 
 export default async function setup(): Promise<() => void> {
   const bin = binDir();
