@@ -1,48 +1,33 @@
 import { createRequire } from 'node:module';
-import sharp from 'sharp';
-import type { Manifest } from '../../protocol/index.ts';
 import { SlideError } from '../errors.ts';
 import { StoredSlide } from '../serve/stored-slide.ts';
 import { SLIDE_FILE, type SlideStore, readStoredFile } from '../store/types.ts';
-import { type JpegFrameInfo, jpegFrameInfo } from './jpeg-frame.ts';
+import {
+  type Dataset,
+  type DicomExportOptions,
+  JPEG_BASELINE,
+  type SeriesContext,
+  type SeriesInstance,
+  associatedPlan,
+  checkBaseline,
+  instanceDataset,
+  levelPlan,
+  seriesContext,
+  seriesInstances,
+  toArrayBuffer,
+} from './dicom-attributes.ts';
+import { jpegFrameInfo } from './jpeg-frame.ts';
 import { stableUid } from './uids.ts';
 
-/** VL Whole Slide Microscopy Image Storage. */
-export const WSI_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.77.1.6';
-/** JPEG Baseline (Process 1). */
-export const JPEG_BASELINE = '1.2.840.10008.1.2.4.50';
+export {
+  JPEG_BASELINE,
+  WSI_SOP_CLASS,
+  type DicomExportOptions,
+  type DicomSubject,
+} from './dicom-attributes.ts';
+
 const IMPLEMENTATION_CLASS_UID = stableUid('tessera', 'implementation-class');
 const IMPLEMENTATION_VERSION = 'TESSERA_01';
-
-/** Who and what the slide belongs to, as the export states it (already de-identified if it must be). */
-export interface DicomSubject {
-  /** Patient's Name and Patient ID (the study code of a de-identified share). Empty = unknown. */
-  patientName: string;
-  patientId: string;
-  /** Accession Number (at most 16 characters; longer values are left out). */
-  accessionNumber?: string;
-  /** Study ID (at most 16 characters). */
-  studyId?: string;
-  /** When the study began (an ISO date or date-time); left empty when absent. */
-  studyDate?: string;
-  studyDescription?: string;
-  /** The slide's Container Identifier and Specimen Identifier (its name, or the study code). */
-  containerId: string;
-}
-
-export interface DicomExportOptions {
-  subject: DicomSubject;
-  /**
-   * Basic Application Level Confidentiality Profile (PS3.15 E.1): no label or overview instances, no
-   * dates (type 1 dates get a dummy), Patient Identity Removed, and UIDs unrelated to the identified
-   * export's.
-   */
-  deidentified: boolean;
-  /** Mixed into every UID hash (a de-identified share's UIDs differ per study code). */
-  uidSalt?: string;
-  /** Software Versions (0018,1020). */
-  softwareVersion?: string;
-}
 
 /** One exported instance: a Part 10 file. */
 export interface DicomInstanceFile {
@@ -66,238 +51,6 @@ interface DcmjsData {
 // dcmjs ships no type declarations: the few calls used here are typed above.
 const dcmjs = createRequire(import.meta.url)('dcmjs') as { data: DcmjsData };
 
-type Dataset = Record<string, unknown>;
-
-const code = (value: string, scheme: string, meaning: string): Dataset => ({
-  CodeValue: value,
-  CodingSchemeDesignator: scheme,
-  CodeMeaning: meaning,
-});
-
-let srgbProfile: Promise<Buffer> | null = null;
-/** libvips' built-in sRGB profile: the Optical Path's ICC Profile for colour images. */
-function srgbIcc(): Promise<Buffer> {
-  srgbProfile ??= (async () => {
-    const jpg = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#fff' } })
-      .jpeg()
-      .withIccProfile('srgb')
-      .toBuffer();
-    const icc = (await sharp(jpg).metadata()).icc;
-    if (!icc) throw new Error('libvips gave no sRGB profile');
-    return icc;
-  })();
-  return srgbProfile;
-}
-
-/** DICOM DA and TM from an ISO date or date-time (UTC); empty strings when absent or unparsable. */
-function dicomDateTime(iso: string | undefined): { date: string; time: string } {
-  if (!iso) return { date: '', time: '' };
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2}):(\d{2}))?/.exec(iso);
-  if (!m) return { date: '', time: '' };
-  if (iso.length > 10) {
-    const d = new Date(iso);
-    if (!Number.isNaN(d.getTime())) {
-      const s = d.toISOString();
-      return { date: s.slice(0, 10).replace(/-/g, ''), time: s.slice(11, 19).replace(/:/g, '') };
-    }
-  }
-  return { date: `${m[1]}${m[2]}${m[3]}`, time: m[4] ? `${m[4]}${m[5]}${m[6]}` : '' };
-}
-
-/** Trim to a VR's maximum length (SH 16, LO 64, PN 64 per component group). */
-const fit = (s: string | undefined, max: number): string => (s ?? '').slice(0, max);
-
-/** The parts of every instance of the series that do not depend on the image. */
-interface SeriesContext {
-  manifest: Manifest;
-  opts: DicomExportOptions;
-  uid: (role: string) => string;
-  icc: Buffer;
-  /** Content / acquisition date and time of every instance. */
-  when: { date: string; time: string };
-}
-
-function commonAttributes(s: SeriesContext, instanceNumber: number, role: string): Dataset {
-  const { subject, deidentified } = s.opts;
-  const study = deidentified ? { date: '', time: '' } : dicomDateTime(subject.studyDate);
-  const accession =
-    subject.accessionNumber && subject.accessionNumber.length <= 16 ? subject.accessionNumber : '';
-  const ds: Dataset = {
-    SpecificCharacterSet: 'ISO_IR 192',
-    SOPClassUID: WSI_SOP_CLASS,
-    SOPInstanceUID: s.uid(`instance:${role}`),
-    InstanceCreationDate: s.when.date,
-    InstanceCreationTime: s.when.time,
-    // Patient
-    PatientName: fit(subject.patientName, 64),
-    PatientID: fit(subject.patientId, 64),
-    PatientBirthDate: '',
-    PatientSex: '',
-    // General Study
-    StudyInstanceUID: s.uid('study'),
-    StudyDate: study.date,
-    StudyTime: study.time,
-    ReferringPhysicianName: '',
-    StudyID: deidentified ? '' : fit(subject.studyId, 16),
-    AccessionNumber: deidentified ? '' : accession,
-    // General Series, Whole Slide Microscopy Series
-    Modality: 'SM',
-    SeriesInstanceUID: s.uid('series'),
-    SeriesNumber: 1,
-    // Frame of Reference
-    FrameOfReferenceUID: s.uid('frame-of-reference'),
-    PositionReferenceIndicator: 'SLIDE_CORNER',
-    // General Equipment, Enhanced General Equipment
-    Manufacturer: 'Tessera',
-    ManufacturerModelName: 'Tessera DICOM export',
-    DeviceSerialNumber: 'TESSERA',
-    SoftwareVersions: s.opts.softwareVersion ?? '0',
-    // General Image, Multi-frame Functional Groups
-    InstanceNumber: instanceNumber,
-    ContentDate: s.when.date,
-    ContentTime: s.when.time,
-    AcquisitionDateTime: `${s.when.date}${s.when.time}`,
-    // Specimen
-    ContainerIdentifier: fit(subject.containerId, 64) || 'UNKNOWN',
-    IssuerOfTheContainerIdentifierSequence: [],
-    ContainerTypeCodeSequence: [code('433466003', 'SCT', 'Microscope slide')],
-    SpecimenDescriptionSequence: [
-      {
-        SpecimenIdentifier: fit(subject.containerId, 64) || 'UNKNOWN',
-        SpecimenUID: s.uid('specimen'),
-        IssuerOfTheSpecimenIdentifierSequence: [],
-        SpecimenPreparationSequence: [],
-      },
-    ],
-    AcquisitionContextSequence: [],
-  };
-  if (deidentified) {
-    ds.PatientIdentityRemoved = 'YES';
-    ds.DeidentificationMethod = 'Basic Application Level Confidentiality Profile';
-    ds.DeidentificationMethodCodeSequence = [
-      code('113100', 'DCM', 'Basic Application Confidentiality Profile'),
-    ];
-    ds.LongitudinalTemporalInformationModified = 'REMOVED';
-  } else if (subject.studyDescription) {
-    ds.StudyDescription = fit(subject.studyDescription, 64);
-  }
-  return ds;
-}
-
-/** A TILED_FULL image: one instance of the series, its frames in row-major order. */
-interface ImagePlan {
-  role: string;
-  kind: DicomInstanceFile['kind'];
-  imageType: string[];
-  width: number;
-  height: number;
-  tileWidth: number;
-  tileHeight: number;
-  /** µm per pixel of this image. */
-  mpp: [number, number];
-  info: JpegFrameInfo;
-  frames: Buffer[];
-  burnedIn: boolean;
-  comment?: string;
-}
-
-function imageAttributes(s: SeriesContext, p: ImagePlan): Dataset {
-  const spp = p.info.components;
-  const colour = spp === 3;
-  const raw = p.width * p.height * spp;
-  const coded = p.frames.reduce((n, f) => n + f.length, 0);
-  const ds: Dataset = {
-    ImageType: p.imageType,
-    // Image Pixel
-    SamplesPerPixel: spp,
-    PhotometricInterpretation: p.info.photometric,
-    Rows: p.tileHeight,
-    Columns: p.tileWidth,
-    BitsAllocated: 8,
-    BitsStored: 8,
-    HighBit: 7,
-    PixelRepresentation: 0,
-    NumberOfFrames: p.frames.length,
-    // Whole Slide Microscopy Image
-    TotalPixelMatrixColumns: p.width,
-    TotalPixelMatrixRows: p.height,
-    TotalPixelMatrixFocalPlanes: 1,
-    TotalPixelMatrixOriginSequence: [
-      { XOffsetInSlideCoordinateSystem: 0, YOffsetInSlideCoordinateSystem: 0 },
-    ],
-    ImageOrientationSlide: [0, -1, 0, -1, 0, 0],
-    DimensionOrganizationType: 'TILED_FULL',
-    VolumetricProperties: 'VOLUME',
-    SpecimenLabelInImage: p.burnedIn ? 'YES' : 'NO',
-    BurnedInAnnotation: p.burnedIn ? 'YES' : 'NO',
-    FocusMethod: 'AUTO',
-    ExtendedDepthOfField: 'NO',
-    LossyImageCompression: '01',
-    LossyImageCompressionRatio: [Number((raw / Math.max(1, coded)).toFixed(2))],
-    LossyImageCompressionMethod: ['ISO_10918_1'],
-    // Multi-frame Dimension
-    DimensionOrganizationSequence: [{ DimensionOrganizationUID: s.uid(`dimensions:${p.role}`) }],
-    DimensionIndexSequence: [
-      {
-        DimensionOrganizationUID: s.uid(`dimensions:${p.role}`),
-        DimensionIndexPointer: '0048021E',
-        FunctionalGroupPointer: '0048021A',
-        DimensionDescriptionLabel: 'Column Position',
-      },
-      {
-        DimensionOrganizationUID: s.uid(`dimensions:${p.role}`),
-        DimensionIndexPointer: '0048021F',
-        FunctionalGroupPointer: '0048021A',
-        DimensionDescriptionLabel: 'Row Position',
-      },
-    ],
-    // Optical Path
-    NumberOfOpticalPaths: 1,
-    OpticalPathSequence: [
-      {
-        OpticalPathIdentifier: '1',
-        IlluminationTypeCodeSequence: [code('111744', 'DCM', 'Brightfield illumination')],
-        IlluminationColorCodeSequence: [code('414298005', 'SCT', 'Full Spectrum')],
-        ...(colour ? { ICCProfile: toArrayBuffer(s.icc), ColorSpace: 'SRGB' } : {}),
-        ...(s.manifest.objectivePower ? { ObjectiveLensPower: s.manifest.objectivePower } : {}),
-      },
-    ],
-  };
-  if (p.kind === 'LABEL') {
-    // Slide Label module: what the label says is in its pixels only; nothing read from it is kept.
-    ds.LabelText = '';
-    ds.BarcodeValue = '';
-  }
-  if (colour) ds.PlanarConfiguration = 0;
-  else ds.PresentationLUTShape = 'IDENTITY';
-  const shared: Dataset = {
-    WholeSlideMicroscopyImageFrameTypeSequence: [{ FrameType: p.imageType }],
-    OpticalPathIdentificationSequence: [{ OpticalPathIdentifier: '1' }],
-  };
-  if (p.comment) ds.ImageComments = p.comment;
-  const [mx, my] = p.mpp;
-  // PixelSpacing is row spacing (vertical) then column spacing, in mm.
-  shared.PixelMeasuresSequence = [{ PixelSpacing: [my / 1000, mx / 1000].map(round), SliceThickness: 0.001 }];
-  ds.ImagedVolumeWidth = round((p.width * mx) / 1000);
-  ds.ImagedVolumeHeight = round((p.height * my) / 1000);
-  ds.ImagedVolumeDepth = 0.001;
-  ds.SharedFunctionalGroupsSequence = [shared];
-  return ds;
-}
-
-/** Decimal strings (DS) are at most 16 characters: as many significant digits as fit. */
-function round(v: number): number {
-  for (let p = 12; p > 1; p--) {
-    const r = Number(v.toPrecision(p));
-    if (String(r).length <= 16) return r;
-  }
-  return Number(v.toPrecision(1));
-}
-
-function toArrayBuffer(b: Uint8Array): ArrayBuffer {
-  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-}
-
 function writePart10(ds: Dataset, frames: Buffer[]): Buffer {
   const { DicomMetaDictionary: D, DicomDict } = dcmjs.data;
   const meta = {
@@ -318,16 +71,6 @@ function writePart10(ds: Dataset, frames: Buffer[]): Buffer {
   return Buffer.from(dict.write({ fragmentMultiframe: false }));
 }
 
-function checkBaseline(info: JpegFrameInfo | null, what: string): JpegFrameInfo {
-  if (!info || info.sof !== 0xc0 || info.bits !== 8 || (info.components !== 1 && info.components !== 3)) {
-    throw new SlideError(
-      'UNSUPPORTED_FORMAT',
-      `${what} is not a baseline 8-bit JPEG: it cannot go into a JPEG Baseline DICOM instance unchanged`,
-    );
-  }
-  return info;
-}
-
 /** Every stored tile of level k, row by row: frames exactly as stored (full tiles, edges padded). */
 async function levelFrames(slide: StoredSlide, k: number): Promise<Buffer[]> {
   const l = slide.manifest.levelInfo[k]!;
@@ -342,16 +85,50 @@ async function levelFrames(slide: StoredSlide, k: number): Promise<Buffer[]> {
   return frames;
 }
 
+const byteLength = (frames: Buffer[]): number => frames.reduce((n, f) => n + f.length, 0);
+
+/** One instance of the series as a Part 10 file; null when its stored image has gone. */
+async function exportInstance(
+  store: Pick<SlideStore, 'manifest' | 'open'>,
+  slide: StoredSlide,
+  s: SeriesContext,
+  inst: SeriesInstance,
+): Promise<DicomInstanceFile | null> {
+  const id = s.manifest.id;
+  let frames: Buffer[];
+  let ds: Dataset;
+  if (inst.kind === 'VOLUME') {
+    const k = inst.level!;
+    frames = await levelFrames(slide, k);
+    const info = checkBaseline(jpegFrameInfo(frames[0]!), `slide ${id} level ${k}`);
+    ds = instanceDataset(s, levelPlan(s.manifest, k, info, byteLength(frames)), inst.instanceNumber);
+  } else {
+    const jpeg = await readStoredFile(store, id, `${inst.associated!}.jpg`);
+    if (!jpeg) return null;
+    const info = checkBaseline(jpegFrameInfo(jpeg), `slide ${id} ${inst.associated!}.jpg`);
+    frames = [jpeg];
+    ds = instanceDataset(s, associatedPlan(inst.kind, info, jpeg.length), inst.instanceNumber);
+  }
+  return {
+    name: inst.fileName,
+    kind: inst.kind,
+    sopInstanceUid: ds.SOPInstanceUID as string,
+    data: writePart10(ds, frames),
+  };
+}
+
 /**
  * The slide as a VL Whole Slide Microscopy Image series: one TILED_FULL instance per stored level,
  * whose frames are the stored JPEG tiles (the level's tables spliced in, never decoded), then the
  * label and overview (macro) images as their own instances unless de-identified. Instances come one
- * at a time, so a caller can write or stream each before the next is read.
+ * at a time, so a caller can write or stream each before the next is read. `only` limits the series
+ * to the instances whose roles it names (`level:0`, `label`, …).
  */
 export async function* exportDicomSeries(
   store: Pick<SlideStore, 'manifest' | 'open'>,
   id: string,
   opts: DicomExportOptions,
+  only?: ReadonlySet<string>,
 ): AsyncGenerator<DicomInstanceFile> {
   const manifest = await store.manifest(id);
   if (!manifest) throw new SlideError('SLIDE_NOT_FOUND', `no slide ${id}`);
@@ -359,86 +136,13 @@ export async function* exportDicomSeries(
   if (!file) throw new SlideError('SLIDE_NOT_FOUND', `no slide ${id}`);
   const slide = await StoredSlide.open(file, manifest);
   try {
-    const salt = opts.deidentified ? `deidentified:${opts.uidSalt ?? ''}` : (opts.uidSalt ?? '');
-    const s: SeriesContext = {
-      manifest,
-      opts,
-      uid: (role) => stableUid('tessera-dicom-export', id, salt, role),
-      icc: await srgbIcc(),
-      when: opts.deidentified ? { date: '19000101', time: '000000' } : dicomDateTime(manifest.createdAt),
-    };
-    let n = 0;
-    for (let k = 0; k < manifest.levels; k++) {
-      const l = manifest.levelInfo[k]!;
-      const frames = await levelFrames(slide, k);
-      const info = checkBaseline(jpegFrameInfo(frames[0]!), `slide ${id} level ${k}`);
-      const scale = [manifest.width / l.width, manifest.height / l.height] as const;
-      // Pixel Spacing is type 1: a slide whose µm/px the source did not state gets a nominal 1 µm/px
-      // at full resolution, and says so in Image Comments.
-      const known = manifest.mppX !== null && manifest.mppY !== null;
-      const mpp: [number, number] = [(manifest.mppX ?? 1) * scale[0], (manifest.mppY ?? 1) * scale[1]];
-      const original = k === 0 && l.scanner === true;
-      const plan: ImagePlan = {
-        role: `level:${k}`,
-        kind: 'VOLUME',
-        imageType: original
-          ? ['ORIGINAL', 'PRIMARY', 'VOLUME', 'NONE']
-          : ['DERIVED', 'PRIMARY', 'VOLUME', k === 0 ? 'NONE' : 'RESAMPLED'],
-        width: l.width,
-        height: l.height,
-        tileWidth: manifest.tileSize,
-        tileHeight: manifest.tileSize,
-        mpp,
-        info,
-        frames,
-        burnedIn: false,
-        comment: known
-          ? undefined
-          : 'Pixel spacing unknown: the source states no microns per pixel; 1 micron per pixel at full resolution assumed',
-      };
-      yield instance(s, plan, ++n, `level-${k}.dcm`);
-    }
-    if (opts.deidentified) return;
-    for (const [name, kind] of [
-      ['label', 'LABEL'],
-      ['macro', 'OVERVIEW'],
-    ] as const) {
-      if (!manifest.associated.includes(name)) continue;
-      const jpeg = await readStoredFile(store, id, `${name}.jpg`);
-      if (!jpeg) continue;
-      const info = checkBaseline(jpegFrameInfo(jpeg), `slide ${id} ${name}.jpg`);
-      const plan: ImagePlan = {
-        role: kind.toLowerCase(),
-        kind,
-        imageType: ['ORIGINAL', 'PRIMARY', kind, 'NONE'],
-        width: info.width,
-        height: info.height,
-        tileWidth: info.width,
-        tileHeight: info.height,
-        mpp: associatedMpp(kind, info),
-        info,
-        frames: [jpeg],
-        burnedIn: true,
-      };
-      yield instance(s, plan, ++n, `${kind.toLowerCase()}.dcm`);
+    const s = await seriesContext(manifest, opts);
+    for (const inst of seriesInstances(manifest, opts.deidentified)) {
+      if (only && !only.has(inst.role)) continue;
+      const out = await exportInstance(store, slide, s, inst);
+      if (out) yield out;
     }
   } finally {
     await slide.close();
   }
-}
-
-/**
- * Pixel Spacing is required but no scanner states it for its label and overview cameras: estimated
- * from a standard 75 x 25 mm slide (the overview shows the whole slide lengthwise, the label its
- * 25 mm width).
- */
-function associatedMpp(kind: 'LABEL' | 'OVERVIEW', info: JpegFrameInfo): [number, number] {
-  const mm =
-    kind === 'OVERVIEW' ? 75 / Math.max(info.width, info.height) : 25 / Math.max(info.width, info.height);
-  return [mm * 1000, mm * 1000];
-}
-
-function instance(s: SeriesContext, p: ImagePlan, n: number, name: string): DicomInstanceFile {
-  const ds = { ...commonAttributes(s, n, p.role), ...imageAttributes(s, p) };
-  return { name, kind: p.kind, sopInstanceUid: ds.SOPInstanceUID as string, data: writePart10(ds, p.frames) };
 }

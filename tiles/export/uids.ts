@@ -9,3 +9,9 @@ export function stableUid(...parts: string[]): string {
   const h = createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 32);
   return `2.25.${BigInt(`0x${h}`).toString(10)}`;
 }
+
+/** The UIDs of one slide's series by role (`study`, `series`, `instance:level:0`, …). */
+export function slideUidMaker(slideId: string, deidentified: boolean, salt: string): (role: string) => string {
+  const s = deidentified ? `deidentified:${salt}` : salt;
+  return (role) => stableUid('tessera-dicom-export', slideId, s, role);
+}
