@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 
 /**
  * A DICOM UID that is the same on every export of the same slide: `2.25.` and the decimal value of
@@ -10,8 +10,51 @@ export function stableUid(...parts: string[]): string {
   return `2.25.${BigInt(`0x${h}`).toString(10)}`;
 }
 
-/** The UIDs of one slide's series by role (`study`, `series`, `instance:level:0`, …). */
+const SLIDE_ID = /^[0-9a-f]{32}$/;
+const UID_2_25 = /^2\.25\.(0|[1-9][0-9]{0,38})$/;
+
+/** The AES-128 key of one role: which UID of a series a 128-bit value stands for. */
+function roleKey(salt: string, role: string): Buffer {
+  return createHash('sha256').update(`tessera-dicom-uid\u0000${salt}\u0000${role}`).digest().subarray(0, 16);
+}
+
+/**
+ * The UIDs of one slide's series by role (`study`, `series`, `instance:level:0`, …), stable across
+ * exports and servers.
+ *
+ * Identified: the slide id (128 bits) encrypted with a key per role, so a UID in a request leads
+ * back to its slide with no lookup table (a DICOMweb path names only UIDs), and different roles give
+ * unrelated-looking UIDs. The key is no secret: the slide id is not one either (it is in every tile
+ * URL of whoever may see the slide).
+ *
+ * De-identified: a one-way hash of the slide id, the share's salt and the role, so nobody holding a
+ * de-identified series, even with its study code, can get from it to the slide or to the identified
+ * series' UIDs. The server finds these among the de-identified shares of the asking user.
+ */
 export function slideUidMaker(slideId: string, deidentified: boolean, salt: string): (role: string) => string {
-  const s = deidentified ? `deidentified:${salt}` : salt;
-  return (role) => stableUid('tessera-dicom-export', slideId, s, role);
+  if (deidentified || !SLIDE_ID.test(slideId)) {
+    const s = deidentified ? `deidentified:${salt}` : salt;
+    return (role) => stableUid('tessera-dicom-export', slideId, s, role);
+  }
+  const plain = Buffer.from(slideId, 'hex');
+  return (role) => {
+    const c = createCipheriv('aes-128-ecb', roleKey(salt, role), null).setAutoPadding(false);
+    const block = Buffer.concat([c.update(plain), c.final()]);
+    return `2.25.${BigInt(`0x${block.toString('hex')}`).toString(10)}`;
+  };
+}
+
+/**
+ * The slide whose identified series has `uid` in `role` (with `salt`, as made by slideUidMaker),
+ * or null when `uid` cannot be one. Any 128-bit value decodes to some id: the caller checks that
+ * the slide exists and may be seen.
+ */
+export function slideIdOfUid(uid: string, role: string, salt = ''): string | null {
+  const m = UID_2_25.exec(uid);
+  if (!m) return null;
+  const n = BigInt(m[1]!);
+  if (n >= 1n << 128n) return null;
+  const block = Buffer.from(n.toString(16).padStart(32, '0'), 'hex');
+  const d = createDecipheriv('aes-128-ecb', roleKey(salt, role), null).setAutoPadding(false);
+  return Buffer.concat([d.update(block), d.final()]).toString('hex');
 }
