@@ -9,6 +9,7 @@ import {
   parseIiif,
   parseRegion,
   parseSize,
+  servedSizes,
 } from './iiif.ts';
 import type { PyramidShape } from './plan.ts';
 
@@ -211,6 +212,71 @@ describe('iiifInfo', () => {
     expect(info.extraFeatures).toEqual(
       expect.arrayContaining(['sizeByW', 'sizeByH', 'sizeByWh', 'sizeByConfinedWh', 'sizeUpscaling']),
     );
+  });
+});
+
+describe('info.json sizes', () => {
+  /** A request for every listed size, as a client builds it from info.json: all must be accepted. */
+  function everySizeServed(sh: PyramidShape, limits: typeof DEFAULT_IIIF_LIMITS): void {
+    const sizes = servedSizes(sh, limits);
+    expect(sizes.length).toBeGreaterThan(0);
+    for (const z of sizes) {
+      const req = parseIiif(
+        'full',
+        `${z.width},${z.height}`,
+        '0',
+        'default.jpg',
+        sh.width,
+        sh.height,
+        limits,
+      );
+      expect([req.width, req.height]).toEqual([z.width, z.height]);
+    }
+  }
+
+  it('lists only the levels within maxWidth, maxHeight and maxArea', () => {
+    const big = shape(12_000, 9_000);
+    const limits = { ...DEFAULT_IIIF_LIMITS, maxWidth: 10_000, maxHeight: 10_000, maxArea: 30_000_000 };
+    const sizes = servedSizes(big, limits);
+    // Level 0 (12000 x 9000) is wider than maxWidth: a request for it would be refused.
+    expect(sizes).not.toContainEqual({ width: 12_000, height: 9_000 });
+    expect(() => parseSize('12000,9000', { x: 0, y: 0, width: 12_000, height: 9_000 }, limits)).toThrow(
+      /Expected a size within 10000x10000/,
+    );
+    expect(sizes.at(-1)).toEqual({ width: 6000, height: 4500 });
+    everySizeServed(big, limits);
+    const byArea = servedSizes(big, { ...limits, maxArea: 1_000_000 });
+    expect(Math.max(...byArea.map((z) => z.width * z.height))).toBeLessThanOrEqual(1_000_000);
+    expect(byArea.at(-1)).toEqual({ width: 750, height: 562 });
+  });
+
+  it('every listed size is accepted, for odd shapes and tight limits alike', () => {
+    for (const [w, h] of [
+      [W, H],
+      [1000, 777],
+      [100_000, 80_000],
+      [65_537, 300],
+      [1, 1],
+    ] as const)
+      for (const limits of [
+        DEFAULT_IIIF_LIMITS,
+        { ...DEFAULT_IIIF_LIMITS, maxWidth: 1000, maxHeight: 700, maxArea: 300_000 },
+        { ...DEFAULT_IIIF_LIMITS, maxWidth: 100, maxHeight: 100, maxArea: 5_000 },
+      ])
+        everySizeServed(shape(w, h), limits);
+  });
+
+  it('when even the smallest level is too large, the one size full/max gives', () => {
+    const limits = { ...DEFAULT_IIIF_LIMITS, maxWidth: 100, maxHeight: 100, maxArea: 10_000 };
+    // The smallest stored level of 2220 x 2967 is 138 x 185.
+    expect(servedSizes(shape(), limits)).toEqual([parseSize('max', full, limits)]);
+    expect(servedSizes(shape(), limits)).toEqual([{ width: 74, height: 100 }]);
+  });
+
+  it('leaves out levels whose read is above maxReadArea', () => {
+    const sizes = servedSizes(shape(), DEFAULT_IIIF_LIMITS, 1_000_000);
+    expect(sizes.at(-1)).toEqual({ width: 555, height: 741 });
+    expect(iiifInfo(shape(), 'https://example.org/x', DEFAULT_IIIF_LIMITS, 1_000_000).sizes).toEqual(sizes);
   });
 });
 

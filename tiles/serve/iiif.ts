@@ -251,6 +251,36 @@ export function parseQualityFormat(qf: string): { quality: 'color' | 'gray'; for
 }
 
 /**
+ * The whole-image sizes to list in info.json, smallest first: the stored levels that a `full/w,h`
+ * request gets within the limits (level 0 of a large slide is above them). When even the smallest
+ * level is too large for the limits, the one size `full/max` gives, so a client is never offered a
+ * size it would be refused, nor left without one.
+ */
+export function servedSizes(
+  m: PyramidShape,
+  limits: IiifLimits = DEFAULT_IIIF_LIMITS,
+  maxReadArea = Number.POSITIVE_INFINITY,
+): { width: number; height: number }[] {
+  const full = { x: 0, y: 0, width: m.width, height: m.height };
+  // A level's own size is read from that level: its area is what the request decodes.
+  const sizes = m.levelInfo
+    .map((l) => ({ width: l.width, height: l.height }))
+    .filter((s) => s.width * s.height <= maxReadArea && fits(`${s.width},${s.height}`, full, limits))
+    .reverse();
+  return sizes.length > 0 ? sizes : [parseSize('max', full, limits)];
+}
+
+/** Whether a size parameter is accepted for `region` (the same check a request goes through). */
+function fits(size: string, region: Rect, limits: IiifLimits): boolean {
+  try {
+    parseSize(size, region, limits);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The IIIF Image API 3.0 image information (info.json) of a slide. `id` is the image's base URL as
  * the client reached it (or as configured), never derived from where the slide is stored.
  */
@@ -258,6 +288,7 @@ export function iiifInfo(
   m: PyramidShape,
   id: string,
   limits: IiifLimits = DEFAULT_IIIF_LIMITS,
+  maxReadArea = Number.POSITIVE_INFINITY,
 ): Record<string, unknown> {
   return {
     '@context': 'http://iiif.io/api/image/3/context.json',
@@ -271,14 +302,7 @@ export function iiifInfo(
     maxHeight: limits.maxHeight,
     maxArea: limits.maxArea,
     tiles: [{ width: m.tileSize, height: m.tileSize, scaleFactors: m.levelInfo.map((_, k) => 2 ** k) }],
-    // Only sizes a request can get: level 0 of a large slide is above the output limits.
-    sizes: m.levelInfo
-      .filter(
-        (l) =>
-          l.width <= limits.maxWidth && l.height <= limits.maxHeight && l.width * l.height <= limits.maxArea,
-      )
-      .map((l) => ({ width: l.width, height: l.height }))
-      .reverse(),
+    sizes: servedSizes(m, limits, maxReadArea),
     extraFormats: ['png', 'webp'],
     extraQualities: ['color', 'gray'],
     extraFeatures: [

@@ -25,6 +25,7 @@ export { dziDescriptor, dziPlan } from './dzi.ts';
 export {
   parseIiif,
   iiifInfo,
+  servedSizes,
   iiifPlan,
   checkIiifRead,
   DEFAULT_IIIF_LIMITS,
@@ -33,5 +34,14 @@ export {
   type IiifRequest,
   type IiifFormat,
 } from './iiif.ts';
+export {
+  presentationManifest,
+  presentationCanvas,
+  presentationThumbnail,
+  PRESENTATION_CONTEXT,
+  PHYSDIM_PROFILE,
+  type PresentationSlide,
+  type PresentationManifestInput,
+} from './iiif-presentation.ts';
 export type { TilePlan, StoredPlan, RenderPlan, Rect, PyramidShape } from './plan.ts';
 export { ByteLru, Flights } from './cache.ts';

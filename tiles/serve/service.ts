@@ -172,7 +172,7 @@ export class TileService {
   /** IIIF image information (info.json) with `baseUrl` as its id, or null for an unknown slide. */
   async iiifInfo(id: string, baseUrl: string): Promise<Record<string, unknown> | null> {
     const m = await this.manifest(id);
-    return m ? iiifInfo(m, baseUrl, this.limits) : null;
+    return m ? iiifInfo(m, baseUrl, this.limits, this.maxReadArea) : null;
   }
 
   /**
