@@ -20,6 +20,7 @@ import type { Principal } from './auth/auth.ts';
 import { HttpError, errorHandler, notFound } from './http/errors.ts';
 import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
 import { exportRouter } from './http/export.ts';
+import { dicomwebRouter } from './http/dicomweb.ts';
 import { IngestQueue, type IngestQueueOptions, type JobQueue, type StoredJob } from './jobs/ingest-queue.ts';
 import { RedisIngestQueue } from './jobs/redis-queue.ts';
 import { reconcileStore } from './jobs/reconcile.ts';
@@ -222,6 +223,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use(sameOriginWrites());
   app.use(tilesRouter(ctx, ctx.tiles));
   app.use('/api', exportRouter(ctx));
+  app.use('/dicomweb', dicomwebRouter(ctx));
   app.use('/api', accountsRouter(ctx));
   app.use('/api', apiRouter(ctx));
   app.use('/api', annotationsRouter(ctx));
