@@ -49,8 +49,17 @@ const ConfigSchema = z.object({
     .min(0)
     .default(6 * 3600),
   sharpConcurrency: z.coerce.number().int().min(1).max(64).default(Math.max(2, os.availableParallelism())),
-  /** Comma-separated origins allowed by CORS; empty = CORS off. */
-  corsOrigins: z.string().default(''),
+  /**
+   * Comma-separated origins the API answers cross-origin; empty = none. Deep Zoom and IIIF routes
+   * answer every origin whatever this says; `*` is refused, as the API must name its origins.
+   */
+  corsOrigins: z
+    .string()
+    .default('')
+    .refine(
+      (v) => !v.split(',').some((o) => o.trim() === '*'),
+      "'*' is not allowed: Deep Zoom and IIIF routes answer every origin already; list the origins the API should answer",
+    ),
   /** Public base URL (for IIIF ids) when behind a proxy; empty = from the request. */
   publicUrl: z.string().default(''),
   /** Bytes of rendered tiles / images kept in memory (MiB). */

@@ -26,8 +26,11 @@ let server: Server;
 let base = '';
 const ids: Record<string, string> = {};
 
-async function start(corsOrigins: string): Promise<{ ctx: ServerContext; server: Server; base: string }> {
-  const config = loadConfig({ dataDir, port: 0, host: '127.0.0.1', corsOrigins }, {});
+async function start(
+  corsOrigins: string,
+  more: Record<string, string | number> = {},
+): Promise<{ ctx: ServerContext; server: Server; base: string }> {
+  const config = loadConfig({ dataDir, port: 0, host: '127.0.0.1', corsOrigins, ...more }, {});
   const c = await createServerContext(config, () => {});
   const s = createServer(createHandler(c, createApp(c)));
   s.listen(0, '127.0.0.1');
@@ -195,6 +198,57 @@ describe.skipIf(!have)('IIIF Image API 3', () => {
     expect(res.headers.get('etag')).toBeTruthy();
   });
 
+  /** Each size info.json lists, fetched as `full/w,h`: 200 and an image of exactly that size. */
+  async function fetchEverySize(b: string, id: string): Promise<{ width: number; height: number }[]> {
+    const info = (await (await fetch(`${b}/iiif/3/${id}/info.json`)).json()) as {
+      sizes: { width: number; height: number }[];
+    };
+    expect(info.sizes.length).toBeGreaterThan(0);
+    for (const z of info.sizes) {
+      const res = await fetch(`${b}/iiif/3/${id}/full/${z.width},${z.height}/0/default.jpg`);
+      expect(res.status, `${z.width},${z.height}`).toBe(200);
+      const m = await sharp(Buffer.from(await res.arrayBuffer())).metadata();
+      expect([m.width, m.height]).toEqual([z.width, z.height]);
+    }
+    return info.sizes;
+  }
+
+  it('every size info.json lists is served at exactly that size', async () => {
+    const sizes = await fetchEverySize(base, ids[CMU]!);
+    expect(sizes.at(-1)).toEqual({ width: 2220, height: 2967 });
+  });
+
+  it('with limits below the slide, sizes lists only what is served (level 0 and 1 would be 400)', async () => {
+    const tight = await start('', { iiifMaxWidth: 1500, iiifMaxHeight: 1500, iiifMaxArea: 1_000_000 });
+    try {
+      const sizes = await fetchEverySize(tight.base, ids[CMU]!);
+      expect(sizes.at(-1)).toEqual({ width: 555, height: 741 });
+      for (const z of ['2220,2967', '1110,1483']) {
+        const res = await fetch(`${tight.base}/iiif/3/${ids[CMU]}/full/${z}/0/default.jpg`);
+        expect(res.status, z).toBe(400);
+      }
+    } finally {
+      await new Promise((r) => tight.server.close(r));
+      await tight.ctx.tiles.close();
+      await tight.ctx.db.destroy();
+    }
+  });
+
+  it.each([
+    'abc',
+    'ABCDEF0123456789ABCDEF0123456789',
+    '0123456789abcdef0123456789abcde',
+    `${'a'.repeat(32)}x`,
+    'cases',
+  ])('a malformed identifier is 404, as for an unknown image: %s', async (bad) => {
+    for (const p of [`/iiif/3/${bad}/info.json`, `/iiif/3/${bad}/full/max/0/default.jpg`, `/iiif/3/${bad}`]) {
+      const res = await get(p, { redirect: 'manual' });
+      expect(res.status, p).toBe(404);
+      expect(await errorCode(res), p).toBe('SLIDE_NOT_FOUND');
+    }
+    expect((await get(`/iiif/3/${bad}/manifest.json`)).status).toBe(404);
+  });
+
   it('a request aligned with a stored tile is the same bytes as the Deep Zoom tile', async () => {
     const iiif = Buffer.from(
       await (await get(`/iiif/3/${ids[CMU]}/240,480,240,240/240,240/0/default.jpg`)).arrayBuffer(),
@@ -264,26 +318,96 @@ describe('no request reaches a path outside the store', () => {
 });
 
 describe.skipIf(!have)('CORS', () => {
-  it('is off by default', async () => {
-    const res = await get(`/slides/${ids[CMU]}.dzi`, { headers: { Origin: 'http://viewer.example' } });
-    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  const ORIGIN = { Origin: 'http://viewer.example' };
+  /** Deep Zoom and IIIF: descriptor, tiles (fast path and Express), info.json, images, manifest. */
+  const imageRoutes = (): string[] => [
+    `/slides/${ids[CMU]}.dzi`,
+    `/slides/${ids[CMU]}_files/12/0_0.jpeg`,
+    `/iiif/3/${ids[CMU]}/info.json`,
+    `/iiif/3/${ids[CMU]}/0,0,240,240/240,/0/default.jpg`,
+    `/iiif/3/${ids[CMU]}/manifest.json`,
+  ];
+  const apiRoutes = (): string[] => [
+    '/api/slides',
+    `/api/slides/${ids[CMU]}`,
+    `/api/slides/${ids[CMU]}/thumbnail?max=64`,
+    `/api/slides/${ids[CMU]}/associated/label`,
+    '/api/auth/state',
+    '/api/config',
+  ];
+
+  it('Deep Zoom and IIIF routes answer any origin with *, without configuration; the API does not', async () => {
+    for (const p of imageRoutes()) {
+      const res = await get(p, { headers: ORIGIN });
+      expect(res.status, p).toBe(200);
+      expect(res.headers.get('access-control-allow-origin'), p).toBe('*');
+      expect(res.headers.get('access-control-allow-credentials'), p).toBeNull();
+      expect(res.headers.get('access-control-expose-headers'), p).toMatch(/ETag/);
+    }
+    // Errors too, so a viewer elsewhere can read why.
+    const missing = await get(`/iiif/3/${'0'.repeat(32)}/info.json`, { headers: ORIGIN });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('access-control-allow-origin')).toBe('*');
+    for (const p of apiRoutes()) {
+      const res = await get(p, { headers: ORIGIN });
+      expect(res.headers.get('access-control-allow-origin'), p).toBeNull();
+    }
   });
-  it('answers configured origins, tiles included', async () => {
-    const other = await start('http://viewer.example');
+
+  it('a preflight for a bearer-token request to an image route is allowed, without signing in', async () => {
+    for (const p of imageRoutes()) {
+      const res = await globalThis.fetch(`${base}${p}`, {
+        method: 'OPTIONS',
+        headers: {
+          ...ORIGIN,
+          'Access-Control-Request-Method': 'GET',
+          'Access-Control-Request-Headers': 'authorization',
+        },
+      });
+      expect(res.status, p).toBe(204);
+      expect(res.headers.get('access-control-allow-origin'), p).toBe('*');
+      expect(res.headers.get('access-control-allow-methods'), p).toMatch(/\bGET\b/);
+      // A `*` in Allow-Headers would not cover Authorization: it must be named.
+      expect(res.headers.get('access-control-allow-headers')?.toLowerCase(), p).toMatch(/\bauthorization\b/);
+    }
+    // An API preflight from an origin nobody configured is not allowed.
+    const api = await globalThis.fetch(`${base}/api/slides`, {
+      method: 'OPTIONS',
+      headers: { ...ORIGIN, 'Access-Control-Request-Method': 'GET' },
+    });
+    expect(api.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('configured origins are named on the API (never *); image routes stay * for every origin', async () => {
+    const other = await start('http://viewer.example, http://lims.example');
     try {
-      const res = await fetch(`${other.base}/slides/${ids[CMU]}_files/0/0_0.jpeg`, {
-        headers: { Origin: 'http://viewer.example' },
+      for (const p of apiRoutes()) {
+        const res = await fetch(`${other.base}${p}`, { headers: ORIGIN });
+        expect(res.headers.get('access-control-allow-origin'), p).toBe('http://viewer.example');
+        expect(res.headers.get('vary'), p).toMatch(/Origin/);
+        const no = await fetch(`${other.base}${p}`, { headers: { Origin: 'http://evil.example' } });
+        expect(no.headers.get('access-control-allow-origin'), p).toBeNull();
+      }
+      const pre = await globalThis.fetch(`${other.base}/api/slides`, {
+        method: 'OPTIONS',
+        headers: { ...ORIGIN, 'Access-Control-Request-Method': 'GET' },
       });
-      expect(res.status).toBe(200);
-      expect(res.headers.get('access-control-allow-origin')).toBe('http://viewer.example');
-      const no = await fetch(`${other.base}/slides/${ids[CMU]}.dzi`, {
-        headers: { Origin: 'http://evil.example' },
-      });
-      expect(no.headers.get('access-control-allow-origin')).toBeNull();
+      expect(pre.status).toBe(204);
+      expect(pre.headers.get('access-control-allow-origin')).toBe('http://viewer.example');
+      for (const p of imageRoutes()) {
+        const res = await fetch(`${other.base}${p}`, { headers: { Origin: 'http://evil.example' } });
+        expect(res.status, p).toBe(200);
+        expect(res.headers.get('access-control-allow-origin'), p).toBe('*');
+      }
     } finally {
       await new Promise((r) => other.server.close(r));
       await other.ctx.tiles.close();
       await other.ctx.db.destroy();
     }
+  });
+
+  it('* is refused as an API origin', () => {
+    for (const corsOrigins of ['*', 'http://viewer.example, *'])
+      expect(() => loadConfig({ dataDir, corsOrigins }, {})).toThrow(/'\*' is not allowed/);
   });
 });

@@ -1,8 +1,37 @@
+import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 
 /**
- * CORS for the origins configured (comma-separated); off when none are. Only GET/HEAD of public
- * image data and the API are allowed cross-origin; credentials are never sent cross-origin.
+ * Deep Zoom and IIIF (descriptors, info.json, tiles, images, manifests): image data that IIIF viewers
+ * on any origin read. `Access-Control-Allow-Origin: *` is safe for them: a browser never sends a
+ * cookie with a request that `*` answers (credentialed requests need the origin named), so another
+ * origin only reads what a bearer token it holds lets it read.
+ */
+export function isImagePath(path: string): boolean {
+  return path.startsWith('/slides/') || path.startsWith('/iiif/');
+}
+
+const EXPOSED = 'ETag, Content-Length, X-Request-Id, Retry-After';
+
+/** The image routes' CORS headers; also set by the Deep Zoom tile fast path, before Express. */
+export function openImageCors(res: ServerResponse): void {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  res.setHeader('Access-Control-Expose-Headers', EXPOSED);
+}
+
+function preflight(res: ServerResponse): void {
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
+  // Named: a `*` here does not cover Authorization.
+  res.setHeader('Access-Control-Allow-Headers', 'Authorization, If-None-Match, Content-Type, Accept');
+  res.setHeader('Access-Control-Max-Age', '600');
+  res.statusCode = 204;
+  res.end();
+}
+
+/**
+ * CORS. Image routes (isImagePath) answer every origin with `*`; the API answers only the origins
+ * configured (comma-separated; none = same origin only), named one by one and never with `*` (config
+ * refuses it). Only GET/HEAD are allowed cross-origin, and credentials are never allowed.
  */
 export function cors(originsCsv: string): RequestHandler {
   const allowed = new Set(
@@ -11,21 +40,19 @@ export function cors(originsCsv: string): RequestHandler {
       .map((s) => s.trim())
       .filter(Boolean),
   );
-  const any = allowed.has('*');
   return (req, res, next) => {
+    if (isImagePath(req.path)) {
+      openImageCors(res);
+      if (req.method === 'OPTIONS') return preflight(res);
+      return next();
+    }
     if (allowed.size === 0) return next();
+    res.vary('Origin');
     const origin = req.headers.origin;
-    if (origin && (any || allowed.has(origin))) {
-      res.setHeader('Access-Control-Allow-Origin', any ? '*' : origin);
-      res.setHeader('Vary', 'Origin');
-      res.setHeader('Access-Control-Expose-Headers', 'ETag, Content-Length, X-Request-Id');
-      if (req.method === 'OPTIONS') {
-        res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
-        res.setHeader('Access-Control-Allow-Headers', 'Authorization, If-None-Match, Content-Type');
-        res.setHeader('Access-Control-Max-Age', '600');
-        res.status(204).end();
-        return;
-      }
+    if (origin && origin !== '*' && allowed.has(origin)) {
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Access-Control-Expose-Headers', EXPOSED);
+      if (req.method === 'OPTIONS') return preflight(res);
     }
     next();
   };

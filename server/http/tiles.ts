@@ -1,9 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Response, Router } from 'express';
+import { type Request, type Response, Router } from 'express';
 import { ASSOCIATED_NAMES, type AssociatedName } from '../../protocol/index.ts';
 import { type TileService, isRenderQueueFull } from '../../tiles/serve/index.ts';
 import { type SlideGrant, isIdentifyingImage } from '../auth/access.ts';
+import { CasePageService } from '../cases/case-page.ts';
+import { type ManifestAnswer, IiifManifests } from '../iiif/manifests.ts';
 import { principal } from './auth.ts';
+import { openImageCors } from './cors.ts';
 import { viewed } from './audit-view.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError } from './errors.ts';
@@ -12,6 +15,8 @@ import { clientGone, sendPayload } from './send.ts';
 const DZI_TILE = /^\/slides\/([^/]+)_files\/([^/]+)\/([^/]+)\.jpeg$/;
 const DZI_DESCRIPTOR = /^\/slides\/([^/]+)\.dzi$/;
 const SLIDE_ID = /^[0-9a-f]{32}$/;
+const CASE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PRESENTATION_LD = 'application/ld+json;profile="http://iiif.io/api/presentation/3/context.json"';
 const INT = /^(0|[1-9][0-9]{0,8})$/;
 
 /**
@@ -25,6 +30,7 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
   const q = url.indexOf('?');
   const m = DZI_TILE.exec(q === -1 ? url : url.slice(0, q));
   if (!m) return false;
+  openImageCors(res);
   const [, id, level, colRow] = m as unknown as [string, string, string, string];
   const us = colRow.indexOf('_');
   const col = colRow.slice(0, us);
@@ -138,7 +144,7 @@ function baseUrl(
   return `${req.protocol}://${req.get('host') ?? 'localhost'}`;
 }
 
-/** Deep Zoom descriptors, IIIF Image API 3, thumbnails and associated images. */
+/** Deep Zoom descriptors, IIIF Image API 3 and Presentation 3 manifests, thumbnails and associated images. */
 export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
   const r = Router();
 
@@ -172,6 +178,35 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
       contentType: 'application/xml; charset=utf-8',
       etag: `dzi-${id}`,
     });
+  });
+
+  const manifests = new IiifManifests({
+    access: ctx.access,
+    tiles,
+    cases: new CasePageService({ db: ctx.db, access: ctx.access, cases: ctx.cases }),
+  });
+
+  /** A Presentation manifest, its slides recorded as viewed like info.json's. */
+  const sendManifest = async (req: Request, res: Response, answer: ManifestAnswer): Promise<void> => {
+    const p = principal(res);
+    for (const s of answer.shown) await viewed(ctx, req, p, s.slideId, s.siteId, 'iiif-manifest');
+    const ld = String(req.headers.accept ?? '').includes('application/ld+json');
+    // Labels follow the user's grants, which a revoked share changes: never kept.
+    res.setHeader('Cache-Control', 'private, no-store');
+    res.type(ld ? PRESENTATION_LD : 'application/json').send(JSON.stringify(answer.manifest));
+  };
+
+  r.get('/iiif/3/cases/:caseId/manifest.json', async (req, res) => {
+    const caseId = String(req.params.caseId);
+    if (!CASE_ID.test(caseId)) throw new HttpError('NOT_FOUND', 'no such case');
+    await sendManifest(req, res, await manifests.case(principal(res), caseId, baseUrl(ctx, req)));
+  });
+
+  r.get('/iiif/3/:id/manifest.json', async (req, res) => {
+    const id = iiifId(req.params.id);
+    const answer = await manifests.slide(principal(res), id, baseUrl(ctx, req));
+    if (!answer) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    await sendManifest(req, res, answer);
   });
 
   r.get('/iiif/3/:id', async (req, res) => {
