@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { slideIdOfUid, slideUidMaker } from './uids.ts';
 
-const ROLES = ['study', 'series', 'instance:level:0', 'instance:level:7', 'instance:label', 'frame-of-reference'];
+const ROLES = [
+  'study',
+  'series',
+  'instance:level:0',
+  'instance:level:7',
+  'instance:label',
+  'frame-of-reference',
+];
 
 describe('slide UIDs', () => {
   it('identified UIDs are valid 2.25 UIDs that lead back to their slide, per role and salt', () => {
@@ -36,7 +43,8 @@ describe('slide UIDs', () => {
     const b = slideUidMaker(id, true, 'SO-BBBB')('study');
     expect(a).not.toBe(b);
     expect(a).not.toBe(slideUidMaker(id, false, '')('study'));
-    for (const salt of ['', 'SO-AAAA', 'deidentified:SO-AAAA']) expect(slideIdOfUid(a, 'study', salt)).not.toBe(id);
+    for (const salt of ['', 'SO-AAAA', 'deidentified:SO-AAAA'])
+      expect(slideIdOfUid(a, 'study', salt)).not.toBe(id);
   });
 
   it('anything that is not a 2.25 UID of at most 128 bits decodes to nothing', () => {

@@ -31,7 +31,11 @@ function roleKey(salt: string, role: string): Buffer {
  * de-identified series, even with its study code, can get from it to the slide or to the identified
  * series' UIDs. The server finds these among the de-identified shares of the asking user.
  */
-export function slideUidMaker(slideId: string, deidentified: boolean, salt: string): (role: string) => string {
+export function slideUidMaker(
+  slideId: string,
+  deidentified: boolean,
+  salt: string,
+): (role: string) => string {
   if (deidentified || !SLIDE_ID.test(slideId)) {
     const s = deidentified ? `deidentified:${salt}` : salt;
     return (role) => stableUid('tessera-dicom-export', slideId, s, role);

@@ -169,6 +169,42 @@ export class TileService {
     }
   }
 
+  /**
+   * Stored tile (col, row) of stored level k exactly as stored: the full tile size, edge tiles
+   * padded as the TIFF holds them (a DICOM frame). Null outside the level; throws
+   * SlideError('SLIDE_NOT_FOUND') for an unknown slide.
+   */
+  async storedTile(id: string, k: number, col: number, row: number): Promise<TileResult | null> {
+    const slide = this.pool.tryAcquire(id) ?? (await this.acquire(id));
+    try {
+      const l = slide.manifest.levelInfo[k];
+      if (!l || !Number.isInteger(col) || !Number.isInteger(row)) return null;
+      if (col < 0 || row < 0 || col >= l.tilesX || row >= l.tilesY) return null;
+      return await this.stored(slide, {
+        kind: 'stored',
+        level: k,
+        col,
+        row,
+        height: slide.manifest.tileSize,
+      });
+    } finally {
+      slide.release();
+    }
+  }
+
+  /**
+   * The number of stored tiles of level k and their bytes together as storedTile sends them, from
+   * the tile index alone (no tile is read). Null for a level the slide does not have.
+   */
+  async storedLevelBytes(id: string, k: number): Promise<{ tiles: number; bytes: number } | null> {
+    const slide = await this.acquire(id);
+    try {
+      return slide.storedLevelBytes(k);
+    } finally {
+      slide.release();
+    }
+  }
+
   /** IIIF image information (info.json) with `baseUrl` as its id, or null for an unknown slide. */
   async iiifInfo(id: string, baseUrl: string): Promise<Record<string, unknown> | null> {
     const m = await this.manifest(id);

@@ -91,6 +91,18 @@ export class StoredSlide {
     return out;
   }
 
+  /** Tiles of level k and their bytes together as readStoredTile returns them; null without the level. */
+  storedLevelBytes(k: number): { tiles: number; bytes: number } | null {
+    const level = this.index.levels[k];
+    if (!level) return null;
+    const tiles = level.tilesX * level.tilesY;
+    let bytes = 0;
+    for (let i = 0; i < tiles; i++)
+      bytes += tileLocation(level, i % level.tilesX, Math.floor(i / level.tilesX)).length;
+    // Each tile loses its SOI and gains the level's prefix.
+    return { tiles, bytes: bytes + tiles * (this.prefixes[k]!.length - 2) };
+  }
+
   /** Take a reference; false once the slide is closing (the caller opens it again). */
   acquire(): boolean {
     if (this.retired) return false;
