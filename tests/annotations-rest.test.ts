@@ -529,6 +529,92 @@ describe('live sessions and the audit trail', () => {
   });
 });
 
+describe('the annotation list as a versioned answer', () => {
+  it('names its version in an ETag: 304 while unchanged, a new version after every kind of change', async () => {
+    const first = await api('ann', url(SLIDE));
+    expect(first.status).toBe(200);
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^"[\w-]{22}"$/);
+    expect(first.headers.get('cache-control')).toBe('private, no-cache');
+    const body = (await first.json()) as { seq: number; annotations: AnnotationDto[] };
+    // Asked again unchanged: the same version, and a client holding it gets 304 with no body.
+    expect((await api('amy', url(SLIDE))).headers.get('etag')).toBe(etag);
+    const same = await api('ann', url(SLIDE), { headers: { 'if-none-match': etag! } });
+    expect(same.status).toBe(304);
+    expect(await same.text()).toBe('');
+
+    const versions = new Set([etag]);
+    const current = async (): Promise<{ etag: string; annotations: AnnotationDto[] }> => {
+      const res = await api('ann', url(SLIDE), { headers: { 'if-none-match': [...versions].join(', ') } });
+      expect(res.status).toBe(200);
+      const e = res.headers.get('etag')!;
+      expect(versions.has(e)).toBe(false);
+      versions.add(e);
+      return { etag: e, annotations: ((await res.json()) as { annotations: AnnotationDto[] }).annotations };
+    };
+    const a = await made('ann', point('versioned'));
+    expect((await current()).annotations.map((x) => x.id)).toEqual([
+      ...body.annotations.map((x) => x.id),
+      a.id,
+    ]);
+    expect((await patch('ann', a.id, { label: 'versioned twice' })).status).toBe(200);
+    expect((await current()).annotations.find((x) => x.id === a.id)?.label).toBe('versioned twice');
+    expect((await comment('amy', a.id, 'seen')).status).toBe(201);
+    expect((await current()).annotations.find((x) => x.id === a.id)?.comments).toHaveLength(1);
+    // A change made in a live session is a new version too.
+    const session = await join('ann', await openSession('ann'));
+    const live = await session.create({
+      kind: 'point',
+      geometry: { points: [[5, 5]] },
+      classification: { name: 'Tumor', color: '#c83232' },
+      label: 'made live',
+    });
+    expect(live.ok).toBe(true);
+    expect((await current()).annotations.map((x) => x.id)).toContain(live.id);
+    expect((await remove('ann', a.id)).status).toBe(204);
+    expect((await current()).annotations.map((x) => x.id)).not.toContain(a.id);
+  });
+
+  it('is the same list gzipped when large and asked for so, and whole without gzip', async () => {
+    const many = Array.from({ length: 300 }, (_, i) => ({
+      type: 'Feature',
+      geometry: {
+        type: 'Polygon',
+        coordinates: [
+          [
+            [i, 0],
+            [i + 50, 0],
+            [i + 50, 50],
+            [i, 50],
+            [i, 0],
+          ],
+        ],
+      },
+      properties: { objectType: 'annotation', name: `bulk ${i}`, classification: { name: 'Tumor' } },
+    }));
+    const imported = await api('ann', url(SLIDE, '?format=geojson'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/geo+json' },
+      body: JSON.stringify({ type: 'FeatureCollection', features: many }),
+    });
+    expect(imported.status).toBeLessThan(300);
+    const zipped = await api('ann', url(SLIDE), { headers: { 'accept-encoding': 'gzip' } });
+    expect(zipped.headers.get('content-encoding')).toBe('gzip');
+    const plain = await api('ann', url(SLIDE), { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    expect(plain.headers.get('etag')).toBe(zipped.headers.get('etag'));
+    const text = await plain.text();
+    expect(Number(plain.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+    expect(Number(plain.headers.get('content-length'))).toBeGreaterThan(64 * 1024);
+    expect(await zipped.text()).toBe(text);
+    expect(
+      (JSON.parse(text) as { annotations: AnnotationDto[] }).annotations.filter((x) =>
+        x.label.startsWith('bulk '),
+      ),
+    ).toHaveLength(300);
+  });
+});
+
 describe('the annotation class palette', () => {
   it('starts with the legible defaults, read by everyone signed in', async () => {
     for (const user of ['bob', 'eve', 'spec']) {

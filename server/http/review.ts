@@ -12,7 +12,7 @@ import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
-import { sendJsonText } from './send.ts';
+import { EncodedJsonCache } from './send.ts';
 import { usersWithSite } from '../auth/users.ts';
 import { hostRefusal, mayImport } from '../review/rights.ts';
 import { presentSession } from '../review/present.ts';
@@ -30,6 +30,7 @@ export function reviewRouter(ctx: ServerContext): Router {
   const r = Router();
   const hub = ctx.review;
   const inbox = new Inbox(ctx.db, ctx.access);
+  const lists = new EncodedJsonCache();
 
   const slideFor = async (res: Parameters<typeof principal>[0], raw: unknown) => {
     const p = principal(res);
@@ -47,10 +48,13 @@ export function reviewRouter(ctx: ServerContext): Router {
     if (format === 'geojson') {
       res.type('application/geo+json').json(toFeatureCollection(await hub.annotations.list(scope)));
     } else if (format === 'json') {
-      // The seq is read first: the list then holds at least everything up to it.
+      // The seq is read first: the list then holds at least everything up to it. Every change of a
+      // set is an op with a new seq, so the seq names the list's version (kept encoded per node).
       const seq = await hub.annotations.seq(scope);
-      const docs = await hub.annotations.listDocs(scope);
-      await sendJsonText(req, res, `{"seq":${seq},"annotations":[${docs.join(',')}]}`);
+      await lists.send(req, res, `annotations|${scope.slideId}|${scope.siteId}|${seq}`, async () => {
+        const docs = await hub.annotations.listDocs(scope);
+        return `{"seq":${seq},"annotations":[${docs.join(',')}]}`;
+      });
     } else
       throw new HttpError(
         'INVALID_PARAMETER',

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { createHash } from 'node:crypto';
 
 const gzipAsync = promisify(gzip);
 
@@ -51,17 +52,27 @@ export function clientGone(req: IncomingMessage, res: ServerResponse): AbortSign
 /** Below this, a JSON answer goes out as it is (compressing costs more than it saves). */
 const GZIP_FROM = 64 * 1024;
 
-/**
- * Send JSON already serialised, gzipped (level 1, in libuv's pool, off the event loop) when it is
- * large and the client accepts it: 5,000 annotations are ~3 MB of JSON and ~0.5 MB gzipped, the
- * difference between ~0.5 s and ~0.1 s on a 50 Mbit/s link between sites.
- */
-export async function sendJsonText(req: IncomingMessage, res: ServerResponse, text: string): Promise<void> {
-  const accepts = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+/** What `sendJsonText` sends for one text: the bytes as they are, and gzipped when worth it. */
+interface Encoded {
+  raw: Buffer;
+  gz: Buffer | null;
+}
+
+async function encode(text: string): Promise<Encoded> {
   const raw = Buffer.from(text, 'utf8');
-  const zip = accepts && raw.length >= GZIP_FROM;
-  const body = zip ? await gzipAsync(raw, { level: 1 }) : raw;
+  return { raw, gz: raw.length >= GZIP_FROM ? await gzipAsync(raw, { level: 1 }) : null };
+}
+
+function sendEncoded(
+  req: IncomingMessage,
+  res: ServerResponse,
+  e: Encoded,
+  extra: readonly string[] = [],
+): void {
+  const accepts = /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const body = accepts && e.gz ? e.gz : e.raw;
   const headers = [
+    ...extra,
     'Content-Type',
     'application/json; charset=utf-8',
     'Content-Length',
@@ -69,8 +80,73 @@ export async function sendJsonText(req: IncomingMessage, res: ServerResponse, te
     'Vary',
     'Accept-Encoding',
   ];
-  if (zip) headers.push('Content-Encoding', 'gzip');
+  if (body === e.gz) headers.push('Content-Encoding', 'gzip');
   res.writeHead(200, headers);
   if (req.method === 'HEAD') res.end();
   else res.end(body);
+}
+
+const ifNoneMatch = (req: IncomingMessage, etag: string): boolean =>
+  String(req.headers['if-none-match'] ?? '')
+    .split(',')
+    .some((t) => t.trim() === etag || t.trim() === `W/${etag}`);
+
+/**
+ * Large JSON answers that many readers ask for unchanged (a slide's annotation list), kept encoded
+ * per node by a key that changes whenever their content does (the caller's version, such as the
+ * annotation log's last seq). A hit costs no query of the documents, no joining and no gzip; a
+ * client that has the version answers 304. Bounded by total bytes, least recently used out first.
+ */
+export class EncodedJsonCache {
+  private readonly entries = new Map<string, Encoded>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes = 64 * 1024 * 1024) {}
+
+  /**
+   * Answer with the JSON of version `key`, built by `build` on a miss. `Cache-Control: private,
+   * no-cache`: a browser keeps it and asks each time whether it is still current.
+   */
+  async send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+    build: () => Promise<string>,
+  ): Promise<void> {
+    const etag = `"${createHash('sha256').update(key).digest('base64url').slice(0, 22)}"`;
+    const extra = ['ETag', etag, 'Cache-Control', 'private, no-cache'];
+    if (ifNoneMatch(req, etag)) {
+      res.writeHead(304, extra);
+      res.end();
+      return;
+    }
+    let e = this.entries.get(key);
+    if (e) {
+      // Most recently used last.
+      this.entries.delete(key);
+      this.entries.set(key, e);
+    } else {
+      e = await encode(await build());
+      this.put(key, e);
+    }
+    sendEncoded(req, res, e, extra);
+  }
+
+  private put(key: string, e: Encoded): void {
+    const size = e.raw.length + (e.gz?.length ?? 0);
+    if (size > this.maxBytes / 4) return;
+    if (this.entries.has(key)) return;
+    this.entries.set(key, e);
+    this.bytes += size;
+    for (const [k, old] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= old.raw.length + (old.gz?.length ?? 0);
+    }
+  }
+
+  /** Entries held (for tests). */
+  get size(): number {
+    return this.entries.size;
+  }
 }

@@ -1,5 +1,5 @@
 import type { AnnotationKind, Geometry } from '../../../protocol/review.ts';
-import type { Mpp } from './geometry.ts';
+import { fixed as number, type Mpp } from './geometry.ts';
 
 /**
  * What an annotation measures, in physical units when the slide is calibrated: lengths and
@@ -116,9 +116,6 @@ export function measureShape(kind: AnnotationKind, g: Geometry, mpp: Mpp | null)
     }
   }
 }
-
-const number = (v: number, digits: number): string =>
-  v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 /** Always µm (one unit down the list compares at a glance); px without calibration. */
 export function formatMicrometres(um: number, calibrated: boolean): string {
