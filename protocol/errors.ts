@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   CONFLICT: 409,
   NOT_FOUND: 404,
   SLIDE_NOT_FOUND: 404,
+  /** A frame number beyond an instance's frames (DICOMweb). */
+  FRAME_NOT_FOUND: 404,
+  /** None of the media types or transfer syntaxes the request accepts can be sent. */
+  NOT_ACCEPTABLE: 406,
   JOB_NOT_FOUND: 404,
   INGEST_FAILED: 500,
   /** The server's disk is full (no internal path is ever named). */

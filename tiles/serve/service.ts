@@ -307,6 +307,53 @@ export class TileService {
     return body ? { body, contentType: JPEG, etag: `${id}-${name}`, kind: 'raw' } : null;
   }
 
+  /**
+   * An associated image fitted within `maxWidth` x `maxHeight` (never enlarged) as JPEG or PNG: the
+   * stored bytes when they already are that, else rendered in the requester's turn and cached. Null
+   * when the slide has no such image.
+   */
+  async associatedImage(
+    id: string,
+    name: AssociatedName,
+    maxWidth: number,
+    maxHeight: number,
+    format: 'jpg' | 'png',
+    who: RenderRequest = {},
+  ): Promise<TileResult | null> {
+    for (const [v, what] of [
+      [maxWidth, 'maxWidth'],
+      [maxHeight, 'maxHeight'],
+    ] as const)
+      if (!Number.isInteger(v) || v < 1 || v > THUMBNAIL_MAX * 4)
+        throw new SlideError(
+          'INVALID_PARAMETER',
+          `Expected integer between 1 and ${THUMBNAIL_MAX * 4} for ${what} but received ${v}`,
+        );
+    const stored = await this.associated(id, name);
+    if (!stored) return null;
+    const meta = await sharp(stored.body).metadata();
+    const scale = Math.min(1, maxWidth / meta.width, maxHeight / meta.height);
+    const width = Math.max(1, Math.round(meta.width * scale));
+    const height = Math.max(1, Math.round(meta.height * scale));
+    if (format === 'jpg' && width === meta.width && height === meta.height) return stored;
+    const slide = await this.acquire(id);
+    try {
+      const body = stored.body;
+      return await this.rendered(
+        slide,
+        `associated/${name}/${width}x${height}.${format}`,
+        { ...who, cost: width * height + meta.width * meta.height },
+        () => {
+          const img = sharp(body).resize(width, height, { fit: 'fill' });
+          return (format === 'png' ? img.png() : img.jpeg({ quality: RENDER_JPEG_QUALITY })).toBuffer();
+        },
+        format === 'png' ? 'image/png' : JPEG,
+      );
+    } finally {
+      slide.release();
+    }
+  }
+
   /** Forget a slide removed from the store: its open file and its cached renders. */
   forget(id: string): void {
     this.pool.forget(id);
