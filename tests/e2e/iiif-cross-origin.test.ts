@@ -77,12 +77,14 @@ function fetchFromViewer(url: string, init: { token?: string; credentials?: stri
   return page.evaluate(
     async ({ url, token, credentials }) => {
       try {
-        const res = await fetch(url, {
+        // Typed loosely: this runs in the page, and the project's types are Node's, not the DOM's.
+        const init: Record<string, unknown> = {
           headers: token ? { Authorization: `Bearer ${token}` } : {},
-          credentials: (credentials ?? 'same-origin') as RequestCredentials,
+          credentials: credentials ?? 'same-origin',
           // The server's answer each time, not the browser's cache of an earlier one.
           cache: 'no-store',
-        });
+        };
+        const res = await fetch(url, init as RequestInit);
         await res.arrayBuffer();
         return { status: res.status, type: res.headers.get('content-type') };
       } catch (e) {
