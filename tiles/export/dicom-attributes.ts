@@ -321,6 +321,14 @@ function associatedMpp(kind: 'LABEL' | 'OVERVIEW', info: JpegFrameInfo): [number
   return [mm * 1000, mm * 1000];
 }
 
+/**
+ * Attribute tags as AT values: numbers (group << 16 | element), which is what dcmjs writes; a string
+ * such as '0048021E' is written as (0000,0000).
+ */
+const COLUMN_POSITION = 0x0048021e;
+const ROW_POSITION = 0x0048021f;
+const PLANE_POSITION_SLIDE = 0x0048021a;
+
 function imageAttributes(s: SeriesContext, p: ImagePlan): Dataset {
   const spp = p.info.components;
   const colour = spp === 3;
@@ -359,14 +367,14 @@ function imageAttributes(s: SeriesContext, p: ImagePlan): Dataset {
     DimensionIndexSequence: [
       {
         DimensionOrganizationUID: s.uid(`dimensions:${p.role}`),
-        DimensionIndexPointer: '0048021E',
-        FunctionalGroupPointer: '0048021A',
+        DimensionIndexPointer: COLUMN_POSITION,
+        FunctionalGroupPointer: PLANE_POSITION_SLIDE,
         DimensionDescriptionLabel: 'Column Position',
       },
       {
         DimensionOrganizationUID: s.uid(`dimensions:${p.role}`),
-        DimensionIndexPointer: '0048021F',
-        FunctionalGroupPointer: '0048021A',
+        DimensionIndexPointer: ROW_POSITION,
+        FunctionalGroupPointer: PLANE_POSITION_SLIDE,
         DimensionDescriptionLabel: 'Row Position',
       },
     ],
