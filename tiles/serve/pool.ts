@@ -73,9 +73,16 @@ export class SlidePool {
 
   private async load(id: string, entry: { waiters: number }): Promise<StoredSlide | null> {
     try {
-      const manifest = await this.store.manifest(id);
-      if (!manifest) return null;
-      const file = await this.store.open(id, SLIDE_FILE);
+      // Both at once: from an object store each is a request.
+      const [manifest, file] = await Promise.all([
+        this.store.manifest(id),
+        this.store.open(id, SLIDE_FILE).catch((e: unknown) => e as Error),
+      ]);
+      if (!manifest) {
+        if (file && !(file instanceof Error)) await file.close();
+        return null;
+      }
+      if (file instanceof Error) throw file;
       if (!file) throw new SlideError('CORRUPT_FILE', `slide ${id} has a manifest but no ${SLIDE_FILE}`);
       const slide = await StoredSlide.open(file, manifest);
       if (this.closed) {

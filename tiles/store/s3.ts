@@ -1,49 +1,47 @@
 import { randomUUID } from 'node:crypto';
-import * as fsp from 'node:fs/promises';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type * as S3 from '@aws-sdk/client-s3';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
+import { BlockCache } from './block-cache.ts';
+import { Bucket, type BucketOptions, PARALLEL, mapLimit } from './s3-bucket.ts';
 import {
   type CommitOptions,
   MANIFEST_FILE,
+  type OpenOptions,
   type ReadAt,
+  SLIDE_FILE,
   STORED_FILES,
   type SlideStore,
   type Staging,
   type StoredFile,
+  UPLOAD_KEY,
+  type UploadArea,
   isSlideId,
 } from './types.ts';
 
 /** Where and how to reach the bucket; plain data, so a converter process can open the same store. */
-export interface S3StoreOptions {
-  bucket: string;
+export interface S3StoreOptions extends BucketOptions {
   /** Key prefix inside the bucket ('' or e.g. 'tessera/prod'); slides live under `<prefix>/slides/<id>/`. */
   prefix: string;
-  /** http(s)://host:port of an S3-compatible server; unset: AWS. */
-  endpoint?: string;
-  region?: string;
-  /** bucket in the path rather than the host name (on-premise servers); default: true with an endpoint. */
-  forcePathStyle?: boolean;
-  /** Unset: the SDK's usual chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, profiles, roles). */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Local folder for staging areas and scratch folders. */
   tmpDir: string;
   /** Bytes of slide.tif ranges (TIFF index, tiles) kept in this process's memory (default 256 MiB). */
   cacheBytes?: number;
   /** Ranges are fetched and kept in aligned blocks of this size (default 128 KiB). */
   blockBytes?: number;
+  /**
+   * Bytes read from the end of a file when it is opened (default 1 MiB), in the request that finds
+   * its size: a slide.tif's directories and tile tables (TiffWriter writes them last; ~1 MB for a
+   * 60,000 x 45,000 slide of 240 px tiles), or the whole of a small file.
+   */
+  tailBytes?: number;
+  /** Manifests (and sizes of opened files) remembered per process (default 4096). */
+  manifestEntries?: number;
   /** Objects of a slide without a manifest this much older than now are a dead publication (default 24 h). */
   orphanAgeMs?: number;
+  /** Staged uploads untouched this long are abandoned (no job waits that long; default 7 days). */
+  uploadAgeMs?: number;
 }
-
-/** Files above this go up in parts (one PUT takes at most 5 GB; parts also retry alone). */
-const MULTIPART_FROM = 64 * 1024 * 1024;
-const PART_BYTES = 16 * 1024 * 1024;
-/** S3 allows at most 10,000 parts. */
-const MAX_PARTS = 10_000;
-/** Objects uploaded, parts sent or manifests fetched at once. */
-const PARALLEL = 4;
 
 /** `s3://bucket/prefix` → bucket and prefix; null when `url` is not an s3:// URL; throws when malformed. */
 export function parseS3Url(url: string): { bucket: string; prefix: string } | null {
@@ -69,72 +67,96 @@ export function parseS3Url(url: string): { bucket: string; prefix: string } | nu
  * one, and the manifest is what makes a slide exist (has, manifest and list look at manifests only),
  * so a reader sees a whole slide or none. remove deletes the manifest first for the same reason.
  *
- * slide.tif is read with ranged GETs in aligned blocks kept in a bounded in-memory cache: the TIFF
- * index (IFDs, tile tables) and neighbouring tiles (a field of view is a few rows of adjacent tiles,
- * stored next to each other) come from one request. Slide files never change under an id (ids are
- * content hashes), so a cached block is never stale.
+ * Reads are served from memory where they can be, per process and bounded: manifests (a slide's
+ * files never change under its id, which is a content hash), and slide.tif in aligned blocks
+ * (block-cache.ts) — the TIFF index and neighbouring tiles (a field of view is a few rows of
+ * adjacent tiles, stored next to each other) come from one request. Opening a file is one request
+ * that also brings its end (a slide.tif's directories); slide.tif's first block (its header) is
+ * asked for at the same time. Concurrent loads of one manifest or block share one request.
+ *
+ * Uploads waiting for a worker are staged under `<prefix>/uploads/<key>/` (`uploads`).
  */
 export class S3SlideStore implements SlideStore {
   readonly location: string;
   readonly bucket: string;
+  private readonly staged: S3UploadArea;
+  private readonly root: string;
   private readonly keyPrefix: string;
-  private readonly opts: S3StoreOptions;
-  private connection: Promise<{ sdk: typeof S3; client: S3.S3Client }> | null = null;
+  private readonly s3: Bucket;
   private readonly tmpDir: string;
   private readonly blocks: BlockCache;
+  private readonly tailBytes: number;
+  private readonly manifests: CountLru<Manifest>;
+  private readonly manifestLoads = new Map<string, Promise<Manifest | null>>();
+  /** Sizes of files opened before: an open without a request. */
+  private readonly sizes: CountLru<number>;
   private readonly orphanAgeMs: number;
 
   constructor(opts: S3StoreOptions) {
     this.bucket = opts.bucket;
-    this.keyPrefix = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/slides/` : 'slides/';
+    this.root = opts.prefix ? `${opts.prefix.replace(/\/+$/, '')}/` : '';
+    this.keyPrefix = `${this.root}slides/`;
     this.location = `s3://${opts.bucket}${opts.prefix ? `/${opts.prefix}` : ''}`;
     this.tmpDir = path.resolve(opts.tmpDir);
     this.orphanAgeMs = opts.orphanAgeMs ?? 24 * 3600 * 1000;
     this.blocks = new BlockCache(opts.cacheBytes ?? 256 * 1024 * 1024, opts.blockBytes ?? 128 * 1024);
-    this.opts = opts;
+    this.tailBytes = opts.tailBytes ?? 1024 * 1024;
+    const entries = opts.manifestEntries ?? 4096;
+    this.manifests = new CountLru(entries);
+    this.sizes = new CountLru(entries);
+    this.s3 = new Bucket(opts);
+    this.staged = new S3UploadArea(this.s3, `${this.root}uploads/`, () => this.workDir(), opts.uploadAgeMs);
   }
 
-  /** The SDK is loaded on first use: a local store never pays for it. */
-  private s3(): Promise<{ sdk: typeof S3; client: S3.S3Client }> {
-    // The SDK warns once per process on Node 20 that its releases from 2027 need Node 22; the
-    // version in package.json is pinned to one that runs here, and the warning would otherwise land
-    // on the stderr of every command (`tessera verify`) that reads a bucket.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => {
-      const o = this.opts;
-      const client = new sdk.S3Client({
-        ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-        region: o.region || 'us-east-1',
-        forcePathStyle: o.forcePathStyle ?? Boolean(o.endpoint),
-        ...(o.credentials ? { credentials: o.credentials } : {}),
-        // Checksums only where S3 demands them: otherwise bodies are sent aws-chunked, which
-        // S3-compatible servers (Ceph RGW) refuse, and every ranged read would be re-hashed.
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-      });
-      return { sdk, client };
-    });
-    return this.connection;
+  get uploads(): UploadArea {
+    return this.staged;
+  }
+
+  /**
+   * Requests sent to the bucket; of them, block fetches for ranges not held and the bytes they
+   * brought; bytes of blocks held (benchmarks, tests).
+   */
+  get stats(): { requests: number; blockFetches: number; fetchedBytes: number; heldBytes: number } {
+    return {
+      requests: this.s3.stats.requests,
+      blockFetches: this.blocks.stats.fetches,
+      fetchedBytes: this.blocks.stats.fetchedBytes,
+      heldBytes: this.blocks.bytes,
+    };
   }
 
   private key(id: string, file: string): string {
     return `${this.keyPrefix}${id}/${file}`;
   }
 
+  /** Asks the bucket every time: a commit must not take a slide another node removed for present. */
   async has(id: string): Promise<boolean> {
     if (!isSlideId(id)) return false;
-    return (await this.head(this.key(id, MANIFEST_FILE))) !== null;
+    return (await this.s3.head(this.key(id, MANIFEST_FILE))) !== null;
   }
 
   async manifest(id: string): Promise<Manifest | null> {
     if (!isSlideId(id)) return null;
-    const body = await this.get(this.key(id, MANIFEST_FILE));
-    return body ? ManifestSchema.parse(JSON.parse(body.toString('utf8'))) : null;
+    const hit = this.manifests.get(id);
+    if (hit) return hit;
+    let load = this.manifestLoads.get(id);
+    if (!load) {
+      load = (async () => {
+        const body = await this.s3.get(this.key(id, MANIFEST_FILE));
+        if (!body) return null;
+        const m = ManifestSchema.parse(JSON.parse(body.toString('utf8')));
+        // A slide not found is not remembered: it may be published the next moment.
+        this.manifests.set(id, m);
+        return m;
+      })().finally(() => this.manifestLoads.delete(id));
+      this.manifestLoads.set(id, load);
+    }
+    return load;
   }
 
   async list(): Promise<Manifest[]> {
     const ids = new Set<string>();
-    for await (const o of this.objects(this.keyPrefix)) {
+    for await (const o of this.s3.objects(this.keyPrefix)) {
       const [id, file] = o.rel.split('/');
       if (file === MANIFEST_FILE && id && isSlideId(id)) ids.add(id);
     }
@@ -143,17 +165,45 @@ export class S3SlideStore implements SlideStore {
     return got.filter((m): m is Manifest => m !== null);
   }
 
-  async open(id: string, file: string): Promise<ReadAt | null> {
+  async open(id: string, file: string, opts: OpenOptions = {}): Promise<ReadAt | null> {
     if (!isSlideId(id) || !STORED_FILES.has(file)) return null;
     const key = this.key(id, file);
-    const size = await this.head(key);
-    if (size === null) return null;
-    return this.blocks.reader(`${id}/${file}`, size, (start, end) => this.range(key, start, end));
+    const fetch = (start: number, end: number): Promise<Buffer> => this.s3.range(key, start, end);
+    if (opts.fresh) {
+      const size = await this.s3.head(key);
+      if (size === null) return null;
+      let closed = false;
+      return {
+        size,
+        read: (offset, length) => {
+          if (closed) return Promise.reject(new Error(`${id}/${file}: read after close`));
+          return fetch(Math.max(0, offset), Math.min(size, offset + length));
+        },
+        close: async () => {
+          closed = true;
+        },
+      };
+    }
+    const name = `${id}/${file}`;
+    let size = this.sizes.get(name);
+    if (size === undefined) {
+      const B = this.blocks.blockBytes;
+      const [tail, head] = await Promise.all([
+        this.s3.tail(key, this.tailBytes),
+        file === SLIDE_FILE && !this.blocks.has(name, 0) ? fetch(0, B).catch(() => null) : null,
+      ]);
+      if (!tail) return null;
+      size = tail.size;
+      this.blocks.insert(name, size, tail.offset, tail.bytes);
+      if (head) this.blocks.insert(name, size, 0, head);
+      this.sizes.set(name, size);
+    }
+    return this.blocks.reader(name, size, fetch);
   }
 
   async storedIds(): Promise<string[]> {
     const ids = new Set<string>();
-    for await (const o of this.objects(this.keyPrefix)) {
+    for await (const o of this.s3.objects(this.keyPrefix)) {
       const id = o.rel.split('/')[0];
       if (id && isSlideId(id)) ids.add(id);
     }
@@ -163,7 +213,8 @@ export class S3SlideStore implements SlideStore {
   async files(id: string): Promise<StoredFile[] | null> {
     if (!isSlideId(id)) return null;
     const out: StoredFile[] = [];
-    for await (const o of this.objects(`${this.keyPrefix}${id}/`)) out.push({ name: o.rel, bytes: o.size });
+    for await (const o of this.s3.objects(`${this.keyPrefix}${id}/`))
+      out.push({ name: o.rel, bytes: o.size });
     return out.length > 0 ? out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) : null;
   }
 
@@ -181,9 +232,7 @@ export class S3SlideStore implements SlideStore {
         const uploaded: string[] = [];
         try {
           if (await this.has(id)) return false;
-          const files = (await readdir(dir, { withFileTypes: true, recursive: true }))
-            .filter((e) => e.isFile())
-            .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
+          const files = await filesUnder(dir);
           const manifest = files.includes(MANIFEST_FILE);
           await mapLimit(
             files.filter((f) => f !== MANIFEST_FILE),
@@ -191,19 +240,19 @@ export class S3SlideStore implements SlideStore {
             async (f) => {
               const key = this.key(id, f);
               uploaded.push(key);
-              await this.upload(path.join(dir, f), key);
+              await this.s3.upload(path.join(dir, f), key);
             },
           );
           await opts.beforePublish?.();
           // The manifest last: until it is there, the slide does not exist for any reader.
           if (manifest) {
             uploaded.push(this.key(id, MANIFEST_FILE));
-            await this.upload(path.join(dir, MANIFEST_FILE), this.key(id, MANIFEST_FILE));
+            await this.s3.upload(path.join(dir, MANIFEST_FILE), this.key(id, MANIFEST_FILE));
           }
           return true;
         } catch (e) {
           // Nothing half-published stays behind (sweep catches what a crash leaves instead).
-          await this.deleteKeys(uploaded.reverse()).catch(() => undefined);
+          await this.s3.deleteKeys(uploaded.reverse()).catch(() => undefined);
           throw e;
         } finally {
           await rm(dir, { recursive: true, force: true });
@@ -218,17 +267,22 @@ export class S3SlideStore implements SlideStore {
 
   async remove(id: string): Promise<boolean> {
     if (!isSlideId(id)) return false;
-    const { sdk, client } = await this.s3();
     const keys: string[] = [];
-    for await (const o of this.objects(`${this.keyPrefix}${id}/`)) keys.push(o.key);
+    for await (const o of this.s3.objects(`${this.keyPrefix}${id}/`)) keys.push(o.key);
+    this.forget(id);
     if (keys.length === 0) return false;
     const manifest = this.key(id, MANIFEST_FILE);
     // The manifest first: from then on the slide is gone for every reader, whatever happens next.
-    if (keys.includes(manifest))
-      await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: manifest }));
-    await this.deleteKeys(keys.filter((k) => k !== manifest));
-    this.blocks.forget(`${id}/`);
+    if (keys.includes(manifest)) await this.s3.deleteKey(manifest);
+    await this.s3.deleteKeys(keys.filter((k) => k !== manifest));
     return true;
+  }
+
+  /** Drop what this process remembers of a slide. */
+  private forget(id: string): void {
+    this.manifests.delete(id);
+    this.sizes.deleteWhere((name) => name.startsWith(`${id}/`));
+    this.blocks.forget(`${id}/`);
   }
 
   async sweep(): Promise<number> {
@@ -236,7 +290,7 @@ export class S3SlideStore implements SlideStore {
     // A publication cut short (a crash between the first upload and the manifest) leaves objects
     // without a manifest. One still running on another node looks the same, so only old ones go.
     const slides = new Map<string, { manifest: boolean; newest: number; keys: string[] }>();
-    for await (const o of this.objects(this.keyPrefix)) {
+    for await (const o of this.s3.objects(this.keyPrefix)) {
       const [id, file] = o.rel.split('/');
       if (!id || !isSlideId(id)) continue;
       const s = slides.get(id) ?? { manifest: false, newest: 0, keys: [] };
@@ -248,10 +302,10 @@ export class S3SlideStore implements SlideStore {
     const before = Date.now() - this.orphanAgeMs;
     for (const s of slides.values()) {
       if (s.manifest || s.newest > before) continue;
-      await this.deleteKeys(s.keys);
+      await this.s3.deleteKeys(s.keys);
       n++;
     }
-    return n;
+    return n + (await this.staged.sweep());
   }
 
   async workDir(): Promise<string> {
@@ -261,266 +315,121 @@ export class S3SlideStore implements SlideStore {
     return dir;
   }
 
-  /** Size of an object, or null when there is none. */
-  private async head(key: string): Promise<number | null> {
-    const { sdk, client } = await this.s3();
-    try {
-      const r = await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return r.ContentLength ?? 0;
-    } catch (e) {
-      if (notFound(e)) return null;
-      throw e;
-    }
-  }
-
-  private async get(key: string): Promise<Buffer | null> {
-    const { sdk, client } = await this.s3();
-    try {
-      const r = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return r.Body ? asBuffer(await r.Body.transformToByteArray()) : Buffer.alloc(0);
-    } catch (e) {
-      if (notFound(e)) return null;
-      throw e;
-    }
-  }
-
-  /** Bytes [start, end) of an object. */
-  private async range(key: string, start: number, end: number): Promise<Buffer> {
-    if (end <= start) return Buffer.alloc(0);
-    const { sdk, client } = await this.s3();
-    const r = await client.send(
-      new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${start}-${end - 1}` }),
-    );
-    return r.Body ? asBuffer(await r.Body.transformToByteArray()) : Buffer.alloc(0);
-  }
-
-  private async *objects(
-    prefix: string,
-  ): AsyncGenerator<{ key: string; rel: string; size: number; modified: number }> {
-    const { sdk, client } = await this.s3();
-    let token: string | undefined;
-    do {
-      const r = await client.send(
-        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
-      );
-      for (const o of r.Contents ?? []) {
-        if (!o.Key) continue;
-        yield {
-          key: o.Key,
-          rel: o.Key.slice(prefix.length),
-          size: o.Size ?? 0,
-          modified: o.LastModified?.getTime() ?? 0,
-        };
-      }
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
-  }
-
-  private async deleteKeys(keys: string[]): Promise<void> {
-    const { sdk, client } = await this.s3();
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
-      if (batch.length === 0) continue;
-      const r = await client.send(
-        new sdk.DeleteObjectsCommand({
-          Bucket: this.bucket,
-          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-        }),
-      );
-      const failed = (r.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-      if (failed.length > 0) throw new Error(`S3 delete failed: ${failed[0]!.Code} ${failed[0]!.Key}`);
-    }
-  }
-
-  /** One local file to one object: a single PUT from memory, or parts for large files. */
-  private async upload(file: string, key: string): Promise<void> {
-    const { sdk, client } = await this.s3();
-    const fh = await fsp.open(file, 'r');
-    try {
-      const size = (await fh.stat()).size;
-      const readPart = async (start: number, length: number): Promise<Buffer> => {
-        const buf = Buffer.allocUnsafe(length);
-        let done = 0;
-        while (done < length) {
-          const { bytesRead } = await fh.read(buf, done, length - done, start + done);
-          if (bytesRead === 0) throw new Error(`${path.basename(file)} shrank while it was uploaded`);
-          done += bytesRead;
-        }
-        return buf;
-      };
-      if (size < MULTIPART_FROM) {
-        await client.send(
-          new sdk.PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: await readPart(0, size),
-            ContentLength: size,
-          }),
-        );
-        return;
-      }
-      const partBytes = Math.max(PART_BYTES, Math.ceil(size / MAX_PARTS));
-      const { UploadId } = await client.send(
-        new sdk.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }),
-      );
-      try {
-        const parts = Array.from({ length: Math.ceil(size / partBytes) }, (_, i) => i);
-        const etags = await mapLimit(parts, PARALLEL, async (i) => {
-          const start = i * partBytes;
-          const length = Math.min(partBytes, size - start);
-          const r = await client.send(
-            new sdk.UploadPartCommand({
-              Bucket: this.bucket,
-              Key: key,
-              UploadId,
-              PartNumber: i + 1,
-              Body: await readPart(start, length),
-              ContentLength: length,
-            }),
-          );
-          return r.ETag;
-        });
-        await client.send(
-          new sdk.CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key: key,
-            UploadId,
-            MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
-          }),
-        );
-      } catch (e) {
-        await client
-          .send(new sdk.AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId }))
-          .catch(() => undefined);
-        throw e;
-      }
-    } finally {
-      await fh.close();
-    }
-  }
-
   /** Close the connections (tests, short-lived commands). */
   async destroy(): Promise<void> {
-    const c = this.connection;
-    this.connection = null;
-    if (c) (await c).client.destroy();
+    await this.s3.destroy();
   }
 }
 
 /**
- * Byte ranges of stored files in aligned blocks, least recently used out once over `maxBytes`.
- * Concurrent reads of one block share one request; consecutive missing blocks are one request.
- * Reads larger than a few blocks (hashing a whole file) go straight to the store and are not kept.
+ * Uploads staged in the bucket for the worker that ingests them: `<prefix>/uploads/<key>/<path>`,
+ * the files at the paths they were received under (a DICOM series, a MIRAX folder).
  */
-class BlockCache {
-  private readonly map = new Map<string, Buffer>();
-  private readonly inflight = new Map<string, Promise<Buffer>>();
-  private used = 0;
-
+class S3UploadArea implements UploadArea {
   constructor(
-    private readonly maxBytes: number,
-    private readonly blockBytes: number,
+    private readonly s3: Bucket,
+    private readonly prefix: string,
+    private readonly workDir: () => Promise<string>,
+    private readonly ageMs = 7 * 24 * 3600 * 1000,
   ) {}
 
-  reader(name: string, size: number, fetch: (start: number, end: number) => Promise<Buffer>): ReadAt {
-    const B = this.blockBytes;
-    const block = (b: number): Promise<Buffer> => {
-      const k = `${name}#${b}`;
-      const hit = this.map.get(k);
-      if (hit) {
-        this.map.delete(k);
-        this.map.set(k, hit);
-        return Promise.resolve(hit);
-      }
-      const running = this.inflight.get(k);
-      if (running) return running;
-      const p = fetch(b * B, Math.min(size, (b + 1) * B))
-        .then((buf) => {
-          this.set(k, buf);
-          return buf;
-        })
-        .finally(() => this.inflight.delete(k));
-      this.inflight.set(k, p);
-      return p;
-    };
-    /** Fetch runs of consecutive missing blocks with one request each, so a table of 5 blocks is one GET. */
-    const blocks = async (b0: number, b1: number): Promise<Buffer[]> => {
-      const missing: number[] = [];
-      for (let b = b0; b <= b1; b++) {
-        const k = `${name}#${b}`;
-        if (!this.map.has(k) && !this.inflight.has(k)) missing.push(b);
-      }
-      for (let i = 0; i < missing.length;) {
-        let j = i;
-        while (j + 1 < missing.length && missing[j + 1] === missing[j]! + 1) j++;
-        const first = missing[i]!;
-        const last = missing[j]!;
-        if (last > first) {
-          const all = fetch(first * B, Math.min(size, (last + 1) * B));
-          for (let b = first; b <= last; b++) {
-            const k = `${name}#${b}`;
-            const off = (b - first) * B;
-            const p = all
-              .then((buf) => {
-                const part = Buffer.from(buf.subarray(off, off + B));
-                this.set(k, part);
-                return part;
-              })
-              .finally(() => this.inflight.delete(k));
-            this.inflight.set(k, p);
-          }
-        }
-        i = j + 1;
-      }
-      const out: Promise<Buffer>[] = [];
-      for (let b = b0; b <= b1; b++) out.push(block(b));
-      return Promise.all(out);
-    };
-    let closed = false;
-    return {
-      size,
-      read: async (offset: number, length: number): Promise<Buffer> => {
-        if (closed) throw new Error(`${name}: read after close`);
-        const end = Math.min(size, offset + length);
-        if (!(offset >= 0) || end <= offset) return Buffer.alloc(0);
-        if (end - offset > 4 * B || this.maxBytes < B) return fetch(offset, end);
-        const b0 = Math.floor(offset / B);
-        const b1 = Math.floor((end - 1) / B);
-        const bufs = await blocks(b0, b1);
-        if (bufs.length === 1) return bufs[0]!.subarray(offset - b0 * B, end - b0 * B);
-        return Buffer.concat(bufs).subarray(offset - b0 * B, end - b0 * B);
-      },
-      close: async () => {
-        closed = true;
-      },
-    };
+  private at(key: string): string {
+    if (!UPLOAD_KEY.test(key)) throw new RangeError(`not an upload key: ${JSON.stringify(key)}`);
+    return `${this.prefix}${key}/`;
   }
 
-  /** Drop every block of files whose name starts with `prefix` (a removed slide). */
-  forget(prefix: string): void {
-    for (const [k, v] of this.map) {
-      if (k.startsWith(prefix)) {
-        this.map.delete(k);
-        this.used -= v.length;
-      }
+  async put(key: string, dir: string): Promise<number> {
+    const at = this.at(key);
+    const files = await filesUnder(dir);
+    await mapLimit(files, PARALLEL, (f) => this.s3.upload(path.join(dir, f), `${at}${f}`));
+    return files.length;
+  }
+
+  async fetch(key: string): Promise<string | null> {
+    const at = this.at(key);
+    const listed: { key: string; rel: string }[] = [];
+    for await (const o of this.s3.objects(at)) listed.push(o);
+    if (listed.length === 0) return null;
+    const dir = await this.workDir();
+    try {
+      await mapLimit(listed, PARALLEL, async (o) => {
+        // Keys were written by put() from safe relative names; anything else is not followed.
+        const parts = o.rel.split('/');
+        if (parts.some((p) => p === '' || p === '.' || p === '..'))
+          throw new Error(`staged upload ${key} holds an unsafe name: ${JSON.stringify(o.rel)}`);
+        const file = path.join(dir, ...parts);
+        await mkdir(path.dirname(file), { recursive: true });
+        if (!(await this.s3.download(o.key, file)))
+          throw new Error(`staged upload ${key} lost ${JSON.stringify(o.rel)} while it was fetched`);
+      });
+      return dir;
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
     }
   }
 
-  private set(k: string, buf: Buffer): void {
-    const old = this.map.get(k);
-    if (old) {
-      this.map.delete(k);
-      this.used -= old.length;
-    }
-    if (buf.length > this.maxBytes) return;
-    this.map.set(k, buf);
-    this.used += buf.length;
-    for (const [key, v] of this.map) {
-      if (this.used <= this.maxBytes) break;
-      this.map.delete(key);
-      this.used -= v.length;
-    }
+  async remove(key: string): Promise<void> {
+    const keys: string[] = [];
+    for await (const o of this.s3.objects(this.at(key))) keys.push(o.key);
+    await this.s3.deleteKeys(keys);
   }
+
+  /** Delete staged uploads no job took up for `ageMs` (a node lost between staging and queueing). */
+  async sweep(): Promise<number> {
+    const areas = new Map<string, { newest: number; keys: string[] }>();
+    for await (const o of this.s3.objects(this.prefix)) {
+      const key = o.rel.split('/')[0]!;
+      const a = areas.get(key) ?? { newest: 0, keys: [] };
+      a.newest = Math.max(a.newest, o.modified);
+      a.keys.push(o.key);
+      areas.set(key, a);
+    }
+    const before = Date.now() - this.ageMs;
+    let n = 0;
+    for (const a of areas.values()) {
+      if (a.newest > before) continue;
+      await this.s3.deleteKeys(a.keys);
+      n++;
+    }
+    return n;
+  }
+}
+
+/** Least-recently-used map of at most `max` entries. */
+class CountLru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+
+  get(k: string): V | undefined {
+    const v = this.map.get(k);
+    if (v === undefined) return undefined;
+    this.map.delete(k);
+    this.map.set(k, v);
+    return v;
+  }
+
+  set(k: string, v: V): void {
+    this.map.delete(k);
+    if (this.max < 1) return;
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+  }
+
+  delete(k: string): void {
+    this.map.delete(k);
+  }
+
+  deleteWhere(match: (k: string) => boolean): void {
+    for (const k of this.map.keys()) if (match(k)) this.map.delete(k);
+  }
+}
+
+/** Files under a local folder, as relative paths with forward slashes. */
+async function filesUnder(dir: string): Promise<string[]> {
+  return (await readdir(dir, { withFileTypes: true, recursive: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
 }
 
 /** Staging areas and scratch folders of processes that are gone (as LocalSlideStore sweeps its own). */
@@ -550,33 +459,4 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
-}
-
-function notFound(e: unknown): boolean {
-  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404;
-}
-
-function asBuffer(a: Uint8Array): Buffer {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-}
-
-/** Map with at most `limit` calls running; results in input order; every call settles before a failure leaves. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array<R>(items.length);
-  let next = 0;
-  let failure: { e: unknown } | null = null;
-  const worker = async (): Promise<void> => {
-    while (next < items.length && !failure) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!);
-      } catch (e) {
-        failure ??= { e };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw (failure as { e: unknown }).e;
-  return out;
 }

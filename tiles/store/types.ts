@@ -30,6 +30,14 @@ export interface Staging {
   abort(): Promise<void>;
 }
 
+export interface OpenOptions {
+  /**
+   * Read what the storage holds now, past any copy this process keeps (an integrity check must see
+   * the stored bytes, not a cached block).
+   */
+  fresh?: boolean;
+}
+
 /** Positioned reads of one stored file (a local file handle, or ranged requests to an object store). */
 export interface ReadAt {
   /** The file's size in bytes. */
@@ -68,7 +76,7 @@ export interface SlideStore {
    * A stored file of a slide (slide.tif, an associated image, the manifest) opened for positioned
    * reads; null when the slide or the file is absent or the name is not one a slide holds.
    */
-  open(id: string, file: string): Promise<ReadAt | null>;
+  open(id: string, file: string, opts?: OpenOptions): Promise<ReadAt | null>;
   /**
    * Ids of every slide with anything stored, manifest or not, sorted: what an integrity check
    * walks (a slide whose manifest went missing is exactly what it must report).
@@ -84,7 +92,28 @@ export interface SlideStore {
   sweep(): Promise<number>;
   /** A private local scratch folder for a reader's intermediate files, swept like staging areas. */
   workDir(): Promise<string>;
+  /**
+   * Where an upload waits for whichever node ingests it, when that node may not see the folder the
+   * upload was received in (an object store: nodes share the bucket, not a disk). Absent for a local
+   * store: its data folder is the one every node mounts, uploads included.
+   */
+  readonly uploads?: UploadArea;
 }
+
+/** Uploads staged in the store (under their own prefix, apart from slides) until they are ingested. */
+export interface UploadArea {
+  /** Copy every file under the local folder `dir` in under `key` (a UUID); the files' count. */
+  put(key: string, dir: string): Promise<number>;
+  /**
+   * Copy the files under `key` into a new private scratch folder (swept like staging areas once its
+   * process is gone) and return it, the files at the same relative paths; null when there are none.
+   */
+  fetch(key: string): Promise<string | null>;
+  /** Delete the files under `key`; nothing there is no error. */
+  remove(key: string): Promise<void>;
+}
+
+export const UPLOAD_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Files a stored slide may hold; open() refuses any other name. */
 export const STORED_FILES: ReadonlySet<string> = new Set([

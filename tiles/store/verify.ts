@@ -223,7 +223,7 @@ async function readManifest(
 ): Promise<{ manifest: Manifest } | { error: string }> {
   let text: string;
   try {
-    const f = await store.open(id, MANIFEST_FILE);
+    const f = await store.open(id, MANIFEST_FILE, { fresh: true });
     if (!f) return { error: 'manifest.json missing' };
     try {
       text = (await f.read(0, f.size)).toString('utf8');
@@ -266,7 +266,8 @@ async function hashFile(
 ): Promise<FileDigest> {
   // Only names a slide may hold are opened; the rest cannot be in a manifest's `files` check anyway.
   if (!STORED_FILES.has(file)) throw new Error('not a file a slide holds');
-  const f = await store.open(id, file);
+  // Past any cache: what is checked is what the storage holds.
+  const f = await store.open(id, file, { fresh: true });
   if (!f) throw new GoneError(file);
   try {
     const h = createHash('sha256');

@@ -1,0 +1,72 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { BlockCache } from './block-cache.ts';
+
+const B = 1000;
+const file = randomBytes(10 * B + 123);
+
+/** A file in memory read through the cache, with the ranges asked of it. */
+function setup(maxBytes = 100 * B) {
+  const cache = new BlockCache(maxBytes, B);
+  const asked: [number, number][] = [];
+  const reader = cache.reader('s/slide.tif', file.length, async (start, end) => {
+    asked.push([start, end]);
+    await new Promise((r) => setTimeout(r, 5));
+    return file.subarray(start, end);
+  });
+  return { cache, asked, reader };
+}
+
+describe('block cache', () => {
+  it('reads equal the file, inside a block, across blocks, at its end and past it', async () => {
+    const { reader } = setup();
+    for (const [o, l] of [
+      [0, 10],
+      [990, 20],
+      [1500, 3000],
+      [file.length - 5, 100],
+      [file.length, 10],
+      [0, file.length],
+    ] as const)
+      expect((await reader.read(o, l)).equals(file.subarray(o, o + l))).toBe(true);
+  });
+
+  it('reads of one block at the same time share one request; consecutive missing blocks are one request', async () => {
+    const { reader, asked } = setup();
+    await Promise.all([reader.read(10, 10), reader.read(500, 10), reader.read(900, 50)]);
+    expect(asked).toEqual([[0, B]]);
+    await reader.read(2 * B + 5, 3 * B);
+    expect(asked.slice(1)).toEqual([[2 * B, 6 * B]]);
+  });
+
+  it('bytes inserted from a read of the end keep their whole blocks and the short last one, not a part block', async () => {
+    const { cache, reader, asked } = setup();
+    const from = file.length - 2500;
+    cache.insert('s/slide.tif', file.length, from, file.subarray(from));
+    // Blocks 8, 9 and the last, short one (10) are held; block 7 was only partly covered.
+    expect([7, 8, 9, 10].map((b) => cache.has('s/slide.tif', b))).toEqual([false, true, true, true]);
+    expect((await reader.read(8 * B, file.length - 8 * B)).equals(file.subarray(8 * B))).toBe(true);
+    expect(asked).toEqual([]);
+    expect((await reader.read(from, 10)).equals(file.subarray(from, from + 10))).toBe(true);
+    expect(asked).toEqual([[7 * B, 8 * B]]);
+  });
+
+  it('a read larger than four blocks comes from held blocks when all are there, else straight from the file, unkept', async () => {
+    const { cache, reader, asked } = setup();
+    expect((await reader.read(0, 6 * B)).equals(file.subarray(0, 6 * B))).toBe(true);
+    expect(asked).toEqual([[0, 6 * B]]);
+    expect(cache.bytes).toBe(0);
+    cache.insert('s/slide.tif', file.length, 0, file);
+    expect((await reader.read(100, 6 * B)).equals(file.subarray(100, 100 + 6 * B))).toBe(true);
+    expect(asked).toHaveLength(1);
+  });
+
+  it('stays within its bytes, least recently used out; forget drops a slide', async () => {
+    const { cache, reader } = setup(3 * B);
+    for (const b of [0, 1, 2, 3]) await reader.read(b * B, 1);
+    expect(cache.bytes).toBe(3 * B);
+    expect([0, 1, 2, 3].map((b) => cache.has('s/slide.tif', b))).toEqual([false, true, true, true]);
+    cache.forget('s/');
+    expect(cache.bytes).toBe(0);
+  });
+});
