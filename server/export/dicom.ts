@@ -28,30 +28,53 @@ export async function identifiedSubject(
   slideName: string,
   siteId: string | null,
 ): Promise<DicomSubject> {
+  const subjects = await identifiedSubjects(db, [{ id: slideId, name: slideName, siteId }]);
+  return subjects.get(slideId)!;
+}
+
+/**
+ * identifiedSubject for many slides in one query: each slide's case is the one of the site it is
+ * seen through, else its earliest.
+ */
+export async function identifiedSubjects(
+  db: Db,
+  slides: readonly { id: string; name: string; siteId: string | null }[],
+): Promise<Map<string, DicomSubject>> {
+  const out = new Map<string, DicomSubject>();
+  if (slides.length === 0) return out;
   const cases = await db
     .selectFrom('case_slides')
     .innerJoin('cases', 'cases.id', 'case_slides.case_id')
     .select([
+      'case_slides.slide_id',
       'cases.accession',
       'cases.received_at',
       'cases.specimen_type',
       'cases.subspecialty',
       'cases.site_id',
     ])
-    .where('case_slides.slide_id', '=', slideId)
+    .where('case_slides.slide_id', 'in', [...new Set(slides.map((x) => x.id))])
     .orderBy('cases.received_at', 'asc')
     .execute();
-  const c = cases.find((x) => x.site_id === siteId) ?? cases[0];
-  if (!c) return { patientName: '', patientId: '', containerId: slideName };
-  return {
-    patientName: '',
-    patientId: c.accession,
-    accessionNumber: c.accession,
-    studyId: c.accession,
-    studyDate: c.received_at,
-    studyDescription: `${c.specimen_type} (${c.subspecialty})`,
-    containerId: slideName,
-  };
+  for (const slide of slides) {
+    const mine = cases.filter((x) => x.slide_id === slide.id);
+    const c = mine.find((x) => x.site_id === slide.siteId) ?? mine[0];
+    out.set(
+      slide.id,
+      c
+        ? {
+            patientName: '',
+            patientId: c.accession,
+            accessionNumber: c.accession,
+            studyId: c.accession,
+            studyDate: c.received_at,
+            studyDescription: `${c.specimen_type} (${c.subspecialty})`,
+            containerId: slide.name,
+          }
+        : { patientName: '', patientId: '', containerId: slide.name },
+    );
+  }
+  return out;
 }
 
 /**
@@ -93,13 +116,24 @@ export async function planDicomExport(
   return {
     slideId,
     fileName: deidentified ? subject.containerId : row.name,
-    options: {
-      subject,
-      deidentified,
-      uidSalt: deidentified ? (grant.studyCode ?? '') : '',
-      softwareVersion: VERSION,
-    },
+    options: dicomOptions(subject, grant),
     grant,
+  };
+}
+
+/**
+ * The series a user sees of a slide through `grant`: the export they may download and the one the
+ * DICOMweb server shows them (same attributes, same UIDs).
+ */
+export function dicomOptions(
+  subject: DicomSubject,
+  grant: Pick<SlideGrant, 'deidentified' | 'studyCode'>,
+): DicomExportOptions {
+  return {
+    subject,
+    deidentified: grant.deidentified,
+    uidSalt: grant.deidentified ? (grant.studyCode ?? '') : '',
+    softwareVersion: VERSION,
   };
 }
 

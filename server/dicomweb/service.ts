@@ -1,0 +1,433 @@
+import type { Manifest } from '../../protocol/index.ts';
+import {
+  type SeriesIdentity,
+  type SeriesInstance,
+  seriesIdentity,
+  seriesInstances,
+} from '../../tiles/export/dicom-attributes.ts';
+import { type DicomJson, dicomTag } from '../../tiles/export/dicom-json.ts';
+import { slideIdOfUid } from '../../tiles/export/uids.ts';
+import type { RenderRequest, TileResult, TileService } from '../../tiles/serve/index.ts';
+import type { Access, SlideGrant } from '../auth/access.ts';
+import type { Principal } from '../auth/auth.ts';
+import type { Db } from '../db/index.ts';
+import { dicomOptions } from '../export/dicom.ts';
+import { HttpError } from '../http/errors.ts';
+import {
+  INSTANCE_KEYS,
+  SERIES_KEYS,
+  STUDY_KEYS,
+  instanceData,
+  seriesDataset,
+  studyDataset,
+} from './datasets.ts';
+import { type QidoFilter, type QidoQuery, filterValues, matchesAll, pick } from './query.ts';
+import { type DicomSlide, DicomSlides } from './slides.ts';
+
+export type QidoLevel = 'study' | 'series' | 'instance';
+
+/** The UIDs a request path names: a study, a series in it, an instance in that. */
+export interface DicomPath {
+  study?: string;
+  series?: string;
+  instance?: string;
+}
+
+/** A slide a request reached, for the audit trail. */
+export interface Reached {
+  slideId: string;
+  siteId: string | null;
+}
+
+/** Where a UID leads for frames and renders: the slide and grant, without its case. */
+interface Located extends Reached {
+  grant: SlideGrant;
+  identity: SeriesIdentity;
+  deidentified: boolean;
+}
+
+const UID = /^[0-9]+(\.[0-9]+)*$/;
+/** Frames one request may list. */
+export const MAX_FRAMES_PER_REQUEST = 1000;
+/** How long where a UID leads is kept for one user (rights notices clear it at once). */
+const LOCATE_MS = 5_000;
+/** Default longest side of a DICOMweb thumbnail. */
+export const THUMBNAIL_SIZE = 256;
+
+const notFound = (what: string): HttpError => new HttpError('NOT_FOUND', `no ${what}`);
+
+function checkUid(uid: string | undefined, what: string): void {
+  if (uid !== undefined && (uid.length > 64 || !UID.test(uid)))
+    throw notFound(`${what} ${JSON.stringify(uid.slice(0, 64))}`);
+}
+
+/**
+ * The DICOMweb server (read), without HTTP: QIDO-RS searches, WADO-RS metadata, frames and rendered
+ * images of the slides a user may see, each slide one study of one series whose instances are the
+ * DICOM export's (tiles/export/dicom-attributes.ts): same attributes, same UIDs, the same frames
+ * taken straight from the store through the tile service.
+ */
+export class DicomWeb {
+  readonly slides: DicomSlides;
+  private readonly located = new Map<string, { at: Located | null; until: number }>();
+
+  constructor(
+    private readonly deps: { db: Db; access: Access; tiles: TileService },
+    rights?: { on(fn: () => void): unknown },
+  ) {
+    this.slides = new DicomSlides(deps.db, deps.access);
+    rights?.on(() => this.located.clear());
+  }
+
+  /**
+   * QIDO-RS: the studies, series or instances `p` may see that match `q` under `path` (a study,
+   * or a study and series), newest first, `q.offset` skipped, at most `q.limit`; `more` when
+   * further results exist. Slides are found through the UIDs, accession or study date asked for
+   * when there are any, else by walking the library.
+   */
+  async search(
+    p: Principal,
+    level: QidoLevel,
+    path: DicomPath,
+    q: QidoQuery,
+    base: string,
+  ): Promise<{ results: DicomJson[]; more: boolean; reached: Reached[] }> {
+    checkUid(path.study, 'study');
+    checkUid(path.series, 'series');
+    const scope: QidoFilter[] = [];
+    if (path.study) scope.push({ tag: dicomTag('StudyInstanceUID')!, value: path.study });
+    if (path.series) scope.push({ tag: dicomTag('SeriesInstanceUID')!, value: path.series });
+    const filters = [...scope, ...q.filters];
+    const seriesTags = new Set(SERIES_KEYS);
+    const slideFilters = filters.filter((f) => seriesTags.has(f.tag.tag));
+    const need = q.offset + q.limit + 1;
+    const found: DicomJson[] = [];
+    const reached: Reached[] = [];
+    for await (const ids of this.candidates(p, path, q)) {
+      for (const s of await this.slides.resolve(p, ids)) {
+        const series = seriesDataset(s, base);
+        // Study and series attributes decide most searches before any instance is built.
+        if (!matchesAll(series, slideFilters)) continue;
+        let rows: DicomJson[];
+        if (level === 'study') rows = [studyDataset(s, base)];
+        else if (level === 'series') rows = [series];
+        else rows = (await instanceData(s, this.deps.tiles, base)).map((d) => d.qido);
+        let hit = false;
+        for (const row of rows) {
+          if (found.length >= need || !matchesAll(row, filters)) continue;
+          found.push(row);
+          hit = true;
+        }
+        if (hit) reached.push({ slideId: s.id, siteId: s.grant.siteId });
+        if (found.length >= need) break;
+      }
+      if (found.length >= need) break;
+    }
+    const keys = level === 'study' ? STUDY_KEYS : level === 'series' ? SERIES_KEYS : INSTANCE_KEYS;
+    return {
+      results: found.slice(q.offset, q.offset + q.limit).map((r) => pick(r, keys, q)),
+      more: found.length > q.offset + q.limit,
+      reached,
+    };
+  }
+
+  /** Slide ids that may hold the answer, a batch at a time, from the most selective key given. */
+  private async *candidates(p: Principal, path: DicomPath, q: QidoQuery): AsyncGenerator<string[]> {
+    const uids = (keyword: string, fromPath?: string): string[] =>
+      fromPath ? [fromPath] : filterValues(q, keyword).flatMap((v) => v.split(/[\\,]/).map((u) => u.trim()));
+    const study = uids('StudyInstanceUID', path.study);
+    if (study.length) return yield await this.slides.idsOfUids(p, study, ['study']);
+    const series = uids('SeriesInstanceUID', path.series);
+    if (series.length) return yield await this.slides.idsOfUids(p, series, ['series']);
+    const sop = uids('SOPInstanceUID');
+    if (sop.length) return yield await this.slides.idsOfUids(p, sop, DicomSlides.instanceRoles());
+    const exact = ['AccessionNumber', 'PatientID', 'StudyID']
+      .flatMap((k) => filterValues(q, k))
+      .flatMap((v) => v.split('\\'))
+      .filter((v) => !/[*?]/.test(v));
+    if (exact.length)
+      return yield [
+        ...(await this.slides.idsOfAccessions(exact)),
+        ...(await this.slides.deidentifiedShares(p)),
+      ];
+    const date = filterValues(q, 'StudyDate')[0];
+    const range = date ? dateBounds(date) : null;
+    if (range) return yield await this.slides.idsReceivedBetween(range.from, range.before);
+    yield* this.slides.all(p);
+  }
+
+  /**
+   * WADO-RS metadata of a study, a series or an instance: each instance's attributes as DICOM JSON,
+   * no pixel data. 404 for a UID `p` does not see.
+   */
+  async metadata(
+    p: Principal,
+    path: DicomPath,
+    base: string,
+  ): Promise<{ datasets: DicomJson[]; reached: Reached }> {
+    const s = await this.study(p, path);
+    const only = path.instance
+      ? new Set([this.instanceOf(s.identity, s.instances, path.instance).role])
+      : undefined;
+    const data = await instanceData(s, this.deps.tiles, base, only);
+    if (path.instance && data.length === 0) throw notFound(`instance ${path.instance}`);
+    return { datasets: data.map((d) => d.metadata), reached: { slideId: s.id, siteId: s.grant.siteId } };
+  }
+
+  /** The slide that is study `path.study` for `p` (and holds `path.series`); 404 otherwise. */
+  private async study(p: Principal, path: DicomPath): Promise<DicomSlide> {
+    checkUid(path.study, 'study');
+    checkUid(path.series, 'series');
+    checkUid(path.instance, 'instance');
+    const s = path.study ? await this.slides.byStudy(p, path.study) : null;
+    if (!s) throw new HttpError('NOT_FOUND', `no study ${path.study ?? ''}`);
+    if (path.series !== undefined && s.identity.uid('series') !== path.series)
+      throw notFound(`series ${path.series} in study ${path.study}`);
+    return s;
+  }
+
+  private instanceOf(
+    identity: SeriesIdentity,
+    instances: readonly SeriesInstance[],
+    uid: string,
+  ): SeriesInstance {
+    const inst = instances.find((i) => identity.uid(`instance:${i.role}`) === uid);
+    if (!inst) throw notFound(`instance ${uid}`);
+    return inst;
+  }
+
+  /**
+   * Where a study UID leads for `p`, cached for a few seconds: an identified UID decodes to its slide
+   * and the (cached) grant confirms it; a de-identified one is looked for among `p`'s shares.
+   */
+  private async locate(p: Principal, study: string): Promise<Located | null> {
+    const key = `${p.user.id}|${study}`;
+    const hit = this.located.get(key);
+    if (hit && hit.until > Date.now()) return hit.at;
+    let at: Located | null = null;
+    const id = slideIdOfUid(study, 'study');
+    const grant = id ? await this.deps.access.grant(p, id) : null;
+    if (id && grant && !grant.deidentified) at = located(id, grant);
+    else {
+      const s = await this.slides.byStudy(p, study);
+      if (s) at = located(s.id, s.grant);
+    }
+    if (this.located.size > 10_000) this.located.clear();
+    this.located.set(key, { at, until: Date.now() + LOCATE_MS });
+    return at;
+  }
+
+  /** The slide, manifest and instance a frame or render path names; 404 for anything `p` does not see. */
+  private async target(
+    p: Principal,
+    path: DicomPath,
+  ): Promise<{ at: Located; manifest: Manifest; instance: SeriesInstance | null }> {
+    checkUid(path.study, 'study');
+    checkUid(path.series, 'series');
+    checkUid(path.instance, 'instance');
+    const at = path.study ? await this.locate(p, path.study) : null;
+    if (!at) throw new HttpError('NOT_FOUND', `no study ${path.study ?? ''}`);
+    if (path.series !== undefined && at.identity.uid('series') !== path.series)
+      throw notFound(`series ${path.series} in study ${path.study}`);
+    const manifest = await this.deps.tiles.manifest(at.slideId);
+    if (!manifest) throw new HttpError('NOT_FOUND', `no study ${path.study}`);
+    const instance = path.instance
+      ? this.instanceOf(at.identity, seriesInstances(manifest, at.deidentified), path.instance)
+      : null;
+    return { at, manifest, instance };
+  }
+
+  /**
+   * WADO-RS frames: the frame numbers of `list` (1-based, as `1,2,3`) checked against the
+   * instance, and a reader of each frame: the stored tile as stored (a level's frames are its tiles
+   * row by row) or the stored label / overview JPEG. 404 FRAME_NOT_FOUND beyond the last frame.
+   */
+  async frames(
+    p: Principal,
+    path: DicomPath,
+    list: string,
+  ): Promise<{ numbers: number[]; frame(n: number): Promise<Buffer>; reached: Reached }> {
+    if (!/^[0-9]{1,9}(,[0-9]{1,9})*$/.test(list))
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected frame numbers from 1 separated by commas but received ${JSON.stringify(list.slice(0, 64))}`,
+      );
+    const numbers = list.split(',').map(Number);
+    if (numbers.length > MAX_FRAMES_PER_REQUEST)
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `Expected at most ${MAX_FRAMES_PER_REQUEST} frames in one request but received ${numbers.length}`,
+      );
+    const { at, manifest, instance } = await this.target(p, path);
+    const inst = instance!;
+    const level = inst.kind === 'VOLUME' ? manifest.levelInfo[inst.level!] : undefined;
+    const count = level ? level.tilesX * level.tilesY : 1;
+    const bad = numbers.find((n) => n < 1 || n > count);
+    if (bad !== undefined)
+      throw new HttpError(
+        'FRAME_NOT_FOUND',
+        `instance ${path.instance} has frames 1 to ${count}, not ${bad}`,
+      );
+    const tiles = this.deps.tiles;
+    const frame = async (n: number): Promise<Buffer> => {
+      const r: TileResult | null = level
+        ? await tiles.storedTile(
+            at.slideId,
+            inst.level!,
+            (n - 1) % level.tilesX,
+            Math.floor((n - 1) / level.tilesX),
+          )
+        : await tiles.associated(at.slideId, inst.associated!);
+      if (!r)
+        throw new HttpError('NOT_FOUND', `frame ${n} of instance ${path.instance} is missing from the store`);
+      return r.body;
+    };
+    return { numbers, frame, reached: at };
+  }
+
+  /**
+   * WADO-RS rendered and thumbnail: an instance (a pyramid level: the whole slide at that level's
+   * size; the label or overview), a series or a study (the whole slide) as JPEG or PNG through the
+   * tile service's renders. `viewport` is `vw,vh` (and for `rendered` of a level `vw,vh,sx,sy,sw,sh`
+   * with the region in that level's pixels); without one a rendered level is its own size within
+   * the server's image limits and a thumbnail is THUMBNAIL_SIZE on its longer side.
+   */
+  async render(
+    p: Principal,
+    path: DicomPath,
+    kind: 'rendered' | 'thumbnail',
+    viewport: string | undefined,
+    format: 'jpg' | 'png',
+    who: RenderRequest,
+  ): Promise<{ image: TileResult; reached: Reached }> {
+    const { at, manifest, instance } = await this.target(p, path);
+    const tiles = this.deps.tiles;
+    const vp = parseViewport(viewport, kind === 'rendered' && instance?.kind === 'VOLUME');
+    if (instance && instance.kind !== 'VOLUME') {
+      const dflt = kind === 'thumbnail' ? THUMBNAIL_SIZE : 4 * 2048;
+      const image = await tiles.associatedImage(
+        at.slideId,
+        instance.associated!,
+        vp?.width ?? dflt,
+        vp?.height ?? dflt,
+        format,
+        who,
+      );
+      if (!image) throw notFound(`image of instance ${path.instance}`);
+      return { image, reached: at };
+    }
+    const level = manifest.levelInfo[instance?.level ?? 0]!;
+    // Region in full-resolution pixels: the level's pixels scaled up by the level's true downsample.
+    let region = 'full';
+    // What is shown, in the instance's own pixels: what a viewport is fitted to.
+    let shown = { width: level.width, height: level.height };
+    if (vp?.region) {
+      const r = vp.region;
+      if (r.x >= level.width || r.y >= level.height)
+        throw new HttpError(
+          'INVALID_PARAMETER',
+          `viewport region starts outside the ${level.width} x ${level.height} image`,
+        );
+      shown = { width: Math.min(r.width, level.width - r.x), height: Math.min(r.height, level.height - r.y) };
+      // The region in full-resolution pixels: scaled by the level's true downsample.
+      const fx = manifest.width / level.width;
+      const fy = manifest.height / level.height;
+      const x = Math.floor(r.x * fx);
+      const y = Math.floor(r.y * fy);
+      const w = Math.max(1, Math.min(manifest.width - x, Math.ceil(shown.width * fx)));
+      const h = Math.max(1, Math.min(manifest.height - y, Math.ceil(shown.height * fy)));
+      region = `${x},${y},${w},${h}`;
+    }
+    let box: { width: number; height: number };
+    if (vp) box = vp;
+    else if (kind === 'thumbnail') box = { width: THUMBNAIL_SIZE, height: THUMBNAIL_SIZE };
+    else box = shown;
+    const out = fitWithin(shown, box, tiles.limits);
+    if (kind === 'thumbnail' && format === 'jpg' && region === 'full') {
+      const image = await tiles.thumbnail(at.slideId, Math.max(out.width, out.height), who);
+      if (!image) throw new HttpError('NOT_FOUND', `no study ${path.study}`);
+      return { image, reached: at };
+    }
+    const image = await tiles.iiifImage(
+      at.slideId,
+      region,
+      `${out.width},${out.height}`,
+      '0',
+      `default.${format}`,
+      who,
+    );
+    return { image, reached: at };
+  }
+}
+
+function located(slideId: string, grant: SlideGrant): Located {
+  const options = dicomOptions({ patientName: '', patientId: '', containerId: '' }, grant);
+  return {
+    slideId,
+    siteId: grant.siteId,
+    grant,
+    identity: seriesIdentity(slideId, options),
+    deidentified: grant.deidentified,
+  };
+}
+
+/** ISO bounds around a DICOM date or date range, a day wider each way (time zones); null if malformed. */
+function dateBounds(v: string): { from?: string; before?: string } | null {
+  const [lo, hi] = v.includes('-') ? v.split('-', 2) : [v, v];
+  const iso = (d: string | undefined, shiftDays: number): string | undefined => {
+    if (!d) return undefined;
+    if (!/^\d{8}$/.test(d)) return undefined;
+    const t = Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}T00:00:00Z`);
+    if (Number.isNaN(t)) return undefined;
+    return new Date(t + shiftDays * 86_400_000).toISOString().slice(0, 10);
+  };
+  if ((lo && !/^\d{8}$/.test(lo)) || (hi && !/^\d{8}$/.test(hi))) return null;
+  return { from: iso(lo, -1), before: iso(hi, 2) };
+}
+
+interface Viewport {
+  width: number;
+  height: number;
+  region?: { x: number; y: number; width: number; height: number };
+}
+
+/** `vw,vh` or (where a region is allowed) `vw,vh,sx,sy,sw,sh`; undefined when absent. */
+function parseViewport(raw: string | undefined, regionAllowed: boolean): Viewport | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const parts = raw.split(',');
+  const ints = parts.map((s) => (/^\d{1,6}$/.test(s.trim()) ? Number(s.trim()) : NaN));
+  const ok =
+    (parts.length === 2 || (regionAllowed && parts.length === 6)) &&
+    ints.every((n) => Number.isInteger(n)) &&
+    ints[0]! >= 1 &&
+    ints[1]! >= 1 &&
+    (parts.length === 2 || (ints[4]! >= 1 && ints[5]! >= 1));
+  if (!ok)
+    throw new HttpError(
+      'INVALID_PARAMETER',
+      `Expected viewport as vw,vh${regionAllowed ? ' or vw,vh,sx,sy,sw,sh' : ''} with positive integers but received ${JSON.stringify(raw.slice(0, 64))}`,
+    );
+  const [width, height, x, y, w, h] = ints as [number, number, number?, number?, number?, number?];
+  return parts.length === 6
+    ? { width, height, region: { x: x!, y: y!, width: w!, height: h! } }
+    : { width, height };
+}
+
+/** The size of `src` scaled to fit `box` (keeping its shape) and the server's output limits. */
+function fitWithin(
+  src: { width: number; height: number },
+  box: { width: number; height: number },
+  limits: { maxWidth: number; maxHeight: number; maxArea: number },
+): { width: number; height: number } {
+  const w0 = Math.min(box.width, limits.maxWidth);
+  const h0 = Math.min(box.height, limits.maxHeight);
+  let scale = Math.min(w0 / src.width, h0 / src.height);
+  if (src.width * src.height * scale * scale > limits.maxArea)
+    scale = Math.sqrt(limits.maxArea / (src.width * src.height));
+  // Never beyond the region's own pixels: DICOMweb renders fit a viewport, they do not enlarge.
+  scale = Math.min(scale, 1);
+  return {
+    width: Math.max(1, Math.floor(src.width * scale)),
+    height: Math.max(1, Math.floor(src.height * scale)),
+  };
+}
