@@ -83,6 +83,7 @@ export async function createServerContext(
   const ingest: IngestQueueOptions = {
     dataDir: config.dataDir,
     store: spec,
+    ...(store.uploads ? { uploads: store.uploads } : {}),
     tileSize: config.tileSize,
     jpegQuality: config.jpegQuality,
     sharpConcurrency: config.sharpConcurrency,
@@ -150,7 +151,8 @@ export async function createServerContext(
 /**
  * Once per start (not per cluster worker): delete staging areas and uploads a crash left, give slides
  * published just before a crash to the sites whose jobs made them (server/jobs/reconcile.ts), fail
- * the jobs that were running, and index slides that reached the store without the server.
+ * the jobs that were running (without Redis: with it the shared queue runs them again), and index
+ * slides that reached the store without the server.
  */
 async function recover(
   store: SlideStore,
@@ -160,9 +162,13 @@ async function recover(
   log: (msg: string) => void,
 ): Promise<void> {
   const swept = await store.sweep();
-  await rm(path.join(config.dataDir, 'uploads'), { recursive: true, force: true });
+  // With Redis the queue belongs to every node: its jobs, and uploads waiting in a data folder all
+  // nodes mount, are whichever worker's holds them (a stalled job is taken up again), not this
+  // start's to end.
+  const shared = config.redisUrl !== '';
+  if (!shared) await rm(path.join(config.dataDir, 'uploads'), { recursive: true, force: true });
   const { finished } = await reconcileStore(store, slides, jobs, log);
-  const interrupted = await jobs.failInterrupted();
+  const interrupted = shared ? 0 : await jobs.failInterrupted();
   if (swept || interrupted || finished)
     log(
       `cleaned up ${swept} unfinished conversion(s), ${interrupted} interrupted job(s); ${finished} job(s) found stored`,

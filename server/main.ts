@@ -4,7 +4,8 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createApp, createHandler, createServerContext } from './app.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { createStore } from '../tiles/index.ts';
+import { type Config, ConfigError, loadConfig, storeSpec } from './config.ts';
 import type { ServerContext } from './context.ts';
 
 /**
@@ -135,6 +136,13 @@ export async function runWorker(config: Config): Promise<{ close: () => Promise<
       'tessera worker takes its jobs from Redis: set TESSERA_REDIS_URL (redis://host:port)',
     );
   await checkDataDir(config.dataDir);
+  // What a killed worker left here (conversions cut short, uploads fetched from the store), before
+  // this one takes a job: a sweep takes this process's own folders for a dead predecessor's.
+  const sweeper = createStore(storeSpec(config));
+  const swept = await sweeper
+    .sweep()
+    .finally(() => (sweeper as { destroy?: () => Promise<void> }).destroy?.());
+  if (swept) console.log(`cleaned up ${swept} unfinished conversion(s) or fetched upload(s)`);
   const ctx = await createServerContext(config, console.log, { recover: false, ingest: true });
   const close = async (): Promise<void> => {
     await ctx.queue.close();

@@ -1,14 +1,19 @@
 /**
- * Several nodes on one database, one store and one Redis: two `tessera serve` processes that do not
- * ingest and one `tessera worker`, as separate processes. An upload on node A is ingested by the
- * worker and served (Deep Zoom, IIIF) by node B; a worker killed mid-ingest leaves no partial slide,
- * and its job finishes once a worker runs again; sign-in limits count across nodes. In `npm run test:postgres` all three share one
- * PostgreSQL database. Needs `redis-server` (apt-get install redis-server).
+ * Several nodes on one database, one S3 store and one Redis: two `tessera serve` processes that do
+ * not ingest and one `tessera worker`, as separate processes, the slides in a bucket on a real Ceph
+ * RADOS Gateway. The worker has a data folder of its own, as on another machine: an upload received
+ * by node A is staged in the bucket, and the worker fetches it from there. Node B serves the stored
+ * slide (Deep Zoom, IIIF); a worker killed mid-ingest leaves no manifest published, a node restarted
+ * meanwhile fails no job, and the job finishes once a worker runs again; sign-in limits count across
+ * nodes. In `npm run test:postgres` all three share one PostgreSQL database. Needs `redis-server`
+ * (apt-get install redis-server) and ceph-mon ceph-osd radosgw ceph-common.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import sharp from 'sharp';
 import { io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,15 +21,23 @@ import { ReviewSession, type ReviewSocket } from '../client/src/review/session-c
 import type { JobDto, ReviewSessionDto, ShareDto, SlideDto, UploadAccepted } from '../protocol/index.ts';
 import { CONVERTER, alive, childrenOf } from './helpers/procs.ts';
 import { type RedisServer, freePort, requireRedis, startRedis } from './helpers/redis.ts';
+import { type Rgw, keysUnder, requireRgw, startRgwWithBucket, storeEnv } from './helpers/rgw.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 const BIN = path.resolve('scripts/bin/tessera.mjs');
-const have = requireSlides() && requireRedis();
+const have = requireSlides() && requireRedis() && requireRgw('the multi-node test');
+const BUCKET = 'tessera-nodes';
+const PREFIX = 'nodes';
 
 let root = '';
+/** The servers' data folder (their scratch space; in the SQLite run, the database too). */
 let dataDir = '';
+/** The worker's own data folder: nothing of the servers' is in it. */
+let workerDir = '';
 let env: NodeJS.ProcessEnv = {};
 let redis: RedisServer | null = null;
+let rgw: Rgw | null = null;
+let database: { admin: string; name: string } | null = null;
 const procs: ChildProcess[] = [];
 let token = '';
 /** Bearer tokens of the people below, by name. */
@@ -32,6 +45,7 @@ const tokens: Record<string, string> = {};
 /** The slide stored by the first test. */
 let slideId = '';
 const base: { a: string; b: string } = { a: '', b: '' };
+const ports = { a: 0, b: 0 };
 
 function cli(args: string[], input?: string): string {
   const r = spawnSync(process.execPath, [BIN, ...args, '--data', dataDir], { env, input, encoding: 'utf8' });
@@ -40,8 +54,8 @@ function cli(args: string[], input?: string): string {
 }
 
 /** A node in its own process; resolves once it says it is ready. */
-function start(args: string[], ready: RegExp): Promise<ChildProcess> {
-  const p = spawn(process.execPath, [BIN, ...args, '--data', dataDir], {
+function start(args: string[], ready: RegExp, data = dataDir): Promise<ChildProcess> {
+  const p = spawn(process.execPath, [BIN, ...args, '--data', data], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -62,7 +76,21 @@ function start(args: string[], ready: RegExp): Promise<ChildProcess> {
   });
 }
 
-const startWorker = (): Promise<ChildProcess> => start(['worker'], /Tessera worker ingesting/);
+const serve = (port: number): Promise<ChildProcess> =>
+  start(['serve', '--port', String(port), '--host', '127.0.0.1'], /listening on/);
+
+const startWorker = (): Promise<ChildProcess> => start(['worker'], /Tessera worker ingesting/, workerDir);
+
+/** Keys of the bucket under this deployment's prefix. */
+const keys = (under: string): Promise<string[]> => keysUnder(rgw!, BUCKET, `${PREFIX}/${under}`);
+/** Slides with a manifest in the bucket: what exists for every reader. */
+const published = async (): Promise<string[]> =>
+  (await keys('slides/')).filter((k) => k.endsWith('/manifest.json'));
+/** Scratch folders left in the worker's data folder (fetched uploads, conversions). */
+const workerScratch = (): string[] => {
+  const tmp = path.join(workerDir, 'tmp');
+  return existsSync(tmp) ? readdirSync(tmp) : [];
+};
 
 const api = (url: string, init: RequestInit = {}): Promise<Response> =>
   fetch(url, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
@@ -107,10 +135,30 @@ beforeAll(async () => {
   if (!have) return;
   root = mkdtempSync(path.join(tmpdir(), 'tessera-nodes-'));
   dataDir = path.join(root, 'data');
-  redis = await startRedis();
+  workerDir = path.join(root, 'worker-data');
+  mkdirSync(dataDir);
+  mkdirSync(workerDir);
+  [redis, rgw] = await Promise.all([startRedis(), startRgwWithBucket(BUCKET)]);
   const [pa, pb] = [await freePort(), await freePort()];
+  // One database for all three. On PostgreSQL (npm run test:postgres) a database of this test's
+  // own. SQLite is one machine's file: the worker reaches the servers' through a link in its own
+  // folder, and nothing else of theirs.
+  const admin = process.env.TESSERA_TEST_POSTGRES;
+  let databaseUrl = '';
+  if (admin) {
+    database = { admin, name: `t_nodes_${randomUUID().replace(/-/g, '')}` };
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    await c.query(`create database ${database.name}`);
+    await c.end();
+    const u = new URL(admin);
+    u.pathname = `/${database.name}`;
+    databaseUrl = u.toString();
+  } else symlinkSync(path.join(dataDir, 'tessera.db'), path.join(workerDir, 'tessera.db'));
   env = {
     ...process.env,
+    ...storeEnv(rgw, BUCKET, PREFIX),
+    ...(databaseUrl && { DATABASE_URL: databaseUrl }),
     TESSERA_REDIS_URL: redis.url,
     // The servers only take uploads: the worker ingests.
     TESSERA_SERVE_INGEST: 'false',
@@ -133,33 +181,48 @@ beforeAll(async () => {
     );
     tokens[name] = cli(['token', 'create', '--user', name]);
   }
-  await Promise.all([
-    start(['serve', '--port', String(pa), '--host', '127.0.0.1'], /listening on/),
-    start(['serve', '--port', String(pb), '--host', '127.0.0.1'], /listening on/),
-  ]);
+  await Promise.all([serve(pa), serve(pb)]);
+  Object.assign(ports, { a: pa, b: pb });
   base.a = `http://127.0.0.1:${pa}`;
   base.b = `http://127.0.0.1:${pb}`;
-}, 120_000);
+}, 240_000);
 
-afterAll(() => {
+afterAll(async () => {
   for (const p of procs) if (p.exitCode === null && p.pid) p.kill('SIGKILL');
   redis?.stop();
+  await rgw?.stop();
+  if (database) {
+    const c = new pg.Client({ connectionString: database.admin });
+    await c.connect();
+    await c.query(`drop database if exists ${database.name} with (force)`).catch(() => undefined);
+    await c.end();
+  }
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-describe.skipIf(!have)('two servers and a worker on one database, store and Redis', () => {
-  it('an upload on node A is ingested by the worker and served by node B (Deep Zoom and IIIF)', async () => {
-    await startWorker();
+describe.skipIf(!have)('two servers and a worker on one database, one S3 store and Redis', () => {
+  it('an upload on node A is staged in the bucket, fetched and ingested by the worker (its own data folder), and served by node B (Deep Zoom and IIIF)', async () => {
     const id = await upload(
       base.a,
       'CMU-1 small.svs',
       readFileSync(slidePath('aperio/CMU-1-Small-Region.svs')),
     );
+    // No worker yet: the upload waits in the bucket, and node A keeps no copy of it.
+    expect(await keys('uploads/')).toEqual([
+      expect.stringMatching(new RegExp(`^${PREFIX}/uploads/[0-9a-f-]{36}/CMU-1 small\\.svs$`)),
+    ]);
+    expect(readdirSync(path.join(dataDir, 'uploads'))).toEqual([]);
+    await startWorker();
     const done = await until('the job', async () => {
       const j = await job(base.b, id);
       return j.state === 'done' || j.state === 'failed' ? j : null;
     });
     expect(done).toMatchObject({ state: 'done', stage: 'stored' });
+    // Published in the bucket; the staged upload and the worker's copy of it are gone.
+    expect(await published()).toEqual([`${PREFIX}/slides/${done.slideId}/manifest.json`]);
+    expect(await keys('uploads/')).toEqual([]);
+    expect(workerScratch()).toEqual([]);
+    expect(existsSync(path.join(dataDir, 'slides'))).toBe(false);
     slideId = done.slideId!;
     const slide = (await (await api(`${base.b}/api/slides/${done.slideId}`)).json()) as SlideDto;
     expect(slide).toMatchObject({ id: done.slideId, width: 2220, height: 2967 });
@@ -258,7 +321,7 @@ describe.skipIf(!have)('two servers and a worker on one database, store and Redi
     expect(await signIn(base.b, 'correct horse battery')).toBe(429);
   });
 
-  it('a worker killed mid-ingest leaves no partial slide; another worker takes the job up and it finishes', async () => {
+  it('a worker killed mid-ingest publishes nothing; a node restarted meanwhile fails no job; a worker again takes the job up and it finishes', async () => {
     // Big enough to be caught converting: 12,000 x 12,000 px of noise as a tiled JPEG TIFF.
     const big = await sharp({
       create: {
@@ -272,6 +335,7 @@ describe.skipIf(!have)('two servers and a worker on one database, store and Redi
       .tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg', quality: 80 })
       .toBuffer();
     const before = await slideCount(base.a);
+    const manifests = await published();
     const [worker] = procs.filter((p) => p.exitCode === null && p.spawnargs.includes('worker'));
     expect(worker?.pid).toBeGreaterThan(0);
     const id = await upload(base.b, 'noise.tif', big);
@@ -283,10 +347,24 @@ describe.skipIf(!have)('two servers and a worker on one database, store and Redi
     });
     worker!.kill('SIGKILL');
     await until('the converter to end with its worker', async () => (alive(converter) ? null : true), 10_000);
-    // Nothing half-made is visible, and the job is not reported done.
+    // Nothing half-made is visible: no manifest published, no slide listed, the job not done.
     await new Promise((r) => setTimeout(r, 500));
     expect((await job(base.a, id)).state).not.toBe('done');
+    expect(await published()).toEqual(manifests);
     expect(await slideCount(base.b)).toBe(before);
+    // Node B restarts (a rolling restart) while the job waits: the shared queue's job is not
+    // its to fail, and the staged upload stays for the next worker.
+    const [nodeB] = procs.filter(
+      (p) => p.exitCode === null && p.spawnargs.includes('serve') && p.spawnargs.includes(String(ports.b)),
+    );
+    const exited = new Promise((r) => nodeB!.once('exit', r));
+    nodeB!.kill('SIGTERM');
+    await exited;
+    await serve(ports.b);
+    expect((await job(base.b, id)).state).not.toBe('failed');
+    expect(await keys('uploads/')).toHaveLength(1);
+    // What the killed worker fetched is still in its folder, until a worker starts there again.
+    expect(workerScratch().length).toBeGreaterThan(0);
     // A worker again (after the lapsed lock): the job is taken up and finishes.
     await startWorker();
     const done = await until(
@@ -299,6 +377,11 @@ describe.skipIf(!have)('two servers and a worker on one database, store and Redi
     );
     expect(done).toMatchObject({ state: 'done' });
     expect(await slideCount(base.b)).toBe(before + 1);
+    expect(await published()).toEqual(
+      [...manifests, `${PREFIX}/slides/${done.slideId}/manifest.json`].sort(),
+    );
+    expect(await keys('uploads/')).toEqual([]);
+    expect(workerScratch()).toEqual([]);
     const tile = await api(`${base.b}/slides/${done.slideId}_files/0/0_0.jpeg`);
     expect(tile.status).toBe(200);
   });

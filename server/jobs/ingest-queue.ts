@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { ErrorCode, JobDto } from '../../protocol/index.ts';
-import { type StoreSpec, ingestIsolated, isSlideError } from '../../tiles/index.ts';
+import {
+  SlideError,
+  type StoreSpec,
+  type UploadArea,
+  ingestIsolated,
+  isSlideError,
+} from '../../tiles/index.ts';
 import type { JobRepo } from '../db/jobs.ts';
 import type { SlideRepo } from '../db/slides.ts';
 
@@ -18,6 +25,11 @@ export interface IngestQueueOptions {
   dataDir: string;
   /** Where converters publish; default the local store in dataDir. */
   store?: StoreSpec;
+  /**
+   * The store's upload area (an object store's): a shared queue stages uploads there for workers
+   * that do not see this node's data folder, and workers fetch them from there.
+   */
+  uploads?: UploadArea;
   tileSize: number;
   jpegQuality: number;
   sharpConcurrency: number;
@@ -31,10 +43,16 @@ export interface IngestQueueOptions {
 /** What an ingest job carries (a Redis queue stores it as the job's data). */
 export interface IngestJob {
   jobId: string;
+  /**
+   * The slide to ingest: a path (relative ones from the data folder, which nodes sharing it may
+   * mount at different places), or with `upload` a path inside the staged upload ('' for all of it).
+   */
   input: string;
   name: string;
-  /** Removed once the job ends (uploads are staged copies). */
+  /** Removed once the job ends (uploads are staged copies); relative ones from the data folder. */
   cleanup: string | null;
+  /** Key of the upload in the store's upload area, removed once the job ends; absent: none. */
+  upload?: string | null;
   /** Site that owns the stored slide once done (content another site holds gains this owner too). */
   siteId: string | null;
   userId: string | null;
@@ -51,6 +69,7 @@ export async function newIngestJob(
   name: string,
   cleanup: string | null,
   owner: JobOwner,
+  upload: string | null = null,
 ): Promise<{ job: JobDto; data: IngestJob }> {
   const jobId = randomUUID();
   const job = await jobs.create(jobId, 'ingest', name, owner);
@@ -59,6 +78,7 @@ export async function newIngestJob(
     input,
     name,
     cleanup,
+    upload,
     siteId: owner.siteId,
     userId: owner.userId,
     caseAccession: owner.caseAccession ?? null,
@@ -145,8 +165,24 @@ export class IngestRunner {
     await this.jobs.update(p.jobId, { state: 'running', percent: 0, stage: 'starting' });
     let lastWrite = 0;
     let lastPercent = -1;
+    /** This node's copy of an upload staged in the store. */
+    let fetched: string | null = null;
     try {
-      const { manifest, created } = await ingestIsolated(p.input, {
+      let input = path.resolve(this.opts.dataDir, p.input);
+      if (p.upload) {
+        const uploads = this.opts.uploads;
+        // A node configured with another store than the one that queued the job: not the file's fault.
+        if (!uploads) throw new Error(`job ${p.jobId} names an upload in a store this node does not use`);
+        await this.jobs.update(p.jobId, { stage: 'fetching the upload' });
+        fetched = await uploads.fetch(p.upload);
+        if (!fetched)
+          throw new SlideError(
+            'INGEST_FAILED',
+            'the upload is no longer in the store; upload the slide again',
+          );
+        input = path.join(fetched, p.input);
+      }
+      const { manifest, created } = await ingestIsolated(input, {
         dataDir: this.opts.dataDir,
         ...(this.opts.store ? { store: this.opts.store } : {}),
         tileSize: this.opts.tileSize,
@@ -197,11 +233,20 @@ export class IngestRunner {
       if (!isSlideError(e)) this.opts.log(`ingest ${p.jobId} failed: ${String(e)}`);
       await this.dropUpload(p);
       await this.jobs.update(p.jobId, { state: 'failed', stage: null, error });
+    } finally {
+      if (fetched) await rm(fetched, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 
   /** The staged upload goes before the job reports its end, so "done" means nothing is left over. */
   private async dropUpload(p: IngestJob): Promise<void> {
-    if (p.cleanup) await rm(p.cleanup, { recursive: true, force: true }).catch(() => undefined);
+    if (p.cleanup)
+      await rm(path.resolve(this.opts.dataDir, p.cleanup), { recursive: true, force: true }).catch(
+        () => undefined,
+      );
+    if (p.upload)
+      await this.opts.uploads
+        ?.remove(p.upload)
+        .catch((e: unknown) => this.opts.log(`removing staged upload ${p.upload} failed: ${String(e)}`));
   }
 }

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { JobDto } from '../../protocol/index.ts';
 import type { JobRepo } from '../db/jobs.ts';
@@ -103,7 +106,21 @@ export class RedisIngestQueue implements JobQueue {
     cleanup: string | null,
     owner: JobOwner = { userId: null, siteId: null },
   ): Promise<JobDto> {
-    const { job, data } = await newIngestJob(this.jobs, input, name, cleanup, owner);
+    let shared: Shared;
+    try {
+      shared = await this.share(input, cleanup);
+    } catch (e) {
+      if (cleanup) await rm(cleanup, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
+    const { job, data } = await newIngestJob(
+      this.jobs,
+      shared.input,
+      name,
+      shared.cleanup,
+      owner,
+      shared.upload,
+    );
     const jobId = data.jobId;
     try {
       await this.queue.add('ingest', data, { jobId });
@@ -113,9 +130,35 @@ export class RedisIngestQueue implements JobQueue {
         stage: null,
         error: { code: 'INGEST_FAILED', message: 'the job queue (Redis) could not be reached' },
       });
+      if (shared.upload) await this.opts.uploads?.remove(shared.upload).catch(() => undefined);
+      if (cleanup) await rm(cleanup, { recursive: true, force: true }).catch(() => undefined);
       throw e;
     }
     return job;
+  }
+
+  /**
+   * What a worker on another machine can reach of an upload received here. With an object store
+   * the upload is copied into the store's upload area and this node's copy goes: the worker fetches
+   * it from the store. With a data folder every node mounts (the local store), paths are named from
+   * that folder, which another machine may mount elsewhere.
+   */
+  private async share(input: string, cleanup: string | null): Promise<Shared> {
+    const uploads = this.opts.uploads;
+    if (uploads && cleanup && inside(cleanup, input)) {
+      const key = randomUUID();
+      try {
+        await uploads.put(key, cleanup);
+      } catch (e) {
+        await uploads.remove(key).catch(() => undefined);
+        throw e;
+      }
+      await rm(cleanup, { recursive: true, force: true });
+      return { input: path.relative(cleanup, input), cleanup: null, upload: key };
+    }
+    const fromData = (p: string): string =>
+      inside(this.opts.dataDir, p) ? path.relative(path.resolve(this.opts.dataDir), path.resolve(p)) : p;
+    return { input: fromData(input), cleanup: cleanup && fromData(cleanup), upload: null };
   }
 
   /** Resolves when no job waits, runs or waits to be retried in the queue, nor runs here. */
@@ -138,4 +181,16 @@ export class RedisIngestQueue implements JobQueue {
     await this.worker?.close();
     await this.queue.close();
   }
+}
+
+interface Shared {
+  input: string;
+  cleanup: string | null;
+  upload: string | null;
+}
+
+/** Whether `p` is `dir` or lies under it. */
+function inside(dir: string, p: string): boolean {
+  const rel = path.relative(path.resolve(dir), path.resolve(p));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
