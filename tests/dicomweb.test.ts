@@ -40,6 +40,11 @@ const exported: Record<'identified' | 'deidentified', Map<string, Record<string,
   identified: new Map(),
   deidentified: new Map(),
 };
+/** The same files' bytes. */
+const exportedFiles: Record<'identified' | 'deidentified', Map<string, Buffer>> = {
+  identified: new Map(),
+  deidentified: new Map(),
+};
 
 const tag = {
   StudyInstanceUID: '0020000D',
@@ -86,8 +91,11 @@ async function exportZip(user: string, form: 'identified' | 'deidentified'): Pro
   const out = path.join(dir, form);
   execFileSync('unzip', ['-q', '-o', zip, '-d', out]);
   for (const folder of readdirSync(out))
-    for (const f of readdirSync(path.join(out, folder)))
-      exported[form].set(f, readDicom(readFileSync(path.join(out, folder, f))).ds);
+    for (const f of readdirSync(path.join(out, folder))) {
+      const bytes = readFileSync(path.join(out, folder, f));
+      exportedFiles[form].set(f, bytes);
+      exported[form].set(f, readDicom(bytes).ds);
+    }
 }
 
 /** The frames of an exported instance: encapsulated fragments, one per frame, as dcmjs reads them. */
@@ -476,6 +484,59 @@ describe.skipIf(!have)('WADO-RS frames', () => {
     }
     for (const f of ['abc', '1,,2', '-1', '1.5'])
       expect((await as('path-n', `${instancePath('level-0.dcm')}/frames/${f}`)).status, f).toBe(400);
+  });
+});
+
+describe.skipIf(!have)('WADO-RS retrieve', () => {
+  const DICOM = 'multipart/related; type="application/dicom"; transfer-syntax=*';
+
+  it('a series is the export’s files byte for byte, an instance its one file', async () => {
+    const res = await as('path-n', `/dicomweb/studies/${studyUid()}/series/${seriesUid()}`, {
+      headers: { accept: DICOM },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(
+      /^multipart\/related; type="application\/dicom"; boundary=/,
+    );
+    const got = parts(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type')!);
+    expect(got).toHaveLength(exportedFiles.identified.size);
+    const files = [...exportedFiles.identified.values()];
+    for (const g of got) {
+      expect(g.type).toBe('application/dicom; transfer-syntax=1.2.840.10008.1.2.4.50');
+      expect(files.some((f) => f.equals(g.body))).toBe(true);
+    }
+    const one = await as('path-n', instancePath('level-3.dcm'), {
+      headers: {
+        accept: 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50',
+      },
+    });
+    const onePart = parts(Buffer.from(await one.arrayBuffer()), one.headers.get('content-type')!);
+    expect(onePart).toHaveLength(1);
+    expect(onePart[0]!.body.equals(exportedFiles.identified.get('level-3.dcm')!)).toBe(true);
+  });
+
+  it('other transfer syntaxes are 406; another site 404; a de-identified share gets the de-identified files', async () => {
+    for (const accept of [
+      'multipart/related; type="application/dicom"',
+      'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1',
+    ])
+      expect(
+        (await as('path-n', `/dicomweb/studies/${studyUid()}`, { headers: { accept } })).status,
+        accept,
+      ).toBe(406);
+    expect(
+      (await as('path-s', `/dicomweb/studies/${studyUid()}`, { headers: { accept: DICOM } })).status,
+    ).toBe(404);
+    expect(
+      (await as('spec-s', `/dicomweb/studies/${studyUid()}`, { headers: { accept: DICOM } })).status,
+    ).toBe(404);
+    const res = await as('spec-s', `/dicomweb/studies/${studyUid('deidentified')}`, {
+      headers: { accept: DICOM },
+    });
+    const got = parts(Buffer.from(await res.arrayBuffer()), res.headers.get('content-type')!);
+    expect(got.map((g) => g.body.toString('base64')).sort()).toEqual(
+      [...exportedFiles.deidentified.values()].map((f) => f.toString('base64')).sort(),
+    );
   });
 });
 

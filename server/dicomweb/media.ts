@@ -64,6 +64,7 @@ const ACCEPTED = {
   frames: `multipart/related; type="image/jpeg" (transfer syntax ${JPEG_BASELINE} or *), or multipart/related; type="application/octet-stream"; transfer-syntax=*`,
   'DICOM JSON': 'application/dicom+json or application/json',
   'a rendered image': 'image/jpeg or image/png',
+  instances: `multipart/related; type="application/dicom" with transfer-syntax=* or ${JPEG_BASELINE}`,
 };
 
 /** A transfer-syntax parameter the stored JPEG Baseline frames satisfy (absent means the type's default). */
@@ -107,6 +108,28 @@ export function frameMedia(accept: string | undefined, frameCount: number): Fram
       return { partType: JPEG_PART, multipart: false };
   }
   throw notAcceptable('frames', accept);
+}
+
+/**
+ * Whole instances (Part 10): stored as JPEG Baseline, so application/dicom only with that transfer
+ * syntax or `*` (without one the request asks for Explicit VR Little Endian, which would mean
+ * decoding every frame).
+ */
+export function instanceMedia(accept: string | undefined): string {
+  const ranges = parseAccept(accept);
+  const part = `application/dicom; transfer-syntax=${JPEG_BASELINE}`;
+  if (ranges.length === 0) return part;
+  for (const r of ranges) {
+    if (r.type === '*/*' || r.type === 'multipart/*') return part;
+    const type = (r.params.type ?? '').toLowerCase();
+    if (
+      r.type === 'multipart/related' &&
+      type === 'application/dicom' &&
+      jpegSyntax(r.params['transfer-syntax'], false)
+    )
+      return part;
+  }
+  throw notAcceptable('instances', accept);
 }
 
 /** QIDO answers and metadata: DICOM JSON, unless the request accepts nothing like it. */

@@ -174,6 +174,21 @@ export class DicomWeb {
     return { datasets: data.map((d) => d.metadata), reached: { slideId: s.id, siteId: s.grant.siteId } };
   }
 
+  /**
+   * WADO-RS retrieve: the slide and the roles of the instances a study, series or instance path
+   * names (all for a study or series), to be written as Part 10 files by the export.
+   */
+  async retrieve(
+    p: Principal,
+    path: DicomPath,
+  ): Promise<{ slide: DicomSlide; only?: Set<string>; reached: Reached }> {
+    const slide = await this.study(p, path);
+    const only = path.instance
+      ? new Set([this.instanceOf(slide.identity, slide.instances, path.instance).role])
+      : undefined;
+    return { slide, only, reached: { slideId: slide.id, siteId: slide.grant.siteId } };
+  }
+
   /** The slide that is study `path.study` for `p` (and holds `path.series`); 404 otherwise. */
   private async study(p: Principal, path: DicomPath): Promise<DicomSlide> {
     checkUid(path.study, 'study');

@@ -1,8 +1,10 @@
 import { once } from 'node:events';
 import { type Request, type Response, Router } from 'express';
+import { exportDicomSeries } from '../../tiles/export/dicom.ts';
 import type { ServerContext } from '../context.ts';
 import {
   frameMedia,
+  instanceMedia,
   jsonMedia,
   multipartEnd,
   multipartType,
@@ -125,6 +127,51 @@ export function dicomwebRouter(ctx: ServerContext): Router {
       res.destroy();
     }
   });
+
+  const retrieve = async (req: Request, res: Response) => {
+    const p = principal(res);
+    const { slide, only, reached } = await web.retrieve(p, pathOf(req));
+    const partType = instanceMedia(req.get('accept'));
+    await audit(req, res, reached);
+    await ctx.audit.record({
+      action: 'slide.export',
+      actor: p.user,
+      targetType: 'slide',
+      targetId: slide.id,
+      targetSiteId: slide.grant.siteId,
+      ip: clientIp(req),
+      detail: { format: 'dicom', via: 'dicomweb', deidentified: slide.grant.deidentified, credential: p.via },
+    });
+    const series = exportDicomSeries(ctx.store, slide.id, slide.options, only);
+    // The first instance before any header: a slide that cannot be exported is a plain error.
+    let next = await series.next();
+    const boundary = newBoundary();
+    res.writeHead(200, {
+      'Content-Type': multipartType(partType, boundary),
+      'Cache-Control': 'private, no-store',
+    });
+    try {
+      let first = true;
+      while (!next.done) {
+        if (res.destroyed) return;
+        if (!first) res.write(PART_SEPARATOR);
+        first = false;
+        res.write(partHead(boundary, partType));
+        // One instance in memory at a time; the next is built once the client has taken this one.
+        if (!res.write(next.value.data)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        next = await series.next();
+      }
+      res.end(multipartEnd(boundary));
+    } catch (e) {
+      ctx.log(`dicomweb retrieve failed: ${e instanceof Error ? e.message : String(e)}`);
+      res.destroy();
+    } finally {
+      if (!next.done) await series.return(undefined);
+    }
+  };
+  r.get('/studies/:study', retrieve);
+  r.get('/studies/:study/series/:series', retrieve);
+  r.get('/studies/:study/series/:series/instances/:instance', retrieve);
 
   const render = (kind: 'rendered' | 'thumbnail') => async (req: Request, res: Response) => {
     const p = principal(res);
