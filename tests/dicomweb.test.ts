@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -10,6 +11,8 @@ import type { Manifest } from '../protocol/index.ts';
 import { createApp, createHandler, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
+import { parseQido } from '../server/dicomweb/query.ts';
+import { DicomWeb } from '../server/dicomweb/service.ts';
 import { type DicomJson, toDicomJson } from '../tiles/export/dicom-json.ts';
 import { SLIDE_FILE, ingest } from '../tiles/index.ts';
 import { readDicom } from '../tiles/readers/dicom/fixtures.ts';
@@ -223,6 +226,8 @@ describe.skipIf(!have)('QIDO-RS', () => {
       'AccessionNumber=H26-0042',
       'PatientID=H26-0042',
       'PatientID=H26-00*',
+      'AccessionNumber=H26-00??',
+      'AccessionNumber=*42',
       'StudyDate=20260301-20260303',
       'StudyDate=20260302',
       'ModalitiesInStudy=SM&AccessionNumber=H26-0042',
@@ -245,6 +250,8 @@ describe.skipIf(!have)('QIDO-RS', () => {
       'ModalitiesInStudy=CT',
       'StudyInstanceUID=1.2.3.4',
       'PatientID=h26-0042',
+      'AccessionNumber=H26_0042',
+      'PatientName=A*',
     ])
       expect(await json('path-n', `/dicomweb/studies?${q}`), q).toEqual([]);
   });
@@ -295,6 +302,26 @@ describe.skipIf(!have)('QIDO-RS', () => {
     expect(await json('path-n', '/dicomweb/studies?offset=4')).toEqual([]);
     for (const bad of ['limit=0', 'limit=abc', 'offset=-1', 'NoSuchKeyword=1', 'OpticalPathSequence=1'])
       expect((await as('path-n', `/dicomweb/studies?${bad}`)).status, bad).toBe(400);
+  });
+
+  it('a search the database cannot narrow stops after the slides it may look at, and says so', async () => {
+    const p = (await ctx.auth.resolve({
+      headers: { authorization: `Bearer ${tokens['path-n']}` },
+    } as IncomingMessage))!;
+    const web = new DicomWeb(ctx, undefined, { maxExamined: 2 });
+    const walk = await web.search(p, 'study', {}, parseQido({ StudyDescription: 'biopsy*' }), base);
+    // CMU (the only biopsy) is the oldest of north's four slides: beyond the two looked at.
+    expect([walk.results.length, walk.cut]).toEqual([0, true]);
+    const narrowed = await web.search(
+      p,
+      'study',
+      {},
+      parseQido({ StudyDescription: 'biopsy*', PatientID: 'H26*' }),
+      base,
+    );
+    expect([narrowed.results.length, narrowed.cut]).toEqual([1, false]);
+    const first = await web.search(p, 'study', {}, parseQido({ limit: '1' }), base);
+    expect([first.results.length, first.more, first.cut]).toEqual([1, true, false]);
   });
 
   it('another site sees nothing: no studies, and 404 on every UID of the slide', async () => {

@@ -51,6 +51,11 @@ const UID = /^[0-9]+(\.[0-9]+)*$/;
 export const MAX_FRAMES_PER_REQUEST = 1000;
 /** How long where a UID leads is kept for one user (rights notices clear it at once). */
 const LOCATE_MS = 5_000;
+/**
+ * Slides one search looks at, at most (~45 µs each): a search the database cannot narrow (no UID,
+ * accession, patient or date key) walks the library newest first and stops here, saying so.
+ */
+export const MAX_SLIDES_EXAMINED = 50_000;
 /** Default longest side of a DICOMweb thumbnail. */
 export const THUMBNAIL_SIZE = 256;
 
@@ -71,10 +76,14 @@ export class DicomWeb {
   readonly slides: DicomSlides;
   private readonly located = new Map<string, { at: Located | null; until: number }>();
 
+  private readonly maxExamined: number;
+
   constructor(
     private readonly deps: { db: Db; access: Access; tiles: TileService },
     rights?: { on(fn: () => void): unknown },
+    opts: { maxExamined?: number } = {},
   ) {
+    this.maxExamined = opts.maxExamined ?? MAX_SLIDES_EXAMINED;
     this.slides = new DicomSlides(deps.db, deps.access);
     rights?.on(() => this.located.clear());
   }
@@ -91,7 +100,7 @@ export class DicomWeb {
     path: DicomPath,
     q: QidoQuery,
     base: string,
-  ): Promise<{ results: DicomJson[]; more: boolean; reached: Reached[] }> {
+  ): Promise<{ results: DicomJson[]; more: boolean; cut: boolean; reached: Reached[] }> {
     checkUid(path.study, 'study');
     checkUid(path.series, 'series');
     const scope: QidoFilter[] = [];
@@ -103,7 +112,12 @@ export class DicomWeb {
     const need = q.offset + q.limit + 1;
     const found: DicomJson[] = [];
     const reached: Reached[] = [];
-    for await (const ids of this.candidates(p, path, q)) {
+    let examined = 0;
+    let cut = false;
+    for await (const all of this.candidates(p, path, q)) {
+      const ids = all.slice(0, this.maxExamined - examined);
+      examined += ids.length;
+      cut = ids.length < all.length;
       for (const s of await this.slides.resolve(p, ids)) {
         const series = seriesDataset(s, base);
         // Study and series attributes decide most searches before any instance is built.
@@ -121,12 +135,20 @@ export class DicomWeb {
         if (hit) reached.push({ slideId: s.id, siteId: s.grant.siteId });
         if (found.length >= need) break;
       }
-      if (found.length >= need) break;
+      if (found.length >= need) {
+        cut = false;
+        break;
+      }
+      if (examined >= this.maxExamined) {
+        cut = true;
+        break;
+      }
     }
     const keys = level === 'study' ? STUDY_KEYS : level === 'series' ? SERIES_KEYS : INSTANCE_KEYS;
     return {
       results: found.slice(q.offset, q.offset + q.limit).map((r) => pick(r, keys, q)),
       more: found.length > q.offset + q.limit,
+      cut,
       reached,
     };
   }
@@ -141,13 +163,18 @@ export class DicomWeb {
     if (series.length) return yield await this.slides.idsOfUids(p, series, ['series']);
     const sop = uids('SOPInstanceUID');
     if (sop.length) return yield await this.slides.idsOfUids(p, sop, DicomSlides.instanceRoles());
-    const exact = ['AccessionNumber', 'PatientID', 'StudyID']
+    // Tessera holds no patient names: only a de-identified share's study code can match one.
+    if (filterValues(q, 'PatientName').some((v) => v.replace(/\*/g, '') !== ''))
+      return yield await this.slides.deidentifiedShares(p);
+    // The case's accession is the Patient ID, Accession Number and Study ID of an identified slide.
+    const keys = ['AccessionNumber', 'PatientID', 'StudyID']
       .flatMap((k) => filterValues(q, k))
       .flatMap((v) => v.split('\\'))
-      .filter((v) => !/[*?]/.test(v));
-    if (exact.length)
+      .filter((v) => v.replace(/\*/g, '') !== '');
+    if (keys.length)
       return yield [
-        ...(await this.slides.idsOfAccessions(exact)),
+        ...(await this.slides.idsOfAccessions(keys.filter((v) => !/[*?]/.test(v)))),
+        ...(await this.slides.idsOfAccessionPatterns(keys.filter((v) => /[*?]/.test(v)))),
         ...(await this.slides.deidentifiedShares(p)),
       ];
     const date = filterValues(q, 'StudyDate')[0];

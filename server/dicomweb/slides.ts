@@ -11,7 +11,8 @@ import type { Access, SlideGrant } from '../auth/access.ts';
 import type { Principal } from '../auth/auth.ts';
 import type { Db } from '../db/index.ts';
 import { deidentifiedSubject, dicomOptions, identifiedSubjects } from '../export/dicom.ts';
-import { type Cursor, decodeCursor } from '../library/paging.ts';
+import { type SqlBool, sql } from 'kysely';
+import { type Cursor, decodeCursor, likeEscape } from '../library/paging.ts';
 import { SlideLibrary, slideOrder } from '../library/slides.ts';
 
 /**
@@ -147,6 +148,24 @@ export class DicomSlides {
       .innerJoin('case_slides', 'case_slides.case_id', 'cases.id')
       .select('case_slides.slide_id')
       .where('cases.accession', 'in', [...accessions])
+      .execute();
+    return rows.map((r) => r.slide_id);
+  }
+
+  /**
+   * Slides of cases whose accession matches one of `patterns` (`*` any run, `?` one character);
+   * a superset where the database compares without case.
+   */
+  async idsOfAccessionPatterns(patterns: readonly string[]): Promise<string[]> {
+    if (patterns.length === 0) return [];
+    const likes = patterns.map((p) => likeEscape(p).replace(/\*/g, '%').replace(/\?/g, '_'));
+    const rows = await this.db
+      .selectFrom('cases')
+      .innerJoin('case_slides', 'case_slides.case_id', 'cases.id')
+      .select('case_slides.slide_id')
+      .where((eb) =>
+        eb.or(likes.map((l) => sql<SqlBool>`${eb.ref('cases.accession')} like ${l} escape '\\'`)),
+      )
       .execute();
     return rows.map((r) => r.slide_id);
   }

@@ -14,7 +14,13 @@ import {
   renderedMedia,
 } from '../dicomweb/media.ts';
 import { parseQido } from '../dicomweb/query.ts';
-import { DicomWeb, type DicomPath, type QidoLevel, type Reached } from '../dicomweb/service.ts';
+import {
+  DicomWeb,
+  type DicomPath,
+  MAX_SLIDES_EXAMINED,
+  type QidoLevel,
+  type Reached,
+} from '../dicomweb/service.ts';
 import { clientIp, principal } from './auth.ts';
 import { viewed } from './audit-view.ts';
 import { HttpError } from './errors.ts';
@@ -55,7 +61,7 @@ export function dicomwebRouter(ctx: ServerContext): Router {
     const p = principal(res);
     const type = jsonMedia(req.get('accept'));
     const q = parseQido(req.query as Record<string, string | string[]>);
-    const { results, more, reached } = await web.search(p, level, pathOf(req), q, base(req));
+    const { results, more, cut, reached } = await web.search(p, level, pathOf(req), q, base(req));
     await ctx.audit.record({
       action: 'dicomweb.search',
       actor: p.user,
@@ -70,6 +76,11 @@ export function dicomwebRouter(ctx: ServerContext): Router {
       },
     });
     if (more) res.setHeader('Warning', '299 tessera "There are additional results that can be requested"');
+    else if (cut)
+      res.setHeader(
+        'Warning',
+        `299 tessera "The search looked at the newest ${MAX_SLIDES_EXAMINED} slides only; add StudyInstanceUID, AccessionNumber, PatientID or StudyDate to search them all"`,
+      );
     res.setHeader('Cache-Control', 'private, no-cache');
     res.type(type).send(JSON.stringify(results));
   };

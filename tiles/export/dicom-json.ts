@@ -20,7 +20,6 @@ interface DictEntry {
 }
 interface DcmjsDictionary {
   DicomMetaDictionary: {
-    denaturalizeDataset(ds: Record<string, unknown>): Record<string, { vr: string; Value?: unknown[] }>;
     nameMap: Record<string, DictEntry>;
     dictionary: Record<string, DictEntry>;
   };
@@ -34,51 +33,47 @@ const NUMBER_VRS = new Set(['DS', 'IS', 'US', 'UL', 'SS', 'SL', 'FL', 'FD', 'SV'
 const BINARY_VRS = new Set(['OB', 'OW', 'OD', 'OF', 'OL', 'OV', 'UN']);
 
 /**
- * A naturalized dataset (keywords, as the export builds it) in the DICOM JSON model: numbers as
- * numbers, person names as `{Alphabetic}`, binary values inline (base64), empty values and empty
- * sequences without a Value.
+ * A naturalized dataset (keywords, as the export builds it or dcmjs reads it) in the DICOM JSON
+ * model: numbers as numbers, person names as `{Alphabetic}`, attribute tags as 8 hex digits, binary
+ * values inline (base64), empty values and empty sequences without a Value. Built directly from the
+ * dictionary (dcmjs' own denaturalizing takes ~3x as long, and QIDO builds one per slide it looks at).
  */
 export function toDicomJson(ds: Dataset): DicomJson {
-  return fromDenaturalized(D.denaturalizeDataset(ds));
+  const vrMap = (ds._vrMap ?? {}) as Record<string, string>;
+  const entries: [string, DicomJsonAttribute][] = [];
+  for (const [keyword, v] of Object.entries(ds)) {
+    if (keyword.startsWith('_') || v === undefined) continue;
+    const e = D.nameMap[keyword];
+    if (!e) throw new RangeError(`no DICOM attribute ${keyword}`);
+    const vr = vrMap[keyword] ?? e.vr.slice(0, 2);
+    entries.push([e.tag.slice(1, 5) + e.tag.slice(6, 10), attribute(vr, v)]);
+  }
+  entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return Object.fromEntries(entries);
 }
 
-function fromDenaturalized(raw: Record<string, { vr: string; Value?: unknown[] }>): DicomJson {
-  const out: DicomJson = {};
-  for (const tag of Object.keys(raw).sort()) {
-    const { vr, Value } = raw[tag]!;
-    const a: DicomJsonAttribute = { vr };
-    const values = Value ?? [];
-    if (vr === 'SQ') {
-      const items = values.map((item) =>
-        fromDenaturalized(item as Record<string, { vr: string; Value?: unknown[] }>),
-      );
-      if (items.length) a.Value = items;
-    } else if (BINARY_VRS.has(vr)) {
-      const parts = values.map((v) => Buffer.from(v as ArrayBuffer));
-      if (parts.length) a.InlineBinary = Buffer.concat(parts).toString('base64');
-    } else if (vr === 'PN') {
-      // dcmjs holds names as String objects that serialise as {Alphabetic}: their JSON is the model's.
-      const names = (JSON.parse(JSON.stringify(values)) as unknown[])
-        .map((v) => (typeof v === 'string' ? { Alphabetic: v } : (v as { Alphabetic?: string } | null)))
-        .filter((v): v is { Alphabetic?: string } => v !== null && (v.Alphabetic ?? '') !== '');
-      if (names.length) a.Value = names;
-    } else if (vr === 'AT') {
-      // Tags as 8 hex digits (F.2.3.1). Datasets give them as numbers, which dcmjs turns into decimal strings.
-      const at = values.map((v) => Number(v).toString(16).toUpperCase().padStart(8, '0'));
-      if (at.length) a.Value = at;
-    } else if (NUMBER_VRS.has(vr)) {
-      // FL values are 32-bit floats: stated as a reader of the binary form gets them.
-      const nums = values
-        .filter((v) => v !== '' && v !== null && v !== undefined)
-        .map((v) => (vr === 'FL' ? Math.fround(Number(v)) : Number(v)));
-      if (nums.length) a.Value = nums;
-    } else {
-      const strs = values.filter((v) => v !== '' && v !== null && v !== undefined);
-      if (strs.length) a.Value = strs;
-    }
-    out[tag] = a;
-  }
-  return out;
+function attribute(vr: string, v: unknown): DicomJsonAttribute {
+  const a: DicomJsonAttribute = { vr };
+  const values = (Array.isArray(v) ? v : [v]).filter((x) => x !== '' && x !== null && x !== undefined);
+  if (values.length === 0) return a;
+  if (vr === 'SQ') a.Value = values.map((item) => toDicomJson(item as Dataset));
+  else if (BINARY_VRS.has(vr))
+    a.InlineBinary = Buffer.concat(values.map((x) => Buffer.from(x as ArrayBuffer))).toString('base64');
+  else if (vr === 'PN') {
+    const names = values
+      .map((x) =>
+        typeof x === 'object' && !(x instanceof String)
+          ? (x as { Alphabetic?: string })
+          : { Alphabetic: String(x) },
+      )
+      .filter((x) => (x.Alphabetic ?? '') !== '');
+    if (names.length) a.Value = names;
+  } else if (vr === 'AT') a.Value = values.map((x) => Number(x).toString(16).toUpperCase().padStart(8, '0'));
+  // FL values are 32-bit floats: stated as a reader of the binary form gets them.
+  else if (vr === 'FL') a.Value = values.map((x) => Math.fround(Number(x)));
+  else if (NUMBER_VRS.has(vr)) a.Value = values.map(Number);
+  else a.Value = values.map(String);
+  return a;
 }
 
 /** A data element as the dictionary knows it. */

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { type Cipher, type Decipher, createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 
 /**
  * A DICOM UID that is the same on every export of the same slide: `2.25.` and the decimal value of
@@ -13,9 +13,25 @@ export function stableUid(...parts: string[]): string {
 const SLIDE_ID = /^[0-9a-f]{32}$/;
 const UID_2_25 = /^2\.25\.(0|[1-9][0-9]{0,38})$/;
 
-/** The AES-128 key of one role: which UID of a series a 128-bit value stands for. */
-function roleKey(salt: string, role: string): Buffer {
-  return createHash('sha256').update(`tessera-dicom-uid\u0000${salt}\u0000${role}`).digest().subarray(0, 16);
+/**
+ * AES-128-ECB per role (the key: which UID of a series a 128-bit value stands for). ECB keeps no
+ * state between blocks, so one cipher per key encrypts block after block through update() alone.
+ */
+const ciphers = new Map<string, { enc: Cipher; dec: Decipher }>();
+
+function roleCipher(salt: string, role: string): { enc: Cipher; dec: Decipher } {
+  const id = `${salt}\u0000${role}`;
+  let c = ciphers.get(id);
+  if (!c) {
+    const key = createHash('sha256').update(`tessera-dicom-uid\u0000${id}`).digest().subarray(0, 16);
+    c = {
+      enc: createCipheriv('aes-128-ecb', key, null).setAutoPadding(false),
+      dec: createDecipheriv('aes-128-ecb', key, null).setAutoPadding(false),
+    };
+    if (ciphers.size > 10_000) ciphers.clear();
+    ciphers.set(id, c);
+  }
+  return c;
 }
 
 /**
@@ -36,15 +52,23 @@ export function slideUidMaker(
   deidentified: boolean,
   salt: string,
 ): (role: string) => string {
+  const made = new Map<string, string>();
+  let make: (role: string) => string;
   if (deidentified || !SLIDE_ID.test(slideId)) {
     const s = deidentified ? `deidentified:${salt}` : salt;
-    return (role) => stableUid('tessera-dicom-export', slideId, s, role);
+    make = (role) => stableUid('tessera-dicom-export', slideId, s, role);
+  } else {
+    const plain = Buffer.from(slideId, 'hex');
+    make = (role) => {
+      const block = roleCipher(salt, role).enc.update(plain);
+      return `2.25.${BigInt(`0x${block.toString('hex')}`).toString(10)}`;
+    };
   }
-  const plain = Buffer.from(slideId, 'hex');
+  // A series asks for its study and series UIDs many times over.
   return (role) => {
-    const c = createCipheriv('aes-128-ecb', roleKey(salt, role), null).setAutoPadding(false);
-    const block = Buffer.concat([c.update(plain), c.final()]);
-    return `2.25.${BigInt(`0x${block.toString('hex')}`).toString(10)}`;
+    let uid = made.get(role);
+    if (uid === undefined) made.set(role, (uid = make(role)));
+    return uid;
   };
 }
 
@@ -59,6 +83,5 @@ export function slideIdOfUid(uid: string, role: string, salt = ''): string | nul
   const n = BigInt(m[1]!);
   if (n >= 1n << 128n) return null;
   const block = Buffer.from(n.toString(16).padStart(32, '0'), 'hex');
-  const d = createDecipheriv('aes-128-ecb', roleKey(salt, role), null).setAutoPadding(false);
-  return Buffer.concat([d.update(block), d.final()]).toString('hex');
+  return roleCipher(salt, role).dec.update(block).toString('hex');
 }
