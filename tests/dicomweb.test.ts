@@ -212,10 +212,25 @@ const instancePath = (file: string, form: 'identified' | 'deidentified' = 'ident
   return `/dicomweb/studies/${String(ds.StudyInstanceUID)}/series/${String(ds.SeriesInstanceUID)}/instances/${String(ds.SOPInstanceUID)}`;
 };
 
-describe('DICOMweb without signing in', () => {
-  it('401 for searches and reads', async () => {
+describe('DICOMweb without signing in, and with a session cookie', () => {
+  it('401 for searches and reads without credentials', async () => {
     expect((await fetch(`${base}/dicomweb/studies`)).status).toBe(401);
     expect((await fetch(`${base}/dicomweb/studies/1.2.3/metadata`)).status).toBe(401);
+    expect((await fetch(`${base}/dicomweb/nothing-here`)).status).toBe(401);
+  });
+
+  it('a signed-in browser session searches like a bearer token', async () => {
+    const login = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'path-s', password: 'test-password-1' }),
+    });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const byCookie = await fetch(`${base}/dicomweb/studies`, { headers: { cookie } });
+    expect(byCookie.status).toBe(200);
+    expect(await byCookie.json()).toEqual(await json('path-s', '/dicomweb/studies'));
+    expect((await fetch(`${base}/dicomweb/nothing-here`, { headers: { cookie } })).status).toBe(404);
   });
 });
 
