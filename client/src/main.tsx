@@ -4,6 +4,7 @@ import { LOGIN_PATH, loginPath, safeNext } from './auth/login.ts';
 import { LoginPage } from './auth/LoginPage.tsx';
 import { MeContext, refreshSession, useSession } from './auth/session.ts';
 import { prefetchAnnotations, prefetchSlide } from './api.ts';
+import { prefetchAnnotationsInWorker } from './viewer/annotation-early.ts';
 import { caseAccessionOf } from './cases/case-nav.ts';
 import { LibraryPage } from './library/LibraryPage.tsx';
 import { navigate, usePathname, viewedSlideId } from './ui/router.tsx';
@@ -126,7 +127,8 @@ const opened = viewedSlideId(window.location.pathname);
 if (opened !== null) {
   prefetchSlide(opened);
   // In a review session the annotations come with the session's join instead.
-  if (!new URLSearchParams(window.location.search).has('session')) prefetchAnnotations(opened);
+  if (!new URLSearchParams(window.location.search).has('session') && !prefetchAnnotationsInWorker(opened))
+    prefetchAnnotations(opened);
   void loadViewer();
 }
 const root = document.getElementById('root');

@@ -393,4 +393,50 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
     await nora.screenshot({ path: artifact('annotate-canvas-layer.png') });
     expect(problems).toEqual([]);
   });
+
+  it('opened from a link, the list is read once, by the drawing worker; if that read fails the page reads it', async () => {
+    const listPath = `/api/slides/${slideId}/annotations`;
+    const lists: string[] = [];
+    const onRequest = (r: { url(): string; method(): string }) => {
+      if (new URL(r.url()).pathname === listPath) lists.push(r.method());
+    };
+    nora.on('request', onRequest);
+    const layer = nora.locator('.annotation-layer').first();
+    const drawn = async () => Number(await layer.getAttribute('data-drawn'));
+    const counted = () => nora.getByTestId('annotations-tab').textContent();
+    try {
+      await openAt(nora, 'x=1110&y=1483&zoom=2.5');
+      await expect.poll(drawn, WAIT).toBeGreaterThan(400);
+      await expect.poll(counted, WAIT).toMatch(/\(\d{3,}\)/);
+      expect(lists).toEqual(['GET']);
+      // Read by the annotation worker, not by the page's main thread.
+      const readHere = (path: string) =>
+        performance.getEntriesByType('resource').some((e) => new URL(e.name).pathname === path);
+      expect(await nora.evaluate(readHere, listPath)).toBe(false);
+      const byWorkers = await Promise.all(nora.workers().map((w) => w.evaluate(readHere, listPath)));
+      expect(byWorkers).toContain(true);
+
+      // The first read (the worker's) meets a server briefly unavailable: the page reads it again.
+      lists.length = 0;
+      let answered = 0;
+      await nora.route(`**${listPath}`, (route) =>
+        answered++ === 0
+          ? route.fulfill({
+              status: 503,
+              contentType: 'application/json',
+              body: '{"code":"UNAVAILABLE","message":"try again"}',
+            })
+          : route.continue(),
+      );
+      await openAt(nora, 'x=1110&y=1483&zoom=2.5');
+      await expect.poll(drawn, WAIT).toBeGreaterThan(400);
+      await expect.poll(counted, WAIT).toMatch(/\(\d{3,}\)/);
+      expect(answered).toBe(2);
+      expect(lists).toEqual(['GET', 'GET']);
+    } finally {
+      nora.off('request', onRequest);
+      await nora.unroute(`**${listPath}`);
+    }
+    expect(problems).toEqual([]);
+  });
 });

@@ -8,6 +8,7 @@ import {
   updateAnnotation,
 } from '../api.ts';
 import { SlideAnnotations, type AnnotationApi, type Me } from './slide-annotations.ts';
+import { afterFirstView, endEarly, takeEarlyText } from '../viewer/annotation-early.ts';
 
 const REST: AnnotationApi = {
   create: createAnnotation,
@@ -64,8 +65,23 @@ export function useSlideAnnotations(
   useEffect(() => {
     if (paused) return;
     const ac = new AbortController();
-    listAnnotations(slideId, ac.signal).then(
-      (r) => store.reset(r.annotations),
+    // A list a worker read with the page (annotation-early.ts) is parsed here once the first view
+    // is on screen; anything wrong with it, and it is read again as usual (errors reported).
+    const early = takeEarlyText(slideId);
+    const read = early
+      ? early
+          .then(async (text) => {
+            await afterFirstView();
+            return JSON.parse(text) as { annotations: AnnotationDto[] };
+          })
+          .catch(() => listAnnotations(slideId, ac.signal))
+      : listAnnotations(slideId, ac.signal);
+    read.then(
+      (r) => {
+        if (ac.signal.aborted) return;
+        store.reset(r.annotations);
+        endEarly(slideId);
+      },
       (e: unknown) => {
         if (!ac.signal.aborted)
           flash(`annotations not loaded: ${e instanceof Error ? e.message : String(e)}`);

@@ -6,6 +6,7 @@ import {
   useMemo,
   useRef,
   useState,
+  useSyncExternalStore,
   type CSSProperties,
   type Ref,
 } from 'react';
@@ -24,6 +25,14 @@ import {
   type PackedShapes,
 } from './annotation-canvas.ts';
 import type { FromWorker, ToWorker } from './annotation-worker.ts';
+import {
+  OFFSCREEN,
+  claimEarlyWorker,
+  earlyDrawing,
+  hasEarlyWorker,
+  spawnAnnotationWorker,
+  subscribeEarly,
+} from './annotation-early.ts';
 import { cssMove, invert, sameAffine, type Affine } from './geometry.ts';
 
 /** Point markers' radius, in screen pixels. */
@@ -47,23 +56,18 @@ const PAD_PX = 12;
 /** From this many shapes in the drawn set, they are drawn on a canvas. */
 const CANVAS_FROM = 300;
 
-/**
- * Where the browser can, the canvas is drawn by a worker (annotation-worker.ts) on an
+/*
+ * Where the browser can (OFFSCREEN), the canvas is drawn by a worker (annotation-worker.ts) on an
  * OffscreenCanvas: the page's main thread only packs the shapes (when they change) and says which
- * to draw at which transform.
+ * to draw at which transform. A slide opened from a link has its worker started by the page's
+ * first code, already reading the slide's annotations (annotation-early.ts).
  */
-const OFFSCREEN =
-  typeof Worker !== 'undefined' &&
-  typeof HTMLCanvasElement !== 'undefined' &&
-  'transferControlToOffscreen' in HTMLCanvasElement.prototype;
 
-const spawnWorker = (): Worker =>
-  new Worker(new URL('./annotation-worker.ts', import.meta.url), { type: 'module' });
 /**
- * One worker started as the viewer's code loads, so that it is up (its script fetched and run) by
- * the time the slide's first annotations arrive.
+ * Otherwise one worker started as the viewer's code loads, so that it is up (its script fetched and
+ * run) by the time the slide's first annotations arrive.
  */
-let spare: Worker | null = OFFSCREEN ? spawnWorker() : null;
+let spare: Worker | null = OFFSCREEN && !hasEarlyWorker() ? spawnAnnotationWorker() : null;
 
 /** The worker and the canvas it draws (made by hand: a canvas is handed over once, for good). */
 interface Offscreen {
@@ -72,6 +76,8 @@ interface Offscreen {
   /** What the shapes last sent were packed from (`packKey`). */
   sent: unknown;
   seq: number;
+  /** The worker read the slide's list itself (annotation-early.ts) and can draw it before the page has it. */
+  early: boolean;
 }
 
 /** Called once per frame with the image → screen transform; costs one style write. */
@@ -86,6 +92,8 @@ interface Props {
   moving: { id: string; dx: number; dy: number } | null;
   /** The classes' colours today (a shape of a listed class is drawn in its palette colour). */
   palette?: readonly PaletteClass[];
+  /** The slide, to take over the worker that may already be reading its annotations. */
+  slideId?: string;
   ref?: Ref<LayerHandle>;
 }
 
@@ -253,6 +261,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   selectedId,
   moving,
   palette,
+  slideId,
   ref,
 }: Props) {
   const layer = useRef<HTMLDivElement>(null);
@@ -270,6 +279,8 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   const asked = useRef(new Map<number, { t: Affine; count: number }>());
   /** The worker's latest drawing: what its canvas shows. */
   const [drawn, setDrawn] = useState<{ t: Affine; count: number } | null>(null);
+  /** The worker draws the list it read itself: the page has not read it yet. */
+  const early = useSyncExternalStore(subscribeEarly, () => (slideId ? earlyDrawing(slideId) : false));
 
   const ensureOffscreen = (): Offscreen | null => {
     if (offscreen.current) return offscreen.current;
@@ -279,16 +290,20 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     el.className = 'annotation-canvas';
     el.style.display = 'none';
     host.prepend(el);
-    const worker = spare ?? spawnWorker();
-    spare = null;
+    const claimed = slideId ? claimEarlyWorker(slideId) : null;
+    const worker = claimed ?? spare ?? spawnAnnotationWorker();
+    if (worker === spare) spare = null;
     const off = el.transferControlToOffscreen();
     worker.postMessage({ type: 'canvas', canvas: off } satisfies ToWorker, [off]);
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
-      const done = asked.current.get(e.data.seq);
-      for (const k of [...asked.current.keys()]) if (k <= e.data.seq) asked.current.delete(k);
-      if (done) setDrawn(done);
+      if (e.data.type !== 'drawn') return;
+      const { seq, count } = e.data;
+      const done = asked.current.get(seq);
+      for (const k of [...asked.current.keys()]) if (k <= seq) asked.current.delete(k);
+      // A drawing of the worker's own list: it counts what it drew.
+      if (done) setDrawn(done.count < 0 ? { t: done.t, count } : done);
     };
-    offscreen.current = { worker, el, sent: null, seq: 0 };
+    offscreen.current = { worker, el, sent: null, seq: 0, early: claimed !== null };
     return offscreen.current;
   };
   useEffect(() => {
@@ -434,6 +449,27 @@ export const AnnotationLayer = memo(function AnnotationLayer({
       shown.filter((x) => x.a.id !== selectedId && x.a.id !== movingId),
       (x) => x.i,
     );
+    if (OFFSCREEN && early && annotations.length === 0) {
+      // The page has not read the list yet: the worker draws the one it read, culled to the cut.
+      const o = ensureOffscreen();
+      if (o?.early) {
+        o.el.style.display = '';
+        const seq = ++o.seq;
+        asked.current.set(seq, { t: cut.t, count: -1 });
+        o.worker.postMessage({
+          type: 'draw',
+          seq,
+          width: w,
+          height: h,
+          dpr,
+          t,
+          indices: null,
+          rect: cut.rect,
+          pad: PAD_PX * cut.px,
+        } satisfies ToWorker);
+        return;
+      }
+    }
     if (OFFSCREEN) {
       const o = onCanvas ? ensureOffscreen() : offscreen.current;
       if (!o) return;
@@ -466,7 +502,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     const { packed, labels } = packedHere.current;
     drawPacked(ctx, packed, indices, t, dpr);
     drawLabels(ctx, labelsAt(labels, indices), t, dpr);
-  }, [cut, shown, onCanvas, selectedId, movingId, packKey]);
+  }, [cut, shown, onCanvas, selectedId, movingId, packKey, early, annotations.length]);
 
   // The worker's canvas shows its latest drawing, made at `drawn.t`: until the drawing for the
   // current cut is done, it is moved from there to the cut's transform (the layer then follows the
@@ -482,7 +518,13 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     <div
       ref={layer}
       className="annotation-layer"
-      data-drawn={OFFSCREEN && onCanvas ? drawn?.count : cut ? shown.length : undefined}
+      data-drawn={
+        OFFSCREEN && (onCanvas || (early && annotations.length === 0))
+          ? drawn?.count
+          : cut
+            ? shown.length
+            : undefined
+      }
       data-renderer={onCanvas ? 'canvas' : 'svg'}
       style={
         {

@@ -27,6 +27,8 @@ export interface Person {
 
 interface Props {
   transform: Affine;
+  /** The slide (its annotation layer may take over a worker already reading its annotations). */
+  slideId?: string;
   annotations: AnnotationDto[];
   selectedId: string | null;
   onSelect: (id: string | null) => void;
@@ -256,6 +258,7 @@ export function AnnotationOverlay(props: Props) {
       <AnnotationLayer
         ref={layer}
         annotations={props.annotations}
+        slideId={props.slideId}
         selectedId={props.selectedId}
         moving={moving}
         palette={props.palette}

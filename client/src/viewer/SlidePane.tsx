@@ -6,6 +6,7 @@ import { defaultAdjustments, filterSpec, parseRendering, pixelFilter } from './a
 import { AdjustPanel } from './Adjustments.tsx';
 import type { Affine } from './geometry.ts';
 import { OsdController, type OsdHandlers } from './osd.ts';
+import { firstViewShown } from './annotation-early.ts';
 import { composeView, download, toPngBlob, viewFileName } from './saveView.ts';
 import { scaleBar } from './scalebar.ts';
 import { magnificationReadout, normalizeRotation, type Power, type ViewState } from './viewport.ts';
@@ -124,7 +125,10 @@ export function SlidePane(props: Props) {
         setFailure(msg);
         setStatus('failed');
       },
-      fullyLoaded: setLoaded,
+      fullyLoaded: (v) => {
+        setLoaded(v);
+        if (v) firstViewShown();
+      },
       frame: (view, transform) => {
         const f = { view, transform };
         setFrame(f);

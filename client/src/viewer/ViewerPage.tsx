@@ -398,6 +398,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
               <>
                 <AnnotationOverlay
                   transform={f.transform}
+                  slideId={slide.id}
                   annotations={ann.shown}
                   palette={ann.palette.classes}
                   selectedId={ann.selectedId}
