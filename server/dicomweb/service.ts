@@ -22,6 +22,7 @@ import {
   studyDataset,
 } from './datasets.ts';
 import { type QidoFilter, type QidoQuery, filterValues, matchesAll, pick } from './query.ts';
+import { renderImage } from './render.ts';
 import { type DicomSlide, DicomSlides } from './slides.ts';
 
 export type QidoLevel = 'study' | 'series' | 'instance';
@@ -56,8 +57,6 @@ const LOCATE_MS = 5_000;
  * accession, patient or date key) walks the library newest first and stops here, saying so.
  */
 export const MAX_SLIDES_EXAMINED = 50_000;
-/** Default longest side of a DICOMweb thumbnail. */
-export const THUMBNAIL_SIZE = 256;
 
 const notFound = (what: string): HttpError => new HttpError('NOT_FOUND', `no ${what}`);
 
@@ -328,11 +327,8 @@ export class DicomWeb {
   }
 
   /**
-   * WADO-RS rendered and thumbnail: an instance (a pyramid level: the whole slide at that level's
-   * size; the label or overview), a series or a study (the whole slide) as JPEG or PNG through the
-   * tile service's renders. `viewport` is `vw,vh` (and for `rendered` of a level `vw,vh,sx,sy,sw,sh`
-   * with the region in that level's pixels); without one a rendered level is its own size within
-   * the server's image limits and a thumbnail is THUMBNAIL_SIZE on its longer side.
+   * WADO-RS rendered and thumbnail of a study, series or instance (see renderImage); 404 for a
+   * path `p` does not see.
    */
   async render(
     p: Principal,
@@ -343,61 +339,18 @@ export class DicomWeb {
     who: RenderRequest,
   ): Promise<{ image: TileResult; reached: Reached }> {
     const { at, manifest, instance } = await this.target(p, path);
-    const tiles = this.deps.tiles;
-    const vp = parseViewport(viewport, kind === 'rendered' && instance?.kind === 'VOLUME');
-    if (instance && instance.kind !== 'VOLUME') {
-      const dflt = kind === 'thumbnail' ? THUMBNAIL_SIZE : 4 * 2048;
-      const image = await tiles.associatedImage(
-        at.slideId,
-        instance.associated!,
-        vp?.width ?? dflt,
-        vp?.height ?? dflt,
-        format,
-        who,
-      );
-      if (!image) throw notFound(`image of instance ${path.instance}`);
-      return { image, reached: at };
-    }
-    const level = manifest.levelInfo[instance?.level ?? 0]!;
-    // Region in full-resolution pixels: the level's pixels scaled up by the level's true downsample.
-    let region = 'full';
-    // What is shown, in the instance's own pixels: what a viewport is fitted to.
-    let shown = { width: level.width, height: level.height };
-    if (vp?.region) {
-      const r = vp.region;
-      if (r.x >= level.width || r.y >= level.height)
-        throw new HttpError(
-          'INVALID_PARAMETER',
-          `viewport region starts outside the ${level.width} x ${level.height} image`,
-        );
-      shown = { width: Math.min(r.width, level.width - r.x), height: Math.min(r.height, level.height - r.y) };
-      // The region in full-resolution pixels: scaled by the level's true downsample.
-      const fx = manifest.width / level.width;
-      const fy = manifest.height / level.height;
-      const x = Math.floor(r.x * fx);
-      const y = Math.floor(r.y * fy);
-      const w = Math.max(1, Math.min(manifest.width - x, Math.ceil(shown.width * fx)));
-      const h = Math.max(1, Math.min(manifest.height - y, Math.ceil(shown.height * fy)));
-      region = `${x},${y},${w},${h}`;
-    }
-    let box: { width: number; height: number };
-    if (vp) box = vp;
-    else if (kind === 'thumbnail') box = { width: THUMBNAIL_SIZE, height: THUMBNAIL_SIZE };
-    else box = shown;
-    const out = fitWithin(shown, box, tiles.limits);
-    if (kind === 'thumbnail' && format === 'jpg' && region === 'full') {
-      const image = await tiles.thumbnail(at.slideId, Math.max(out.width, out.height), who);
-      if (!image) throw new HttpError('NOT_FOUND', `no study ${path.study}`);
-      return { image, reached: at };
-    }
-    const image = await tiles.iiifImage(
+    const image = await renderImage(
+      this.deps.tiles,
       at.slideId,
-      region,
-      `${out.width},${out.height}`,
-      '0',
-      `default.${format}`,
+      manifest,
+      instance,
+      kind,
+      viewport,
+      format,
       who,
     );
+    if (!image)
+      throw notFound(`image of ${path.instance ? `instance ${path.instance}` : `study ${path.study}`}`);
     return { image, reached: at };
   }
 }
@@ -425,51 +378,4 @@ function dateBounds(v: string): { from?: string; before?: string } | null {
   };
   if ((lo && !/^\d{8}$/.test(lo)) || (hi && !/^\d{8}$/.test(hi))) return null;
   return { from: iso(lo, -1), before: iso(hi, 2) };
-}
-
-interface Viewport {
-  width: number;
-  height: number;
-  region?: { x: number; y: number; width: number; height: number };
-}
-
-/** `vw,vh` or (where a region is allowed) `vw,vh,sx,sy,sw,sh`; undefined when absent. */
-function parseViewport(raw: string | undefined, regionAllowed: boolean): Viewport | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const parts = raw.split(',');
-  const ints = parts.map((s) => (/^\d{1,6}$/.test(s.trim()) ? Number(s.trim()) : NaN));
-  const ok =
-    (parts.length === 2 || (regionAllowed && parts.length === 6)) &&
-    ints.every((n) => Number.isInteger(n)) &&
-    ints[0]! >= 1 &&
-    ints[1]! >= 1 &&
-    (parts.length === 2 || (ints[4]! >= 1 && ints[5]! >= 1));
-  if (!ok)
-    throw new HttpError(
-      'INVALID_PARAMETER',
-      `Expected viewport as vw,vh${regionAllowed ? ' or vw,vh,sx,sy,sw,sh' : ''} with positive integers but received ${JSON.stringify(raw.slice(0, 64))}`,
-    );
-  const [width, height, x, y, w, h] = ints as [number, number, number?, number?, number?, number?];
-  return parts.length === 6
-    ? { width, height, region: { x: x!, y: y!, width: w!, height: h! } }
-    : { width, height };
-}
-
-/** The size of `src` scaled to fit `box` (keeping its shape) and the server's output limits. */
-function fitWithin(
-  src: { width: number; height: number },
-  box: { width: number; height: number },
-  limits: { maxWidth: number; maxHeight: number; maxArea: number },
-): { width: number; height: number } {
-  const w0 = Math.min(box.width, limits.maxWidth);
-  const h0 = Math.min(box.height, limits.maxHeight);
-  let scale = Math.min(w0 / src.width, h0 / src.height);
-  if (src.width * src.height * scale * scale > limits.maxArea)
-    scale = Math.sqrt(limits.maxArea / (src.width * src.height));
-  // Never beyond the region's own pixels: DICOMweb renders fit a viewport, they do not enlarge.
-  scale = Math.min(scale, 1);
-  return {
-    width: Math.max(1, Math.floor(src.width * scale)),
-    height: Math.max(1, Math.floor(src.height * scale)),
-  };
 }
