@@ -39,16 +39,19 @@ describe('block cache', () => {
     expect(asked.slice(1)).toEqual([[2 * B, 6 * B]]);
   });
 
-  it('bytes inserted from a read of the end keep their whole blocks and the short last one, not a part block', async () => {
+  it('bytes inserted from a read of the end serve reads inside them without a request; the block they start in only from where they start', async () => {
     const { cache, reader, asked } = setup();
     const from = file.length - 2500;
     cache.insert('s/slide.tif', file.length, from, file.subarray(from));
-    // Blocks 8, 9 and the last, short one (10) are held; block 7 was only partly covered.
+    // Blocks 8, 9 and the last, short one (10) whole; block 7 only from `from` on.
     expect([7, 8, 9, 10].map((b) => cache.has('s/slide.tif', b))).toEqual([false, true, true, true]);
     expect((await reader.read(8 * B, file.length - 8 * B)).equals(file.subarray(8 * B))).toBe(true);
-    expect(asked).toEqual([]);
     expect((await reader.read(from, 10)).equals(file.subarray(from, from + 10))).toBe(true);
+    expect((await reader.read(from + 5, 2000)).equals(file.subarray(from + 5, from + 2005))).toBe(true);
+    expect(asked).toEqual([]);
+    expect((await reader.read(from - 1, 10)).equals(file.subarray(from - 1, from + 9))).toBe(true);
     expect(asked).toEqual([[7 * B, 8 * B]]);
+    expect(cache.has('s/slide.tif', 7)).toBe(true);
   });
 
   it('a read larger than four blocks comes from held blocks when all are there, else straight from the file, unkept', async () => {

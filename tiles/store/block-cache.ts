@@ -13,6 +13,11 @@ export type FetchRange = (start: number, end: number) => Promise<Buffer>;
 export class BlockCache {
   private readonly map = new Map<string, Buffer>();
   private readonly inflight = new Map<string, Promise<Buffer>>();
+  /**
+   * The block an insert covered only from `from` on, padded to a whole block: a read that starts
+   * at or after `from` uses it, any other fetches the block. At most one per file (its end read).
+   */
+  private readonly partial = new Map<string, { from: number; padded: Buffer }>();
   private used = 0;
   /** Requests made to the store and bytes they brought, since start (for benchmarks and tests). */
   readonly stats = { fetches: 0, fetchedBytes: 0 };
@@ -58,10 +63,15 @@ export class BlockCache {
       this.inflight.set(k, p);
       return p;
     };
-    /** Fetch runs of consecutive missing blocks with one request each, so a table of 5 blocks is one GET. */
-    const blocks = async (b0: number, b1: number): Promise<Buffer[]> => {
+    /**
+     * Fetch runs of consecutive missing blocks with one request each, so a table of 5 blocks is one
+     * GET. The first block may come from a partial one when the read starts inside what it holds.
+     */
+    const blocks = async (b0: number, b1: number, offset: number): Promise<Buffer[]> => {
+      const part = this.partial.get(key(b0));
+      const first = part && !this.map.has(key(b0)) && offset >= part.from ? part.padded : null;
       const missing: number[] = [];
-      for (let b = b0; b <= b1; b++) {
+      for (let b = first ? b0 + 1 : b0; b <= b1; b++) {
         const k = key(b);
         if (!this.map.has(k) && !this.inflight.has(k)) missing.push(b);
       }
@@ -87,8 +97,8 @@ export class BlockCache {
         }
         i = j + 1;
       }
-      const out: Promise<Buffer>[] = [];
-      for (let b = b0; b <= b1; b++) out.push(block(b));
+      const out: Promise<Buffer>[] = first ? [Promise.resolve(first)] : [];
+      for (let b = first ? b0 + 1 : b0; b <= b1; b++) out.push(block(b));
       return Promise.all(out);
     };
     /** The range from blocks already held, or null when one is missing. */
@@ -97,7 +107,8 @@ export class BlockCache {
       const b1 = Math.floor((end - 1) / B);
       const bufs: Buffer[] = [];
       for (let b = b0; b <= b1; b++) {
-        const hit = this.map.get(key(b));
+        const part = b === b0 ? this.partial.get(key(b)) : undefined;
+        const hit = this.map.get(key(b)) ?? (part && offset >= part.from ? part.padded : undefined);
         if (!hit) return null;
         bufs.push(hit);
       }
@@ -113,7 +124,7 @@ export class BlockCache {
         if (end - offset > 4 * B || this.maxBytes < B) return held(offset, end) ?? fetch(offset, end);
         const b0 = Math.floor(offset / B);
         const b1 = Math.floor((end - 1) / B);
-        const bufs = await blocks(b0, b1);
+        const bufs = await blocks(b0, b1, offset);
         if (bufs.length === 1) return bufs[0]!.subarray(offset - b0 * B, end - b0 * B);
         return Buffer.concat(bufs).subarray(offset - b0 * B, end - b0 * B);
       },
@@ -125,11 +136,18 @@ export class BlockCache {
 
   /**
    * Keep bytes of `name` (a file of `size` bytes) fetched from `offset` some other way (a read of
-   * its end on open): every whole block they cover, and the file's last block, however short.
+   * its end on open): every whole block they cover, the file's last block however short, and the
+   * block they start inside of as a partial one.
    */
   insert(name: string, size: number, offset: number, bytes: Buffer): void {
     const B = this.blockBytes;
     const end = offset + bytes.length;
+    const lead = Math.floor(offset / B);
+    if (offset % B !== 0 && Math.min(size, (lead + 1) * B) <= end) {
+      const padded = Buffer.alloc(Math.min(size, (lead + 1) * B) - lead * B);
+      bytes.copy(padded, offset - lead * B, 0, padded.length - (offset - lead * B));
+      this.setPartial(`${name}#${lead}`, offset, padded);
+    }
     for (let b = Math.ceil(offset / B); b * B < end; b++) {
       const blockEnd = Math.min(size, (b + 1) * B);
       if (blockEnd > end) break;
@@ -150,6 +168,22 @@ export class BlockCache {
         this.used -= v.length;
       }
     }
+    for (const [k, v] of this.partial) {
+      if (k.startsWith(prefix)) {
+        this.partial.delete(k);
+        this.used -= v.padded.length;
+      }
+    }
+  }
+
+  /** Partial blocks count towards the bytes held and go first when over (they are rarely read twice). */
+  private setPartial(k: string, from: number, padded: Buffer): void {
+    const old = this.partial.get(k);
+    if (old) this.used -= old.padded.length;
+    if (padded.length > this.maxBytes) return;
+    this.partial.set(k, { from, padded });
+    this.used += padded.length;
+    this.evict();
   }
 
   private set(k: string, buf: Buffer): void {
@@ -161,8 +195,17 @@ export class BlockCache {
     if (buf.length > this.maxBytes) return;
     this.map.set(k, buf);
     this.used += buf.length;
+    this.evict();
+  }
+
+  private evict(): void {
+    for (const [key, v] of this.partial) {
+      if (this.used <= this.maxBytes) return;
+      this.partial.delete(key);
+      this.used -= v.padded.length;
+    }
     for (const [key, v] of this.map) {
-      if (this.used <= this.maxBytes) break;
+      if (this.used <= this.maxBytes) return;
       this.map.delete(key);
       this.used -= v.length;
     }

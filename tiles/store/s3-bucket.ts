@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type * as S3 from '@aws-sdk/client-s3';
+import { RangedGet, type RangedGetOptions, S3HttpError } from './s3-get.ts';
 
 /** How to reach a bucket; plain data. */
 export interface BucketOptions {
@@ -36,14 +37,16 @@ export interface ListedObject {
 }
 
 /**
- * The object operations the S3 store is made of, on one client: keep-alive connections (a ranged
- * read on a fresh connection pays the TCP handshake again), at most `maxSockets` of them.
+ * The object operations the S3 store is made of, on keep-alive connections (a ranged read on a
+ * fresh connection pays the TCP handshake again), at most `maxSockets` of them: ranged reads, the
+ * hot path, signed and sent without the SDK (s3-get.ts); the rest through the SDK's client.
  */
 export class Bucket {
   readonly name: string;
   /** Requests sent since start (benchmarks, tests). */
   readonly stats = { requests: 0 };
   private connection: Promise<{ sdk: typeof S3; client: S3.S3Client }> | null = null;
+  private ranged: Promise<RangedGet> | null = null;
 
   constructor(private readonly opts: BucketOptions) {
     this.name = opts.bucket;
@@ -105,14 +108,37 @@ export class Bucket {
     }
   }
 
+  /** The client for ranged reads; credentials from the options, or the SDK's chain (refreshed by it). */
+  private fast(): Promise<RangedGet> {
+    this.ranged ??= (async () => {
+      const o = this.opts;
+      let credentials: RangedGetOptions['credentials'];
+      if (o.credentials) {
+        const c = o.credentials;
+        credentials = () => Promise.resolve(c);
+      } else {
+        const { client } = await this.s3();
+        credentials = () => client.config.credentials();
+      }
+      return new RangedGet({
+        bucket: o.bucket,
+        ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+        region: o.region || 'us-east-1',
+        forcePathStyle: o.forcePathStyle ?? Boolean(o.endpoint),
+        credentials,
+        maxSockets: o.maxSockets ?? 64,
+      });
+    })();
+    return this.ranged;
+  }
+
   /** Bytes [start, end) of an object. */
   async range(key: string, start: number, end: number): Promise<Buffer> {
     if (end <= start) return Buffer.alloc(0);
-    const { sdk, client } = await this.s3();
-    const r = await client.send(
-      new sdk.GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=${start}-${end - 1}` }),
-    );
-    return r.Body ? asBuffer(await r.Body.transformToByteArray()) : Buffer.alloc(0);
+    this.stats.requests++;
+    const r = await (await this.fast()).get(key, `bytes=${start}-${end - 1}`);
+    // A server that ignores ranges answers the whole object.
+    return r.range ? r.bytes : r.bytes.subarray(start, end);
   }
 
   /**
@@ -120,20 +146,15 @@ export class Bucket {
    * whether it exists, how large it is and its end, for the price of a HEAD. Null when there is none.
    */
   async tail(key: string, length: number): Promise<{ size: number; offset: number; bytes: Buffer } | null> {
-    const { sdk, client } = await this.s3();
+    this.stats.requests++;
     try {
-      const r = await client.send(
-        new sdk.GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=-${length}` }),
-      );
-      const bytes = r.Body ? asBuffer(await r.Body.transformToByteArray()) : Buffer.alloc(0);
-      // "bytes 123-456/789"; a server that ignores the range answers the whole object (200).
-      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(r.ContentRange ?? '');
-      if (!m) return { size: bytes.length, offset: 0, bytes };
-      return { size: Number(m[3]), offset: Number(m[1]), bytes };
+      const r = await (await this.fast()).get(key, `bytes=-${length}`);
+      if (!r.range) return { size: r.bytes.length, offset: 0, bytes: r.bytes };
+      return { size: r.range.size, offset: r.range.start, bytes: r.bytes };
     } catch (e) {
-      if (notFound(e)) return null;
-      // An empty object has no last byte to range over (416).
-      if (invalidRange(e)) {
+      if (e instanceof S3HttpError && e.status === 404) return null;
+      // An empty object has no last byte to range over.
+      if (e instanceof S3HttpError && e.status === 416) {
         const size = await this.head(key);
         return size === null ? null : { size, offset: 0, bytes: Buffer.alloc(0) };
       }
@@ -267,19 +288,17 @@ export class Bucket {
   /** Close the connections (tests, short-lived commands). */
   async destroy(): Promise<void> {
     const c = this.connection;
+    const r = this.ranged;
     this.connection = null;
+    this.ranged = null;
     if (c) (await c).client.destroy();
+    if (r) (await r).destroy();
   }
 }
 
 function notFound(e: unknown): boolean {
   const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
   return err.name === 'NoSuchKey' || err.name === 'NotFound' || err.$metadata?.httpStatusCode === 404;
-}
-
-function invalidRange(e: unknown): boolean {
-  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
-  return err.name === 'InvalidRange' || err.$metadata?.httpStatusCode === 416;
 }
 
 function asBuffer(a: Uint8Array): Buffer {
@@ -308,4 +327,11 @@ export async function mapLimit<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw (failure as { e: unknown }).e;
   return out;
+}
+
+/** Files under a local folder, as relative paths with forward slashes. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  return (await fsp.readdir(dir, { withFileTypes: true, recursive: true }))
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'));
 }
