@@ -136,13 +136,17 @@ export async function runWorker(config: Config): Promise<{ close: () => Promise<
       'tessera worker takes its jobs from Redis: set TESSERA_REDIS_URL (redis://host:port)',
     );
   await checkDataDir(config.dataDir);
-  // What a killed worker left here (conversions cut short, uploads fetched from the store), before
-  // this one takes a job: a sweep takes this process's own folders for a dead predecessor's.
-  const sweeper = createStore(storeSpec(config));
-  const swept = await sweeper
-    .sweep()
-    .finally(() => (sweeper as { destroy?: () => Promise<void> }).destroy?.());
-  if (swept) console.log(`cleaned up ${swept} unfinished conversion(s) or fetched upload(s)`);
+  // What a killed worker left in its own data folder (conversions cut short, uploads fetched from
+  // the store), before this one takes a job: a sweep takes this process's own folders for a dead
+  // predecessor's. Only with an object store: a shared data folder's scratch may be another
+  // machine's, whose processes this one cannot see.
+  if (config.store) {
+    const sweeper = createStore(storeSpec(config));
+    const swept = await sweeper
+      .sweep()
+      .finally(() => (sweeper as { destroy?: () => Promise<void> }).destroy?.());
+    if (swept) console.log(`cleaned up ${swept} unfinished conversion(s) or fetched upload(s)`);
+  }
   const ctx = await createServerContext(config, console.log, { recover: false, ingest: true });
   const close = async (): Promise<void> => {
     await ctx.queue.close();
