@@ -5,6 +5,7 @@
  *   npm run bench:tiles -- [--duration S] [--connections 32,128] [--urls N] [--seed N]
  *                          [--only tessera|nginx] [--size WxH] [--install-nginx]
  *                          [--generator wrk|autocannon] [--no-ceiling] [--store s3]
+ *                          [--cold-connections N]
  *
  * With Tessera it also runs node:http alone serving one constant buffer of Tessera's mean tile size:
  * the ceiling of Node's HTTP stack on this machine, printed next to the two servers.
@@ -16,6 +17,8 @@
  * (scripts/ceph-rgw; the stored copy is uploaded through the store's own commit), as a second
  * Tessera server in the same run: its first pass over the mix is every tile's first touch (cold:
  * ranged GETs), the measured runs are warm. The local store's first pass is printed beside it.
+ * That pass runs at --cold-connections (32): every connection asking at once, it measures how fast
+ * the store fills the caches under load; 6 is one browser's first view (HTTP/1.1, 6 per host).
  * Load goes to 127.0.0.1 only, for a bounded time. Everything it writes stays under .bench/.
  */
 import os from 'node:os';
@@ -53,6 +56,7 @@ interface Options {
   generator: 'wrk' | 'autocannon';
   noCeiling: boolean;
   store: 'local' | 's3';
+  coldConnections: number;
 }
 
 function options(argv: string[]): Options {
@@ -69,6 +73,7 @@ function options(argv: string[]): Options {
       generator: { type: 'string' },
       'no-ceiling': { type: 'boolean', default: false },
       store: { type: 'string', default: 'local' },
+      'cold-connections': { type: 'string', default: '32' },
     },
     strict: true,
   });
@@ -102,6 +107,7 @@ function options(argv: string[]): Options {
     generator,
     noCeiling: values['no-ceiling'] === true,
     store: values.store,
+    coldConnections: intArg('cold-connections', values['cold-connections'], 1, 1024),
   };
 }
 
@@ -276,7 +282,7 @@ async function loadAll(
       origin: c.origin,
       paths: p,
       headers: c.headers,
-      connections: 32,
+      connections: ctx.opts.coldConnections,
       duration: ctx.opts.duration,
       amount: p.length,
     });
@@ -448,7 +454,7 @@ async function main(): Promise<number> {
   console.log(summaryTable([...results].map(([name, runs]) => ({ name, runs }))));
   if (s3) {
     console.log(
-      `\nfirst pass over the mix (${ctx.mix.length} requests, 32 connections; each server's first touch of every tile):`,
+      `\nfirst pass over the mix (${ctx.mix.length} requests, ${ctx.opts.coldConnections} connections; each server's first touch of every tile):`,
     );
     console.log(
       summaryTable(
