@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   NOT_ACCEPTABLE: 406,
   JOB_NOT_FOUND: 404,
   INGEST_FAILED: 500,
+  /** An AI algorithm's job failed (timed out, crashed, answered malformed data, …): the message says why. */
+  ALGORITHM_FAILED: 502,
   /** The server's disk is full (no internal path is ever named). */
   INSUFFICIENT_STORAGE: 507,
   INTERNAL: 500,

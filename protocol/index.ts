@@ -9,3 +9,4 @@ export * from './cases.ts';
 export * from './case-page.ts';
 export * from './admin.ts';
 export * from './library.ts';
+export * from './ai.ts';

@@ -556,6 +556,114 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('slide_sites').dropColumn('stain').execute();
     },
   },
+  '0015_ai_algorithms': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // AI algorithms, their runs on slides (the run's state is its row in jobs), what they found,
+      // their heat maps and pathologists' verdicts. server/ai/ reads and writes these.
+      const pg = db.getExecutor().adapter.constructor.name === 'PostgresAdapter';
+      await db.schema
+        .createTable('ai_algorithms')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('name', 'varchar(100)', (c) => c.notNull())
+        .addColumn('version', 'varchar(50)', (c) => c.notNull())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('applies_to', 'text', (c) => c.notNull())
+        .addColumn('endpoint', 'text', (c) => c.notNull())
+        .addColumn('identified_data', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('trigger', 'varchar(16)', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('timeout_seconds', 'integer', (c) => c.notNull())
+        .addColumn('concurrency', 'integer', (c) => c.notNull())
+        .addColumn('created_by', 'varchar(36)', (c) => c.notNull())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addUniqueConstraint('ai_algorithms_name_version', ['name', 'version'])
+        .execute();
+      await db.schema
+        .createTable('ai_runs')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('algorithm_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('slide_id', 'varchar(32)', (c) => c.notNull())
+        .addColumn('site_id', 'varchar(48)')
+        .addColumn('trigger', 'varchar(16)', (c) => c.notNull())
+        .addColumn('requested_by', 'varchar(36)')
+        .addColumn('deidentified', 'integer', (c) => c.notNull())
+        .addColumn('study_code', 'varchar(32)')
+        .addColumn('token_id', 'varchar(36)')
+        .addColumn('failure', 'varchar(16)')
+        .addColumn('runner', 'varchar(64)')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('started_at', 'varchar(32)')
+        .addColumn('finished_at', 'varchar(32)')
+        .addColumn('deadline_at', 'varchar(32)')
+        .addColumn('heartbeat_at', 'varchar(32)')
+        .addColumn('result_label', 'text')
+        .addColumn('result_score', 'double precision')
+        .addColumn('result_positive', 'integer')
+        .addColumn('result_text', 'text')
+        .addColumn('findings_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createTable('ai_findings')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('run_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('position', 'integer', (c) => c.notNull())
+        .addColumn('class_name', 'text')
+        .addColumn('score', 'double precision')
+        .addColumn('doc', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('ai_heatmaps')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('run_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('name', 'varchar(40)', (c) => c.notNull())
+        .addColumn('label', 'text', (c) => c.notNull())
+        .addColumn('width', 'integer', (c) => c.notNull())
+        .addColumn('height', 'integer', (c) => c.notNull())
+        .addColumn('region_x', 'double precision', (c) => c.notNull())
+        .addColumn('region_y', 'double precision', (c) => c.notNull())
+        .addColumn('region_width', 'double precision', (c) => c.notNull())
+        .addColumn('region_height', 'double precision', (c) => c.notNull())
+        .addColumn('range_min', 'double precision', (c) => c.notNull())
+        .addColumn('range_max', 'double precision', (c) => c.notNull())
+        .addColumn('png', pg ? 'bytea' : 'blob', (c) => c.notNull())
+        .addUniqueConstraint('ai_heatmaps_run_name', ['run_id', 'name'])
+        .execute();
+      await db.schema
+        .createTable('ai_verdicts')
+        .addColumn('id', 'varchar(36)', (c) => c.primaryKey())
+        .addColumn('run_id', 'varchar(36)', (c) => c.notNull())
+        // 'slide' for the slide-level result, else a finding's id.
+        .addColumn('target', 'varchar(36)', (c) => c.notNull())
+        .addColumn('user_id', 'varchar(36)', (c) => c.notNull())
+        .addColumn('user_name', 'varchar(64)', (c) => c.notNull())
+        .addColumn('site_id', 'varchar(48)')
+        .addColumn('verdict', 'varchar(8)', (c) => c.notNull())
+        .addColumn('comment', 'text')
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
+        .addUniqueConstraint('ai_verdicts_one_each', ['run_id', 'target', 'user_id'])
+        .execute();
+      // A token may be limited to one job's slide and results (an algorithm's): JSON, null for none.
+      await db.schema.alterTable('tokens').addColumn('scope', 'text').execute();
+      const indexes: [string, string, string][] = [
+        ['ai_runs_slide', 'ai_runs', 'slide_id, created_at'],
+        ['ai_runs_algorithm', 'ai_runs', 'algorithm_id, created_at'],
+        ['ai_runs_site', 'ai_runs', 'site_id, created_at'],
+        ['ai_findings_run', 'ai_findings', 'run_id, position'],
+        ['ai_verdicts_user', 'ai_verdicts', 'user_id'],
+        ['jobs_kind_state', 'jobs', 'kind, state, created_at'],
+      ];
+      for (const [name, table, cols] of indexes)
+        await sql.raw(`create index ${name} on ${table} (${cols})`).execute(db);
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropIndex('jobs_kind_state').execute();
+      await db.schema.alterTable('tokens').dropColumn('scope').execute();
+      for (const t of ['ai_verdicts', 'ai_heatmaps', 'ai_findings', 'ai_runs', 'ai_algorithms'])
+        await db.schema.dropTable(t).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {
