@@ -141,6 +141,17 @@ export class Access {
       return { siteId: site, name: o?.name ?? row.name, createdAt: o?.created_at ?? row.created_at };
     };
     const base = { ...at(row.site_id), studyCode: null, sharedAt: null };
+    // A scoped token (an algorithm's job) sees its one slide as its scope says, and nothing else.
+    if (p.scope) {
+      if (p.scope.slideId !== row.id) return null;
+      return {
+        ...at(p.scope.siteId),
+        access: 'share',
+        deidentified: p.scope.deidentified,
+        studyCode: p.scope.studyCode,
+        sharedAt: p.scope.issuedAt,
+      };
+    }
     if (p.user.role === 'admin') return { ...base, access: 'site', deidentified: false };
     if (
       (row.site_id !== null && row.site_id === p.user.siteId) ||
@@ -275,6 +286,17 @@ export class Access {
    */
   async sharedWith(p: Principal): Promise<{ row: SlidesTable; grant: SlideGrant; owners: SlideOwner[] }[]> {
     if (p.user.role === 'admin') return [];
+    if (p.scope) {
+      const row = await this.db
+        .selectFrom('slides')
+        .selectAll()
+        .where('id', '=', p.scope.slideId)
+        .executeTakeFirst();
+      if (!row) return [];
+      const owners = await this.owners([row.id]);
+      const grant = this.grantFor(p, row, [], owners);
+      return grant ? [{ row, grant, owners }] : [];
+    }
     const shares = await this.liveSharesFor(p);
     const ids = [...new Set(shares.map((s) => s.slide_id))];
     const out: { row: SlidesTable; grant: SlideGrant; owners: SlideOwner[] }[] = [];

@@ -15,6 +15,54 @@ export interface Principal {
   via: 'session' | 'token';
   /** sha256 of the cookie or token: the session's id, or the token's hash. */
   credential: string;
+  /** A token limited to one slide and the routes of one job (an AI algorithm's); none for people. */
+  scope?: TokenScope;
+}
+
+/**
+ * What a scoped token may touch: it reads one slide, as `siteId` sees it (de-identified with
+ * `studyCode` unless `deidentified` is false), and writes only the results of job `jobId`
+ * (server/ai/scope.ts lists its routes). Its principal is nobody's account: a specialist of no site
+ * whose id is the job's, named `actorName`, so it holds no other right and the audit names it.
+ */
+export interface TokenScope {
+  kind: 'ai-job';
+  jobId: string;
+  slideId: string;
+  siteId: string | null;
+  deidentified: boolean;
+  studyCode: string | null;
+  issuedAt: string;
+  actorName: string;
+}
+
+/** The principal of a scoped token (see TokenScope). */
+function scopedPrincipal(scope: TokenScope, credential: string): Principal {
+  return {
+    user: {
+      id: scope.jobId,
+      name: scope.actorName.slice(0, 64),
+      displayName: scope.actorName,
+      role: 'specialist',
+      siteId: '',
+      siteName: '',
+      disabled: false,
+      createdAt: scope.issuedAt,
+    },
+    via: 'token',
+    credential,
+    scope,
+  };
+}
+
+function parseScope(raw: string | null | undefined): TokenScope | null {
+  if (!raw) return null;
+  try {
+    const s = JSON.parse(raw) as TokenScope;
+    return s && s.kind === 'ai-job' ? s : null;
+  } catch {
+    return null;
+  }
 }
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -114,10 +162,14 @@ export class Auth {
     this.notices?.changed('signed out');
   }
 
-  /** A bearer token for scripts; the secret is shown once and only its hash is kept. */
+  /**
+   * A bearer token for scripts; the secret is shown once and only its hash is kept. With `scope`,
+   * one limited to a job's slide and results, made for an algorithm (`userId`: who it is issued
+   * under; the token holds none of their rights).
+   */
   async createToken(
     userId: string,
-    opts: { expiresAt: Date | null; label?: string },
+    opts: { expiresAt: Date | null; label?: string; scope?: TokenScope },
   ): Promise<{ id: string; token: string }> {
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const id = randomUUID();
@@ -131,6 +183,7 @@ export class Auth {
         created_at: new Date().toISOString(),
         expires_at: opts.expiresAt?.toISOString() ?? null,
         revoked_at: null,
+        ...(opts.scope ? { scope: JSON.stringify(opts.scope) } : {}),
       })
       .execute();
     return { id, token };
@@ -196,6 +249,8 @@ export class Auth {
     const sessionIds = principals.filter((p) => p.via === 'session').map((p) => p.credential);
     const tokenHashes = principals.filter((p) => p.via === 'token').map((p) => p.credential);
     const owner = new Map<string, string>();
+    /** Scoped tokens still live: their principals stand as they are. */
+    const liveScoped = new Set<string>();
     for (const ids of chunks(sessionIds))
       for (const s of await this.db
         .selectFrom('sessions')
@@ -206,16 +261,19 @@ export class Auth {
     for (const hashes of chunks(tokenHashes))
       for (const t of await this.db
         .selectFrom('tokens')
-        .select(['token_hash', 'user_id', 'expires_at', 'revoked_at'])
+        .select(['token_hash', 'user_id', 'expires_at', 'revoked_at', 'scope'])
         .where('token_hash', 'in', hashes)
         .execute())
-        if (t.revoked_at === null && (t.expires_at === null || t.expires_at > nowIso))
-          owner.set(`token:${t.token_hash}`, t.user_id);
+        if (t.revoked_at === null && (t.expires_at === null || t.expires_at > nowIso)) {
+          if (t.scope) liveScoped.add(t.token_hash);
+          else owner.set(`token:${t.token_hash}`, t.user_id);
+        }
     const users = new Map<string, UserDto>();
     for (const ids of chunks([...new Set(owner.values())]))
       for (const r of await usersWithSite(this.db).where('users.id', 'in', ids).execute())
         if (r.disabled === 0) users.set(r.id, toUserDto(r, r.site_name));
     return principals.map((p) => {
+      if (p.scope) return p.via === 'token' && liveScoped.has(p.credential) ? p : null;
       const userId = owner.get(`${p.via}:${p.credential}`);
       const user = userId === p.user.id ? users.get(userId) : undefined;
       return user ? { ...p, user } : null;
@@ -234,10 +292,16 @@ export class Auth {
     } else {
       const t = await this.db
         .selectFrom('tokens')
-        .select(['user_id', 'expires_at', 'revoked_at'])
+        .select(['user_id', 'expires_at', 'revoked_at', 'scope'])
         .where('token_hash', '=', key)
         .executeTakeFirst();
-      if (t && t.revoked_at === null && (t.expires_at === null || t.expires_at > nowIso)) userId = t.user_id;
+      if (t && t.revoked_at === null && (t.expires_at === null || t.expires_at > nowIso)) {
+        const scope = parseScope(t.scope);
+        // A scoped token is only ever its scope; a malformed scope is no credential at all.
+        if (scope) return scopedPrincipal(scope, key);
+        if (t.scope) return null;
+        userId = t.user_id;
+      }
     }
     if (!userId) return null;
     const user = await getUser(this.db, userId);

@@ -82,6 +82,8 @@ export interface TokensTable {
   created_at: string;
   expires_at: string | null;
   revoked_at: string | null;
+  /** JSON of a TokenScope (server/auth/auth.ts) for a token limited to one job; null: a user's token. */
+  scope: string | null;
 }
 
 export interface SharesTable {
