@@ -32,6 +32,10 @@ export const ERROR_CODES = {
   /** None of the media types or transfer syntaxes the request accepts can be sent. */
   NOT_ACCEPTABLE: 406,
   JOB_NOT_FOUND: 404,
+  /** A study or series asked of a DICOMweb archive that it does not hold (or that holds no slide). */
+  STUDY_NOT_FOUND: 404,
+  /** A DICOMweb archive that cannot be reached, refused the request or answered something malformed. */
+  ARCHIVE_FAILED: 502,
   INGEST_FAILED: 500,
   /** An AI algorithm's job failed (timed out, crashed, answered malformed data, …): the message says why. */
   ALGORITHM_FAILED: 502,

@@ -112,6 +112,27 @@ const ConfigSchema = z.object({
    * accounts that are failing too (3 or more); others still sign in (a hospital's shared address).
    */
   loginFailuresPerAddress15Min: z.coerce.number().int().min(1).max(100_000).default(30),
+  /**
+   * DICOMweb archives (PACS, VNA) slides may be imported from, `name=url,name=url`: the only
+   * addresses an import asks the server to fetch from. Credentials may sit in the URL
+   * (`https://user:password@host/dicom-web`, sent as Basic authentication).
+   */
+  dicomwebSources: z
+    .string()
+    .default('')
+    .transform((v, c) => {
+      try {
+        return parseDicomwebSources(v);
+      } catch (e) {
+        c.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }),
+  /**
+   * A series pushed over STOW-RS (possibly in several requests) is converted once no instance of it
+   * has arrived for this long.
+   */
+  stowSettleSeconds: z.coerce.number().min(0).max(3600).default(10),
   /** Mark the session cookie Secure even when the request reached us over plain HTTP (behind TLS). */
   secureCookies: z
     .enum(['true', 'false', '1', '0'])
@@ -159,6 +180,8 @@ const ENV: Record<keyof z.infer<typeof ConfigSchema>, string> = {
   jobLockSeconds: 'TESSERA_JOB_LOCK_SECONDS',
   jobAttempts: 'TESSERA_JOB_ATTEMPTS',
   secureCookies: 'TESSERA_SECURE_COOKIES',
+  dicomwebSources: 'TESSERA_DICOMWEB_SOURCES',
+  stowSettleSeconds: 'TESSERA_STOW_SETTLE_SECONDS',
 };
 
 /** Read when the variable of ENV is unset: the names other S3 tools use. */
@@ -219,4 +242,46 @@ export function storeSpec(config: Config): StoreSpec {
     tmpDir: path.join(config.dataDir, 'tmp'),
     cacheBytes: config.s3CacheMb * 1024 * 1024,
   };
+}
+
+/** A DICOMweb archive an administrator allows imports from. */
+export interface DicomwebSource {
+  name: string;
+  /** The DICOMweb root (no trailing slash, no credentials). */
+  url: string;
+  /** Basic authentication, from the URL's user information. */
+  basic: { user: string; password: string } | null;
+}
+
+/** `name=url,name=url` → sources; throws with one line naming what is wrong. */
+export function parseDicomwebSources(raw: string): DicomwebSource[] {
+  const out: DicomwebSource[] = [];
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const eq = item.indexOf('=');
+    const name = eq > 0 ? item.slice(0, eq).trim() : '';
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name))
+      throw new Error(
+        `expected name=url pairs (a name is letters, digits, _ . -) but received ${JSON.stringify(item.slice(0, 80))}`,
+      );
+    let u: URL;
+    try {
+      u = new URL(item.slice(eq + 1).trim());
+    } catch {
+      throw new Error(`source ${name}: not a URL`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      throw new Error(`source ${name}: expected an http(s) URL`);
+    if (u.search || u.hash) throw new Error(`source ${name}: the DICOMweb root takes no query or fragment`);
+    if (out.some((s) => s.name === name)) throw new Error(`source ${name} is named twice`);
+    const basic = u.username
+      ? { user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
+      : null;
+    u.username = '';
+    u.password = '';
+    out.push({ name, url: u.toString().replace(/\/+$/, ''), basic });
+  }
+  return out;
 }

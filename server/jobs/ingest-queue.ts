@@ -59,8 +59,17 @@ export interface IngestJob {
   caseAccession: string | null;
 }
 
-/** Who a job is for: the uploader, the site that will own the slide, the case it belongs to. */
-export type JobOwner = { userId: string | null; siteId: string | null; caseAccession?: string | null };
+/**
+ * Who a job is for: the uploader, the site that will own the slide, the case it belongs to. `jobId`
+ * names a job row made before the input was there (a series retrieved from an archive, or pushed
+ * over STOW-RS, reports its own progress first): the queue takes that row over instead of making one.
+ */
+export type JobOwner = {
+  userId: string | null;
+  siteId: string | null;
+  caseAccession?: string | null;
+  jobId?: string;
+};
 
 /** The job's row (queued) and what a queue carries of it. */
 export async function newIngestJob(
@@ -71,8 +80,13 @@ export async function newIngestJob(
   owner: JobOwner,
   upload: string | null = null,
 ): Promise<{ job: JobDto; data: IngestJob }> {
-  const jobId = randomUUID();
-  const job = await jobs.create(jobId, 'ingest', name, owner);
+  const jobId = owner.jobId ?? randomUUID();
+  let job: JobDto | null;
+  if (owner.jobId) {
+    await jobs.update(jobId, { state: 'queued', percent: 0, stage: 'queued for conversion' });
+    job = await jobs.get(jobId);
+    if (!job) throw new Error(`no job ${jobId} to queue`);
+  } else job = await jobs.create(jobId, 'ingest', name, owner);
   const data: IngestJob = {
     jobId,
     input,
