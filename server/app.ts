@@ -37,9 +37,6 @@ import { casePageRouter } from './http/case-page.ts';
 import { adminRouter } from './http/admin.ts';
 import { casesRouter } from './http/cases.ts';
 import { CaseService } from './cases/service.ts';
-import { AiService } from './ai/service.ts';
-import { scopeGuard } from './ai/scope.ts';
-import { aiRouter } from './http/ai.ts';
 
 /**
  * Open storage and database, clear what a crash left behind, and index slides that reached the store
@@ -79,7 +76,7 @@ export async function createServerContext(
 ): Promise<ServerContext> {
   const spec = storeSpec(config);
   const store = createStore(spec);
-  const ctxRef: { cases?: CaseService; ai?: AiService } = {};
+  const ctxRef: { cases?: CaseService } = {};
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const slides = new SlideRepo(db);
   const jobs = new JobRepo(db);
@@ -94,10 +91,7 @@ export async function createServerContext(
     concurrency: config.ingestConcurrency,
     timeoutMs: config.ingestTimeoutSeconds * 1000,
     log,
-    onStored: async (slideId, job) => {
-      await linkToCase(ctxRef.cases, slideId, job);
-      await ctxRef.ai?.slideStored(slideId, job.siteId);
-    },
+    onStored: (slideId, job) => linkToCase(ctxRef.cases, slideId, job),
   };
   // With Redis the jobs are shared by every node (server/jobs/redis-queue.ts).
   const queue: JobQueue = config.redisUrl
@@ -152,10 +146,6 @@ export async function createServerContext(
   ctx.review = new ReviewHub(ctx);
   ctx.cases = new CaseService(db);
   ctxRef.cases = ctx.cases;
-  ctx.ai = new AiService(ctx);
-  ctxRef.ai = ctx.ai;
-  // Without a shared queue nothing else can finish the runs a stopped process held.
-  if (opts.recover !== false && !config.redisUrl) await ctx.ai.recover();
   return ctx;
 }
 
@@ -236,7 +226,6 @@ export function createApp(ctx: ServerContext): Express {
   );
   app.use(cors(ctx.config.corsOrigins));
   app.use(authenticate(ctx));
-  app.use(scopeGuard(() => ctx.ai));
   app.use(requireSignIn);
   app.use(sameOriginWrites());
   app.use(tilesRouter(ctx, ctx.tiles));
@@ -250,7 +239,6 @@ export function createApp(ctx: ServerContext): Express {
   app.use('/api', casesRouter(ctx));
   app.use('/api', casePageRouter(ctx));
   app.use('/api', adminRouter(ctx));
-  app.use('/api', aiRouter(ctx));
   app.use(
     clientRouter(CLIENT_DIST, (req, res, id) => {
       const p = res.locals.principal as Principal | null | undefined;
