@@ -29,6 +29,8 @@ interface Props {
   transform: Affine;
   /** The slide (its annotation layer may take over a worker already reading its annotations). */
   slideId?: string;
+  /** Every tile of the view is drawn. */
+  tilesLoaded?: boolean;
   annotations: AnnotationDto[];
   selectedId: string | null;
   onSelect: (id: string | null) => void;
@@ -259,6 +261,7 @@ export function AnnotationOverlay(props: Props) {
         ref={layer}
         annotations={props.annotations}
         slideId={props.slideId}
+        tilesLoaded={props.tilesLoaded}
         selectedId={props.selectedId}
         moving={moving}
         palette={props.palette}

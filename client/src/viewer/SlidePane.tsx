@@ -14,6 +14,8 @@ import { magnificationReadout, normalizeRotation, type Power, type ViewState } f
 export interface Frame {
   view: ViewState;
   transform: Affine;
+  /** Every tile the view needs is drawn (OpenSeadragon's fully loaded). */
+  loaded: boolean;
 }
 
 interface Props {
@@ -26,7 +28,7 @@ interface Props {
   onOpen?: () => void;
   onTarget?: (v: ViewState) => void;
   onSettled?: (v: ViewState) => void;
-  onFrame?: (f: Frame) => void;
+  onFrame?: (f: Omit<Frame, 'loaded'>) => void;
   /** The user pressed, dragged or scrolled on the slide. */
   onInteract?: () => void;
   overlay?: (f: Frame) => ReactNode;
@@ -89,7 +91,7 @@ function ScaleBar({ slide, view }: { slide: SlideDto; view: ViewState }) {
 export function SlidePane(props: Props) {
   const { slide, power } = props;
   const host = useRef<HTMLDivElement>(null);
-  const [frame, setFrame] = useState<Frame | null>(null);
+  const [frame, setFrame] = useState<Omit<Frame, 'loaded'> | null>(null);
   const [nav, setNav] = useState<{ host: HTMLElement; transform: Affine } | null>(null);
   const [status, setStatus] = useState<'opening' | 'open' | 'failed'>('opening');
   const [failure, setFailure] = useState('');
@@ -232,7 +234,7 @@ export function SlidePane(props: Props) {
       data-filtered={filtered ? 'true' : 'false'}
     >
       <div ref={host} className="osd" data-testid="osd" />
-      {frame && status === 'open' && props.overlay?.(frame)}
+      {frame && status === 'open' && props.overlay?.({ ...frame, loaded })}
       {nav &&
         status === 'open' &&
         props.navigatorOverlay &&

@@ -399,6 +399,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
                 <AnnotationOverlay
                   transform={f.transform}
                   slideId={slide.id}
+                  tilesLoaded={f.loaded}
                   annotations={ann.shown}
                   palette={ann.palette.classes}
                   selectedId={ann.selectedId}
