@@ -10,3 +10,4 @@ export * from './case-page.ts';
 export * from './admin.ts';
 export * from './library.ts';
 export * from './ai.ts';
+export * from './imports.ts';

@@ -22,6 +22,7 @@ import { dziTileFastPath, tilesRouter } from './http/tiles.ts';
 import { exportRouter } from './http/export.ts';
 import { dicomwebRouter } from './http/dicomweb.ts';
 import { stowRouter } from './http/stow.ts';
+import { importsRouter } from './http/imports.ts';
 import { IngestQueue, type IngestQueueOptions, type JobQueue, type StoredJob } from './jobs/ingest-queue.ts';
 import { RedisIngestQueue } from './jobs/redis-queue.ts';
 import { reconcileStore } from './jobs/reconcile.ts';
@@ -230,6 +231,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use(sameOriginWrites());
   app.use(tilesRouter(ctx, ctx.tiles));
   app.use('/api', exportRouter(ctx));
+  app.use('/api', importsRouter(ctx));
   app.use('/dicomweb', stowRouter(ctx));
   app.use('/dicomweb', dicomwebRouter(ctx));
   app.use('/api', accountsRouter(ctx));

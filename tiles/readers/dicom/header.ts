@@ -1,3 +1,4 @@
+import { DICOM_UID } from '../../../protocol/index.ts';
 import { SlideError } from '../../errors.ts';
 import { T, WSI_SOP_CLASS } from './instance.ts';
 import { parseDicomFile, tag } from './parse.ts';
@@ -47,5 +48,4 @@ export async function readDicomHeader(file: string): Promise<DicomInstanceHeader
   return header;
 }
 
-/** A DICOM UID (PS3.5 9.1): digits and dots, components without leading zeros, at most 64 chars. */
-export const DICOM_UID = /^(?=.{1,64}$)(0|[1-9]\d*)(\.(0|[1-9]\d*))*$/;
+export { DICOM_UID };
