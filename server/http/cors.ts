@@ -2,16 +2,26 @@ import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 
 /**
- * Deep Zoom and IIIF (descriptors, info.json, tiles, images, manifests): image data that IIIF viewers
- * on any origin read. `Access-Control-Allow-Origin: *` is safe for them: a browser never sends a
- * cookie with a request that `*` answers (credentialed requests need the origin named), so another
- * origin only reads what a bearer token it holds lets it read.
+ * Deep Zoom, IIIF (descriptors, info.json, tiles, images, manifests) and DICOMweb: image data that
+ * IIIF and DICOM viewers on any origin read (Slim and dicom-microscopy-viewer are served from their
+ * own sites). `Access-Control-Allow-Origin: *` is safe for them: a browser never lets a page read a
+ * credentialed (cookie) answer that `*` allows, so another origin only reads what a bearer token it
+ * holds lets it read. Only GET and HEAD pass the preflight: nothing is written cross-origin.
  */
 export function isImagePath(path: string): boolean {
-  return path.startsWith('/slides/') || path.startsWith('/iiif/');
+  return (
+    path.startsWith('/slides/') ||
+    path.startsWith('/iiif/') ||
+    path === '/dicomweb' ||
+    path.startsWith('/dicomweb/')
+  );
 }
 
-const EXPOSED = 'ETag, Content-Length, X-Request-Id, Retry-After';
+/**
+ * Response headers a page on another origin may read. Warning: QIDO-RS says more results remain (or
+ * a search was cut short) in it, and DICOMweb clients read it.
+ */
+const EXPOSED = 'ETag, Content-Length, X-Request-Id, Retry-After, Warning';
 
 /** The image routes' CORS headers; also set by the Deep Zoom tile fast path, before Express. */
 export function openImageCors(res: ServerResponse): void {
@@ -21,7 +31,8 @@ export function openImageCors(res: ServerResponse): void {
 
 function preflight(res: ServerResponse): void {
   res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, OPTIONS');
-  // Named: a `*` here does not cover Authorization.
+  // Named: a `*` here does not cover Authorization, and DICOMweb's Accept values (quoted types)
+  // are not ones a browser sends without asking.
   res.setHeader('Access-Control-Allow-Headers', 'Authorization, If-None-Match, Content-Type, Accept');
   res.setHeader('Access-Control-Max-Age', '600');
   res.statusCode = 204;
