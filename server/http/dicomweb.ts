@@ -26,6 +26,21 @@ import { viewed } from './audit-view.ts';
 import { HttpError } from './errors.ts';
 import { clientGone, sendPayload } from './send.ts';
 
+/**
+ * Until the client has taken what was written, or has gone (or the response failed: the caller sees
+ * it destroyed). Both waits are removed once one ends: `once` alone leaves a listener on the event
+ * that did not come, and a thousand frames piled them up on one response.
+ */
+async function drained(res: Response): Promise<void> {
+  const ac = new AbortController();
+  const wait = (event: string) => once(res, event, { signal: ac.signal }).catch(() => undefined);
+  try {
+    await Promise.race([wait('drain'), wait('close')]);
+  } finally {
+    ac.abort();
+  }
+}
+
 /** Frames, renders: the same UIDs always name the same pixels, but access may end. */
 const PIXELS_CACHE = 'private, max-age=3600';
 
@@ -130,7 +145,7 @@ export function dicomwebRouter(ctx: ServerContext): Router {
         }
         res.write(partHead(boundary, media.partType, `${url}${numbers[i]}`));
         // Frames are read one at a time, only as fast as the client takes them.
-        if (!res.write(body)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        if (!res.write(body)) await drained(res);
       }
       res.end(multipartEnd(boundary));
     } catch (e) {
@@ -169,7 +184,7 @@ export function dicomwebRouter(ctx: ServerContext): Router {
         first = false;
         res.write(partHead(boundary, partType));
         // One instance in memory at a time; the next is built once the client has taken this one.
-        if (!res.write(next.value.data)) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        if (!res.write(next.value.data)) await drained(res);
         next = await series.next();
       }
       res.end(multipartEnd(boundary));
