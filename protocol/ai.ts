@@ -62,7 +62,9 @@ const Version = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,49}$/, {
     message: 'a version is 1-50 letters, digits, dots, dashes, plus signs or underscores',
   });
-const Stain = z.string().regex(/^[a-z0-9]{1,16}$/, { message: 'a stain is a short lower-case id (he, ki67)' });
+const Stain = z
+  .string()
+  .regex(/^[a-z0-9]{1,16}$/, { message: 'a stain is a short lower-case id (he, ki67)' });
 
 export const AppliesToSchema = z
   .object({

@@ -38,6 +38,9 @@ import { casePageRouter } from './http/case-page.ts';
 import { adminRouter } from './http/admin.ts';
 import { casesRouter } from './http/cases.ts';
 import { CaseService } from './cases/service.ts';
+import { AiService } from './ai/service.ts';
+import { scopeGuard } from './ai/scope.ts';
+import { aiRouter } from './http/ai.ts';
 
 /**
  * Open storage and database, clear what a crash left behind, and index slides that reached the store
@@ -77,7 +80,7 @@ export async function createServerContext(
 ): Promise<ServerContext> {
   const spec = storeSpec(config);
   const store = createStore(spec);
-  const ctxRef: { cases?: CaseService } = {};
+  const ctxRef: { cases?: CaseService; ai?: AiService } = {};
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const slides = new SlideRepo(db);
   const jobs = new JobRepo(db);
@@ -92,7 +95,10 @@ export async function createServerContext(
     concurrency: config.ingestConcurrency,
     timeoutMs: config.ingestTimeoutSeconds * 1000,
     log,
-    onStored: (slideId, job) => linkToCase(ctxRef.cases, slideId, job),
+    onStored: async (slideId, job) => {
+      await linkToCase(ctxRef.cases, slideId, job);
+      await ctxRef.ai?.slideStored(slideId, job.siteId);
+    },
   };
   // With Redis the jobs are shared by every node (server/jobs/redis-queue.ts).
   const queue: JobQueue = config.redisUrl
@@ -147,6 +153,10 @@ export async function createServerContext(
   ctx.review = new ReviewHub(ctx);
   ctx.cases = new CaseService(db);
   ctxRef.cases = ctx.cases;
+  ctx.ai = new AiService(ctx);
+  ctxRef.ai = ctx.ai;
+  // Without a shared queue nothing else can finish the runs a stopped process held.
+  if (opts.recover !== false && !config.redisUrl) await ctx.ai.recover();
   return ctx;
 }
 
@@ -227,6 +237,7 @@ export function createApp(ctx: ServerContext): Express {
   );
   app.use(cors(ctx.config.corsOrigins));
   app.use(authenticate(ctx));
+  app.use(scopeGuard(() => ctx.ai));
   app.use(requireSignIn);
   app.use(sameOriginWrites());
   app.use(tilesRouter(ctx, ctx.tiles));
@@ -241,6 +252,7 @@ export function createApp(ctx: ServerContext): Express {
   app.use('/api', casesRouter(ctx));
   app.use('/api', casePageRouter(ctx));
   app.use('/api', adminRouter(ctx));
+  app.use('/api', aiRouter(ctx));
   app.use(
     clientRouter(CLIENT_DIST, (req, res, id) => {
       const p = res.locals.principal as Principal | null | undefined;

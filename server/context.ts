@@ -12,6 +12,7 @@ import type { Auth } from './auth/auth.ts';
 import type { RightsBus } from './auth/rights-bus.ts';
 import type { ReviewHub } from './review/hub.ts';
 import type { CaseService } from './cases/service.ts';
+import type { AiService } from './ai/service.ts';
 
 /** Everything a route needs, built once by createServerContext. */
 export interface ServerContext {
@@ -30,6 +31,8 @@ export interface ServerContext {
   /** Live review sessions; attach() it to the HTTP server to accept socket.io connections. */
   review: ReviewHub;
   cases: CaseService;
+  /** AI algorithms: registry, runs on slides, results, verdicts (server/ai). */
+  ai: AiService;
   log: (msg: string) => void;
   /**
    * This process's Redis connection when TESSERA_REDIS_URL is set (sign-in limits, review rooms and

@@ -55,9 +55,12 @@ export async function startServer(
   const addr = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   const url = `http://${host}:${addr.port}`;
+  // Algorithms post their results back here (TESSERA_PUBLIC_URL behind a proxy).
+  ctx.ai.start(config.publicUrl || url);
   return {
     url,
     close: async () => {
+      await ctx.ai.close();
       await ctx.review.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await redis?.quit();
@@ -148,7 +151,10 @@ export async function runWorker(config: Config): Promise<{ close: () => Promise<
     if (swept) console.log(`cleaned up ${swept} unfinished conversion(s) or fetched upload(s)`);
   }
   const ctx = await createServerContext(config, console.log, { recover: false, ingest: true });
+  // A worker answers no HTTP: it runs algorithms only when they can reach a server's public URL.
+  if (config.publicUrl) ctx.ai.start(config.publicUrl);
   const close = async (): Promise<void> => {
+    await ctx.ai.close();
     await ctx.queue.close();
     await ctx.redis?.quit();
     await ctx.review.close();

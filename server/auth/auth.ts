@@ -37,7 +37,7 @@ export interface TokenScope {
 }
 
 /** The principal of a scoped token (see TokenScope). */
-function scopedPrincipal(scope: TokenScope, credential: string): Principal {
+export function scopedPrincipal(scope: TokenScope, credential: string): Principal {
   return {
     user: {
       id: scope.jobId,

@@ -114,6 +114,8 @@ export class JobRepo {
         error_message: 'interrupted: the server stopped before this job finished; upload the slide again',
         updated_at: new Date().toISOString(),
       })
+      // AI runs end their own way (server/ai).
+      .where('kind', '=', 'ingest')
       .where('state', 'in', ['queued', 'running'])
       .executeTakeFirst();
     return Number(res.numUpdatedRows);

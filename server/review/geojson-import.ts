@@ -97,6 +97,17 @@ function parseInWorker(req: ImportRequest): Promise<ImportReply> {
 }
 
 /**
+ * Parse and check a GeoJSON body in the worker thread, storing nothing: the create operations in
+ * batches of JSON text, and the features left out. An algorithm's results (server/ai) are read so.
+ */
+export function parseGeoJsonInWorker(
+  body: Uint8Array,
+  limits: GeoJsonImportLimits = GEOJSON_IMPORT_LIMITS,
+): Promise<ImportReply> {
+  return parseInWorker({ body, limits, batchSize: IMPORT_BATCH });
+}
+
+/**
  * Import a GeoJSON body (bytes, UTF-8) onto a slide as `actor`: parsed and checked in a worker
  * thread, then stored IMPORT_BATCH operations per transaction with a turn of the event loop between
  * batches, each batch handed to `onApplied` (to reach live sessions) as soon as it is stored. A bad

@@ -1,0 +1,262 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type AlgorithmDto,
+  type AlgorithmEndpoint,
+  AlgorithmInputSchema,
+  type AlgorithmPatch,
+  type AlgorithmRef,
+  type AiTrigger,
+  type AppliesTo,
+} from '../../protocol/index.ts';
+import type { Principal } from '../auth/auth.ts';
+import type { AuditLog } from '../auth/audit.ts';
+import { isUniqueViolation } from '../db/index.ts';
+import { HttpError } from '../http/errors.ts';
+import type { AiAlgorithmsTable, AiDb } from './schema.ts';
+
+/** An algorithm as the server uses it (how it is reached included). */
+export interface Algorithm extends AlgorithmRef {
+  description: string;
+  appliesTo: AppliesTo;
+  endpoint: AlgorithmEndpoint;
+  identifiedData: boolean;
+  trigger: AiTrigger;
+  timeoutSeconds: number;
+  concurrency: number;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** What applies-to is matched against: the slide as the site that owns it knows it. */
+export interface SlideFacts {
+  format: string;
+  stain: string | null;
+  subspecialty: string | null;
+}
+
+export function toAlgorithm(r: AiAlgorithmsTable): Algorithm {
+  return {
+    id: r.id,
+    name: r.name,
+    version: r.version,
+    enabled: r.enabled !== 0,
+    description: r.description,
+    appliesTo: JSON.parse(r.applies_to) as AppliesTo,
+    endpoint: JSON.parse(r.endpoint) as AlgorithmEndpoint,
+    identifiedData: r.identified_data !== 0,
+    trigger: r.trigger as AiTrigger,
+    timeoutSeconds: r.timeout_seconds,
+    concurrency: r.concurrency,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+/** The DTO; how the algorithm is reached only for those who manage algorithms. */
+export function algorithmDto(a: Algorithm, withEndpoint: boolean): AlgorithmDto {
+  const { createdBy: _by, endpoint, ...rest } = a;
+  return { ...rest, endpoint: withEndpoint ? endpoint : null };
+}
+
+export const refOf = (a: Pick<Algorithm, 'id' | 'name' | 'version' | 'enabled'>): AlgorithmRef => ({
+  id: a.id,
+  name: a.name,
+  version: a.version,
+  enabled: a.enabled,
+});
+
+/**
+ * Whether an algorithm applies to a slide: each non-empty list of its applies-to must hold the
+ * slide's value (a slide without a case has no subspecialty, one whose name states no stain no stain).
+ */
+export function appliesTo(a: Pick<Algorithm, 'appliesTo'>, s: SlideFacts): string | null {
+  const { subspecialties, stains, formats } = a.appliesTo;
+  if (formats.length > 0 && !formats.includes(s.format as never))
+    return `it applies to ${formats.join(', ')} slides, not ${s.format}`;
+  if (stains.length > 0 && (s.stain === null || !stains.includes(s.stain)))
+    return `it applies to ${stains.join(', ')} stains, not ${s.stain ?? 'a slide whose name states no stain'}`;
+  if (
+    subspecialties.length > 0 &&
+    (s.subspecialty === null || !subspecialties.includes(s.subspecialty as never))
+  )
+    return `it applies to ${subspecialties.join(', ')} cases, not ${s.subspecialty ?? 'a slide without a case'}`;
+  return null;
+}
+
+/** What changed between two versions of an algorithm, for the audit (how it is reached included). */
+function changes(before: Algorithm, after: Algorithm): Record<string, { from: unknown; to: unknown }> {
+  const out: Record<string, { from: unknown; to: unknown }> = {};
+  for (const k of [
+    'description',
+    'appliesTo',
+    'endpoint',
+    'identifiedData',
+    'trigger',
+    'enabled',
+    'timeoutSeconds',
+    'concurrency',
+  ] as const)
+    if (JSON.stringify(before[k]) !== JSON.stringify(after[k])) out[k] = { from: before[k], to: after[k] };
+  return out;
+}
+
+/**
+ * The registry of algorithms: administrators register, change, enable and disable them (each
+ * audited); everyone else reads the enabled ones. Name and version identify an algorithm for
+ * good: a new version is registered anew, so quality figures never mix versions.
+ */
+export class AlgorithmRegistry {
+  constructor(
+    private readonly db: AiDb,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async list(opts: { enabledOnly?: boolean } = {}): Promise<Algorithm[]> {
+    let q = this.db.selectFrom('ai_algorithms').selectAll();
+    if (opts.enabledOnly) q = q.where('enabled', '=', 1);
+    return (await q.orderBy('name').orderBy('created_at', 'desc').execute()).map(toAlgorithm);
+  }
+
+  async get(id: string): Promise<Algorithm | null> {
+    const r = await this.db.selectFrom('ai_algorithms').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toAlgorithm(r) : null;
+  }
+
+  async require(id: string): Promise<Algorithm> {
+    const a = await this.get(id);
+    if (!a) throw new HttpError('NOT_FOUND', `no algorithm ${id}`);
+    return a;
+  }
+
+  private static manages(p: Principal): void {
+    if (p.user.role !== 'admin')
+      throw new HttpError('FORBIDDEN', `your role (${p.user.role}) may not register or change algorithms`);
+  }
+
+  async create(p: Principal, raw: unknown, ip: string | null): Promise<Algorithm> {
+    AlgorithmRegistry.manages(p);
+    const parsed = AlgorithmInputSchema.safeParse(raw);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new HttpError(
+        'INVALID_PARAMETER',
+        `${i?.path.length ? `${i.path.map(String).join('.')}: ` : ''}${i?.message ?? 'invalid'}`,
+      );
+    }
+    const input = parsed.data;
+    const now = new Date().toISOString();
+    const row: AiAlgorithmsTable = {
+      id: randomUUID(),
+      name: input.name,
+      version: input.version,
+      description: input.description,
+      applies_to: JSON.stringify(input.appliesTo),
+      endpoint: JSON.stringify(input.endpoint),
+      identified_data: input.identifiedData ? 1 : 0,
+      trigger: input.trigger,
+      enabled: input.enabled ? 1 : 0,
+      timeout_seconds: input.timeoutSeconds,
+      concurrency: input.concurrency,
+      created_by: p.user.id,
+      created_at: now,
+      updated_at: now,
+    };
+    const clash = await this.db
+      .selectFrom('ai_algorithms')
+      .select('id')
+      .where('name', '=', input.name)
+      .where('version', '=', input.version)
+      .executeTakeFirst();
+    if (clash) throw this.duplicate(input.name, input.version);
+    try {
+      await this.db.insertInto('ai_algorithms').values(row).execute();
+    } catch (e) {
+      if (isUniqueViolation(e) || /UNIQUE constraint/.test(String(e)))
+        throw this.duplicate(input.name, input.version);
+      throw e;
+    }
+    const a = toAlgorithm(row);
+    await this.audit.record({
+      action: 'ai.algorithm.create',
+      actor: p.user,
+      targetType: 'algorithm',
+      targetId: a.id,
+      detail: { ...algorithmDto(a, true) },
+      ip,
+    });
+    return a;
+  }
+
+  private duplicate(name: string, version: string): HttpError {
+    return new HttpError(
+      'CONFLICT',
+      `${name} version ${version} is already registered: register a new version, or change that one`,
+    );
+  }
+
+  async update(p: Principal, id: string, patch: AlgorithmPatch, ip: string | null): Promise<Algorithm> {
+    AlgorithmRegistry.manages(p);
+    const before = await this.require(id);
+    const set: Partial<AiAlgorithmsTable> = { updated_at: new Date().toISOString() };
+    if (patch.description !== undefined) set.description = patch.description;
+    if (patch.appliesTo !== undefined) set.applies_to = JSON.stringify(patch.appliesTo);
+    if (patch.endpoint !== undefined) set.endpoint = JSON.stringify(patch.endpoint);
+    if (patch.identifiedData !== undefined) set.identified_data = patch.identifiedData ? 1 : 0;
+    if (patch.trigger !== undefined) set.trigger = patch.trigger;
+    if (patch.enabled !== undefined) set.enabled = patch.enabled ? 1 : 0;
+    if (patch.timeoutSeconds !== undefined) set.timeout_seconds = patch.timeoutSeconds;
+    if (patch.concurrency !== undefined) set.concurrency = patch.concurrency;
+    await this.db.updateTable('ai_algorithms').set(set).where('id', '=', id).execute();
+    const after = await this.require(id);
+    const changed = changes(before, after);
+    if (Object.keys(changed).length > 0) {
+      const action =
+        'enabled' in changed && Object.keys(changed).length === 1
+          ? after.enabled
+            ? 'ai.algorithm.enable'
+            : 'ai.algorithm.disable'
+          : 'ai.algorithm.update';
+      await this.audit.record({
+        action,
+        actor: p.user,
+        targetType: 'algorithm',
+        targetId: id,
+        detail: { name: after.name, version: after.version, changes: changed },
+        ip,
+      });
+    }
+    return after;
+  }
+
+  /** The slide as `siteId` knows it: format, the stain its name there states, its case's subspecialty. */
+  async facts(slideId: string, siteId: string | null): Promise<SlideFacts | null> {
+    const slide = await this.db
+      .selectFrom('slides')
+      .select(['source_format', 'stain'])
+      .where('id', '=', slideId)
+      .executeTakeFirst();
+    if (!slide) return null;
+    const own = siteId
+      ? await this.db
+          .selectFrom('slide_sites')
+          .select('stain')
+          .where('slide_id', '=', slideId)
+          .where('site_id', '=', siteId)
+          .executeTakeFirst()
+      : undefined;
+    let caseQ = this.db
+      .selectFrom('case_slides')
+      .innerJoin('cases', 'cases.id', 'case_slides.case_id')
+      .select('cases.subspecialty')
+      .where('case_slides.slide_id', '=', slideId);
+    if (siteId) caseQ = caseQ.where('cases.site_id', '=', siteId);
+    const kase = await caseQ.orderBy('cases.received_at', 'desc').executeTakeFirst();
+    return {
+      format: slide.source_format,
+      stain: own ? own.stain : slide.stain,
+      subspecialty: kase?.subspecialty ?? null,
+    };
+  }
+}
