@@ -87,6 +87,13 @@ export interface SlideSource {
   pixels(ctx: PixelContext): Promise<Sharp>;
   /** Level 0 as the scanner's JPEG tiles where they can be kept as they are; null otherwise. */
   scannerTiles?(): Promise<ScannerTiles | null>;
+  /**
+   * Source level k (as `levels` lists it) as a sharp pipeline of 8-bit sRGB, 3 bands, that libvips
+   * reads on demand (a region costs the tiles under it, not the level), or null when the reader
+   * cannot give one (the level needs a decoder of its own or a conversion first). What serves a
+   * slide straight from its source while the store copy is being made.
+   */
+  levelPixels?(k: number): Promise<Sharp | null>;
   /** An associated image, encoded in any format sharp reads (JPEG, PNG, raw TIFF...), or null. */
   associatedImage(name: AssociatedName): Promise<Buffer | null>;
   close(): Promise<void>;

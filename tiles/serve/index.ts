@@ -13,6 +13,7 @@ export {
   type RenderSchedulerOptions,
 } from './scheduler.ts';
 export { StoredSlide } from './stored-slide.ts';
+export { SourceSlide, whyNotServable, type SourceSlideOptions } from './source-slide.ts';
 export {
   readTiffIndex,
   fileReader,

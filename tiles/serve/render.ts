@@ -13,7 +13,10 @@ export const RENDER_JPEG_QUALITY = 90;
  * larger ones let libvips read the level's tiles from slide.tif when it is on a local disk, and
  * otherwise (an object store) join the stored tiles that cover the source, read through the store.
  */
-export async function planPixels(slide: StoredSlide, plan: RenderPlan): Promise<Sharp> {
+export async function planPixels(
+  slide: Pick<StoredSlide, 'manifest' | 'readStoredTile' | 'localFile'>,
+  plan: RenderPlan,
+): Promise<Sharp> {
   const t = slide.manifest.tileSize;
   const { src } = plan;
   const one = withinOneTile(t, src);

@@ -20,6 +20,7 @@ import { SlidePool } from './pool.ts';
 import { RENDER_JPEG_QUALITY, finishIiif, planPixels } from './render.ts';
 import { RenderScheduler } from './scheduler.ts';
 import type { StoredSlide } from './stored-slide.ts';
+import type { SourceSlide } from './source-slide.ts';
 
 /** Bytes to send, with what HTTP needs to cache them. */
 export interface TileResult {
@@ -29,6 +30,11 @@ export interface TileResult {
   etag: string;
   /** 'raw': stored bytes; 'rendered': made by this call; 'cached': made earlier and kept. */
   kind: 'raw' | 'rendered' | 'cached';
+  /**
+   * Made from the slide's source while its store copy is being written: the same URL will give the
+   * stored tile later (another ETag), so it must not be cached as immutable.
+   */
+  provisional?: true;
 }
 
 export interface TileServiceOptions {
@@ -83,6 +89,8 @@ export class TileService {
   private readonly pool: SlidePool;
   private readonly cache: ByteLru<TileResult>;
   private readonly flights = new Flights<TileResult>();
+  /** Slides served from their source until their store copy is published (see addSource). */
+  private readonly sources = new Map<string, SourceSlide>();
   /** Every decode / encode runs through it; stored tiles never do. */
   readonly scheduler: RenderScheduler;
   readonly limits: IiifLimits;
@@ -124,10 +132,38 @@ export class TileService {
     return this.cache.bytes;
   }
 
-  /** The stored manifest, or null for an unknown slide. */
+  /** The stored manifest (or the one a slide served from its source will have), or null for an unknown slide. */
   async manifest(id: string): Promise<Manifest | null> {
     if (!isSlideId(id)) return null;
-    return this.pool.peek(id)?.manifest ?? this.store.manifest(id);
+    return this.sources.get(id)?.manifest ?? this.pool.peek(id)?.manifest ?? this.store.manifest(id);
+  }
+
+  /**
+   * Serve a slide from its source until dropSource: every tile, IIIF image and thumbnail of it is
+   * made from the source (ETags marked "src", never cached as immutable by clients).
+   */
+  addSource(slide: SourceSlide): void {
+    const old = this.sources.get(slide.manifest.id);
+    this.sources.set(slide.manifest.id, slide);
+    if (old && old !== slide) void old.close();
+  }
+
+  /** Whether a slide is served from its source. */
+  servesSource(id: string): boolean {
+    return this.sources.has(id);
+  }
+
+  /**
+   * Stop serving a slide from its source (its store copy is published, or it is gone): its renders
+   * are dropped and the source closed once reads under way have had time to finish.
+   */
+  dropSource(id: string, graceMs = 30_000): void {
+    const slide = this.sources.get(id);
+    if (!slide) return;
+    this.sources.delete(id);
+    this.cache.deleteWhere((k) => k.startsWith(`${id}/src/`));
+    if (graceMs <= 0) void slide.close();
+    else setTimeout(() => void slide.close(), graceMs).unref();
   }
 
   /** The Deep Zoom descriptor (XML), or null for an unknown slide. */
@@ -148,6 +184,8 @@ export class TileService {
     row: number,
     who: RenderRequest = {},
   ): Promise<TileResult | null> {
+    const src = this.sources.get(id);
+    if (src) return this.sourceDziTile(src, level, col, row, who);
     // The hot path: an open slide is taken without an extra await.
     const slide = this.pool.tryAcquire(id) ?? (await this.acquire(id));
     try {
@@ -225,6 +263,8 @@ export class TileService {
     qualityFormat: string,
     who: RenderRequest = {},
   ): Promise<TileResult> {
+    const source = this.sources.get(id);
+    if (source) return this.sourceIiifImage(source, region, size, rotation, qualityFormat, who);
     const slide = await this.acquire(id);
     try {
       const m = slide.manifest;
@@ -260,6 +300,8 @@ export class TileService {
       );
     }
     if (!isSlideId(id)) return null;
+    const source = this.sources.get(id);
+    if (source) return this.sourceThumbnail(source, max, who);
     const slide = await this.pool.acquire(id);
     if (!slide) return null;
     try {
@@ -356,12 +398,14 @@ export class TileService {
 
   /** Forget a slide removed from the store: its open file and its cached renders. */
   forget(id: string): void {
+    this.dropSource(id, 0);
     this.pool.forget(id);
     this.cache.deleteWhere((k) => k.startsWith(`${id}/`));
   }
 
   /** Close every open slide and drop the cache. */
   async close(): Promise<void> {
+    for (const id of [...this.sources.keys()]) this.dropSource(id, 0);
     await this.pool.close();
     this.cache.clear();
   }
@@ -417,6 +461,12 @@ export class TileService {
    * rendered) is in the cache. Undefined otherwise (then dziTile); never reads or renders.
    */
   cachedDziTile(id: string, level: number, col: number, row: number): TileResult | undefined {
+    const source = this.sources.get(id);
+    if (source) {
+      const hit = this.cache.get(`${id}/src/dzi/${level}/${col}_${row}`);
+      if (hit) this.stats.cached++;
+      return hit && { ...hit, kind: 'cached' };
+    }
     const slide = this.pool.peek(id);
     if (!slide) return undefined;
     const plan = dziPlan(slide.manifest, level, col, row);
@@ -437,14 +487,15 @@ export class TileService {
    * scheduler); not started when every client that asked for it has gone away.
    */
   private async rendered(
-    slide: StoredSlide,
+    slide: Pick<StoredSlide, 'manifest'>,
     key: string,
     job: RenderRequest & { cost: number },
     render: () => Promise<Buffer>,
     contentType: string,
+    provisional = false,
   ): Promise<TileResult> {
     const id = slide.manifest.id;
-    const cacheKey = `${id}/${key}`;
+    const cacheKey = provisional ? `${id}/src/${key}` : `${id}/${key}`;
     const hit = this.cache.get(cacheKey);
     if (hit) {
       this.stats.cached++;
@@ -456,13 +507,142 @@ export class TileService {
         async () => {
           this.stats.rendered++;
           const body = await render();
-          const etag = `${id}-r${createHash('sha256').update(`${RENDER_VERSION}/${key}`).digest('base64url').slice(0, 22)}`;
-          const result: TileResult = { body, contentType, etag, kind: 'rendered' };
+          const hash = createHash('sha256')
+            .update(`${RENDER_VERSION}/${key}`)
+            .digest('base64url')
+            .slice(0, 22);
+          const result: TileResult = provisional
+            ? { body, contentType, etag: `${id}-src-${hash}`, kind: 'rendered', provisional: true }
+            : { body, contentType, etag: `${id}-r${hash}`, kind: 'rendered' };
           this.cache.set(cacheKey, result);
           return result;
         },
         { cost: job.cost, requester: job.requester, wanted },
       ),
+    );
+  }
+
+  /**
+   * dziTile for a slide served from its source: the scanner's tiles as they are, other tiles of the
+   * stored levels made as the store will hold them, the rest rendered from those as for a stored slide.
+   */
+  private async sourceDziTile(
+    src: SourceSlide,
+    level: number,
+    col: number,
+    row: number,
+    who: RenderRequest,
+  ): Promise<TileResult | null> {
+    const m = src.manifest;
+    const plan = dziPlan(m, level, col, row);
+    if (!plan) return null;
+    const key = `dzi/${level}/${col}_${row}`;
+    if (plan.kind === 'stored' && src.passThrough(plan.level)) {
+      const cacheKey = `${m.id}/src/${key}`;
+      const hit = this.cache.get(cacheKey);
+      if (hit) return hit;
+      const body = await src.readStoredTile(plan.level, plan.col, plan.row, plan.height);
+      if (!body) return null;
+      this.stats.raw++;
+      const cut = plan.height === m.tileSize ? '' : `-h${plan.height}`;
+      const result: TileResult = {
+        body,
+        contentType: JPEG,
+        etag: `${m.id}-src-t${plan.level}.${plan.col}.${plan.row}${cut}`,
+        kind: 'raw',
+        provisional: true,
+      };
+      this.cache.set(cacheKey, result);
+      return result;
+    }
+    if (plan.kind === 'stored') {
+      return this.rendered(
+        src,
+        key,
+        { ...who, cost: 2 * m.tileSize * m.tileSize },
+        async () => {
+          const body = await src.readStoredTile(plan.level, plan.col, plan.row, plan.height);
+          if (!body) throw new SlideError('INTERNAL', `Deep Zoom plan names a missing tile of slide ${m.id}`);
+          return body;
+        },
+        JPEG,
+        true,
+      );
+    }
+    const quality = Math.max(RENDER_JPEG_QUALITY, m.jpegQuality);
+    return this.rendered(
+      src,
+      key,
+      { ...who, cost: renderCost(plan) },
+      async () => (await planPixels(src, plan)).jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer(),
+      JPEG,
+      true,
+    );
+  }
+
+  private async sourceIiifImage(
+    src: SourceSlide,
+    region: string,
+    size: string,
+    rotation: string,
+    qualityFormat: string,
+    who: RenderRequest,
+  ): Promise<TileResult> {
+    const m = src.manifest;
+    const req = parseIiif(region, size, rotation, qualityFormat, m.width, m.height, this.limits);
+    const plan = iiifPlan(m, req);
+    if (plan.kind === 'stored') {
+      return this.rendered(
+        src,
+        `iiif/${req.key}`,
+        { ...who, cost: 2 * m.tileSize * m.tileSize },
+        async () => {
+          const body = await src.readStoredTile(plan.level, plan.col, plan.row, plan.height);
+          if (!body) throw new SlideError('INTERNAL', `IIIF plan names a missing tile of slide ${m.id}`);
+          return body;
+        },
+        JPEG,
+        true,
+      );
+    }
+    checkIiifRead(plan, req, this.maxReadArea);
+    return this.rendered(
+      src,
+      `iiif/${req.key}`,
+      { ...who, cost: renderCost(plan) },
+      async () => finishIiif(await planPixels(src, plan), req).toBuffer(),
+      IIIF_CONTENT_TYPES[req.format],
+      true,
+    );
+  }
+
+  private async sourceThumbnail(src: SourceSlide, max: number, who: RenderRequest): Promise<TileResult> {
+    const m = src.manifest;
+    const scale = Math.min(1, max / m.width, max / m.height);
+    const width = Math.max(1, Math.round(m.width * scale));
+    const height = Math.max(1, Math.round(m.height * scale));
+    const { level, src: rect } = sourceLevel(
+      m,
+      { x: 0, y: 0, width: m.width, height: m.height },
+      width,
+      height,
+    );
+    const plan: RenderPlan = {
+      kind: 'render',
+      level,
+      src: rect,
+      extendRight: 0,
+      extendBottom: 0,
+      width,
+      height,
+    };
+    return this.rendered(
+      src,
+      `thumbnail/${width}x${height}`,
+      { ...who, cost: renderCost(plan) },
+      async () => (await planPixels(src, plan)).jpeg({ quality: RENDER_JPEG_QUALITY }).toBuffer(),
+      JPEG,
+      true,
     );
   }
 

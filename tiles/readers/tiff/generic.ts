@@ -9,7 +9,7 @@ import {
   slideName,
 } from './common.ts';
 import { scannerTilesOf } from './jpeg-tiles.ts';
-import { ifdPixels } from './pixels.ts';
+import { ifdLevelPixels, ifdPixels } from './pixels.ts';
 import { channelWindows, describeRendering, renderChannels, type Channel } from './render.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
@@ -109,6 +109,7 @@ async function openGeneric(probe: Probe): Promise<SlideSource> {
         return ifdPixels(file, base, ctx);
       },
       scannerTiles: () => (win ? Promise.resolve(null) : scannerTilesOf(file, base)),
+      levelPixels: (k) => (win ? Promise.resolve(null) : ifdLevelPixels(file, levelIfds[k])),
     });
   });
 }

@@ -25,6 +25,15 @@ export async function ifdPixels(file: TiffFile, ifd: Ifd, ctx: PixelContext): Pr
   return intermediatePixels(own.src, ctx, { stage: own.stage });
 }
 
+/**
+ * One IFD as libvips reads it on demand (8-bit sRGB, 3 bands), or null when it needs a decoder of
+ * its own (JPEG 2000, JPEG whose markers contradict the Photometric tag).
+ */
+export async function ifdLevelPixels(file: TiffFile, ifd: Ifd | undefined): Promise<Sharp | null> {
+  if (!ifd || (await ownTiles(file, ifd))) return null;
+  return rgbPipeline(file.path, ifd).removeAlpha();
+}
+
 /** A whole (small) IFD as packed RGB, assembled from its tiles. */
 async function assemble(src: RgbTileSource): Promise<Buffer> {
   const { width, height, tileWidth: tw, tileHeight: th } = src;

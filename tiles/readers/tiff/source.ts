@@ -21,6 +21,8 @@ export interface TiffSourceInit {
   pixels: (ctx: PixelContext) => Promise<Sharp>;
   /** Level 0's JPEG tiles when the store may keep them as they are. */
   scannerTiles?: () => Promise<ScannerTiles | null>;
+  /** A level as libvips reads it on demand, or null when it needs a decoder of its own. */
+  levelPixels?: (k: number) => Promise<Sharp | null>;
 }
 
 /** A slide read from a TIFF-family file; the file stays open until close(). */
@@ -64,6 +66,11 @@ export class TiffSlideSource implements SlideSource {
   scannerTiles(): Promise<ScannerTiles | null> {
     this.assertOpen();
     return this.init.scannerTiles?.() ?? Promise.resolve(null);
+  }
+
+  levelPixels(k: number): Promise<Sharp | null> {
+    this.assertOpen();
+    return this.init.levelPixels?.(k) ?? Promise.resolve(null);
   }
 
   async associatedImage(name: AssociatedName): Promise<Buffer | null> {

@@ -11,7 +11,7 @@ import {
   slideName,
 } from './common.ts';
 import { scannerTilesOf } from './jpeg-tiles.ts';
-import { ifdPixels } from './pixels.ts';
+import { ifdLevelPixels, ifdPixels } from './pixels.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
 import { TiffFile, type Ifd } from '../../tiff/file.ts';
@@ -101,6 +101,7 @@ async function openSvs(probe: Probe): Promise<SlideSource> {
       rendering: null,
       pixels: (ctx) => ifdPixels(file, base, ctx),
       scannerTiles: () => scannerTilesOf(file, base),
+      levelPixels: (k) => ifdLevelPixels(file, levelIfds[k]),
     });
   });
 }

@@ -1,0 +1,197 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Manifest } from '../../protocol/index.ts';
+import { meanAbsDiff, toRgb } from '../../tests/helpers/pixels.ts';
+import { requireSlides, slidePath } from '../../tests/helpers/slides.ts';
+import { ingest } from '../ingest/index.ts';
+import { dziLevelCount, dziLevelSize } from '../pyramid/math.ts';
+import { openSlide } from '../readers/index.ts';
+import { LocalSlideStore } from '../store/local.ts';
+import { TileService } from './service.ts';
+import { SourceSlide, whyNotServable } from './source-slide.ts';
+
+const CMU = 'aperio/CMU-1-Small-Region.svs';
+
+/** A scanner-like pyramidal TIFF: 240 px JPEG tiles, levels halving, tissue-like texture. */
+async function pyramidTiff(file: string, width: number, height: number): Promise<void> {
+  const small = Buffer.alloc((width >> 5) * (height >> 5) * 3);
+  let seed = 7;
+  for (let i = 0; i < small.length; i += 3) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    const v = seed >>> 24;
+    small[i] = 200 + (v % 50);
+    small[i + 1] = 120 + ((v >> 2) % 60);
+    small[i + 2] = 170 + ((v >> 3) % 40);
+  }
+  await sharp(small, { raw: { width: width >> 5, height: height >> 5, channels: 3 } })
+    .resize(width, height, { kernel: 'cubic' })
+    .tiff({ tile: true, tileWidth: 240, tileHeight: 240, pyramid: true, compression: 'jpeg', quality: 90 })
+    .toFile(file);
+}
+
+/**
+ * Every Deep Zoom tile of two services, decoded and compared: the worst channel's mean difference of
+ * any tile at least 32 px on each side, and of any such level's tiles taken together. (A strip thinner
+ * than a JPEG block row or two at a level's edge differs more: the stored level's padding past its
+ * edge comes from the scanner's padding, halved level by level.)
+ */
+async function worstDziDifference(a: TileService, b: TileService, m: Manifest): Promise<number> {
+  let worst = 0;
+  const levels = dziLevelCount(m.width, m.height);
+  for (let level = 0; level < levels; level++) {
+    const size = dziLevelSize(m.width, m.height, level);
+    const cols = Math.ceil(size.width / m.tileSize);
+    const rows = Math.ceil(size.height / m.tileSize);
+    const sums = [0, 0, 0];
+    let pixels = 0;
+    for (let row = 0; row < rows; row++)
+      for (let col = 0; col < cols; col++) {
+        const x = await toRgb(sharp((await a.dziTile(m.id, level, col, row))!.body));
+        const y = await toRgb(sharp((await b.dziTile(m.id, level, col, row))!.body));
+        const d = meanAbsDiff(x, y);
+        const n = x.width * x.height;
+        d.forEach((v, i) => (sums[i]! += v * n));
+        pixels += n;
+        if (process.env.DEBUG_MAD && Math.max(...d) > 3) console.log(level, col, row, d);
+        if (x.width >= 32 && x.height >= 32) worst = Math.max(worst, ...d);
+      }
+    if (size.width >= 32 && size.height >= 32) worst = Math.max(worst, ...sums.map((v) => v / pixels));
+  }
+  return worst;
+}
+
+describe('serving a slide from its source before its conversion ends', () => {
+  let dir = '';
+  let store: LocalSlideStore;
+  let stored: TileService;
+  let pyramid = '';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'tessera-source-slide-'));
+    store = new LocalSlideStore(path.join(dir, 'store'));
+    stored = new TileService(store);
+    pyramid = path.join(dir, 'pyramid.tif');
+    await pyramidTiff(pyramid, 3000, 2100);
+  });
+  afterAll(async () => {
+    await stored?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The stored slide and a service serving the same slide from its source (nothing in its store). */
+  async function both(file: string): Promise<{ m: Manifest; fromSource: TileService; slide: SourceSlide }> {
+    const { manifest: m } = await ingest(file, store, { tileSize: 256, jpegQuality: 92 });
+    const slide = await SourceSlide.open(await openSlide(file), {
+      id: m.id,
+      name: m.name,
+      tileSize: 256,
+      jpegQuality: 92,
+    });
+    const fromSource = new TileService(new LocalSlideStore(path.join(dir, 'empty')));
+    fromSource.addSource(slide);
+    return { m, fromSource, slide };
+  }
+
+  it('a pyramidal JPEG TIFF: same geometry as the stored pyramid, every Deep Zoom tile within MAD 3', async () => {
+    const { m, fromSource, slide } = await both(pyramid);
+    try {
+      expect(slide.manifest.tileSize).toBe(m.tileSize);
+      expect(slide.manifest.levelInfo).toEqual(m.levelInfo);
+      expect(await fromSource.dziDescriptor(m.id)).toBe(await stored.dziDescriptor(m.id));
+      expect(await worstDziDifference(fromSource, stored, m)).toBeLessThan(3);
+      // Level 0 is the scanner's tiles passed through: the stored tile's pixels exactly.
+      const top = dziLevelCount(m.width, m.height) - 1;
+      const a = (await fromSource.dziTile(m.id, top, 2, 1))!;
+      const b = (await stored.dziTile(m.id, top, 2, 1))!;
+      expect(a.kind).toBe('raw');
+      expect(a.provisional).toBe(true);
+      for (const d of meanAbsDiff(await toRgb(sharp(a.body)), await toRgb(sharp(b.body))))
+        expect(d).toBeLessThan(0.5);
+      // Caches never mix the two: another ETag, marked as the source's.
+      expect(a.etag).not.toBe(b.etag);
+      expect(a.etag).toContain('-src-');
+      expect(b.provisional).toBeUndefined();
+    } finally {
+      await fromSource.close();
+    }
+  });
+
+  it('IIIF regions and thumbnails from the source match the stored ones', async () => {
+    const { m, fromSource } = await both(pyramid);
+    try {
+      for (const [region, size] of [
+        ['full', '400,'],
+        ['1000,700,900,600', 'max'],
+        ['0,0,1024,1024', '256,'],
+      ] as const) {
+        const a = await fromSource.iiifImage(m.id, region, size, '0', 'default.jpg');
+        const b = await stored.iiifImage(m.id, region, size, '0', 'default.jpg');
+        for (const d of meanAbsDiff(await toRgb(sharp(a.body)), await toRgb(sharp(b.body))))
+          expect(d).toBeLessThan(3);
+      }
+      const ta = (await fromSource.thumbnail(m.id, 300))!;
+      const tb = (await stored.thumbnail(m.id, 300))!;
+      for (const d of meanAbsDiff(await toRgb(sharp(ta.body)), await toRgb(sharp(tb.body))))
+        expect(d).toBeLessThan(3);
+    } finally {
+      await fromSource.close();
+    }
+  });
+
+  it('once the source is dropped, the same requests come from the store', async () => {
+    const { m } = await both(pyramid);
+    const service = new TileService(store);
+    try {
+      const slide = await SourceSlide.open(await openSlide(pyramid), {
+        id: m.id,
+        name: m.name,
+        tileSize: 256,
+        jpegQuality: 92,
+      });
+      service.addSource(slide);
+      const top = dziLevelCount(m.width, m.height) - 3;
+      const before = (await service.dziTile(m.id, top, 0, 0))!;
+      expect(before.etag).toContain('-src-');
+      expect(service.cachedDziTile(m.id, top, 0, 0)?.etag).toBe(before.etag);
+      service.dropSource(m.id, 0);
+      expect(service.servesSource(m.id)).toBe(false);
+      const after = (await service.dziTile(m.id, top, 0, 0))!;
+      expect(after.etag).not.toContain('-src-');
+      expect(after.provisional).toBeUndefined();
+      expect(slide.isClosed).toBe(true);
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('a source without a pyramid of its own is refused (served once converted)', async () => {
+    const flat = path.join(dir, 'flat.tif');
+    await sharp({ create: { width: 5000, height: 4000, channels: 3, background: '#e0a0c0' } })
+      .tiff({ tile: true, tileWidth: 256, tileHeight: 256, compression: 'jpeg' })
+      .toFile(flat);
+    const source = await openSlide(flat);
+    try {
+      expect(whyNotServable(source)).toMatch(/no pyramid of its own/);
+      await expect(
+        SourceSlide.open(source, { id: 'a'.repeat(32), name: 'flat', tileSize: 256, jpegQuality: 90 }),
+      ).rejects.toThrow(/no pyramid/);
+    } finally {
+      await source.close();
+    }
+  });
+
+  describe.skipIf(!requireSlides())('sample slides', () => {
+    it('CMU-1 (Aperio, RGB-coded JPEG tiles): every Deep Zoom tile within MAD 3 of the stored one', async () => {
+      const { m, fromSource } = await both(slidePath(CMU));
+      try {
+        expect(m.tileSize).toBe(240);
+        expect(await worstDziDifference(fromSource, stored, m)).toBeLessThan(3);
+      } finally {
+        await fromSource.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,327 @@
+import sharp, { type Sharp } from 'sharp';
+import { ManifestSchema, type Manifest } from '../../protocol/index.ts';
+import { SlideError } from '../errors.ts';
+import { fittingTileSize } from '../ingest/ingest.ts';
+import { storedLevels, tileRect } from '../pyramid/math.ts';
+import { TileEncoder } from '../pyramid/tile-encoder.ts';
+import { explicitTables } from '../pyramid/level0.ts';
+import type { ScannerTiles, SlideSource } from '../readers/types.ts';
+import { jpegPrefix, setFrameHeight } from './jpeg.ts';
+import type { Rect } from './plan.ts';
+
+/**
+ * How far apart two source levels may be (linear factor) for a tile to be cut from the finer one:
+ * 8x reads at most 64 source pixels an output pixel, a few million for a tile.
+ */
+const MAX_LEVEL_GAP = 8;
+/** The smallest source level is read whole for the smallest tiles: at most this many pixels. */
+const MAX_SMALLEST_LEVEL_PIXELS = 4096 * 4096;
+/** Made tiles kept per slide. */
+const TILES_KEPT = 128;
+
+export interface SourceSlideOptions {
+  /** The slide's id (the content hash the store will give it). */
+  id: string;
+  /** Display name, as the manifest will carry it. */
+  name: string;
+  /** Tile size the conversion is asked for (the scanner's own wins where its tiles are kept). */
+  tileSize: number;
+  jpegQuality: number;
+  sourceFiles?: Manifest['sourceFiles'];
+}
+
+/** Why a source cannot be served before conversion, or null when it can. */
+export function whyNotServable(source: SlideSource): string | null {
+  if (!source.levelPixels) return `the ${source.format} reader reads no level on demand`;
+  const levels = source.levels;
+  for (let k = 1; k < levels.length; k++) {
+    if (levels[k]!.downsample / levels[k - 1]!.downsample > MAX_LEVEL_GAP)
+      return `source levels ${k - 1} and ${k} are more than ${MAX_LEVEL_GAP}x apart`;
+  }
+  const last = levels[levels.length - 1]!;
+  if (last.width * last.height > MAX_SMALLEST_LEVEL_PIXELS)
+    return `the source's smallest level is ${last.width}x${last.height} (no pyramid of its own)`;
+  return null;
+}
+
+/**
+ * A slide served straight from its source while the store copy is being made: the manifest the
+ * conversion will publish (same size, tile size and levels, so Deep Zoom and IIIF geometry do not
+ * change when the stored pyramid takes over), level 0 as the scanner's own JPEG tiles where they are
+ * kept, everything else cut from the nearest finer source level with sharp.
+ */
+export class SourceSlide {
+  /** Per stored level: the source level it is cut from and that level's pipeline (cloned per use). */
+  private readonly pipes = new Map<number, Promise<Sharp>>();
+  private readonly prefix: Buffer | null;
+  /** Tiles made lately (a render of several tiles, then its neighbours, reads them again). */
+  private readonly tiles = new Map<string, Promise<Buffer>>();
+  private encoder: Promise<TileEncoder> | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly manifest: Manifest,
+    private readonly source: SlideSource,
+    private readonly scanner: ScannerTiles | null,
+  ) {
+    this.prefix = scanner
+      ? jpegPrefix(explicitTables(scanner.tables, scanner.colour), scanner.colour === 'rgb')
+      : null;
+  }
+
+  /**
+   * Take over an open source. Throws SlideError('UNSUPPORTED_FORMAT') when it cannot be served
+   * before conversion (see whyNotServable); the source is then left open for the caller.
+   */
+  static async open(source: SlideSource, o: SourceSlideOptions): Promise<SourceSlide> {
+    const why = whyNotServable(source);
+    if (why) throw new SlideError('UNSUPPORTED_FORMAT', `${source.name}: ${why}`);
+    // As ingest chooses: the scanner's tile size where its tiles are kept, else the one asked for.
+    const scanner = await (source.scannerTiles?.() ?? Promise.resolve(null)).catch(() => null);
+    const tileSize = scanner ? scanner.tileSize : fittingTileSize(source.width, source.height, o.tileSize);
+    const levelInfo = storedLevels(source.width, source.height, tileSize).map((l) => ({
+      ...l,
+      scanner: l.index === 0 && scanner !== null,
+    }));
+    const manifest = ManifestSchema.parse({
+      formatVersion: 1,
+      id: o.id,
+      name: o.name,
+      sourceFormat: source.format,
+      sourceFiles: o.sourceFiles ?? [],
+      width: source.width,
+      height: source.height,
+      tileSize,
+      levels: levelInfo.length,
+      levelInfo,
+      sourceLevels: source.levels.length,
+      mppX: source.mppX,
+      mppY: source.mppY,
+      objectivePower: source.objectivePower,
+      associated: [],
+      properties: { ...source.properties },
+      rendering: source.rendering,
+      files: {},
+      jpegQuality: o.jpegQuality,
+      createdAt: new Date().toISOString(),
+    });
+    const slide = new SourceSlide(manifest, source, scanner);
+    // Every level the tiles are cut from must open now: a source that cannot is not served at all.
+    for (let k = 0; k < source.levels.length; k++) {
+      if (!(await source.levelPixels!(k)))
+        throw new SlideError('UNSUPPORTED_FORMAT', `${source.name}: source level ${k} needs a conversion`);
+    }
+    return slide;
+  }
+
+  /** Whether level k's tiles are the scanner's own bytes (level 0 where they are kept). */
+  passThrough(k: number): boolean {
+    return k === 0 && this.scanner !== null;
+  }
+
+  /**
+   * Tile (col, row) of level 0 as the scanner stored it, made a complete JPEG (tables spliced in, the
+   * Adobe marker for RGB-coded tiles), the frame height lowered to `height` for bottom-edge tiles: the
+   * bytes the store will hold. Null outside the level or without scanner tiles.
+   */
+  async scannerTile(col: number, row: number, height: number): Promise<Buffer | null> {
+    const l = this.manifest.levelInfo[0]!;
+    if (!this.scanner || !this.prefix) return null;
+    if (col < 0 || row < 0 || col >= l.tilesX || row >= l.tilesY) return null;
+    this.assertOpen();
+    const { bytes } = await this.scanner.tile(col, row);
+    if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8)
+      throw new SlideError('CORRUPT_FILE', `${this.source.name}: tile ${col},${row} is not a JPEG stream`);
+    const at = this.prefix.length;
+    const out = Buffer.allocUnsafe(at + bytes.length - 2);
+    this.prefix.copy(out, 0);
+    bytes.copy(out, at, 2);
+    if (height !== this.manifest.tileSize && !setFrameHeight(out, height, at))
+      throw new SlideError('CORRUPT_FILE', `${this.source.name}: tile ${col},${row} has no frame header`);
+    return out;
+  }
+
+  /**
+   * Pixels of stored level k's rectangle `r` (in that level's coordinates, inside it), as the stored
+   * pyramid will hold them: level k pixel (x, y) covers level-0 pixels [x·2^k, (x+1)·2^k), cut from
+   * the finest-but-one source level that is not coarser than level k and scaled down to size.
+   */
+  async pixels(k: number, r: Rect): Promise<Sharp> {
+    this.assertOpen();
+    const f = 2 ** k;
+    const levels = this.source.levels;
+    let j = 0;
+    for (let i = levels.length - 1; i >= 0; i--) {
+      if (levels[i]!.downsample <= f * 1.001) {
+        j = i;
+        break;
+      }
+    }
+    const lj = levels[j]!;
+    let pipe = this.pipes.get(j);
+    if (!pipe) {
+      pipe = this.source.levelPixels!(j).then((p) => {
+        if (!p) throw new SlideError('INTERNAL', `${this.source.name}: source level ${j} is not readable`);
+        return p;
+      });
+      this.pipes.set(j, pipe);
+      pipe.catch(() => this.pipes.delete(j));
+    }
+    const base = await pipe;
+    // A power-of-two step from the source level (a level of its own, or level 0): each pixel the mean
+    // of the block under it, as the pyramid builder makes it.
+    const ratio = f / lj.downsample;
+    const n = Math.round(ratio);
+    if (Math.abs(ratio - n) < 0.01 && (n & (n - 1)) === 0) {
+      const x0 = r.x * n;
+      const y0 = r.y * n;
+      if (x0 >= lj.width || y0 >= lj.height)
+        throw new SlideError('INTERNAL', `region outside source level ${j}`);
+      const sw = Math.min(r.width * n, lj.width - x0);
+      const sh = Math.min(r.height * n, lj.height - y0);
+      const img = base.clone().extract({ left: x0, top: y0, width: sw, height: sh });
+      if (n === 1) return img;
+      const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+      const out = boxMean(data, info.width, info.height, info.channels, n, r.width, r.height);
+      return sharp(out, { raw: { width: r.width, height: r.height, channels: 3 } });
+    }
+    const sx = lj.width / this.manifest.width;
+    const sy = lj.height / this.manifest.height;
+    const x0 = Math.max(0, Math.floor(r.x * f * sx + 1e-6));
+    const y0 = Math.max(0, Math.floor(r.y * f * sy + 1e-6));
+    const x1 = Math.min(lj.width, Math.max(x0 + 1, Math.ceil((r.x + r.width) * f * sx - 1e-6)));
+    const y1 = Math.min(lj.height, Math.max(y0 + 1, Math.ceil((r.y + r.height) * f * sy - 1e-6)));
+    const img = base.clone().extract({ left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
+    // Raw pixels in between: one pipeline both extracting and resizing cannot also be extended.
+    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
+    return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).resize(
+      r.width,
+      r.height,
+      { fit: 'fill' },
+    );
+  }
+
+  /** slide.tif is not on disk yet: renders join tiles from readStoredTile. */
+  readonly localFile = undefined;
+
+  /**
+   * Tile (col, row) of level k as the store will hold it, a complete JPEG: level 0's scanner tiles as
+   * they are, other tiles made like the pyramid builder makes them (block means of the source, coded
+   * by the same encoder), so a render from them is the render the stored slide will give. `height`
+   * below the tile size lowers the declared frame height. Null outside the level.
+   */
+  async readStoredTile(k: number, col: number, row: number, height?: number): Promise<Buffer | null> {
+    const T = this.manifest.tileSize;
+    if (this.passThrough(k)) return this.scannerTile(col, row, height ?? T);
+    const level = this.manifest.levelInfo[k];
+    if (!level) return null;
+    const rect = tileRect(level, T, col, row);
+    if (!rect) return null;
+    const key = `${k}/${col}/${row}`;
+    let tile = this.tiles.get(key);
+    if (tile) {
+      this.tiles.delete(key);
+      this.tiles.set(key, tile);
+    } else {
+      tile = this.encodeTile(k, rect);
+      this.tiles.set(key, tile);
+      tile.catch(() => this.tiles.delete(key));
+      for (const old of this.tiles.keys()) {
+        if (this.tiles.size <= TILES_KEPT) break;
+        this.tiles.delete(old);
+      }
+    }
+    const full = await tile;
+    if (height === undefined || height === T) return full;
+    const out = Buffer.from(full);
+    if (!setFrameHeight(out, height, 2))
+      throw new SlideError('INTERNAL', `${this.source.name}: encoded tile has no frame header`);
+    return out;
+  }
+
+  private async encodeTile(k: number, rect: Rect): Promise<Buffer> {
+    const T = this.manifest.tileSize;
+    this.encoder ??= TileEncoder.create(T, this.manifest.jpegQuality);
+    const encoder = await this.encoder;
+    let img = await this.pixels(k, rect);
+    // Past the level's edge the builder leaves white.
+    if (rect.width < T || rect.height < T)
+      img = img.extend({ right: T - rect.width, bottom: T - rect.height, background: '#ffffff' });
+    const { data } = await img.raw().toBuffer({ resolveWithObject: true });
+    const stream = await encoder.encode(data);
+    const prefix = jpegPrefix(encoder.coding.jpegTables, encoder.coding.colour === 'rgb');
+    return Buffer.concat([prefix, stream.subarray(2)]);
+  }
+
+  /** Check that the source still reads: its smallest stored level's single tile. */
+  async check(): Promise<void> {
+    const k = this.manifest.levelInfo.length - 1;
+    const l = this.manifest.levelInfo[k]!;
+    await (await this.pixels(k, { x: 0, y: 0, width: l.width, height: l.height })).raw().toBuffer();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.source.close().catch(() => {});
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SlideError('SLIDE_NOT_FOUND', `slide ${this.manifest.id} is no longer served`);
+  }
+}
+
+/**
+ * w x h RGB pixels, each the mean of the n x n block under it in `src` (sw x sh, `channels` bands;
+ * blocks cut by its edge average what is there, past it the last row / column repeats).
+ */
+export function boxMean(
+  src: Buffer,
+  sw: number,
+  sh: number,
+  channels: number,
+  n: number,
+  w: number,
+  h: number,
+): Buffer {
+  const out = Buffer.allocUnsafe(w * h * 3);
+  const sums = new Float64Array(w * 3);
+  for (let y = 0; y < h; y++) {
+    sums.fill(0);
+    const ya = Math.min(y * n, sh - 1);
+    const yb = Math.max(ya + 1, Math.min((y + 1) * n, sh));
+    for (let sy = ya; sy < yb; sy++) {
+      const row = sy * sw * channels;
+      for (let x = 0; x < w; x++) {
+        const xa = Math.min(x * n, sw - 1);
+        const xb = Math.max(xa + 1, Math.min((x + 1) * n, sw));
+        let r = 0;
+        let g = 0;
+        let b = 0;
+        for (let sx = xa; sx < xb; sx++) {
+          const i = row + sx * channels;
+          r += src[i]!;
+          g += src[i + 1]!;
+          b += src[i + 2]!;
+        }
+        sums[x * 3]! += r;
+        sums[x * 3 + 1]! += g;
+        sums[x * 3 + 2]! += b;
+      }
+    }
+    const rows = yb - ya;
+    for (let x = 0; x < w; x++) {
+      const xa = Math.min(x * n, sw - 1);
+      const cnt = rows * (Math.max(xa + 1, Math.min((x + 1) * n, sw)) - xa);
+      const o = (y * w + x) * 3;
+      out[o] = Math.round(sums[x * 3]! / cnt);
+      out[o + 1] = Math.round(sums[x * 3 + 1]! / cnt);
+      out[o + 2] = Math.round(sums[x * 3 + 2]! / cnt);
+    }
+  }
+  return out;
+}
