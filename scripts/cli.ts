@@ -2,7 +2,7 @@ import path from 'node:path';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ingestSummary, type Manifest } from '../protocol/index.ts';
 import { ConfigError, loadConfig, storeSpec } from '../server/config.ts';
-import { expandInput, ingestIsolated, isSlideError, openSlide } from '../tiles/index.ts';
+import { DICOM_UID, expandInput, isSlideError, openSlide } from '../tiles/index.ts';
 import { ProgressLine } from './progress.ts';
 import { CliUsageError, cmdAudit, cmdSite, cmdToken, cmdUser } from './cli-accounts.ts';
 import { HttpError } from '../server/http/errors.ts';
@@ -23,6 +23,10 @@ commands:
   export <id> --format dicom --out DIR [--data DIR]
                              write a stored slide as a DICOM WSI series (one instance per level,
                              the stored JPEG tiles unchanged; label and overview instances)
+  import --dicomweb URL --study UID [--series UID] [--token-stdin | --user NAME --password-stdin]
+         [--site SITE] [--json] [--data DIR]
+                             pull a study's slide series from a DICOMweb archive (QIDO-RS, WADO-RS)
+                             and ingest each; exit 1 for an unknown study or an archive that fails
   serve [--port N] [--host H] [--data DIR] [--workers N]
                              start the server (the same as npm start)
   worker [--data DIR] [--concurrency N]
@@ -90,7 +94,7 @@ async function cmdIngest(args: string[]): Promise<number> {
   const { openDb } = await import('../server/db/index.ts');
   const { SlideRepo } = await import('../server/db/slides.ts');
   const { JobRepo } = await import('../server/db/jobs.ts');
-  const { randomUUID } = await import('node:crypto');
+  const { ingestWithJob, failureReason } = await import('./cli-ingest.ts');
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const repo = new SlideRepo(db);
   const jobs = new JobRepo(db);
@@ -106,39 +110,17 @@ async function cmdIngest(args: string[]): Promise<number> {
       const bar = new ProgressLine(label);
       let manifest: Manifest;
       let created: boolean;
-      // A job row like an upload's: if this process dies between publishing and registering, the
-      // server's next start gives the slide this job's site (server/jobs/reconcile.ts).
-      const jobId = randomUUID();
       const name = path.basename(input).replace(/\.[^.]+$/, '') || path.basename(input);
-      await jobs.create(jobId, 'ingest', name, { userId: null, siteId: values.site ?? null });
-      await jobs.update(jobId, { state: 'running' });
       try {
-        ({ manifest, created } = await ingestIsolated(input, {
-          dataDir: config.dataDir,
-          store: storeSpec(config),
-          tileSize: config.tileSize,
-          jpegQuality: config.jpegQuality,
-          sharpConcurrency: config.sharpConcurrency,
+        ({ manifest, created } = await ingestWithJob(config, { slides: repo, jobs }, input, {
+          name,
+          site: values.site ?? null,
           onProgress: (percent, stage) => bar.update(percent, stage),
-          onPublish: (slideId) => jobs.update(jobId, { slideId }),
         }));
-        await repo.register(manifest, values.site ?? null, { name: created ? manifest.name : name });
-        await jobs.update(jobId, { state: 'done', percent: 100, stage: 'stored', slideId: manifest.id });
       } catch (e) {
         bar.stop();
         failed++;
-        const reason = isSlideError(e)
-          ? e.message
-          : e instanceof Error
-            ? e.message.split('\n')[0]
-            : String(e);
-        await jobs
-          .update(jobId, {
-            state: 'failed',
-            error: { code: isSlideError(e) ? e.code : 'INGEST_FAILED', message: reason ?? 'failed' },
-          })
-          .catch(() => undefined);
-        console.error(`error: ${input}: ${reason}`);
+        console.error(`error: ${input}: ${failureReason(e)}`);
         continue;
       }
       bar.stop();
@@ -235,6 +217,48 @@ async function cmdExport(args: string[]): Promise<number> {
   const { createStore } = await import('../tiles/index.ts');
   const { cmdExportDicom } = await import('./cli-export.ts');
   return cmdExportDicom(config, createStore(storeSpec(config)), positionals[0]!, values.out);
+}
+
+async function cmdImport(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    data: { type: 'string' },
+    dicomweb: { type: 'string' },
+    study: { type: 'string' },
+    series: { type: 'string' },
+    user: { type: 'string' },
+    'password-stdin': { type: 'boolean', default: false },
+    'token-stdin': { type: 'boolean', default: false },
+    site: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (positionals.length) throw new UsageError('import takes options only: --dicomweb URL --study UID');
+  if (!values.dicomweb) throw new UsageError("import needs --dicomweb URL (the archive's DICOMweb root)");
+  for (const key of ['study', 'series'] as const) {
+    const v = values[key];
+    if ((key === 'study' || v !== undefined) && !DICOM_UID.test(v ?? ''))
+      throw new UsageError(
+        `Expected a DICOM UID (digits and dots, at most 64) for --${key} but received ${JSON.stringify(v ?? '')}`,
+      );
+  }
+  if (values['token-stdin'] && values.user) throw new UsageError('give --token-stdin or --user, not both');
+  if (values['password-stdin'] && !values.user)
+    throw new UsageError('--password-stdin goes with --user NAME');
+  const config = loadConfig({ dataDir: values.data });
+  const { readPassword } = await import('./cli-accounts.ts');
+  const bearer = values['token-stdin'] ? (await readPassword('token: ')).trim() : undefined;
+  const basic = values.user
+    ? { user: values.user, password: values['password-stdin'] ? await readPassword('password: ') : '' }
+    : undefined;
+  const { cmdImportDicomweb } = await import('./cli-import.ts');
+  return cmdImportDicomweb(config, {
+    url: values.dicomweb,
+    study: values.study!,
+    series: values.series,
+    bearer,
+    basic,
+    site: values.site ?? null,
+    json: values.json === true,
+  });
 }
 
 async function cmdServe(args: string[]): Promise<number> {
@@ -341,6 +365,8 @@ async function main(argv: string[]): Promise<number> {
         return await cmdVerifyArgs(rest);
       case 'export':
         return await cmdExport(rest);
+      case 'import':
+        return await cmdImport(rest);
       case 'serve':
         return await cmdServe(rest);
       case 'worker':

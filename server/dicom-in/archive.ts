@@ -161,7 +161,7 @@ export class DicomwebArchive {
     checkUid('the series', series.seriesUid);
     const maxInstances = limits.maxInstances ?? MAX_SERIES_INSTANCES;
     const tooLarge = (what: string): HttpError =>
-      new HttpError('IMPORT_TOO_LARGE', `series ${series.seriesUid} is ${what}: refused`);
+      new HttpError('IMPORT_TOO_LARGE', `the series is ${what}: refused`);
     await mkdir(dir, { recursive: true });
     const { res, idle } = await this.request(`/studies/${series.studyUid}/series/${series.seriesUid}`, {
       accept: 'multipart/related; type="application/dicom"; transfer-syntax=*',
