@@ -343,51 +343,54 @@ export interface AiQaDto {
 
 // ---- the algorithm contract (protocol/ai-contract.md) ----
 
+const Url = z.string().min(1).max(2000);
+
 /** What Tessera sends an algorithm for each job: POSTed to its endpoint, or a command's standard input. */
-export interface AiJobRequest {
-  contract: typeof AI_CONTRACT_VERSION;
-  job: {
-    id: string;
+export const AiJobRequestSchema = z.object({
+  contract: z.literal(AI_CONTRACT_VERSION),
+  job: z.object({
+    id: z.string().min(1).max(64),
     /** After this the token ends and the job fails. */
-    deadline: string;
-    algorithm: { id: string; name: string; version: string };
-  };
+    deadline: z.string(),
+    algorithm: z.object({ id: z.string(), name: z.string(), version: z.string() }),
+  }),
   /** Bearer token: reads this slide only, writes this job's results only; ends with the job. */
-  token: string;
-  slide: {
-    id: string;
+  token: z.string().min(1),
+  slide: z.object({
+    id: z.string().regex(/^[0-9a-f]{32}$/),
     /** The study code when de-identified, else the name the site gives it. */
-    name: string;
-    deidentified: boolean;
-    studyCode: string | null;
+    name: z.string(),
+    deidentified: z.boolean(),
+    studyCode: z.string().nullable(),
     /** The case's accession (identified only). */
-    accession: string | null;
-    width: number;
-    height: number;
-    tileSize: number;
-    levels: number;
-    mppX: number | null;
-    mppY: number | null;
-    objectivePower: number | null;
-    sourceFormat: string;
-    stain: string | null;
-  };
-  urls: {
+    accession: z.string().nullable(),
+    width: z.number().int().positive(),
+    height: z.number().int().positive(),
+    tileSize: z.number().int().positive(),
+    levels: z.number().int().positive(),
+    mppX: z.number().nullable(),
+    mppY: z.number().nullable(),
+    objectivePower: z.number().nullable(),
+    sourceFormat: z.string(),
+    stain: z.string().nullable(),
+  }),
+  urls: z.object({
     /** GET: the slide's detail (SlideDetailDto). */
-    slide: string;
+    slide: Url,
     /** GET with `?max=N` (1-2048): a JPEG thumbnail whose longer side is N. */
-    thumbnail: string;
+    thumbnail: Url,
     /** Deep Zoom descriptor; tiles at `{dzi without .dzi}_files/{level}/{col}_{row}.jpeg`. */
-    dzi: string;
+    dzi: Url,
     /** IIIF Image API 3 base: `{iiif}/info.json`, `{iiif}/{region}/{size}/0/default.jpg`. */
-    iiif: string;
-    iiifManifest: string;
+    iiif: Url,
+    iiifManifest: Url,
     /** DICOMweb WADO-RS of the slide's study and series (as the token's grant sees them). */
-    dicomweb: { root: string; study: string; series: string } | null;
+    dicomweb: z.object({ root: Url, study: Url, series: Url }).nullable(),
     /** Base of this job's results endpoints (the contract). */
-    results: string;
-  };
-}
+    results: Url,
+  }),
+});
+export type AiJobRequest = z.infer<typeof AiJobRequestSchema>;
 
 export const AiProgressSchema = z
   .object({ percent: z.number().min(0).max(100), stage: z.string().max(200).optional() })

@@ -43,6 +43,9 @@ commands:
   demo [--data DIR] [--small] [--slides N]
                              seed a demo network (sites, pathologists, cases, generated slides) and
                              print how to sign in as its lab manager
+  ai-reference --port N [--host H] [--concurrency N] | ai-reference --job -
+                             the reference AI algorithm (tissue detection, haematoxylin heat map)
+                             as an HTTP endpoint, or one job from standard input (a local command)
   audit export [--format jsonl|csv] [--out FILE] [--from ISO] [--to ISO] [--user NAME] [--action A]
                              the audit trail, oldest last
   (every command takes --data DIR)
@@ -290,6 +293,35 @@ async function cmdWorker(args: string[]): Promise<number> {
   return new Promise<number>(() => {});
 }
 
+async function cmdAiReference(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    port: { type: 'string' },
+    host: { type: 'string', default: '127.0.0.1' },
+    concurrency: { type: 'string', default: '2' },
+    job: { type: 'string' },
+  });
+  const log = (m: string): void => console.error(m);
+  const { runFromStdin, serveReference } = await import('./ai-reference/main.ts');
+  if (values.job !== undefined) {
+    if (values.job !== '-') throw new UsageError('ai-reference --job takes - (the job on standard input)');
+    try {
+      return await runFromStdin(log);
+    } catch (e) {
+      console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+      return 1;
+    }
+  }
+  const port = Number(values.port);
+  const concurrency = Number(values.concurrency);
+  if (values.port === undefined || !/^\d+$/.test(values.port) || port > 65535)
+    throw new UsageError(`Expected --port between 0 and 65535 but received ${values.port ?? 'nothing'}`);
+  if (!/^\d+$/.test(values.concurrency) || concurrency < 1 || concurrency > 64)
+    throw new UsageError(`Expected --concurrency between 1 and 64 but received ${values.concurrency}`);
+  const { url } = await serveReference({ port, host: values.host, concurrency }, log);
+  console.log(`reference algorithm listening on ${url}`);
+  return new Promise<number>(() => {});
+}
+
 async function cmdDemo(args: string[]): Promise<number> {
   const { values } = parse(args, {
     data: { type: 'string' },
@@ -373,6 +405,8 @@ async function main(argv: string[]): Promise<number> {
         return await cmdWorker(rest);
       case 'demo':
         return await cmdDemo(rest);
+      case 'ai-reference':
+        return await cmdAiReference(rest);
       case 'user':
       case 'site':
       case 'token':
