@@ -143,6 +143,7 @@ export async function readHeatmap(
     }
   }
   const png = await sharp(grey, { raw: { width: h.width, height: h.height, channels: 1 } })
+    .toColourspace('b-w')
     .png({ compressionLevel: 6 })
     .toBuffer();
   return {
