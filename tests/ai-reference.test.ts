@@ -172,15 +172,15 @@ describe.skipIf(!have)('the reference algorithm, end to end', () => {
       (await json<AuditPage>(s.as('root', `/api/audit?action=ai.*&limit=1000`))).entries.map((e) => e.action),
     );
     for (const a of [
-      'ai.algorithm.create',
-      'ai.run.queue',
-      'ai.run.start',
-      'ai.results.annotations',
-      'ai.results.heatmap',
-      'ai.run.done',
+      'ai.algorithm_create',
+      'ai.run_queue',
+      'ai.run_start',
+      'ai.results_annotations',
+      'ai.results_heatmap',
+      'ai.run_done',
     ])
       expect(actions).toContain(a);
-    const start = audit.entries.find((e) => e.action === 'ai.run.start' && e.detail.runId === run.id)!;
+    const start = audit.entries.find((e) => e.action === 'ai.run_start' && e.detail.runId === run.id)!;
     expect(start.detail).toMatchObject({ deidentified: true });
     expect(String(start.detail.studyCode)).toMatch(/^AI-[A-Z2-7]{8}$/);
     const row = await aiDb(s.ctx.db)
@@ -367,7 +367,7 @@ describe.skipIf(!have)('the reference algorithm, end to end', () => {
     const acts = (await json<AuditPage>(s.as('root', `/api/audit?action=ai.*&limit=1000`))).entries.map(
       (e) => e.action,
     );
-    expect(acts).toEqual(expect.arrayContaining(['ai.algorithm.disable', 'ai.algorithm.enable']));
+    expect(acts).toEqual(expect.arrayContaining(['ai.algorithm_disable', 'ai.algorithm_enable']));
   });
 
   it('the registry: admins only, validated, one registration per name and version', async () => {

@@ -56,11 +56,12 @@ export async function invoke(endpoint: AlgorithmEndpoint, job: AiJobRequest): Pr
         redirect: 'error',
       });
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code;
+      // fetch says only "fetch failed"; why is in its cause (ECONNREFUSED, "bad port", …).
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
       const why =
         (e as Error).name === 'TimeoutError'
           ? `no answer within ${ACCEPT_TIMEOUT_MS / 1000} s`
-          : (cause ?? (e instanceof Error ? e.message : String(e)));
+          : (cause?.code ?? cause?.message ?? (e instanceof Error ? e.message : String(e)));
       throw new InvokeError('unreachable', `the algorithm's endpoint could not be reached: ${why}`);
     }
     const text = await res.text().catch(() => '');

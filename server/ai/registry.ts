@@ -179,7 +179,7 @@ export class AlgorithmRegistry {
     }
     const a = toAlgorithm(row);
     await this.audit.record({
-      action: 'ai.algorithm.create',
+      action: 'ai.algorithm_create',
       actor: p.user,
       targetType: 'algorithm',
       targetId: a.id,
@@ -215,9 +215,9 @@ export class AlgorithmRegistry {
       const action =
         'enabled' in changed && Object.keys(changed).length === 1
           ? after.enabled
-            ? 'ai.algorithm.enable'
-            : 'ai.algorithm.disable'
-          : 'ai.algorithm.update';
+            ? 'ai.algorithm_enable'
+            : 'ai.algorithm_disable'
+          : 'ai.algorithm_update';
       await this.audit.record({
         action,
         actor: p.user,

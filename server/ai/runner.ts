@@ -128,7 +128,7 @@ export class AiRunner {
     if (did) {
       const run = await this.d.runs.get(runId);
       await this.d.audit.record({
-        action: 'ai.run.fail',
+        action: 'ai.run_fail',
         actor: null,
         actorName: run ? `ai:${run.algorithm_name}@${run.algorithm_version}` : 'ai',
         targetType: 'slide',
@@ -185,7 +185,7 @@ export class AiRunner {
         },
       );
       await this.d.runs.progress(run.id, 0, 'sent to the algorithm');
-      await this.audit(run, algorithm, 'ai.run.start', {
+      await this.audit(run, algorithm, 'ai.run_start', {
         runId: run.id,
         deidentified: scope.deidentified,
         studyCode,

@@ -101,7 +101,7 @@ export class AiService {
       requestedBy: requestedBy?.user.id ?? null,
     });
     await this.d.audit.record({
-      action: 'ai.run.queue',
+      action: 'ai.run_queue',
       actor: requestedBy?.user ?? null,
       actorName: requestedBy ? undefined : 'tessera',
       targetType: 'slide',
@@ -365,7 +365,7 @@ export class AiService {
           : `the algorithm posted to another job's results (${jobId.slice(0, 64)})`;
       if (write) await this.runner.fail(s.jobId, failure, message);
       await this.d.audit.record({
-        action: 'ai.scope.denied',
+        action: 'ai.scope_denied',
         actor: { id: s.jobId, name: p.user.name, siteId: s.siteId ?? '' },
         targetType: 'slide',
         targetId: slideId.slice(0, 64),
@@ -390,7 +390,7 @@ export class AiService {
     const s = p.scope!;
     const write = !['GET', 'HEAD', 'OPTIONS'].includes(method);
     await this.d.audit.record({
-      action: 'ai.scope.denied',
+      action: 'ai.scope_denied',
       actor: { id: s.jobId, name: p.user.name, siteId: s.siteId ?? '' },
       targetType: 'slide',
       targetId: s.slideId,
@@ -432,7 +432,7 @@ export class AiService {
     if (!(await this.runs.replaceFindings(run.id, findings)))
       throw new HttpError('CONFLICT', 'the job has ended');
     await this.d.audit.record({
-      action: 'ai.results.annotations',
+      action: 'ai.results_annotations',
       actor: this.actor(run, p),
       targetType: 'slide',
       targetId: run.slide_id,
@@ -470,7 +470,7 @@ export class AiService {
       );
     if (stored === 'not running') throw new HttpError('CONFLICT', 'the job has ended');
     await this.d.audit.record({
-      action: 'ai.results.heatmap',
+      action: 'ai.results_heatmap',
       actor: this.actor(run, p),
       targetType: 'slide',
       targetId: run.slide_id,
@@ -487,7 +487,7 @@ export class AiService {
     this.runner.ended(run.id);
     const done = (await this.runs.get(run.id))!;
     await this.d.audit.record({
-      action: 'ai.run.done',
+      action: 'ai.run_done',
       actor: this.actor(run, p),
       targetType: 'slide',
       targetId: run.slide_id,

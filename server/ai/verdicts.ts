@@ -120,7 +120,7 @@ export class Verdicts {
       .executeTakeFirst();
     if (Number(res.numDeletedRows) === 0) throw new HttpError('NOT_FOUND', 'you gave no verdict on this');
     await this.audit.record({
-      action: 'ai.verdict.withdraw',
+      action: 'ai.verdict_withdraw',
       actor: p.user,
       targetType: 'slide',
       targetId: run.slide_id,

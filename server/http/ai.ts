@@ -220,7 +220,7 @@ export function aiRouter(ctx: ServerContext): Router {
     const f = qaFilter(req, p);
     const csv = qaCsv(await qaFigures(ai.db, f), table);
     await ctx.audit.record({
-      action: 'ai.qa.export',
+      action: 'ai.qa_export',
       actor: p.user,
       detail: {
         table,
