@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   CONFLICT: 409,
   NOT_FOUND: 404,
   SLIDE_NOT_FOUND: 404,
+  /** A slide whose conversion failed and whose source cannot be served either: gone. */
+  SLIDE_FAILED: 410,
   /** A frame number beyond an instance's frames (DICOMweb). */
   FRAME_NOT_FOUND: 404,
   /** None of the media types or transfer syntaxes the request accepts can be sent. */

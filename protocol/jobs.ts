@@ -28,4 +28,6 @@ export interface UploadAccepted {
   jobId: string;
   name: string;
   bytes: number;
+  /** Set when the slide is viewable at once (served from its source while it converts). */
+  slideId?: string;
 }

@@ -115,6 +115,18 @@ export interface SlideDto {
    */
   access: 'site' | 'share';
   deidentified: boolean;
+  /**
+   * Absent once the slide is stored. While its store copy is made the slide is served from its
+   * source (`converting`, with the percent done); a conversion that failed leaves it served from its
+   * source (`source`) when the source still reads, else `failed` (tiles answer 410), with the reason.
+   */
+  conversion?: SlideConversion;
+}
+
+export interface SlideConversion {
+  state: 'converting' | 'source' | 'failed';
+  percent: number;
+  reason: string | null;
 }
 
 /** `GET /api/slides/{id}`: the slide plus its vendor metadata (scrubbed when de-identified). */

@@ -26,6 +26,7 @@ import { importsRouter } from './http/imports.ts';
 import { IngestQueue, type IngestQueueOptions, type JobQueue, type StoredJob } from './jobs/ingest-queue.ts';
 import { RedisIngestQueue } from './jobs/redis-queue.ts';
 import { reconcileStore } from './jobs/reconcile.ts';
+import { ProvisionalSlides } from './jobs/provisional.ts';
 import { Access } from './auth/access.ts';
 import { AuditLog } from './auth/audit.ts';
 import { Auth } from './auth/auth.ts';
@@ -123,6 +124,13 @@ export async function createServerContext(
       maxUpscale: config.iiifMaxUpscale,
     },
   });
+  const provisional = new ProvisionalSlides(db, slides, jobs, tiles, store, {
+    dataDir: config.dataDir,
+    tileSize: config.tileSize,
+    jpegQuality: config.jpegQuality,
+    log,
+  });
+  await provisional.resume();
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : null;
   const rights = new RightsBus(log);
   const auth = new Auth(db, rights);
@@ -143,6 +151,7 @@ export async function createServerContext(
     jobs,
     queue,
     tiles,
+    provisional,
     auth,
     access,
     audit,

@@ -6,6 +6,7 @@ import type { Db } from './db/index.ts';
 import type { JobRepo } from './db/jobs.ts';
 import type { SlideRepo } from './db/slides.ts';
 import type { JobQueue } from './jobs/ingest-queue.ts';
+import type { ProvisionalSlides } from './jobs/provisional.ts';
 import type { Access } from './auth/access.ts';
 import type { AuditLog } from './auth/audit.ts';
 import type { Auth } from './auth/auth.ts';
@@ -23,6 +24,8 @@ export interface ServerContext {
   jobs: JobRepo;
   queue: JobQueue;
   tiles: TileService;
+  /** Slides served from their source while their store copy is made (server/jobs/provisional.ts). */
+  provisional: ProvisionalSlides;
   auth: Auth;
   access: Access;
   audit: AuditLog;

@@ -65,6 +65,7 @@ export async function startServer(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await redis?.quit();
       await ctx.queue.close();
+      await ctx.provisional.close();
       await ctx.tiles.close();
       await ctx.db.destroy();
     },

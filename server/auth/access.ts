@@ -73,6 +73,10 @@ export function presentSlide(row: SlidesTable, grant: SlideGrant): SlideDto {
     associated: dto.associated.filter((a) => !IDENTIFYING_IMAGES.has(a)),
     createdAt: grant.sharedAt ?? dto.createdAt,
     deidentified: true,
+    // A failure's reason may name the file.
+    ...(dto.conversion
+      ? { conversion: { ...dto.conversion, reason: dto.conversion.reason && 'the conversion failed' } }
+      : {}),
   };
 }
 

@@ -664,6 +664,33 @@ const migrations: Record<string, Migration> = {
         await db.schema.dropTable(t).execute();
     },
   },
+  '0016_open_at_once': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      // A slide is listed and served from its source while its store copy is made: its state
+      // (stored, converting, source = served from the source after its conversion failed, failed),
+      // the job converting it and how far it is, why it failed, and the source's copy (relative to
+      // the data folder of the node that received it).
+      await db.schema
+        .alterTable('slides')
+        .addColumn('status', 'varchar(16)', (c) => c.notNull().defaultTo('stored'))
+        .execute();
+      await db.schema.alterTable('slides').addColumn('progress', 'integer').execute();
+      await db.schema.alterTable('slides').addColumn('status_reason', 'text').execute();
+      await db.schema.alterTable('slides').addColumn('job_id', 'varchar(36)').execute();
+      await db.schema.alterTable('slides').addColumn('source_path', 'text').execute();
+      // Slides deleted while their conversion ran: the conversion's end must not bring them back.
+      await db.schema
+        .createTable('slide_withdrawals')
+        .addColumn('slide_id', 'varchar(32)', (c) => c.primaryKey())
+        .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
+        .execute();
+    },
+    async down(db: Kysely<unknown>): Promise<void> {
+      await db.schema.dropTable('slide_withdrawals').execute();
+      for (const c of ['source_path', 'job_id', 'status_reason', 'progress', 'status'])
+        await db.schema.alterTable('slides').dropColumn(c).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -17,6 +17,26 @@ export interface SlidesTable {
   site_id: string | null;
   /** The stain the name states (server/library/stain.ts); null when it states none. */
   stain: string | null;
+  /**
+   * 'stored'; 'converting' (served from its source while the store copy is made); 'source' (its
+   * conversion failed, still served from its source); 'failed' (nothing to serve: 410). Never null
+   * in the database (default 'stored'); typed nullable so inserts may leave it out.
+   */
+  status: string | null;
+  /** Percent converted while converting. */
+  progress: number | null;
+  /** Why the conversion failed. */
+  status_reason: string | null;
+  /** The job converting it (while converting). */
+  job_id: string | null;
+  /** The source's copy served meanwhile, relative to the receiving node's data folder. */
+  source_path: string | null;
+}
+
+/** Slides deleted while their conversion ran. */
+export interface SlideWithdrawalsTable {
+  slide_id: string;
+  created_at: string;
 }
 
 /** A site that owns a slide (uploaded it), with the name it gave it. */
@@ -272,6 +292,7 @@ export interface CaseReportUndoTable {
 export interface Database {
   slides: SlidesTable;
   slide_sites: SlideSitesTable;
+  slide_withdrawals: SlideWithdrawalsTable;
   jobs: JobsTable;
   sites: SitesTable;
   users: UsersTable;

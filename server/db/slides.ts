@@ -1,4 +1,10 @@
-import type { AssociatedName, Manifest, SlideDto, SourceFormat } from '../../protocol/index.ts';
+import type {
+  AssociatedName,
+  Manifest,
+  SlideConversion,
+  SlideDto,
+  SourceFormat,
+} from '../../protocol/index.ts';
 import type { Db } from './index.ts';
 import type { SlidesTable } from './schema.ts';
 import { stainOf } from '../library/stain.ts';
@@ -21,6 +27,15 @@ export function toDto(r: SlidesTable): SlideDto {
     siteId: r.site_id,
     access: 'site',
     deidentified: false,
+    ...(r.status && r.status !== 'stored'
+      ? {
+          conversion: {
+            state: r.status as SlideConversion['state'],
+            percent: r.progress ?? 0,
+            reason: r.status_reason,
+          },
+        }
+      : {}),
   };
 }
 
@@ -37,7 +52,17 @@ export class SlideRepo {
     m: Manifest,
     siteId: string | null = null,
     owner: { name?: string; uploadedBy?: string | null } = {},
+    provisional: { jobId: string; sourcePath: string | null } | null = null,
   ): Promise<void> {
+    // Deleted while its conversion ran: the conversion's end does not bring it back.
+    if (!provisional) {
+      const gone = await this.db
+        .selectFrom('slide_withdrawals')
+        .select('slide_id')
+        .where('slide_id', '=', m.id)
+        .executeTakeFirst();
+      if (gone) return;
+    } else await this.db.deleteFrom('slide_withdrawals').where('slide_id', '=', m.id).execute();
     await this.db
       .insertInto('slides')
       .values({
@@ -55,8 +80,29 @@ export class SlideRepo {
         created_at: m.createdAt,
         site_id: siteId,
         stain: stainOf(m.name),
+        ...(provisional
+          ? {
+              status: 'converting',
+              progress: 0,
+              job_id: provisional.jobId,
+              source_path: provisional.sourcePath,
+            }
+          : {}),
       })
-      .onConflict((oc) => oc.column('id').doNothing())
+      .onConflict((oc) =>
+        provisional
+          ? oc.column('id').doNothing()
+          : // Served from its source until now: stored from here on.
+            oc
+              .column('id')
+              .doUpdateSet({
+                status: 'stored',
+                progress: null,
+                status_reason: null,
+                job_id: null,
+                source_path: null,
+              }),
+      )
       .execute();
     if (siteId === null) return;
     await this.db
@@ -119,4 +165,23 @@ export class SlideRepo {
     const rows = await this.db.selectFrom('slides').select('id').execute();
     return new Set(rows.map((r) => r.id));
   }
+}
+
+/** Where a slide's conversion stands, as the server records it for a slide served from its source. */
+export async function setConversion(
+  db: Db,
+  id: string,
+  change: { status?: 'converting' | 'source' | 'failed'; progress?: number; reason?: string | null },
+): Promise<void> {
+  await db
+    .updateTable('slides')
+    .set({
+      ...(change.status ? { status: change.status } : {}),
+      ...(change.progress !== undefined ? { progress: change.progress } : {}),
+      ...(change.reason !== undefined ? { status_reason: change.reason } : {}),
+      ...(change.status === 'failed' ? { source_path: null } : {}),
+    })
+    .where('id', '=', id)
+    .where('status', '!=', 'stored')
+    .execute();
 }

@@ -101,7 +101,19 @@ export function apiRouter(ctx: ServerContext): Router {
       targetSiteId: p.user.siteId,
       detail: { name: upload.name, bytes: upload.bytes },
     });
-    const body: UploadAccepted = { jobId: job.id, name: upload.name, bytes: upload.bytes };
+    // Viewable at once where its reader can serve it: listed and tiled from the upload meanwhile.
+    const opened =
+      upload.sha256 &&
+      (await ctx.provisional.open({ input: upload.input, name: upload.name, sha256: upload.sha256 }, job, {
+        siteId: p.user.siteId,
+        userId: p.user.id,
+      }));
+    const body: UploadAccepted = {
+      jobId: job.id,
+      name: upload.name,
+      bytes: upload.bytes,
+      ...(opened ? { slideId: opened } : {}),
+    };
     res.status(202).location(`/api/jobs/${job.id}`).json(body);
   });
 

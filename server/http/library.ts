@@ -103,6 +103,7 @@ export function libraryRouter(ctx: ServerContext): Router {
   r.delete('/slides/:id', async (req, res) => {
     const p = principal(res);
     const id = slideIdParam(req.params.id);
+    const status = (await ctx.slides.row(id))?.status ?? null;
     const out = await manager.delete(p, id);
     await audit(req, p, {
       action: 'slide.delete',
@@ -112,6 +113,8 @@ export function libraryRouter(ctx: ServerContext): Router {
       detail: { name: out.name, whole: out.whole },
     });
     if (out.whole) {
+      // Served from its source: no longer, and a conversion still running does not bring it back.
+      if (status && status !== 'stored') await ctx.provisional.withdraw(id, status);
       // The database no longer knows the slide (every route answers 404): now its pixels go.
       ctx.tiles.forget(id);
       await ctx.store.remove(id).catch((e: unknown) => {

@@ -10,7 +10,7 @@ import { openImageCors } from './cors.ts';
 import { viewed } from './audit-view.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError } from './errors.ts';
-import { clientGone, sendPayload } from './send.ts';
+import { IMMUTABLE, clientGone, sendPayload } from './send.ts';
 
 const DZI_TILE = /^\/slides\/([^/]+)_files\/([^/]+)\/([^/]+)\.jpeg$/;
 const DZI_DESCRIPTOR = /^\/slides\/([^/]+)\.dzi$/;
@@ -61,7 +61,7 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
     const tile = grant && ctx.tiles.cachedDziTile(id, l, c, r);
     if (grant && tile) {
       void viewed(ctx, req, known, id, grant.siteId, 'tiles');
-      sendPayload(req, res, tile);
+      sendPayload(req, res, tile, cacheControl(tile));
       return true;
     }
   }
@@ -71,15 +71,16 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
     const grant = await ctx.access.grant(p, id);
     if (!grant) return sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
     void viewed(ctx, req, p, id, grant.siteId, 'tiles');
-    const tile = await ctx.tiles.dziTile(id, l, c, r, {
-      signal: () => clientGone(req, res),
-      requester: p.user.id,
-    });
-    if (tile) sendPayload(req, res, tile);
+    const who = { signal: () => clientGone(req, res), requester: p.user.id };
+    const tile = await withSource(ctx, id, () => ctx.tiles.dziTile(id, l, c, r, who));
+    if (tile) sendPayload(req, res, tile, cacheControl(tile));
     else sendError(res, 404, 'NOT_FOUND', `no tile ${level}/${col}_${row} in slide ${id}`);
   })().catch((e: unknown) => {
     const code = (e as { code?: string }).code;
-    if (code === 'SLIDE_NOT_FOUND') sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
+    if (e instanceof HttpError) {
+      if (e.status === 503 && !res.headersSent) res.setHeader('Retry-After', '5');
+      sendError(res, e.status, e.code, e.message);
+    } else if (code === 'SLIDE_NOT_FOUND') sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
     else if (isRenderQueueFull(e)) {
       if (!res.headersSent) res.setHeader('Retry-After', String(e.retryAfterSeconds));
       sendError(res, 503, e.code, e.message);
@@ -89,6 +90,33 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
     }
   });
   return true;
+}
+
+/**
+ * Tiles made from a slide's source while it converts: the same URL gives the stored tile once it is
+ * published (another ETag), so clients revalidate rather than keep them for a year.
+ */
+const PROVISIONAL = 'private, no-cache';
+
+function cacheControl(tile: { provisional?: true }): string {
+  return tile.provisional ? PROVISIONAL : IMMUTABLE;
+}
+
+/**
+ * Run a tile service call for a slide the user may see; when the service has no pixels for it, the
+ * slide may be served from its source here after all (opened, then asked again), or be failed (410)
+ * or converting on another node (503).
+ */
+async function withSource<T>(ctx: ServerContext, id: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'SLIDE_NOT_FOUND') throw e;
+    const why = await ctx.provisional.missing(id);
+    if (why === 'retry') return call();
+    if (why) throw new HttpError(why.code, why.message, why.status);
+    throw e;
+  }
 }
 
 function sendError(res: ServerResponse, status: number, code: string, message: string): void {
@@ -171,8 +199,11 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
     const m = DZI_DESCRIPTOR.exec(req.path);
     const id = slideId(m?.[1]);
     await visible(req, res, id, 'dzi');
-    const xml = await tiles.dziDescriptor(id);
-    if (xml === null) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    const xml = await withSource(ctx, id, async () => {
+      const d = await tiles.dziDescriptor(id);
+      if (d === null) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+      return d;
+    });
     sendPayload(req, res, {
       body: Buffer.from(xml),
       contentType: 'application/xml; charset=utf-8',
@@ -219,8 +250,11 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
     const id = iiifId(req.params.id);
     await visible(req, res, id, 'iiif');
     const base = `${baseUrl(ctx, req)}/iiif/3/${id}`;
-    const info = await tiles.iiifInfo(id, base);
-    if (!info) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+    const info = await withSource(ctx, id, async () => {
+      const i = await tiles.iiifInfo(id, base);
+      if (!i) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+      return i;
+    });
     const body = Buffer.from(JSON.stringify(info));
     const ld = String(req.headers.accept ?? '').includes('application/ld+json');
     // The id in info.json depends on the host asked, so revalidate instead of caching for a year.
@@ -244,12 +278,14 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
     const { region, size, rotation, qf } = req.params;
     const img = await rendering(
       res,
-      tiles.iiifImage(id, String(region), String(size), String(rotation), String(qf), {
-        signal: clientGone(req, res),
-        requester: principal(res).user.id,
-      }),
+      withSource(ctx, id, () =>
+        tiles.iiifImage(id, String(region), String(size), String(rotation), String(qf), {
+          signal: clientGone(req, res),
+          requester: principal(res).user.id,
+        }),
+      ),
     );
-    sendPayload(req, res, img);
+    sendPayload(req, res, img, cacheControl(img));
   });
 
   r.get('/api/slides/:id/thumbnail', async (req, res) => {
@@ -265,10 +301,16 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
     }
     const img = await rendering(
       res,
-      tiles.thumbnail(id, max, { signal: clientGone(req, res), requester: principal(res).user.id }),
+      withSource(ctx, id, async () => {
+        const t = await tiles.thumbnail(id, max, {
+          signal: clientGone(req, res),
+          requester: principal(res).user.id,
+        });
+        if (!t) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
+        return t;
+      }),
     );
-    if (!img) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
-    sendPayload(req, res, img);
+    sendPayload(req, res, img, cacheControl(img));
   });
 
   r.get('/api/slides/:id/associated/:name', async (req, res) => {

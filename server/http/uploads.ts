@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +15,8 @@ export interface StagedUpload {
   dir: string;
   name: string;
   bytes: number;
+  /** SHA-256 (hex) of a single-file upload, computed as it arrived; absent for several files. */
+  sha256?: string;
 }
 
 /**
@@ -52,10 +54,16 @@ function decodeHeaderName(h: string): string {
 
 class ByteLimit extends Transform {
   bytes = 0;
+  /** The bytes' SHA-256 as they pass: the slide's id is known the moment the upload ends. */
+  private readonly hash = createHash('sha256');
   constructor(private readonly limit: { remaining: number }) {
     super();
   }
+  digest(): string {
+    return this.hash.digest('hex');
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
     this.bytes += chunk.length;
     this.limit.remaining -= chunk.length;
     if (this.limit.remaining < 0)
@@ -101,7 +109,7 @@ export async function receiveUpload(
         ? path.join(dir, top)
         : dir;
     const name = path.basename(single ? first.rel : top).replace(/\.[^.]+$/, '') || 'upload';
-    return { input, dir, name, bytes };
+    return { input, dir, name, bytes, ...(single && first.sha256 ? { sha256: first.sha256 } : {}) };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;
@@ -112,7 +120,7 @@ async function receiveRaw(
   req: Request,
   dir: string,
   limit: { remaining: number },
-): Promise<{ rel: string; bytes: number }> {
+): Promise<{ rel: string; bytes: number; sha256?: string }> {
   const q = typeof req.query.name === 'string' ? req.query.name : undefined;
   const h = req.headers['x-file-name'];
   const rawName = q ?? (typeof h === 'string' ? decodeHeaderName(h) : undefined);
@@ -124,14 +132,14 @@ async function receiveRaw(
   const rel = safeRelativeName(path.basename(rawName.replace(/\\/g, '/')));
   const counter = new ByteLimit(limit);
   await pipeline(req, counter, createWriteStream(path.join(dir, rel), { flags: 'wx' }));
-  return { rel, bytes: counter.bytes };
+  return { rel, bytes: counter.bytes, sha256: counter.digest() };
 }
 
 function receiveMultipart(
   req: Request,
   dir: string,
   limit: { remaining: number },
-): Promise<{ rel: string; bytes: number }[]> {
+): Promise<{ rel: string; bytes: number; sha256?: string }[]> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -140,7 +148,7 @@ function receiveMultipart(
       reject(new HttpError('BAD_REQUEST', `bad multipart body: ${(e as Error).message}`));
       return;
     }
-    const files: { rel: string; bytes: number }[] = [];
+    const files: { rel: string; bytes: number; sha256?: string }[] = [];
     const writes: Promise<void>[] = [];
     let failed = false;
     const fail = (e: unknown): void => {
@@ -164,7 +172,7 @@ function receiveMultipart(
         mkdir(path.dirname(target), { recursive: true })
           .then(() => pipeline(stream, counter, createWriteStream(target, { flags: 'wx' })))
           .then(() => {
-            files.push({ rel, bytes: counter.bytes });
+            files.push({ rel, bytes: counter.bytes, sha256: counter.digest() });
           })
           .catch((e: unknown) => {
             stream.resume();

@@ -18,6 +18,11 @@ export async function sha256File(file: string): Promise<{ sha256: string; bytes:
   return { sha256: h.digest('hex'), bytes };
 }
 
+/** Content id of a slide that is one file, from the file's SHA-256 (hex). */
+export function singleFileId(sha256: string): string {
+  return createHash('sha256').update(sha256).digest('hex').slice(0, 32);
+}
+
 /**
  * Content id of a slide: SHA-256 over its files' relative paths and contents, cut to 128 bits.
  * The same bytes give the same id wherever they come from; the file names outside the slide
@@ -37,11 +42,8 @@ export async function contentId(
       sha256,
     });
   }
+  if (!isDirectory && hashed[0]) return { id: singleFileId(hashed[0].sha256), files: hashed };
   const top = createHash('sha256');
-  if (!isDirectory && hashed[0]) {
-    top.update(hashed[0].sha256);
-  } else {
-    for (const f of hashed) top.update(`${f.path}\0${f.sha256}\n`);
-  }
+  for (const f of hashed) top.update(`${f.path}\0${f.sha256}\n`);
   return { id: top.digest('hex').slice(0, 32), files: hashed };
 }

@@ -153,6 +153,11 @@ export class TileService {
     return this.sources.has(id);
   }
 
+  /** The slide served from its source, if it is. */
+  sourceSlide(id: string): SourceSlide | undefined {
+    return this.sources.get(id);
+  }
+
   /**
    * Stop serving a slide from its source (its store copy is published, or it is gone): its renders
    * are dropped and the source closed once reads under way have had time to finish.
