@@ -1,44 +1,33 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, createHandler, createServerContext } from '../server/app.ts';
-import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { ingest } from '../tiles/index.ts';
 import { readDicom } from '../tiles/readers/dicom/fixtures.ts';
-import { userWithToken } from './helpers/auth.ts';
+import { type TestServer, startTestServer } from './helpers/server.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 /** The export download: the slide routes' access rules, the de-identified form through such a share. */
 
 const have = requireSlides();
+let t: TestServer | undefined;
 let dir = '';
 let ctx: ServerContext;
-let server: Server;
 let base = '';
 let slide = '';
 const tokens: Record<string, string> = {};
 const ids: Record<string, string> = {};
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'tessera-export-http-'));
-  ctx = await createServerContext(
-    loadConfig({ dataDir: path.join(dir, 'data'), port: 0, host: '127.0.0.1' }, {}),
-    () => {},
-  );
-  for (const [name, role, site] of [
+  t = await startTestServer('tessera-export-http-', [
     ['path-n', 'pathologist', 'north'],
     ['spec-s', 'specialist', 'south'],
     ['path-s', 'pathologist', 'south'],
-  ] as const) {
-    const u = await userWithToken(ctx.db, { name, role, siteId: site });
-    tokens[name] = u.token;
-    ids[name] = u.id;
-  }
+  ]);
+  ({ dir, ctx, base } = t);
+  Object.assign(tokens, t.tokens);
+  Object.assign(ids, t.ids);
   if (have) {
     const { manifest } = await ingest(slidePath('aperio/CMU-1-Small-Region.svs'), ctx.store, {
       tileSize: 256,
@@ -56,18 +45,9 @@ beforeAll(async () => {
     });
     await ctx.cases.attachSlide(c.id, slide);
   }
-  server = createServer(createHandler(ctx, createApp(ctx)));
-  server.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }, 120_000);
 
-afterAll(async () => {
-  await new Promise((r) => server.close(r));
-  await ctx.tiles.close();
-  await ctx.db.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => t?.close());
 
 function as(user: string, p: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);

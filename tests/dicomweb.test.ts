@@ -1,15 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../protocol/index.ts';
-import { createApp, createHandler, createServerContext } from '../server/app.ts';
-import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { parseQido } from '../server/dicomweb/query.ts';
 import { DicomWeb } from '../server/dicomweb/service.ts';
@@ -18,7 +13,7 @@ import { SLIDE_FILE, ingest } from '../tiles/index.ts';
 import { readDicom } from '../tiles/readers/dicom/fixtures.ts';
 import { makeStoredSlide } from '../tiles/serve/fixtures.ts';
 import { StoredSlide } from '../tiles/serve/index.ts';
-import { userWithToken } from './helpers/auth.ts';
+import { type TestServer, startTestServer } from './helpers/server.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 /**
@@ -29,9 +24,9 @@ import { requireSlides, slidePath } from './helpers/slides.ts';
  */
 
 const have = requireSlides();
+let t: TestServer | undefined;
 let dir = '';
 let ctx: ServerContext;
-let server: Server;
 let base = '';
 let cmu: Manifest;
 const others: Manifest[] = [];
@@ -137,26 +132,16 @@ function parts(body: Buffer, contentType: string): { type: string; location: str
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'tessera-dicomweb-'));
-  ctx = await createServerContext(
-    loadConfig({ dataDir: path.join(dir, 'data'), port: 0, host: '127.0.0.1' }, {}),
-    () => {},
-  );
-  for (const [name, role, site] of [
+  t = await startTestServer('tessera-dicomweb-', [
     ['path-n', 'pathologist', 'north'],
     ['path-n2', 'pathologist', 'north'],
     ['spec-s', 'specialist', 'south'],
     ['path-s', 'pathologist', 'south'],
-  ] as const) {
-    const u = await userWithToken(ctx.db, { name, role, siteId: site });
-    tokens[name] = u.token;
-    ids[name] = u.id;
-    tokenIds[name] = u.tokenId;
-  }
-  server = createServer(createHandler(ctx, createApp(ctx)));
-  server.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ]);
+  ({ dir, ctx, base } = t);
+  Object.assign(tokens, t.tokens);
+  Object.assign(ids, t.ids);
+  Object.assign(tokenIds, t.tokenIds);
   if (!have) return;
   ({ manifest: cmu } = await ingest(slidePath('aperio/CMU-1-Small-Region.svs'), ctx.store, {
     tileSize: 256,
@@ -195,12 +180,7 @@ beforeAll(async () => {
   await exportZip('spec-s', 'deidentified');
 }, 180_000);
 
-afterAll(async () => {
-  await new Promise((r) => server.close(r));
-  await ctx.tiles.close();
-  await ctx.db.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => t?.close());
 
 const level0 = (form: 'identified' | 'deidentified' = 'identified') => exported[form].get('level-0.dcm')!;
 const studyUid = (form: 'identified' | 'deidentified' = 'identified'): string =>

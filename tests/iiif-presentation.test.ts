@@ -5,20 +5,13 @@
  * Access as the slide and case routes: another site gets 404; a de-identified share shows the study
  * code and nothing that names the patient or the case.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { IIIF } from '@allmaps/iiif-parser';
 import * as manifesto from 'manifesto.js';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp, createHandler, createServerContext } from '../server/app.ts';
-import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
 import { ingest } from '../tiles/index.ts';
-import { userWithToken } from './helpers/auth.ts';
+import { type TestServer, startTestServer } from './helpers/server.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 const have = requireSlides();
@@ -29,9 +22,8 @@ const BOXES_NAME = `${ACCESSION} B2 SMITHSON`;
 const STUDY = 'SO-ABCDEFGH';
 const CONTEXT = 'http://iiif.io/api/presentation/3/context.json';
 
-let dir = '';
+let t: TestServer | undefined;
 let ctx: ServerContext;
-let server: Server;
 let base = '';
 let cmu = '';
 let boxes = '';
@@ -41,22 +33,16 @@ const ids: Record<string, string> = {};
 
 beforeAll(async () => {
   if (!have) return;
-  dir = mkdtempSync(path.join(tmpdir(), 'tessera-iiif-p3-'));
-  ctx = await createServerContext(
-    loadConfig({ dataDir: path.join(dir, 'data'), port: 0, host: '127.0.0.1' }, {}),
-    () => {},
-  );
-  for (const [name, role, site] of [
+  t = await startTestServer('tessera-iiif-p3-', [
     ['lab-n', 'lab_manager', 'north'],
     ['path-n', 'pathologist', 'north'],
     ['path-s', 'pathologist', 'south'],
     ['reader-s', 'pathologist', 'south'],
     ['spec-s', 'specialist', 'south'],
-  ] as const) {
-    const u = await userWithToken(ctx.db, { name, role, siteId: site });
-    tokens[name] = u.token;
-    ids[name] = u.id;
-  }
+  ]);
+  ({ ctx, base } = t);
+  Object.assign(tokens, t.tokens);
+  Object.assign(ids, t.ids);
   for (const [file, name] of [
     ['aperio/CMU-1-Small-Region.svs', CMU_NAME],
     ['generic-tiff/openslide-boxes.tiff', BOXES_NAME],
@@ -77,10 +63,6 @@ beforeAll(async () => {
   caseId = c.id;
   await ctx.cases.attachSlide(caseId, cmu);
   await ctx.cases.attachSlide(caseId, boxes);
-  server = createServer(createHandler(ctx, createApp(ctx)));
-  server.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // Both slides shared de-identified, as a second opinion sends them: to a specialist, and to a
   // pathologist of the other site who then reads the case.
   for (const slide of [cmu, boxes])
@@ -99,13 +81,7 @@ beforeAll(async () => {
     }
 }, 120_000);
 
-afterAll(async () => {
-  if (!have) return;
-  await new Promise((r) => server.close(r));
-  await ctx.tiles.close();
-  await ctx.db.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => t?.close());
 
 function as(user: string, p: string, init: RequestInit = {}): Promise<Response> {
   const headers = new Headers(init.headers);
