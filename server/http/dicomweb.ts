@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { type Request, type Response, Router } from 'express';
 import { exportDicomSeries } from '../../tiles/export/dicom.ts';
 import type { ServerContext } from '../context.ts';
@@ -24,22 +23,7 @@ import {
 import { clientIp, principal } from './auth.ts';
 import { viewed } from './audit-view.ts';
 import { HttpError } from './errors.ts';
-import { clientGone, sendPayload } from './send.ts';
-
-/**
- * Until the client has taken what was written, or has gone (or the response failed: the caller sees
- * it destroyed). Both waits are removed once one ends: `once` alone leaves a listener on the event
- * that did not come, and a thousand frames piled them up on one response.
- */
-async function drained(res: Response): Promise<void> {
-  const ac = new AbortController();
-  const wait = (event: string) => once(res, event, { signal: ac.signal }).catch(() => undefined);
-  try {
-    await Promise.race([wait('drain'), wait('close')]);
-  } finally {
-    ac.abort();
-  }
-}
+import { clientGone, drained, sendPayload } from './send.ts';
 
 /** Frames, renders: the same UIDs always name the same pixels, but access may end. */
 const PIXELS_CACHE = 'private, max-age=3600';

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { Router } from 'express';
 import yazl from 'yazl';
 import { exportDicomSeries } from '../../tiles/export/dicom.ts';
@@ -7,6 +6,7 @@ import { planDicomExport, safeFileName } from '../export/dicom.ts';
 import { clientIp, principal } from './auth.ts';
 import { viewed } from './audit-view.ts';
 import { HttpError } from './errors.ts';
+import { drained } from './send.ts';
 
 const SLIDE_ID = /^[0-9a-f]{32}$/;
 
@@ -44,7 +44,7 @@ export function exportRouter(ctx: ServerContext): Router {
         // JPEG frames do not deflate: stored, so the zip costs no CPU.
         zip.addBuffer(next.value.data, `${folder}/${next.value.name}`, { compress: false });
         // The next level is read only once the client has taken most of this one.
-        if (res.writableNeedDrain) await Promise.race([once(res, 'drain'), once(res, 'close')]);
+        if (res.writableNeedDrain) await drained(res);
         next = await series.next();
       }
       zip.end();

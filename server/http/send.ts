@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -148,5 +149,20 @@ export class EncodedJsonCache {
   /** Entries held (for tests). */
   get size(): number {
     return this.entries.size;
+  }
+}
+
+/**
+ * Until the client has taken what was written, or has gone (or the response failed: the caller sees
+ * it destroyed). Both waits are removed once one ends: `once` alone leaves a listener on the event
+ * that did not come, and a thousand frames piled them up on one response.
+ */
+export async function drained(res: ServerResponse): Promise<void> {
+  const ac = new AbortController();
+  const wait = (event: string) => once(res, event, { signal: ac.signal }).catch(() => undefined);
+  try {
+    await Promise.race([wait('drain'), wait('close')]);
+  } finally {
+    ac.abort();
   }
 }
