@@ -7,6 +7,29 @@ import { SlideImage } from '../ui/SlideImage.tsx';
 import { Link } from '../ui/router.tsx';
 import { formatLabel } from './filter.ts';
 import { SlideActions } from './SlideActions.tsx';
+import { useConversion } from '../viewer/useConversion.ts';
+
+/** "converting, N %" while the slide is served from its source; followed live until it is stored. */
+function ConversionBadge({ slide }: { slide: SlideDto }) {
+  const c = useConversion(slide);
+  if (!c.state) return null;
+  const text =
+    c.state === 'converting'
+      ? `converting, ${c.percent} %`
+      : c.state === 'source'
+        ? 'conversion failed: shown from the scanner file'
+        : 'conversion failed';
+  return (
+    <span
+      className={`badge conversion ${c.state}`}
+      data-testid="conversion-badge"
+      data-state={c.state}
+      title={c.reason ?? undefined}
+    >
+      {text}
+    </span>
+  );
+}
 
 export type SortKey = 'name' | 'date';
 export type SortDir = 'asc' | 'desc';
@@ -78,6 +101,7 @@ export function SlideTable(props: Props) {
                 {s.name}
               </Link>
               <AccessBadges slide={s} />
+              {s.conversion && <ConversionBadge slide={s} />}
               <div className="muted small mono">{s.id.slice(0, 12)}</div>
               <SlideCaseLinks slideId={s.id} />
             </td>

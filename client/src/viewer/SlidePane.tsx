@@ -2,6 +2,7 @@ import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
 import type { SlideDto } from '../../../protocol/index.ts';
 import { dziFilesUrl } from '../api.ts';
+import { useConversion } from './useConversion.ts';
 import { defaultAdjustments, filterSpec, parseRendering, pixelFilter } from './adjust.ts';
 import { AdjustPanel } from './Adjustments.tsx';
 import type { Affine } from './geometry.ts';
@@ -186,6 +187,13 @@ export function SlidePane(props: Props) {
     };
   }, [slide.id, power.base, attempt]);
 
+  // While the slide converts its tiles come from its source; once the stored pyramid is published the
+  // pane draws from it, laid over the same place, with no reload and no jump.
+  const conversion = useConversion(slide);
+  useEffect(() => {
+    if (status === 'open' && conversion.stored) ctl.current?.replaceTiles('?stored');
+  }, [status, conversion.stored]);
+
   // Into the tiles, so the canvas holds what is shown (and overlays keep their own colours).
   useEffect(() => {
     if (status === 'open') ctl.current?.setTileFilter(filter);
@@ -240,6 +248,21 @@ export function SlidePane(props: Props) {
         props.navigatorOverlay &&
         createPortal(props.navigatorOverlay(nav.transform), nav.host)}
       {props.caption && <div className="pane-caption">{props.caption}</div>}
+      {conversion.state && (
+        <div
+          className={`pane-conversion ${conversion.state}`}
+          role="status"
+          data-testid="conversion"
+          data-state={conversion.state}
+          title={conversion.reason ?? undefined}
+        >
+          {conversion.state === 'converting'
+            ? `Converting, ${conversion.percent} %`
+            : conversion.state === 'source'
+              ? 'Conversion failed: shown from the scanner file'
+              : 'Conversion failed'}
+        </div>
+      )}
       {props.notice && (
         <div className="pane-notice" role="note" data-testid="pane-notice">
           {props.notice}

@@ -57,12 +57,24 @@ function preemptInjectedStyle(): void {
 export interface DziSource {
   /** Tile base ending in `_files/`. */
   filesUrl: string;
+  /** Appended to every tile URL (e.g. `?stored`), '' for none. */
+  query?: string;
   width: number;
   height: number;
   tileSize: number;
 }
 
 function dziTileSource(s: DziSource): object {
+  if (s.query)
+    return new OpenSeadragon.DziTileSource({
+      width: s.width,
+      height: s.height,
+      tileSize: s.tileSize,
+      tileOverlap: 0,
+      tilesUrl: s.filesUrl,
+      fileFormat: 'jpeg',
+      queryParams: s.query,
+    } as unknown as ConstructorParameters<typeof OpenSeadragon.DziTileSource>[0]);
   return {
     Image: {
       xmlns: 'http://schemas.microsoft.com/deepzoom/2008',
@@ -95,7 +107,9 @@ export class OsdController {
   private navObserver: ResizeObserver | null = null;
 
   private readonly minPixelRatio = 0.7 / Math.max(1, window.devicePixelRatio || 1);
-  private readonly source: DziSource;
+  private source: DziSource;
+  /** The tiled image being replaced by replaceTiles, removed once its successor is fully loaded. */
+  private replacing: OpenSeadragon.TiledImage | null = null;
   /**
    * Tiles fetched ahead of a zoom-in and decoded off the main thread while the view was still: by
    * URL, until OpenSeadragon asks for them (then they are its) or newer ones push them out.
@@ -354,6 +368,57 @@ export class OsdController {
     return this.viewer.getFullyLoaded();
   }
 
+  /**
+   * Draw the same image from other tile URLs (a slide's stored pyramid once it replaces the tiles
+   * made from its source) without a jump: the new tiled image goes on top at the same place, and
+   * the old one stays under it until the new one has the view fully loaded, then goes. Same size and
+   * tile size: the view, overlays and annotations do not move.
+   */
+  replaceTiles(query: string): void {
+    const old = this.image;
+    if (!old || this.destroyed || this.replacing || this.source.query === query) return;
+    this.replacing = old;
+    const next = { ...this.source, query };
+    const b = old.getBounds(true);
+    this.viewer.addTiledImage({
+      tileSource: dziTileSource(next),
+      x: b.x,
+      y: b.y,
+      width: b.width,
+      success: (e: { item: OpenSeadragon.TiledImage }) => {
+        if (this.destroyed) return;
+        const img = e.item;
+        this.takeAheadTiles(img.source);
+        this.source = next;
+        this.image = img;
+        const drop = (): void => {
+          if (this.replacing && this.viewer.world.getIndexOfItem(this.replacing) >= 0)
+            this.viewer.world.removeItem(this.replacing);
+          this.replacing = null;
+        };
+        if (img.getFullyLoaded()) drop();
+        else {
+          const onLoaded = (ev: { fullyLoaded: boolean }): void => {
+            if (!ev.fullyLoaded) return;
+            img.removeHandler('fully-loaded-change', onLoaded as never);
+            drop();
+          };
+          img.addHandler('fully-loaded-change', onLoaded as never);
+        }
+      },
+    } as unknown as OpenSeadragon.TiledImageOptions);
+  }
+
+  /** The tile URLs' query now drawn ('' for the first ones). */
+  get tileQuery(): string {
+    return this.source.query ?? '';
+  }
+
+  /** Tiled images in the world (2 while one replaces the other). */
+  get layers(): number {
+    return this.viewer.world.getItemCount();
+  }
+
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
@@ -408,7 +473,7 @@ export class OsdController {
       limit,
     );
     for (const t of tiles) {
-      const url = `${this.source.filesUrl}${t.level}/${t.col}_${t.row}.jpeg`;
+      const url = `${this.source.filesUrl}${t.level}/${t.col}_${t.row}.jpeg${this.source.query ?? ''}`;
       if (this.ahead.has(url)) continue;
       // Low priority: behind every tile the view itself waits for, in the browser's queue.
       const bitmap = fetch(url, { credentials: 'same-origin', priority: 'low' } as RequestInit)
