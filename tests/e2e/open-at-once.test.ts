@@ -127,7 +127,7 @@ describe.skipIf(!ready)(
       });
       expect(made.status).toBe(201);
       await page.evaluate(() => {
-        (window as unknown as { sameDocument: boolean }).sameDocument = true;
+        (globalThis as unknown as { sameDocument: boolean }).sameDocument = true;
       });
 
       // The stored pyramid takes over: the note goes, the tiles come from the store.
@@ -138,9 +138,9 @@ describe.skipIf(!ready)(
       const after = await canvasShot(page);
       await page.screenshot({ path: artifact('open-at-once-stored.png') });
       expect(page.url()).toBe(urlBefore);
-      expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(
-        true,
-      );
+      expect(
+        await page.evaluate(() => (globalThis as unknown as { sameDocument?: boolean }).sameDocument),
+      ).toBe(true);
       for (const d of meanAbsDiff(await toRgb(sharp(after)), await toRgb(sharp(before))))
         expect(d).toBeLessThan(3);
       const list = (await (await api(`${server.base}/api/slides/${slideId}/annotations`)).json()) as {
