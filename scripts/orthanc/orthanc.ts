@@ -48,10 +48,6 @@ export function orthancMissing(): string[] {
 export interface OrthancOptions {
   /** DICOMweb servers Orthanc may send to or retrieve from: name → [url] or {Url, HttpHeaders, …}. */
   dicomwebServers?: Record<string, unknown>;
-  /** Largest STOW-RS request Orthanc's DICOMweb client sends, MB (its default 10; 0 no limit). */
-  stowMaxSizeMb?: number;
-  /** Most instances in one STOW-RS request it sends (its default 10; 0 no limit). */
-  stowMaxInstances?: number;
   /** Extra top-level configuration. */
   extra?: Record<string, unknown>;
   timeoutMs?: number;
@@ -88,8 +84,6 @@ export async function startOrthanc(opts: OrthancOptions = {}): Promise<Orthanc> 
         Root: '/dicom-web/',
         EnableWado: false,
         Servers: opts.dicomwebServers ?? {},
-        ...(opts.stowMaxSizeMb !== undefined ? { StowMaxSize: opts.stowMaxSizeMb } : {}),
-        ...(opts.stowMaxInstances !== undefined ? { StowMaxInstances: opts.stowMaxInstances } : {}),
       },
       ...opts.extra,
     };

@@ -81,6 +81,9 @@ describe('multipart/related reader', () => {
     expect(parseRelatedType('Multipart/Related;boundary=x')?.boundary).toBe('x');
     expect(parseRelatedType('multipart/form-data; boundary=x')).toBeNull();
     expect(parseRelatedType('multipart/related')).toBeNull();
-    expect(parseRelatedType(`multipart/related; boundary=${'x'.repeat(71)}`)).toBeNull();
+    // Orthanc's STOW-RS client sends 73 characters, over RFC 2046's 70.
+    expect(parseRelatedType(`multipart/related; boundary=${'x'.repeat(73)}`)?.boundary).toHaveLength(73);
+    expect(parseRelatedType(`multipart/related; boundary=${'x'.repeat(201)}`)).toBeNull();
+    expect(parseRelatedType('multipart/related; boundary="a\r\nb"')).toBeNull();
   });
 });

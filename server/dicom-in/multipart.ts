@@ -40,8 +40,9 @@ export function parseRelatedType(contentType: string | undefined): RelatedType |
     params[name] = value;
   }
   const boundary = params.boundary ?? '';
-  // RFC 2046: 1 to 70 characters from a restricted set.
-  if (!/^[0-9A-Za-z'()+_,\-./:=? ]{1,70}$/.test(boundary) || boundary.endsWith(' ')) return null;
+  // RFC 2046 says 1 to 70 characters from a restricted set; senders exceed the length (Orthanc's
+  // STOW-RS client sends 73), so up to 200 are taken.
+  if (!/^[0-9A-Za-z'()+_,\-./:=? ]{1,200}$/.test(boundary) || boundary.endsWith(' ')) return null;
   return { boundary, type: (params.type ?? '').toLowerCase(), params };
 }
 
