@@ -24,29 +24,36 @@ export function labelRegions(
 ): { labels: Int32Array; sizes: number[] } {
   const labels = new Int32Array(w * h);
   const sizes: number[] = [0];
-  const stack: number[] = [];
+  // A flood fill's stack never holds a pixel twice: w * h entries are enough.
+  const stack = new Int32Array(w * h);
   let next = 0;
   for (let i = 0; i < w * h; i++) {
     if (!mask[i] || labels[i]) continue;
     next++;
     let n = 0;
+    let top = 0;
     labels[i] = next;
-    stack.push(i);
-    while (stack.length > 0) {
-      const j = stack.pop()!;
+    stack[top++] = i;
+    while (top > 0) {
+      const j = stack[--top]!;
       n++;
       const x = j % w;
-      const y = (j - x) / w;
-      const visit = (k: number): void => {
-        if (mask[k] && !labels[k]) {
-          labels[k] = next;
-          stack.push(k);
-        }
-      };
-      if (x > 0) visit(j - 1);
-      if (x < w - 1) visit(j + 1);
-      if (y > 0) visit(j - w);
-      if (y < h - 1) visit(j + w);
+      if (x > 0 && mask[j - 1] && !labels[j - 1]) {
+        labels[j - 1] = next;
+        stack[top++] = j - 1;
+      }
+      if (x < w - 1 && mask[j + 1] && !labels[j + 1]) {
+        labels[j + 1] = next;
+        stack[top++] = j + 1;
+      }
+      if (j >= w && mask[j - w] && !labels[j - w]) {
+        labels[j - w] = next;
+        stack[top++] = j - w;
+      }
+      if (j + w < w * h && mask[j + w] && !labels[j + w]) {
+        labels[j + w] = next;
+        stack[top++] = j + w;
+      }
     }
     sizes.push(n);
   }
@@ -129,49 +136,57 @@ export function simplifyRing(ring: Point[], eps: number): Point[] {
 export function traceRegions(labels: Int32Array, w: number, h: number, sizes: number[]): Region[] {
   const W = w + 1;
   // Directed edges: start corner, direction (0 right, 1 down, 2 left, 3 up), and the pixel's label.
-  const starts: number[] = [];
-  const dirs: number[] = [];
-  const owner: number[] = [];
+  // A pixel has at most four; typed arrays grown as needed.
+  let cap = 1 << 16;
+  let starts = new Int32Array(cap);
+  let dirs = new Uint8Array(cap);
+  let owner = new Int32Array(cap);
+  let count = 0;
+  const add = (corner: number, dir: number, label: number): void => {
+    if (count === cap) {
+      cap *= 2;
+      const s2 = new Int32Array(cap);
+      s2.set(starts);
+      starts = s2;
+      const d2 = new Uint8Array(cap);
+      d2.set(dirs);
+      dirs = d2;
+      const o2 = new Int32Array(cap);
+      o2.set(owner);
+      owner = o2;
+    }
+    starts[count] = corner;
+    dirs[count] = dir;
+    owner[count] = label;
+    count++;
+  };
   const at = (x: number, y: number): number => (x >= 0 && y >= 0 && x < w && y < h ? labels[y * w + x]! : 0);
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       const l = labels[y * w + x]!;
       if (!l) continue;
-      if (at(x, y - 1) !== l) {
-        starts.push(y * W + x);
-        dirs.push(0);
-        owner.push(l);
-      }
-      if (at(x + 1, y) !== l) {
-        starts.push(y * W + x + 1);
-        dirs.push(1);
-        owner.push(l);
-      }
-      if (at(x, y + 1) !== l) {
-        starts.push((y + 1) * W + x + 1);
-        dirs.push(2);
-        owner.push(l);
-      }
-      if (at(x - 1, y) !== l) {
-        starts.push((y + 1) * W + x);
-        dirs.push(3);
-        owner.push(l);
-      }
+      if (at(x, y - 1) !== l) add(y * W + x, 0, l);
+      if (at(x + 1, y) !== l) add(y * W + x + 1, 1, l);
+      if (at(x, y + 1) !== l) add((y + 1) * W + x + 1, 2, l);
+      if (at(x - 1, y) !== l) add((y + 1) * W + x, 3, l);
     }
   const DX = [1, 0, -1, 0];
   const DY = [0, 1, 0, -1];
-  // Edges leaving each corner (at most two: a saddle).
-  const out = new Map<number, number[]>();
-  for (let e = 0; e < starts.length; e++) {
-    const list = out.get(starts[e]!);
-    if (list) list.push(e);
-    else out.set(starts[e]!, [e]);
+  // Edges leaving each corner (at most two: a saddle), as edge index + 1 (0: none).
+  const corners = (w + 1) * (h + 1);
+  const out0 = new Int32Array(corners);
+  const out1 = new Int32Array(corners);
+  for (let e = 0; e < count; e++) {
+    const c = starts[e]!;
+    if (out0[c] === 0) out0[c] = e + 1;
+    else out1[c] = e + 1;
   }
-  const used = new Uint8Array(starts.length);
+  const used = new Uint8Array(count);
   const byLabel = new Map<number, Point[][]>();
-  for (let e0 = 0; e0 < starts.length; e0++) {
+  for (let e0 = 0; e0 < count; e0++) {
     if (used[e0]) continue;
     const ring: Point[] = [];
+    const l0 = owner[e0]!;
     let e = e0;
     let prevDir = -1;
     for (;;) {
@@ -181,16 +196,18 @@ export function traceRegions(labels: Int32Array, w: number, h: number, sizes: nu
       if (d !== prevDir) ring.push([s % W, Math.floor(s / W)]);
       prevDir = d;
       const end = s + DX[d]! + DY[d]! * W;
-      const cands = (out.get(end) ?? []).filter((c) => !used[c] || c === e0);
-      if (cands.length === 0) break;
-      // Prefer a right turn, then straight on, then left.
-      const right = (d + 1) % 4;
-      const pick =
-        cands.find((c) => dirs[c] === right && owner[c] === owner[e0]) ??
-        cands.find((c) => dirs[c] === d && owner[c] === owner[e0]) ??
-        cands.find((c) => owner[c] === owner[e0]) ??
-        cands[0]!;
-      if (pick === e0) break;
+      // The next edge: of the same region, unused (or the first, closing the ring); at a saddle the
+      // right turn, then straight on.
+      const a = out0[end]! - 1;
+      const b = out1[end]! - 1;
+      const fits = (c: number): boolean => c >= 0 && owner[c] === l0 && (!used[c] || c === e0);
+      let pick = -1;
+      if (fits(a) && fits(b)) {
+        const right = (d + 1) % 4;
+        pick = dirs[a] === right ? a : dirs[b] === right ? b : dirs[a] === d ? a : b;
+      } else if (fits(a)) pick = a;
+      else if (fits(b)) pick = b;
+      if (pick < 0 || pick === e0) break;
       e = pick;
     }
     // The first corner is a turn only if the last edge's direction differs from the first's.

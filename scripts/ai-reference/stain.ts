@@ -93,24 +93,32 @@ export function tissueMask(rgb: Uint8Array, w: number, h: number, channels: numb
   return dilate(erode(closed, w, h), w, h);
 }
 
+/**
+ * 3 x 3 dilation (`grow`) or erosion, as two passes of three (rows, then columns); outside the image
+ * counts as background, so erosion shrinks regions at the border too.
+ */
 function morph(m: Uint8Array, w: number, h: number, grow: boolean): Uint8Array {
+  const row = new Uint8Array(w * h);
   const out = new Uint8Array(w * h);
-  for (let y = 0; y < h; y++)
+  const hit = grow ? 1 : 0;
+  for (let y = 0; y < h; y++) {
+    const o = y * w;
     for (let x = 0; x < w; x++) {
-      let v = grow ? 0 : 1;
-      for (let dy = -1; dy <= 1 && v === (grow ? 0 : 1); dy++)
-        for (let dx = -1; dx <= 1; dx++) {
-          const xx = x + dx;
-          const yy = y + dy;
-          // Outside the image counts as background (erosion shrinks regions at the border too).
-          const s = xx >= 0 && yy >= 0 && xx < w && yy < h ? m[yy * w + xx]! : 0;
-          if (grow ? s === 1 : s === 0) {
-            v = grow ? 1 : 0;
-            break;
-          }
-        }
-      out[y * w + x] = v;
+      const l = x > 0 ? m[o + x - 1]! : 0;
+      const c = m[o + x]!;
+      const r = x < w - 1 ? m[o + x + 1]! : 0;
+      row[o + x] = l === hit || c === hit || r === hit ? hit : 1 - hit;
     }
+  }
+  for (let y = 0; y < h; y++) {
+    const o = y * w;
+    for (let x = 0; x < w; x++) {
+      const u = y > 0 ? row[o - w + x]! : 0;
+      const c = row[o + x]!;
+      const d = y < h - 1 ? row[o + w + x]! : 0;
+      out[o + x] = u === hit || c === hit || d === hit ? hit : 1 - hit;
+    }
+  }
   return out;
 }
 
