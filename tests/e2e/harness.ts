@@ -94,7 +94,7 @@ export interface TestServer {
  * (`accounts: false`: none, as on a first start), every response under STRICT_CSP.
  */
 export async function startServer(
-  opts: { loginAttemptsPer15Min?: number; accounts?: boolean } = {},
+  opts: { loginAttemptsPer15Min?: number; accounts?: boolean; dicomwebSources?: string } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-e2e-'));
   const config = loadConfig(
@@ -104,6 +104,7 @@ export async function startServer(
       host: '127.0.0.1',
       sharpConcurrency: 2,
       loginAttemptsPer15Min: opts.loginAttemptsPer15Min,
+      dicomwebSources: opts.dicomwebSources,
     },
     {},
   );

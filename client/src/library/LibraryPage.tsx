@@ -25,6 +25,7 @@ import {
 } from './url-filters.ts';
 import { navigate, usePathname } from '../ui/router.tsx';
 import { UploadList } from './UploadList.tsx';
+import { PacsImport } from './PacsImport.tsx';
 import { useSlides } from './useSlides.ts';
 import { uploads, useUploads } from './uploads.ts';
 
@@ -165,8 +166,10 @@ function useAddressFilters(): [LibraryFilters, (f: LibraryFilters, typing?: bool
 }
 
 export function LibraryPage() {
-  const { permissions } = useMe();
+  const { permissions, user } = useMe();
   const canUpload = permissions.ingest;
+  const canImport = user.role === 'admin' || user.role === 'lab_manager';
+  const [importing, setImporting] = useState(false);
   const [filters, setFilters] = useAddressFilters();
   const [state, { reload, loadMore }] = useSlides(filters);
   const [query, setQuery] = useState(filters.q ?? '');
@@ -284,8 +287,20 @@ export function LibraryPage() {
     <div className="library">
       <PageHeader title="Slide library">
         {canUpload && <UploadButtons onPayloads={startUploads} />}
+        {canImport && (
+          <button
+            type="button"
+            className="btn"
+            aria-expanded={importing}
+            onClick={() => setImporting((v) => !v)}
+            title="Pull a study's slides from a DICOMweb archive (PACS, VNA)"
+          >
+            Import from PACS…
+          </button>
+        )}
       </PageHeader>
       <main className="lib-main">
+        {importing && <PacsImport onClose={() => setImporting(false)} />}
         <form className="lib-tools" role="search" onSubmit={(e) => e.preventDefault()}>
           <input
             type="search"

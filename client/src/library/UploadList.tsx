@@ -39,7 +39,8 @@ function Status({ it }: { it: UploadItem }) {
         <>
           <Bar value={0} indeterminate />
           <span className="muted small">
-            Uploaded; queued for conversion{it.stale ? ' (reconnecting…)' : ''}
+            {it.source ? `Queued (from ${it.source})` : 'Uploaded; queued for conversion'}
+            {it.stale ? ' (reconnecting…)' : ''}
           </span>
         </>
       );
@@ -48,8 +49,11 @@ function Status({ it }: { it: UploadItem }) {
         <>
           <Bar value={it.percent} />
           <span className="muted small">
-            Converting{it.stage ? `: ${it.stage}` : ''} · {Math.floor(it.percent)}%
-            {it.stale ? ' (reconnecting…)' : ''}
+            {/* An import's first stage is its retrieval from the archive, said as the server says it. */}
+            {it.source && it.stage?.startsWith('retrieving ')
+              ? it.stage.replace(/^retrieving/, 'Retrieving')
+              : `Converting${it.stage ? `: ${it.stage}` : ''}`}{' '}
+            · {Math.floor(it.percent)}%{it.stale ? ' (reconnecting…)' : ''}
           </span>
         </>
       );
@@ -108,7 +112,7 @@ export function UploadList({
                 <span className="upload-name" title={it.name}>
                   {it.name}
                 </span>
-                <span className="muted small">{formatBytes(it.bytes)}</span>
+                <span className="muted small">{it.source ? `from ${it.source}` : formatBytes(it.bytes)}</span>
                 {active && (
                   <button type="button" className="btn small" onClick={() => onCancel(it.key)}>
                     Cancel

@@ -18,6 +18,9 @@ const PLAIN: Record<string, string> = {
   MISSING_DEPENDENCY: 'The server lacks a program this format needs. Tell your administrator.',
   INGEST_FAILED: 'The slide could not be converted.',
   NETWORK: 'The connection dropped before the upload finished: try again.',
+  STUDY_NOT_FOUND: 'The archive holds no slide under this study or series.',
+  ARCHIVE_FAILED: 'The archive could not be reached or answered with an error.',
+  IMPORT_TOO_LARGE: 'This series is larger than this server accepts.',
 };
 
 export interface UploadError {

@@ -28,6 +28,8 @@ export interface UploadItem {
   error: UploadError | null;
   /** The job could not be polled for a while; it keeps trying. */
   stale: boolean;
+  /** An import from this DICOMweb archive (no bytes from the browser): its job is followed. */
+  source?: string;
 }
 
 const POLL_MS = 500;
@@ -95,6 +97,32 @@ class UploadStore {
       // A placeholder abort lets a waiting upload be cancelled before it starts.
       this.aborts.set(key, () => {});
       this.chain = this.chain.then(() => this.run(key, p));
+    }
+    this.emit();
+  }
+
+  /** Follow jobs the server started itself (an import from an archive) like uploaded ones. */
+  follow(jobs: { jobId: string; name: string }[], source: string): void {
+    for (const j of jobs) {
+      const key = this.nextKey++;
+      this.items = [
+        {
+          key,
+          name: j.name,
+          bytes: 0,
+          loaded: 0,
+          phase: 'queued',
+          percent: 0,
+          stage: null,
+          slideId: null,
+          duplicateOf: null,
+          error: null,
+          stale: false,
+          source,
+        },
+        ...this.items,
+      ];
+      void this.poll(key, j.jobId);
     }
     this.emit();
   }
