@@ -279,6 +279,21 @@ describe.skipIf(!have)('a job token reads its slide only and writes its results 
 });
 
 describe.skipIf(!have)('hostile and broken answers fail their own job with a clear reason', () => {
+  it('a token that keeps reading outside its scope has its job ended after 25 refusals', async () => {
+    const a = await algo('Prowler', http('prowler'));
+    const run = await runOn(slideA, a);
+    const job = await nextJob('prowler');
+    for (let i = 0; i < 24; i++) expect((await withToken(job, `/api/slides/${slideB}`)).status).toBe(403);
+    expect((await json<AiRunDto>(s.as('ann', `/api/ai/runs/${run.id}`))).state).toBe('running');
+    expect((await withToken(job, '/api/slides')).status).toBe(403);
+    const failed = await waitRun(s, 'ann', run.id);
+    expect([failed.failure, failed.error!.message]).toEqual([
+      'out_of_scope',
+      'the algorithm made 25 requests outside its scope (the last: GET /api/slides)',
+    ]);
+    expect((await withToken(job, job.urls.slide)).status).toBe(401);
+  });
+
   it('malformed annotations, heat maps and results: 400 to the algorithm, the job failed, nothing kept', async () => {
     const cases: [string, (job: AiJobRequest) => Promise<Response>, RegExp][] = [
       [

@@ -36,6 +36,9 @@ export interface AiDeps {
   log: (msg: string) => void;
 }
 
+/** Requests outside its scope a job's token may make before its job fails (this process's count). */
+const MAX_DENIALS = 25;
+
 /** Roles that may ask for a run on their site's slides. */
 const REQUESTERS = new Set(['pathologist', 'lab_manager', 'admin']);
 
@@ -51,6 +54,8 @@ export class AiService {
   readonly runs: RunStore;
   readonly runner: AiRunner;
   readonly verdicts: Verdicts;
+  /** Requests refused to each job's token (outOfScope). */
+  private readonly denials = new Map<string, number>();
 
   constructor(private readonly d: AiDeps) {
     this.db = aiDb(d.db);
@@ -398,11 +403,21 @@ export class AiService {
       detail: { runId: s.jobId, method, path: path.slice(0, 200), write },
       ip,
     });
+    const denied = (this.denials.get(s.jobId) ?? 0) + 1;
+    this.denials.set(s.jobId, denied);
+    if (this.denials.size > 10_000) this.denials.clear();
     if (write)
       await this.runner.fail(
         s.jobId,
         'out_of_scope',
         `the algorithm tried to write outside its results: ${method} ${path.slice(0, 120)}`,
+      );
+    // A token that keeps knocking on other doors is ended: the job fails, the audit stops growing.
+    else if (denied >= MAX_DENIALS)
+      await this.runner.fail(
+        s.jobId,
+        'out_of_scope',
+        `the algorithm made ${denied} requests outside its scope (the last: ${method} ${path.slice(0, 120)})`,
       );
   }
 
