@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Manifest } from '../../protocol/index.ts';
@@ -28,6 +29,9 @@ export interface IsolatedIngestOptions {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/** `nice`, where there is one: converters run at a lower CPU priority than the server. */
+const NICE = process.platform !== 'win32' && existsSync('/usr/bin/nice') ? '/usr/bin/nice' : null;
+
 /**
  * glibc's allocator for the converter: blocks of up to 32 MB from its heap, and freed memory kept
  * for reuse rather than handed back to the kernel. A pyramid build decodes and encodes a few MB at a
@@ -51,7 +55,11 @@ export function ingestIsolated(
 ): Promise<{ manifest: Manifest; created: boolean }> {
   const entry = path.join(here, 'worker.ts');
   const child = fork(entry, [], {
-    execArgv: ['--import', 'tsx'],
+    // Behind everything interactive: a conversion takes every core it is given for minutes, and a
+    // slide served from its source meanwhile (or any other) must not wait for it.
+    ...(NICE
+      ? { execPath: NICE, execArgv: ['-n', '10', process.execPath, '--import', 'tsx'] }
+      : { execArgv: ['--import', 'tsx'] }),
     env: { ...process.env, ...CONVERTER_MALLOC },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     serialization: 'advanced',

@@ -94,6 +94,11 @@ export interface SlideSource {
    * slide straight from its source while the store copy is being made.
    */
   levelPixels?(k: number): Promise<Sharp | null>;
+  /**
+   * Source level k's JPEG tiles as stored (the same conditions as scannerTiles), or null: where a
+   * level's grid is the one served, its tiles go out as they are.
+   */
+  levelTiles?(k: number): Promise<ScannerTiles | null>;
   /** An associated image, encoded in any format sharp reads (JPEG, PNG, raw TIFF...), or null. */
   associatedImage(name: AssociatedName): Promise<Buffer | null>;
   close(): Promise<void>;

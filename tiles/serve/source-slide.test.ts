@@ -108,6 +108,10 @@ describe('serving a slide from its source before its conversion ends', () => {
       const b = (await stored.dziTile(m.id, top, 2, 1))!;
       expect(a.kind).toBe('raw');
       expect(a.provisional).toBe(true);
+      // The source's own level 1 is on the stored grid: its tiles go out as they are too.
+      expect(slide.passThrough(1)).toBe(true);
+      expect((await fromSource.dziTile(m.id, top - 1, 1, 1))!.kind).toBe('raw');
+      expect(slide.passThrough(m.levels - 1)).toBe(false);
       for (const d of meanAbsDiff(await toRgb(sharp(a.body)), await toRgb(sharp(b.body))))
         expect(d).toBeLessThan(0.5);
       // Caches never mix the two: another ETag, marked as the source's.

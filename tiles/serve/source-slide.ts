@@ -63,6 +63,8 @@ export class SourceSlide {
     readonly manifest: Manifest,
     private readonly source: SlideSource,
     private readonly scanner: ScannerTiles | null,
+    /** Stored level → the source level whose JPEG tiles are its tiles, with their prefix. */
+    private readonly passLevels: Map<number, { tiles: ScannerTiles; prefix: Buffer }>,
   ) {
     this.prefix = scanner
       ? jpegPrefix(explicitTables(scanner.tables, scanner.colour), scanner.colour === 'rgb')
@@ -105,7 +107,23 @@ export class SourceSlide {
       jpegQuality: o.jpegQuality,
       createdAt: new Date().toISOString(),
     });
-    const slide = new SourceSlide(manifest, source, scanner);
+    // Source levels on the stored grid (same size, same tile size: a scanner's 2x levels, or a
+    // pyramid written by libvips) are sent as they are, like level 0.
+    const passLevels = new Map<number, { tiles: ScannerTiles; prefix: Buffer }>();
+    for (let j = 1; j < source.levels.length && source.levelTiles; j++) {
+      const l = source.levels[j]!;
+      const k = Math.round(Math.log2(l.downsample));
+      const want = levelInfo[k];
+      if (k < 1 || !want || want.width !== l.width || want.height !== l.height || passLevels.has(k)) continue;
+      // The last level is made here, cheaply: every smaller Deep Zoom level is rendered from it, and
+      // a render of a scanner's own small level strays further from the stored pyramid's.
+      if (k === levelInfo.length - 1) continue;
+      const tiles = await source.levelTiles(j).catch(() => null);
+      if (!tiles || tiles.tileSize !== tileSize) continue;
+      const prefix = jpegPrefix(explicitTables(tiles.tables, tiles.colour), tiles.colour === 'rgb');
+      passLevels.set(k, { tiles, prefix });
+    }
+    const slide = new SourceSlide(manifest, source, scanner, passLevels);
     // Every level the tiles are cut from must open now: a source that cannot is not served at all.
     for (let k = 0; k < source.levels.length; k++) {
       if (!(await source.levelPixels!(k)))
@@ -114,9 +132,9 @@ export class SourceSlide {
     return slide;
   }
 
-  /** Whether level k's tiles are the scanner's own bytes (level 0 where they are kept). */
+  /** Whether level k's tiles are the source's own bytes (level 0 where kept, levels on its grid). */
   passThrough(k: number): boolean {
-    return k === 0 && this.scanner !== null;
+    return (k === 0 && this.scanner !== null) || this.passLevels.has(k);
   }
 
   /**
@@ -124,17 +142,23 @@ export class SourceSlide {
    * Adobe marker for RGB-coded tiles), the frame height lowered to `height` for bottom-edge tiles: the
    * bytes the store will hold. Null outside the level or without scanner tiles.
    */
-  async scannerTile(col: number, row: number, height: number): Promise<Buffer | null> {
-    const l = this.manifest.levelInfo[0]!;
-    if (!this.scanner || !this.prefix) return null;
+  async scannerTile(col: number, row: number, height: number, k = 0): Promise<Buffer | null> {
+    const l = this.manifest.levelInfo[k];
+    const pass =
+      k === 0
+        ? this.scanner && this.prefix
+          ? { tiles: this.scanner, prefix: this.prefix }
+          : null
+        : this.passLevels.get(k);
+    if (!l || !pass) return null;
     if (col < 0 || row < 0 || col >= l.tilesX || row >= l.tilesY) return null;
     this.assertOpen();
-    const { bytes } = await this.scanner.tile(col, row);
+    const { bytes } = await pass.tiles.tile(col, row);
     if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8)
       throw new SlideError('CORRUPT_FILE', `${this.source.name}: tile ${col},${row} is not a JPEG stream`);
-    const at = this.prefix.length;
+    const at = pass.prefix.length;
     const out = Buffer.allocUnsafe(at + bytes.length - 2);
-    this.prefix.copy(out, 0);
+    pass.prefix.copy(out, 0);
     bytes.copy(out, at, 2);
     if (height !== this.manifest.tileSize && !setFrameHeight(out, height, at))
       throw new SlideError('CORRUPT_FILE', `${this.source.name}: tile ${col},${row} has no frame header`);
@@ -212,7 +236,7 @@ export class SourceSlide {
    */
   async readStoredTile(k: number, col: number, row: number, height?: number): Promise<Buffer | null> {
     const T = this.manifest.tileSize;
-    if (this.passThrough(k)) return this.scannerTile(col, row, height ?? T);
+    if (this.passThrough(k)) return this.scannerTile(col, row, height ?? T, k);
     const level = this.manifest.levelInfo[k];
     if (!level) return null;
     const rect = tileRect(level, T, col, row);

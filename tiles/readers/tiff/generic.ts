@@ -110,6 +110,7 @@ async function openGeneric(probe: Probe): Promise<SlideSource> {
       },
       scannerTiles: () => (win ? Promise.resolve(null) : scannerTilesOf(file, base)),
       levelPixels: (k) => (win ? Promise.resolve(null) : ifdLevelPixels(file, levelIfds[k])),
+      levelTiles: (k) => (win || !levelIfds[k] ? Promise.resolve(null) : scannerTilesOf(file, levelIfds[k])),
     });
   });
 }

@@ -23,6 +23,8 @@ export interface TiffSourceInit {
   scannerTiles?: () => Promise<ScannerTiles | null>;
   /** A level as libvips reads it on demand, or null when it needs a decoder of its own. */
   levelPixels?: (k: number) => Promise<Sharp | null>;
+  /** A level's JPEG tiles as stored, where they can be sent as they are. */
+  levelTiles?: (k: number) => Promise<ScannerTiles | null>;
 }
 
 /** A slide read from a TIFF-family file; the file stays open until close(). */
@@ -66,6 +68,11 @@ export class TiffSlideSource implements SlideSource {
   scannerTiles(): Promise<ScannerTiles | null> {
     this.assertOpen();
     return this.init.scannerTiles?.() ?? Promise.resolve(null);
+  }
+
+  levelTiles(k: number): Promise<ScannerTiles | null> {
+    this.assertOpen();
+    return this.init.levelTiles?.(k) ?? Promise.resolve(null);
   }
 
   levelPixels(k: number): Promise<Sharp | null> {

@@ -102,6 +102,7 @@ async function openSvs(probe: Probe): Promise<SlideSource> {
       pixels: (ctx) => ifdPixels(file, base, ctx),
       scannerTiles: () => scannerTilesOf(file, base),
       levelPixels: (k) => ifdLevelPixels(file, levelIfds[k]),
+      levelTiles: (k) => (levelIfds[k] ? scannerTilesOf(file, levelIfds[k]) : Promise.resolve(null)),
     });
   });
 }
