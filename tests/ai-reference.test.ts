@@ -209,8 +209,12 @@ describe.skipIf(!have)('the reference algorithm, end to end', () => {
     expect(done.state).toBe('done');
     const layers = (await json<AiResultsDto>(s.as('ann', `/api/slides/${slideId}/ai/results`))).layers;
     expect(layers.map((l) => l.run.algorithm.version)).toEqual(['1.0.0-local', '1.0.0']);
+    // The same pixels (a thumbnail rendered from the source while the store copy is written may
+    // differ from one rendered from the store by a few grey levels).
     expect(layers[0]!.findings.count).toBe(layers[1]!.findings.count);
-    expect(layers[0]!.slideResult).toEqual(layers[1]!.slideResult);
+    const [cmd, http] = [layers[0]!.slideResult!, layers[1]!.slideResult!];
+    expect([cmd.label, cmd.positive]).toEqual([http.label, http.positive]);
+    expect(Math.abs(cmd.score! - http.score!)).toBeLessThan(0.01);
     // Nobody may ask for a run on a slide they cannot see…
     expect(
       (
