@@ -209,8 +209,8 @@ describe.skipIf(!have)('the reference algorithm, end to end', () => {
     expect(done.state).toBe('done');
     const layers = (await json<AiResultsDto>(s.as('ann', `/api/slides/${slideId}/ai/results`))).layers;
     expect(layers.map((l) => l.run.algorithm.version)).toEqual(['1.0.0-local', '1.0.0']);
-    // The same pixels (a thumbnail rendered from the source while the store copy is written may
-    // differ from one rendered from the store by a few grey levels).
+    // The same slide, within a few pixels of tissue: the two runs fetched the thumbnail at different
+    // times, and its rendering is not promised to be the same bytes each time.
     expect(layers[0]!.findings.count).toBe(layers[1]!.findings.count);
     const [cmd, http] = [layers[0]!.slideResult!, layers[1]!.slideResult!];
     expect([cmd.label, cmd.positive]).toEqual([http.label, http.positive]);
