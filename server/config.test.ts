@@ -56,3 +56,40 @@ describe('render and IIIF limits in the configuration', () => {
     expect(() => loadConfig({}, { TESSERA_RENDER_CONCURRENCY: '0' })).toThrow(/TESSERA_RENDER_CONCURRENCY/);
   });
 });
+
+describe('DICOMweb archives and STOW-RS in the configuration', () => {
+  it('TESSERA_DICOMWEB_SOURCES: name=url pairs, credentials taken out of the URL, no trailing slash', () => {
+    const c = loadConfig(
+      {},
+      {
+        TESSERA_DICOMWEB_SOURCES:
+          'pacs=https://pacs.example.org/dicom-web/, vna=http://reader:p%40ss@10.0.0.5:8042/dicom-web',
+        TESSERA_STOW_SETTLE_SECONDS: '2.5',
+      },
+    );
+    expect(c.dicomwebSources).toEqual([
+      { name: 'pacs', url: 'https://pacs.example.org/dicom-web', basic: null },
+      { name: 'vna', url: 'http://10.0.0.5:8042/dicom-web', basic: { user: 'reader', password: 'p@ss' } },
+    ]);
+    expect(c.stowSettleSeconds).toBe(2.5);
+    expect(loadConfig({}, {}).dicomwebSources).toEqual([]);
+    expect(loadConfig({}, {}).stowSettleSeconds).toBe(10);
+  });
+
+  it('refuses a malformed source list, naming the variable', () => {
+    for (const bad of [
+      'https://pacs.example.org/dicom-web',
+      'pacs=ftp://pacs.example.org/',
+      'pacs=not a url',
+      'pacs=https://a.example/x,pacs=https://b.example/y',
+      'pacs=https://a.example/x?token=1',
+      'a b=https://a.example/x',
+    ])
+      expect(() => loadConfig({}, { TESSERA_DICOMWEB_SOURCES: bad }), bad).toThrow(
+        /TESSERA_DICOMWEB_SOURCES/,
+      );
+    expect(() => loadConfig({}, { TESSERA_STOW_SETTLE_SECONDS: '-1' })).toThrow(
+      /TESSERA_STOW_SETTLE_SECONDS/,
+    );
+  });
+});
