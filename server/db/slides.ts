@@ -96,6 +96,16 @@ export class SlideRepo {
             oc
               .column('id')
               .doUpdateSet({
+                // The stored manifest is the slide's from now on (the label and overview among it).
+                source_format: m.sourceFormat,
+                width: m.width,
+                height: m.height,
+                tile_size: m.tileSize,
+                levels: m.levels,
+                mpp_x: m.mppX,
+                mpp_y: m.mppY,
+                objective_power: m.objectivePower,
+                associated: JSON.stringify(m.associated),
                 status: 'stored',
                 progress: null,
                 status_reason: null,

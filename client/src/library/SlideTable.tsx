@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
 import { associatedUrl, thumbnailUrl } from '../api.ts';
 import { formatDate, formatDimensions, formatMpp } from '../ui/format.ts';
@@ -10,8 +11,13 @@ import { SlideActions } from './SlideActions.tsx';
 import { useConversion } from '../viewer/useConversion.ts';
 
 /** "converting, N %" while the slide is served from its source; followed live until it is stored. */
-function ConversionBadge({ slide }: { slide: SlideDto }) {
+/** A converting slide's state; once its stored copy is published, `onStored` (its row is read again). */
+function ConversionBadge({ slide, onStored }: { slide: SlideDto; onStored: () => void }) {
   const c = useConversion(slide);
+  const stored = c.stored;
+  useEffect(() => {
+    if (stored) onStored();
+  }, [stored, onStored]);
   if (!c.state) return null;
   const text =
     c.state === 'converting'
@@ -101,7 +107,7 @@ export function SlideTable(props: Props) {
                 {s.name}
               </Link>
               <AccessBadges slide={s} />
-              {s.conversion && <ConversionBadge slide={s} />}
+              {s.conversion && <ConversionBadge slide={s} onStored={props.onChanged} />}
               <div className="muted small mono">{s.id.slice(0, 12)}</div>
               <SlideCaseLinks slideId={s.id} />
             </td>

@@ -406,7 +406,7 @@ export class OsdController {
           img.addHandler('fully-loaded-change', onLoaded as never);
         }
       },
-    } as unknown as OpenSeadragon.TiledImageOptions);
+    } as unknown as Parameters<OpenSeadragon.Viewer['addTiledImage']>[0]);
   }
 
   /** The tile URLs' query now drawn ('' for the first ones). */
