@@ -3,7 +3,7 @@
  * reached over HTTP, reading each slide through the job's token and posting its results), and what
  * that costs people viewing slides on the same server meanwhile.
  *
- *   npm run bench:ai -- [--rounds 3] [--viewers 4] [--seconds 15] [--size 60000x45000]
+ *   npm run bench:ai -- [--rounds 6] [--viewers 4] [--seconds 15] [--size 60000x45000]
  *
  * The server (`tessera serve`), the reference algorithm (`tessera ai-reference`) and the load run as
  * separate processes on this machine's cores, with a data folder of their own in .bench/ai-data: the
@@ -49,7 +49,7 @@ const THINK_MS = 150;
 function parseOptions() {
   const { values } = parseArgs({
     options: {
-      rounds: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '6' },
       viewers: { type: 'string', default: '4' },
       seconds: { type: 'string', default: '15' },
       size: { type: 'string', default: `${DEFAULT_WIDTH}x${DEFAULT_HEIGHT}` },
