@@ -59,23 +59,19 @@ export async function startOrthanc(opts: OrthancOptions = {}): Promise<Orthanc> 
   if (missing.length) throw new Error(`Orthanc cannot start: install ${missing.join(' ')}`);
   const dir = await mkdtemp(path.join(tmpdir(), 'tessera-orthanc-'));
   try {
-    const [httpPort, dicomPort] = [await freePort(), await freePort()];
+    const httpPort = await freePort();
     const config = {
       Name: 'TESSERA-TEST',
       StorageDirectory: path.join(dir, 'storage'),
       IndexDirectory: path.join(dir, 'index'),
       HttpPort: httpPort,
-      // Its DICOM (DIMSE) listener is not used, but cannot be turned off in 1.10: a free port, and
-      // loopback only through RemoteAccessAllowed=false, which covers HTTP; DICOM sits on all
-      // interfaces, so nobody is accepted: DicomCheckCalledAet and an empty modality list.
-      DicomPort: dicomPort,
-      DicomAet: 'TESSERATEST',
-      DicomCheckCalledAet: true,
-      DicomModalities: {},
+      // Its DICOM (DIMSE) listener would sit on every interface: off, everything goes over HTTP,
+      // which RemoteAccessAllowed=false keeps to loopback.
+      DicomServerEnabled: false,
       RemoteAccessAllowed: false,
       AuthenticationEnabled: false,
       HttpServerEnabled: true,
-      // Slides' instances are large; keep everything in one process's reach.
+      // No storage quota: nothing a test stored is recycled behind its back.
       MaximumStorageSize: 0,
       HttpTimeout: 60,
       Plugins: PLUGIN_FILES.map((f) => path.join(ORTHANC_PLUGINS, f)),
