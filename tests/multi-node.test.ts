@@ -384,5 +384,5 @@ describe.skipIf(!have)('two servers and a worker on one database, one S3 store a
     expect(workerScratch()).toEqual([]);
     const tile = await api(`${base.b}/slides/${done.slideId}_files/0/0_0.jpeg`);
     expect(tile.status).toBe(200);
-  });
+  }, 180_000);
 });
