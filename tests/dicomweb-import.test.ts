@@ -20,7 +20,7 @@ import { type Orthanc, requireOrthanc, startOrthanc, storeAll } from './helpers/
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 /**
- * Issue 17, item 4 and 7(c): slides pulled out of a DICOMweb archive. Orthanc holds the sample DICOM
+ * Slides pulled out of a DICOMweb archive. Orthanc holds the sample DICOM
  * WSI series (wsi2dcm's CMU-1-Small-Region, 12 instances); `tessera import --dicomweb` and the
  * library's import route find it with QIDO-RS, retrieve it with WADO-RS and ingest it, and level 0
  * is pixel for pixel what a direct `tessera ingest` of the same files stores. An unknown study, an

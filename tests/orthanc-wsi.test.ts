@@ -19,7 +19,7 @@ import { meanAbsDiff, toRgb } from './helpers/pixels.ts';
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 /**
- * Issue 17, 7(a): Tessera's DICOM export of a real slide, stored into Orthanc (an independent DICOM
+ * Tessera's DICOM export of a real slide, stored into Orthanc (an independent DICOM
  * server, with its WSI plugin), is a pyramid Orthanc understands: the same levels, every tile of
  * every level the pixels of Tessera's stored tile for that place (mean absolute difference < 3), and
  * Orthanc's own WSI viewer draws the slide in headless chromium (screenshot in tests/artifacts).

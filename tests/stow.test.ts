@@ -19,7 +19,7 @@ import { type Orthanc, requireOrthanc, startOrthanc, storeAll } from './helpers/
 import { requireSlides, slidePath } from './helpers/slides.ts';
 
 /**
- * Issue 17, item 3: STOW-RS in. A WSI series pushed to POST /dicomweb/studies (by this test, and by
+ * STOW-RS in. A WSI series pushed to POST /dicomweb/studies (by this test, and by
  * Orthanc's DICOMweb client, which splits a series over several requests) becomes one slide through
  * an ingest job like an upload's, whose level 0 is pixel for pixel a direct ingest of the same
  * instances; the answer says which instances were taken and which were not, and why; only users
