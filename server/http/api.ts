@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { Router } from 'express';
@@ -87,10 +88,22 @@ export function apiRouter(ctx: ServerContext): Router {
       path.join(ctx.config.dataDir, 'uploads'),
       ctx.config.maxUploadBytes,
     );
+    // The job's row first and the slide opened from the upload before its converter starts: the
+    // first tiles then do not share the machine with the converter's start.
+    const owner = { userId: p.user.id, siteId: p.user.siteId };
+    const pending = await ctx.jobs.create(randomUUID(), 'ingest', upload.name, owner);
+    // Viewable at once where its reader can serve it: listed and tiled from the upload meanwhile.
+    const opened =
+      upload.sha256 &&
+      (await ctx.provisional.open(
+        { input: upload.input, name: upload.name, sha256: upload.sha256 },
+        pending,
+        owner,
+      ));
     const job = await ctx.queue.enqueue(upload.input, upload.name, upload.dir, {
-      userId: p.user.id,
-      siteId: p.user.siteId,
+      ...owner,
       caseAccession: caseRaw ?? null,
+      jobId: pending.id,
     });
     await ctx.audit.record({
       action: 'slide.upload',
@@ -101,13 +114,6 @@ export function apiRouter(ctx: ServerContext): Router {
       targetSiteId: p.user.siteId,
       detail: { name: upload.name, bytes: upload.bytes },
     });
-    // Viewable at once where its reader can serve it: listed and tiled from the upload meanwhile.
-    const opened =
-      upload.sha256 &&
-      (await ctx.provisional.open({ input: upload.input, name: upload.name, sha256: upload.sha256 }, job, {
-        siteId: p.user.siteId,
-        userId: p.user.id,
-      }));
     const body: UploadAccepted = {
       jobId: job.id,
       name: upload.name,
