@@ -1,0 +1,347 @@
+/**
+ * Open at once: how soon a freshly uploaded slide can be looked at.
+ *
+ *   npm run bench:open [-- --huge] [--width 1400 --height 900]
+ *
+ * The bench slide (60,000 x 45,000, JPEG-tiled pyramidal TIFF) is uploaded through POST /api/slides
+ * to a `tessera serve` on a data folder of its own; from the moment its last byte is sent: the 202,
+ * the first Deep Zoom tile (the centre of the full-resolution level), the first view fully loaded in
+ * headless chromium, and the time until the stored pyramid takes over. Beside it, on the same file in
+ * the same run, the same first tile and first view of OpenSlide's Deep Zoom (python3-openslide's
+ * DeepZoomGenerator behind a small HTTP server) and of IIPImage (Debian's iipimage-server, its
+ * FastCGI behind a small HTTP front) where they are installed, each started cold, timed from when it listens.
+ * --huge also uploads the 200,000 x 100,000 synthetic slide (one level, no pyramid of its own).
+ * Targets: first tile <= 50 ms, first view <= 1 s.
+ */
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { request } from 'node:http';
+import { parseArgs } from 'node:util';
+import type { Browser } from 'playwright-core';
+import type { SlideDto, UploadAccepted } from '../../protocol/index.ts';
+import { dziLevelCount } from '../../tiles/pyramid/math.ts';
+import { BENCH_DIR, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
+import { makeSyntheticSlide } from './make-huge-slide.ts';
+import { fastcgiFront, fastcgiGet } from './fastcgi.ts';
+import { freePort, startChild } from './tiles/children.ts';
+import { launchBenchBrowser, serve, tokenFor } from './viewer-setup.ts';
+
+const TARGET_TILE_MS = 50;
+const TARGET_VIEW_MS = 1000;
+const OSD_JS = path.join(REPO_ROOT, 'node_modules/openseadragon/build/openseadragon/openseadragon.min.js');
+const IIPSRV = '/usr/lib/iipimage-server/iipsrv.fcgi';
+const OPENSLIDE_PY = '/usr/bin/python3';
+
+interface Opts {
+  width: number;
+  height: number;
+  huge: boolean;
+}
+
+interface Timing {
+  what: string;
+  /** ms from the end of the upload (Tessera) or from listening (anchors); null when not reached. */
+  firstTile: number | null;
+  firstView: number | null;
+  accepted?: number;
+  stored?: number | null;
+  note?: string;
+}
+
+const now = (): number => performance.now();
+const ms = (x: number | null | undefined): string => (x == null ? '—' : `${Math.round(x)} ms`).padStart(9);
+
+/** Time a GET; throws on a non-2xx answer. */
+async function timedGet(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const t = now();
+  const res = await fetch(url, { headers });
+  await res.arrayBuffer();
+  if (!res.ok) throw new Error(`GET ${url}: ${res.status}`);
+  return now() - t;
+}
+
+/**
+ * A browser page ready before the clock starts (a user's browser is open already): `open` navigates
+ * and resolves with the time `selector` appeared (performance.now()), or null after 60 s.
+ */
+async function openPage(
+  browser: Browser,
+  o: Opts,
+  headers: Record<string, string> = {},
+): Promise<{ open: (url: string, selector: string) => Promise<number | null> }> {
+  const context = await browser.newContext({
+    viewport: { width: o.width, height: o.height },
+    extraHTTPHeaders: headers,
+  });
+  const page = await context.newPage();
+  await page.goto('about:blank');
+  return {
+    open: async (url, selector) => {
+      try {
+        await page.goto(url);
+        await page.waitForSelector(selector, { timeout: 60_000 });
+        return now();
+      } catch {
+        return null;
+      } finally {
+        await context.close().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/**
+ * POST a file with node:http: `sent` is when its last byte was handed to the socket (loopback: the
+ * server has it), `answered` when the answer came.
+ */
+function uploadFile(
+  url: string,
+  file: string,
+  headers: Record<string, string>,
+): Promise<{ sent: number; answered: number; body: UploadAccepted }> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    const req = request(url, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/octet-stream' },
+    });
+    req.on('finish', () => {
+      sent = now();
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const answered = now();
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => {
+        if (res.statusCode !== 202) return reject(new Error(`upload: ${res.statusCode} ${text}`));
+        resolve({ sent: sent || answered, answered, body: JSON.parse(text) as UploadAccepted });
+      });
+    });
+    createReadStream(file, { highWaterMark: 1 << 20 }).pipe(req);
+  });
+}
+
+async function tessera(browser: Browser, o: Opts, file: string, label: string): Promise<Timing> {
+  const data = await mkdtemp(path.join(BENCH_DIR, 'open-data-'));
+  const token = await tokenFor(data);
+  const served = await serve(data);
+  const auth = { authorization: `Bearer ${token}` };
+  try {
+    // A request first, as a signed-in user's browser has made one.
+    await timedGet(`${served.origin}/api/slides`, auth);
+    const page = await openPage(browser, o, auth);
+    const up = await uploadFile(
+      `${served.origin}/api/slides?name=${encodeURIComponent(path.basename(file))}`,
+      file,
+      auth,
+    );
+    const uploaded = up.sent;
+    const answered = up.answered;
+    const accepted = up.body;
+    let id = accepted.slideId;
+    let note: string | undefined;
+    if (!id) {
+      // Not open at once: viewable once converted.
+      note = 'not served before conversion: waits for the stored pyramid';
+      for (;;) {
+        const job = (await (
+          await fetch(`${served.origin}/api/jobs/${accepted.jobId}`, { headers: auth })
+        ).json()) as {
+          state: string;
+          slideId: string | null;
+        };
+        if (job.state === 'failed') throw new Error('conversion failed');
+        if (job.state === 'done' && job.slideId) {
+          id = job.slideId;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    // As a client that knows nothing but the id: the descriptor, then the centre tile of full resolution.
+    const view = page.open(`${served.origin}/view/${id}`, '.pane[data-fully-loaded="true"]');
+    const dzi = await (await fetch(`${served.origin}/slides/${id}.dzi`, { headers: auth })).text();
+    const [, ts, w, h] = /TileSize="(\d+)".*Width="(\d+)" Height="(\d+)"/s.exec(dzi) ?? [];
+    const [tileSize, width, height] = [Number(ts), Number(w), Number(h)];
+    const top = dziLevelCount(width, height) - 1;
+    await timedGet(
+      `${served.origin}/slides/${id}_files/${top}/${Math.floor(width / 2 / tileSize)}_${Math.floor(height / 2 / tileSize)}.jpeg`,
+      auth,
+    );
+    const firstTile = now() - uploaded;
+    const viewDone = await view;
+    const firstViewMs = viewDone === null ? null : viewDone - uploaded;
+    let stored: number | null = note ? now() - uploaded : null;
+    for (let i = 0; !note && i < 20 * 60 * 10; i++) {
+      const s = (await (
+        await fetch(`${served.origin}/api/slides/${id}`, { headers: auth })
+      ).json()) as SlideDto;
+      if (!s.conversion) {
+        stored = now() - uploaded;
+        break;
+      }
+      if (s.conversion.state !== 'converting') break;
+      await new Promise((res2) => setTimeout(res2, 100));
+    }
+    return {
+      what: label,
+      firstTile,
+      firstView: firstViewMs,
+      accepted: answered - uploaded,
+      stored,
+      ...(note ? { note } : {}),
+    };
+  } finally {
+    await served.stop();
+    await rm(data, { recursive: true, force: true });
+  }
+}
+
+/** OpenSlide's Deep Zoom on the same file, started cold; timed from when it listens. */
+async function openslideAnchor(browser: Browser, o: Opts, file: string): Promise<Timing | string> {
+  if (!existsSync(OPENSLIDE_PY)) return 'OpenSlide: /usr/bin/python3 missing';
+  const port = await freePort();
+  let ready: () => void = () => {};
+  const listening = new Promise<void>((r) => (ready = r));
+  const child = startChild(
+    OPENSLIDE_PY,
+    [path.join(REPO_ROOT, 'scripts/bench/open-openslide.py'), file, String(port), OSD_JS],
+    { stdout: (d) => d.includes('ready') && ready() },
+  );
+  try {
+    await Promise.race([listening, child.exited.then(() => Promise.reject(new Error(child.stderrTail())))]);
+    return await anchorTimings(
+      browser,
+      o,
+      'OpenSlide deep zoom (python3-openslide)',
+      `http://127.0.0.1:${port}`,
+      {
+        dzi: '/slide.dzi',
+        tile: (l, c, r) => `/slide_files/${l}/${c}_${r}.jpeg`,
+        view: '/view.html',
+      },
+    );
+  } catch (e) {
+    return `OpenSlide: ${e instanceof Error ? e.message.split('\n').slice(-2).join(' ') : String(e)}`;
+  } finally {
+    await child.stop();
+  }
+}
+
+/** IIPImage (iipsrv.fcgi, FastCGI) behind a small HTTP front, started cold; timed from when it listens. */
+async function iipAnchor(browser: Browser, o: Opts, file: string): Promise<Timing | string> {
+  if (!existsSync(IIPSRV)) return 'IIPImage: not installed (apt-get install iipimage-server)';
+  const fcgi = await freePort();
+  const port = await freePort();
+  const child = startChild(IIPSRV, ['--bind', `127.0.0.1:${fcgi}`], {
+    env: { ...process.env, LOGFILE: '/dev/null', VERBOSITY: '0' },
+  });
+  const view = `<!doctype html><html><head><meta charset="utf-8"><style>html,body,#v{margin:0;width:100%;height:100%;background:#fff}</style></head>
+<body><div id="v"></div><script src="/osd.js"></script><script>
+const v = OpenSeadragon({ id: 'v', tileSources: '/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}.dzi', showNavigationControl: false,
+  blendTime: 0, immediateRender: true, drawer: 'canvas', maxTilesPerFrame: 12 });
+v.addHandler('open', () => v.world.getItemAt(0).addHandler('fully-loaded-change', (e) => {
+  if (e.fullyLoaded) document.body.dataset.loaded = 'true'; }));
+</script></body></html>`;
+  const front = await fastcgiFront(port, fcgi, {
+    '/view.html': { body: Buffer.from(view), type: 'text/html' },
+    '/osd.js': { body: await readFile(OSD_JS), type: 'application/javascript' },
+  });
+  try {
+    // iipsrv listening: a descriptor of another (missing) file answers once it is.
+    for (let i = 0; ; i++) {
+      const ok = await fastcgiGet(fcgi, { REQUEST_METHOD: 'GET', QUERY_STRING: 'obj=IIP,1.0' }).then(
+        () => true,
+        () => false,
+      );
+      if (ok) break;
+      if (i > 100) throw new Error(`iipsrv did not start: ${child.stderrTail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return await anchorTimings(browser, o, 'IIPImage (iipimage-server)', `http://127.0.0.1:${port}`, {
+      dzi: `/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}.dzi`,
+      tile: (l, c, r) => `/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}_files/${l}/${c}_${r}.jpg`,
+      view: '/view.html',
+    });
+  } catch (e) {
+    return `IIPImage: ${e instanceof Error ? e.message : String(e)}`;
+  } finally {
+    await new Promise((r) => front.close(r));
+    await child.stop();
+  }
+}
+
+async function anchorTimings(
+  browser: Browser,
+  o: Opts,
+  what: string,
+  origin: string,
+  p: { dzi: string; tile: (l: number, c: number, r: number) => string; view: string },
+): Promise<Timing> {
+  const page = await openPage(browser, o);
+  const t0 = now();
+  const view = page.open(`${origin}${p.view}`, 'body[data-loaded="true"]');
+  // As for Tessera: the descriptor, then the centre tile of full resolution.
+  const dzi = await (await fetch(`${origin}${p.dzi}`)).text();
+  const [, ts, w, h] = /TileSize="(\d+)".*Width="(\d+)" Height="(\d+)"/s.exec(dzi) ?? [];
+  const [tileSize, width, height] = [Number(ts), Number(w), Number(h)];
+  const top = dziLevelCount(width, height) - 1;
+  await timedGet(
+    `${origin}${p.tile(top, Math.floor(width / 2 / tileSize), Math.floor(height / 2 / tileSize))}`,
+  );
+  const tile = now() - t0;
+  const v = await view;
+  return { what, firstTile: tile, firstView: v === null ? null : v - t0 };
+}
+
+function print(t: Timing | string): void {
+  if (typeof t === 'string') return console.log(`  ${t}`);
+  const tileOk = t.firstTile !== null && t.firstTile <= TARGET_TILE_MS;
+  const viewOk = t.firstView !== null && t.firstView <= TARGET_VIEW_MS;
+  console.log(
+    `  ${t.what.padEnd(44)} first tile ${ms(t.firstTile)} ${tileOk ? 'ok ' : 'MISS'}   first view ${ms(t.firstView)} ${viewOk ? 'ok ' : 'MISS'}` +
+      (t.accepted !== undefined ? `   202 after ${ms(t.accepted)}` : '') +
+      (t.stored !== undefined ? `   stored pyramid takes over ${ms(t.stored)}` : '') +
+      (t.note ? `   (${t.note})` : ''),
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      huge: { type: 'boolean', default: false },
+      width: { type: 'string', default: '1400' },
+      height: { type: 'string', default: '900' },
+    },
+  });
+  const o: Opts = { width: Number(values.width), height: Number(values.height), huge: values.huge ?? false };
+  const slide = await ensureBenchSlide();
+  const b = await launchBenchBrowser();
+  if (!b) throw new Error('no chromium: apt-get install chromium-headless-shell');
+  console.log(`bench:open  ${b.build}${b.caveat ? `\n  (${b.caveat})` : ''}`);
+  console.log(
+    `targets: first tile <= ${TARGET_TILE_MS} ms, first view <= ${TARGET_VIEW_MS} ms after the upload ends`,
+  );
+  try {
+    const files: [string, string][] = [[slide.path, `${slide.width} x ${slide.height}`]];
+    if (o.huge) {
+      const huge = path.join(BENCH_DIR, 'huge-200000x100000.tif');
+      if (!existsSync(huge)) await makeSyntheticSlide(huge, { width: 200_000, height: 100_000 });
+      files.push([huge, '200000 x 100000 (one level)']);
+    }
+    for (const [file, size] of files) {
+      console.log(`\n${path.basename(file)} (${size})`);
+      print(await tessera(b.browser, o, file, 'Tessera (upload, served from the source)'));
+      print(await openslideAnchor(b.browser, o, file));
+      print(await iipAnchor(b.browser, o, file));
+    }
+  } finally {
+    await b.browser.close();
+  }
+}
+
+await main();
+process.exit(0);
