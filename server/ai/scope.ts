@@ -45,7 +45,7 @@ export function scopeGuard(ai: () => AiService | undefined): RequestHandler {
     );
     const service = ai();
     if (!service) return next(refusal);
-    service.outOfScope(p, req.method, req.path, req.ip ?? null).then(
+    service.contract.outOfScope(p, req.method, req.path, req.ip ?? null).then(
       () => next(refusal),
       (e: unknown) => next(e),
     );

@@ -246,7 +246,7 @@ export function aiRouter(ctx: ServerContext): Router {
       const p = principal(res);
       const slideId = String(req.params.slideId);
       const jobId = String(req.params.jobId);
-      res.locals.run = await ai.contractRun(p, slideId, jobId, write, clientIp(req));
+      res.locals.run = await ai.contract.run(p, slideId, jobId, write, clientIp(req));
       next();
     };
   const runOf = (res: Response): RunRow => res.locals.run as RunRow;
@@ -263,7 +263,7 @@ export function aiRouter(ctx: ServerContext): Router {
             ? `${what} over the limit of ${limit} bytes`
             : `${what} is not readable: ${(err as Error).message?.slice(0, 160) ?? ''}`,
         );
-        ai.rejectResult(runOf(res), e).catch((x: unknown) => next(x));
+        ai.contract.reject(runOf(res), e).catch((x: unknown) => next(x));
       });
     };
   const checked = <T>(
@@ -274,7 +274,7 @@ export function aiRouter(ctx: ServerContext): Router {
     try {
       return Promise.resolve(parseBody(schema, value));
     } catch (e) {
-      return ai.rejectResult(runOf(res), new BadResult('malformed', (e as Error).message));
+      return ai.contract.reject(runOf(res), new BadResult('malformed', (e as Error).message));
     }
   };
 
@@ -289,7 +289,7 @@ export function aiRouter(ctx: ServerContext): Router {
     body(small, 'progress', AI_RESULT_LIMITS.smallBytes),
     async (req, res) => {
       const b = await checked(res, AiProgressSchema, req.body);
-      await ai.progress(runOf(res), b.percent, b.stage);
+      await ai.contract.progress(runOf(res), b.percent, b.stage);
       res.status(204).end();
     },
   );
@@ -304,7 +304,7 @@ export function aiRouter(ctx: ServerContext): Router {
     ),
     async (req, res) => {
       const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const count = await ai.annotations(principal(res), runOf(res), bytes, clientIp(req));
+      const count = await ai.contract.annotations(principal(res), runOf(res), bytes, clientIp(req));
       res.json({ findings: count });
     },
   );
@@ -316,7 +316,7 @@ export function aiRouter(ctx: ServerContext): Router {
     async (req, res) => {
       const name = String(req.params.name);
       if (!HEATMAP_NAME.test(name))
-        await ai.rejectResult(
+        await ai.contract.reject(
           runOf(res),
           new BadResult(
             'malformed',
@@ -324,7 +324,7 @@ export function aiRouter(ctx: ServerContext): Router {
           ),
         );
       const h = await checked(res, AiHeatmapSchema, req.body);
-      await ai.heatmap(principal(res), runOf(res), name, h, clientIp(req));
+      await ai.contract.heatmap(principal(res), runOf(res), name, h, clientIp(req));
       res.status(204).end();
     },
   );
@@ -335,7 +335,7 @@ export function aiRouter(ctx: ServerContext): Router {
     body(small, 'the result', AI_RESULT_LIMITS.smallBytes),
     async (req, res) => {
       const c = await checked(res, AiCompleteSchema, req.body ?? {});
-      res.json(await ai.complete(principal(res), runOf(res), c, clientIp(req)));
+      res.json(await ai.contract.complete(principal(res), runOf(res), c, clientIp(req)));
     },
   );
 
@@ -345,7 +345,7 @@ export function aiRouter(ctx: ServerContext): Router {
     body(small, 'the failure', AI_RESULT_LIMITS.smallBytes),
     async (req, res) => {
       const f = await checked(res, AiFailSchema, req.body);
-      await ai.reported(runOf(res), f.message);
+      await ai.contract.reported(runOf(res), f.message);
       res.status(204).end();
     },
   );
