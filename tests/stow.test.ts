@@ -237,6 +237,43 @@ describe.skipIf(!have)('STOW-RS: POST /dicomweb/studies', () => {
     );
   }, 120_000);
 
+  it('a request that pauses longer than the settle time between instances of its series still makes one slide', async () => {
+    await drained();
+    const before = (await ctx.jobs.recent(1000)).length;
+    const { body, type } = related(sample.map((s) => s.data));
+    // The body up to the sixth part now, the rest after three settle times: a large instance
+    // arriving slowly looks the same from here.
+    const cut = body.indexOf(
+      Buffer.from('--stow-test-boundary'),
+      sample.slice(0, 6).reduce((n, s) => n + s.data.length, 0),
+    );
+    expect(cut).toBeGreaterThan(0);
+    const stream = new ReadableStream<Uint8Array>({
+      async start(c) {
+        c.enqueue(new Uint8Array(body.subarray(0, cut)));
+        await new Promise((r) => setTimeout(r, 1500));
+        c.enqueue(new Uint8Array(body.subarray(cut)));
+        c.close();
+      },
+    });
+    const res = await as('path-n', '/dicomweb/studies', {
+      method: 'POST',
+      body: stream,
+      headers: { 'content-type': type },
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(200);
+    const jobs = jobsOf(res);
+    expect(jobs).toHaveLength(1);
+    const job = await settled('path-n', jobs[0]!);
+    expect(job.state).toBe('done');
+    expect((await ctx.jobs.recent(1000)).length).toBe(before + 1);
+    await expectSameLevel0(
+      { store: direct.store, id: direct.manifest.id },
+      { store: ctx.store, id: job.slideId! },
+    );
+  }, 120_000);
+
   it('what cannot be taken is in the Failed SOP Sequence with its reason: 202 when some were taken, 409 when none', async () => {
     await drained();
     const notDicom = Buffer.from('this is not a DICOM file');

@@ -1,10 +1,10 @@
 /**
  * STOW-RS in (PS3.18 10.5): a scanner or router pushes the instances of a slide series, in one
- * request or several (Orthanc, for one, sends at most 10 instances or 10 MB per request). Each part
- * is streamed to disk, its header read, and a slide instance filed with the others of its series;
- * a series no instance has reached for `stowSettleSeconds` is handed to the ingest queue as one
- * slide, under a job that was made with its first instance (its progress and errors are an
- * upload's). The answer lists what was taken (Referenced SOP Sequence) and what was not, and why
+ * request or several (routers split large series). Each part is streamed to disk, its header read,
+ * and a slide instance filed with the others of its series; a series that no instance has reached
+ * for `stowSettleSeconds`, while no STOW-RS request of its site is in progress, is handed to the
+ * ingest queue as one slide, under a job that was made with its first instance (its progress and
+ * errors are an upload's). The answer lists what was taken (Referenced SOP Sequence) and what was not, and why
  * (Failed SOP Sequence).
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -64,6 +64,12 @@ const ui = (v: string | null): { vr: string; Value?: unknown[] } =>
 
 export class StowReceiver {
   private readonly pending = new Map<string, PendingSeries>();
+  /**
+   * STOW-RS requests in progress per site. A series settles only once none is: the next part of a
+   * request may be a large instance of a series already waiting, and its series is known only once
+   * the part has arrived.
+   */
+  private readonly open = new Map<string, number>();
 
   constructor(private readonly ctx: ServerContext) {}
 
@@ -79,6 +85,24 @@ export class StowReceiver {
    * the Failed SOP Sequence.
    */
   async receive(
+    req: Readable & { headers: Record<string, string | string[] | undefined> },
+    p: Principal,
+    o: { study?: string; ip: string | null },
+  ): Promise<StowOutcome> {
+    const site = p.user.siteId;
+    this.open.set(site, (this.open.get(site) ?? 0) + 1);
+    try {
+      return await this.receiveBody(req, p, o);
+    } finally {
+      const left = (this.open.get(site) ?? 1) - 1;
+      if (left > 0) this.open.set(site, left);
+      else this.open.delete(site);
+      // The site's series settle from the end of its last request.
+      for (const s of this.pending.values()) if (s.siteId === site) this.arm(s);
+    }
+  }
+
+  private async receiveBody(
     req: Readable & { headers: Record<string, string | string[] | undefined> },
     p: Principal,
     o: { study?: string; ip: string | null },
@@ -253,7 +277,7 @@ export class StowReceiver {
 
   /** The series has settled: one slide, ingested like an upload. */
   private async handOver(s: PendingSeries): Promise<void> {
-    if (s.moving > 0) return this.arm(s);
+    if (s.moving > 0 || this.open.has(s.siteId)) return this.arm(s);
     this.pending.delete(s.key);
     s.timer = null;
     try {
