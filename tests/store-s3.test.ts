@@ -516,6 +516,14 @@ describe.runIf(haveSlides)('a slide ingested into S3 is served with the pixels o
     }
     expect(job?.error ?? null).toBeNull();
     expect(job?.slideId).toBe(id);
+    // Served from its upload until the stored pyramid is published: compared once it is.
+    let converting = true;
+    for (let i = 0; i < 200 && converting; i++) {
+      const s = (await (await fetchS3(`${base}/api/slides/${id}`)).json()) as { conversion?: unknown };
+      converting = s.conversion != null;
+      if (converting) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(converting).toBe(false);
     // In the bucket, not in the data folder.
     expect(await ctx.store.has(id)).toBe(true);
     expect(ctx.store.location).toBe(`s3://${BUCKET}/e2e`);
