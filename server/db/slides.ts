@@ -63,20 +63,25 @@ export class SlideRepo {
         .executeTakeFirst();
       if (gone) return;
     } else await this.db.deleteFrom('slide_withdrawals').where('slide_id', '=', m.id).execute();
+    // What the manifest says of the pixels: written on insert, and again when the stored pyramid is
+    // published over a slide served from its source (the label and overview among it).
+    const pixels = {
+      source_format: m.sourceFormat,
+      width: m.width,
+      height: m.height,
+      tile_size: m.tileSize,
+      levels: m.levels,
+      mpp_x: m.mppX,
+      mpp_y: m.mppY,
+      objective_power: m.objectivePower,
+      associated: JSON.stringify(m.associated),
+    };
     await this.db
       .insertInto('slides')
       .values({
         id: m.id,
         name: m.name,
-        source_format: m.sourceFormat,
-        width: m.width,
-        height: m.height,
-        tile_size: m.tileSize,
-        levels: m.levels,
-        mpp_x: m.mppX,
-        mpp_y: m.mppY,
-        objective_power: m.objectivePower,
-        associated: JSON.stringify(m.associated),
+        ...pixels,
         created_at: m.createdAt,
         site_id: siteId,
         stain: stainOf(m.name),
@@ -93,25 +98,14 @@ export class SlideRepo {
         provisional
           ? oc.column('id').doNothing()
           : // Served from its source until now: stored from here on.
-            oc
-              .column('id')
-              .doUpdateSet({
-                // The stored manifest is the slide's from now on (the label and overview among it).
-                source_format: m.sourceFormat,
-                width: m.width,
-                height: m.height,
-                tile_size: m.tileSize,
-                levels: m.levels,
-                mpp_x: m.mppX,
-                mpp_y: m.mppY,
-                objective_power: m.objectivePower,
-                associated: JSON.stringify(m.associated),
-                status: 'stored',
-                progress: null,
-                status_reason: null,
-                job_id: null,
-                source_path: null,
-              }),
+            oc.column('id').doUpdateSet({
+              ...pixels,
+              status: 'stored',
+              progress: null,
+              status_reason: null,
+              job_id: null,
+              source_path: null,
+            }),
       )
       .execute();
     if (siteId === null) return;
