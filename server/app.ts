@@ -81,7 +81,7 @@ export async function createServerContext(
 ): Promise<ServerContext> {
   const spec = storeSpec(config);
   const store = createStore(spec);
-  const ctxRef: { cases?: CaseService; ai?: AiService } = {};
+  const ctxRef: { cases?: CaseService; ai?: AiService; provisional?: ProvisionalSlides } = {};
   const db = await openDb({ databaseUrl: config.databaseUrl, sqliteFile: config.dbFile });
   const slides = new SlideRepo(db);
   const jobs = new JobRepo(db);
@@ -97,6 +97,8 @@ export async function createServerContext(
     timeoutMs: config.ingestTimeoutSeconds * 1000,
     log,
     onStored: async (slideId, job) => {
+      // Converted here: this node's tiles come from the store from now on, not after the next poll.
+      ctxRef.provisional?.published(slideId);
       await linkToCase(ctxRef.cases, slideId, job);
       await ctxRef.ai?.slideStored(slideId, job.siteId);
     },
@@ -130,6 +132,7 @@ export async function createServerContext(
     jpegQuality: config.jpegQuality,
     log,
   });
+  ctxRef.provisional = provisional;
   await provisional.resume();
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : null;
   const rights = new RightsBus(log);

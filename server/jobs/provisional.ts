@@ -224,6 +224,14 @@ export class ProvisionalSlides {
     }
   }
 
+  /**
+   * The stored pyramid of a slide converted by this process is published: its tiles come from the
+   * store at once (other nodes switch at their next poll). The source folder goes at that poll.
+   */
+  published(id: string): void {
+    if (this.tracked.has(id)) this.tiles.dropSource(id);
+  }
+
   /** Look at the jobs now (tests; also run every pollMs while anything is tracked). */
   poll(): Promise<void> {
     this.polling ??= this.pollOnce().finally(() => {
