@@ -52,6 +52,7 @@ const DashboardPage = lazy(() => import('./dashboard/DashboardPage.tsx'));
 const InboxPage = lazy(() => import('./inbox/InboxPage.tsx'));
 const CasePage = lazy(() => import('./cases/CasePage.tsx'));
 const AdminPage = lazy(() => import('./admin/AdminPage.tsx'));
+const AiQaPage = lazy(() => import('./ai-qa/AiQaPage.tsx'));
 
 function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
@@ -76,6 +77,12 @@ function Page({ path }: { path: string }) {
     return (
       <Suspense fallback={<Spinner label="Loading the dashboard…" />}>
         <DashboardPage />
+      </Suspense>
+    );
+  if (path === '/ai/qa')
+    return (
+      <Suspense fallback={<Spinner label="Loading AI quality figures…" />}>
+        <AiQaPage />
       </Suspense>
     );
   if (path === '/admin')

@@ -9,15 +9,19 @@ const LIBRARY: NavItem = { to: '/', label: 'Library' };
 const WORKLIST: NavItem = { to: '/worklist', label: 'Worklist' };
 const DASHBOARD: NavItem = { to: '/dashboard', label: 'Dashboard' };
 const ADMIN: NavItem = { to: '/admin', label: 'Admin' };
+const AI_QA: NavItem = { to: '/ai/qa', label: 'AI quality' };
 
-/** The pages a role can use: pathologists have a worklist, lab managers and administrators the dashboard. */
+/**
+ * The pages a role can use: pathologists have a worklist, lab managers and administrators the
+ * dashboard and the algorithms' quality figures.
+ */
 export function navItems(role: Role): NavItem[] {
   switch (role) {
     case 'pathologist':
       return [LIBRARY, WORKLIST];
     case 'lab_manager':
     case 'admin':
-      return [LIBRARY, DASHBOARD, ADMIN];
+      return [LIBRARY, DASHBOARD, AI_QA, ADMIN];
     default:
       return [LIBRARY];
   }
@@ -28,6 +32,11 @@ export function canSeeWorklist(role: Role): boolean {
 }
 
 export function canSeeDashboard(role: Role): boolean {
+  return role === 'lab_manager' || role === 'admin';
+}
+
+/** The server answers GET /api/ai/qa for these roles only. */
+export function canSeeAiQa(role: Role): boolean {
   return role === 'lab_manager' || role === 'admin';
 }
 
