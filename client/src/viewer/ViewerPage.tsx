@@ -1,7 +1,12 @@
 import './viewer.css';
 import '../review/review.css';
+import '../ai/ai.css';
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from 'react';
 import type { SlideDto } from '../../../protocol/index.ts';
+import { AiOverlay } from '../ai/AiOverlay.tsx';
+import { AiPanel } from '../ai/AiPanel.tsx';
+import { boxInside } from '../ai/findings.ts';
+import { useAiLayers } from '../ai/useAiLayers.ts';
 import { ApiError, getSession, getSlide, isNotFound, NetworkError } from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { UserMenu } from '../auth/UserMenu.tsx';
@@ -19,6 +24,7 @@ import { Link } from '../ui/router.tsx';
 import { Failure, NotFound, ServerDown, Spinner } from '../ui/states.tsx';
 import { AnnotationOverlay, type Person } from './AnnotationOverlay.tsx';
 import { CaseBar } from './CaseBar.tsx';
+import { fitViewToBox, geometryBounds } from './fit-box.ts';
 import { ComparePane, CompareControls } from './Compare.tsx';
 import type { Mpp } from './geometry.ts';
 import { InfoPanel } from './InfoPanel.tsx';
@@ -195,7 +201,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
   const [sessionId, setSessionId] = useState<string | null>(() =>
     new URLSearchParams(window.location.search).get('session'),
   );
-  const [panel, setPanel] = useState<'annotations' | 'review' | 'info'>(() =>
+  const [panel, setPanel] = useState<'annotations' | 'review' | 'ai' | 'info'>(() =>
     sessionId ? 'review' : 'annotations',
   );
   const [ended, setEnded] = useState<string | null>(null);
@@ -210,6 +216,30 @@ function Workspace({ slide }: { slide: SlideDto }) {
   latestRoom.current = room;
   const [help, setHelp] = useState(false);
   const lastWrite = useRef(0);
+  const ai = useAiLayers(slide.id, me.user.role);
+  const aiPane = useRef<HTMLElement | null>(null);
+
+  /** A finding stepped to is brought into view unless it is wholly in view already. */
+  const showFinding = useCallback(
+    (g: Parameters<typeof geometryBounds>[0]) => {
+      const c = primary.current;
+      const el = aiPane.current;
+      if (!c?.isOpen || !el) return;
+      const box = geometryBounds(g);
+      const now = c.imageBounds();
+      if (now && boxInside(box, now)) return;
+      const r = el.getBoundingClientRect();
+      c.setView(
+        fitViewToBox(box, { width: r.width, height: r.height }, c.view(false).rotation, {
+          margin: 0.15,
+          minExtent: 256,
+          maxImageZoom,
+        }),
+      );
+      latestRoom.current?.interacted();
+    },
+    [maxImageZoom],
+  );
 
   const writeUrl = useCallback(
     (v: ViewState, force: boolean) => {
@@ -300,6 +330,16 @@ function Workspace({ slide }: { slide: SlideDto }) {
     onEscape: ann.escape,
     onEnter: ann.keep,
     onDelete: ann.deleteSelected,
+    onAi: (a) => {
+      if (a.kind === 'ai-step') {
+        const f = ai.step(a.step);
+        if (f) {
+          setPanel('ai');
+          showFinding(f.geometry);
+        }
+      } else if (a.target === 'finding') ai.judgeSelected(a.verdict);
+      else ai.judgeSlide(null, a.verdict === 'accept' ? 'toggle-accept' : 'toggle-reject');
+    },
   });
 
   const compareReady = compare.compare.status === 'ready' ? compare.compare.slide : null;
@@ -396,6 +436,17 @@ function Workspace({ slide }: { slide: SlideDto }) {
             }
             overlay={(f) => (
               <>
+                <AiOverlay
+                  transform={f.transform}
+                  shown={ai.shown}
+                  selected={ai.selected}
+                  onSelect={(s) => {
+                    ai.select(s);
+                    if (s) setPanel('ai');
+                  }}
+                  onError={ai.report}
+                  onPane={(el) => (aiPane.current = el)}
+                />
                 <AnnotationOverlay
                   transform={f.transform}
                   slideId={slide.id}
@@ -431,6 +482,14 @@ function Workspace({ slide }: { slide: SlideDto }) {
           />
           {compare.compareId && <ComparePane compare={compare} slide={compareReady} />}
           <FreshCard ann={ann} mpp={mpp} />
+          {ai.error && panel !== 'ai' && (
+            <div className="viewer-toast ai-toast" role="alert" data-testid="ai-notice">
+              <span className="ai-badge">AI</span> {ai.error}
+              <button type="button" className="icon-btn" aria-label="Dismiss" onClick={ai.dismissError}>
+                ×
+              </button>
+            </div>
+          )}
           {ann.notice && (
             <div className="viewer-toast" role="alert" data-testid="annotation-notice">
               {ann.notice}
@@ -457,6 +516,20 @@ function Workspace({ slide }: { slide: SlideDto }) {
               onClick={() => setPanel('review')}
             >
               Review
+            </button>
+            <button
+              type="button"
+              role="tab"
+              aria-selected={panel === 'ai'}
+              className={panel === 'ai' ? 'tab on' : 'tab'}
+              onClick={() => setPanel('ai')}
+              data-testid="ai-tab"
+              title="Algorithms’ results on this slide"
+            >
+              AI
+              {ai.results.status === 'ready' && ai.results.layers.length > 0
+                ? ` (${ai.results.layers.length})`
+                : ''}
             </button>
             <button
               type="button"
@@ -500,6 +573,7 @@ function Workspace({ slide }: { slide: SlideDto }) {
               onLeave={() => setSessionId(null)}
             />
           )}
+          {panel === 'ai' && <AiPanel ai={ai} />}
           {panel === 'info' && <InfoPanel slide={slide} power={power} />}
         </aside>
       </div>

@@ -54,4 +54,19 @@ describe('viewer keyboard map', () => {
       expect(what.length).toBeGreaterThan(0);
     }
   });
+  it('AI results: N / Shift+N step through findings, A / X judge the selected one, with Shift the slide', () => {
+    expect(key('n')).toEqual({ kind: 'ai-step', step: 1 });
+    expect(key('N', { shiftKey: true })).toEqual({ kind: 'ai-step', step: -1 });
+    expect(key('a')).toEqual({ kind: 'ai-verdict', verdict: 'accept', target: 'finding' });
+    expect(key('A')).toEqual({ kind: 'ai-verdict', verdict: 'accept', target: 'finding' });
+    expect(key('x')).toEqual({ kind: 'ai-verdict', verdict: 'reject', target: 'finding' });
+    expect(key('A', { shiftKey: true })).toEqual({ kind: 'ai-verdict', verdict: 'accept', target: 'slide' });
+    expect(key('X', { shiftKey: true })).toEqual({ kind: 'ai-verdict', verdict: 'reject', target: 'slide' });
+    // R stays the rectangle and P the point tool: the verdict keys take no tool's letter.
+    expect(key('r')).toEqual({ kind: 'tool', tool: 'rectangle' });
+    expect(key('p')).toEqual({ kind: 'tool', tool: 'point' });
+    for (const k of Object.values(TOOL_KEY)) expect(['A', 'X', 'N']).not.toContain(k);
+    const help = KEY_HELP.map(([k]) => k);
+    for (const k of ['N / Shift+N', 'A / X', 'Shift+A / Shift+X']) expect(help).toContain(k);
+  });
 });

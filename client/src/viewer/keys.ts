@@ -19,7 +19,11 @@ export type KeyAction =
   | { kind: 'delete' }
   /** Backspace: the last vertex while drawing, else as Delete (a Mac's Delete key is Backspace). */
   | { kind: 'backspace' }
-  | { kind: 'help' };
+  | { kind: 'help' }
+  /** AI findings: select the next (1) or previous (-1) one shown. */
+  | { kind: 'ai-step'; step: 1 | -1 }
+  /** AI verdict on the selected finding, or on the slide-level result; the same again withdraws it. */
+  | { kind: 'ai-verdict'; verdict: 'accept' | 'reject'; target: 'finding' | 'slide' };
 
 export interface KeyInput {
   key: string;
@@ -81,6 +85,15 @@ export function actionForKey(e: KeyInput): KeyAction | null {
   }
   const k = e.key.toLowerCase();
   if (k === 'l' && e.shiftKey) return { kind: 'tool', tool: 'polyline' };
+  // AI results: N steps through the findings shown, A accepts, X rejects (R is the rectangle);
+  // with Shift the same for the slide-level result, and Shift+N goes back.
+  if (k === 'n') return { kind: 'ai-step', step: e.shiftKey ? -1 : 1 };
+  if (k === 'a' || k === 'x')
+    return {
+      kind: 'ai-verdict',
+      verdict: k === 'a' ? 'accept' : 'reject',
+      target: e.shiftKey ? 'slide' : 'finding',
+    };
   const tool = TOOL_KEYS[k];
   if (tool) return { kind: 'tool', tool };
   if (/^[1-6]$/.test(e.key)) return { kind: 'magnification', index: Number(e.key) - 1 };
@@ -119,5 +132,8 @@ export const KEY_HELP: readonly (readonly [string, string])[] = [
   ['Esc', 'Cancel the drawing in progress, discard the shape just drawn, then leave the tool'],
   ['Delete', 'Delete the selected annotation'],
   ['Ctrl+Z / Ctrl+Shift+Z', 'Undo / redo my last change (in a review session)'],
+  ['N / Shift+N', 'AI results: select the next / previous finding shown'],
+  ['A / X', 'AI results: accept / reject the selected finding (the same key again withdraws it)'],
+  ['Shift+A / Shift+X', 'AI results: accept / reject the slide-level result (again: withdraw)'],
   ['?', 'Show or hide this help'],
 ];

@@ -1,5 +1,5 @@
 import { useEffect, useRef, type RefObject } from 'react';
-import { actionForKey, type Tool } from './keys.ts';
+import { actionForKey, type KeyAction, type Tool } from './keys.ts';
 import type { OsdController } from './osd.ts';
 import { imageZoomFor, MAGNIFICATIONS, type Power } from './viewport.ts';
 
@@ -21,6 +21,8 @@ interface Args {
   onEnter: () => boolean;
   /** Delete the selected annotation. */
   onDelete: () => void;
+  /** AI results: step through findings, judge a finding or the slide-level result. */
+  onAi?: (action: Extract<KeyAction, { kind: 'ai-step' | 'ai-verdict' }>) => void;
 }
 
 function typing(target: EventTarget | null): boolean {
@@ -93,6 +95,10 @@ export function useViewerKeys(args: Args): void {
           break;
         case 'help':
           a.setHelp(true);
+          break;
+        case 'ai-step':
+        case 'ai-verdict':
+          a.onAi?.(action);
           break;
       }
     };
