@@ -179,8 +179,23 @@ describe.skipIf(!ready)('AI results as layers of the viewer (Chromium)', () => {
     await expect.poll(() => drawn(nora).count(), WAIT).toBe(findings.length);
     // Its region is the whole slide: its box on screen has the slide's proportions, and a quarter
     // turn swaps them.
+    // Its region is the whole slide: on screen it covers the slide's pixels exactly where the
+    // view (centre and screen pixels per slide pixel, as the pane reports them) puts them.
+    await nora.waitForSelector('.pane[data-settled="true"]', WAIT);
+    const pane = nora.locator('.pane').first();
+    const box = (await pane.boundingBox())!;
+    const [cx, cy, z] = await Promise.all(
+      ['data-x', 'data-y', 'data-image-zoom'].map(async (a) => Number(await pane.getAttribute(a))),
+    );
     const before = (await heat.boundingBox())!;
-    expect(before.width / before.height).toBeCloseTo(2220 / 2967, 1);
+    const want = {
+      x: box.x + box.width / 2 - cx! * z!,
+      y: box.y + box.height / 2 - cy! * z!,
+      width: 2220 * z!,
+      height: 2967 * z!,
+    };
+    for (const k of ['x', 'y', 'width', 'height'] as const)
+      expect(Math.abs(before[k] - want[k])).toBeLessThan(2);
     await viewerHasKeys(nora);
     await nora.keyboard.press(']');
     await nora.waitForSelector('.pane[data-settled="true"][data-rotation="90"]', WAIT);
@@ -254,6 +269,27 @@ describe.skipIf(!ready)('AI results as layers of the viewer (Chromium)', () => {
     await nora.getByTestId('ai-slide-verdict').waitFor(WAIT);
     expect(await nora.getByTestId('ai-slide-verdict').textContent()).toContain('Accepted by you');
     expect((await verdicts()).filter((v) => v.target === 'slide')).toMatchObject([{ verdict: 'accept' }]);
+  });
+
+  it('a verdict the server refuses is shown, not swallowed, and the finding keeps its verdict', async () => {
+    await nora.route('**/api/ai/runs/*/verdicts/findings/*', (r) =>
+      r.fulfill({
+        status: 403,
+        contentType: 'application/json',
+        body: JSON.stringify({ code: 'FORBIDDEN', message: 'refused for the test', requestId: 't' }),
+      }),
+    );
+    const fid = (await nora.getByTestId('ai-selected').getAttribute('data-finding-id'))!;
+    await nora.keyboard.press('x');
+    await expect
+      .poll(() => nora.getByTestId('ai-error').textContent(), WAIT)
+      .toContain('The verdict was not saved: refused for the test');
+    const path = nora.locator(`[data-testid="ai-finding"][data-finding-id="${fid}"]`);
+    expect(await path.getAttribute('data-verdict')).toBe('accept');
+    expect((await verdicts()).filter((v) => v.target === fid)).toMatchObject([{ verdict: 'accept' }]);
+    await nora.unroute('**/api/ai/runs/*/verdicts/findings/*');
+    await nora.getByTestId('ai-error').getByRole('button', { name: 'Dismiss' }).click();
+    await nora.getByTestId('ai-error').waitFor({ state: 'detached', ...WAIT });
   });
 
   it('a click on a finding selects it (and a drag still pans)', async () => {
