@@ -1,8 +1,9 @@
-import { memo, useEffect, useRef, useState } from 'react';
+import { memo, useEffect, useMemo, useRef, useState } from 'react';
 import type { AiFindingDto, AiHeatmapDto } from '../../../protocol/ai.ts';
 import { topmostHit } from '../review/shapes.ts';
 import { colourise, type ColourMap } from './colormap.ts';
-import { heatmapMatrix, type Affine } from './findings.ts';
+import { contains, viewRect, zoomOf, type Rect } from '../viewer/cull.ts';
+import { cullFindings, heatmapMatrix, type Affine } from './findings.ts';
 import type { Selected, ShownLayer } from './useAiLayers.ts';
 
 /** Screen pixels: how near a click must be to a finding's outline or point. */
@@ -10,6 +11,12 @@ const HIT_PX = 6;
 /** A press that moved less than this and was let go within CLICK_MS is a click, not a pan. */
 const CLICK_PX = 4;
 const CLICK_MS = 600;
+/**
+ * Findings are drawn over the view and this much more of its size on every side; the drawn set is
+ * redone when the view leaves that area or zooms in past ZOOM_RECUT times, not on every frame.
+ */
+const MARGIN = 0.5;
+const ZOOM_RECUT = 4;
 
 interface Props {
   transform: Affine;
@@ -179,6 +186,22 @@ const Findings = memo(function Findings({
   );
 });
 
+/** A layer's findings that meet the drawn area (the same array until the area changes). */
+function CulledFindings({
+  runId,
+  findings,
+  area,
+  selectedId,
+}: {
+  runId: string;
+  findings: AiFindingDto[];
+  area: Rect | null;
+  selectedId: string | null;
+}) {
+  const drawn = useMemo(() => (area ? cullFindings(findings, area) : findings), [findings, area]);
+  return <Findings runId={runId} findings={drawn} selectedId={selectedId} />;
+}
+
 /**
  * Algorithms' output over the slide, under the pathologists' annotations: heat maps coloured on
  * the client and findings drawn in the AI style (dashed, on a dark casing; never a class colour).
@@ -233,6 +256,23 @@ export function AiOverlay({ transform: t, shown, selected, onSelect, onError, on
     };
   }, []);
 
+  // The pane's size, for the part of the slide in view.
+  const [size, setSize] = useState<{ w: number; h: number } | null>(null);
+  useEffect(() => {
+    const pane = root.current?.parentElement;
+    if (!pane) return;
+    const ro = new ResizeObserver(() => setSize({ w: pane.clientWidth, h: pane.clientHeight }));
+    ro.observe(pane);
+    return () => ro.disconnect();
+  }, []);
+  const cut = useRef<{ area: Rect; zoom: number } | null>(null);
+  if (size && size.w > 0 && size.h > 0) {
+    const c = cut.current;
+    if (!c || !contains(c.area, viewRect(t, size.w, size.h)) || zoomOf(t) / c.zoom > ZOOM_RECUT)
+      cut.current = { area: viewRect(t, size.w, size.h, MARGIN), zoom: zoomOf(t) };
+  }
+  const area = cut.current?.area ?? null;
+
   return (
     <div ref={root} className="ai-overlay" data-testid="ai-overlay" data-layers={shown.length}>
       {shown.map(({ layer, view }) =>
@@ -249,11 +289,13 @@ export function AiOverlay({ transform: t, shown, selected, onSelect, onError, on
       )}
       <svg className="ai-findings-svg">
         <g transform={`matrix(${t.join(' ')})`}>
+          {/* Outlines a little more opaque than the layer's heat maps: still legible when those are faint. */}
           {shown.map(({ layer, view, findings }) => (
             <g key={layer.run.id} opacity={Math.min(1, view.opacity + 0.3)}>
-              <Findings
+              <CulledFindings
                 runId={layer.run.id}
                 findings={findings}
+                area={area}
                 selectedId={selected?.runId === layer.run.id ? selected.findingId : null}
               />
             </g>

@@ -3,6 +3,7 @@ import type { AiFindingDto } from '../../../protocol/ai.ts';
 import {
   aboveThreshold,
   boxInside,
+  cullFindings,
   heatmapMatrix,
   nextVerdict,
   reviewOrder,
@@ -71,6 +72,12 @@ describe('AI findings: stepping through them', () => {
     // The selected one was hidden (threshold raised): start again from the first.
     expect(stepFinding(l, 'gone', 1)?.id).toBe('a');
     expect(stepFinding([], null, 1)).toBeNull();
+  });
+  it('only the findings meeting the view (and its margin) are drawn, in their order', () => {
+    const l = [finding('in', 0.5, 100, 100), finding('out', 0.9, 5000, 5000), finding('edge', 0.1, 295, 295)];
+    const area = { minX: 0, minY: 0, maxX: 300, maxY: 300 };
+    expect(cullFindings(l, area).map((f) => f.id)).toEqual(['in', 'edge']);
+    expect(cullFindings(l, { minX: 0, minY: 0, maxX: 1e6, maxY: 1e6 })).toHaveLength(3);
   });
   it('a verdict key pressed again withdraws the verdict; the other key replaces it', () => {
     expect(nextVerdict(null, 'accept')).toBe('accept');

@@ -1,4 +1,5 @@
 import type { AiFindingDto, SlideRegion, Verdict } from '../../../protocol/ai.ts';
+import { geometryRect, overlaps, type Rect } from '../viewer/cull.ts';
 
 /** `[a, b, c, d, e, f]`: screen = (a·x + c·y + e, b·x + d·y + f), the viewer's image → screen map. */
 export type Affine = readonly [number, number, number, number, number, number];
@@ -102,4 +103,21 @@ export function boxInside(
     inner.x + inner.width <= outer.x + outer.width &&
     inner.y + inner.height <= outer.y + outer.height
   );
+}
+
+const rects = new WeakMap<object, Rect>();
+
+/**
+ * The findings whose box meets `area` (level-0 pixels, the view and a margin), in their order:
+ * only those are drawn, so a layer of thousands of cells costs what the view holds.
+ */
+export function cullFindings<T extends Pick<AiFindingDto, 'geometry'>>(
+  findings: readonly T[],
+  area: Rect,
+): T[] {
+  return findings.filter((f) => {
+    let r = rects.get(f);
+    if (!r) rects.set(f, (r = geometryRect(f.geometry)));
+    return overlaps(r, area);
+  });
 }
