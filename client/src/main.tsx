@@ -79,7 +79,7 @@ function Page({ path }: { path: string }) {
         <DashboardPage />
       </Suspense>
     );
-  if (path === '/ai/qa')
+  if (path === '/ai-qa')
     return (
       <Suspense fallback={<Spinner label="Loading AI quality figures…" />}>
         <AiQaPage />

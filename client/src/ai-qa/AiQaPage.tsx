@@ -25,7 +25,7 @@ import {
 } from './format.ts';
 import { TrendChart } from './TrendChart.tsx';
 
-const PATH = '/ai/qa';
+const PATH = '/ai-qa';
 
 function CsvLink({ filter, table, label }: { filter: QaFilter; table: QaTable; label: string }) {
   return (

@@ -31,8 +31,8 @@ describe('navigation', () => {
     expect(isCurrent(library!, '/worklist')).toBe(false);
     expect(isCurrent(worklist!, '/worklist')).toBe(true);
     expect(isCurrent(worklist!, '/worklists')).toBe(false);
-    const qa = navItems('lab_manager').find((i) => i.to === '/ai/qa')!;
-    expect(isCurrent(qa, '/ai/qa')).toBe(true);
+    const qa = navItems('lab_manager').find((i) => i.to === '/ai-qa')!;
+    expect(isCurrent(qa, '/ai-qa')).toBe(true);
     expect(isCurrent(qa, '/dashboard')).toBe(false);
   });
 });

@@ -9,7 +9,7 @@ const LIBRARY: NavItem = { to: '/', label: 'Library' };
 const WORKLIST: NavItem = { to: '/worklist', label: 'Worklist' };
 const DASHBOARD: NavItem = { to: '/dashboard', label: 'Dashboard' };
 const ADMIN: NavItem = { to: '/admin', label: 'Admin' };
-const AI_QA: NavItem = { to: '/ai/qa', label: 'AI quality' };
+const AI_QA: NavItem = { to: '/ai-qa', label: 'AI quality' };
 
 /**
  * The pages a role can use: pathologists have a worklist, lab managers and administrators the
