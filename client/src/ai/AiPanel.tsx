@@ -1,6 +1,7 @@
 import type { AiFindingDto, AiLayerDto, Verdict } from '../../../protocol/ai.ts';
 import { COLOUR_MAP_LABELS, COLOUR_MAPS, legendGradient, type ColourMap } from './colormap.ts';
 import { thresholdScale } from './findings.ts';
+import { RunAlgorithm } from './RunAlgorithm.tsx';
 import type { AiLayers, LayerView } from './useAiLayers.ts';
 
 const VERDICT_WORD: Record<Verdict, string> = { accept: 'Accepted', reject: 'Rejected' };
@@ -263,7 +264,7 @@ function Layer({ ai, layer, view }: { ai: AiLayers; layer: AiLayerDto; view: Lay
 }
 
 /** The side panel's AI tab: each algorithm's run on the slide as a layer, marked as AI output. */
-export function AiPanel({ ai }: { ai: AiLayers }) {
+export function AiPanel({ ai, slideId, canRun }: { ai: AiLayers; slideId: string; canRun: boolean }) {
   const r = ai.results;
   return (
     <div className="panel-section ai-panel" data-testid="ai-panel">
@@ -294,6 +295,7 @@ export function AiPanel({ ai }: { ai: AiLayers }) {
           No algorithm has results on this slide.
         </p>
       )}
+      {canRun && <RunAlgorithm slideId={slideId} onDone={ai.reload} />}
       {r.status === 'ready' &&
         r.layers.map((l) => {
           const view = ai.views[l.run.id];

@@ -1,4 +1,11 @@
-import type { AiFindingsDto, AiResultsDto, Verdict, VerdictDto } from '../../../protocol/ai.ts';
+import type {
+  AiFindingsDto,
+  AiResultsDto,
+  AiRunDto,
+  AlgorithmDto,
+  Verdict,
+  VerdictDto,
+} from '../../../protocol/ai.ts';
 import { getJson, send, sendJson } from '../api.ts';
 
 const enc = encodeURIComponent;
@@ -26,4 +33,18 @@ export function putVerdict(runId: string, target: VerdictTarget, verdict: Verdic
 
 export function withdrawVerdict(runId: string, target: VerdictTarget): Promise<void> {
   return send(verdictUrl(runId, target), { method: 'DELETE' });
+}
+
+/** The algorithms the reader may see (enabled ones; all for those who manage them). */
+export function listAlgorithms(signal?: AbortSignal): Promise<AlgorithmDto[]> {
+  return getJson<AlgorithmDto[]>('/api/ai/algorithms', signal);
+}
+
+/** The slide's runs, newest first: queued, running and failed ones too. */
+export function listRuns(slideId: string, signal?: AbortSignal): Promise<AiRunDto[]> {
+  return getJson<AiRunDto[]>(`/api/slides/${enc(slideId)}/ai/runs`, signal);
+}
+
+export function requestRun(slideId: string, algorithmId: string): Promise<AiRunDto> {
+  return sendJson<AiRunDto>(`/api/slides/${enc(slideId)}/ai/runs`, { method: 'POST', body: { algorithmId } });
 }

@@ -573,7 +573,15 @@ function Workspace({ slide }: { slide: SlideDto }) {
               onLeave={() => setSessionId(null)}
             />
           )}
-          {panel === 'ai' && <AiPanel ai={ai} />}
+          {panel === 'ai' && (
+            <AiPanel
+              ai={ai}
+              slideId={slide.id}
+              canRun={
+                slide.access === 'site' && ['pathologist', 'lab_manager', 'admin'].includes(me.user.role)
+              }
+            />
+          )}
           {panel === 'info' && <InfoPanel slide={slide} power={power} />}
         </aside>
       </div>
