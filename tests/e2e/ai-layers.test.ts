@@ -1,6 +1,6 @@
 /**
  * Algorithms' results in the viewer, in Chromium: the reference algorithm is run on a sample slide
- * at a pathologist's request; its layer is listed in the AI tab marked as AI output with its name
+ * by a pathologist from the viewer's AI tab; its layer is listed in the AI tab marked as AI output with its name
  * and version, hidden until shown; shown, its heat map is coloured and laid over the slide (and
  * turns with it) and its findings are drawn; the score threshold hides findings below it; N
  * selects a finding, A accepts it (the verdict is read back from the API), the same key withdraws
@@ -123,7 +123,7 @@ describe.skipIf(!ready)('AI results as layers of the viewer (Chromium)', () => {
     await server?.close();
   });
 
-  it('Nora uploads the slide and asks for the reference algorithm; it runs to the end', async () => {
+  it('Nora uploads the slide; its AI tab has no results yet', async () => {
     await logIn(nora, server.base, USERS.northPathologist);
     const up = await nora.request.post(`${server.base}/api/slides?name=CMU-1-Small-Region.svs`, {
       headers: { 'content-type': 'application/octet-stream' },
@@ -131,37 +131,33 @@ describe.skipIf(!ready)('AI results as layers of the viewer (Chromium)', () => {
     });
     expect(up.status()).toBe(202);
     const { jobId } = (await up.json()) as UploadAccepted;
-    await expect
-      .poll(
-        async () =>
-          ((await (await nora.request.get(`${server.base}/api/jobs/${jobId}`)).json()) as JobDto).state,
-        { timeout: 120_000 },
-      )
-      .toBe('done');
-    slideId = ((await (await nora.request.get(`${server.base}/api/jobs/${jobId}`)).json()) as JobDto)
-      .slideId!;
-    const asked = await nora.request.post(`${server.base}/api/slides/${slideId}/ai/runs`, {
-      data: { algorithmId: algorithm.id },
-    });
-    expect(asked.status()).toBe(202);
-    runId = ((await asked.json()) as AiRunDto).id;
-    await expect
-      .poll(
-        async () =>
-          ((await (await nora.request.get(`${server.base}/api/ai/runs/${runId}`)).json()) as AiRunDto).state,
-        { timeout: 120_000 },
-      )
-      .toBe('done');
-    findings = (await json<AiFindingsDto>(as('root', `/api/ai/runs/${runId}/findings`))).findings;
-    expect(findings.length).toBeGreaterThan(0);
-  }, 240_000);
-
-  it('the AI tab lists the layer as AI output with its algorithm and version, hidden until shown', async () => {
+    const job = async () =>
+      (await (await nora.request.get(`${server.base}/api/jobs/${jobId}`)).json()) as JobDto;
+    await expect.poll(async () => (await job()).state, { timeout: 120_000 }).toBe('done');
+    slideId = (await job()).slideId!;
     await nora.goto(`${server.base}/view/${slideId}`);
     await nora.waitForSelector('.pane[data-fully-loaded="true"]', { timeout: 30_000 });
     await nora.getByTestId('ai-tab').click();
+    await nora.getByTestId('ai-none').waitFor(WAIT);
+  }, 180_000);
+
+  it('she runs the reference algorithm from the panel; its layer appears when it is done', async () => {
+    await nora.getByTestId('ai-run-algorithm').selectOption(algorithm.id);
+    await nora.getByTestId('ai-run-button').click();
+    const layer = nora.locator('[data-testid="ai-layer"]');
+    await layer.waitFor({ timeout: 120_000 });
+    const runs = await json<AiRunDto[]>(as('root', `/api/slides/${slideId}/ai/runs`));
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ state: 'done', trigger: 'request' });
+    expect(runs[0]!.requestedBy?.name).toMatch(/^(Nora North|nora\.north)$/);
+    runId = runs[0]!.id;
+    expect(await layer.getAttribute('data-run-id')).toBe(runId);
+    findings = (await json<AiFindingsDto>(as('root', `/api/ai/runs/${runId}/findings`))).findings;
+    expect(findings.length).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('the layer is marked as AI output with its algorithm and version, hidden until shown', async () => {
     const layer = nora.locator(`[data-testid="ai-layer"][data-run-id="${runId}"]`);
-    await layer.waitFor(WAIT);
     expect(await layer.locator('.ai-badge').textContent()).toBe('AI');
     expect(await layer.textContent()).toContain('Tissue reference');
     expect(await layer.textContent()).toContain('v1.0.0');
