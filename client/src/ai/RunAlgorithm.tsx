@@ -85,6 +85,9 @@ export function RunAlgorithm({ slideId, onDone }: { slideId: string; onDone: () 
   return (
     <div className="ai-run" data-testid="ai-run">
       {algorithms && algorithms.length > 0 && (
+        <div className="small muted">Run an algorithm on this slide</div>
+      )}
+      {algorithms && algorithms.length > 0 && (
         <div className="ai-run-ask">
           <select
             value={chosen}
