@@ -192,6 +192,16 @@ export interface AiRunDto {
   finishedAt: string | null;
 }
 
+/**
+ * socket.io `aiRun`: a run ended (done or failed). Sent to connections watching its slide or the
+ * library (`aiWatch`, protocol/review.ts) whose user may see the run, as GET /api/ai/runs/{id} would.
+ */
+export interface AiRunEndedDto {
+  run: AiRunDto;
+  /** The slide-level result of a finished run that gave one. */
+  result: AiSlideResultDto | null;
+}
+
 export interface AiSlideResultDto {
   label: string;
   score: number | null;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AiRunEndedDto } from './ai.ts';
 
 /**
  * Annotations and live review sessions: REST shapes and the socket.io events, typed once here and
@@ -343,6 +344,8 @@ export interface ClientToServerEvents {
   summon: (v: ViewDto, ack: Ack) => void;
   chat: (m: { text: string }, ack: Ack<{ ok: true; message: ChatMessageDto }>) => void;
   opinion: (o: z.input<typeof OpinionRequestSchema>, ack: Ack<{ ok: true; opinion: OpinionDto }>) => void;
+  /** Hear of AI runs ending: on one slide (the viewer), or on every slide the user sees (null: the library). */
+  aiWatch: (w: AiWatch, ack: Ack) => void;
 }
 
 export interface ServerToClientEvents {
@@ -359,10 +362,22 @@ export interface ServerToClientEvents {
   kicked: (s: { code: string; message: string }) => void;
   /** The user's inbox changed (an invitation came, or was answered): read GET /api/inbox again. */
   inbox: (s: { changed: true }) => void;
+  /** An AI run on a watched slide ended (see aiWatch); only to users who may see the run. */
+  aiRun: (e: AiRunEndedDto) => void;
 }
 
 export const CursorSchema = z.object({ x: Coord, y: Coord }).nullable();
 export const ChatSchema = z.object({ text: z.string().min(1).max(4000) });
+/** One slide's runs, or (null) those of every slide the user sees; a new watch replaces the last. */
+export const AiWatchSchema = z
+  .object({
+    slideId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/)
+      .nullable(),
+  })
+  .strict();
+export type AiWatch = z.infer<typeof AiWatchSchema>;
 
 /** Participant colours, given in join order. */
 export const PARTICIPANT_COLORS = [

@@ -167,6 +167,12 @@ export async function createServerContext(
   ctxRef.cases = ctx.cases;
   ctx.ai = new AiService(ctx);
   ctxRef.ai = ctx.ai;
+  // Whoever watches the slide (viewer, library) hears of a run ending, as its user may see it.
+  ctx.ai.runs.onEnded((runId) => {
+    ctx.review
+      .aiRunEnded(runId)
+      .catch((e: unknown) => log(`ai: notice of run ${runId} failed: ${String(e)}`));
+  });
   // Without a shared queue nothing else can finish the runs a stopped process held.
   if (opts.recover !== false && !config.redisUrl) await ctx.ai.recover();
   return ctx;

@@ -73,12 +73,32 @@ export type NewHeatmap = Omit<AiHeatmapsTable, 'id' | 'run_id'>;
  * timeout arriving together end the run once, whichever node each reaches.
  */
 export class RunStore {
+  private readonly endListeners = new Set<(runId: string) => void>();
+
   constructor(
     private readonly db: AiDb,
     private readonly jobs: JobRepo,
     /** PostgreSQL: rows read to be changed are locked (locksRows). */
     private readonly lockRows: boolean,
   ) {}
+
+  /** Called once a run has ended here (done or failed, committed); the returned function stops it. */
+  onEnded(listener: (runId: string) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
+  private ended(runId: string, did: boolean): boolean {
+    if (!did) return did;
+    for (const l of this.endListeners) {
+      try {
+        l(runId);
+      } catch {
+        // A listener's failure (a notice not sent) is not the run's.
+      }
+    }
+    return did;
+  }
 
   private query() {
     return this.db
@@ -312,7 +332,7 @@ export class RunStore {
 
   /** The run done with its slide-level result; false when it had ended already. */
   async complete(id: string, result: AiSlideResultDto | null): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    const did = await this.db.transaction().execute(async (trx) => {
       const now = new Date().toISOString();
       const res = await trx
         .updateTable('jobs')
@@ -336,6 +356,7 @@ export class RunStore {
         .execute();
       return true;
     });
+    return this.ended(id, did);
   }
 
   /**
@@ -343,7 +364,7 @@ export class RunStore {
    * behind). False when it had ended already.
    */
   async fail(id: string, failure: AiFailure, message: string): Promise<boolean> {
-    return this.db.transaction().execute(async (trx) => {
+    const did = await this.db.transaction().execute(async (trx) => {
       const now = new Date().toISOString();
       const res = await trx
         .updateTable('jobs')
@@ -367,6 +388,7 @@ export class RunStore {
         .execute();
       return true;
     });
+    return this.ended(id, did);
   }
 
   /** Runs that no live runner holds: running with an old heartbeat, or past their deadline. */

@@ -2,6 +2,7 @@ import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import type { ZodType } from 'zod';
 import {
+  AiWatchSchema,
   type AppliedOp,
   ChatSchema,
   type ClientToServerEvents,
@@ -28,6 +29,7 @@ import { presentSession } from './present.ts';
 import { SessionRepo } from './sessions.ts';
 import { validate } from '../http/errors.ts';
 import type { ReviewSessionsTable } from '../db/schema.ts';
+import { runDto, slideResultOf } from '../ai/runs.ts';
 
 interface SocketData {
   principal: Principal;
@@ -36,6 +38,8 @@ interface SocketData {
   /** The hosting site of the joined session: whose annotations of the slide it works on. */
   siteId?: string | null;
   host?: boolean;
+  /** The room of the AI runs this connection hears of (aiWatch). */
+  aiRoom?: string;
 }
 
 type IO = Server<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
@@ -67,6 +71,9 @@ const sessionRoom = (id: string): string => `s:${id}`;
 const userRoom = (id: string): string => `u:${id}`;
 /** Everyone working on one site's annotations of a slide (see AnnotationScope). */
 const slideRoom = (id: string, siteId: string | null): string => `a:${id}:${siteId ?? ''}`;
+/** Connections watching one slide's AI runs; AI_LIBRARY_ROOM: those watching every slide they see. */
+const aiSlideRoom = (id: string): string => `ai:${id}`;
+const AI_LIBRARY_ROOM = 'ai:*';
 
 function parse<T>(schema: ZodType<T>, v: unknown): { ok: true; data: T } | Refusal {
   const r = validate(schema, v);
@@ -303,6 +310,31 @@ export class ReviewHub {
     this.io?.to(userRoom(userId)).emit('inbox', { changed: true });
   }
 
+  /**
+   * An AI run ended: tell the connections watching its slide or the library, each only if its user
+   * may see the run now (as GET /api/ai/runs/{id}: the slide through the run's site, or an
+   * administrator) and the algorithm is enabled. Through the adapter, on every node.
+   */
+  async aiRunEnded(runId: string): Promise<void> {
+    const io = this.io;
+    if (!io) return;
+    const run = await this.ctx.ai.runs.get(runId);
+    if (!run || run.algorithm_enabled === 0 || (run.state !== 'done' && run.state !== 'failed')) return;
+    const sockets = await io.in([aiSlideRoom(run.slide_id), AI_LIBRARY_ROOM]).fetchSockets();
+    if (sockets.length === 0) return;
+    const event = { run: runDto(run), result: run.state === 'done' ? slideResultOf(run) : null };
+    await Promise.all(
+      sockets.map(async (s) => {
+        const p = s.data.principal;
+        const sees = await this.ctx.ai.visibleRun(p, runId).then(
+          () => true,
+          () => false,
+        );
+        if (sees) s.emit('aiRun', event);
+      }),
+    );
+  }
+
   private connected(socket: Sock): void {
     void socket.join(userRoom(socket.data.principal.user.id));
     const on = <A extends unknown[]>(event: string, fn: (...args: A) => Promise<void>): void => {
@@ -367,6 +399,21 @@ export class ReviewHub {
       });
       this.presenceSoon(session.id);
       await this.snapshotSender.send(socket, ref, snapshot.bytes);
+    });
+
+    on('aiWatch', async (raw: unknown, ackRaw: unknown) => {
+      const ack = ackOf(ackRaw);
+      const w = parse(AiWatchSchema, raw);
+      if (!w.ok) return ack(w);
+      const p = await this.identity(socket);
+      if (!p) return this.deny(socket, refuse('UNAUTHENTICATED', 'signed out'), ack);
+      if (w.data.slideId !== null && !(await this.ctx.access.grant(p, w.data.slideId)))
+        return ack(refuse('NOT_FOUND', `no slide ${w.data.slideId}`));
+      const room = w.data.slideId === null ? AI_LIBRARY_ROOM : aiSlideRoom(w.data.slideId);
+      if (socket.data.aiRoom && socket.data.aiRoom !== room) await socket.leave(socket.data.aiRoom);
+      socket.data.aiRoom = room;
+      await socket.join(room);
+      ack({ ok: true });
     });
 
     on('leave', async () => {
