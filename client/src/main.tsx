@@ -53,6 +53,20 @@ const InboxPage = lazy(() => import('./inbox/InboxPage.tsx'));
 const CasePage = lazy(() => import('./cases/CasePage.tsx'));
 const AdminPage = lazy(() => import('./admin/AdminPage.tsx'));
 const AiQaPage = lazy(() => import('./ai-qa/AiQaPage.tsx'));
+// Its own chunk and connection, after the page: nothing of it stands before a slide's first tiles.
+const RunNotices = lazy(() => import('./ai-qa/RunNotices.tsx').then((m) => ({ default: m.RunNotices })));
+
+/** Notices of AI runs ending, on a slide's page (that slide's) and in the library (every slide's). */
+function AiRunNotices({ path }: { path: string }) {
+  const id = viewedSlideId(path);
+  const library = path === '/' || path === '/index.html';
+  if (id === null && !library) return null;
+  return (
+    <Suspense fallback={null}>
+      <RunNotices slideId={id} />
+    </Suspense>
+  );
+}
 
 function Page({ path }: { path: string }) {
   const id = viewedSlideId(path);
@@ -123,6 +137,7 @@ function App() {
   return (
     <MeContext.Provider value={session.me}>
       <Page path={path} />
+      <AiRunNotices path={path} />
     </MeContext.Provider>
   );
 }

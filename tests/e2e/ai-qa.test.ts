@@ -3,7 +3,8 @@
  * tests/ai-qa.test.ts checks the figures of): a lab manager finds it in the navigation and sees the
  * API's figures, the weekly agreement plotted, the discordant slides linked to the viewer, and
  * downloads the CSV tables; an administrator chooses a site; a pathologist has neither the page nor
- * the figures (the server refuses them).
+ * the figures (the server refuses them). A run ending shows without a reload in the library and the
+ * viewer of the run's site's users, not to another site's.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -64,7 +65,7 @@ async function seedRun(
     site: string;
     at: string;
     finished: string;
-    state: 'done' | 'failed';
+    state: 'done' | 'failed' | 'running';
     failure?: string;
     label?: string;
     positive?: boolean;
@@ -108,7 +109,7 @@ async function seedRun(
       runner: null,
       created_at: r.at,
       started_at: r.at,
-      finished_at: r.finished,
+      finished_at: r.state === 'running' ? null : r.finished,
       deadline_at: null,
       heartbeat_at: null,
       result_label: r.label ?? null,
@@ -420,6 +421,65 @@ describe.skipIf(!ready)('AI quality page (Chromium, strict CSP)', () => {
     expect(res.status).toBe(403);
     expect((JSON.parse(res.text) as { code: string }).code).toBe('FORBIDDEN');
     expect((await fetchIn(page, '/api/ai/qa.csv?table=summary')).status).toBe(403);
+  });
+
+  it('a run ending shows at once in the library and the viewer of its site’s users, not to another site', async () => {
+    const running = async (key: string, slideId: string) => {
+      const now = new Date().toISOString();
+      await seedRun(key, {
+        ...{ site: 'north', state: 'running' },
+        algorithm: v1,
+        slide: slideId,
+        at: now,
+        finished: now,
+      });
+      return runs[key]!;
+    };
+    const nora = await newPage();
+    await logIn(nora, server.base, USERS.northPathologist);
+    await nora.locator('text=N4 excision').first().waitFor(WAIT);
+    const sam = await newPage();
+    await logIn(sam, server.base, USERS.southSpecialist);
+    const viewer = await newPage();
+    await logIn(viewer, server.base, USERS.northPathologist, `/view/${slide(1)}`);
+    // Their watches are in place once the server counts them.
+    await expect
+      .poll(
+        async () => (await server.ctx.review['io']!.in(['ai:*', `ai:${slide(1)}`]).fetchSockets()).length,
+        WAIT,
+      )
+      .toBe(3);
+
+    const done = await running('live1', slide(4));
+    expect(
+      await server.ctx.ai.runs.complete(done, { label: 'Tumour', score: 0.88, positive: true, text: null }),
+    ).toBe(true);
+    const notice = nora.locator(`.run-notice[data-run="${done}"]`);
+    await notice.waitFor(WAIT);
+    expect(await notice.textContent()).toContain('Tumour finder 1 finished on N4 excision');
+    expect(await notice.textContent()).toContain('Result: Tumour (positive), score 0.88.');
+    expect(await notice.getByRole('link', { name: 'Open slide' }).getAttribute('href')).toBe(
+      `/view/${slide(4)}`,
+    );
+    await nora.screenshot({ path: artifact('ai-run-notice-library.png') });
+
+    const failed = await running('live2', slide(1));
+    expect(
+      await server.ctx.ai.runner.fail(failed, 'timeout', 'no results within the algorithm’s 300 s'),
+    ).toBe(true);
+    const inViewer = viewer.locator(`.run-notice[data-run="${failed}"]`);
+    await inViewer.waitFor(WAIT);
+    expect(await inViewer.getAttribute('data-state')).toBe('failed');
+    expect(await inViewer.textContent()).toContain('Tumour finder 1 failed on this slide');
+    expect(await inViewer.textContent()).toContain('no result in time');
+    // The viewer watches its own slide only.
+    expect(await viewer.locator(`.run-notice[data-run="${done}"]`).count()).toBe(0);
+    await nora.locator(`.run-notice[data-run="${failed}"]`).waitFor(WAIT);
+    await viewer.screenshot({ path: artifact('ai-run-notice-viewer.png') });
+    // Sam (south) sees neither.
+    expect(await sam.locator('.run-notice').count()).toBe(0);
+    await inViewer.getByRole('button', { name: 'Dismiss' }).click();
+    await inViewer.waitFor({ state: 'detached' });
   });
 
   it('breaks no Content Security Policy rule', () => {
