@@ -4,8 +4,8 @@ import { formatDay, formatPercent, linePath, linearScale, tickIndexes, trendSeri
 /** Series colours, as the dashboard's. */
 export const PALETTE = ['#1f5fa8', '#c2557f', '#2e8b6e', '#b7791f', '#7b5aa6', '#4a6fa5', '#a44a3f'];
 
-const W = 720;
-const H = 240;
+const W = 1000;
+const H = 260;
 const M = { top: 12, right: 20, bottom: 28, left: 48 };
 const Y_TICKS = [0, 0.25, 0.5, 0.75, 1];
 
