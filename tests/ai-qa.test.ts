@@ -5,12 +5,11 @@
  * slide's arrival to the result, the CSV tables (formula-looking text defused), and who may see what.
  * Real server over HTTP, real SQLite (PostgreSQL in test:postgres).
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AiQaDto, AlgorithmDto } from '../protocol/index.ts';
-import { aiDb } from '../server/ai/schema.ts';
+import { randomUUID } from 'node:crypto';
 import { weekStart } from '../server/ai/qa.ts';
-import { slideRow } from './helpers/auth.ts';
+import { type SeededRun, seedAiRun, seedAiSlide, seedAiVerdict } from './helpers/ai-seed.ts';
 import { type AiServer, json, register, startAiServer } from './helpers/ai.ts';
 
 let s: AiServer;
@@ -19,104 +18,30 @@ let v2: AlgorithmDto;
 const runs: Record<string, string> = {};
 const SPAN = 'from=2026-03-01&to=2026-03-31T23:59:59Z';
 
-async function seedSlide(id: string, site: string, name: string, createdAt: string): Promise<void> {
-  await slideRow(s.ctx.db, { id, name, siteId: site });
-  await s.ctx.db
-    .updateTable('slide_sites')
-    .set({ created_at: createdAt })
-    .where('slide_id', '=', id)
-    .execute();
-  await s.ctx.db.updateTable('slides').set({ created_at: createdAt }).where('id', '=', id).execute();
+const seedSlide = (id: string, site: string, name: string, at: string) =>
+  seedAiSlide(s.ctx.db, id, site, name, at);
+
+async function seedRun(key: string, r: SeededRun): Promise<void> {
+  runs[key] = await seedAiRun(s.ctx.db, r);
 }
 
-async function seedRun(
-  key: string,
-  r: {
-    algorithm: AlgorithmDto;
-    slide: string;
-    site: string;
-    at: string;
-    finished: string;
-    state: 'done' | 'failed';
-    failure?: string;
-    label?: string;
-    positive?: boolean;
-    score?: number;
-  },
-): Promise<void> {
-  const db = aiDb(s.ctx.db);
-  const id = randomUUID();
-  runs[key] = id;
-  await db
-    .insertInto('jobs')
-    .values({
-      id,
-      kind: 'ai',
-      state: r.state,
-      percent: r.state === 'done' ? 100 : 0,
-      stage: null,
-      name: `${r.algorithm.name} ${r.algorithm.version}`,
-      slide_id: null,
-      error_code: r.state === 'failed' ? 'ALGORITHM_FAILED' : null,
-      error_message: r.state === 'failed' ? 'no results within the algorithm’s 300 s' : null,
-      created_at: r.at,
-      updated_at: r.finished,
-      created_by: null,
-      site_id: r.site,
-    })
-    .execute();
-  await db
-    .insertInto('ai_runs')
-    .values({
-      id,
-      algorithm_id: r.algorithm.id,
-      slide_id: r.slide,
-      site_id: r.site,
-      trigger: 'automatic',
-      requested_by: null,
-      deidentified: 1,
-      study_code: null,
-      token_id: null,
-      failure: r.failure ?? null,
-      runner: null,
-      created_at: r.at,
-      started_at: r.at,
-      finished_at: r.finished,
-      deadline_at: null,
-      heartbeat_at: null,
-      result_label: r.label ?? null,
-      result_score: r.score ?? null,
-      result_positive: r.positive === undefined ? null : r.positive ? 1 : 0,
-      result_text: null,
-      findings_count: 0,
-    })
-    .execute();
-}
-
-async function seedVerdict(
+const seedVerdict = (
   run: string,
   user: string,
   verdict: 'accept' | 'reject',
   at: string,
   target = 'slide',
   comment: string | null = null,
-) {
-  await aiDb(s.ctx.db)
-    .insertInto('ai_verdicts')
-    .values({
-      id: randomUUID(),
-      run_id: runs[run]!,
-      target,
-      user_id: s.ids[user]!,
-      user_name: user,
-      site_id: null,
-      verdict,
-      comment,
-      created_at: at,
-      updated_at: at,
-    })
-    .execute();
-}
+) =>
+  seedAiVerdict(s.ctx.db, {
+    runId: runs[run]!,
+    userId: s.ids[user]!,
+    userName: user,
+    verdict,
+    at,
+    target,
+    comment,
+  });
 
 beforeAll(async () => {
   s = await startAiServer([

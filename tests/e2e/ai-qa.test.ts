@@ -11,11 +11,11 @@ import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AiQaDto, AlgorithmDto } from '../../protocol/index.ts';
-import { aiDb } from '../../server/ai/schema.ts';
 import { createUser } from '../../server/auth/users.ts';
 import { formatDuration, formatPercent, qaApiQuery } from '../../client/src/ai-qa/format.ts';
 import { formatInt } from '../../client/src/ui/format.ts';
-import { authedFetch, slideRow, userWithToken } from '../helpers/auth.ts';
+import { type SeededRun, seedAiRun, seedAiSlide, seedAiVerdict } from '../helpers/ai-seed.ts';
+import { authedFetch, userWithToken } from '../helpers/auth.ts';
 import {
   artifact,
   ensureClientBuilt,
@@ -51,74 +51,11 @@ let v2: AlgorithmDto;
 const runs: Record<string, string> = {};
 const slide = (i: number): string => `${i}`.padStart(32, 'a');
 
-async function seedSlide(id: string, site: string, name: string, at: string): Promise<void> {
-  await slideRow(server.ctx.db, { id, name, siteId: site });
-  await server.ctx.db.updateTable('slide_sites').set({ created_at: at }).where('slide_id', '=', id).execute();
-  await server.ctx.db.updateTable('slides').set({ created_at: at }).where('id', '=', id).execute();
-}
+const seedSlide = (id: string, site: string, name: string, at: string) =>
+  seedAiSlide(server.ctx.db, id, site, name, at);
 
-async function seedRun(
-  key: string,
-  r: {
-    algorithm: AlgorithmDto;
-    slide: string;
-    site: string;
-    at: string;
-    finished: string;
-    state: 'done' | 'failed' | 'running';
-    failure?: string;
-    label?: string;
-    positive?: boolean;
-    score?: number;
-  },
-): Promise<void> {
-  const db = aiDb(server.ctx.db);
-  const id = randomUUID();
-  runs[key] = id;
-  await db
-    .insertInto('jobs')
-    .values({
-      id,
-      kind: 'ai',
-      state: r.state,
-      percent: r.state === 'done' ? 100 : 0,
-      stage: null,
-      name: `${r.algorithm.name} ${r.algorithm.version}`,
-      slide_id: null,
-      error_code: r.state === 'failed' ? 'ALGORITHM_FAILED' : null,
-      error_message: r.state === 'failed' ? 'no results within the algorithm’s 300 s' : null,
-      created_at: r.at,
-      updated_at: r.finished,
-      created_by: null,
-      site_id: r.site,
-    })
-    .execute();
-  await db
-    .insertInto('ai_runs')
-    .values({
-      id,
-      algorithm_id: r.algorithm.id,
-      slide_id: r.slide,
-      site_id: r.site,
-      trigger: 'automatic',
-      requested_by: null,
-      deidentified: 1,
-      study_code: null,
-      token_id: null,
-      failure: r.failure ?? null,
-      runner: null,
-      created_at: r.at,
-      started_at: r.at,
-      finished_at: r.state === 'running' ? null : r.finished,
-      deadline_at: null,
-      heartbeat_at: null,
-      result_label: r.label ?? null,
-      result_score: r.score ?? null,
-      result_positive: r.positive === undefined ? null : r.positive ? 1 : 0,
-      result_text: null,
-      findings_count: 0,
-    })
-    .execute();
+async function seedRun(key: string, r: SeededRun): Promise<void> {
+  runs[key] = await seedAiRun(server.ctx.db, r);
 }
 
 async function seedVerdict(
@@ -134,21 +71,15 @@ async function seedVerdict(
     .select(['id', 'display_name'])
     .where('name', '=', userName)
     .executeTakeFirstOrThrow();
-  await aiDb(server.ctx.db)
-    .insertInto('ai_verdicts')
-    .values({
-      id: randomUUID(),
-      run_id: runs[run]!,
-      target,
-      user_id: user.id,
-      user_name: user.display_name,
-      site_id: null,
-      verdict,
-      comment,
-      created_at: at,
-      updated_at: at,
-    })
-    .execute();
+  await seedAiVerdict(server.ctx.db, {
+    runId: runs[run]!,
+    userId: user.id,
+    userName: user.display_name,
+    verdict,
+    at,
+    target,
+    comment,
+  });
 }
 
 /** Two versions of one algorithm on north's slides over two weeks of March 2026, and one south run. */
