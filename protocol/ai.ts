@@ -14,8 +14,13 @@ import { SUBSPECIALTIES } from './cases.ts';
  *   GET    /api/ai/algorithms                     AlgorithmDto[]   (admins and lab managers: all, with how
  *                                                                    each is reached; others: enabled ones)
  *   POST   /api/ai/algorithms                     AlgorithmInput → AlgorithmDto (201)          (admins)
+ *                                                 BuiltinRegistration → AlgorithmDto (201)
+ *                                                                    (admins and lab managers)
  *   GET    /api/ai/algorithms/{id}                AlgorithmDto
- *   PATCH  /api/ai/algorithms/{id}                AlgorithmPatch → AlgorithmDto                (admins)
+ *   PATCH  /api/ai/algorithms/{id}                AlgorithmPatch → AlgorithmDto   (admins; lab managers
+ *                                                   a built-in's enabled, trigger, appliesTo,
+ *                                                   timeoutSeconds and concurrency)
+ *   GET    /api/ai/builtins                       BuiltinAlgorithmDto[]  (admins and lab managers)
  *   POST   /api/slides/{id}/ai/runs               RunRequest → AiRunDto (202)   (the slide's own site)
  *   GET    /api/slides/{id}/ai/runs               AiRunDto[] (newest first; enabled algorithms only)
  *   GET    /api/slides/{id}/ai/results            AiResultsDto: one layer per finished run
@@ -150,6 +155,47 @@ export const AlgorithmPatchSchema = z
   .strict();
 export type AlgorithmPatch = z.infer<typeof AlgorithmPatchSchema>;
 
+/** The algorithms shipped with Tessera, by key (server/ai/builtins.ts). */
+export const BUILTIN_KEYS = ['reference'] as const;
+export type BuiltinKey = (typeof BUILTIN_KEYS)[number];
+
+/**
+ * Registering a built-in algorithm: the server fills in its name, version, description and its
+ * command; identified data stays off. Lab managers may register these, administrators anything.
+ */
+export const BuiltinRegistrationSchema = z
+  .object({
+    builtin: z.enum(BUILTIN_KEYS),
+    appliesTo: AppliesToSchema.default({ subspecialties: [], stains: [], formats: [] }),
+    trigger: z.enum(AI_TRIGGERS).default('on_request'),
+    enabled: z.boolean().default(true),
+    timeoutSeconds: z.number().int().min(5).max(86_400).default(300),
+    concurrency: z.number().int().min(1).max(32).default(2),
+  })
+  .strict();
+export type BuiltinRegistration = z.input<typeof BuiltinRegistrationSchema>;
+
+/** What a lab manager may change, and only on an algorithm whose endpoint is a built-in's. */
+export const LAB_MANAGER_PATCH_KEYS = [
+  'enabled',
+  'trigger',
+  'appliesTo',
+  'timeoutSeconds',
+  'concurrency',
+] as const satisfies readonly (keyof AlgorithmPatch)[];
+
+/** GET /api/ai/builtins: a built-in algorithm, and its registration if it has one. */
+export interface BuiltinAlgorithmDto {
+  key: BuiltinKey;
+  name: string;
+  version: string;
+  description: string;
+  /** How it is run (the server's own command): administrators only, null for others. */
+  endpoint: AlgorithmEndpoint | null;
+  /** The id of its registration (this name and version), null while unregistered. */
+  registeredId: string | null;
+}
+
 export interface AlgorithmRef {
   id: string;
   name: string;
@@ -162,6 +208,8 @@ export interface AlgorithmDto extends AlgorithmRef {
   appliesTo: AppliesTo;
   /** null for users who do not manage algorithms. */
   endpoint: AlgorithmEndpoint | null;
+  /** The built-in it runs (its endpoint is exactly that built-in's command), else null. */
+  builtin: BuiltinKey | null;
   identifiedData: boolean;
   trigger: AiTrigger;
   timeoutSeconds: number;

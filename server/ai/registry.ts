@@ -2,7 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   type AlgorithmDto,
   type AlgorithmEndpoint,
+  type AlgorithmInput,
   AlgorithmInputSchema,
+  type BuiltinAlgorithmDto,
+  BuiltinRegistrationSchema,
+  LAB_MANAGER_PATCH_KEYS,
   type AlgorithmPatch,
   type AlgorithmRef,
   type AiTrigger,
@@ -12,6 +16,7 @@ import type { Principal } from '../auth/auth.ts';
 import type { AuditLog } from '../auth/audit.ts';
 import { isUniqueViolation } from '../db/index.ts';
 import { HttpError } from '../http/errors.ts';
+import { BUILTINS, builtin, builtinOf } from './builtins.ts';
 import type { AiAlgorithmsTable, AiDb } from './schema.ts';
 
 /** An algorithm as the server uses it (how it is reached included). */
@@ -57,7 +62,7 @@ export function toAlgorithm(r: AiAlgorithmsTable): Algorithm {
 /** The DTO; how the algorithm is reached only for those who manage algorithms. */
 export function algorithmDto(a: Algorithm, withEndpoint: boolean): AlgorithmDto {
   const { createdBy: _by, endpoint, ...rest } = a;
-  return { ...rest, endpoint: withEndpoint ? endpoint : null };
+  return { ...rest, endpoint: withEndpoint ? endpoint : null, builtin: builtinOf(endpoint)?.key ?? null };
 }
 
 export const refOf = (a: Pick<Algorithm, 'id' | 'name' | 'version' | 'enabled'>): AlgorithmRef => ({
@@ -83,6 +88,20 @@ export function appliesTo(a: Pick<Algorithm, 'appliesTo'>, s: SlideFacts): strin
   )
     return `it applies to ${subspecialties.join(', ')} cases, not ${s.subspecialty ?? 'a slide without a case'}`;
   return null;
+}
+
+/** The parsed value, or the first issue as a 400. */
+function invalid<T>(
+  r:
+    | { success: true; data: T }
+    | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } },
+): T {
+  if (r.success) return r.data;
+  const i = r.error.issues[0];
+  throw new HttpError(
+    'INVALID_PARAMETER',
+    `${i?.path.length ? `${i.path.map(String).join('.')}: ` : ''}${i?.message ?? 'invalid'}`,
+  );
 }
 
 /** What changed between two versions of an algorithm, for the audit (how it is reached included). */
@@ -135,17 +154,46 @@ export class AlgorithmRegistry {
       throw new HttpError('FORBIDDEN', `your role (${p.user.role}) may not register or change algorithms`);
   }
 
+  /**
+   * Registers an algorithm. Administrators register any (an endpoint of their own, `AlgorithmInput`);
+   * lab managers only one shipped with Tessera (`{builtin: key, …}`), whose name, version,
+   * description and command the server fills in, never seeing identified data: a command or URL
+   * of one's own runs code on the server or sends slides' tokens off it.
+   */
   async create(p: Principal, raw: unknown, ip: string | null): Promise<Algorithm> {
-    AlgorithmRegistry.manages(p);
-    const parsed = AlgorithmInputSchema.safeParse(raw);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
+    const role = p.user.role;
+    if (role !== 'admin' && role !== 'lab_manager')
+      throw new HttpError('FORBIDDEN', `your role (${role}) may not register algorithms`);
+    const body = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+    if (role === 'lab_manager' && ('endpoint' in body || !('builtin' in body)))
       throw new HttpError(
-        'INVALID_PARAMETER',
-        `${i?.path.length ? `${i.path.map(String).join('.')}: ` : ''}${i?.message ?? 'invalid'}`,
+        'FORBIDDEN',
+        'a lab manager registers only the algorithms built into Tessera ({"builtin": "reference"}); an ' +
+          'algorithm with an endpoint of its own (a command or a URL) is registered by an administrator',
       );
+    let input: ReturnType<typeof AlgorithmInputSchema.parse>;
+    let from: string | null = null;
+    if ('builtin' in body) {
+      const b = invalid(BuiltinRegistrationSchema.safeParse(raw));
+      const shipped = builtin(b.builtin)!;
+      from = shipped.key;
+      const full: AlgorithmInput = {
+        name: shipped.name,
+        version: shipped.version,
+        description: shipped.description,
+        endpoint: shipped.endpoint,
+        identifiedData: false,
+        appliesTo: b.appliesTo,
+        trigger: b.trigger,
+        enabled: b.enabled,
+        timeoutSeconds: b.timeoutSeconds,
+        concurrency: b.concurrency,
+      };
+      input = AlgorithmInputSchema.parse(full);
+    } else {
+      AlgorithmRegistry.manages(p);
+      input = invalid(AlgorithmInputSchema.safeParse(raw));
     }
-    const input = parsed.data;
     const now = new Date().toISOString();
     const row: AiAlgorithmsTable = {
       id: randomUUID(),
@@ -183,10 +231,34 @@ export class AlgorithmRegistry {
       actor: p.user,
       targetType: 'algorithm',
       targetId: a.id,
-      detail: { ...algorithmDto(a, true) },
+      detail: { ...algorithmDto(a, true), ...(from ? { builtin: from } : {}) },
       ip,
     });
     return a;
+  }
+
+  /** The built-in algorithms and their registrations; their commands for administrators only. */
+  async builtins(p: Principal): Promise<BuiltinAlgorithmDto[]> {
+    if (p.user.role !== 'admin' && p.user.role !== 'lab_manager')
+      throw new HttpError('FORBIDDEN', `your role (${p.user.role}) may not register algorithms`);
+    const out: BuiltinAlgorithmDto[] = [];
+    for (const b of BUILTINS) {
+      const reg = await this.db
+        .selectFrom('ai_algorithms')
+        .select('id')
+        .where('name', '=', b.name)
+        .where('version', '=', b.version)
+        .executeTakeFirst();
+      out.push({
+        key: b.key,
+        name: b.name,
+        version: b.version,
+        description: b.description,
+        endpoint: p.user.role === 'admin' ? b.endpoint : null,
+        registeredId: reg?.id ?? null,
+      });
+    }
+    return out;
   }
 
   private duplicate(name: string, version: string): HttpError {
@@ -196,9 +268,27 @@ export class AlgorithmRegistry {
     );
   }
 
+  /**
+   * Changes an algorithm: administrators anything but its name and version; lab managers only
+   * LAB_MANAGER_PATCH_KEYS, and only on an algorithm that runs a built-in's own command.
+   */
   async update(p: Principal, id: string, patch: AlgorithmPatch, ip: string | null): Promise<Algorithm> {
-    AlgorithmRegistry.manages(p);
+    if (p.user.role === 'lab_manager') {
+      const other = Object.keys(patch).filter(
+        (k) => !(LAB_MANAGER_PATCH_KEYS as readonly string[]).includes(k),
+      );
+      if (other.length > 0)
+        throw new HttpError(
+          'FORBIDDEN',
+          `a lab manager may change an algorithm's ${LAB_MANAGER_PATCH_KEYS.join(', ')}; ${other.join(', ')} only an administrator`,
+        );
+    } else AlgorithmRegistry.manages(p);
     const before = await this.require(id);
+    if (p.user.role === 'lab_manager' && !builtinOf(before.endpoint))
+      throw new HttpError(
+        'FORBIDDEN',
+        `${before.name} ${before.version} has an endpoint of its own: only an administrator changes it (a lab manager changes the algorithms built into Tessera)`,
+      );
     const set: Partial<AiAlgorithmsTable> = { updated_at: new Date().toISOString() };
     if (patch.description !== undefined) set.description = patch.description;
     if (patch.appliesTo !== undefined) set.applies_to = JSON.stringify(patch.appliesTo);

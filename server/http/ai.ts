@@ -66,6 +66,10 @@ export function aiRouter(ctx: ServerContext): Router {
     res.json(list.map((a) => algorithmDto(a, admin)));
   });
 
+  r.get('/ai/builtins', async (_req, res) => {
+    res.json(await ai.registry.builtins(principal(res)));
+  });
+
   r.post('/ai/algorithms', small, async (req, res) => {
     const a = await ai.registry.create(principal(res), req.body, clientIp(req));
     res.status(201).location(`/api/ai/algorithms/${a.id}`).json(algorithmDto(a, true));

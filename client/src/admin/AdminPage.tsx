@@ -6,6 +6,7 @@ import { useLoader } from '../cases/useLoader.ts';
 import { canSeeAdmin } from '../ui/nav.ts';
 import { PageHeader } from '../ui/PageHeader.tsx';
 import { Failure, ServerDown, Spinner } from '../ui/states.tsx';
+import { AlgorithmsTab } from './AlgorithmsTab.tsx';
 import { listAdminSites } from './api.ts';
 import { ImportTab } from './ImportTab.tsx';
 import { SitesTab } from './SitesTab.tsx';
@@ -17,6 +18,7 @@ const TABS = [
   { id: 'sites', label: 'Sites' },
   { id: 'workload', label: 'Workload points' },
   { id: 'import', label: 'Import cases' },
+  { id: 'algorithms', label: 'Algorithms' },
 ] as const;
 type Tab = (typeof TABS)[number]['id'];
 
@@ -25,7 +27,7 @@ const tabOf = (search: string): Tab => {
   return TABS.find((x) => x.id === t)?.id ?? 'users';
 };
 
-/** /admin: people, sites, workload points and case import, for administrators and lab managers. */
+/** /admin: people, sites, workload points, case import and AI algorithms, for administrators and lab managers. */
 export default function AdminPage() {
   const { user } = useMe();
   const allowed = canSeeAdmin(user.role);
@@ -65,6 +67,7 @@ export default function AdminPage() {
         {tab === 'sites' && <SitesTab sites={sites.data} onChanged={reloadSites} />}
         {tab === 'workload' && <WorkloadTab />}
         {tab === 'import' && <ImportTab />}
+        {tab === 'algorithms' && <AlgorithmsTab />}
       </div>
     );
 

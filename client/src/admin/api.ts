@@ -4,6 +4,11 @@ import type {
   AdminCreateUserRequest,
   AdminUpdateUserRequest,
   AdminUserDto,
+  AlgorithmDto,
+  AlgorithmInput,
+  AlgorithmPatch,
+  BuiltinAlgorithmDto,
+  BuiltinRegistration,
   ImportReport,
   ResetPasswordResult,
   Role,
@@ -112,4 +117,21 @@ export async function importCases(text: string): Promise<ImportReport> {
     throw new ApiError(res.status, b.code, b.message ?? `HTTP ${res.status}`);
   if (res.status >= 500) throw new NetworkError();
   throw new ApiError(res.status, 'INTERNAL', `HTTP ${res.status}`);
+}
+
+export function listAlgorithms(signal?: AbortSignal): Promise<AlgorithmDto[]> {
+  return getJson<AlgorithmDto[]>('/api/ai/algorithms', signal);
+}
+
+export function listBuiltins(signal?: AbortSignal): Promise<BuiltinAlgorithmDto[]> {
+  return getJson<BuiltinAlgorithmDto[]>('/api/ai/builtins', signal);
+}
+
+/** A built-in by its key (lab managers and administrators), or any endpoint (administrators). */
+export function registerAlgorithm(body: BuiltinRegistration | AlgorithmInput): Promise<AlgorithmDto> {
+  return sendJson<AlgorithmDto>('/api/ai/algorithms', { method: 'POST', body });
+}
+
+export function updateAlgorithm(id: string, body: AlgorithmPatch): Promise<AlgorithmDto> {
+  return sendJson<AlgorithmDto>(`/api/ai/algorithms/${encodeURIComponent(id)}`, { method: 'PATCH', body });
 }
