@@ -123,8 +123,10 @@ function changes(before: Algorithm, after: Algorithm): Record<string, { from: un
 
 /**
  * The registry of algorithms: administrators register, change, enable and disable them (each
- * audited); everyone else reads the enabled ones. Name and version identify an algorithm for
- * good: a new version is registered anew, so quality figures never mix versions.
+ * audited); lab managers do so for the algorithms built into Tessera only (server/ai/builtins.ts),
+ * never their endpoint or identified data; everyone else reads the enabled ones. Name and version
+ * identify an algorithm for good: a new version is registered anew, so quality figures never mix
+ * versions.
  */
 export class AlgorithmRegistry {
   constructor(
