@@ -7,17 +7,9 @@
  * it, X rejects; Shift+A judges the slide-level result; a click selects a finding; a person invited
  * to a live review session sees the layer too. A screenshot goes to tests/artifacts/ai-layers.png.
  */
-import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  AiFindingsDto,
-  AiRunDto,
-  AlgorithmDto,
-  JobDto,
-  UploadAccepted,
-  VerdictDto,
-} from '../../protocol/index.ts';
+import type { AiFindingsDto, AiRunDto, AlgorithmDto, VerdictDto } from '../../protocol/index.ts';
 import { userFetch, userWithToken } from '../helpers/auth.ts';
 import { json, startReference } from '../helpers/ai.ts';
 import { requireSlides, slidePath } from '../helpers/slides.ts';
@@ -26,10 +18,12 @@ import {
   ensureClientBuilt,
   launchChromium,
   logIn,
+  recordProblems,
   requireChromium,
   startServer,
   USERS,
   type TestServer,
+  uploadAs,
 } from './harness.ts';
 
 // CMU-1-Small-Region.svs: 2220 x 2967 px (PROVENANCE.md).
@@ -56,11 +50,7 @@ async function newPage(who: string): Promise<Page> {
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   contexts.push(ctx);
   const page = await ctx.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
-      problems.push(`${who}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
+  recordProblems(page, problems, who);
   return page;
 }
 
@@ -125,16 +115,7 @@ describe.skipIf(!ready)('AI results as layers of the viewer (Chromium)', () => {
 
   it('Nora uploads the slide; its AI tab has no results yet', async () => {
     await logIn(nora, server.base, USERS.northPathologist);
-    const up = await nora.request.post(`${server.base}/api/slides?name=CMU-1-Small-Region.svs`, {
-      headers: { 'content-type': 'application/octet-stream' },
-      data: readFileSync(SVS),
-    });
-    expect(up.status()).toBe(202);
-    const { jobId } = (await up.json()) as UploadAccepted;
-    const job = async () =>
-      (await (await nora.request.get(`${server.base}/api/jobs/${jobId}`)).json()) as JobDto;
-    await expect.poll(async () => (await job()).state, { timeout: 120_000 }).toBe('done');
-    slideId = (await job()).slideId!;
+    slideId = await uploadAs(nora, server.base, SVS, 'CMU-1-Small-Region.svs');
     await nora.goto(`${server.base}/view/${slideId}`);
     await nora.waitForSelector('.pane[data-fully-loaded="true"]', { timeout: 30_000 });
     await nora.getByTestId('ai-tab').click();

@@ -21,6 +21,7 @@ import {
   ensureClientBuilt,
   launchChromium,
   logIn,
+  recordProblems,
   requireChromium,
   SITES,
   startServer,
@@ -184,10 +185,7 @@ async function newPage(): Promise<Page> {
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
   contexts.push(ctx);
   const page = await ctx.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
-  });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  recordProblems(page, problems);
   return page;
 }
 

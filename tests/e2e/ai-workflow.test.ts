@@ -9,17 +9,9 @@
  * An administrator then registers an HTTP algorithm from the same tab (a refused URL is explained),
  * which the lab manager sees but may not change.
  */
-import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  AiQaDto,
-  AiRunDto,
-  AlgorithmDto,
-  JobDto,
-  UploadAccepted,
-  VerdictDto,
-} from '../../protocol/index.ts';
+import type { AiQaDto, AiRunDto, AlgorithmDto, VerdictDto } from '../../protocol/index.ts';
 import { formatInt } from '../../client/src/ui/format.ts';
 import { formatPercent } from '../../client/src/ai-qa/format.ts';
 import { createUser } from '../../server/auth/users.ts';
@@ -31,12 +23,14 @@ import {
   ensureClientBuilt,
   launchChromium,
   logIn,
+  recordProblems,
   requireChromium,
   SITES,
   startServer,
   USERS,
   type TestServer,
   type TestUser,
+  uploadAs,
 } from './harness.ts';
 
 const SVS = slidePath('aperio/CMU-1-Small-Region.svs');
@@ -66,11 +60,7 @@ async function newPage(who: string): Promise<Page> {
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   contexts.push(ctx);
   const page = await ctx.newPage();
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
-      problems.push(`${who}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${who}: page error: ${e.message}`));
+  recordProblems(page, problems, who);
   return page;
 }
 
@@ -135,16 +125,7 @@ describe.skipIf(!ready)('AI workflow: register, run on upload, judge, quality (C
 
   it('a pathologist of the site uploads the slide; the algorithm runs by itself', async () => {
     await logIn(nora, server.base, USERS.northPathologist);
-    const up = await nora.request.post(`${server.base}/api/slides?name=CMU-1-Small-Region.svs`, {
-      headers: { 'content-type': 'application/octet-stream' },
-      data: readFileSync(SVS),
-    });
-    expect(up.status()).toBe(202);
-    const { jobId } = (await up.json()) as UploadAccepted;
-    const job = async () =>
-      (await (await nora.request.get(`${server.base}/api/jobs/${jobId}`)).json()) as JobDto;
-    await expect.poll(async () => (await job()).state, { timeout: 120_000 }).toBe('done');
-    slideId = (await job()).slideId!;
+    slideId = await uploadAs(nora, server.base, SVS, 'CMU-1-Small-Region.svs');
     const runs = async () => json<AiRunDto[]>(as('root', `/api/slides/${slideId}/ai/runs`));
     await expect.poll(async () => (await runs()).map((r) => r.state), { timeout: 120_000 }).toEqual(['done']);
     const [run] = await runs();

@@ -1,11 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import type { Role } from '../../protocol/index.ts';
+import { expect } from 'vitest';
+import type { JobDto, Role, UploadAccepted } from '../../protocol/index.ts';
 import { CHROMIUM, haveChromium, launchChromium as launchBrowser } from '../../scripts/browser.ts';
 export { ensureClientBuilt } from '../../scripts/browser.ts';
 import { createApp, createHandler, createServerContext } from '../../server/app.ts';
@@ -142,6 +143,35 @@ export function launchChromium(): Promise<Browser> {
 }
 
 export const artifact = (name: string): string => path.join(ARTIFACTS, name);
+
+/**
+ * Collect what a strict page must never show into `problems`: Content Security Policy refusals and
+ * uncaught errors, each prefixed with whose page it was (the tests end expecting none).
+ */
+export function recordProblems(page: Page, problems: string[], who?: string): void {
+  const tag = who ? `${who}: ` : '';
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/i.test(m.text()))
+      problems.push(`${tag}${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${tag}page error: ${e.message}`));
+}
+
+/**
+ * Upload `file` as `name` with the page's signed-in session (POST /api/slides, 202) and wait for its
+ * ingest job; the stored slide's id.
+ */
+export async function uploadAs(page: Page, base: string, file: string, name: string): Promise<string> {
+  const up = await page.request.post(`${base}/api/slides?name=${encodeURIComponent(name)}`, {
+    headers: { 'content-type': 'application/octet-stream' },
+    data: readFileSync(file),
+  });
+  expect(up.status()).toBe(202);
+  const { jobId } = (await up.json()) as UploadAccepted;
+  const job = async () => (await (await page.request.get(`${base}/api/jobs/${jobId}`)).json()) as JobDto;
+  await expect.poll(async () => (await job()).state, { timeout: 120_000 }).toBe('done');
+  return (await job()).slideId!;
+}
 
 /**
  * Sign in through the login page, as a person would: open `path` (the library by default), which
