@@ -31,6 +31,7 @@ beforeAll(async () => {
   s = await startTestServer('tessera-ai-roles-', [
     ['root', 'admin', 'hq'],
     ['lab', 'lab_manager', 'north'],
+    ['labs', 'lab_manager', 'south'],
     ['ann', 'pathologist', 'north'],
   ]);
   external = await json<AlgorithmDto>(
@@ -179,6 +180,16 @@ describe('AI algorithm registry by role', () => {
     expect((await json<AlgorithmDto>(s.as('root', `/api/ai/algorithms/${external.id}`))).enabled).toBe(true);
     // Nor make one a built-in's look-alike: the endpoint is an administrator's to set.
     await refused(patch('lab', external.id, { endpoint: { kind: 'command', argv: REFERENCE_COMMAND } }), 403);
+  });
+
+  it('a lab manager of another site may not change the built-in a site registered', async () => {
+    await refused(patch('labs', reference.id, { enabled: false }), 403, /another site/);
+    await refused(patch('labs', reference.id, { trigger: 'automatic' }), 403, /another site/);
+    // As the north lab manager left it.
+    const now = await json<AlgorithmDto>(s.as('root', `/api/ai/algorithms/${reference.id}`));
+    expect(now).toMatchObject({ enabled: true, trigger: 'on_request' });
+    // Its own site's lab manager still may.
+    expect((await json<AlgorithmDto>(patch('lab', reference.id, { enabled: true }))).enabled).toBe(true);
   });
 
   it('an administrator still registers and changes anything', async () => {

@@ -291,6 +291,13 @@ export class AlgorithmRegistry {
         'FORBIDDEN',
         `${before.name} ${before.version} has an endpoint of its own: only an administrator changes it (a lab manager changes the algorithms built into Tessera)`,
       );
+    // Registered by a lab manager of another site (or by an administrator): not this site's to
+    // change, as a share to read never lets one site write what another set up.
+    if (p.user.role === 'lab_manager' && !(await this.registeredBySite(before, p.user.siteId)))
+      throw new HttpError(
+        'FORBIDDEN',
+        `${before.name} ${before.version} was registered by another site or an administrator: only they or an administrator change it`,
+      );
     const set: Partial<AiAlgorithmsTable> = { updated_at: new Date().toISOString() };
     if (patch.description !== undefined) set.description = patch.description;
     if (patch.appliesTo !== undefined) set.applies_to = JSON.stringify(patch.appliesTo);
@@ -320,6 +327,17 @@ export class AlgorithmRegistry {
       });
     }
     return after;
+  }
+
+  /** Whether a lab manager of `siteId` registered the algorithm. */
+  private async registeredBySite(a: Algorithm, siteId: string | null): Promise<boolean> {
+    if (!siteId) return false;
+    const by = await this.db
+      .selectFrom('users')
+      .select(['role', 'site_id'])
+      .where('id', '=', a.createdBy)
+      .executeTakeFirst();
+    return by?.role === 'lab_manager' && by.site_id === siteId;
   }
 
   /** The slide as `siteId` knows it: format, the stain its name there states, its case's subspecialty. */
