@@ -134,6 +134,45 @@ with tifffile.TiffFile(sys.argv[1]) as t:
     });
   });
 
+  it('--pyramid: reduced levels 4x apart that the slide readers take for its pyramid, their pixels block means of level 0', async () => {
+    const small = path.join(dir, 'pyramid.tif');
+    const p = await makeSyntheticSlide(small, { width: 20_000, height: 9_000, seed: SEED, pyramid: true });
+    expect(p.levels).toEqual([
+      { width: 20_000, height: 9_000 },
+      { width: 5_000, height: 2_250 },
+      { width: 1_250, height: 563 },
+    ]);
+    const { openSlide } = await import('../../tiles/index.ts');
+    const source = await openSlide(small);
+    try {
+      expect(source.levels.map((l) => [l.width, l.height, l.downsample])).toEqual([
+        [20_000, 9_000, 1],
+        [5_000, 2_250, 4],
+        [1_250, 563, 16],
+      ]);
+      expect(source.levelPixels).toBeDefined();
+    } finally {
+      await source.close();
+    }
+    // A region of level 1 against level 0 shrunk by libvips: the same picture.
+    const [x, y, w, h] = [2_000, 1_000, 512, 512];
+    const fine = await sharp(small, { limitInputPixels: false, page: 0 })
+      .extract({ left: x * 4, top: y * 4, width: w * 4, height: h * 4 })
+      .raw()
+      .toBuffer();
+    const shrunk = await sharp(fine, { raw: { width: w * 4, height: h * 4, channels: 3 } })
+      .resize(w, h, { kernel: 'linear' })
+      .raw()
+      .toBuffer();
+    const coarse = await sharp(small, { limitInputPixels: false, page: 1 })
+      .extract({ left: x, top: y, width: w, height: h })
+      .raw()
+      .toBuffer();
+    let diff = 0;
+    for (let i = 0; i < coarse.length; i++) diff += Math.abs(coarse[i]! - shrunk[i]!);
+    expect(diff / coarse.length).toBeLessThan(6);
+  });
+
   it('rejects bad options with one message form before writing anything', async () => {
     await expect(
       makeSyntheticSlide(path.join(dir, 'bad.tif'), { width: 1000, height: 1000, tileSize: 500 }),

@@ -1,17 +1,21 @@
 /**
  * Synthetic whole-slide images of any size, as a scanner writes its level 0: one tiled BigTIFF image
  * of JPEG tiles (abbreviated streams sharing one JPEGTables, Photometric YCbCr, 4:2:0), mostly glass
- * with a few tissue sections, its scale in X/YResolution (cm) and ImageDescription. No pyramid: the
- * point is a source over 65,535 px on a side, made in seconds and in little memory, for ingest.
+ * with a few tissue sections, its scale in X/YResolution (cm) and ImageDescription. No pyramid by
+ * default: the point is a source over 65,535 px on a side, made in seconds and in little memory, for
+ * ingest. --pyramid adds the reduced levels a scanner writes (each 4x smaller, as Aperio does, down to
+ * one under 4096 px on its long side), so the slide can be served straight from its source.
  *
  *   node scripts/bin/run.mjs scripts/bench/make-huge-slide.ts --size 200000x100000 --out FILE
- *       [--tile 512] [--mpp 0.25] [--seed 1] [--quality 85] [--copy-tiles]
+ *       [--tile 512] [--mpp 0.25] [--seed 1] [--quality 85] [--copy-tiles] [--pyramid]
  *
  * Only a handful of tiles are drawn and encoded: glass, tissue variants, and section edges facing
  * eight ways. Every tile of the grid is one of them, so by default each distinct tile's bytes are in
  * the file once and TileOffsets repeats offsets (legal TIFF: libtiff, libvips, OpenSlide and tifffile
  * read it). --copy-tiles writes every tile at its own offset instead, for a file of scanner size.
  * libtiff's writer, sharp's and our pyramid writer cannot do either: sharp refuses JPEG over 65,535 px.
+ * A reduced level's tile is put together from the distinct tiles, each shrunk by block means, so its
+ * tiles too are few distinct ones (one per arrangement of the level-0 tiles under it).
  */
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -33,6 +37,8 @@ export interface SyntheticSlideOptions {
   quality?: number;
   /** Write every tile's bytes at its own offset instead of pointing repeats at one copy. */
   copyTiles?: boolean;
+  /** Add reduced levels, each 4x smaller, down to one whose long side is under 4096 px. */
+  pyramid?: boolean;
 }
 
 export interface SyntheticSlide {
@@ -46,6 +52,8 @@ export interface SyntheticSlide {
   /** Tiles drawn and encoded (the rest repeat them). */
   distinctTiles: number;
   bytes: number;
+  /** Every level's size, full resolution first (one level without --pyramid). */
+  levels: { width: number; height: number }[];
 }
 
 /** Tile kinds in a layout's codes: 0 glass, then tissue variants, then section edges by direction. */
@@ -359,7 +367,57 @@ function checkOptions(o: SyntheticSlideOptions): Required<SyntheticSlideOptions>
     seed: int('seed', o.seed ?? 1, 0, TIFF_LONG_MAX),
     quality: int('quality', o.quality ?? 85, 1, 100),
     copyTiles: o.copyTiles ?? false,
+    pyramid: o.pyramid ?? false,
   };
+}
+
+/** Linear factor between a scanner's reduced levels (Aperio's). */
+const LEVEL_STEP = 4;
+/** Reduced levels stop once the long side is under this. */
+const SMALLEST_LEVEL_SIDE = 4096;
+
+/** Sizes of the levels written, full resolution first: each LEVEL_STEP smaller, rounded up. */
+export function syntheticLevels(
+  width: number,
+  height: number,
+  tileSize: number,
+  pyramid: boolean,
+): { width: number; height: number; factor: number }[] {
+  const levels = [{ width, height, factor: 1 }];
+  if (!pyramid) return levels;
+  for (let f = LEVEL_STEP; ; f *= LEVEL_STEP) {
+    const prev = levels[levels.length - 1]!;
+    if (Math.max(prev.width, prev.height) < SMALLEST_LEVEL_SIDE || tileSize % f !== 0) break;
+    levels.push({ width: Math.ceil(width / f), height: Math.ceil(height / f), factor: f });
+  }
+  return levels;
+}
+
+/** A tile's RGB pixels shrunk by `f`: each output pixel the mean of the f x f block under it. */
+function shrinkTile(rgb: Buffer, size: number, f: number): Buffer {
+  const s = size / f;
+  const out = Buffer.alloc(s * s * 3);
+  for (let y = 0; y < s; y++) {
+    for (let x = 0; x < s; x++) {
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (let dy = 0; dy < f; dy++) {
+        let i = ((y * f + dy) * size + x * f) * 3;
+        for (let dx = 0; dx < f; dx++, i += 3) {
+          r += rgb[i]!;
+          g += rgb[i + 1]!;
+          b += rgb[i + 2]!;
+        }
+      }
+      const o = (y * s + x) * 3;
+      const n = f * f;
+      out[o] = Math.round(r / n);
+      out[o + 1] = Math.round(g / n);
+      out[o + 2] = Math.round(b / n);
+    }
+  }
+  return out;
 }
 
 /**
@@ -375,22 +433,23 @@ export async function makeSyntheticSlide(
   const layout = slideLayout(width, height, tileSize, seed);
   const count = layout.codes.length;
   const used = new Set(layout.codes);
+  const encode = async (rgb: Buffer): Promise<SplitJpeg> =>
+    splitJpeg(
+      await sharp(rgb, { raw: { width: tileSize, height: tileSize, channels: 3 } })
+        .jpeg({ quality: o.quality, optimiseCoding: false, chromaSubsampling: '4:2:0' })
+        .toBuffer(),
+    );
   const encoded = new Map<number, SplitJpeg>();
   await Promise.all(
-    [...used].map(async (code) => {
-      const jpeg = await sharp(drawTile(code, tileSize, seed), {
-        raw: { width: tileSize, height: tileSize, channels: 3 },
-      })
-        .jpeg({ quality: o.quality, optimiseCoding: false, chromaSubsampling: '4:2:0' })
-        .toBuffer();
-      encoded.set(code, splitJpeg(jpeg));
-    }),
+    [...used].map(async (code) => encoded.set(code, await encode(drawTile(code, tileSize, seed)))),
   );
   // Without optimised Huffman coding, sharp writes the same standard tables for every tile.
   const first = encoded.get(layout.codes[0]!)!;
-  for (const s of encoded.values()) {
+  const sameTables = (s: SplitJpeg): void => {
     if (!s.tables.equals(first.tables)) throw new Error('the JPEG tiles do not share their tables');
-  }
+  };
+  for (const s of encoded.values()) sameTables(s);
+  const levels = syntheticLevels(width, height, tileSize, o.pyramid);
 
   const partial = `${out}.partial-${process.pid}`;
   const fh = await open(partial, 'w');
@@ -398,10 +457,10 @@ export async function makeSyntheticSlide(
     let pos = 16;
     const offsets = Buffer.alloc(count * 8);
     const byteCounts = Buffer.alloc(count * 4);
-    const put = (i: number, at: number, length: number): void => {
-      offsets.writeUInt32LE(at % 2 ** 32, i * 8);
-      offsets.writeUInt32LE(Math.floor(at / 2 ** 32), i * 8 + 4);
-      byteCounts.writeUInt32LE(length, i * 4);
+    const put = (offs: Buffer, counts: Buffer, i: number, at: number, length: number): void => {
+      offs.writeUInt32LE(at % 2 ** 32, i * 8);
+      offs.writeUInt32LE(Math.floor(at / 2 ** 32), i * 8 + 4);
+      counts.writeUInt32LE(length, i * 4);
     };
     if (o.copyTiles) {
       // Row-major, gathered into ~8 MB writes.
@@ -410,7 +469,7 @@ export async function makeSyntheticSlide(
       let batchAt = pos;
       for (let i = 0; i < count; i++) {
         const tile = encoded.get(layout.codes[i]!)!.abbreviated;
-        put(i, pos, tile.length);
+        put(offsets, byteCounts, i, pos, tile.length);
         batch.push(tile);
         batchBytes += tile.length;
         pos += tile.length;
@@ -430,58 +489,139 @@ export async function makeSyntheticSlide(
       }
       for (let i = 0; i < count; i++) {
         const code = layout.codes[i]!;
-        put(i, at.get(code)!, encoded.get(code)!.abbreviated.length);
+        put(offsets, byteCounts, i, at.get(code)!, encoded.get(code)!.abbreviated.length);
       }
+    }
+    const tables: { offsets: Buffer; byteCounts: Buffer }[] = [{ offsets, byteCounts }];
+    let distinct = encoded.size;
+
+    // Reduced levels: each tile put together from the level-0 tiles under it, shrunk; tiles with the
+    // same arrangement under them are written once.
+    const raw = new Map<number, Buffer>();
+    for (const code of used) raw.set(code, drawTile(code, tileSize, seed));
+    for (const level of levels.slice(1)) {
+      const f = level.factor;
+      const s = tileSize / f;
+      const shrunk = new Map<number, Buffer>();
+      for (const [code, rgb] of raw) shrunk.set(code, shrinkTile(rgb, tileSize, f));
+      const glass = shrunk.get(GLASS) ?? shrinkTile(drawTile(GLASS, tileSize, seed), tileSize, f);
+      const cols = Math.ceil(level.width / tileSize);
+      const rows = Math.ceil(level.height / tileSize);
+      const offs = Buffer.alloc(cols * rows * 8);
+      const counts = Buffer.alloc(cols * rows * 4);
+      const written = new Map<string, { at: number; length: number }>();
+      const codesUnder = (col: number, row: number): number[] => {
+        const codes: number[] = [];
+        for (let j = 0; j < f; j++) {
+          for (let i = 0; i < f; i++) {
+            const c = col * f + i;
+            const r = row * f + j;
+            codes.push(c < layout.cols && r < layout.rows ? layout.codes[r * layout.cols + c]! : -1);
+          }
+        }
+        return codes;
+      };
+      const compose = (codes: number[]): Buffer => {
+        const rgb = Buffer.alloc(tileSize * tileSize * 3);
+        codes.forEach((code, n) => {
+          const src = code < 0 ? glass : shrunk.get(code)!;
+          const x0 = (n % f) * s;
+          const y0 = Math.floor(n / f) * s;
+          for (let y = 0; y < s; y++)
+            src.copy(rgb, ((y0 + y) * tileSize + x0) * 3, y * s * 3, (y + 1) * s * 3);
+        });
+        return rgb;
+      };
+      // Row by row: a row's new arrangements encoded together, then written in order.
+      for (let row = 0; row < rows; row++) {
+        const fresh = new Map<string, number[]>();
+        const keys: string[] = [];
+        for (let col = 0; col < cols; col++) {
+          const codes = codesUnder(col, row);
+          const key = codes.join(',');
+          keys.push(key);
+          if (!written.has(key)) fresh.set(key, codes);
+        }
+        const made = await Promise.all(
+          [...fresh].map(async ([key, codes]) => [key, await encode(compose(codes))] as const),
+        );
+        for (const [key, jpeg] of made) {
+          sameTables(jpeg);
+          await fh.write(jpeg.abbreviated, 0, jpeg.abbreviated.length, pos);
+          written.set(key, { at: pos, length: jpeg.abbreviated.length });
+          pos += jpeg.abbreviated.length;
+        }
+        keys.forEach((key, col) => {
+          const w = written.get(key)!;
+          put(offs, counts, row * cols + col, w.at, w.length);
+        });
+      }
+      distinct += written.size;
+      tables.push({ offsets: offs, byteCounts: counts });
     }
 
     const [xNum, xDen] = rational(10_000 / o.mpp);
     const description = `Tessera synthetic slide ${width}x${height}; MPP = ${o.mpp}; seed = ${seed}`;
-    const entries: Entry[] = [
-      entry(256, LONG, [width]),
-      entry(257, LONG, [height]),
-      entry(258, SHORT, [8, 8, 8]),
-      entry(259, SHORT, [7]),
-      entry(262, SHORT, [6]),
-      entry(270, ASCII, description),
-      entry(277, SHORT, [3]),
-      entry(282, RATIONAL, [xNum, xDen]),
-      entry(283, RATIONAL, [xNum, xDen]),
-      entry(284, SHORT, [1]),
-      entry(296, SHORT, [3]),
-      entry(305, ASCII, 'Tessera scripts/bench/make-huge-slide.ts'),
-      entry(322, LONG, [tileSize]),
-      entry(323, LONG, [tileSize]),
-      entry(324, LONG8, offsets),
-      entry(325, LONG, byteCounts),
-      entry(347, UNDEFINED, first.tables),
-      entry(530, SHORT, first.subsampling),
-      // JPEG's full-range YCbCr; libtiff writes the same.
-      entry(532, RATIONAL, [0, 1, 255, 1, 128, 1, 255, 1, 128, 1, 255, 1]),
-    ];
-    const ifd = Buffer.alloc(8 + entries.length * 20 + 8);
-    ifd.writeBigUInt64LE(BigInt(entries.length), 0);
-    for (const [k, e] of entries.entries()) {
-      const p = 8 + k * 20;
-      ifd.writeUInt16LE(e.tag, p);
-      ifd.writeUInt16LE(e.type, p + 2);
-      ifd.writeBigUInt64LE(BigInt(e.count), p + 4);
-      if (e.bytes.length <= 8) {
-        e.bytes.copy(ifd, p + 12);
-        continue;
+    const ifdAts: number[] = [];
+    const nextAts: number[] = [];
+    for (const [k, level] of levels.entries()) {
+      const [rNum, rDen] = rational(10_000 / (o.mpp * level.factor));
+      const entries: Entry[] = [
+        ...(k > 0 ? [entry(254, LONG, [1])] : []),
+        entry(256, LONG, [level.width]),
+        entry(257, LONG, [level.height]),
+        entry(258, SHORT, [8, 8, 8]),
+        entry(259, SHORT, [7]),
+        entry(262, SHORT, [6]),
+        ...(k === 0 ? [entry(270, ASCII, description)] : []),
+        entry(277, SHORT, [3]),
+        entry(282, RATIONAL, k === 0 ? [xNum, xDen] : [rNum, rDen]),
+        entry(283, RATIONAL, k === 0 ? [xNum, xDen] : [rNum, rDen]),
+        entry(284, SHORT, [1]),
+        entry(296, SHORT, [3]),
+        entry(305, ASCII, 'Tessera scripts/bench/make-huge-slide.ts'),
+        entry(322, LONG, [tileSize]),
+        entry(323, LONG, [tileSize]),
+        entry(324, LONG8, tables[k]!.offsets),
+        entry(325, LONG, tables[k]!.byteCounts),
+        entry(347, UNDEFINED, first.tables),
+        entry(530, SHORT, first.subsampling),
+        // JPEG's full-range YCbCr; libtiff writes the same.
+        entry(532, RATIONAL, [0, 1, 255, 1, 128, 1, 255, 1, 128, 1, 255, 1]),
+      ];
+      const ifd = Buffer.alloc(8 + entries.length * 20 + 8);
+      ifd.writeBigUInt64LE(BigInt(entries.length), 0);
+      for (const [n, e] of entries.entries()) {
+        const p = 8 + n * 20;
+        ifd.writeUInt16LE(e.tag, p);
+        ifd.writeUInt16LE(e.type, p + 2);
+        ifd.writeBigUInt64LE(BigInt(e.count), p + 4);
+        if (e.bytes.length <= 8) {
+          e.bytes.copy(ifd, p + 12);
+          continue;
+        }
+        pos += pos % 2;
+        ifd.writeBigUInt64LE(BigInt(pos), p + 12);
+        await fh.write(e.bytes, 0, e.bytes.length, pos);
+        pos += e.bytes.length;
       }
       pos += pos % 2;
-      ifd.writeBigUInt64LE(BigInt(pos), p + 12);
-      await fh.write(e.bytes, 0, e.bytes.length, pos);
-      pos += e.bytes.length;
+      ifdAts.push(pos);
+      nextAts.push(pos + 8 + entries.length * 20);
+      await fh.write(ifd, 0, ifd.length, pos);
+      pos += ifd.length;
     }
-    pos += pos % 2;
-    const ifdAt = pos;
-    await fh.write(ifd, 0, ifd.length, ifdAt);
+    // Each directory points at the next (the last one's pointer stays 0).
+    for (let k = 0; k + 1 < levels.length; k++) {
+      const next = Buffer.alloc(8);
+      next.writeBigUInt64LE(BigInt(ifdAts[k + 1]!), 0);
+      await fh.write(next, 0, 8, nextAts[k]!);
+    }
     const header = Buffer.alloc(16);
     header.write('II', 0, 'latin1');
     header.writeUInt16LE(43, 2);
     header.writeUInt16LE(8, 4);
-    header.writeBigUInt64LE(BigInt(ifdAt), 8);
+    header.writeBigUInt64LE(BigInt(ifdAts[0]!), 8);
     await fh.write(header, 0, 16, 0);
     await fh.close();
     await rename(partial, out);
@@ -494,8 +634,9 @@ export async function makeSyntheticSlide(
       tileSize,
       tiles: count,
       tissueTiles,
-      distinctTiles: encoded.size,
-      bytes: ifdAt + ifd.length,
+      distinctTiles: distinct,
+      bytes: pos,
+      levels: levels.map((l) => ({ width: l.width, height: l.height })),
     };
   } catch (e) {
     await fh.close().catch(() => undefined);
@@ -515,6 +656,7 @@ function parseCli(argv: string[]): { out: string; options: SyntheticSlideOptions
       seed: { type: 'string' },
       quality: { type: 'string' },
       'copy-tiles': { type: 'boolean', default: false },
+      pyramid: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -533,6 +675,7 @@ function parseCli(argv: string[]): { out: string; options: SyntheticSlideOptions
     width: intArg('size width', String(width), 1, TIFF_LONG_MAX),
     height: intArg('size height', String(height), 1, TIFF_LONG_MAX),
     copyTiles: values['copy-tiles'] === true,
+    pyramid: values.pyramid === true,
   };
   if (values.tile !== undefined) options.tileSize = intArg('tile', values.tile, 16, 4096);
   if (mpp !== undefined) options.mpp = mpp;
@@ -557,7 +700,8 @@ async function main(): Promise<void> {
   const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
   console.log(
     `${slide.path}: ${slide.width}x${slide.height} px, ${slide.tiles} tiles of ${slide.tileSize} ` +
-      `(${slide.tissueTiles} with tissue, ${slide.distinctTiles} distinct), ${mb(slide.bytes)} ` +
+      `(${slide.tissueTiles} with tissue, ${slide.distinctTiles} distinct), ` +
+      `${slide.levels.length} level${slide.levels.length > 1 ? 's' : ''}, ${mb(slide.bytes)} ` +
       `in ${seconds.toFixed(2)} s, peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`,
   );
 }
