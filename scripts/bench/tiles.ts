@@ -5,7 +5,7 @@
  *   npm run bench:tiles -- [--duration S] [--connections 32,128] [--urls N] [--seed N]
  *                          [--only tessera|nginx] [--size WxH] [--install-nginx]
  *                          [--generator wrk|autocannon] [--no-ceiling] [--store s3]
- *                          [--cold-connections N]
+ *                          [--cold-connections 6,32]
  *
  * With Tessera it also runs node:http alone serving one constant buffer of Tessera's mean tile size:
  * the ceiling of Node's HTTP stack on this machine, printed next to the two servers.
@@ -17,8 +17,11 @@
  * (scripts/ceph-rgw; the stored copy is uploaded through the store's own commit), as a second
  * Tessera server in the same run: its first pass over the mix is every tile's first touch (cold:
  * ranged GETs), the measured runs are warm. The local store's first pass is printed beside it.
- * That pass runs at --cold-connections (32): every connection asking at once, it measures how fast
- * the store fills the caches under load; 6 is one browser's first view (HTTP/1.1, 6 per host).
+ * That pass runs at each of --cold-connections (6 and 32), each time on freshly started servers:
+ * 6 is one browser's first view (HTTP/1.1, 6 per host); 32, every connection asking at once, how
+ * fast the store fills the caches under load. Beside them the gateway alone (signed ranged GETs of
+ * slide.tif straight at it, at 1, 6 and 32 at once): the floor under any cold figure, and the
+ * gateway's own request counts and CPU during each cold pass.
  * Load goes to 127.0.0.1 only, for a bounded time. Everything it writes stays under .bench/.
  */
 import os from 'node:os';
@@ -39,6 +42,7 @@ import { replayWrk } from './tiles/wrk.ts';
 import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
 import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
 import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
+import { countersLine, rawRangedGets, rgwCounters } from './tiles/rgw-raw.ts';
 import { intArg, runBench, sizeArg } from './args.ts';
 import { copyFile } from 'node:fs/promises';
 import { LocalSlideStore, createStore } from '../../tiles/index.ts';
@@ -56,7 +60,7 @@ interface Options {
   generator: 'wrk' | 'autocannon';
   noCeiling: boolean;
   store: 'local' | 's3';
-  coldConnections: number;
+  coldConnections: number[];
 }
 
 function options(argv: string[]): Options {
@@ -73,7 +77,7 @@ function options(argv: string[]): Options {
       generator: { type: 'string' },
       'no-ceiling': { type: 'boolean', default: false },
       store: { type: 'string', default: 'local' },
-      'cold-connections': { type: 'string', default: '32' },
+      'cold-connections': { type: 'string', default: '6,32' },
     },
     strict: true,
   });
@@ -107,7 +111,9 @@ function options(argv: string[]): Options {
     generator,
     noCeiling: values['no-ceiling'] === true,
     store: values.store,
-    coldConnections: intArg('cold-connections', values['cold-connections'], 1, 1024),
+    coldConnections: values['cold-connections']
+      .split(',')
+      .map((c) => intArg('cold-connections', c.trim(), 1, 1024)),
   };
 }
 
@@ -149,17 +155,25 @@ async function startTessera(ctx: Context, s3?: S3Bench): Promise<Contender> {
     headers: { authorization: `Bearer ${token}` },
     stop: server.stop,
   };
+  // The first tile of a fresh server opens the slide (manifest, slide.tif's index) on the way.
+  let first = '';
   try {
-    const first = tilePath(contender.base, ctx.sample[0]!);
-    const probe = await fetch(server.origin + first, { headers: contender.headers });
+    const before = s3 ? await rgwCounters(s3.dir) : null;
+    const t0 = performance.now();
+    const tile = tilePath(contender.base, ctx.sample[0]!);
+    const probe = await fetch(server.origin + tile, { headers: contender.headers });
     await probe.arrayBuffer();
-    if (probe.status !== 200) throw new Error(`the tile route answers HTTP ${probe.status} for ${first}`);
+    const ms = performance.now() - t0;
+    if (probe.status !== 200) throw new Error(`the tile route answers HTTP ${probe.status} for ${tile}`);
+    const after = s3 ? await rgwCounters(s3.dir) : null;
+    const requests = before && after ? `, ${after.requests - before.requests} gateway requests` : '';
+    first = `; first tile (slide opened with it) ${fmt(ms, 1)} ms${requests}`;
   } catch (e) {
     await contender.stop();
     throw e;
   }
   console.log(
-    `${contender.name.padEnd(11)} serving on ${server.origin}${s3 ? ` from ${s3.env.TESSERA_STORE}` : ''}, TESSERA_WORKERS=${server.env.TESSERA_WORKERS ?? '(unset: server default)'}, TESSERA_LOG_LEVEL=${server.env.TESSERA_LOG_LEVEL}`,
+    `${contender.name.padEnd(11)} serving on ${server.origin}${s3 ? ` from ${s3.env.TESSERA_STORE}` : ''}, TESSERA_WORKERS=${server.env.TESSERA_WORKERS ?? '(unset: server default)'}, TESSERA_LOG_LEVEL=${server.env.TESSERA_LOG_LEVEL}${first}`,
   );
   return contender;
 }
@@ -265,32 +279,53 @@ async function checkGeometry(ctx: Context, contenders: readonly Contender[]): Pr
 }
 
 /**
- * One unmeasured pass over the mix for each contender, then the measured runs interleaved
- * (each connection count: every contender in turn), so that other work on a shared machine
- * weighs on both sides of the ratio alike.
+ * The first pass over the mix (cold: every tile's first touch) at each of --cold-connections, each
+ * time on freshly started Tessera servers, so no pass finds what an earlier one left in a cache.
  */
-async function loadAll(
+async function coldPasses(
   ctx: Context,
-  contenders: readonly Contender[],
-  cold: Map<string, LoadResult>,
-): Promise<Map<string, LoadResult[]>> {
+  contenders: Contender[],
+  restart: (c: Contender) => Promise<Contender>,
+  s3: S3Bench | undefined,
+): Promise<Map<string, LoadResult>> {
+  const out = new Map<string, LoadResult>();
+  const replay = ctx.opts.generator === 'wrk' ? replayWrk : replayAutocannon;
+  for (const [i, connections] of ctx.opts.coldConnections.entries()) {
+    for (const [j, c0] of contenders.entries()) {
+      let c = c0;
+      if (i > 0 && c.name.startsWith('tessera')) {
+        c = await restart(c);
+        contenders[j] = c;
+      }
+      const p = ctx.mix.map((t) => tilePath(c.base, t));
+      const before = c.name === 'tessera-s3' && s3 ? await rgwCounters(s3.dir) : null;
+      const r = await replay({
+        origin: c.origin,
+        paths: p,
+        headers: c.headers,
+        connections,
+        duration: ctx.opts.duration,
+        amount: p.length,
+        ...(c.pid ? { serverPid: c.pid } : {}),
+      });
+      const after = before && s3 ? await rgwCounters(s3.dir) : null;
+      out.set(`${c.name} cold ${connections}`, r);
+      const gw = before ? `; ${countersLine(before, after, r.seconds)}` : '';
+      console.log(
+        `${c.name.padEnd(8)} cold ${connections} conns: ${r.ok} tiles in ${r.seconds.toFixed(1)} s, p50 ${fmt(r.p50, 2)} ms, p99 ${fmt(r.p99, 2)} ms, ${fmt(r.bytes / Math.max(1, r.ok) / 1024, 1)} KB a response with headers, non-2xx ${r.non2xx}, errors ${r.errors}${gw}`,
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * The measured runs interleaved (each connection count: every contender in turn), so that other
+ * work on a shared machine weighs on both sides of the ratio alike.
+ */
+async function loadAll(ctx: Context, contenders: readonly Contender[]): Promise<Map<string, LoadResult[]>> {
   const paths = new Map(contenders.map((c) => [c.name, ctx.mix.map((t) => tilePath(c.base, t))]));
   const replay = ctx.opts.generator === 'wrk' ? replayWrk : replayAutocannon;
-  for (const c of contenders) {
-    const p = paths.get(c.name)!;
-    const warm = await replay({
-      origin: c.origin,
-      paths: p,
-      headers: c.headers,
-      connections: ctx.opts.coldConnections,
-      duration: ctx.opts.duration,
-      amount: p.length,
-    });
-    cold.set(c.name, warm);
-    console.log(
-      `${c.name.padEnd(8)} warm-up: ${warm.ok} tiles in ${warm.seconds.toFixed(1)} s, ${fmt(warm.bytes / Math.max(1, warm.ok) / 1024, 1)} KB a response with headers, non-2xx ${warm.non2xx}, errors ${warm.errors}`,
-    );
-  }
   const out = new Map<string, LoadResult[]>(contenders.map((c) => [c.name, []]));
   for (const connections of ctx.opts.connections) {
     for (const c of contenders) {
@@ -309,8 +344,42 @@ async function loadAll(
   return out;
 }
 
+/**
+ * The gateway alone at 1, 6 and 32 requests at once: ranged GETs of a mean tile's size and of the
+ * store's block size (128 KB) at random places in slide.tif.
+ */
+async function rawGateway(s3: S3Bench, tileBytes: number): Promise<string[]> {
+  const lines: string[] = [];
+  for (const length of [Math.round(tileBytes), 128 * 1024]) {
+    for (const concurrency of [1, 6, 32]) {
+      const r = await rawRangedGets({
+        ...s3.raw,
+        length,
+        concurrency,
+        requests: concurrency === 1 ? 300 : 2000,
+      });
+      const line = `gateway alone  ${String(concurrency).padStart(2)} at once  ${fmt(length / 1024, 1).padStart(5)} KB ranges  ${fmt(r.perSecond).padStart(6)} GETs/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  max ${fmt(r.max, 1)} ms`;
+      console.log(line);
+      lines.push(line);
+    }
+  }
+  return lines;
+}
+
 interface S3Bench {
   env: NodeJS.ProcessEnv;
+  /** The gateway's folder (its admin socket, its daemons' pids). */
+  dir: string;
+  /** Where slide.tif is, for requests sent straight at the gateway. */
+  raw: {
+    endpoint: string;
+    region: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    bucket: string;
+    key: string;
+    size: number;
+  };
   stop: () => Promise<void>;
 }
 
@@ -348,6 +417,7 @@ async function startS3Store(id: string): Promise<S3Bench> {
       await copyFile(local.localPath(id, f.name)!, path.join(staging.dir, f.name));
       bytes += f.bytes;
     }
+    const tifBytes = ((await local.files(id)) ?? []).find((f) => f.name === 'slide.tif')?.bytes ?? 0;
     await staging.commit(id);
     const secs = (performance.now() - t1) / 1000;
     console.log(
@@ -360,6 +430,16 @@ async function startS3Store(id: string): Promise<S3Bench> {
         AWS_REGION: rgw.region,
         AWS_ACCESS_KEY_ID: rgw.accessKeyId,
         AWS_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+      },
+      dir: rgw.dir,
+      raw: {
+        endpoint: rgw.endpoint,
+        region: rgw.region,
+        accessKeyId: rgw.accessKeyId,
+        secretAccessKey: rgw.secretAccessKey,
+        bucket,
+        key: `bench/slides/${id}/slide.tif`,
+        size: tifBytes,
       },
       stop: () => rgw.stop(),
     };
@@ -419,7 +499,8 @@ async function main(): Promise<number> {
   const contenders: Contender[] = [];
   let skipped: string | undefined;
   let results: Map<string, LoadResult[]>;
-  const cold = new Map<string, LoadResult>();
+  let cold = new Map<string, LoadResult>();
+  let raw: string[] = [];
   let s3: S3Bench | undefined;
   try {
     if (opts.only !== 'nginx') contenders.push(await startTessera(ctx));
@@ -444,7 +525,26 @@ async function main(): Promise<number> {
         `warning     ${fmt(busy)}% of the machine is busy before the load starts: other work will lower every figure`,
       );
     }
-    results = await loadAll(ctx, contenders, cold);
+    if (s3) {
+      const meanTile = await fetchShapes(
+        contenders[0]!.origin,
+        contenders[0]!.base,
+        ctx.sample,
+        contenders[0]!.headers,
+      );
+      raw = await rawGateway(s3, meanBytes(meanTile));
+    }
+    const s3Bench = s3;
+    cold = await coldPasses(
+      ctx,
+      contenders,
+      async (c) => {
+        await c.stop();
+        return startTessera(ctx, c.name === 'tessera-s3' ? s3Bench : undefined);
+      },
+      s3,
+    );
+    results = await loadAll(ctx, contenders);
   } finally {
     for (const c of contenders) await c.stop();
     await s3?.stop();
@@ -454,15 +554,29 @@ async function main(): Promise<number> {
   console.log(summaryTable([...results].map(([name, runs]) => ({ name, runs }))));
   if (s3) {
     console.log(
-      `\nfirst pass over the mix (${ctx.mix.length} requests, ${ctx.opts.coldConnections} connections; each server's first touch of every tile):`,
+      `\nfirst pass over the mix (${ctx.mix.length} requests at ${ctx.opts.coldConnections.join(' and ')} connections, fresh servers each time; each server's first touch of every tile):`,
     );
     console.log(
       summaryTable(
-        [...cold]
-          .filter(([name]) => name.startsWith('tessera'))
-          .map(([name, r]) => ({ name: `${name} cold`, runs: [r] })),
+        ctx.opts.coldConnections.flatMap((n) =>
+          ['tessera', 'tessera-s3'].flatMap((name) => {
+            const r = cold.get(`${name} cold ${n}`);
+            return r ? [{ name: `${name} cold`, runs: [r] }] : [];
+          }),
+        ),
       ),
     );
+    console.log(
+      `\nthe gateway alone (signed ranged GETs of slide.tif sent straight at it, no Tessera):\n${raw.join('\n')}`,
+    );
+    for (const n of ctx.opts.coldConnections) {
+      const l = cold.get(`tessera cold ${n}`);
+      const r = cold.get(`tessera-s3 cold ${n}`);
+      if (!l || !r) continue;
+      console.log(
+        `cold ${String(n).padStart(2)}     tessera-s3 p99 ${fmt(r.p99, 1)} ms (target <= 25 ms) ${r.p99 <= 25 ? 'PASS' : 'FAIL'}; local store ${fmt(l.p99, 1)} ms in the same run (s3 ÷ local ${fmt(r.p99 / l.p99, 2)}x)`,
+      );
+    }
   }
   console.log(
     `CPU is % of one core (${cores} cores = ${cores * 100}%). Server and load generator share the ${cores} cores: each figure is what the server does with what the generator leaves it.\n` +
