@@ -30,8 +30,9 @@ export default tseslint.config(
           paths: [{ name: 'openseadragon', message: 'Only client/src/viewer/ talks to OpenSeadragon.' }],
           patterns: [
             {
-              // palette.ts holds values but no zod: the one list of default classes.
-              group: ['**/protocol/*', '!**/protocol/palette.ts'],
+              // palette.ts and annotation-shapes.ts hold values but no zod: the one list of default
+              // classes, and the packed form of annotations the server sends and the viewer reads.
+              group: ['**/protocol/*', '!**/protocol/palette.ts', '!**/protocol/annotation-shapes.ts'],
               allowTypeImports: true,
               message: 'Import protocol/ types only; keep client copies of constants.',
             },
@@ -53,8 +54,9 @@ export default tseslint.config(
         {
           patterns: [
             {
-              // palette.ts holds values but no zod: the one list of default classes.
-              group: ['**/protocol/*', '!**/protocol/palette.ts'],
+              // palette.ts and annotation-shapes.ts hold values but no zod: the one list of default
+              // classes, and the packed form of annotations the server sends and the viewer reads.
+              group: ['**/protocol/*', '!**/protocol/palette.ts', '!**/protocol/annotation-shapes.ts'],
               allowTypeImports: true,
               message: 'Import protocol/ types only; keep client copies of constants.',
             },

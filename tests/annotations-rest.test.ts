@@ -22,6 +22,14 @@ import type {
   ReviewSessionDto,
 } from '../protocol/index.ts';
 import { ANNOTATION_CLASSES } from '../protocol/index.ts';
+import {
+  SHAPES_MEDIA_TYPE,
+  decodeShapes,
+  packShapes,
+  shapeGeometry,
+  type CanvasShape,
+  type ShapeStyle,
+} from '../protocol/annotation-shapes.ts';
 import { createApp, createHandler, createServerContext } from '../server/app.ts';
 import {
   DEFAULT_CLASSES,
@@ -612,6 +620,84 @@ describe('the annotation list as a versioned answer', () => {
         x.label.startsWith('bulk '),
       ),
     ).toHaveLength(300);
+  });
+});
+
+describe('the annotation list packed for drawing (?format=shapes)', () => {
+  it('is the JSON list’s shapes, ids, labels and styles, versioned like it; no access is a 404', async () => {
+    const holed = await made('ann', {
+      kind: 'polygon',
+      geometry: {
+        points: [
+          [0, 0],
+          [400, 0],
+          [400, 300],
+          [0, 300],
+        ],
+        holes: [
+          [
+            [100, 100],
+            [200, 100],
+            [200, 200],
+          ],
+        ],
+      },
+      classification: null,
+      label: 'with a hole',
+      color: '#123456',
+    });
+    const res = await api('ann', url(SLIDE, '?format=shapes'));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe(SHAPES_MEDIA_TYPE);
+    const etag = res.headers.get('etag');
+    expect(etag).toMatch(/^"[\w-]{22}"$/);
+    expect(etag).not.toBe((await api('ann', url(SLIDE))).headers.get('etag'));
+    const buf = await res.arrayBuffer();
+    const d = decodeShapes(buf, (s: ShapeStyle) => JSON.stringify(s));
+    const json = await list('ann');
+    expect(d.ids).toEqual(json.map((a) => a.id));
+    // Every shape is the one the viewer would pack from the JSON list, styled by what decides its colour.
+    const expected = packShapes(
+      json.map((a) => {
+        const g = shapeGeometry(a.kind, a.geometry);
+        const style = JSON.stringify([
+          a.color ?? null,
+          a.classification?.name ?? null,
+          a.classification?.color ?? null,
+        ]);
+        return g && ({ ...g, colour: style, dashed: false } as CanvasShape);
+      }),
+    );
+    expect(Array.from(d.packed.offsets)).toEqual(Array.from(expected.offsets));
+    json.forEach((a, i) => {
+      const at = d.packed.offsets[i]!;
+      const end = i + 1 < json.length ? d.packed.offsets[i + 1]! : d.packed.data.length;
+      const got = Array.from(d.packed.data.subarray(at, end));
+      const want = Array.from(expected.data.subarray(at, end));
+      // The colour slot holds each side's own style index: compared through the style itself.
+      expect(d.packed.colours[got[1]!]).toBe(expected.colours[want[1]!]);
+      expect([got[0], ...got.slice(2)]).toEqual([want[0], ...want.slice(2)]);
+      expect(d.labels[i]?.text ?? '').toBe(a.label);
+    });
+    const i = d.ids.indexOf(holed.id);
+    expect(d.colours[i]).toBe(JSON.stringify(['#123456', null, null]));
+    expect(Array.from(d.boxes.subarray(4 * i, 4 * i + 4))).toEqual([0, 0, 400, 300]);
+    expect(
+      (await api('ann', url(SLIDE, '?format=shapes'), { headers: { 'if-none-match': etag! } })).status,
+    ).toBe(304);
+    // A change is a new version of the packed form too.
+    expect((await patch('ann', holed.id, { label: 'renamed' })).status).toBe(200);
+    const after = await api('ann', url(SLIDE, '?format=shapes'), { headers: { 'if-none-match': etag! } });
+    expect(after.status).toBe(200);
+    expect(decodeShapes(await after.arrayBuffer(), () => '').labels[i]?.text).toBe('renamed');
+    // The same access as the JSON list: a share reads it, no access is the missing slide's 404.
+    expect((await api('bob', url(SLIDE, '?format=shapes'))).status).toBe(200);
+    const none = await api('eve', url(SLIDE, '?format=shapes'));
+    expect(none.status).toBe(404);
+    expect((await errorOf(none)).code).toBe('SLIDE_NOT_FOUND');
+    const bad = await api('ann', url(SLIDE, '?format=svg'));
+    expect(bad.status).toBe(400);
+    expect((await errorOf(bad)).message).toMatch(/json, geojson or shapes/);
   });
 });
 

@@ -4,6 +4,8 @@ import {
   InboxResponseSchema,
   InviteRequestSchema,
 } from '../../protocol/index.ts';
+import type { AnnotationDto } from '../../protocol/review.ts';
+import { SHAPES_MEDIA_TYPE, encodeShapes } from '../../protocol/annotation-shapes.ts';
 import { Inbox } from '../review/inbox.ts';
 import { GEOJSON_IMPORT_LIMITS, toFeatureCollection } from '../review/geojson.ts';
 import { importGeoJson } from '../review/geojson-import.ts';
@@ -55,10 +57,24 @@ export function reviewRouter(ctx: ServerContext): Router {
         const docs = await hub.annotations.listDocs(scope);
         return `{"seq":${seq},"annotations":[${docs.join(',')}]}`;
       });
+    } else if (format === 'shapes') {
+      // The same list packed for drawing (protocol/annotation-shapes.ts), kept encoded like the JSON.
+      const seq = await hub.annotations.seq(scope);
+      await lists.send(
+        req,
+        res,
+        `shapes|${scope.slideId}|${scope.siteId}|${seq}`,
+        async () =>
+          encodeShapes(
+            (await hub.annotations.listDocs(scope)).map((d) => JSON.parse(d) as AnnotationDto),
+            seq,
+          ),
+        SHAPES_MEDIA_TYPE,
+      );
     } else
       throw new HttpError(
         'INVALID_PARAMETER',
-        `Expected format json or geojson but received ${String(format).slice(0, 32)}`,
+        `Expected format json, geojson or shapes but received ${String(format).slice(0, 32)}`,
       );
   });
 

@@ -57,11 +57,17 @@ const GZIP_FROM = 64 * 1024;
 interface Encoded {
   raw: Buffer;
   gz: Buffer | null;
+  type: string;
 }
 
-async function encode(text: string): Promise<Encoded> {
-  const raw = Buffer.from(text, 'utf8');
-  return { raw, gz: raw.length >= GZIP_FROM ? await gzipAsync(raw, { level: 1 }) : null };
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+async function encode(body: string | Uint8Array, type: string): Promise<Encoded> {
+  const raw =
+    typeof body === 'string'
+      ? Buffer.from(body, 'utf8')
+      : Buffer.from(body.buffer, body.byteOffset, body.length);
+  return { raw, gz: raw.length >= GZIP_FROM ? await gzipAsync(raw, { level: 1 }) : null, type };
 }
 
 function sendEncoded(
@@ -75,7 +81,7 @@ function sendEncoded(
   const headers = [
     ...extra,
     'Content-Type',
-    'application/json; charset=utf-8',
+    e.type,
     'Content-Length',
     String(body.length),
     'Vary',
@@ -93,7 +99,7 @@ const ifNoneMatch = (req: IncomingMessage, etag: string): boolean =>
     .some((t) => t.trim() === etag || t.trim() === `W/${etag}`);
 
 /**
- * Large JSON answers that many readers ask for unchanged (a slide's annotation list), kept encoded
+ * Large answers that many readers ask for unchanged (a slide's annotation list, as JSON or packed), kept encoded
  * per node by a key that changes whenever their content does (the caller's version, such as the
  * annotation log's last seq). A hit costs no query of the documents, no joining and no gzip; a
  * client that has the version answers 304. Bounded by total bytes, least recently used out first.
@@ -112,7 +118,8 @@ export class EncodedJsonCache {
     req: IncomingMessage,
     res: ServerResponse,
     key: string,
-    build: () => Promise<string>,
+    build: () => Promise<string | Uint8Array>,
+    type = JSON_TYPE,
   ): Promise<void> {
     const etag = `"${createHash('sha256').update(key).digest('base64url').slice(0, 22)}"`;
     const extra = ['ETag', etag, 'Cache-Control', 'private, no-cache'];
@@ -127,7 +134,7 @@ export class EncodedJsonCache {
       this.entries.delete(key);
       this.entries.set(key, e);
     } else {
-      e = await encode(await build());
+      e = await encode(await build(), type);
       this.put(key, e);
     }
     sendEncoded(req, res, e, extra);

@@ -394,11 +394,12 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
     expect(problems).toEqual([]);
   });
 
-  it('opened from a link, the list is read once, by the drawing worker; if that read fails the page reads it', async () => {
+  it('opened from a link, the drawing worker reads the packed shapes; the page reads the list after; a failed read is taken over', async () => {
     const listPath = `/api/slides/${slideId}/annotations`;
     const lists: string[] = [];
-    const onRequest = (r: { url(): string; method(): string }) => {
-      if (new URL(r.url()).pathname === listPath) lists.push(r.method());
+    const onRequest = (r: { url(): string }) => {
+      const u = new URL(r.url());
+      if (u.pathname === listPath) lists.push(u.searchParams.get('format') ?? 'json');
     };
     nora.on('request', onRequest);
     const layer = nora.locator('.annotation-layer').first();
@@ -408,18 +409,22 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
       await openAt(nora, 'x=1110&y=1483&zoom=2.5');
       await expect.poll(drawn, WAIT).toBeGreaterThan(400);
       await expect.poll(counted, WAIT).toMatch(/\(\d{3,}\)/);
-      expect(lists).toEqual(['GET']);
-      // Read by the annotation worker, not by the page's main thread.
+      // The worker's packed read first, the page's JSON list once the drawing is on screen.
+      expect(lists).toEqual(['shapes', 'json']);
       const readHere = (path: string) =>
-        performance.getEntriesByType('resource').some((e) => new URL(e.name).pathname === path);
-      expect(await nora.evaluate(readHere, listPath)).toBe(false);
-      const byWorkers = await Promise.all(nora.workers().map((w) => w.evaluate(readHere, listPath)));
-      expect(byWorkers).toContain(true);
+        performance
+          .getEntriesByType('resource')
+          .map((e) => new URL(e.name))
+          .filter((u) => u.pathname === path)
+          .map((u) => u.searchParams.get('format') ?? 'json');
+      expect(await nora.evaluate(readHere, listPath)).toEqual(['json']);
+      const byWorkers = (await Promise.all(nora.workers().map((w) => w.evaluate(readHere, listPath)))).flat();
+      expect(byWorkers).toEqual(['shapes']);
 
-      // The first read (the worker's) meets a server briefly unavailable: the page reads it again.
+      // The worker's read meets a server briefly unavailable: the page's list is drawn instead.
       lists.length = 0;
       let answered = 0;
-      await nora.route(`**${listPath}`, (route) =>
+      await nora.route(`**${listPath}*`, (route) =>
         answered++ === 0
           ? route.fulfill({
               status: 503,
@@ -432,10 +437,10 @@ describe.skipIf(!ready)('annotating alone, measured in µm and mm², kept throug
       await expect.poll(drawn, WAIT).toBeGreaterThan(400);
       await expect.poll(counted, WAIT).toMatch(/\(\d{3,}\)/);
       expect(answered).toBe(2);
-      expect(lists).toEqual(['GET', 'GET']);
+      expect(lists).toEqual(['shapes', 'json']);
     } finally {
       nora.off('request', onRequest);
-      await nora.unroute(`**${listPath}`);
+      await nora.unroute(`**${listPath}*`);
     }
     expect(problems).toEqual([]);
   });

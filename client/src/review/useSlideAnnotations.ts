@@ -8,7 +8,7 @@ import {
   updateAnnotation,
 } from '../api.ts';
 import { SlideAnnotations, type AnnotationApi, type Me } from './slide-annotations.ts';
-import { afterFirstView, endEarly, takeEarlyText } from '../viewer/annotation-early.ts';
+import { afterFirstView, endEarly, takeEarlyReading } from '../viewer/annotation-early.ts';
 
 const REST: AnnotationApi = {
   create: createAnnotation,
@@ -65,16 +65,10 @@ export function useSlideAnnotations(
   useEffect(() => {
     if (paused) return;
     const ac = new AbortController();
-    // A list a worker read with the page (annotation-early.ts) is parsed here once the first view
-    // is on screen; anything wrong with it, and it is read again as usual (errors reported).
-    const early = takeEarlyText(slideId);
-    const read = early
-      ? early
-          .then(async (text) => {
-            await afterFirstView();
-            return JSON.parse(text) as { annotations: AnnotationDto[] };
-          })
-          .catch(() => listAnnotations(slideId, ac.signal))
+    // While a worker draws the slide's annotations (annotation-early.ts), the list is read once
+    // the first view and that drawing are on screen and the view is at rest.
+    const read = takeEarlyReading(slideId)
+      ? afterFirstView().then(() => listAnnotations(slideId, ac.signal))
       : listAnnotations(slideId, ac.signal);
     read.then(
       (r) => {

@@ -29,6 +29,7 @@ import {
   OFFSCREEN,
   claimEarlyWorker,
   earlyDrawing,
+  earlyDrawingShown,
   hasEarlyWorker,
   spawnAnnotationWorker,
   subscribeEarly,
@@ -84,6 +85,8 @@ interface Offscreen {
   seq: number;
   /** The worker read the slide's list itself (annotation-early.ts) and can draw it before the page has it. */
   early: boolean;
+  /** The page asked the worker to keep the shapes it read itself as the page's (once). */
+  adoptAsked: boolean;
 }
 
 /** Called once per frame with the image → screen transform; costs one style write. */
@@ -291,6 +294,8 @@ export const AnnotationLayer = memo(function AnnotationLayer({
   const asked = useRef(new Map<number, { t: Affine; count: number }>());
   /** The worker's latest drawing: what its canvas shows. */
   const [drawn, setDrawn] = useState<{ t: Affine; count: number } | null>(null);
+  /** Bumped when the worker could not keep its own shapes: the page's are sent. */
+  const [resend, setResend] = useState(0);
   /** The worker draws the list it read itself: the page has not read it yet. */
   const early = useSyncExternalStore(subscribeEarly, () => (slideId ? earlyDrawing(slideId) : false));
 
@@ -308,14 +313,22 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     const off = el.transferControlToOffscreen();
     worker.postMessage({ type: 'canvas', canvas: off } satisfies ToWorker, [off]);
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
+      if (e.data.type === 'adopted') {
+        if (!e.data.ok && offscreen.current) {
+          offscreen.current.sent = null;
+          setResend((n) => n + 1);
+        }
+        return;
+      }
       if (e.data.type !== 'drawn') return;
       const { seq, count } = e.data;
       const done = asked.current.get(seq);
       for (const k of [...asked.current.keys()]) if (k <= seq) asked.current.delete(k);
       // A drawing of the worker's own list: it counts what it drew.
       if (done) setDrawn(done.count < 0 ? { t: done.t, count } : done);
+      if (done && done.count < 0) earlyDrawingShown();
     };
-    offscreen.current = { worker, el, sent: null, seq: 0, early: claimed !== null };
+    offscreen.current = { worker, el, sent: null, seq: 0, early: claimed !== null, adoptAsked: false };
     return offscreen.current;
   };
   useEffect(() => {
@@ -502,11 +515,22 @@ export const AnnotationLayer = memo(function AnnotationLayer({
       o.el.style.display = onCanvas ? '' : 'none';
       if (!onCanvas) return;
       if (o.sent !== packKey) {
-        const { packed, labels } = pack();
-        o.worker.postMessage({ type: 'shapes', packed, labels } satisfies ToWorker, [
-          packed.data.buffer,
-          packed.offsets.buffer,
-        ]);
+        if (o.early && !o.adoptAsked && o.sent === null) {
+          // The page's first list, most likely the one the worker read and drew: kept there if so,
+          // rather than packed here (~100 ms of this thread with 5,000 shapes) and drawn again.
+          o.adoptAsked = true;
+          o.worker.postMessage({
+            type: 'adopt',
+            ids: boxed.map(({ a }) => a.id),
+            colours: boxed.map(({ a }) => shapeOf(a)?.colour ?? ''),
+          } satisfies ToWorker);
+        } else {
+          const { packed, labels } = pack();
+          o.worker.postMessage({ type: 'shapes', packed, labels } satisfies ToWorker, [
+            packed.data.buffer,
+            packed.offsets.buffer,
+          ]);
+        }
         o.sent = packKey;
       }
       const seq = ++o.seq;
@@ -528,7 +552,7 @@ export const AnnotationLayer = memo(function AnnotationLayer({
     const { packed, labels } = packedHere.current;
     drawPacked(ctx, packed, indices, t, dpr);
     drawLabels(ctx, labelsAt(labels, indices), t, dpr);
-  }, [cut, shown, onCanvas, selectedId, movingId, packKey, early, annotations.length]);
+  }, [cut, shown, onCanvas, selectedId, movingId, packKey, early, annotations.length, resend]);
 
   // The worker's canvas shows its latest drawing, made at `drawn.t`: until the drawing for the
   // current cut is done, it is moved from there to the cut's transform (the layer then follows the

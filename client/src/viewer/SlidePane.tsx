@@ -7,7 +7,7 @@ import { defaultAdjustments, filterSpec, parseRendering, pixelFilter } from './a
 import { AdjustPanel } from './Adjustments.tsx';
 import type { Affine } from './geometry.ts';
 import { OsdController, type OsdHandlers } from './osd.ts';
-import { firstViewShown } from './annotation-early.ts';
+import { firstViewShown, viewMoving } from './annotation-early.ts';
 import { composeView, download, toPngBlob, viewFileName } from './saveView.ts';
 import { scaleBar } from './scalebar.ts';
 import { magnificationReadout, normalizeRotation, type Power, type ViewState } from './viewport.ts';
@@ -139,10 +139,12 @@ export function SlidePane(props: Props) {
       },
       target: (v) => {
         setSettled(false);
+        viewMoving(true);
         latest.current.onTarget?.(v);
       },
       settled: (v) => {
         setSettled(true);
+        viewMoving(false);
         latest.current.onSettled?.(v);
       },
       interact: () => latest.current.onInteract?.(),

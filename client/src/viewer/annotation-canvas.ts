@@ -1,28 +1,22 @@
 import type { AnnotationDto, Geometry } from '../../../protocol/review.ts';
 import { annotationColour, type PaletteClass } from '../review/constants.ts';
 import type { Affine } from './geometry.ts';
-import { geometryRect } from './cull.ts';
-
-type Pt = readonly [number, number];
+import {
+  AREA,
+  ELLIPSE,
+  LINE,
+  NONE,
+  POINTS,
+  packShapes,
+  shapeGeometry,
+  type CanvasShape,
+  type PackedShapes,
+} from '../../../protocol/annotation-shapes.ts';
 
 /** A canvas's 2D context on the page or in a worker (OffscreenCanvas): the calls used here are shared. */
 export type Context2D = CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D;
 
-/** What one annotation is on a canvas, in level-0 image pixels. */
-export type CanvasShape =
-  | { type: 'area'; rings: Pt[][]; colour: string; dashed: boolean }
-  | { type: 'line'; points: Pt[]; colour: string; dashed: boolean }
-  | { type: 'ellipse'; cx: number; cy: number; rx: number; ry: number; colour: string; dashed: boolean }
-  | { type: 'points'; points: Pt[]; radius: number; colour: string };
-
-/** Point markers' radius on screen (as the SVG layer draws them). */
-const POINT_R = 5;
-const MULTIPOINT_R = 4;
-
-const rings = (g: { points: [number, number][]; holes?: [number, number][][] }): Pt[][] => [
-  g.points,
-  ...(g.holes ?? []),
-];
+export { packShapes, type CanvasShape, type PackedShapes };
 
 /**
  * An annotation as the canvas layer draws it: the same outline, fill and markers as the SVG layer
@@ -33,47 +27,11 @@ export function canvasShape(
   g: Geometry,
   palette?: readonly PaletteClass[],
 ): CanvasShape | null {
+  const s = shapeGeometry(a.kind, g);
+  if (!s) return null;
   const colour = annotationColour(a, palette);
-  const dashed = a.id.startsWith('local-');
-  const first = g.points[0];
-  if (!first) return null;
-  switch (a.kind) {
-    case 'point':
-      return { type: 'points', points: [first], radius: POINT_R, colour };
-    case 'multipoint':
-      return { type: 'points', points: g.points, radius: MULTIPOINT_R, colour };
-    case 'line':
-      return { type: 'line', points: [first, g.points[1] ?? first], colour, dashed };
-    case 'polyline':
-      return { type: 'line', points: g.points, colour, dashed };
-    case 'rectangle': {
-      const r = geometryRect(g);
-      const ring: Pt[] = [
-        [r.minX, r.minY],
-        [r.maxX, r.minY],
-        [r.maxX, r.maxY],
-        [r.minX, r.maxY],
-      ];
-      return { type: 'area', rings: [ring], colour, dashed };
-    }
-    case 'ellipse': {
-      const r = geometryRect(g);
-      return {
-        type: 'ellipse',
-        cx: (r.minX + r.maxX) / 2,
-        cy: (r.minY + r.maxY) / 2,
-        rx: (r.maxX - r.minX) / 2,
-        ry: (r.maxY - r.minY) / 2,
-        colour,
-        dashed,
-      };
-    }
-    case 'multipolygon':
-      return { type: 'area', rings: (g.parts ?? [{ points: g.points }]).flatMap(rings), colour, dashed };
-    case 'polygon':
-    case 'freehand':
-      return { type: 'area', rings: rings(g), colour, dashed };
-  }
+  if (s.type === 'points') return { ...s, colour };
+  return { ...s, colour, dashed: a.id.startsWith('local-') };
 }
 
 /** A label at its shape's top-left corner (image pixels). */
@@ -108,80 +66,6 @@ export function drawLabels(
     ctx.strokeText(l.text, sx, sy);
     ctx.fillText(l.text, sx, sy);
   }
-}
-
-/**
- * Shapes packed into one buffer, to be handed to a worker without copying (a structured clone of
- * 5,000 shapes' point arrays is ~100,000 small arrays). Per shape, from `offsets[i]` in `data`:
- * kind (0 area, 1 line, 2 ellipse, 3 points, -1 none), colour index, dashed (0/1), then for an
- * area its ring count and each ring's length and x,y pairs; a line its length and pairs; an
- * ellipse cx, cy, rx, ry; points their radius, length and pairs.
- */
-export interface PackedShapes {
-  data: Float64Array;
-  offsets: Int32Array;
-  colours: string[];
-}
-
-const AREA = 0;
-const LINE = 1;
-const ELLIPSE = 2;
-const POINTS = 3;
-const NONE = -1;
-
-export function packShapes(shapes: readonly (CanvasShape | null)[]): PackedShapes {
-  let size = 0;
-  for (const s of shapes) {
-    size += 3;
-    if (!s) continue;
-    if (s.type === 'area') size += 1 + s.rings.reduce((n, r) => n + 1 + 2 * r.length, 0);
-    else if (s.type === 'line') size += 1 + 2 * s.points.length;
-    else if (s.type === 'ellipse') size += 4;
-    else size += 2 + 2 * s.points.length;
-  }
-  const data = new Float64Array(size);
-  const offsets = new Int32Array(shapes.length);
-  const colours: string[] = [];
-  const colourIndex = new Map<string, number>();
-  let o = 0;
-  const pairs = (pts: readonly Pt[]): void => {
-    data[o++] = pts.length;
-    for (let k = 0; k < pts.length; k++) {
-      const p = pts[k]!;
-      data[o++] = p[0];
-      data[o++] = p[1];
-    }
-  };
-  shapes.forEach((s, i) => {
-    offsets[i] = o;
-    if (!s) {
-      data[o++] = NONE;
-      o += 2;
-      return;
-    }
-    let c = colourIndex.get(s.colour);
-    if (c === undefined) {
-      c = colours.push(s.colour) - 1;
-      colourIndex.set(s.colour, c);
-    }
-    data[o++] = s.type === 'area' ? AREA : s.type === 'line' ? LINE : s.type === 'ellipse' ? ELLIPSE : POINTS;
-    data[o++] = c;
-    data[o++] = s.type !== 'points' && s.dashed ? 1 : 0;
-    if (s.type === 'area') {
-      data[o++] = s.rings.length;
-      for (const r of s.rings) pairs(r);
-    } else if (s.type === 'line') pairs(s.points);
-    else if (s.type === 'ellipse') {
-      data[o++] = s.cx;
-      data[o++] = s.cy;
-      data[o++] = s.rx;
-      data[o++] = s.ry;
-    } else {
-      data[o++] = s.radius;
-      pairs(s.points);
-    }
-  });
-  return { data, offsets, colours };
 }
 
 /** `#rgb` / `#rrggbb` with an alpha byte appended; null for other colour syntaxes. */

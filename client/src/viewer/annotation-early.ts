@@ -1,12 +1,14 @@
-import type { FromWorker, ToWorker } from './annotation-worker.ts';
+import type { ToWorker } from './annotation-worker.ts';
 
 /**
- * A slide opened from a link or a reload has its annotation list read, parsed, packed and drawn by
- * the annotation worker (annotation-worker.ts), off the page's main thread: the worker is started by
- * the page's first code, with the manifest, before the viewer's code has loaded. The page itself
- * parses the list once the first view is on screen. With 5,000 annotations, reading them on the
- * main thread (~3 MB of JSON, the list's first render, packing the shapes) held up the slide's first
- * tiles by ~250 ms of main-thread time on this kind of desktop.
+ * A slide opened from a link or a reload has its annotations read (packed for drawing by the
+ * server: `?format=shapes`) and drawn by the annotation worker (annotation-worker.ts), off the
+ * page's main thread: the worker is started by the page's first code, with the manifest, before the
+ * viewer's code has loaded. The page itself reads the JSON list (for the list, selection and
+ * editing) once the first view and that drawing are on screen and the view is at rest. With 5,000
+ * annotations, reading them on the main thread (~3 MB of JSON, the list's first render, packing the
+ * shapes) held up the slide's first tiles by ~250 ms of main-thread time on this kind of desktop,
+ * and parsing and packing them in the worker its first drawing by ~200-300 ms.
  */
 
 /** Whether the browser can draw a canvas from a worker (transferControlToOffscreen). */
@@ -22,8 +24,8 @@ interface Early {
   slideId: string;
   /** Until the slide's annotation layer takes it. */
   worker: Worker | null;
-  /** The list's JSON as the server sent it, until the viewer's first reading takes it. */
-  text: Promise<string> | null;
+  /** The page's own reading of the list waits for the first view (until it asks, once). */
+  deferred: boolean;
   /** The worker's own shapes are what its canvas shows (the page has not read the list yet). */
   drawing: boolean;
 }
@@ -40,23 +42,13 @@ export function prefetchAnnotationsInWorker(slideId: string): boolean {
   if (!OFFSCREEN) return false;
   if (early?.slideId === slideId) return true;
   const worker = spawnAnnotationWorker();
-  const text = new Promise<string>((resolve, reject) => {
-    const on = (e: MessageEvent<FromWorker>): void => {
-      if (e.data.type === 'list') resolve(e.data.text);
-      else if (e.data.type === 'list-failed') reject(new Error(e.data.message));
-      else return;
-      worker.removeEventListener('message', on);
-    };
-    worker.addEventListener('message', on);
-  });
-  text.catch(() => {}); // the viewer then reads the list itself, and reports what fails
   const id = encodeURIComponent(slideId);
   worker.postMessage({
     type: 'load',
-    url: `/api/slides/${id}/annotations`,
+    url: `/api/slides/${id}/annotations?format=shapes`,
     paletteUrl: '/api/annotation-classes',
   } satisfies ToWorker);
-  early = { slideId, worker, text, drawing: true };
+  early = { slideId, worker, deferred: true, drawing: true };
   return true;
 }
 
@@ -71,12 +63,14 @@ export function claimEarlyWorker(slideId: string): Worker | null {
   return w;
 }
 
-/** The list's JSON text for the viewer's first reading of the slide's annotations (once). */
-export function takeEarlyText(slideId: string): Promise<string> | null {
-  if (early?.slideId !== slideId || !early.text) return null;
-  const t = early.text;
-  early.text = null;
-  return t;
+/**
+ * Whether the page's first reading of the slide's JSON list should wait for `afterFirstView`: a
+ * worker is drawing the slide's annotations meanwhile (true once per slide).
+ */
+export function takeEarlyReading(slideId: string): boolean {
+  if (early?.slideId !== slideId || !early.deferred) return false;
+  early.deferred = false;
+  return true;
 }
 
 /** Whether the worker still draws its own reading of the slide's annotations. */
@@ -102,12 +96,47 @@ const firstView = new Promise<void>((resolve) => {
 /** Called by the viewer when its first view is fully loaded. */
 export const firstViewShown = (): void => firstViewDone();
 
+let earlyDrawnDone: () => void = () => {};
+const earlyDrawn = new Promise<void>((resolve) => {
+  earlyDrawnDone = resolve;
+});
+
+/** Called by the annotation layer when the worker's drawing of the list it read itself is done. */
+export const earlyDrawingShown = (): void => earlyDrawnDone();
+
+/** When a view last started or stopped moving, and whether it moves now. */
+let moving = false;
+let movedAt = 0;
+
+/** Called by the viewer when a pan, zoom or rotation starts (true) and comes to rest (false). */
+export function viewMoving(now: boolean): void {
+  moving = now;
+  movedAt = performance.now();
+}
+
+/** A view at rest this long is taken to stay so for a while (the reader is reading, not steering). */
+const QUIET_MS = 400;
+
 /**
- * Resolves once the first view is on screen (or after `maxMs`, whatever happens to it) and the page
- * then has a moment to spare: work that can wait for it does not hold up the first tiles.
+ * Resolves once the first view is on screen, with the annotations a worker read for it drawn (or
+ * after `maxMs`, whatever happens to them), and then once the view has been at rest for a moment
+ * (at most `maxQuietMs` more) and the page has a moment to spare: work that can wait holds up neither
+ * the first tiles, nor the first drawing of the annotations, nor the first zoom steps. With 5,000
+ * annotations the page's own reading of the list takes ~150 ms of its thread: between the worker's
+ * drawing and the page showing it, or in a zoom step, it delayed either by as much.
  */
-export async function afterFirstView(maxMs = 2000): Promise<void> {
-  await Promise.race([firstView, new Promise((r) => setTimeout(r, maxMs))]);
+export async function afterFirstView(maxMs = 2000, maxQuietMs = 5000): Promise<void> {
+  const shown = early ? Promise.all([firstView, earlyDrawn]) : firstView;
+  await Promise.race([shown, new Promise((r) => setTimeout(r, maxMs))]);
+  // A reader who has just got the first view is likely to move it at once.
+  if (movedAt === 0) movedAt = performance.now();
+  const until = performance.now() + maxQuietMs;
+  for (;;) {
+    const now = performance.now();
+    const quietFor = moving ? 0 : now - movedAt;
+    if (quietFor >= QUIET_MS || now >= until) break;
+    await new Promise((r) => setTimeout(r, Math.min(QUIET_MS - quietFor, until - now)));
+  }
   await new Promise<void>((r) =>
     typeof requestIdleCallback === 'function'
       ? requestIdleCallback(() => r(), { timeout: 300 })

@@ -4,25 +4,23 @@
  * With 5,000 shapes, building their paths and rasterising them took ~150-250 ms of the main thread
  * on a software-rendered desktop: time in which tiles were not drawn and input was not handled.
  */
-import type { AnnotationDto } from '../../../protocol/review.ts';
-import type { PaletteClass } from '../review/constants.ts';
-import {
-  canvasShape,
-  drawLabels,
-  drawPacked,
-  labelsAt,
-  packShapes,
-  type Label,
-  type PackedShapes,
-} from './annotation-canvas.ts';
-import { geometryRect, type Rect } from './cull.ts';
+import { SHAPES_MEDIA_TYPE, decodeShapes } from '../../../protocol/annotation-shapes.ts';
+import { annotationColour, type PaletteClass } from '../review/constants.ts';
+import { drawLabels, drawPacked, labelsAt, type Label, type PackedShapes } from './annotation-canvas.ts';
+import type { Rect } from './cull.ts';
 import type { Affine } from './geometry.ts';
 
 export type ToWorker =
   | { type: 'canvas'; canvas: OffscreenCanvas }
-  /** Read a slide's annotation list (and the class palette) and draw it until shapes are sent. */
+  /** Read a slide's annotations packed for drawing (and the class palette); draw them until shapes are sent. */
   | { type: 'load'; url: string; paletteUrl: string }
   | { type: 'shapes'; packed: PackedShapes; labels: (Label | null)[] }
+  /**
+   * The page has read the list too: when its shapes are the ones read here (the same ids in the
+   * same order, drawn in the same colours), they are kept as the page's, so nothing is packed,
+   * sent or drawn again; otherwise they are dropped until the page sends its own.
+   */
+  | { type: 'adopt'; ids: string[]; colours: string[] }
   | {
       type: 'draw';
       seq: number;
@@ -42,9 +40,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'drawn'; seq: number; count: number }
-  /** The list read for `load`, as the server sent it (for the page to parse when it has time). */
-  | { type: 'list'; text: string }
-  | { type: 'list-failed'; message: string };
+  /** The answer to `adopt`: false, and the page must send its shapes. */
+  | { type: 'adopted'; ok: boolean };
 
 interface Scope {
   onmessage: ((e: MessageEvent<ToWorker>) => void) | null;
@@ -63,6 +60,43 @@ let fromPage = false;
 let reading = false;
 let pending: Extract<ToWorker, { type: 'draw' }> | null = null;
 let scheduled = false;
+/** The ids and colours of the shapes of the list read here, for `adopt`. */
+let own: { ids: string[]; colours: string[] } | null = null;
+/** Bumped whenever `shapes` change: a drawing of the same shapes at the same place is not redone. */
+let version = 0;
+let lastDrawn: {
+  version: number;
+  width: number;
+  height: number;
+  dpr: number;
+  t: Affine;
+  indices: Int32Array;
+} | null = null;
+
+const sameIndices = (a: Int32Array, b: Int32Array): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+function adopt(ids: string[], colours: string[]): boolean {
+  const o = own;
+  own = null;
+  fromPage = true;
+  boxes = null;
+  const same =
+    o !== null &&
+    shapes !== null &&
+    o.ids.length === ids.length &&
+    o.ids.every((id, i) => id === ids[i]) &&
+    o.colours.every((c, i) => c === colours[i]);
+  if (!same) {
+    shapes = null;
+    labels = [];
+    version++;
+  }
+  return same;
+}
 
 /** The shapes of the read list whose box meets the rectangle. */
 function cull(rect: Rect, pad: number): Int32Array {
@@ -77,35 +111,37 @@ function cull(rect: Rect, pad: number): Int32Array {
   return Int32Array.from(out);
 }
 
+/**
+ * Reads a slide's annotations packed for drawing (`?format=shapes`: no JSON to parse, nothing to
+ * pack) and its class palette. A failure leaves nothing drawn here: the page reads the list itself
+ * and sends its shapes.
+ */
 async function load(url: string, paletteUrl: string): Promise<void> {
   reading = true;
-  let text: string;
   try {
-    const headers = { accept: 'application/json' };
     const [res, pal] = await Promise.all([
-      fetch(url, { headers, credentials: 'same-origin' }),
-      fetch(paletteUrl, { headers, credentials: 'same-origin' })
+      fetch(url, { headers: { accept: SHAPES_MEDIA_TYPE }, credentials: 'same-origin' }),
+      fetch(paletteUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' })
         .then((r) => (r.ok ? (r.json() as Promise<PaletteClass[]>) : undefined))
         .catch(() => undefined),
     ]);
     if (!res.ok) throw new Error(`annotations answered ${res.status}`);
-    text = await res.text();
-    scope.postMessage({ type: 'list', text });
+    const buf = await res.arrayBuffer();
     if (fromPage) return;
-    const list = (JSON.parse(text) as { annotations: AnnotationDto[] }).annotations;
     const palette = Array.isArray(pal) ? pal : undefined;
-    const b = new Float64Array(4 * list.length);
-    list.forEach((a, i) => {
-      const r = geometryRect(a.geometry);
-      b.set([r.minX, r.minY, r.maxX, r.maxY], 4 * i);
-    });
-    const packed = packShapes(list.map((a) => canvasShape(a, a.geometry, palette)));
-    if (fromPage) return;
-    shapes = packed;
-    labels = list.map((a, i) => (a.label ? { text: a.label, x: b[4 * i]!, y: b[4 * i + 1]! } : null));
-    boxes = b;
-  } catch (e) {
-    scope.postMessage({ type: 'list-failed', message: e instanceof Error ? e.message : String(e) });
+    const d = decodeShapes(buf, ([color, name, classColor]) =>
+      annotationColour(
+        { color, classification: name !== null ? { name, color: classColor ?? '' } : null },
+        palette,
+      ),
+    );
+    shapes = d.packed;
+    version++;
+    labels = d.labels;
+    boxes = d.boxes;
+    own = { ids: d.ids, colours: d.colours };
+  } catch {
+    // Nothing to draw from here; the page's own reading takes over.
   } finally {
     reading = false;
     if (pending && !scheduled) {
@@ -124,6 +160,20 @@ function draw(): void {
   if (!m.indices && reading) return;
   pending = null;
   const indices = m.indices ?? cull(m.rect!, m.pad ?? 0);
+  const l = lastDrawn;
+  if (
+    l &&
+    l.version === version &&
+    l.width === m.width &&
+    l.height === m.height &&
+    l.dpr === m.dpr &&
+    l.t.every((v, i) => v === m.t[i]) &&
+    sameIndices(l.indices, indices)
+  ) {
+    // What the canvas shows already (the page asking, with the same list, for the worker's drawing).
+    scope.postMessage({ type: 'drawn', seq: m.seq, count: indices.length });
+    return;
+  }
   if (canvas.width !== m.width) canvas.width = m.width;
   if (canvas.height !== m.height) canvas.height = m.height;
   const ctx = canvas.getContext('2d');
@@ -132,19 +182,25 @@ function draw(): void {
   ctx.clearRect(0, 0, m.width, m.height);
   if (shapes) drawPacked(ctx, shapes, indices, m.t, m.dpr);
   drawLabels(ctx, labelsAt(labels, indices), m.t, m.dpr);
+  lastDrawn = { version, width: m.width, height: m.height, dpr: m.dpr, t: m.t, indices };
   scope.postMessage({ type: 'drawn', seq: m.seq, count: indices.length });
 }
 
 scope.onmessage = (e) => {
   const m = e.data;
-  if (m.type === 'canvas') canvas = m.canvas;
-  else if (m.type === 'load') void load(m.url, m.paletteUrl);
+  if (m.type === 'canvas') {
+    canvas = m.canvas;
+    lastDrawn = null;
+  } else if (m.type === 'load') void load(m.url, m.paletteUrl);
   else if (m.type === 'shapes') {
     fromPage = true;
     boxes = null;
+    own = null;
     shapes = m.packed;
     labels = m.labels;
-  } else {
+    version++;
+  } else if (m.type === 'adopt') scope.postMessage({ type: 'adopted', ok: adopt(m.ids, m.colours) });
+  else {
     pending = m;
     if (!scheduled) {
       scheduled = true;
