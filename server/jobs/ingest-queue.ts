@@ -69,6 +69,8 @@ export type JobOwner = {
   siteId: string | null;
   caseAccession?: string | null;
   jobId?: string;
+  /** Start the conversion no sooner than this many ms from now (this process's queue only). */
+  startAfterMs?: number;
 };
 
 /** The job's row (queued) and what a queue carries of it. */
@@ -115,6 +117,7 @@ export interface JobQueue {
 export class IngestQueue implements JobQueue {
   private readonly waiting: IngestJob[] = [];
   private running = 0;
+  private delayed = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly runner: IngestRunner;
 
@@ -133,8 +136,18 @@ export class IngestQueue implements JobQueue {
     owner: JobOwner = { userId: null, siteId: null },
   ): Promise<JobDto> {
     const { job, data } = await newIngestJob(this.jobs, input, name, cleanup, owner);
-    this.waiting.push(data);
-    this.pump();
+    if (owner.startAfterMs) {
+      // Counted as waiting (idle() and close() wait for it) until it joins the queue.
+      this.delayed++;
+      setTimeout(() => {
+        this.delayed--;
+        this.waiting.push(data);
+        this.pump();
+      }, owner.startAfterMs);
+    } else {
+      this.waiting.push(data);
+      this.pump();
+    }
     return job;
   }
 
@@ -144,7 +157,7 @@ export class IngestQueue implements JobQueue {
 
   /** Resolves when no job is queued or running (tests, shutdown). */
   idle(): Promise<void> {
-    if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.waiting.length === 0 && this.delayed === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -155,7 +168,8 @@ export class IngestQueue implements JobQueue {
       void this.runner.run(next).finally(() => {
         this.running--;
         this.pump();
-        if (this.running === 0 && this.waiting.length === 0) this.idleWaiters.splice(0).forEach((f) => f());
+        if (this.running === 0 && this.waiting.length === 0 && this.delayed === 0)
+          this.idleWaiters.splice(0).forEach((f) => f());
       });
     }
   }

@@ -34,6 +34,13 @@ interface Tracked {
 const SOURCES = 'sources';
 
 /**
+ * How long the conversion of a slide served from its source waits before it starts: the converter's
+ * start takes a core for a second or so, which the first view's tiles need more (the conversion
+ * takes a minute or more either way).
+ */
+export const SOURCE_FIRST_MS = 2000;
+
+/**
  * Slides served from their source while the store copy is made ("open at once"). Once an upload is
  * on disk and its reader opens it, the slide is listed (status converting, percent done) and its
  * tiles come from the source; the job's row says when the store copy is published (the source is
@@ -113,6 +120,8 @@ export class ProvisionalSlides {
       if (row?.status === 'failed')
         await setConversion(this.db, id, { status: 'converting', progress: 0, reason: null });
       this.start();
+      // The viewer's coarsest tiles made while its page loads.
+      void slide.warm();
       return id;
     } catch (e) {
       this.tracked.delete(id);

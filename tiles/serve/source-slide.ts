@@ -57,6 +57,12 @@ export class SourceSlide {
   /** Tiles made lately (a render of several tiles, then its neighbours, reads them again). */
   private readonly tiles = new Map<string, Promise<Buffer>>();
   private encoder: Promise<TileEncoder> | null = null;
+  /**
+   * The smallest source level decoded whole, once: every coarse tile is cut from it (the smallest
+   * stored levels and every Deep Zoom level below them), and decoding it again for each of them is
+   * what a first view would otherwise wait on. At most MAX_SMALLEST_LEVEL_PIXELS x 3 bytes.
+   */
+  private smallest: Promise<RawLevel> | null = null;
   private closed = false;
 
   private constructor(
@@ -132,6 +138,18 @@ export class SourceSlide {
     return slide;
   }
 
+  /**
+   * Make what a first view asks for before it asks: the smallest source level decoded and the
+   * smallest stored level's tiles (every coarser Deep Zoom level is rendered from them). Run once the
+   * slide is served, beside the page loading; a failure here is left for the request to meet.
+   */
+  async warm(): Promise<void> {
+    const k = this.manifest.levelInfo.length - 1;
+    const l = this.manifest.levelInfo[k]!;
+    for (let row = 0; row < l.tilesY; row++)
+      for (let col = 0; col < l.tilesX; col++) await this.readStoredTile(k, col, row).catch(() => null);
+  }
+
   /** Whether level k's tiles are the source's own bytes (level 0 where kept, levels on its grid). */
   passThrough(k: number): boolean {
     return (k === 0 && this.scanner !== null) || this.passLevels.has(k);
@@ -182,6 +200,7 @@ export class SourceSlide {
       }
     }
     const lj = levels[j]!;
+    if (j === levels.length - 1) return this.fromSmallest(j, f, r);
     let pipe = this.pipes.get(j);
     if (!pipe) {
       pipe = this.source.levelPixels!(j).then((p) => {
@@ -223,6 +242,46 @@ export class SourceSlide {
       r.height,
       { fit: 'fill' },
     );
+  }
+
+  /** As pixels() for stored level factor f, from the smallest source level j decoded whole. */
+  private async fromSmallest(j: number, f: number, r: Rect): Promise<Sharp> {
+    if (!this.smallest) {
+      const lj = this.source.levels[j]!;
+      this.smallest = this.source.levelPixels!(j).then(async (p) => {
+        if (!p) throw new SlideError('INTERNAL', `${this.source.name}: source level ${j} is not readable`);
+        const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
+        if (info.width !== lj.width || info.height !== lj.height || info.channels !== 3)
+          throw new SlideError('INTERNAL', `${this.source.name}: source level ${j} decoded to another size`);
+        return { data, width: info.width, height: info.height };
+      });
+      this.smallest.catch(() => (this.smallest = null));
+    }
+    const lvl = await this.smallest;
+    const ratio = f / this.source.levels[j]!.downsample;
+    const n = Math.round(ratio);
+    if (Math.abs(ratio - n) < 0.01 && (n & (n - 1)) === 0) {
+      const x0 = r.x * n;
+      const y0 = r.y * n;
+      if (x0 >= lvl.width || y0 >= lvl.height)
+        throw new SlideError('INTERNAL', `region outside source level ${j}`);
+      const sw = Math.min(r.width * n, lvl.width - x0);
+      const sh = Math.min(r.height * n, lvl.height - y0);
+      const crop = cropRaw(lvl, x0, y0, sw, sh);
+      if (n === 1) return sharp(crop, { raw: { width: sw, height: sh, channels: 3 } });
+      const out = boxMean(crop, sw, sh, 3, n, r.width, r.height);
+      return sharp(out, { raw: { width: r.width, height: r.height, channels: 3 } });
+    }
+    const sx = lvl.width / this.manifest.width;
+    const sy = lvl.height / this.manifest.height;
+    const x0 = Math.max(0, Math.floor(r.x * f * sx + 1e-6));
+    const y0 = Math.max(0, Math.floor(r.y * f * sy + 1e-6));
+    const x1 = Math.min(lvl.width, Math.max(x0 + 1, Math.ceil((r.x + r.width) * f * sx - 1e-6)));
+    const y1 = Math.min(lvl.height, Math.max(y0 + 1, Math.ceil((r.y + r.height) * f * sy - 1e-6)));
+    const crop = cropRaw(lvl, x0, y0, x1 - x0, y1 - y0);
+    return sharp(crop, { raw: { width: x1 - x0, height: y1 - y0, channels: 3 } }).resize(r.width, r.height, {
+      fit: 'fill',
+    });
   }
 
   /** slide.tif is not on disk yet: renders join tiles from readStoredTile. */
@@ -287,6 +346,7 @@ export class SourceSlide {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.smallest = null;
     await this.source.close().catch(() => {});
   }
 
@@ -297,6 +357,22 @@ export class SourceSlide {
   private assertOpen(): void {
     if (this.closed) throw new SlideError('SLIDE_NOT_FOUND', `slide ${this.manifest.id} is no longer served`);
   }
+}
+
+interface RawLevel {
+  /** Packed RGB, width x height. */
+  data: Buffer;
+  width: number;
+  height: number;
+}
+
+/** Rectangle (x, y, w, h) of a packed RGB level, packed. */
+function cropRaw(l: RawLevel, x: number, y: number, w: number, h: number): Buffer {
+  if (x === 0 && y === 0 && w === l.width && h === l.height) return l.data;
+  const out = Buffer.allocUnsafe(w * h * 3);
+  for (let row = 0; row < h; row++)
+    l.data.copy(out, row * w * 3, ((y + row) * l.width + x) * 3, ((y + row) * l.width + x + w) * 3);
+  return out;
 }
 
 /**
