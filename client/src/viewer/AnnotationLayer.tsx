@@ -45,8 +45,13 @@ const MULTIPOINT_R = 4;
  * made each frame of a move 200-450 ms long (with 5,000 shapes after a zoom), clipped ~30 ms.
  */
 const MARGIN = 0.25;
-/** A view at rest this long is "settled": the drawn set and marker sizes follow it. */
-const SETTLE_MS = 120;
+/**
+ * A view at rest this long is "settled": the drawn set and marker sizes follow it. Long enough that
+ * a run of steps (+ + →, wheel notches) is drawn anew once, after it, not after each step: with
+ * 5,000 shapes each drawing takes ~150 ms of a core, which the next step's tiles then waited for.
+ * Until then the painted picture is moved and scaled with the view.
+ */
+const SETTLE_MS = 350;
 /**
  * A settled view whose tiles are still coming is drawn anew once they are all there, or after this
  * long: until then the painted shapes stay, scaled. Drawing 5,000 shapes again (~150 ms of a core
@@ -55,9 +60,10 @@ const SETTLE_MS = 120;
 const TILES_WAIT_MS = 1000;
 /**
  * While zooming, the drawn set is redone early once the scale has changed this much (until then the
- * painted picture is scaled, its strokes with it).
+ * painted picture is scaled, its strokes with it): two zoom steps (1.5 x 1.5) in a row still go
+ * without drawing mid-animation.
  */
-const ZOOM_DRIFT = 2;
+const ZOOM_DRIFT = 2.5;
 /** Screen pixels a shape may paint beyond its box (selection halo, point markers). */
 const PAD_PX = 12;
 /** From this many shapes in the drawn set, they are drawn on a canvas. */
