@@ -69,6 +69,32 @@ export async function planPixels(
   return img;
 }
 
+/** Stored tiles a render reads ahead of its turn at most (each a few KB); larger reads wait for it. */
+const READ_AHEAD_TILES = 16;
+
+/**
+ * Read the stored tiles a render plan will decode, so that a store that fetches over the network
+ * (no local file) has them before the render starts: the render then finds them in the store's
+ * cache. Nothing for a local file (a positioned read is cheaper than waiting) or a plan over
+ * READ_AHEAD_TILES tiles; errors are left for the render itself to meet.
+ */
+export async function readPlanTiles(
+  slide: Pick<StoredSlide, 'manifest' | 'readStoredTile' | 'localFile'>,
+  plan: RenderPlan,
+): Promise<void> {
+  const t = slide.manifest.tileSize;
+  const { src } = plan;
+  const c0 = Math.floor(src.x / t);
+  const r0 = Math.floor(src.y / t);
+  const c1 = Math.floor((src.x + src.width - 1) / t);
+  const r1 = Math.floor((src.y + src.height - 1) / t);
+  if (slide.localFile || (c1 - c0 + 1) * (r1 - r0 + 1) > READ_AHEAD_TILES) return;
+  const reads: Promise<unknown>[] = [];
+  for (let r = r0; r <= r1; r++)
+    for (let c = c0; c <= c1; c++) reads.push(slide.readStoredTile(plan.level, c, r).catch(() => null));
+  await Promise.all(reads);
+}
+
 /** Promise.all that lets every read finish before the first failure leaves (no stray rejections). */
 async function settleAll<T>(ps: Promise<T>[]): Promise<T[]> {
   const out = await Promise.allSettled(ps);

@@ -17,7 +17,7 @@ import {
 } from './iiif.ts';
 import { type RenderPlan, type StoredPlan, sourceLevel } from './plan.ts';
 import { SlidePool } from './pool.ts';
-import { RENDER_JPEG_QUALITY, finishIiif, planPixels } from './render.ts';
+import { RENDER_JPEG_QUALITY, finishIiif, planPixels, readPlanTiles } from './render.ts';
 import { RenderScheduler } from './scheduler.ts';
 import type { StoredSlide } from './stored-slide.ts';
 import type { SourceSlide } from './source-slide.ts';
@@ -206,6 +206,8 @@ export class TileService {
         { ...who, cost: renderCost(plan) },
         async () => (await planPixels(slide, plan)).jpeg({ quality, chromaSubsampling: '4:4:4' }).toBuffer(),
         JPEG,
+        false,
+        () => readPlanTiles(slide, plan),
       );
     } finally {
       slide.release();
@@ -287,6 +289,8 @@ export class TileService {
         { ...who, cost: renderCost(plan) },
         async () => finishIiif(await planPixels(slide, plan), req).toBuffer(),
         IIIF_CONTENT_TYPES[req.format],
+        false,
+        () => readPlanTiles(slide, plan),
       );
     } finally {
       slide.release();
@@ -498,6 +502,7 @@ export class TileService {
     render: () => Promise<Buffer>,
     contentType: string,
     provisional = false,
+    prefetch?: () => Promise<unknown>,
   ): Promise<TileResult> {
     const id = slide.manifest.id;
     const cacheKey = provisional ? `${id}/src/${key}` : `${id}/${key}`;
@@ -507,8 +512,11 @@ export class TileService {
       return { ...hit, kind: 'cached' };
     }
     const signal = typeof job.signal === 'function' ? job.signal() : job.signal;
-    return this.flights.run(cacheKey, signal, (wanted) =>
-      this.scheduler.run(
+    return this.flights.run(cacheKey, signal, async (wanted) => {
+      // Reads from an object store wait on the network: done before the render takes a slot, so
+      // the slots (as many as cores) go to decoding and encoding, not to waiting.
+      if (prefetch) await prefetch();
+      return this.scheduler.run(
         async () => {
           this.stats.rendered++;
           const body = await render();
@@ -523,8 +531,8 @@ export class TileService {
           return result;
         },
         { cost: job.cost, requester: job.requester, wanted },
-      ),
-    );
+      );
+    });
   }
 
   /**
