@@ -4,7 +4,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createApp, createHandler, createServerContext } from './app.ts';
-import { createStore } from '../tiles/index.ts';
+import { closeRegionReaders, createStore } from '../tiles/index.ts';
 import { type Config, ConfigError, loadConfig, storeSpec } from './config.ts';
 import type { ServerContext } from './context.ts';
 
@@ -67,6 +67,7 @@ export async function startServer(
       await ctx.queue.close();
       await ctx.provisional.close();
       await ctx.tiles.close();
+      await closeRegionReaders();
       await ctx.db.destroy();
     },
   };

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,4 +42,20 @@ export function expectedSlides(): ExpectedSlide[] {
 
 export function slidePath(rel: string): string {
   return path.join(SLIDES_DIR, rel);
+}
+
+/**
+ * Debian's python3-openslide, which reads OpenSlide formats' regions for a slide served before its
+ * conversion. In CI its absence is a failure; elsewhere tests that need it skip saying why.
+ */
+export function requirePythonOpenslide(): boolean {
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import openslide'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    const why = '/usr/bin/python3 has no openslide module (apt-get install python3-openslide)';
+    if (process.env.CI === 'true') throw new Error(why);
+    console.warn(`skipping: ${why}`);
+    return false;
+  }
 }

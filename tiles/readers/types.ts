@@ -95,6 +95,12 @@ export interface SlideSource {
    */
   levelPixels?(k: number): Promise<Sharp | null>;
   /**
+   * Source level k's rectangle (x, y, w, h in that level's pixels) as packed 8-bit sRGB, for readers
+   * whose levels libvips cannot read on demand but that read regions themselves (OpenSlide formats,
+   * through a long-lived reader process). What levelPixels is for the TIFF family.
+   */
+  levelRegion?(k: number, x: number, y: number, w: number, h: number): Promise<Buffer>;
+  /**
    * Source level k's JPEG tiles as stored (the same conditions as scannerTiles), or null: where a
    * level's grid is the one served, its tiles go out as they are.
    */

@@ -32,7 +32,8 @@ export interface SourceSlideOptions {
 
 /** Why a source cannot be served before conversion, or null when it can. */
 export function whyNotServable(source: SlideSource): string | null {
-  if (!source.levelPixels) return `the ${source.format} reader reads no level on demand`;
+  if (!source.levelPixels && !source.levelRegion)
+    return `the ${source.format} reader reads no level on demand`;
   const levels = source.levels;
   for (let k = 1; k < levels.length; k++) {
     if (levels[k]!.downsample / levels[k - 1]!.downsample > MAX_LEVEL_GAP)
@@ -131,10 +132,12 @@ export class SourceSlide {
     }
     const slide = new SourceSlide(manifest, source, scanner, passLevels);
     // Every level the tiles are cut from must open now: a source that cannot is not served at all.
-    for (let k = 0; k < source.levels.length; k++) {
+    for (let k = 0; k < source.levels.length && !source.levelRegion; k++) {
       if (!(await source.levelPixels!(k)))
         throw new SlideError('UNSUPPORTED_FORMAT', `${source.name}: source level ${k} needs a conversion`);
     }
+    // A region reader: its smallest level read (and kept) now, which also proves it reads.
+    if (source.levelRegion) await slide.pixels(manifest.levels - 1, { x: 0, y: 0, width: 1, height: 1 });
     return slide;
   }
 
@@ -201,6 +204,8 @@ export class SourceSlide {
     }
     const lj = levels[j]!;
     if (j === levels.length - 1) return this.fromSmallest(j, f, r);
+    const region = this.source.levelRegion?.bind(this.source);
+    if (region) return this.fromRaw(j, f, r, (x, y, w, h) => region(j, x, y, w, h));
     let pipe = this.pipes.get(j);
     if (!pipe) {
       pipe = this.source.levelPixels!(j).then((p) => {
@@ -246,39 +251,60 @@ export class SourceSlide {
 
   /** As pixels() for stored level factor f, from the smallest source level j decoded whole. */
   private async fromSmallest(j: number, f: number, r: Rect): Promise<Sharp> {
+    const lj = this.source.levels[j]!;
     if (!this.smallest) {
-      const lj = this.source.levels[j]!;
-      this.smallest = this.source.levelPixels!(j).then(async (p) => {
+      this.smallest = (async (): Promise<RawLevel> => {
+        if (this.source.levelRegion)
+          return {
+            data: await this.source.levelRegion(j, 0, 0, lj.width, lj.height),
+            width: lj.width,
+            height: lj.height,
+          };
+        const p = await this.source.levelPixels!(j);
         if (!p) throw new SlideError('INTERNAL', `${this.source.name}: source level ${j} is not readable`);
         const { data, info } = await p.raw().toBuffer({ resolveWithObject: true });
         if (info.width !== lj.width || info.height !== lj.height || info.channels !== 3)
           throw new SlideError('INTERNAL', `${this.source.name}: source level ${j} decoded to another size`);
         return { data, width: info.width, height: info.height };
-      });
+      })();
       this.smallest.catch(() => (this.smallest = null));
     }
     const lvl = await this.smallest;
-    const ratio = f / this.source.levels[j]!.downsample;
+    return this.fromRaw(j, f, r, (x, y, w, h) => Promise.resolve(cropRaw(lvl, x, y, w, h)));
+  }
+
+  /**
+   * As pixels() for stored level factor f, from source level j read as packed RGB rectangles by
+   * `read` (a region reader of the source's own, or the smallest level decoded whole).
+   */
+  private async fromRaw(
+    j: number,
+    f: number,
+    r: Rect,
+    read: (x: number, y: number, w: number, h: number) => Promise<Buffer>,
+  ): Promise<Sharp> {
+    const lj = this.source.levels[j]!;
+    const ratio = f / lj.downsample;
     const n = Math.round(ratio);
     if (Math.abs(ratio - n) < 0.01 && (n & (n - 1)) === 0) {
       const x0 = r.x * n;
       const y0 = r.y * n;
-      if (x0 >= lvl.width || y0 >= lvl.height)
+      if (x0 >= lj.width || y0 >= lj.height)
         throw new SlideError('INTERNAL', `region outside source level ${j}`);
-      const sw = Math.min(r.width * n, lvl.width - x0);
-      const sh = Math.min(r.height * n, lvl.height - y0);
-      const crop = cropRaw(lvl, x0, y0, sw, sh);
+      const sw = Math.min(r.width * n, lj.width - x0);
+      const sh = Math.min(r.height * n, lj.height - y0);
+      const crop = await read(x0, y0, sw, sh);
       if (n === 1) return sharp(crop, { raw: { width: sw, height: sh, channels: 3 } });
       const out = boxMean(crop, sw, sh, 3, n, r.width, r.height);
       return sharp(out, { raw: { width: r.width, height: r.height, channels: 3 } });
     }
-    const sx = lvl.width / this.manifest.width;
-    const sy = lvl.height / this.manifest.height;
+    const sx = lj.width / this.manifest.width;
+    const sy = lj.height / this.manifest.height;
     const x0 = Math.max(0, Math.floor(r.x * f * sx + 1e-6));
     const y0 = Math.max(0, Math.floor(r.y * f * sy + 1e-6));
-    const x1 = Math.min(lvl.width, Math.max(x0 + 1, Math.ceil((r.x + r.width) * f * sx - 1e-6)));
-    const y1 = Math.min(lvl.height, Math.max(y0 + 1, Math.ceil((r.y + r.height) * f * sy - 1e-6)));
-    const crop = cropRaw(lvl, x0, y0, x1 - x0, y1 - y0);
+    const x1 = Math.min(lj.width, Math.max(x0 + 1, Math.ceil((r.x + r.width) * f * sx - 1e-6)));
+    const y1 = Math.min(lj.height, Math.max(y0 + 1, Math.ceil((r.y + r.height) * f * sy - 1e-6)));
+    const crop = await read(x0, y0, x1 - x0, y1 - y0);
     return sharp(crop, { raw: { width: x1 - x0, height: y1 - y0, channels: 3 } }).resize(r.width, r.height, {
       fit: 'fill',
     });

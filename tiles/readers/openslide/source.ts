@@ -9,6 +9,7 @@ import type { PixelContext, Probe, SlideSource, SourceLevel } from '../types.ts'
 import type { OpenslideTarget } from './detect.ts';
 import { incompleteMirax, miraxDataDir, missingMiraxFiles } from './mirax.ts';
 import { parseVipsProperties, readZip } from './szi.ts';
+import { regionReaders } from './regions.ts';
 import { INSTALL_HINT, requireOpenslide, run, vipsFailure, vipsheaderBin, type RunResult } from './vips.ts';
 
 /** Intermediate level-0 copy: JPEG at this quality stays well below the pyramid's own loss. */
@@ -37,6 +38,13 @@ export class OpenslideSource implements SlideSource {
   readonly rendering: string | null;
 
   private images: Map<AssociatedName, Buffer>;
+  /** Whether regions were read (the region readers then hold the slide open). */
+  private regionsRead = false;
+  /**
+   * Regions read on request (levelRegion), for serving the slide before its conversion; absent for a
+   * MIRAX slide with files missing, whose full levels cannot be read.
+   */
+  readonly levelRegion?: (k: number, x: number, y: number, w: number, h: number) => Promise<Buffer>;
 
   constructor(
     private readonly target: OpenslideTarget,
@@ -61,6 +69,16 @@ export class OpenslideSource implements SlideSource {
     this.rendering = /FLUORESCENCE/i.test(properties['mirax.GENERAL.SLIDE_TYPE'] ?? '')
       ? 'fluorescence scan: 8-bit RGB as OpenSlide renders it, no channel remapping'
       : null;
+    if (missing.length === 0) this.levelRegion = (k, x, y, w, h) => this.region(k, x, y, w, h);
+  }
+
+  private region(k: number, x: number, y: number, w: number, h: number): Promise<Buffer> {
+    const level = this.levels[k];
+    if (!level) return Promise.reject(new SlideError('INTERNAL', `${this.name}: no source level ${k}`));
+    this.regionsRead = true;
+    // OpenSlide places a region by its level-0 position.
+    const d = level.downsample;
+    return regionReaders().read(this.target.file, k, Math.round(x * d), Math.round(y * d), w, h);
   }
 
   async pixels(ctx: PixelContext): Promise<Sharp> {
@@ -101,9 +119,9 @@ export class OpenslideSource implements SlideSource {
     return Promise.resolve(this.images.get(name) ?? null);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.images = new Map();
-    return Promise.resolve();
+    if (this.regionsRead) await regionReaders().forget(this.target.file);
   }
 }
 
