@@ -4,7 +4,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createApp, createHandler, createServerContext } from './app.ts';
-import { closeRegionReaders, createStore } from '../tiles/index.ts';
+import { closeRegionReaders, createStore, regionReaders } from '../tiles/index.ts';
 import { type Config, ConfigError, loadConfig, storeSpec } from './config.ts';
 import type { ServerContext } from './context.ts';
 
@@ -57,6 +57,9 @@ export async function startServer(
   const url = `http://${host}:${addr.port}`;
   // Algorithms post their results back here (TESSERA_PUBLIC_URL behind a proxy).
   ctx.ai.start(config.publicUrl || url);
+  // OpenSlide formats are served before their conversion through a reader process: ready before
+  // the first upload needs it.
+  regionReaders().prestart();
   return {
     url,
     close: async () => {

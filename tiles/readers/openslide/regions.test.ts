@@ -20,6 +20,8 @@ describe('OpenSlide region readers (long-lived python3-openslide processes)', ()
   describe.skipIf(!requireSlides() || !requirePythonOpenslide())('on the NDPI sample', () => {
     it('answers regions in order, at most `size` processes, a bad file failing only its own request', async () => {
       readers = new RegionReaders(undefined, 2);
+      // Started ahead, as a server does: the first request goes to it.
+      readers.prestart();
       const file = slidePath(NDPI);
       const asks = [
         readers.read(file, 0, 0, 0, 64, 32),
