@@ -1,7 +1,7 @@
 import OpenSeadragon from 'openseadragon';
 import { affineFrom, sameAffine, type Affine, type Point } from './geometry.ts';
 import { ZOOM_STEP } from './keys.ts';
-import { nextZoomTiles } from './prefetch.ts';
+import { firstViewTiles, nextZoomTiles } from './prefetch.ts';
 import type { ViewState } from './viewport.ts';
 
 /** Tiles fetched ahead of one zoom-in at most (a 1920 x 1080 field is ~20 tiles of 512 px). */
@@ -10,6 +10,8 @@ const AHEAD_MAX = 24;
 const AHEAD_AT_REST = 64;
 /** Tiles fetched ahead that are held for OpenSeadragon at most. */
 const AHEAD_KEEP = 128;
+/** Tiles of the first view fetched before OpenSeadragon asks, at most. */
+const FIRST_VIEW_MAX = 96;
 
 /**
  * The one place that talks to OpenSeadragon. Everything outside works in image pixels, screen (CSS)
@@ -177,6 +179,18 @@ export class OsdController {
     this.handlers = handlers;
     this.source = tileSource;
     preemptInjectedStyle();
+    // The first view's tiles asked for at once, while OpenSeadragon starts (it then asks for them
+    // a few a frame, from its first frame on).
+    this.fetchInto(
+      firstViewTiles(
+        tileSource,
+        { width: element.clientWidth, height: element.clientHeight },
+        opts.initial,
+        this.minPixelRatio,
+        FIRST_VIEW_MAX,
+      ),
+      'high',
+    );
     this.viewer = OpenSeadragon({
       element,
       tileSources: dziTileSource(tileSource),
@@ -526,11 +540,16 @@ export class OsdController {
       ZOOM_STEP,
       limit,
     );
+    // Low priority: behind every tile the view itself waits for, in the browser's queue.
+    this.fetchInto(tiles, 'low');
+  }
+
+  /** Tiles fetched and decoded into `ahead`, for OpenSeadragon to take when it asks for them. */
+  private fetchInto(tiles: { level: number; col: number; row: number }[], priority: 'low' | 'high'): void {
     for (const t of tiles) {
       const url = `${this.source.filesUrl}${t.level}/${t.col}_${t.row}.jpeg${this.source.query ?? ''}`;
       if (this.ahead.has(url)) continue;
-      // Low priority: behind every tile the view itself waits for, in the browser's queue.
-      const bitmap = fetch(url, { credentials: 'same-origin', priority: 'low' } as RequestInit)
+      const bitmap = fetch(url, { credentials: 'same-origin', priority } as RequestInit)
         .then((res) => (res.ok ? res.blob() : null))
         .then((b) => (b ? createImageBitmap(b) : null))
         .catch(() => null);

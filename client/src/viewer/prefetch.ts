@@ -80,3 +80,52 @@ export function nextZoomTiles(
     .slice(0, limit)
     .map(({ level: l, col, row }) => ({ level: l, col, row }));
 }
+
+/**
+ * Tiles (Deep Zoom level, column, row) of the first view of an element `view` CSS pixels large:
+ * the slide fitted in it (OpenSeadragon's home), or centred on `at` (level-0 pixels) at
+ * `imageZoom` screen pixels per level-0 pixel with a rotation by a multiple of 90°; nearest the
+ * centre first, at most `limit`. Fetched while the viewer starts, they are there when it asks.
+ */
+export function firstViewTiles(
+  p: Pyramid,
+  view: { width: number; height: number },
+  at: { x: number; y: number; imageZoom: number; rotation: number } | null,
+  minPixelRatio: number,
+  limit: number,
+): { level: number; col: number; row: number }[] {
+  if (!(view.width > 0 && view.height > 0 && p.width > 0 && p.height > 0)) return [];
+  let zoom: number;
+  let bounds: Rect;
+  if (at) {
+    if (!(at.imageZoom > 0) || at.rotation % 90 !== 0) return [];
+    zoom = at.imageZoom;
+    const turned = Math.abs(at.rotation / 90) % 2 === 1;
+    const w = (turned ? view.height : view.width) / zoom;
+    const h = (turned ? view.width : view.height) / zoom;
+    bounds = { x: at.x - w / 2, y: at.y - h / 2, width: w, height: h };
+  } else {
+    zoom = Math.min(view.width / p.width, view.height / p.height);
+    bounds = { x: 0, y: 0, width: p.width, height: p.height };
+  }
+  const top = topLevel(p);
+  const level = levelFor(p, zoom, minPixelRatio);
+  const scale = 2 ** (top - level);
+  const cols = Math.ceil(Math.ceil(p.width / scale) / p.tileSize);
+  const rows = Math.ceil(Math.ceil(p.height / scale) / p.tileSize);
+  const span = scale * p.tileSize;
+  const c0 = Math.max(0, Math.floor(bounds.x / span));
+  const c1 = Math.min(cols - 1, Math.floor((bounds.x + bounds.width) / span));
+  const r0 = Math.max(0, Math.floor(bounds.y / span));
+  const r1 = Math.min(rows - 1, Math.floor((bounds.y + bounds.height) / span));
+  const mc = (bounds.x + bounds.width / 2) / span;
+  const mr = (bounds.y + bounds.height / 2) / span;
+  const out: { level: number; col: number; row: number; d: number }[] = [];
+  for (let row = r0; row <= r1; row++)
+    for (let col = c0; col <= c1; col++)
+      out.push({ level, col, row, d: (col + 0.5 - mc) ** 2 + (row + 0.5 - mr) ** 2 });
+  return out
+    .sort((a, b) => a.d - b.d)
+    .slice(0, limit)
+    .map(({ level: l, col, row }) => ({ level: l, col, row }));
+}
