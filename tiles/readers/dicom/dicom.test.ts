@@ -10,6 +10,7 @@ import type { SlideSource } from '../types.ts';
 import { TS, ctSlice, readDicom, wsiInstance } from './fixtures.ts';
 import { inspectJpeg, jpegCoding, standaloneJpeg } from './frames.ts';
 import { dicomReader } from './index.ts';
+import { parseDicomFile } from './parse.ts';
 
 const work = mkdtempSync(path.join(tmpdir(), 'tessera-dicom-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -288,6 +289,31 @@ function near(a: number[], b: number[], tol: number): void {
 }
 
 describe('DICOM reader on synthetic instances', () => {
+  it('refuses a file whose attributes run on past the header limit, without reading them whole', async () => {
+    const sparse = wsiInstance({
+      transferSyntax: TS.explicit,
+      width: 64,
+      height: 32,
+      tile: 32,
+      frames: [solid(32, red), solid(32, green)],
+      // Per-frame positions: attributes of a few hundred bytes before the pixel data.
+      positions: [
+        [1, 1],
+        [33, 1],
+      ],
+    });
+    const file = writeTemp('long-header.dcm', sparse);
+    const pixels = sparse.indexOf(Buffer.from([0xe0, 0x7f, 0x10, 0x00]));
+    expect(pixels).toBeGreaterThan(300);
+    // Read whole under the default limit; refused, naming the limit, under one the attributes pass.
+    expect((await parseDicomFile(file)).pixelData).not.toBeNull();
+    expect((await parseDicomFile(file, pixels + 64)).pixelData).not.toBeNull();
+    const refused = await parseDicomFile(file, 300).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(SlideError);
+    expect((refused as SlideError).code).toBe('CORRUPT_FILE');
+    expect((refused as SlideError).message).toMatch(/attributes run past 300 bytes before the pixel data/);
+  });
+
   const red: [number, number, number] = [200, 30, 40];
   const green: [number, number, number] = [30, 180, 60];
   const blue: [number, number, number] = [40, 50, 210];

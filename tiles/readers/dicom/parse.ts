@@ -321,16 +321,25 @@ export function hasDicomMagic(head: Buffer): boolean {
 }
 
 /**
+ * Most bytes read before the pixel data. A slide's header is kilobytes to a few megabytes (a
+ * TILED_SPARSE instance's per-frame positions for 500,000 frames ~100 MB); a file whose elements
+ * run on further is refused rather than read into memory whole.
+ */
+export const MAX_HEADER_BYTES = 256 * 1024 * 1024;
+
+/**
  * Parse a DICOM Part 10 file up to its top-level Pixel Data, whose location (and fragments, for
  * encapsulated transfer syntaxes) is recorded without reading it. The header is read in growing
- * chunks, so a multi-gigabyte instance costs little more than its header.
+ * chunks, so a multi-gigabyte instance costs little more than its header, and never more than
+ * `maxHeaderBytes` of it.
  */
-export async function parseDicomFile(file: string): Promise<ParsedDicom> {
+export async function parseDicomFile(file: string, maxHeaderBytes = MAX_HEADER_BYTES): Promise<ParsedDicom> {
   const fh = await open(file, 'r');
   try {
     const { size: fileSize } = await fh.stat();
     if (fileSize === 0) throw new SlideError('EMPTY_FILE', `DICOM file ${path.basename(file)} is empty`);
-    let chunk = Math.min(fileSize, 256 * 1024);
+    const limit = Math.min(fileSize, maxHeaderBytes);
+    let chunk = Math.min(limit, 256 * 1024);
     for (;;) {
       const buf = Buffer.alloc(chunk);
       const { bytesRead } = await fh.read(buf, 0, chunk, 0);
@@ -338,7 +347,12 @@ export async function parseDicomFile(file: string): Promise<ParsedDicom> {
         return parseBuffer(file, buf.subarray(0, bytesRead), fileSize);
       } catch (e) {
         if (!(e instanceof NeedMore) || chunk >= fileSize) throw e;
-        chunk = Math.min(fileSize, chunk * 4);
+        if (chunk >= limit)
+          throw corrupt(
+            file,
+            `its attributes run past ${maxHeaderBytes >= 1024 * 1024 ? `${Math.round(maxHeaderBytes / 1024 / 1024)} MB` : `${maxHeaderBytes} bytes`} before the pixel data`,
+          );
+        chunk = Math.min(limit, chunk * 4);
       }
     }
   } finally {
