@@ -35,7 +35,11 @@ export class StoredSlide {
    */
   static async open(file: ReadAt, manifest: Manifest): Promise<StoredSlide> {
     try {
-      const index = await readTiffIndex((p, l) => file.read(p, l), `slide ${manifest.id}`);
+      const index = await readTiffIndex(
+        (p, l) => file.read(p, l),
+        `slide ${manifest.id}`,
+        file.preload ? { preload: (o, l) => file.preload!(o, l) } : {},
+      );
       checkAgainstManifest(index, manifest);
       return new StoredSlide(manifest, file, index);
     } catch (e) {

@@ -64,6 +64,37 @@ describe('block cache', () => {
     expect(asked).toHaveLength(1);
   });
 
+  it('a preload fetches from the first block not held to the last in one request and keeps them whole', async () => {
+    const { cache, reader, asked } = setup();
+    const from = file.length - 1500;
+    cache.insert('s/slide.tif', file.length, from, file.subarray(from));
+    await reader.read(3 * B, 10);
+    // Blocks 1-9 wanted: 3 is held (fetched again, it lies between), 8 only in part, 9 whole.
+    await reader.preload!(B + 200, 8 * B);
+    expect(asked).toEqual([
+      [3 * B, 4 * B],
+      [B, 9 * B],
+    ]);
+    expect([1, 2, 8, 9].map((b) => cache.has('s/slide.tif', b))).toEqual([true, true, true, true]);
+    // A read of more than four blocks comes from them.
+    expect((await reader.read(B + 100, 8 * B)).equals(file.subarray(B + 100, 9 * B + 100))).toBe(true);
+    expect(asked).toHaveLength(2);
+    await reader.preload!(2 * B, 3 * B);
+    expect(asked).toHaveLength(2);
+  });
+
+  it('a preload inside what the end read holds, over a quarter of the cache, or after close, fetches nothing', async () => {
+    const { cache, reader, asked } = setup(12 * B);
+    const from = file.length - 2500;
+    cache.insert('s/slide.tif', file.length, from, file.subarray(from));
+    await reader.preload!(from + 10, 2000);
+    await reader.preload!(0, 4 * B);
+    expect(asked).toEqual([]);
+    await reader.close();
+    await reader.preload!(0, B);
+    expect(asked).toEqual([]);
+  });
+
   it('stays within its bytes, least recently used out; forget drops a slide', async () => {
     const { cache, reader } = setup(3 * B);
     for (const b of [0, 1, 2, 3]) await reader.read(b * B, 1);

@@ -128,6 +128,24 @@ export class BlockCache {
         if (bufs.length === 1) return bufs[0]!.subarray(offset - b0 * B, end - b0 * B);
         return Buffer.concat(bufs).subarray(offset - b0 * B, end - b0 * B);
       },
+      preload: async (offset: number, length: number): Promise<void> => {
+        const end = Math.min(size, offset + length);
+        if (closed || !(offset >= 0) || end <= offset || end - offset > this.maxBytes / 4) return;
+        // One request from the first block not held to the last (held ones between are cheap to
+        // bring again). A block held in part counts as held where the span starts inside what it
+        // holds, else as missing, so it comes back whole.
+        let first = -1;
+        let last = -1;
+        const b0 = Math.floor(offset / B);
+        for (let b = b0; b <= Math.floor((end - 1) / B); b++) {
+          if (this.map.has(key(b))) continue;
+          if (b === b0 && (this.partial.get(key(b))?.from ?? Infinity) <= offset) continue;
+          if (first < 0) first = b;
+          last = b;
+        }
+        if (first < 0) return;
+        this.insert(name, size, first * B, await fetch(first * B, Math.min(size, (last + 1) * B)));
+      },
       close: async () => {
         closed = true;
       },

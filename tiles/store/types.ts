@@ -49,6 +49,12 @@ export interface ReadAt {
   readonly localFile?: string;
   /** `length` bytes from `offset`; fewer only where the file ends (none past its end). */
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * Fetch `length` bytes from `offset` in one go and keep them for the reads that follow (a file's
+   * index, about to be parsed in many small reads). Absent where every read is as cheap as this
+   * (a local file); a store may skip it (too large for its cache).
+   */
+  preload?(offset: number, length: number): Promise<void>;
   /** Release the file; reads still running may fail. Safe to call twice. */
   close(): Promise<void>;
 }

@@ -110,6 +110,48 @@ function classicBigEndianTiff(): Buffer {
   return buf;
 }
 
+describe('readTiffIndex preload', () => {
+  it('asks once, after the first IFD, for a span that holds every read the rest of the index makes', async () => {
+    const wide = await makeStoredSlide(store, 5000, 3000, { seed: 2 });
+    for (const m of [rgb, wide]) {
+      const buf = readFileSync(store.localPath(m.id, 'slide.tif')!);
+      const reads: [number, number][] = [];
+      const spans: [number, number][] = [];
+      const index = await readTiffIndex(
+        async (p, l) => {
+          reads.push([p, l]);
+          return buf.subarray(p, p + l);
+        },
+        'slide.tif',
+        {
+          preload: async (o, l) => {
+            spans.push([o, o + l]);
+            reads.length = 0;
+          },
+        },
+      );
+      expect(index.levels.length).toBeGreaterThan(1);
+      expect(spans).toHaveLength(1);
+      const [start, end] = spans[0]!;
+      // The first IFD's reads came before; every later one (IFDs, tile tables, JPEG tables) inside.
+      expect(reads.length).toBeGreaterThan(0);
+      for (const [p, l] of reads) {
+        expect(p, m.id).toBeGreaterThanOrEqual(start);
+        expect(Math.min(p + l, buf.length), m.id).toBeLessThanOrEqual(end);
+      }
+    }
+  });
+
+  it('a failing preload changes nothing', async () => {
+    const buf = readFileSync(store.localPath(rgb.id, 'slide.tif')!);
+    const plain = await readTiffIndex(bufferReader(buf));
+    const failed = await readTiffIndex(bufferReader(buf), 'slide.tif', {
+      preload: () => Promise.reject(new Error('gateway down')),
+    });
+    expect(failed).toEqual(plain);
+  });
+});
+
 describe('readTiffIndex on other TIFF layouts', () => {
   it('classic big-endian TIFF with inline SHORT tile tables', async () => {
     const index = await readTiffIndex(bufferReader(classicBigEndianTiff()));

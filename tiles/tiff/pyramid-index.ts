@@ -54,6 +54,18 @@ interface Entry {
   offset: number;
 }
 
+export interface IndexReadOptions {
+  /**
+   * Asked once, after the first IFD, to fetch in one go the bytes the rest of the index probably
+   * lies in (see indexSpan); the reads that follow then find them held. For a reader whose every
+   * read is a round trip (an object store), a large index costs two of them instead of one per level.
+   */
+  preload?: (offset: number, length: number) => Promise<void>;
+}
+
+/** A preload larger than this is not asked for (an index of ~5 million tiles). */
+const MAX_PRELOAD = 64 * 1024 * 1024;
+
 /** Positioned reads: the only I/O the parser needs, so it reads a Buffer as well as a file. */
 export type ReadAt = (position: number, length: number) => Promise<Buffer>;
 
@@ -77,7 +89,11 @@ export function fileReader(fh: FileHandle): ReadAt {
  * one level while the next IFD is being fetched; for a 60k x 45k slide that is ~30 reads.
  * Throws SlideError('CORRUPT_FILE') for anything that is not a tiled JPEG pyramid.
  */
-export async function readTiffIndex(read: ReadAt, name = 'slide.tif'): Promise<TiffIndex> {
+export async function readTiffIndex(
+  read: ReadAt,
+  name = 'slide.tif',
+  opts: IndexReadOptions = {},
+): Promise<TiffIndex> {
   const bad = (why: string): SlideError => new SlideError('CORRUPT_FILE', `${name}: ${why}`);
   const head = await read(0, 16);
   if (head.length < 8) throw bad('not a TIFF file (too short)');
@@ -225,6 +241,12 @@ export async function readTiffIndex(read: ReadAt, name = 'slide.tif'): Promise<T
       seen.add(at);
       const { entries, next } = await parseIfd(at);
       const index = seen.size - 1;
+      if (index === 0 && opts.preload) {
+        const span = indexSpan(entries, at, countSize + entries.size * entrySize + inlineSize, (t) =>
+          scalar(entries, t, 0),
+        );
+        if (span) await opts.preload(span.start, span.end - span.start).catch(() => undefined);
+      }
       // Reduced-resolution images only: a thumbnail or mask IFD would break the level numbering.
       if (index > 0 && (scalar(entries, TAG.NewSubfileType, 0) & 1) === 0) {
         throw bad(`IFD ${index} is not a reduced-resolution level`);
@@ -239,6 +261,45 @@ export async function readTiffIndex(read: ReadAt, name = 'slide.tif'): Promise<T
   }
   if (pending.length === 0) throw bad('no images');
   return { bigTiff: big, levels: await Promise.all(pending) };
+}
+
+/**
+ * Where the whole index probably lies, from the first IFD (at `at`, `ifdBytes` long) and its tile
+ * tables: writers that put the index at the end (TiffWriter, libvips) place each lower level's IFD
+ * and tables below the level above. Tessera's levels halve down to one tile, so the tables below
+ * level 0's are those of that many tiles (2 % spare), with 2 KiB a level for its IFD and JPEG
+ * tables. Null without tile tables, or when the span is over MAX_PRELOAD.
+ */
+function indexSpan(
+  entries: Map<number, Entry>,
+  at: number,
+  ifdBytes: number,
+  scalar: (tag: number) => number,
+): { start: number; end: number } | null {
+  let lo = at;
+  let hi = at + ifdBytes;
+  let tables = 0;
+  for (const tag of [TAG.TileOffsets, TAG.TileByteCounts]) {
+    const e = entries.get(tag);
+    if (!e || e.inline) continue;
+    const bytes = (TYPE_SIZE[e.type] ?? 1) * e.count;
+    lo = Math.min(lo, e.offset);
+    hi = Math.max(hi, e.offset + bytes);
+    tables += bytes;
+  }
+  const [width, height, tw, th] = [TAG.ImageWidth, TAG.ImageLength, TAG.TileWidth, TAG.TileLength].map(
+    scalar,
+  );
+  if (!tables || !width || !height || !tw || !th) return null;
+  const perTile = tables / (Math.ceil(width / tw) * Math.ceil(height / th));
+  let below = 4096;
+  for (let w = width, h = height, k = 1; (w > tw || h > th) && k < MAX_IFDS; k++) {
+    w = Math.ceil(w / 2);
+    h = Math.ceil(h / 2);
+    below += Math.ceil(w / tw) * Math.ceil(h / th) * perTile * 1.02 + 2048;
+  }
+  const start = Math.max(0, Math.floor(lo - below));
+  return hi - start > MAX_PRELOAD ? null : { start, end: hi };
 }
 
 /** File position and length of tile (col, row) of a level; no bounds check (callers check first). */
