@@ -97,7 +97,7 @@ export class ProvisionalSlides {
         // Another file system (or one without links): a copy.
         await copyFile(upload.input, file);
       });
-      const source = await openSlide(file);
+      const source = await openSlide(file, { serving: true });
       try {
         slide = await SourceSlide.open(source, {
           id,
@@ -208,7 +208,7 @@ export class ProvisionalSlides {
     if (!r.source_path || this.closed) return false;
     const file = path.join(this.opts.dataDir, r.source_path);
     try {
-      const source = await openSlide(file);
+      const source = await openSlide(file, { serving: true });
       const slide = await SourceSlide.open(source, {
         id: r.id,
         name: r.name,

@@ -4,9 +4,9 @@ import { dicomReader } from './dicom/index.ts';
 import { openslideReader } from './openslide/index.ts';
 import { describeForeign, looksLikeTiff, probe } from './probe.ts';
 import { tiffReaders } from './tiff/index.ts';
-import type { Probe, SlideReader, SlideSource } from './types.ts';
+import type { OpenOptions, Probe, SlideReader, SlideSource } from './types.ts';
 
-export type { Probe, SlideReader, SlideSource, SourceLevel, PixelContext } from './types.ts';
+export type { Probe, SlideReader, SlideSource, SourceLevel, PixelContext, OpenOptions } from './types.ts';
 export { probe } from './probe.ts';
 
 /** Every format family, most specific first when priorities tie. */
@@ -39,11 +39,11 @@ export async function detectReader(p: Probe): Promise<SlideReader> {
  * Open a slide file or folder with the reader that recognises it. Errors are SlideErrors with a code
  * and a one-line reason; unexpected failures inside a reader are reported as a corrupt file.
  */
-export async function openSlide(input: string): Promise<SlideSource> {
+export async function openSlide(input: string, opts: OpenOptions = {}): Promise<SlideSource> {
   const p = await probe(input);
   const reader = await detectReader(p);
   try {
-    return await reader.open(p);
+    return await reader.open(p, opts);
   } catch (e) {
     throw asSlideError(e);
   }

@@ -110,6 +110,15 @@ export interface SlideSource {
   close(): Promise<void>;
 }
 
+export interface OpenOptions {
+  /**
+   * Opened to be served before its conversion: only what that needs (levels, scale, properties,
+   * levelPixels / levelRegion) must be there, associated images may be absent, and a reader may take
+   * a quicker way to them. Without it, everything the conversion stores.
+   */
+  serving?: boolean;
+}
+
 /** A format family: detection is cheap and must not throw on foreign input. */
 export interface SlideReader {
   readonly id: string;
@@ -117,5 +126,5 @@ export interface SlideReader {
   readonly priority: number;
   detect(probe: Probe): boolean | Promise<boolean>;
   /** Open or throw a SlideError with a specific code and message. */
-  open(probe: Probe): Promise<SlideSource>;
+  open(probe: Probe, opts?: OpenOptions): Promise<SlideSource>;
 }

@@ -214,6 +214,29 @@ describe('serving a slide from its source before its conversion ends', () => {
         const { m, fromSource, slide } = await both(slidePath(NDPI));
         try {
           expect(m.sourceFormat).toBe('hamamatsu-ndpi');
+          // Opened to be served (properties from the region reader, no vips run): the same slide.
+          const light = await openSlide(slidePath(NDPI), { serving: true });
+          try {
+            const full = await openSlide(slidePath(NDPI));
+            expect(light.levels).toEqual(full.levels);
+            expect([light.mppX, light.mppY, light.objectivePower]).toEqual([
+              full.mppX,
+              full.mppY,
+              full.objectivePower,
+            ]);
+            expect(light.properties['hamamatsu.SourceLens']).toBe(full.properties['hamamatsu.SourceLens']);
+            await full.close();
+            const served = await SourceSlide.open(light, {
+              id: m.id,
+              name: m.name,
+              tileSize: 256,
+              jpegQuality: 92,
+            });
+            expect(served.manifest.levelInfo).toEqual(m.levelInfo);
+            await served.close();
+          } finally {
+            await light.close();
+          }
           expect(slide.manifest.levelInfo).toEqual(m.levelInfo);
           expect(slide.passThrough(0)).toBe(false);
           // Full resolution: every channel.

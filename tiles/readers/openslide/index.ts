@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { SlideError } from '../../errors.ts';
-import type { Probe, SlideReader, SlideSource } from '../types.ts';
+import type { OpenOptions, Probe, SlideReader, SlideSource } from '../types.ts';
 import { resolveTarget } from './detect.ts';
 import { openOpenslide } from './source.ts';
 import { resolveVipsBin } from './vips.ts';
@@ -30,14 +30,14 @@ export function createOpenslideReader(options: OpenslideReaderOptions = {}): Sli
     async detect(probe: Probe): Promise<boolean> {
       return (await resolveTarget(probe)) !== null;
     },
-    async open(probe: Probe): Promise<SlideSource> {
+    async open(probe: Probe, opts: OpenOptions = {}): Promise<SlideSource> {
       const target = await resolveTarget(probe);
       if (!target)
         throw new SlideError(
           'UNSUPPORTED_FORMAT',
           `${path.basename(probe.path)}: not a slide format OpenSlide reads`,
         );
-      return openOpenslide(probe, target, resolveVipsBin(options.vipsBin));
+      return openOpenslide(probe, target, resolveVipsBin(options.vipsBin), opts);
     },
   };
 }

@@ -10,6 +10,8 @@ uint32; status 0 = pixels, 1 = error) and `length` bytes: packed 8-bit RGB, or a
       W x H pixels of level K from level-0 position (X0, Y0), as OpenSlide's read_region takes it;
       transparent pixels (outside scanned areas) are laid on the slide's background colour, white
       when it names none, as the conversion flattens them.
+  {"properties": PATH}
+      the slide's properties (OpenSlide's, every vendor's among them) as a UTF-8 JSON object.
   {"forget": PATH}   closes PATH (answered with an empty status 0).
 
 A few slides stay open (the most recently used). The process ends when stdin closes.
@@ -66,6 +68,10 @@ def main():
                 continue
             if broken:
                 raise RuntimeError(broken)
+            if "properties" in r:
+                handle = slide(r["properties"])[0]
+                answer(0, json.dumps(dict(handle.properties)).encode("utf-8"))
+                continue
             handle, colour = slide(r["file"])
             w, h = int(r["w"]), int(r["h"])
             img = handle.read_region((int(r["x"]), int(r["y"])), int(r["level"]), (w, h))

@@ -141,11 +141,19 @@ export class RegionReaders {
   }
 
   /**
-   * Start a reader process now, so the first slide served from its source does not wait for python
-   * and OpenSlide to load (~0.2-0.3 s here). It idles on its pipe until asked.
+   * Start every reader process now, so the first slide served from its source does not wait for
+   * python and OpenSlide to load (~0.2-0.3 s each here). They idle on their pipes until asked.
    */
   prestart(): void {
-    if (!this.closed && !this.procs.some((p) => p.alive)) this.procs.push(new RegionProcess(this.python));
+    if (this.closed) return;
+    for (let i = this.procs.length - 1; i >= 0; i--) if (!this.procs[i]!.alive) this.procs.splice(i, 1);
+    while (this.procs.length < this.size) this.procs.push(new RegionProcess(this.python));
+  }
+
+  /** The slide's OpenSlide properties (level sizes, scale, vendor metadata). */
+  async properties(file: string): Promise<Record<string, string>> {
+    const json = await this.pick().request({ properties: file });
+    return JSON.parse(json.toString('utf8')) as Record<string, string>;
   }
 
   /** Close the slide in every process that has it open. */

@@ -5,7 +5,7 @@ import sharp, { type Sharp } from 'sharp';
 import type { AssociatedName, SourceFormat } from '../../../protocol/index.ts';
 import { ASSOCIATED_NAMES } from '../../../protocol/index.ts';
 import { SlideError } from '../../errors.ts';
-import type { PixelContext, Probe, SlideSource, SourceLevel } from '../types.ts';
+import type { OpenOptions, PixelContext, Probe, SlideSource, SourceLevel } from '../types.ts';
 import type { OpenslideTarget } from './detect.ts';
 import { incompleteMirax, miraxDataDir, missingMiraxFiles } from './mirax.ts';
 import { parseVipsProperties, readZip } from './szi.ts';
@@ -130,6 +130,7 @@ export async function openOpenslide(
   probe: Probe,
   target: OpenslideTarget,
   vipsBin: string,
+  opts: OpenOptions = {},
 ): Promise<SlideSource> {
   const what = `${target.label} slide ${path.basename(target.file)}`;
   if (target.format === 'mirax' && (await isDirectory(target.file))) {
@@ -139,8 +140,28 @@ export async function openOpenslide(
       `folder holds ${found.length} MIRAX slides (${found.map((f) => path.basename(f)).join(', ')}): give one .mrxs file`,
     );
   }
-  await requireOpenslide(vipsBin, what);
   const missing = target.format === 'mirax' ? await missingMiraxFiles(target.file) : [];
+  const name = path.basename(probe.path, probe.isDirectory ? '' : path.extname(probe.path));
+  if (opts.serving) {
+    // To be served before its conversion: the properties from the region reader process, which
+    // has OpenSlide loaded already (two `vips` runs cost ~0.4 s); associated images come with the
+    // conversion. A slide with files missing cannot be served whole: no region reads for it.
+    if (missing.length > 0) throw incompleteMirax(missing);
+    let props: Record<string, string>;
+    try {
+      props = await regionReaders().properties(target.file);
+    } catch (e) {
+      throw new SlideError(
+        'UNSUPPORTED_FORMAT',
+        `${path.basename(target.file)}: not read on demand (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
+    const properties: Record<string, string> = {};
+    for (const [k, v] of Object.entries(props))
+      if (k.includes('.') && !VIPS_FIELDS.test(k)) properties[k] = v;
+    return new OpenslideSource(target, vipsBin, name, properties, new Map(), missing);
+  }
+  await requireOpenslide(vipsBin, what);
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'tessera-openslide-'));
   try {
     const input = await vipsSafeInput(target, scratch);
@@ -193,7 +214,6 @@ export async function openOpenslide(
       // Vendor metadata is namespaced ('hamamatsu.', 'mirax.', 'openslide.', 'tiff.'); bare names are vips's.
       if (k.includes('.') && !VIPS_FIELDS.test(k)) properties[k] = v;
     }
-    const name = path.basename(probe.path, probe.isDirectory ? '' : path.extname(probe.path));
     return new OpenslideSource(target, vipsBin, name, properties, images, missing);
   } finally {
     await rm(scratch, { recursive: true, force: true });
