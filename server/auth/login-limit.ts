@@ -41,7 +41,6 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = {
   accountGrace: 3,
 };
 
-
 /**
  * Failure times per key (an account, an address) within a sliding window, oldest first, at most a
  * limit's worth of them: in this process's memory, or in Redis for every process at once.
