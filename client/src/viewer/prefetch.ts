@@ -50,31 +50,40 @@ export function nextZoomTiles(
   step: number,
   limit: number,
 ): { level: number; col: number; row: number }[] {
-  const top = topLevel(p);
   const level = levelFor(p, imageZoom * step, minPixelRatio);
-  if (level <= levelFor(p, imageZoom, minPixelRatio) || level > top) return [];
-  const scale = 2 ** (top - level);
-  const levelW = Math.ceil(p.width / scale);
-  const levelH = Math.ceil(p.height / scale);
-  const cx = bounds.x + bounds.width / 2;
-  const cy = bounds.y + bounds.height / 2;
+  if (level <= levelFor(p, imageZoom, minPixelRatio) || level > topLevel(p)) return [];
   const hw = bounds.width / step / 2;
   const hh = bounds.height / step / 2;
-  const clampCol = (v: number): number => Math.max(0, Math.min(Math.ceil(levelW / p.tileSize) - 1, v));
-  const clampRow = (v: number): number => Math.max(0, Math.min(Math.ceil(levelH / p.tileSize) - 1, v));
-  const c0 = clampCol(Math.floor((cx - hw) / scale / p.tileSize));
-  const c1 = clampCol(Math.floor((cx + hw) / scale / p.tileSize));
-  const r0 = clampRow(Math.floor((cy - hh) / scale / p.tileSize));
-  const r1 = clampRow(Math.floor((cy + hh) / scale / p.tileSize));
-  if (cx + hw < 0 || cy + hh < 0 || cx - hw > p.width || cy - hh > p.height) return [];
-  const mc = cx / scale / p.tileSize;
-  const mr = cy / scale / p.tileSize;
+  const cx = bounds.x + bounds.width / 2;
+  const cy = bounds.y + bounds.height / 2;
+  return tilesUnder(p, level, { x: cx - hw, y: cy - hh, width: 2 * hw, height: 2 * hh }, limit);
+}
+
+/**
+ * Tiles of Deep Zoom level `level` under `r` (level-0 pixels), nearest its centre first, at most
+ * `limit`; none when `r` lies off the slide.
+ */
+function tilesUnder(
+  p: Pyramid,
+  level: number,
+  r: Rect,
+  limit: number,
+): { level: number; col: number; row: number }[] {
+  if (r.x + r.width < 0 || r.y + r.height < 0 || r.x > p.width || r.y > p.height) return [];
+  const span = 2 ** (topLevel(p) - level) * p.tileSize;
+  const lastCol = Math.ceil(p.width / span) - 1;
+  const lastRow = Math.ceil(p.height / span) - 1;
+  const clamp = (v: number, last: number): number => Math.max(0, Math.min(last, v));
+  const c0 = clamp(Math.floor(r.x / span), lastCol);
+  const c1 = clamp(Math.floor((r.x + r.width) / span), lastCol);
+  const r0 = clamp(Math.floor(r.y / span), lastRow);
+  const r1 = clamp(Math.floor((r.y + r.height) / span), lastRow);
+  const mc = (r.x + r.width / 2) / span;
+  const mr = (r.y + r.height / 2) / span;
   const out: { level: number; col: number; row: number; d: number }[] = [];
-  for (let row = r0; row <= r1; row++) {
-    for (let col = c0; col <= c1; col++) {
+  for (let row = r0; row <= r1; row++)
+    for (let col = c0; col <= c1; col++)
       out.push({ level, col, row, d: (col + 0.5 - mc) ** 2 + (row + 0.5 - mr) ** 2 });
-    }
-  }
   return out
     .sort((a, b) => a.d - b.d)
     .slice(0, limit)
@@ -108,24 +117,5 @@ export function firstViewTiles(
     zoom = Math.min(view.width / p.width, view.height / p.height);
     bounds = { x: 0, y: 0, width: p.width, height: p.height };
   }
-  const top = topLevel(p);
-  const level = levelFor(p, zoom, minPixelRatio);
-  const scale = 2 ** (top - level);
-  const cols = Math.ceil(Math.ceil(p.width / scale) / p.tileSize);
-  const rows = Math.ceil(Math.ceil(p.height / scale) / p.tileSize);
-  const span = scale * p.tileSize;
-  const c0 = Math.max(0, Math.floor(bounds.x / span));
-  const c1 = Math.min(cols - 1, Math.floor((bounds.x + bounds.width) / span));
-  const r0 = Math.max(0, Math.floor(bounds.y / span));
-  const r1 = Math.min(rows - 1, Math.floor((bounds.y + bounds.height) / span));
-  const mc = (bounds.x + bounds.width / 2) / span;
-  const mr = (bounds.y + bounds.height / 2) / span;
-  const out: { level: number; col: number; row: number; d: number }[] = [];
-  for (let row = r0; row <= r1; row++)
-    for (let col = c0; col <= c1; col++)
-      out.push({ level, col, row, d: (col + 0.5 - mc) ** 2 + (row + 0.5 - mr) ** 2 });
-  return out
-    .sort((a, b) => a.d - b.d)
-    .slice(0, limit)
-    .map(({ level: l, col, row }) => ({ level: l, col, row }));
+  return tilesUnder(p, levelFor(p, zoom, minPixelRatio), bounds, limit);
 }
