@@ -29,17 +29,27 @@ export type CanvasShape =
 export const POINT_R = 5;
 export const MULTIPOINT_R = 4;
 
-function box(g: Geometry): { minX: number; minY: number; maxX: number; maxY: number } {
+/** The bounding box of a geometry: its outer ring, or every part's outer ring (holes lie inside). */
+export function geometryRect(g: Geometry): { minX: number; minY: number; maxX: number; maxY: number } {
   let minX = Infinity;
   let minY = Infinity;
   let maxX = -Infinity;
   let maxY = -Infinity;
-  for (const [x, y] of g.points) {
-    if (x < minX) minX = x;
-    if (x > maxX) maxX = x;
-    if (y < minY) minY = y;
-    if (y > maxY) maxY = y;
-  }
+  // Indexed, not destructured: run once over every shape when thousands arrive, before the code is hot.
+  const add = (ring: readonly (readonly [number, number])[]) => {
+    for (let i = 0; i < ring.length; i++) {
+      const p = ring[i]!;
+      const x = p[0];
+      const y = p[1];
+      if (x < minX) minX = x;
+      if (x > maxX) maxX = x;
+      if (y < minY) minY = y;
+      if (y > maxY) maxY = y;
+    }
+  };
+  add(g.points);
+  for (const p of g.parts ?? []) add(p.points);
+  if (minX > maxX) return { minX: 0, minY: 0, maxX: 0, maxY: 0 };
   return { minX, minY, maxX, maxY };
 }
 
@@ -62,7 +72,7 @@ export function shapeGeometry(kind: AnnotationKind, g: Geometry): ShapeGeometry 
     case 'polyline':
       return { type: 'line', points: g.points };
     case 'rectangle': {
-      const r = box(g);
+      const r = geometryRect(g);
       return {
         type: 'area',
         rings: [
@@ -76,7 +86,7 @@ export function shapeGeometry(kind: AnnotationKind, g: Geometry): ShapeGeometry 
       };
     }
     case 'ellipse': {
-      const r = box(g);
+      const r = geometryRect(g);
       return {
         type: 'ellipse',
         cx: (r.minX + r.maxX) / 2,

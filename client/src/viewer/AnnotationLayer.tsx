@@ -35,10 +35,9 @@ import {
   subscribeEarly,
 } from './annotation-early.ts';
 import { cssMove, invert, sameAffine, type Affine } from './geometry.ts';
+// The canvas draws point markers at the same screen radius as the SVG here.
+import { MULTIPOINT_R, POINT_R } from '../../../protocol/annotation-shapes.ts';
 
-/** Point markers' radius, in screen pixels. */
-const POINT_R = 5;
-const MULTIPOINT_R = 4;
 /**
  * The layer covers the view and this much more of its size on every side (what a pan uncovers
  * before the shapes are drawn anew), and clips there: left unclipped, shapes far outside the view

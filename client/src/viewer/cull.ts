@@ -1,4 +1,3 @@
-import type { Geometry } from '../../../protocol/review.ts';
 import { invert, type Affine } from './geometry.ts';
 
 /** An axis-aligned rectangle in level-0 image pixels. */
@@ -9,29 +8,8 @@ export interface Rect {
   maxY: number;
 }
 
-/** The bounding box of a geometry: its outer ring, or every part's outer ring (holes lie inside). */
-export function geometryRect(g: Geometry): Rect {
-  let minX = Infinity;
-  let minY = Infinity;
-  let maxX = -Infinity;
-  let maxY = -Infinity;
-  // Indexed, not destructured: run once over every shape when thousands arrive, before the code is hot.
-  const add = (ring: readonly (readonly [number, number])[]) => {
-    for (let i = 0; i < ring.length; i++) {
-      const p = ring[i]!;
-      const x = p[0];
-      const y = p[1];
-      if (x < minX) minX = x;
-      if (x > maxX) maxX = x;
-      if (y < minY) minY = y;
-      if (y > maxY) maxY = y;
-    }
-  };
-  add(g.points);
-  for (const p of g.parts ?? []) add(p.points);
-  if (minX > maxX) return { minX: 0, minY: 0, maxX: 0, maxY: 0 };
-  return { minX, minY, maxX, maxY };
-}
+/** The bounding box of a geometry (one function with the server's packing of shapes). */
+export { geometryRect } from '../../../protocol/annotation-shapes.ts';
 
 /**
  * The part of the image a screen rectangle (0,0)–(width,height) shows, given the image → screen
