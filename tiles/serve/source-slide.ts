@@ -202,7 +202,6 @@ export class SourceSlide {
         break;
       }
     }
-    const lj = levels[j]!;
     if (j === levels.length - 1) return this.fromSmallest(j, f, r);
     const region = this.source.levelRegion?.bind(this.source);
     if (region) return this.fromRaw(j, f, r, (x, y, w, h) => region(j, x, y, w, h));
@@ -216,37 +215,17 @@ export class SourceSlide {
       pipe.catch(() => this.pipes.delete(j));
     }
     const base = await pipe;
-    // A power-of-two step from the source level (a level of its own, or level 0): each pixel the mean
-    // of the block under it, as the pyramid builder makes it.
-    const ratio = f / lj.downsample;
-    const n = Math.round(ratio);
-    if (Math.abs(ratio - n) < 0.01 && (n & (n - 1)) === 0) {
-      const x0 = r.x * n;
-      const y0 = r.y * n;
-      if (x0 >= lj.width || y0 >= lj.height)
-        throw new SlideError('INTERNAL', `region outside source level ${j}`);
-      const sw = Math.min(r.width * n, lj.width - x0);
-      const sh = Math.min(r.height * n, lj.height - y0);
-      const img = base.clone().extract({ left: x0, top: y0, width: sw, height: sh });
-      if (n === 1) return img;
-      const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-      const out = boxMean(data, info.width, info.height, info.channels, n, r.width, r.height);
-      return sharp(out, { raw: { width: r.width, height: r.height, channels: 3 } });
-    }
-    const sx = lj.width / this.manifest.width;
-    const sy = lj.height / this.manifest.height;
-    const x0 = Math.max(0, Math.floor(r.x * f * sx + 1e-6));
-    const y0 = Math.max(0, Math.floor(r.y * f * sy + 1e-6));
-    const x1 = Math.min(lj.width, Math.max(x0 + 1, Math.ceil((r.x + r.width) * f * sx - 1e-6)));
-    const y1 = Math.min(lj.height, Math.max(y0 + 1, Math.ceil((r.y + r.height) * f * sy - 1e-6)));
-    const img = base.clone().extract({ left: x0, top: y0, width: x1 - x0, height: y1 - y0 });
-    // Raw pixels in between: one pipeline both extracting and resizing cannot also be extended.
-    const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-    return sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).resize(
-      r.width,
-      r.height,
-      { fit: 'fill' },
-    );
+    return this.fromRaw(j, f, r, async (x, y, w, h) => {
+      const { data, info } = await base
+        .clone()
+        .extract({ left: x, top: y, width: w, height: h })
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      if (info.channels !== 3)
+        throw new SlideError('INTERNAL', `${this.source.name}: source level ${j} is not RGB`);
+      return data;
+    });
   }
 
   /** As pixels() for stored level factor f, from the smallest source level j decoded whole. */
@@ -275,7 +254,9 @@ export class SourceSlide {
 
   /**
    * As pixels() for stored level factor f, from source level j read as packed RGB rectangles by
-   * `read` (a region reader of the source's own, or the smallest level decoded whole).
+   * `read` (libvips, a region reader of the source's own, or the smallest level decoded whole): a
+   * power-of-two step from the source level (a level of its own, or level 0) makes each pixel the
+   * mean of the block under it, as the pyramid builder makes it; any other step is a resize.
    */
   private async fromRaw(
     j: number,
