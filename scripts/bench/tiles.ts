@@ -42,7 +42,7 @@ import { replayWrk } from './tiles/wrk.ts';
 import { type TileRequest, tileMix, tilePath } from './tiles/mix.ts';
 import { JPEG_QUALITY, ensureDzCut, onPath, startNginx } from './tiles/nginx.ts';
 import { fmt, runLine, summaryTable, verdicts } from './tiles/report.ts';
-import { countersLine, rawRangedGets, rgwCounters } from './tiles/rgw-raw.ts';
+import { countersLine, rawRangedGets, rgwCounters, type RawObject } from './tiles/rgw-raw.ts';
 import { intArg, runBench, sizeArg } from './args.ts';
 import { copyFile } from 'node:fs/promises';
 import { LocalSlideStore, createStore } from '../../tiles/index.ts';
@@ -371,15 +371,7 @@ interface S3Bench {
   /** The gateway's folder (its admin socket, its daemons' pids). */
   dir: string;
   /** Where slide.tif is, for requests sent straight at the gateway. */
-  raw: {
-    endpoint: string;
-    region: string;
-    accessKeyId: string;
-    secretAccessKey: string;
-    bucket: string;
-    key: string;
-    size: number;
-  };
+  raw: RawObject;
   stop: () => Promise<void>;
 }
 

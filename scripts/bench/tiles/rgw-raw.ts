@@ -10,7 +10,8 @@ import { RangedGet } from '../../../tiles/store/s3-get.ts';
 import { cpuOf } from './load.ts';
 import { prng } from './mix.ts';
 
-export interface RawOptions {
+/** An object on the gateway and how to sign requests for it. */
+export interface RawObject {
   endpoint: string;
   region: string;
   accessKeyId: string;
@@ -19,6 +20,9 @@ export interface RawOptions {
   key: string;
   /** The object's size. */
   size: number;
+}
+
+export interface RawOptions extends RawObject {
   /** Bytes a request. */
   length: number;
   /** Requests in flight at once. */
