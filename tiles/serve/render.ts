@@ -43,10 +43,7 @@ export async function planPixels(
     });
   } else {
     // Stored edge tiles are whole tiles (TIFF pads them), so the tiles make a regular grid.
-    const c0 = Math.floor(src.x / t);
-    const r0 = Math.floor(src.y / t);
-    const c1 = Math.floor((src.x + src.width - 1) / t);
-    const r1 = Math.floor((src.y + src.height - 1) / t);
+    const { c0, r0, c1, r1 } = tilesOf(t, src);
     const reads: Promise<Buffer>[] = [];
     for (let r = r0; r <= r1; r++) for (let c = c0; c <= c1; c++) reads.push(tile(c, r));
     const tiles = await settleAll(reads);
@@ -69,6 +66,16 @@ export async function planPixels(
   return img;
 }
 
+/** The first and last column and row of the stored tiles (`t` px) under `src`. */
+function tilesOf(t: number, src: RenderPlan['src']): { c0: number; r0: number; c1: number; r1: number } {
+  return {
+    c0: Math.floor(src.x / t),
+    r0: Math.floor(src.y / t),
+    c1: Math.floor((src.x + src.width - 1) / t),
+    r1: Math.floor((src.y + src.height - 1) / t),
+  };
+}
+
 /** Stored tiles a render reads ahead of its turn at most (each a few KB); larger reads wait for it. */
 const READ_AHEAD_TILES = 16;
 
@@ -82,12 +89,7 @@ export async function readPlanTiles(
   slide: Pick<StoredSlide, 'manifest' | 'readStoredTile' | 'localFile'>,
   plan: RenderPlan,
 ): Promise<void> {
-  const t = slide.manifest.tileSize;
-  const { src } = plan;
-  const c0 = Math.floor(src.x / t);
-  const r0 = Math.floor(src.y / t);
-  const c1 = Math.floor((src.x + src.width - 1) / t);
-  const r1 = Math.floor((src.y + src.height - 1) / t);
+  const { c0, r0, c1, r1 } = tilesOf(slide.manifest.tileSize, plan.src);
   if (slide.localFile || (c1 - c0 + 1) * (r1 - r0 + 1) > READ_AHEAD_TILES) return;
   const reads: Promise<unknown>[] = [];
   for (let r = r0; r <= r1; r++)
