@@ -14,7 +14,7 @@ import type { ServerContext } from '../context.ts';
 import { slideIdParam } from './api.ts';
 import { clientIp, parseBody, principal } from './auth.ts';
 import { HttpError } from './errors.ts';
-import { EncodedJsonCache } from './send.ts';
+import { EncodedAnswerCache } from './send.ts';
 import { usersWithSite } from '../auth/users.ts';
 import { hostRefusal, mayImport } from '../review/rights.ts';
 import { presentSession } from '../review/present.ts';
@@ -32,7 +32,7 @@ export function reviewRouter(ctx: ServerContext): Router {
   const r = Router();
   const hub = ctx.review;
   const inbox = new Inbox(ctx.db, ctx.access);
-  const lists = new EncodedJsonCache();
+  const lists = new EncodedAnswerCache();
 
   const slideFor = async (res: Parameters<typeof principal>[0], raw: unknown) => {
     const p = principal(res);

@@ -104,7 +104,7 @@ const ifNoneMatch = (req: IncomingMessage, etag: string): boolean =>
  * annotation log's last seq). A hit costs no query of the documents, no joining and no gzip; a
  * client that has the version answers 304. Bounded by total bytes, least recently used out first.
  */
-export class EncodedJsonCache {
+export class EncodedAnswerCache {
   private readonly entries = new Map<string, Encoded>();
   private bytes = 0;
 
