@@ -695,6 +695,24 @@ describe('the annotation list packed for drawing (?format=shapes)', () => {
     const none = await api('eve', url(SLIDE, '?format=shapes'));
     expect(none.status).toBe(404);
     expect((await errorOf(none)).code).toBe('SLIDE_NOT_FOUND');
+    // Who asks is checked now: a revoked token and a disabled user's token get 401 and nothing.
+    const revoked = await userWithToken(ctx.db, {
+      name: 'shapes-revoked',
+      role: 'pathologist',
+      siteId: 'north',
+    });
+    const disabled = await userWithToken(ctx.db, {
+      name: 'shapes-disabled',
+      role: 'pathologist',
+      siteId: 'north',
+    });
+    const shapesAs = (token: string) =>
+      fetch(`${base}${url(SLIDE, '?format=shapes')}`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await shapesAs(revoked.token)).status).toBe(200);
+    expect(await ctx.auth.revokeToken(revoked.tokenId)).toBe(true);
+    expect((await shapesAs(revoked.token)).status).toBe(401);
+    await ctx.db.updateTable('users').set({ disabled: 1 }).where('id', '=', disabled.id).execute();
+    expect((await shapesAs(disabled.token)).status).toBe(401);
     const bad = await api('ann', url(SLIDE, '?format=svg'));
     expect(bad.status).toBe(400);
     expect((await errorOf(bad)).message).toMatch(/json, geojson or shapes/);
