@@ -72,19 +72,20 @@ export function decodeTagValue(buf: Buffer, type: number, count: number, littleE
       return Array.from(buf.subarray(0, count));
     case 6:
       return Array.from(buf.subarray(0, count), (b) => (b << 24) >> 24);
+    case 3:
+      return unsigned(buf, 2, count, littleEndian);
+    case 4:
+    case 13:
+      return unsigned(buf, 4, count, littleEndian);
+    case 16:
+    case 18:
+      return unsigned(buf, 8, count, littleEndian);
   }
   const out = new Array<number>(count);
   for (let i = 0; i < count; i++) {
     switch (type) {
-      case 3:
-        out[i] = u16(buf, i * 2, littleEndian);
-        break;
       case 8:
         out[i] = littleEndian ? buf.readInt16LE(i * 2) : buf.readInt16BE(i * 2);
-        break;
-      case 4:
-      case 13:
-        out[i] = u32(buf, i * 4, littleEndian);
         break;
       case 9:
         out[i] = littleEndian ? buf.readInt32LE(i * 4) : buf.readInt32BE(i * 4);
@@ -110,20 +111,33 @@ export function decodeTagValue(buf: Buffer, type: number, count: number, littleE
         out[i] = Number(littleEndian ? buf.readBigInt64LE(i * 8) : buf.readBigInt64BE(i * 8));
         break;
       default:
-        out[i] = u64(buf, i * 8, littleEndian);
+        out[i] = Number(littleEndian ? buf.readBigUInt64LE(i * 8) : buf.readBigUInt64BE(i * 8));
     }
   }
   return out;
 }
 
-function u16(b: Buffer, at: number, le: boolean): number {
-  return le ? b.readUInt16LE(at) : b.readUInt16BE(at);
+/**
+ * Unsigned integers of 2, 4 or 8 bytes in one tight loop: the tile offset and byte count tables of a
+ * large slide hold hundreds of thousands of them, read while an upload's first tile waits. 8-byte
+ * values are taken as two 32-bit halves (exact up to 2^53, as Number(BigInt) would round above).
+ */
+function unsigned(buf: Buffer, size: 2 | 4 | 8, count: number, le: boolean): number[] {
+  const dv = new DataView(buf.buffer, buf.byteOffset, count * size);
+  const out = new Array<number>(count);
+  if (size === 2) for (let i = 0; i < count; i++) out[i] = dv.getUint16(2 * i, le);
+  else if (size === 4) for (let i = 0; i < count; i++) out[i] = dv.getUint32(4 * i, le);
+  else if (le)
+    for (let i = 0; i < count; i++)
+      out[i] = dv.getUint32(8 * i, true) + dv.getUint32(8 * i + 4, true) * 2 ** 32;
+  else
+    for (let i = 0; i < count; i++)
+      out[i] = dv.getUint32(8 * i + 4, false) + dv.getUint32(8 * i, false) * 2 ** 32;
+  return out;
 }
+
 function u32(b: Buffer, at: number, le: boolean): number {
   return le ? b.readUInt32LE(at) : b.readUInt32BE(at);
-}
-function u64(b: Buffer, at: number, le: boolean): number {
-  return Number(le ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at));
 }
 
 /** Byte order and flavour from the first bytes, or null when they are not a TIFF header. */
