@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { AiFindingDto, AiLayerDto, Verdict } from '../../../protocol/ai.ts';
 import type { Role } from '../../../protocol/index.ts';
 import { getAiFindings, getAiResults, putVerdict, withdrawVerdict } from './api.ts';
+import { firstViewOr } from '../viewer/annotation-early.ts';
 import type { ColourMap } from './colormap.ts';
 import { aboveThreshold, nextVerdict, reviewOrder, stepFinding, thresholdScale } from './findings.ts';
 
@@ -90,17 +91,20 @@ export function useAiLayers(slideId: string, role: Role): AiLayers {
 
   useEffect(() => {
     const ac = new AbortController();
-    getAiResults(slideId, ac.signal).then(
-      (r) => {
-        setResults({ status: 'ready', layers: r.layers });
-        setViews((v) => {
-          const out = { ...v };
-          for (const l of r.layers) out[l.run.id] ??= defaultView(l);
-          return out;
-        });
-      },
-      (e: unknown) => !ac.signal.aborted && setResults({ status: 'error', message: message(e) }),
-    );
+    // Read after the slide's first tiles, not among them (at most 1.5 s later).
+    void firstViewOr(1500)
+      .then(() => getAiResults(slideId, ac.signal))
+      .then(
+        (r) => {
+          setResults({ status: 'ready', layers: r.layers });
+          setViews((v) => {
+            const out = { ...v };
+            for (const l of r.layers) out[l.run.id] ??= defaultView(l);
+            return out;
+          });
+        },
+        (e: unknown) => !ac.signal.aborted && setResults({ status: 'error', message: message(e) }),
+      );
     return () => ac.abort();
   }, [slideId, attempt]);
 

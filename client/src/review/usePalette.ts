@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import type { AnnotationClass } from '../../../protocol/review.ts';
 import { listAnnotationClasses } from '../api.ts';
+import { firstViewOr } from '../viewer/annotation-early.ts';
 import { ANNOTATION_CLASSES } from './constants.ts';
 
 export interface Palette {
@@ -11,6 +12,9 @@ export interface Palette {
   set: (classes: readonly AnnotationClass[]) => void;
 }
 
+/** The palette is read once the slide's first view is loaded, or after this long. */
+const FIRST_VIEW_WAIT_MS = 1500;
+
 /** The annotation classes on offer: the server's palette, else the built-in one. */
 export function usePalette(): Palette {
   const [state, setState] = useState<{ classes: readonly AnnotationClass[]; source: 'server' | 'default' }>({
@@ -19,14 +23,16 @@ export function usePalette(): Palette {
   });
   useEffect(() => {
     const ac = new AbortController();
-    listAnnotationClasses(ac.signal).then(
-      (classes) => {
-        if (Array.isArray(classes) && classes.length > 0) setState({ classes, source: 'server' });
-      },
-      () => {
-        // Not offered by this server (or not reachable now): the built-in classes serve.
-      },
-    );
+    void firstViewOr(FIRST_VIEW_WAIT_MS)
+      .then(() => listAnnotationClasses(ac.signal))
+      .then(
+        (classes) => {
+          if (Array.isArray(classes) && classes.length > 0) setState({ classes, source: 'server' });
+        },
+        () => {
+          // Not offered by this server (or not reachable now): the built-in classes serve.
+        },
+      );
     return () => ac.abort();
   }, []);
   const set = useCallback(

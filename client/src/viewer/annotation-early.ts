@@ -96,6 +96,15 @@ const firstView = new Promise<void>((resolve) => {
 /** Called by the viewer when its first view is fully loaded. */
 export const firstViewShown = (): void => firstViewDone();
 
+/**
+ * Resolves once the page's first view is fully loaded, or after `maxMs` (a view that never loads
+ * fully): what the viewer shows beside the slide (the class palette, AI results) is read after its
+ * first tiles rather than among them, where its requests took connections and its renders the
+ * page's thread while the tiles waited.
+ */
+export const firstViewOr = (maxMs: number): Promise<void> =>
+  Promise.race([firstView, new Promise<void>((r) => setTimeout(r, maxMs))]);
+
 let earlyDrawnDone: () => void = () => {};
 const earlyDrawn = new Promise<void>((resolve) => {
   earlyDrawnDone = resolve;
