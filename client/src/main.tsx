@@ -5,6 +5,7 @@ import { LoginPage } from './auth/LoginPage.tsx';
 import { MeContext, refreshSession, useSession } from './auth/session.ts';
 import { prefetchAnnotations, prefetchSlide } from './api.ts';
 import { prefetchAnnotationsInWorker } from './viewer/annotation-early.ts';
+import { startTileWorker } from './viewer/tile-fetch.ts';
 import { caseAccessionOf } from './cases/case-nav.ts';
 import { LibraryPage } from './library/LibraryPage.tsx';
 import { navigate, usePathname, viewedSlideId } from './ui/router.tsx';
@@ -147,6 +148,8 @@ refreshSession();
 // is checked, not one after the other. A signed-out visitor's manifest request just fails.
 const opened = viewedSlideId(window.location.pathname);
 if (opened !== null) {
+  // Its tiles are fetched and decoded in a worker: started now, it runs when the viewer asks.
+  startTileWorker();
   prefetchSlide(opened);
   // In a review session the annotations come with the session's join instead.
   if (!new URLSearchParams(window.location.search).has('session') && !prefetchAnnotationsInWorker(opened))

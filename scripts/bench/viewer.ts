@@ -99,12 +99,6 @@ const RECORD_MARKS = `
   window.addEventListener('keydown', (e) => marks.push({ t: performance.now(), kind: 'key', key: e.key }), {
     capture: true,
   });
-  // Deep Zoom tiles fetched, by the time their request started.
-  const tiles = [];
-  window.__tiles = tiles;
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if (e.name.includes('_files/')) tiles.push(e.startTime);
-  }).observe({ type: 'resource', buffered: true });
 `;
 
 interface Mark {
@@ -141,8 +135,9 @@ async function firstView(page: Page, annotations: number): Promise<number> {
  * Press a key, then wait until the view has moved, come to rest and is fully loaded. Returns the
  * milliseconds from the key press to that moment, and to the end of the animation alone.
  */
-async function step(page: Page, key: string): Promise<StepResult> {
+async function step(page: Page, key: string, tileRequests: number[]): Promise<StepResult> {
   const before = (await marksOf(page)).length;
+  const from = performance.now();
   await page.keyboard.press(key);
   const done = await page.waitForFunction(
     (from) => {
@@ -161,11 +156,8 @@ async function step(page: Page, key: string): Promise<StepResult> {
     { timeout: STEP_TIMEOUT_MS, polling: 'raf' },
   );
   const r = (await done.jsonValue()) as { key: number; rest: number; ready: number };
-  const tiles = await page.evaluate(
-    ({ from, to }) =>
-      (globalThis as unknown as { __tiles: number[] }).__tiles.filter((t) => t >= from && t <= to).length,
-    { from: r.key, to: r.ready },
-  );
+  const to = performance.now();
+  const tiles = tileRequests.filter((t) => t >= from && t <= to).length;
   return { total: r.ready - r.key, animation: r.rest - r.key, tiles };
 }
 
@@ -218,13 +210,18 @@ async function measure(
     });
     try {
       const page = await context.newPage();
+      // Deep Zoom tiles asked for, by the page or its workers (as this process sees them).
+      const tileRequests: number[] = [];
+      page.on('request', (req) => {
+        if (req.url().includes('_files/')) tileRequests.push(performance.now());
+      });
       await page.addInitScript({ content: RECORD_MARKS });
       await page.goto(`${origin}/view/${id}`);
       const first = await firstView(page, annotations);
       const shown = Number((await page.locator('.annotation-layer').first().getAttribute('data-drawn')) ?? 0);
       await page.locator('[data-testid="osd"]').first().hover();
       const steps: StepResult[] = [];
-      for (const s of STEPS) steps.push(await step(page, s.key));
+      for (const s of STEPS) steps.push(await step(page, s.key, tileRequests));
       rows.push({ first, steps });
       console.log(
         `run ${run}       first view ${ms(first)}${annotations > 0 ? ` (${shown} drawn)` : ''}   ${STEPS.map((s, i) => `${s.short} ${ms(steps[i]!.total)} (${steps[i]!.tiles} tiles)`).join('   ')}`,

@@ -2,6 +2,7 @@ import OpenSeadragon from 'openseadragon';
 import { affineFrom, sameAffine, type Affine, type Point } from './geometry.ts';
 import { ZOOM_STEP } from './keys.ts';
 import { firstViewTiles, nextZoomTiles } from './prefetch.ts';
+import { fetchBitmap } from './tile-fetch.ts';
 import type { ViewState } from './viewport.ts';
 
 /**
@@ -136,22 +137,16 @@ function drawBitmapsAsTheyAre(drawer: unknown): void {
 function fetchTile(job: TileJob): void {
   const abort = new AbortController();
   job.userData.abort = abort;
-  fetch(job.src, { credentials: 'same-origin', signal: abort.signal })
-    .then((res) => {
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return res.blob();
-    })
-    .then((blob) => createImageBitmap(blob))
-    .then(
-      (bitmap) => {
-        if (abort.signal.aborted) bitmap.close();
-        else job.finish(bitmap, null, 'imageBitmap');
-      },
-      (e: unknown) => {
-        if (!abort.signal.aborted)
-          job.fail(`tile ${job.src}: ${e instanceof Error ? e.message : String(e)}`, null);
-      },
-    );
+  fetchBitmap(job.src, 'auto', abort.signal).then(
+    (bitmap) => {
+      if (abort.signal.aborted) bitmap.close();
+      else job.finish(bitmap, null, 'imageBitmap');
+    },
+    (e: unknown) => {
+      if (!abort.signal.aborted)
+        job.fail(`tile ${job.src}: ${e instanceof Error ? e.message : String(e)}`, null);
+    },
+  );
 }
 
 export class OsdController {
@@ -554,10 +549,7 @@ export class OsdController {
     for (const t of tiles) {
       const url = `${this.source.filesUrl}${t.level}/${t.col}_${t.row}.jpeg${this.source.query ?? ''}`;
       if (this.ahead.has(url)) continue;
-      const bitmap = fetch(url, { credentials: 'same-origin', priority } as RequestInit)
-        .then((res) => (res.ok ? res.blob() : null))
-        .then((b) => (b ? createImageBitmap(b) : null))
-        .catch(() => null);
+      const bitmap = fetchBitmap(url, priority).catch(() => null);
       this.ahead.set(url, bitmap);
     }
     for (const [url, p] of this.ahead) {
