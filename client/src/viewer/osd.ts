@@ -133,15 +133,39 @@ function drawBitmapsAsTheyAre(drawer: unknown): void {
   };
 }
 
+/**
+ * Tiles handed to OpenSeadragon at most every HAND_MS: each hand-over makes it redraw the whole
+ * canvas, and tiles arriving one every few milliseconds made it redraw for each.
+ */
+const HAND_MS = 40;
+let handQueue: (() => void)[] = [];
+let handedAt = 0;
+let handTimer: ReturnType<typeof setTimeout> | null = null;
+function handOver(f: () => void): void {
+  handQueue.push(f);
+  if (handTimer) return;
+  const wait = handedAt + HAND_MS - performance.now();
+  const flush = (): void => {
+    handTimer = null;
+    handedAt = performance.now();
+    const q = handQueue;
+    handQueue = [];
+    for (const g of q) g();
+  };
+  if (wait <= 0) flush();
+  else handTimer = setTimeout(flush, wait);
+}
+
 /** One tile, fetched with the page's credentials and decoded off the main thread. */
 function fetchTile(job: TileJob): void {
   const abort = new AbortController();
   job.userData.abort = abort;
   fetchBitmap(job.src, 'auto', abort.signal).then(
-    (bitmap) => {
-      if (abort.signal.aborted) bitmap.close();
-      else job.finish(bitmap, null, 'imageBitmap');
-    },
+    (bitmap) =>
+      handOver(() => {
+        if (abort.signal.aborted) bitmap.close();
+        else job.finish(bitmap, null, 'imageBitmap');
+      }),
     (e: unknown) => {
       if (!abort.signal.aborted)
         job.fail(`tile ${job.src}: ${e instanceof Error ? e.message : String(e)}`, null);
@@ -574,7 +598,7 @@ export class OsdController {
       if (!ready) return fetchTile(job);
       this.ahead.delete(job.src);
       void ready.then((bitmap) => {
-        if (bitmap) job.finish(bitmap, null, 'imageBitmap');
+        if (bitmap) handOver(() => job.finish(bitmap, null, 'imageBitmap'));
         else fetchTile(job);
       });
     };
