@@ -137,7 +137,7 @@ async function firstView(page: Page, annotations: number): Promise<number> {
  */
 async function step(page: Page, key: string, tileRequests: number[]): Promise<StepResult> {
   const before = (await marksOf(page)).length;
-  const from = performance.now();
+  const pressedAt = performance.now();
   await page.keyboard.press(key);
   const done = await page.waitForFunction(
     (from) => {
@@ -156,8 +156,8 @@ async function step(page: Page, key: string, tileRequests: number[]): Promise<St
     { timeout: STEP_TIMEOUT_MS, polling: 'raf' },
   );
   const r = (await done.jsonValue()) as { key: number; rest: number; ready: number };
-  const to = performance.now();
-  const tiles = tileRequests.filter((t) => t >= from && t <= to).length;
+  const doneAt = performance.now();
+  const tiles = tileRequests.filter((t) => t >= pressedAt && t <= doneAt).length;
   return { total: r.ready - r.key, animation: r.rest - r.key, tiles };
 }
 

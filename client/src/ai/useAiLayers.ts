@@ -91,8 +91,8 @@ export function useAiLayers(slideId: string, role: Role): AiLayers {
 
   useEffect(() => {
     const ac = new AbortController();
-    // Read after the slide's first tiles, not among them (at most 1.5 s later).
-    void firstViewOr(1500)
+    // Read once the slide's first view is loaded, not among its tiles.
+    void firstViewOr()
       .then(() => getAiResults(slideId, ac.signal))
       .then(
         (r) => {

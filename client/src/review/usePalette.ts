@@ -12,9 +12,6 @@ export interface Palette {
   set: (classes: readonly AnnotationClass[]) => void;
 }
 
-/** The palette is read once the slide's first view is loaded, or after this long. */
-const FIRST_VIEW_WAIT_MS = 1500;
-
 /** The annotation classes on offer: the server's palette, else the built-in one. */
 export function usePalette(): Palette {
   const [state, setState] = useState<{ classes: readonly AnnotationClass[]; source: 'server' | 'default' }>({
@@ -23,7 +20,8 @@ export function usePalette(): Palette {
   });
   useEffect(() => {
     const ac = new AbortController();
-    void firstViewOr(FIRST_VIEW_WAIT_MS)
+    // Read once the slide's first view is loaded, not among its tiles.
+    void firstViewOr()
       .then(() => listAnnotationClasses(ac.signal))
       .then(
         (classes) => {

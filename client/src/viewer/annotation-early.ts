@@ -102,7 +102,7 @@ export const firstViewShown = (): void => firstViewDone();
  * first tiles rather than among them, where its requests took connections and its renders the
  * page's thread while the tiles waited.
  */
-export const firstViewOr = (maxMs: number): Promise<void> =>
+export const firstViewOr = (maxMs = 1500): Promise<void> =>
   Promise.race([firstView, new Promise<void>((r) => setTimeout(r, maxMs))]);
 
 let earlyDrawnDone: () => void = () => {};

@@ -1,3 +1,4 @@
+import { fetchDecoded, type TilePriority } from './tile-decode.ts';
 import type { FromTileWorker, ToTileWorker } from './tile-worker.ts';
 
 /**
@@ -9,12 +10,11 @@ let worker: Worker | null | undefined;
 let nextId = 1;
 interface Pending {
   url: string;
-  priority: Priority;
+  priority: TilePriority;
   signal: AbortSignal | undefined;
   resolve: (b: ImageBitmap) => void;
   reject: (e: unknown) => void;
 }
-type Priority = 'high' | 'low' | 'auto';
 const pending = new Map<number, Pending>();
 
 export function startTileWorker(): void {
@@ -41,7 +41,7 @@ export function startTileWorker(): void {
       w.terminate();
       for (const [id, p] of pending) {
         pending.delete(id);
-        fetchHere(p.url, p.priority, p.signal).then(p.resolve, p.reject);
+        fetchDecoded(p.url, p.priority, p.signal).then(p.resolve, p.reject);
       }
     };
     worker = w;
@@ -53,12 +53,12 @@ export function startTileWorker(): void {
 /** A tile fetched with the page's credentials and decoded off the main thread. */
 export function fetchBitmap(
   url: string,
-  priority: Priority = 'auto',
+  priority: TilePriority = 'auto',
   signal?: AbortSignal,
 ): Promise<ImageBitmap> {
   startTileWorker();
   const w = worker;
-  if (!w || signal?.aborted) return fetchHere(url, priority, signal);
+  if (!w || signal?.aborted) return fetchDecoded(url, priority, signal);
   return new Promise<ImageBitmap>((resolve, reject) => {
     const id = nextId++;
     pending.set(id, { url, priority, signal, resolve, reject });
@@ -73,10 +73,4 @@ export function fetchBitmap(
       { once: true },
     );
   });
-}
-
-async function fetchHere(url: string, priority: Priority, signal?: AbortSignal): Promise<ImageBitmap> {
-  const res = await fetch(url, { credentials: 'same-origin', priority, signal } as RequestInit);
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  return createImageBitmap(await res.blob());
 }

@@ -4,8 +4,10 @@
  * a zoom step, in the step's first frames). Here they cost the page one message each way; the
  * decoded bitmap is transferred, not copied.
  */
+import { fetchDecoded, type TilePriority } from './tile-decode.ts';
+
 export type ToTileWorker =
-  { type: 'get'; id: number; url: string; priority: 'high' | 'low' | 'auto' } | { type: 'abort'; id: number };
+  { type: 'get'; id: number; url: string; priority: TilePriority } | { type: 'abort'; id: number };
 
 /** A decoded tile, or why there is none (an HTTP status, a decoding error). */
 export type FromTileWorker = { id: number; bitmap: ImageBitmap } | { id: number; error: string };
@@ -26,12 +28,7 @@ scope.onmessage = (e) => {
   }
   const abort = new AbortController();
   inflight.set(m.id, abort);
-  fetch(m.url, { credentials: 'same-origin', priority: m.priority, signal: abort.signal } as RequestInit)
-    .then((res) => {
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return res.blob();
-    })
-    .then((blob) => createImageBitmap(blob))
+  fetchDecoded(m.url, m.priority, abort.signal)
     .then(
       (bitmap) => {
         if (abort.signal.aborted) bitmap.close();
