@@ -38,8 +38,12 @@ interface Node {
   redis: { close(): Promise<unknown> } | null;
 }
 
+/** What the servers of this file logged: shown when a wait below runs out. */
+const serverLog: string[] = [];
+
 async function node(dataDir: string, opts: { redisPort?: number; recheckMs?: number; recover?: boolean }) {
-  const ctx = await createServerContext(loadConfig({ dataDir, port: 0, host: '127.0.0.1' }, {}), () => {}, {
+  const log = (m: string): void => void serverLog.push(`${new Date().toISOString()} ${m}`);
+  const ctx = await createServerContext(loadConfig({ dataDir, port: 0, host: '127.0.0.1' }, {}), log, {
     recover: opts.recover ?? true,
   });
   const server = createServer(createHandler(ctx, createApp(ctx)));
@@ -117,8 +121,29 @@ function socket(base: string, auth: { token: string } | { cookie: string }): Cli
   return s;
 }
 
+/**
+ * The answer to an event sent with an acknowledgement, or a failure naming the event, the socket's
+ * state and the servers' log after 10 s (a socket that never connects or was closed gets no answer).
+ */
+function ask<T>(s: ClientSocket, event: string, payload: unknown): Promise<T> {
+  let connectError = '';
+  s.once('connect_error', (e: Error) => (connectError = e.message));
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => {
+      const state = s.connected ? 'connected' : `not connected${connectError ? ` (${connectError})` : ''}`;
+      reject(
+        new Error(`no answer to ${event} in 10 s; socket ${state}; server log:\n${serverLog.join('\n')}`),
+      );
+    }, 10_000);
+    s.emit(event, payload, (r: T) => {
+      clearTimeout(t);
+      resolve(r);
+    });
+  });
+}
+
 function join(s: ClientSocket, sessionId: string): Promise<JoinResult> {
-  return new Promise((r) => s.emit('join', { protocolVersion: 3, sessionId }, r));
+  return ask(s, 'join', { protocolVersion: 3, sessionId });
 }
 
 /** Milliseconds from now until the socket is disconnected by the server. */
@@ -196,23 +221,19 @@ describe('revocation reaches open sockets (one process, no Redis)', () => {
     got.length = 0;
     // The room goes on without it.
     host.emit('cursor', { x: 1, y: 2 });
-    await new Promise((r) => host.emit('chat', { text: 'after the revocation' }, r as never));
-    await new Promise((r) =>
-      host.emit(
-        'op',
-        {
-          type: 'create',
-          opId: crypto.randomUUID(),
-          annotation: {
-            id: crypto.randomUUID(),
-            kind: 'point',
-            geometry: { points: [[1, 1]] },
-            classification: { name: 'Tumor', color: '#c83232' },
-          },
+    expect(await ask(host, 'chat', { text: 'after the revocation' })).toMatchObject({ ok: true });
+    expect(
+      await ask(host, 'op', {
+        type: 'create',
+        opId: crypto.randomUUID(),
+        annotation: {
+          id: crypto.randomUUID(),
+          kind: 'point',
+          geometry: { points: [[1, 1]] },
+          classification: { name: 'Tumor', color: '#c83232' },
         },
-        r as never,
-      ),
-    );
+      }),
+    ).toMatchObject({ ok: true });
     await new Promise((r) => setTimeout(r, 300));
     expect(got).toEqual([]);
     // Signed in still, but no longer able to join.
