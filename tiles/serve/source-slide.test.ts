@@ -12,7 +12,7 @@ import { openSlide } from '../readers/index.ts';
 import { closeRegionReaders } from '../readers/openslide/regions.ts';
 import { LocalSlideStore } from '../store/local.ts';
 import { TileService } from './service.ts';
-import { SourceSlide, whyNotServable } from './source-slide.ts';
+import { SourceSlide, boxMean, whyNotServable } from './source-slide.ts';
 
 const CMU = 'aperio/CMU-1-Small-Region.svs';
 const NDPI = 'hamamatsu/orbit-test3-DAPI-387.ndpi';
@@ -71,6 +71,43 @@ async function worstDziDifference(
   }
   return worst;
 }
+
+describe('boxMean', () => {
+  it('is the rounded mean of each n x n block; blocks cut by the edge average what is there', async () => {
+    // 5 x 3 RGB: red = x + 10y, green = 2x, blue = 255 - x.
+    const src = Buffer.alloc(5 * 3 * 3);
+    for (let y = 0; y < 3; y++)
+      for (let x = 0; x < 5; x++) src.set([x + 10 * y, 2 * x, 255 - x], (y * 5 + x) * 3);
+    const out = await boxMean(src, 5, 3, 3, 2, 3, 2);
+    // Block (0,0): x 0..1, y 0..1. Block (2,0): x 4 only. Block (0,1): y 2 only.
+    expect([...out.subarray(0, 3)]).toEqual([
+      Math.round((0 + 1 + 10 + 11) / 4),
+      1,
+      Math.round((255 + 254) / 2),
+    ]);
+    expect([...out.subarray(6, 9)]).toEqual([Math.round((4 + 14) / 2), 8, 251]);
+    expect([...out.subarray(9, 12)]).toEqual([Math.round((20 + 21) / 2), 1, Math.round((255 + 254) / 2)]);
+    expect([...out.subarray(15, 18)]).toEqual([24, 8, 251]);
+  });
+
+  it('lets other work run while it reduces a large region', async () => {
+    const sw = 4096;
+    const sh = 4096;
+    const src = Buffer.alloc(sw * sh * 3, 128);
+    let ran = 0;
+    let pending = true;
+    const tick = (): void => {
+      ran++;
+      if (pending) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const out = await boxMean(src, sw, sh, 3, 16, sw / 16, sh / 16);
+    pending = false;
+    expect(out.every((v) => v === 128)).toBe(true);
+    // 16.7 M pixels take well over a slice on any machine: other callbacks ran in between.
+    expect(ran).toBeGreaterThan(2);
+  });
+});
 
 describe('serving a slide from its source before its conversion ends', () => {
   let dir = '';

@@ -276,7 +276,7 @@ export class SourceSlide {
       const sh = Math.min(r.height * n, lj.height - y0);
       const crop = await read(x0, y0, sw, sh);
       if (n === 1) return sharp(crop, { raw: { width: sw, height: sh, channels: 3 } });
-      const out = boxMean(crop, sw, sh, 3, n, r.width, r.height);
+      const out = await boxMean(crop, sw, sh, 3, n, r.width, r.height);
       return sharp(out, { raw: { width: r.width, height: r.height, channels: 3 } });
     }
     const sx = lj.width / this.manifest.width;
@@ -382,11 +382,15 @@ function cropRaw(l: RawLevel, x: number, y: number, w: number, h: number): Buffe
   return out;
 }
 
+/** The longest boxMean computes before letting other work (requests) run. */
+const BOX_SLICE_MS = 2;
+
 /**
  * w x h RGB pixels, each the mean of the n x n block under it in `src` (sw x sh, `channels` bands;
- * blocks cut by its edge average what is there, past it the last row / column repeats).
+ * blocks cut by its edge average what is there, past it the last row / column repeats). Computed in
+ * slices of about BOX_SLICE_MS, so a coarse tile's megapixels never hold up other requests.
  */
-export function boxMean(
+export async function boxMean(
   src: Buffer,
   sw: number,
   sh: number,
@@ -394,10 +398,15 @@ export function boxMean(
   n: number,
   w: number,
   h: number,
-): Buffer {
+): Promise<Buffer> {
   const out = Buffer.allocUnsafe(w * h * 3);
   const sums = new Float64Array(w * 3);
+  let slice = performance.now();
   for (let y = 0; y < h; y++) {
+    if (performance.now() - slice > BOX_SLICE_MS) {
+      await new Promise<void>((r) => setImmediate(r));
+      slice = performance.now();
+    }
     sums.fill(0);
     const ya = Math.min(y * n, sh - 1);
     const yb = Math.max(ya + 1, Math.min((y + 1) * n, sh));
