@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { meanAbsDiff, toRgb } from '../helpers/pixels.ts';
 import { requireSlides, slidePath } from '../helpers/slides.ts';
 import {
   artifact,
@@ -154,6 +155,52 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
     const mag = await page.getByTestId('magnification').textContent();
     expect(Number(mag!.replace('x', ''))).toBeLessThan(OBJECTIVE);
   });
+
+  it('where a worker cannot fetch tiles (no Worker, or its script fails to load) the page fetches them: the same view', async () => {
+    /** The fitted view of the slide in a fresh signed-in page, and the tile requests the page itself made. */
+    const fitted = async (
+      setup: (c: BrowserContext) => Promise<unknown>,
+    ): Promise<{ png: Buffer; pageTiles: number }> => {
+      const c = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+      try {
+        await setup(c);
+        const p = await c.newPage();
+        await logIn(p, server.base, USERS.northPathologist, `/view/${slideId}`);
+        await waitFullyLoaded(p);
+        const pane = (await p.locator('.pane').first().boundingBox())!;
+        const png = await p.screenshot({
+          clip: { x: pane.x + pane.width * 0.3, y: pane.y + pane.height * 0.2, width: 300, height: 400 },
+        });
+        // A worker's requests are not in the page's resource timing: these are the page's own.
+        const pageTiles = await p.evaluate(
+          () => performance.getEntriesByType('resource').filter((e) => e.name.includes('_files/')).length,
+        );
+        return { png, pageTiles };
+      } finally {
+        await c.close();
+      }
+    };
+    const worker = await fitted(async () => {});
+    const noWorker = await fitted((c) => c.addInitScript('delete window.Worker'));
+    let refused = 0;
+    const broken = await fitted((c) =>
+      c.route(/\/assets\/tile-worker-[^/]+\.js$/, (r) => {
+        refused++;
+        return r.fulfill({ status: 404, body: '' });
+      }),
+    );
+    expect(worker.pageTiles).toBe(0);
+    expect(noWorker.pageTiles).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
+    expect(broken.pageTiles).toBeGreaterThan(0);
+    const ref = await toRgb(sharp(worker.png));
+    for (const other of [noWorker, broken]) {
+      const mad = meanAbsDiff(ref, await toRgb(sharp(other.png)));
+      expect(Math.max(...mad)).toBeLessThan(1);
+    }
+    const s = await stats(noWorker.png);
+    expect(s.lumaStd).toBeGreaterThan(12);
+  }, 120_000);
 
   it('a line drawn between two known image points reads mpp × pixel distance (±1 %)', async () => {
     const zoom = 10; // magnification → 0.5 screen px per image px on a 20x slide
