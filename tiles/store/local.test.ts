@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -98,5 +98,31 @@ describe('publishing a slide is durable', () => {
     }
     expect(readFileSync(path.join(root, 'slides', ID, 'manifest.json'), 'utf8')).toBe('first');
     expect(await fsp.readdir(path.join(root, 'tmp'))).toEqual([]);
+  });
+});
+
+describe.skipIf(!existsSync('/proc/self/stat'))('sweeping what a crash left (Linux)', () => {
+  it("removes a dead or zombie process's staging folders and keeps a running one's", async () => {
+    // `sh` starts a short child and becomes `sleep`, which never reaps it: a zombie for 5 s.
+    const { spawn } = await import('node:child_process');
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const zombie = Number(
+        await new Promise<string>((r) => parent.stdout.once('data', (d: Buffer) => r(d.toString().trim()))),
+      );
+      for (let i = 0; i < 100 && !readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z '); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(readFileSync(`/proc/${zombie}/stat`, 'utf8')).toContain(') Z ');
+      const tmp = path.join(root, 'tmp');
+      const running = `stage-${parent.pid}-a`;
+      for (const name of [running, `stage-${zombie}-b`, 'work-999999999-c', 'trash-999999999-d'])
+        mkdirSync(path.join(tmp, name), { recursive: true });
+      expect(await new LocalSlideStore(root).sweep()).toBe(3);
+      expect(await fsp.readdir(tmp)).toEqual([running]);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });

@@ -3,6 +3,7 @@ import * as fsp from 'node:fs/promises';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
+import { ownerRuns } from './owner.ts';
 import {
   type CommitOptions,
   MANIFEST_FILE,
@@ -205,7 +206,7 @@ export class LocalSlideStore implements SlideStore {
     for (const name of names) {
       const m = /^(stage|trash|work)-(\d+)-/.exec(name);
       // Another live process (a CLI ingest sharing this folder) may still be writing there.
-      if (m && !processAlive(Number(m[2]))) {
+      if (m && !ownerRuns(Number(m[2]))) {
         await rm(path.join(this.tmpDir, name), { recursive: true, force: true });
         n++;
       }
@@ -270,16 +271,6 @@ async function syncTree(fs: StoreFs, dir: string): Promise<void> {
   const dirs = entries.filter((e) => e.isDirectory()).map(full);
   for (const d of dirs.sort((a, b) => b.length - a.length)) await syncPath(fs, d);
   await syncPath(fs, dir);
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function exists(p: string): Promise<boolean> {

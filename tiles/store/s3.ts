@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
+import { ownerRuns } from './owner.ts';
 import { BlockCache } from './block-cache.ts';
 import { Bucket, type BucketOptions, PARALLEL, filesUnder, mapLimit } from './s3-bucket.ts';
 import { S3UploadArea } from './s3-uploads.ts';
@@ -361,20 +362,10 @@ async function sweepLocal(tmpDir: string): Promise<number> {
   let n = 0;
   for (const name of names) {
     const m = /^(stage|work)-(\d+)-/.exec(name);
-    if (m && !processAlive(Number(m[2]))) {
+    if (m && !ownerRuns(Number(m[2]))) {
       await rm(path.join(tmpDir, name), { recursive: true, force: true });
       n++;
     }
   }
   return n;
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
