@@ -1,5 +1,5 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { requireSlides, slidePath } from '../helpers/slides.ts';
 import {
   artifact,
@@ -47,6 +47,21 @@ describe.skipIf(!ready)('live review room (two browsers, real server, strict CSP
     browser = await launchChromium();
     nora = await newPage();
     sam = await newPage();
+  });
+
+  // A failed step leaves what each browser showed, and where, beside the other artifacts.
+  beforeEach(({ task, onTestFailed }) => {
+    onTestFailed(async () => {
+      const step = task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
+      for (const [who, p] of [
+        ['nora', nora],
+        ['sam', sam],
+      ] as const) {
+        if (!p || p.isClosed()) continue;
+        await p.screenshot({ path: artifact(`review-failed-${step}-${who}.png`) }).catch(() => {});
+        console.error(`review step failed: ${who} was at ${p.url()}`);
+      }
+    });
   });
 
   afterAll(async () => {
