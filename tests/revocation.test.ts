@@ -127,9 +127,13 @@ function socket(base: string, auth: { token: string } | { cookie: string }): Cli
  */
 function ask<T>(s: ClientSocket, event: string, payload: unknown): Promise<T> {
   let connectError = '';
-  s.once('connect_error', (e: Error) => (connectError = e.message));
+  const onError = (e: Error): void => {
+    connectError = e.message;
+  };
+  s.on('connect_error', onError);
   return new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => {
+      s.off('connect_error', onError);
       const state = s.connected ? 'connected' : `not connected${connectError ? ` (${connectError})` : ''}`;
       reject(
         new Error(`no answer to ${event} in 10 s; socket ${state}; server log:\n${serverLog.join('\n')}`),
@@ -137,6 +141,7 @@ function ask<T>(s: ClientSocket, event: string, payload: unknown): Promise<T> {
     }, 10_000);
     s.emit(event, payload, (r: T) => {
       clearTimeout(t);
+      s.off('connect_error', onError);
       resolve(r);
     });
   });

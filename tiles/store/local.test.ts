@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -104,7 +105,6 @@ describe('publishing a slide is durable', () => {
 describe.skipIf(!existsSync('/proc/self/stat'))('sweeping what a crash left (Linux)', () => {
   it("removes a dead or zombie process's staging folders and keeps a running one's", async () => {
     // `sh` starts a short child and becomes `sleep`, which never reaps it: a zombie for 5 s.
-    const { spawn } = await import('node:child_process');
     const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 5'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });

@@ -3,7 +3,7 @@ import * as fsp from 'node:fs/promises';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
-import { ownerRuns } from './owner.ts';
+import { sweepWorkFolders } from './owner.ts';
 import {
   type CommitOptions,
   MANIFEST_FILE,
@@ -195,23 +195,8 @@ export class LocalSlideStore implements SlideStore {
     return true;
   }
 
-  async sweep(): Promise<number> {
-    let names: string[];
-    try {
-      names = await readdir(this.tmpDir);
-    } catch {
-      return 0;
-    }
-    let n = 0;
-    for (const name of names) {
-      const m = /^(stage|trash|work)-(\d+)-/.exec(name);
-      // Another live process (a CLI ingest sharing this folder) may still be writing there.
-      if (m && !ownerRuns(Number(m[2]))) {
-        await rm(path.join(this.tmpDir, name), { recursive: true, force: true });
-        n++;
-      }
-    }
-    return n;
+  sweep(): Promise<number> {
+    return sweepWorkFolders(this.tmpDir);
   }
 
   /** A private scratch folder for a reader's intermediate files, swept like staging areas. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Manifest, ManifestSchema } from '../../protocol/index.ts';
-import { ownerRuns } from './owner.ts';
+import { sweepWorkFolders } from './owner.ts';
 import { BlockCache } from './block-cache.ts';
 import { Bucket, type BucketOptions, PARALLEL, filesUnder, mapLimit } from './s3-bucket.ts';
 import { S3UploadArea } from './s3-uploads.ts';
@@ -287,7 +287,7 @@ export class S3SlideStore implements SlideStore {
   }
 
   async sweep(): Promise<number> {
-    let n = await sweepLocal(this.tmpDir);
+    let n = await sweepWorkFolders(this.tmpDir);
     // A publication cut short (a crash between the first upload and the manifest) leaves objects
     // without a manifest. One still running on another node looks the same, so only old ones go.
     const slides = new Map<string, { manifest: boolean; newest: number; keys: string[] }>();
@@ -349,23 +349,4 @@ class CountLru<V> {
   deleteWhere(match: (k: string) => boolean): void {
     for (const k of this.map.keys()) if (match(k)) this.map.delete(k);
   }
-}
-
-/** Staging areas and scratch folders of processes that are gone (as LocalSlideStore sweeps its own). */
-async function sweepLocal(tmpDir: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(tmpDir);
-  } catch {
-    return 0;
-  }
-  let n = 0;
-  for (const name of names) {
-    const m = /^(stage|work)-(\d+)-/.exec(name);
-    if (m && !ownerRuns(Number(m[2]))) {
-      await rm(path.join(tmpDir, name), { recursive: true, force: true });
-      n++;
-    }
-  }
-  return n;
 }
