@@ -176,13 +176,17 @@ export class ReviewHub {
         if (!io) return;
         const sockets = [...io.of('/').sockets.values()].filter((s) => s.data.principal);
         if (sockets.length === 0) continue;
-        const now = await standings(
-          this.ctx,
-          sockets.map((s) => s.data),
-        );
+        const asked = sockets.map((s) => ({ ...s.data }));
+        const now = await standings(this.ctx, asked);
         let kicked = false;
         for (const [i, s] of sockets.entries()) {
           const st = now[i]!;
+          // A socket that joined or left a session meanwhile was checked afresh by that event; the
+          // answer is about a session it no longer holds.
+          if (s.data.sessionId !== asked[i]!.sessionId || s.data.slideId !== asked[i]!.slideId) {
+            this.again = true;
+            continue;
+          }
           if (st.ok) s.data.principal = st.principal;
           else if (s.connected) {
             kicked = true;

@@ -16,9 +16,13 @@ export type Standing =
  * The standing now of every connection this process holds, in a few queries whatever their number,
  * straight from the database (no cache, so changes made by another process without a notice show
  * too): the credential and its user (Auth.current), the joined session still open, and the user's
- * access to its slide (Access.grantsFor).
+ * access to its slide (Access.grantsFor). Each answer is about the connection as it was at the call.
  */
-export async function standings(ctx: ServerContext, held: readonly Held[]): Promise<Standing[]> {
+export async function standings(ctx: ServerContext, live: readonly Held[]): Promise<Standing[]> {
+  // As held at the call: a join may change a connection's session while the queries run, and an
+  // answer must be about one state of it (a session read after the grants were asked for would have
+  // none asked for it, and be refused).
+  const held = live.map((h) => ({ principal: h.principal, sessionId: h.sessionId, slideId: h.slideId }));
   const principals = await ctx.auth.current(held.map((h) => h.principal));
   const sessionIds = [...new Set(held.flatMap((h) => (h.sessionId ? [h.sessionId] : [])))];
   const open = new Set(
