@@ -170,43 +170,48 @@ export class ReviewHub {
       return this.sweeping;
     }
     const run = async (): Promise<void> => {
-      do {
-        this.again = false;
-        const io = this.io;
-        if (!io) return;
-        const sockets = [...io.of('/').sockets.values()].filter((s) => s.data.principal);
-        if (sockets.length === 0) continue;
-        const asked = sockets.map((s) => ({ ...s.data }));
-        const now = await standings(this.ctx, asked);
-        let kicked = false;
-        for (const [i, s] of sockets.entries()) {
-          const st = now[i]!;
-          // A socket that joined or left a session meanwhile was checked afresh by that event; the
-          // answer is about a session it no longer holds.
-          if (s.data.sessionId !== asked[i]!.sessionId || s.data.slideId !== asked[i]!.slideId) {
-            this.again = true;
-            continue;
+      // Always after this call has set `sweeping`, so that the run's end below clears it.
+      await Promise.resolve();
+      try {
+        do {
+          this.again = false;
+          const io = this.io;
+          if (!io) return;
+          const sockets = [...io.of('/').sockets.values()].filter((s) => s.data.principal);
+          if (sockets.length === 0) continue;
+          const asked = sockets.map((s) => ({ ...s.data }));
+          const now = await standings(this.ctx, asked);
+          let kicked = false;
+          for (const [i, s] of sockets.entries()) {
+            const st = now[i]!;
+            // A socket that joined or left a session meanwhile was checked afresh by that event; the
+            // answer is about a session it no longer holds.
+            if (s.data.sessionId !== asked[i]!.sessionId || s.data.slideId !== asked[i]!.slideId) {
+              this.again = true;
+              continue;
+            }
+            if (st.ok) s.data.principal = st.principal;
+            else if (s.connected) {
+              kicked = true;
+              await this.kick(s, refuse(st.code, st.message));
+            }
           }
-          if (st.ok) s.data.principal = st.principal;
-          else if (s.connected) {
-            kicked = true;
-            await this.kick(s, refuse(st.code, st.message));
+          // What ended without a notice (another process, an expiry) may still be cached here.
+          if (kicked) {
+            this.ctx.auth.forgetAll();
+            this.ctx.access.forgetAll();
           }
-        }
-        // What ended without a notice (another process, an expiry) may still be cached here.
-        if (kicked) {
-          this.ctx.auth.forgetAll();
-          this.ctx.access.forgetAll();
-        }
-      } while (this.again);
-    };
-    this.sweeping = run()
-      .catch((e: unknown) =>
-        this.ctx.log(`review re-check failed: ${e instanceof Error ? e.message : String(e)}`),
-      )
-      .finally(() => {
+        } while (this.again);
+      } finally {
+        // In the same step as the last look at `again`, so a call after it starts a run of its own.
+        // (Cleared in a later callback, a notice arriving in between was folded into a run that had
+        // already ended, and its socket was closed only by the next periodic re-check.)
         this.sweeping = null;
-      });
+      }
+    };
+    this.sweeping = run().catch((e: unknown) =>
+      this.ctx.log(`review re-check failed: ${e instanceof Error ? e.message : String(e)}`),
+    );
     return this.sweeping;
   }
 
