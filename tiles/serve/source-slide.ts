@@ -117,23 +117,32 @@ export class SourceSlide {
     // Source levels on the stored grid (same size, same tile size: a scanner's 2x levels, or a
     // pyramid written by libvips) are sent as they are, like level 0.
     const passLevels = new Map<number, { tiles: ScannerTiles; prefix: Buffer }>();
+    // Source level j for stored level k, the first source level of each size (looked at together).
+    const candidates = new Map<number, number>();
     for (let j = 1; j < source.levels.length && source.levelTiles; j++) {
       const l = source.levels[j]!;
       const k = Math.round(Math.log2(l.downsample));
       const want = levelInfo[k];
-      if (k < 1 || !want || want.width !== l.width || want.height !== l.height || passLevels.has(k)) continue;
+      if (k < 1 || !want || want.width !== l.width || want.height !== l.height || candidates.has(k)) continue;
       // The last level is made here, cheaply: every smaller Deep Zoom level is rendered from it, and
       // a render of a scanner's own small level strays further from the stored pyramid's.
       if (k === levelInfo.length - 1) continue;
-      const tiles = await source.levelTiles(j).catch(() => null);
+      candidates.set(k, j);
+    }
+    const found = await Promise.all(
+      [...candidates].map(async ([k, j]) => [k, await source.levelTiles!(j).catch(() => null)] as const),
+    );
+    for (const [k, tiles] of found) {
       if (!tiles || tiles.tileSize !== tileSize) continue;
       const prefix = jpegPrefix(explicitTables(tiles.tables, tiles.colour), tiles.colour === 'rgb');
       passLevels.set(k, { tiles, prefix });
     }
     const slide = new SourceSlide(manifest, source, scanner, passLevels);
     // Every level the tiles are cut from must open now: a source that cannot is not served at all.
-    for (let k = 0; k < source.levels.length && !source.levelRegion; k++) {
-      if (!(await source.levelPixels!(k)))
+    if (!source.levelRegion) {
+      const opened = await Promise.all(source.levels.map((_, k) => source.levelPixels!(k)));
+      const k = opened.findIndex((px) => !px);
+      if (k >= 0)
         throw new SlideError('UNSUPPORTED_FORMAT', `${source.name}: source level ${k} needs a conversion`);
     }
     // A region reader: its smallest level read (and kept) now, which also proves it reads.

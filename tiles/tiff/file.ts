@@ -11,6 +11,8 @@ interface Entry {
   /** Absolute offset of the value bytes (inside the IFD itself when they fit). */
   offset: number;
   value?: TagValue;
+  /** The read of a lazily read value, while it runs. */
+  loading?: Promise<TagValue> | undefined;
 }
 
 /** Values larger than this are read when asked for (tile offset tables of big slides run to megabytes). */
@@ -20,6 +22,10 @@ const MAX_TEXT_BYTES = 256 << 20;
 /** More IFDs than this (a 100-channel, 1000-plane stack) is a corrupt chain, not an image. */
 const MAX_IFDS = 100_000;
 const MAX_BIGTIFF_ENTRIES = 100_000;
+/** Bytes read at a directory's offset in one go: its count and the entries of a usual directory. */
+const IFD_GUESS_BYTES = 1024;
+/** The bytes of a tile read to learn how it is coded (markers, tables, frame header). */
+const HEAD_BYTES = 4096;
 const LAZY_TAGS = new Set<number>([
   TAG.StripOffsets,
   TAG.StripByteCounts,
@@ -67,7 +73,12 @@ export class Ifd {
   async load(tag: number): Promise<TagValue | undefined> {
     const e = this.entries.get(tag);
     if (!e) return undefined;
-    if (e.value === undefined) e.value = await this.file.readValue(e, this.label(), tag);
+    if (e.value !== undefined) return e.value;
+    // One read for callers asking at the same time (the levels of a slide are checked together).
+    e.loading ??= this.file.readValue(e, this.label(), tag).finally(() => {
+      e.loading = undefined;
+    });
+    e.value = await e.loading;
     return e.value;
   }
 
@@ -124,13 +135,29 @@ export class Ifd {
     const [ot, ct] = this.tiled
       ? [TAG.TileOffsets, TAG.TileByteCounts]
       : [TAG.StripOffsets, TAG.StripByteCounts];
-    const offsets = await this.load(ot);
-    const byteCounts = await this.load(ct);
+    const [offsets, byteCounts] = await Promise.all([this.load(ot), this.load(ct)]);
     if (!Array.isArray(offsets) || !Array.isArray(byteCounts) || offsets.length !== byteCounts.length) {
       throw this.file.corrupt(`${this.label()} has no valid ${this.tiled ? 'tile' : 'strip'} offset table`);
     }
     return { offsets, byteCounts };
   }
+
+  /**
+   * The first non-empty tile (or strip) and its first `HEAD_BYTES` bytes, where its coding is
+   * declared; null when every one is empty. Read once.
+   */
+  firstChunkHead(): Promise<{ index: number; bytes: Buffer } | null> {
+    this.head ??= this.chunks().then(async ({ offsets, byteCounts }) => {
+      const index = byteCounts.findIndex((n) => n > 0);
+      if (index < 0) return null;
+      const len = Math.min(byteCounts[index]!, HEAD_BYTES);
+      const what = `${this.tiled ? 'tile' : 'strip'} ${index} of ${this.label()}`;
+      return { index, bytes: await this.file.read(offsets[index]!, len, what) };
+    });
+    return this.head;
+  }
+
+  private head: Promise<{ index: number; bytes: Buffer } | null> | undefined;
 
   /**
    * Fail with TRUNCATED_FILE when image data of this directory lies past the end of the file, which is
@@ -157,6 +184,14 @@ export class Ifd {
           `only ${this.file.size} bytes; the file is truncated (incomplete copy or upload?)`,
       );
     }
+  }
+
+  /**
+   * checkData of several directories, their tables read at the same time; the first failure in the
+   * order given is the one thrown.
+   */
+  static checkAll(list: Iterable<readonly [Ifd, string]>): Promise<void> {
+    return settleInOrder([...list].map(([ifd, what]) => ifd.checkData(what)));
   }
 
   /** SubIFDs of this directory (OME-TIFF pyramid levels), in file order. */
@@ -209,14 +244,17 @@ export class TiffFile {
       const tf = new TiffFile(filePath, fh, size, kind.littleEndian, kind.bigTiff);
       let next = kind.bigTiff ? tf.u64(head, 8) : tf.u32(head, 4);
       const seen = new Set<number>();
+      // Each directory's values outside it are read while the chain is followed.
+      const values: Promise<void>[] = [];
       while (next !== 0 && tf.ifds.length < (opts.maxIfds ?? Infinity)) {
         if (seen.has(next)) throw tf.corrupt(`the IFD chain loops back to offset ${next}`);
         if (seen.size >= MAX_IFDS) throw tf.corrupt(`more than ${MAX_IFDS} IFDs`);
         seen.add(next);
-        const ifd = await tf.readIfd(next, tf.ifds.length, -1);
+        const ifd = await tf.readIfd(next, tf.ifds.length, -1, values);
         tf.ifds.push(ifd);
         next = tf.nextOffsets.get(ifd) ?? 0;
       }
+      await settleInOrder(values);
       if (tf.ifds.length === 0) throw tf.corrupt('the file holds no image directory');
       return tf;
     } catch (e) {
@@ -257,17 +295,31 @@ export class TiffFile {
     return buf;
   }
 
-  /** Parse the IFD at `offset`; `sub` >= 0 marks a SubIFD of main IFD `index`. */
-  async readIfd(offset: number, index: number, sub: number): Promise<Ifd> {
+  /**
+   * Parse the IFD at `offset`; `sub` >= 0 marks a SubIFD of main IFD `index`. With `values`, the
+   * reads of its values stored outside the directory are left there for the caller to await.
+   */
+  async readIfd(offset: number, index: number, sub: number, values?: Promise<void>[]): Promise<Ifd> {
     const label = sub < 0 ? `IFD ${index}` : `SubIFD ${sub} of IFD ${index}`;
     const countSize = this.bigTiff ? 8 : 2;
     const entrySize = this.bigTiff ? 20 : 12;
-    const countBuf = await this.read(offset, countSize, label);
-    const n = this.bigTiff ? this.u64(countBuf, 0) : this.u16(countBuf, 0);
+    // The count and, in the same read, as many entries as a directory usually has.
+    const head = await this.read(
+      offset,
+      Math.max(countSize, Math.min(IFD_GUESS_BYTES, this.size - offset)),
+      label,
+    );
+    const n = this.bigTiff ? this.u64(head, 0) : this.u16(head, 0);
     if (n === 0 || n > MAX_BIGTIFF_ENTRIES) throw this.corrupt(`${label} claims ${n} entries`);
-    const body = await this.read(offset + countSize, n * entrySize + (this.bigTiff ? 8 : 4), label);
+    const bodyBytes = n * entrySize + (this.bigTiff ? 8 : 4);
+    const body =
+      countSize + bodyBytes <= head.length
+        ? head.subarray(countSize, countSize + bodyBytes)
+        : await this.read(offset + countSize, bodyBytes, label);
     const entries = new Map<number, Entry>();
     const inlineSize = this.bigTiff ? 8 : 4;
+    /** Values outside the directory read now, all at once. */
+    const eager: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
       const at = i * entrySize;
       const tag = this.u16(body, at);
@@ -287,10 +339,16 @@ export class TiffFile {
       if (inline) {
         entry.value = decodeTagValue(body.subarray(valueAt, valueAt + bytes), type, count, this.littleEndian);
       } else if (!LAZY_TAGS.has(tag) && (bytes <= EAGER_BYTES || (type === 2 && bytes <= MAX_TEXT_BYTES))) {
-        entry.value = await this.readValue(entry, label, tag);
+        eager.push(
+          this.readValue(entry, label, tag).then((v) => {
+            entry.value = v;
+          }),
+        );
       }
       entries.set(tag, entry);
     }
+    if (values) values.push(...eager);
+    else await settleInOrder(eager);
     const ifd = new Ifd(this, index, offset, entries, sub);
     this.nextOffsets.set(ifd, this.bigTiff ? this.u64(body, n * entrySize) : this.u32(body, n * entrySize));
     return ifd;
@@ -312,4 +370,11 @@ export class TiffFile {
   u64(b: Buffer, at: number): number {
     return Number(this.littleEndian ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at));
   }
+}
+
+/** Wait for every one of `work`; then throw the first failure in the order given, if any. */
+async function settleInOrder(work: readonly Promise<unknown>[]): Promise<void> {
+  const done = await Promise.allSettled(work);
+  const failed = done.find((d) => d.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -6,7 +6,8 @@ import { requireSlides, slidePath } from '../../../tests/helpers/slides.ts';
 import { isSlideError } from '../../errors.ts';
 import { probe } from '../probe.ts';
 import { MAX_SLIDE_PIXELS, MAX_SLIDE_SIDE, checkSlideSize, tiffReaders } from './index.ts';
-import { buildTiff, openWithTiffReaders, type TestIfd } from './test-tiff.ts';
+import { TiffFile } from '../../tiff/file.ts';
+import { buildTiff, openWithTiffReaders, type TagSpec, type TestIfd } from './test-tiff.ts';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'tessera-tiff-bad-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -95,6 +96,44 @@ describe('damaged files', () => {
     expect(message).toMatch(
       /cut-tiles\.tif: the pixel data of level 0 \(IFD 0\) ends at byte \d+ but the file has only \d+ bytes/,
     );
+  });
+
+  it('names the first damaged level when several are, whatever order their tables arrive in', async () => {
+    const half = (): TestIfd => ({
+      ...small(),
+      width: 16,
+      height: 16,
+      chunks: [Buffer.alloc(16 * 16 * 3, 90)],
+    });
+    const file = write(
+      'cut-two.tif',
+      buildTiff([small({ fakeOffsets: [8, 8, 8, 100_000] }), { ...half(), fakeOffsets: [200_000] }]),
+    );
+    for (let i = 0; i < 5; i++) {
+      const { code, message } = await failure(file);
+      expect(code).toBe('TRUNCATED_FILE');
+      expect(message).toMatch(/of level 0 \(IFD 0\) ends at byte 100\d+ /);
+    }
+  });
+
+  it('reads a directory longer than its first read, and its out-of-line values', async () => {
+    // 120 more entries (1,440 bytes of directory), each text value stored outside it.
+    const extra: TagSpec[] = Array.from({ length: 120 }, (_, i) => ({
+      tag: 40_000 + i,
+      type: 'ascii' as const,
+      values: `value number ${i}`,
+    }));
+    const file = write('long-ifd.tif', buildTiff([small({ extra })]));
+    const tf = await TiffFile.open(file);
+    try {
+      const ifd = tf.ifds[0]!;
+      expect(ifd.width).toBe(32);
+      expect(ifd.str(40_000)).toBe('value number 0');
+      expect(ifd.str(40_119)).toBe('value number 119');
+      await ifd.checkData('level 0');
+    } finally {
+      await tf.close();
+    }
   });
 
   it('rejects an IFD chain that loops with CORRUPT_FILE', async () => {

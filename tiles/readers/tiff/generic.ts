@@ -13,7 +13,7 @@ import { ifdLevelPixels, ifdPixels } from './pixels.ts';
 import { channelWindows, describeRendering, renderChannels, type Channel } from './render.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TAG, TiffFile, type Ifd } from '../../tiff/file.ts';
+import { TAG, TiffFile, Ifd } from '../../tiff/file.ts';
 
 /** Compressions libvips (libtiff) decodes: none, CCITT, LZW, old and new JPEG, Deflate, PackBits, WebP, ZSTD. */
 const SHARP_COMPRESSIONS = new Set([1, 2, 3, 4, 5, 6, 7, 8, 32773, 32946, 34925, 50000, 50001]);
@@ -68,7 +68,7 @@ async function openGeneric(probe: Probe): Promise<SlideSource> {
     if (!base) throw file.corrupt('no image directory');
     checkSlideSize(file.name, base.width, base.height);
     checkDecodable(file, base);
-    for (const [k, ifd] of levelIfds.entries()) await ifd.checkData(`level ${k}`);
+    await Ifd.checkAll(levelIfds.map((ifd, k) => [ifd, `level ${k}`] as const));
     const mpp = resolutionMpp(base);
     const properties: Record<string, string> = {};
     const text: [string, number][] = [

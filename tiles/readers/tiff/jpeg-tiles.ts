@@ -50,11 +50,9 @@ export function jpegDeclaredColour(...streams: Buffer[]): 'ycbcr' | 'rgb' | null
  */
 export async function jpegColourMismatch(file: TiffFile, ifd: Ifd): Promise<boolean> {
   if (ifd.compression !== 7 || ifd.photometric !== 2 || ifd.samplesPerPixel < 3) return false;
-  const { offsets, byteCounts } = await ifd.chunks();
-  const i = byteCounts.findIndex((n) => n > 0);
-  if (i < 0) return false;
-  const head = await file.read(offsets[i]!, Math.min(byteCounts[i]!, 4096), `JPEG tile of ${ifd.label()}`);
-  return jpegDeclaredColour(head, ifd.bytes(TAG.JPEGTables) ?? Buffer.alloc(0)) === 'ycbcr';
+  const head = await ifd.firstChunkHead();
+  if (!head) return false;
+  return jpegDeclaredColour(head.bytes, ifd.bytes(TAG.JPEGTables) ?? Buffer.alloc(0)) === 'ycbcr';
 }
 
 /** A tile's JPEG stream with the shared tables spliced in (tables without EOI, tile without SOI). */
@@ -146,7 +144,9 @@ export async function scannerTilesOf(file: TiffFile, ifd: Ifd): Promise<ScannerT
   const { offsets, byteCounts } = await ifd.chunks();
   if (byteCounts.some((n) => !n)) return null;
   const tables = ifd.bytes(TAG.JPEGTables) ?? null;
-  const first = await file.read(offsets[0]!, Math.min(byteCounts[0]!, 4096), `JPEG tile of ${ifd.label()}`);
+  const head = await ifd.firstChunkHead();
+  if (head?.index !== 0) return null;
+  const first = head.bytes;
   if (first[0] !== 0xff || first[1] !== 0xd8) return null;
   const declared = jpegDeclaredColour(first, tables ?? Buffer.alloc(0));
   const colour = declared ?? (ifd.photometric === 2 ? 'rgb' : ifd.photometric === 6 ? 'ycbcr' : null);

@@ -14,7 +14,7 @@ import { scannerTilesOf } from './jpeg-tiles.ts';
 import { ifdLevelPixels, ifdPixels } from './pixels.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TiffFile, type Ifd } from '../../tiff/file.ts';
+import { TiffFile, Ifd } from '../../tiff/file.ts';
 
 /** TIFF compressions libvips decodes in an SVS level: none, LZW, JPEG, Deflate (both codes). */
 const SHARP_COMPRESSIONS = new Set([1, 5, 7, 8, 32946]);
@@ -75,8 +75,10 @@ async function openSvs(probe: Probe): Promise<SlideSource> {
       }
     }
     levelIfds.sort((a, b) => b.width - a.width);
-    for (const [k, ifd] of levelIfds.entries()) await ifd.checkData(`level ${k}`);
-    for (const [name, ifd] of associated) await ifd.checkData(`the ${name} image`);
+    await Ifd.checkAll([
+      ...levelIfds.map((ifd, k) => [ifd, `level ${k}`] as const),
+      ...[...associated].map(([name, ifd]) => [ifd, `the ${name} image`] as const),
+    ]);
 
     const compression = base.compression;
     const j2k = J2K_COMPRESSIONS.has(compression);
