@@ -3,49 +3,33 @@
  * answers about each connection as it was when it started, and a connection that joined meanwhile
  * (through a valid share) is neither refused nor left unchecked.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { type Socket, io } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JoinResult, ReviewSessionDto } from '../../protocol/index.ts';
-import { slideRow, userFetch, userWithToken } from '../../tests/helpers/auth.ts';
-import { createApp, createHandler, createServerContext } from '../app.ts';
-import { loadConfig } from '../config.ts';
+import { slideRow } from '../../tests/helpers/auth.ts';
+import { type TestServer, startTestServer } from '../../tests/helpers/server.ts';
 import type { ServerContext } from '../context.ts';
 import { standings } from './recheck.ts';
 
 const SLIDE = 'c'.repeat(32);
-let dataDir = '';
+let s: TestServer;
 let ctx: ServerContext;
-let server: Server;
-let base = '';
-const tok: Record<string, string> = {};
-const id: Record<string, string> = {};
 const sockets: Socket[] = [];
 let sessionId = '';
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(path.join(tmpdir(), 'tessera-recheck-'));
-  ctx = await createServerContext(loadConfig({ dataDir, port: 0, host: '127.0.0.1' }, {}), () => {});
-  for (const [name, role, siteId] of [
-    ['host', 'pathologist', 'north'],
-    ['guest', 'specialist', 'south'],
-  ] as const) {
-    const u = await userWithToken(ctx.db, { name, role, siteId });
-    tok[name] = u.token;
-    id[name] = u.id;
-  }
-  await slideRow(ctx.db, { id: SLIDE, name: 'North resection', siteId: 'north' });
-  server = createServer(createHandler(ctx, createApp(ctx)));
   // No periodic re-check during the test: each run below is started by the test.
-  ctx.review.attach(server, undefined, { recheckMs: 3_600_000 });
-  server.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const made = await as('host', '/api/sessions', {
+  s = await startTestServer(
+    'tessera-recheck-',
+    [
+      ['host', 'pathologist', 'north'],
+      ['guest', 'specialist', 'south'],
+    ],
+    { review: { recheckMs: 3_600_000 } },
+  );
+  ctx = s.ctx;
+  await slideRow(ctx.db, { id: SLIDE, name: 'North resection', siteId: 'north' });
+  const made = await s.as('host', '/api/sessions', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ slideId: SLIDE, title: 'second opinion' }),
@@ -53,42 +37,36 @@ beforeAll(async () => {
   expect(made.status).toBe(201);
   sessionId = ((await made.json()) as ReviewSessionDto).id;
   // The guest, of another site, is invited: a share of the slide is made for them.
-  const inv = await as('host', `/api/sessions/${sessionId}/invite`, {
+  const inv = await s.as('host', `/api/sessions/${sessionId}/invite`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ userId: id['guest'] }),
+    body: JSON.stringify({ userId: s.ids['guest'] }),
   });
   expect(inv.status).toBe(200);
 });
 
 afterAll(async () => {
-  for (const s of sockets) s.disconnect();
-  await ctx.review.close();
-  await new Promise((r) => server.close(r));
-  await ctx.tiles.close();
-  await ctx.db.destroy();
-  rmSync(dataDir, { recursive: true, force: true });
+  for (const c of sockets) c.disconnect();
+  await s.close();
 });
 
-const as = userFetch(() => base, tok);
-
 async function connect(user: string): Promise<Socket> {
-  const s = io(base, {
+  const c = io(s.base, {
     transports: ['websocket'],
-    auth: { token: tok[user] },
+    auth: { token: s.tokens[user] },
     forceNew: true,
     reconnection: false,
   });
-  sockets.push(s);
+  sockets.push(c);
   await new Promise<void>((resolve, reject) => {
-    s.once('connect', () => resolve());
-    s.once('connect_error', reject);
+    c.once('connect', () => resolve());
+    c.once('connect_error', reject);
   });
-  return s;
+  return c;
 }
 
-function join(s: Socket): Promise<JoinResult> {
-  return s.timeout(10_000).emitWithAck('join', { protocolVersion: 3, sessionId }) as Promise<JoinResult>;
+function join(c: Socket): Promise<JoinResult> {
+  return c.timeout(10_000).emitWithAck('join', { protocolVersion: 3, sessionId }) as Promise<JoinResult>;
 }
 
 /** Hold Access.grantsFor (what the re-check asks last) until `release` is called. */
@@ -109,10 +87,12 @@ function holdGrants(): { asked: Promise<void>; release: () => void; restore: () 
 describe('re-check and join', () => {
   it('answers about each connection as it was at the call, whatever a join changes meanwhile', async () => {
     const principal = (await ctx.auth.resolve({
-      headers: { authorization: `Bearer ${tok['guest']}` },
+      headers: { authorization: `Bearer ${s.tokens['guest']}` },
     } as never))!;
     expect(principal).not.toBeNull();
-    const hostP = (await ctx.auth.resolve({ headers: { authorization: `Bearer ${tok['host']}` } } as never))!;
+    const hostP = (await ctx.auth.resolve({
+      headers: { authorization: `Bearer ${s.tokens['host']}` },
+    } as never))!;
     const host = { principal: hostP, sessionId, slideId: SLIDE };
     const guest: { principal: typeof principal; sessionId?: string; slideId?: string } = { principal };
     const hold = holdGrants();
@@ -163,7 +143,7 @@ describe('re-check and join', () => {
     const shares = await ctx.db.selectFrom('shares').select('id').where('slide_id', '=', SLIDE).execute();
     expect(shares).toHaveLength(1);
     const gone = new Promise<void>((r) => guestSock.once('disconnect', () => r()));
-    const rev = await as('host', `/api/shares/${shares[0]!.id}`, { method: 'DELETE' });
+    const rev = await s.as('host', `/api/shares/${shares[0]!.id}`, { method: 'DELETE' });
     expect(rev.status).toBeLessThan(300);
     await ctx.review.recheckAll();
     await gone;

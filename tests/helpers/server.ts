@@ -28,8 +28,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Start a server with the given users, each with a bearer token. */
-export async function startTestServer(prefix: string, users: readonly TestUser[]): Promise<TestServer> {
+/**
+ * Start a server with the given users, each with a bearer token; with `review`, its review hub
+ * (socket.io) attached too, re-checking open connections every `recheckMs`.
+ */
+export async function startTestServer(
+  prefix: string,
+  users: readonly TestUser[],
+  opts: { review?: { recheckMs?: number } } = {},
+): Promise<TestServer> {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   const ctx = await createServerContext(
     loadConfig({ dataDir: path.join(dir, 'data'), port: 0, host: '127.0.0.1' }, {}),
@@ -45,6 +52,7 @@ export async function startTestServer(prefix: string, users: readonly TestUser[]
     tokenIds[name] = u.tokenId;
   }
   const server = createServer(createHandler(ctx, createApp(ctx)));
+  if (opts.review) ctx.review.attach(server, undefined, { recheckMs: opts.review.recheckMs });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -57,6 +65,7 @@ export async function startTestServer(prefix: string, users: readonly TestUser[]
     tokenIds,
     as: userFetch(() => base, tokens),
     close: async () => {
+      if (opts.review) await ctx.review.close();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await ctx.tiles.close();
