@@ -6,12 +6,15 @@ import { fetchBitmap } from './tile-fetch.ts';
 import type { ViewState } from './viewport.ts';
 
 /**
- * Tiles fetched ahead of one zoom-in at most, while it animates: the next step's whole field (a
- * 1920 x 1080 field is ~20 tiles of 512 px, ~40-60 of 240 px). With 24, a second step in a row
- * waited for the rest of its field, asked for only once the first came to rest: second steps of
- * 432-700 ms against 257-343 ms with 48, in alternating runs on this machine.
+ * Tiles fetched ahead of one zoom-in at most, while it animates: the middle of the next step's field
+ * (a 1920 x 1080 field is ~20 tiles of 512 px, ~40-60 of 240 px); the rest is fetched once the view
+ * rests (AHEAD_AT_REST). Fetching and decoding the next field takes the cores the step's own frames
+ * need: on a 2-core machine, steps pressed one right after the other (`npm run bench:viewer`, medians
+ * of 5 runs, alternating builds), first / second step 226-242 / 247-281 ms with 24 against
+ * 311-328 / 186-273 ms with 48 (the whole next field), 225-243 / 290-365 ms with 16; with 5,000
+ * annotations 260 / 228 ms against 346 / 196 ms. The slowest step is what a user feels.
  */
-const AHEAD_MAX = 48;
+const AHEAD_MAX = 24;
 /** Tiles fetched ahead of the next zoom-in while the view is at rest and loaded (a whole field). */
 const AHEAD_AT_REST = 64;
 /** Tiles fetched ahead that are held for OpenSeadragon at most. */
