@@ -12,7 +12,8 @@ import type { ViewState } from './viewport.ts';
  * need: on a 2-core machine, steps pressed one right after the other (`npm run bench:viewer`, medians
  * of 5 runs, alternating builds), first / second step 226-242 / 247-281 ms with 24 against
  * 311-328 / 186-273 ms with 48 (the whole next field), 225-243 / 290-365 ms with 16; with 5,000
- * annotations 260 / 228 ms against 346 / 196 ms. The slowest step is what a user feels.
+ * annotations (3 rounds) the slower of the two 260-398 ms against 346-496 ms. The slowest step is
+ * what a user feels.
  */
 const AHEAD_MAX = 24;
 /** Tiles fetched ahead of the next zoom-in while the view is at rest and loaded (a whole field). */
