@@ -1,5 +1,6 @@
 import sharp, { type Sharp } from 'sharp';
 import { SlideError } from '../errors.ts';
+import { settleAll } from '../settle.ts';
 import type { IiifRequest } from './iiif.ts';
 import { type RenderPlan, withinOneTile } from './plan.ts';
 import type { StoredSlide } from './stored-slide.ts';
@@ -95,14 +96,6 @@ export async function readPlanTiles(
   for (let r = r0; r <= r1; r++)
     for (let c = c0; c <= c1; c++) reads.push(slide.readStoredTile(plan.level, c, r).catch(() => null));
   await Promise.all(reads);
-}
-
-/** Promise.all that lets every read finish before the first failure leaves (no stray rejections). */
-async function settleAll<T>(ps: Promise<T>[]): Promise<T[]> {
-  const out = await Promise.allSettled(ps);
-  const bad = out.find((r) => r.status === 'rejected');
-  if (bad) throw (bad as PromiseRejectedResult).reason;
-  return out.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** IIIF steps after region and size: mirror, rotate, grey, encode. */

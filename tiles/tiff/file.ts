@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SlideError } from '../errors.ts';
+import { settleAll } from '../settle.ts';
 import { TAG, TYPE_SIZE, decodeTagValue, tiffKind, type TagValue } from './tags.ts';
 
 export { TAG, tiffKind, type TagValue };
@@ -190,8 +191,8 @@ export class Ifd {
    * checkData of several directories, their tables read at the same time; the first failure in the
    * order given is the one thrown.
    */
-  static checkAll(list: Iterable<readonly [Ifd, string]>): Promise<void> {
-    return settleInOrder([...list].map(([ifd, what]) => ifd.checkData(what)));
+  static async checkAll(list: Iterable<readonly [Ifd, string]>): Promise<void> {
+    await settleAll([...list].map(([ifd, what]) => ifd.checkData(what)));
   }
 
   /** SubIFDs of this directory (OME-TIFF pyramid levels), in file order. */
@@ -254,7 +255,7 @@ export class TiffFile {
         tf.ifds.push(ifd);
         next = tf.nextOffsets.get(ifd) ?? 0;
       }
-      await settleInOrder(values);
+      await settleAll(values);
       if (tf.ifds.length === 0) throw tf.corrupt('the file holds no image directory');
       return tf;
     } catch (e) {
@@ -348,7 +349,7 @@ export class TiffFile {
       entries.set(tag, entry);
     }
     if (values) values.push(...eager);
-    else await settleInOrder(eager);
+    else await settleAll(eager);
     const ifd = new Ifd(this, index, offset, entries, sub);
     this.nextOffsets.set(ifd, this.bigTiff ? this.u64(body, n * entrySize) : this.u32(body, n * entrySize));
     return ifd;
@@ -370,11 +371,4 @@ export class TiffFile {
   u64(b: Buffer, at: number): number {
     return Number(this.littleEndian ? b.readBigUInt64LE(at) : b.readBigUInt64BE(at));
   }
-}
-
-/** Wait for every one of `work`; then throw the first failure in the order given, if any. */
-async function settleInOrder(work: readonly Promise<unknown>[]): Promise<void> {
-  const done = await Promise.allSettled(work);
-  const failed = done.find((d) => d.status === 'rejected');
-  if (failed) throw failed.reason;
 }
