@@ -48,7 +48,7 @@ export function jpegDeclaredColour(...streams: Buffer[]): 'ycbcr' | 'rgb' | null
  * under Photometric RGB, which libvips then shows pink and teal. (Aperio's RGB tiles carry no marker
  * and are decoded correctly by trusting Photometric RGB.)
  */
-export async function jpegColourMismatch(file: TiffFile, ifd: Ifd): Promise<boolean> {
+export async function jpegColourMismatch(ifd: Ifd): Promise<boolean> {
   if (ifd.compression !== 7 || ifd.photometric !== 2 || ifd.samplesPerPixel < 3) return false;
   const head = await ifd.firstChunkHead();
   if (!head) return false;

@@ -16,7 +16,7 @@ import {
 } from './render.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TiffFile, type Ifd } from '../../tiff/file.ts';
+import { TiffFile, Ifd } from '../../tiff/file.ts';
 
 /**
  * More channels than this are not mixed into one RGB image: beyond the palette's distinct colours the
@@ -156,9 +156,11 @@ async function openOme(probe: Probe): Promise<SlideSource> {
     }
     const levelCount = Math.min(...channels.map((c) => c.planes.length));
     for (const c of channels) c.planes = c.planes.slice(0, levelCount);
-    for (const c of channels)
-      for (const [k, ifd] of c.planes.entries())
-        await ifd.checkData(`level ${k} of ${c.name || 'the image'}`);
+    await Ifd.checkAll(
+      channels.flatMap((c) =>
+        c.planes.map((ifd, k) => [ifd, `level ${k} of ${c.name || 'the image'}`] as const),
+      ),
+    );
 
     const associated = new Map<AssociatedName, Ifd>();
     for (const im of doc.images) {

@@ -13,7 +13,7 @@ import type { Ifd, TiffFile } from '../../tiff/file.ts';
 async function ownTiles(file: TiffFile, ifd: Ifd): Promise<{ src: RgbTileSource; stage: string } | null> {
   if (J2K_COMPRESSIONS.has(ifd.compression))
     return { src: await j2kTileSource(file, ifd), stage: 'decoding JPEG 2000 tiles' };
-  if (await jpegColourMismatch(file, ifd))
+  if (await jpegColourMismatch(ifd))
     return { src: await jpegTileSource(file, ifd), stage: 'decoding YCbCr JPEG tiles' };
   return null;
 }

@@ -14,7 +14,7 @@ import {
 } from './render.ts';
 import { tiffDialect } from './sniff.ts';
 import { TiffSlideSource, withFile } from './source.ts';
-import { TiffFile, type Ifd } from '../../tiff/file.ts';
+import { TiffFile, Ifd } from '../../tiff/file.ts';
 import { child, descendants, parseXml, type XmlElement } from './xml.ts';
 
 /** What one page of a QPTIFF is, from its PerkinElmer-QPI-ImageDescription. */
@@ -98,7 +98,7 @@ async function openQptiff(probe: Probe): Promise<SlideSource> {
     }
     for (const ch of channels) {
       if (!rgb) checkChannelPlane(file.name, ch.planes[0]!);
-      for (const [k, ifd] of ch.planes.entries()) await ifd.checkData(`level ${k} of ${ch.name}`);
+      await Ifd.checkAll(ch.planes.map((ifd, k) => [ifd, `level ${k} of ${ch.name}`] as const));
     }
 
     const associated = new Map<AssociatedName, Ifd>();
