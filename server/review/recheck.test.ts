@@ -69,19 +69,29 @@ function join(c: Socket): Promise<JoinResult> {
   return c.timeout(10_000).emitWithAck('join', { protocolVersion: 3, sessionId }) as Promise<JoinResult>;
 }
 
-/** Hold Access.grantsFor (what the re-check asks last) until `release` is called. */
-function holdGrants(): { asked: Promise<void>; release: () => void; restore: () => void } {
+/**
+ * Hold Access.grantsFor (what the re-check asks last) until `release` is called; `calls` counts the
+ * times it was asked.
+ */
+function holdGrants(): {
+  asked: Promise<void>;
+  release: () => void;
+  restore: () => void;
+  calls: () => number;
+} {
   const real = ctx.access.grantsFor.bind(ctx.access);
   let release = (): void => {};
   let asked = (): void => {};
+  let calls = 0;
   const gate = new Promise<void>((r) => (release = r));
   const reached = new Promise<void>((r) => (asked = r));
   ctx.access.grantsFor = async (pairs) => {
+    calls++;
     asked();
     await gate;
     return real(pairs);
   };
-  return { asked: reached, release, restore: () => void (ctx.access.grantsFor = real) };
+  return { asked: reached, release, restore: () => void (ctx.access.grantsFor = real), calls: () => calls };
 }
 
 describe('re-check and join', () => {
@@ -118,12 +128,6 @@ describe('re-check and join', () => {
     let kicked: unknown = null;
     guestSock.on('kicked', (k: unknown) => (kicked = k));
     const hold = holdGrants();
-    let rechecks = 0;
-    const real = ctx.access.grantsFor;
-    ctx.access.grantsFor = async (pairs) => {
-      rechecks++;
-      return real(pairs);
-    };
     try {
       const run = ctx.review.recheckAll();
       await hold.asked;
@@ -135,7 +139,7 @@ describe('re-check and join', () => {
       expect(kicked).toBeNull();
       expect(guestSock.connected).toBe(true);
       // The joined guest was checked again within the same run, with their session.
-      expect(rechecks).toBe(2);
+      expect(hold.calls()).toBe(2);
     } finally {
       hold.restore();
     }
