@@ -335,6 +335,8 @@ export function listSlides(params: SlideListParams = {}, signal?: AbortSignal): 
 
 /** Slides asked for before the page that shows them had loaded its code (prefetchSlide). */
 const early = new Map<string, Promise<SlideDto>>();
+/** Slides the page itself carried (known at once, no request), until the viewer's getSlide takes them. */
+const carriedSlides = new Map<string, SlideDto>();
 
 /**
  * Start loading a slide's manifest now, while the viewer's code is still on its way; the viewer's
@@ -343,13 +345,14 @@ const early = new Map<string, Promise<SlideDto>>();
 export function prefetchSlide(id: string): void {
   if (early.has(id)) return;
   // A slide's page may carry the slide for the signed-in user (the server's own API answer).
-  const carried = document.getElementById('tessera-slide');
-  if (carried) {
-    carried.remove();
+  const block = document.getElementById('tessera-slide');
+  if (block) {
+    block.remove();
     try {
-      const slide = JSON.parse(carried.textContent ?? '') as SlideDto;
+      const slide = JSON.parse(block.textContent ?? '') as SlideDto;
       if (slide.id === id) {
         early.set(id, Promise.resolve(slide));
+        carriedSlides.set(id, slide);
         return;
       }
     } catch {
@@ -361,11 +364,24 @@ export function prefetchSlide(id: string): void {
   early.set(id, p);
 }
 
+/**
+ * The slide this page carried for `id`, if getSlide has not taken it yet: the viewer starts with it
+ * in its first render instead of a render, a commit and a task later (then takes it with takeCarriedSlide).
+ */
+export const carriedSlide = (id: string): SlideDto | null => carriedSlides.get(id) ?? null;
+
+/** Forget what the page carried for `id` (the viewer has taken it): a later viewer asks the API. */
+export function takeCarriedSlide(id: string): void {
+  carriedSlides.delete(id);
+  early.delete(id);
+}
+
 export function getSlide(id: string, signal?: AbortSignal): Promise<SlideDto> {
   const ask = (): Promise<SlideDto> => getJson<SlideDto>(`/api/slides/${encodeURIComponent(id)}`, signal);
   const p = early.get(id);
   if (!p) return ask();
   early.delete(id);
+  carriedSlides.delete(id);
   // A prefetch that failed (signed out at the time, say) is asked again, so the answer is today's.
   return p.catch(ask);
 }

@@ -249,6 +249,10 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
   });
 
   it('a deep link opens exactly the field of view it names, and panning rewrites it', async () => {
+    // Whether the viewer ever showed its "Loading slide…" state on this page.
+    await page.addInitScript(`new MutationObserver(() => {
+      if (document.querySelector('.viewer-page > .state')) window.__slideSpinner = true;
+    }).observe(document, { subtree: true, childList: true });`);
     await page.goto(`${server.base}/view/${slideId}?x=600&y=900&zoom=20&rot=90`);
     await waitFullyLoaded(page);
     await page.waitForTimeout(500);
@@ -264,6 +268,8 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
     );
     expect(manifests).toBe(0);
     expect(await page.locator('#tessera-slide').count()).toBe(0);
+    // The carried slide is in the viewer's first render: no spinner, render and commit before it.
+    expect(await page.evaluate('window.__slideSpinner === true')).toBe(false);
     expect(await page.getByTestId('magnification').textContent()).toBe('20x');
     // At 20x one screen pixel is 0.499 µm: 160 px hold 79.8 µm, so the bar is 50 µm.
     expect(await page.locator('.scalebar').getAttribute('data-um')).toBe('50');

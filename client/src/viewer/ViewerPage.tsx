@@ -7,7 +7,15 @@ import { AiOverlay } from '../ai/AiOverlay.tsx';
 import { AiPanel } from '../ai/AiPanel.tsx';
 import { boxInside } from '../ai/findings.ts';
 import { useAiLayers } from '../ai/useAiLayers.ts';
-import { ApiError, getSession, getSlide, isNotFound, NetworkError } from '../api.ts';
+import {
+  ApiError,
+  carriedSlide,
+  getSession,
+  getSlide,
+  isNotFound,
+  NetworkError,
+  takeCarriedSlide,
+} from '../api.ts';
 import { useMe } from '../auth/session.ts';
 import { UserMenu } from '../auth/UserMenu.tsx';
 import { formatLabel } from '../library/filter.ts';
@@ -59,10 +67,20 @@ type Load =
 
 /** Route component for `/view/{id}`: fetches the slide, then shows the workspace or a clear state. */
 export default function ViewerPage({ slideId }: { slideId: string }) {
-  const [load, setLoad] = useState<Load>({ status: 'loading' });
+  // A slide the page carried is shown in the first render: ~25-45 ms before its first tiles are
+  // asked for otherwise (a spinner's render and commit, then a task for the answer).
+  const [load, setLoad] = useState<Load>(() => {
+    const slide = carriedSlide(slideId);
+    return slide ? { status: 'ready', slide } : { status: 'loading' };
+  });
   const [attempt, setAttempt] = useState(0);
+  const startedWith = useRef(load.status === 'ready' ? slideId : null);
 
   useEffect(() => {
+    if (attempt === 0 && startedWith.current === slideId) {
+      takeCarriedSlide(slideId);
+      return;
+    }
     const ac = new AbortController();
     setLoad({ status: 'loading' });
     getSlide(slideId, ac.signal).then(
