@@ -177,7 +177,10 @@ export class Ifd {
       );
     }
     let end = 0;
-    for (let i = 0; i < offsets.length; i++) end = Math.max(end, (offsets[i] ?? 0) + (byteCounts[i] ?? 0));
+    for (let i = 0; i < offsets.length; i++) {
+      const e = offsets[i]! + byteCounts[i]!;
+      if (e > end) end = e;
+    }
     if (end > this.file.size) {
       throw new SlideError(
         'TRUNCATED_FILE',

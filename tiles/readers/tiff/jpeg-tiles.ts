@@ -142,7 +142,8 @@ export async function scannerTilesOf(file: TiffFile, ifd: Ifd): Promise<ScannerT
   if (ifd.samplesPerPixel !== 3 || ifd.bitsPerSample !== 8) return null;
   if ((ifd.num(TAG.PlanarConfiguration) ?? 1) !== 1) return null;
   const { offsets, byteCounts } = await ifd.chunks();
-  if (byteCounts.some((n) => !n)) return null;
+  // An empty tile anywhere: not a scanner's complete grid (includes: no callback per tile).
+  if (byteCounts.includes(0)) return null;
   const tables = ifd.bytes(TAG.JPEGTables) ?? null;
   const head = await ifd.firstChunkHead();
   if (head?.index !== 0) return null;
