@@ -317,6 +317,22 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
     await page.screenshot({ path: artifact('side-by-side.png') });
   }, 180_000);
 
+  it('the pane says the view moves, rests and is fully loaded as OpenSeadragon reports it, not a render later', async () => {
+    await page.goto(`${server.base}/view/${slideId}?x=1110&y=1480&zoom=4`);
+    await waitFullyLoaded(page);
+    await page.waitForSelector('.pane[data-settled="true"]');
+    // A zoom key starts the animation in its own handler: the pane reads "moving" in that same task.
+    const seen = await page.evaluate(() => {
+      const pane = document.querySelector<HTMLElement>('.pane')!;
+      const before = pane.dataset.settled;
+      window.dispatchEvent(new KeyboardEvent('keydown', { key: '+', bubbles: true, cancelable: true }));
+      return { before, after: pane.dataset.settled };
+    });
+    expect(seen).toEqual({ before: 'true', after: 'false' });
+    await page.waitForSelector('.pane[data-settled="true"][data-fully-loaded="true"]', { timeout: 30_000 });
+    await expect.poll(() => viewFromUrl(page.url()).zoom).toBeCloseTo(6, 5);
+  });
+
   it('zooming in by steps: the next level is fetched ahead, and it draws the same pixels as a fresh page', async () => {
     // Tiles are fetched by the page's tile worker: seen here as the browser sends them, with the
     // number of steps taken when each was asked for.
