@@ -88,7 +88,6 @@ function ScaleBar({ slide, view }: { slide: SlideDto; view: ViewState }) {
   );
 }
 
-/** One OpenSeadragon viewer with its scale bar, magnification read-out and overlays. */
 /**
  * The pane's state as tests and benchmarks read it, written the moment OpenSeadragon reports it:
  * `data-fully-loaded` (every tile of the view at the resolution it needs drawn) and `data-settled`
@@ -100,6 +99,7 @@ function markPane(el: HTMLElement | null, key: 'fullyLoaded' | 'settled', v: boo
   if (el) el.dataset[key] = v ? 'true' : 'false';
 }
 
+/** One OpenSeadragon viewer with its scale bar, magnification read-out and overlays. */
 export function SlidePane(props: Props) {
   const { slide, power } = props;
   const host = useRef<HTMLDivElement>(null);
