@@ -7,7 +7,7 @@ import { defaultAdjustments, filterSpec, parseRendering, pixelFilter } from './a
 import { AdjustPanel } from './Adjustments.tsx';
 import type { Affine } from './geometry.ts';
 import { OsdController, type OsdHandlers } from './osd.ts';
-import { firstViewShown, viewMoving } from './annotation-early.ts';
+import { firstDrawingOr, firstViewShown, viewMoving } from './annotation-early.ts';
 import { composeView, download, toPngBlob, viewFileName } from './saveView.ts';
 import { scaleBar } from './scalebar.ts';
 import { magnificationReadout, normalizeRotation, type Power, type ViewState } from './viewport.ts';
@@ -179,6 +179,7 @@ export function SlidePane(props: Props) {
           initial: start.current.initial,
           rotation: start.current.rotation,
           navigator: true,
+          aheadAfter: firstDrawingOr(slide.id),
         },
         handlers,
       );

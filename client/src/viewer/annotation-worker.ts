@@ -12,8 +12,14 @@ import type { Affine } from './geometry.ts';
 
 export type ToWorker =
   | { type: 'canvas'; canvas: OffscreenCanvas }
-  /** Read a slide's annotations packed for drawing (and the class palette); draw them until shapes are sent. */
-  | { type: 'load'; url: string; paletteUrl: string }
+  /**
+   * Read a slide's annotations packed for drawing (and the class palette); draw them until shapes are
+   * sent. With `holdMs`, the first drawing waits for `go` (the page's first view is on screen), for
+   * `holdMs` at most.
+   */
+  | { type: 'load'; url: string; paletteUrl: string; holdMs?: number }
+  /** The first drawing need wait no longer. */
+  | { type: 'go' }
   | { type: 'shapes'; packed: PackedShapes; labels: (Label | null)[] }
   /**
    * The page has read the list too: when its shapes are the ones read here (the same ids in the
@@ -56,6 +62,12 @@ let labels: (Label | null)[] = [];
 let boxes: Float64Array | null = null;
 /** The page has sent shapes: a list read here afterwards is not drawn. */
 let fromPage = false;
+/**
+ * Drawings wait for the page's first view: drawn while its tiles were decoded (5,000 shapes), the
+ * first drawing took 250-550 ms on a 2-core machine and slowed the tiles with it; drawn after them,
+ * 15-45 ms.
+ */
+let held = false;
 /** A list is being read here: a draw of its shapes waits for it. */
 let reading = false;
 let pending: Extract<ToWorker, { type: 'draw' }> | null = null;
@@ -155,7 +167,8 @@ async function load(url: string, paletteUrl: string): Promise<void> {
 function draw(): void {
   scheduled = false;
   const m = pending;
-  if (!m || !canvas) return;
+  // Held, unless the list read here is empty: nothing to draw, so nothing to wait for.
+  if (!m || !canvas || (held && !(own && own.ids.length === 0))) return;
   // The read list's shapes are drawn once they are there.
   if (!m.indices && reading) return;
   pending = null;
@@ -186,12 +199,27 @@ function draw(): void {
   scope.postMessage({ type: 'drawn', seq: m.seq, count: indices.length });
 }
 
+function release(): void {
+  if (!held) return;
+  held = false;
+  if (pending && !scheduled) {
+    scheduled = true;
+    setTimeout(draw, 0);
+  }
+}
+
 scope.onmessage = (e) => {
   const m = e.data;
   if (m.type === 'canvas') {
     canvas = m.canvas;
     lastDrawn = null;
-  } else if (m.type === 'load') void load(m.url, m.paletteUrl);
+  } else if (m.type === 'load') {
+    if (m.holdMs) {
+      held = true;
+      setTimeout(release, m.holdMs);
+    }
+    void load(m.url, m.paletteUrl);
+  } else if (m.type === 'go') release();
   else if (m.type === 'shapes') {
     fromPage = true;
     boxes = null;

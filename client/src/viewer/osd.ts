@@ -52,6 +52,8 @@ export interface OsdOptions {
   initial: ViewState | null;
   rotation: number;
   navigator: boolean;
+  /** The tiles of the next zoom step are fetched at rest only once this has settled (what else the first view shows). */
+  aheadAfter?: Promise<unknown>;
 }
 
 // OpenSeadragon injects a <style> element (focus outlines on touch screens) unless it finds one
@@ -196,6 +198,8 @@ export class OsdController {
    * URL, until OpenSeadragon asks for them (then they are its) or newer ones push them out.
    */
   private readonly ahead = new Map<string, Promise<ImageBitmap | null>>();
+  /** Until it settles, no fetching ahead at rest (OsdOptions.aheadAfter). */
+  private aheadGate: Promise<unknown> | null = null;
   /** Between OpenSeadragon's animation-start and animation-finish. */
   private animating = false;
   private tileFilter: PixelFilter | null = null;
@@ -206,6 +210,14 @@ export class OsdController {
   constructor(element: HTMLElement, tileSource: DziSource, opts: OsdOptions, handlers: OsdHandlers) {
     this.handlers = handlers;
     this.source = tileSource;
+    if (opts.aheadAfter) {
+      const gate = opts.aheadAfter.catch(() => undefined);
+      this.aheadGate = gate;
+      void gate.then(() => {
+        this.aheadGate = null;
+        if (this.image && !this.animating && this.fullyLoaded()) this.fetchAheadAtRest();
+      });
+    }
     preemptInjectedStyle();
     // The first view's tiles asked for at once, while OpenSeadragon starts (it then asks for them
     // a few a frame, from its first frame on).
@@ -552,7 +564,7 @@ export class OsdController {
    */
   private fetchAheadAtRest(): void {
     const img = this.image;
-    if (!img || this.destroyed) return;
+    if (!img || this.destroyed || this.aheadGate) return;
     this.fetchStepTiles(img.viewportToImageZoom(this.viewer.viewport.getZoom(true)), AHEAD_AT_REST);
   }
 
