@@ -64,8 +64,8 @@ let boxes: Float64Array | null = null;
 let fromPage = false;
 /**
  * Drawings wait for the page's first view: drawn while its tiles were decoded (5,000 shapes), the
- * first drawing took 250-550 ms on a 2-core machine and slowed the tiles with it; drawn after them,
- * 15-45 ms.
+ * first drawing took 250-550 ms on a 2-core machine and slowed the tiles with it; drawn after them
+ * (and before the next zoom step's tiles are fetched), 70-120 ms.
  */
 let held = false;
 /** A list is being read here: a draw of its shapes waits for it. */
