@@ -208,3 +208,19 @@ describe('AI run notices', () => {
     expect(w.got).toEqual([]);
   });
 });
+
+describe('runs whose runner stopped', () => {
+  it('a run just claimed, before its first heartbeat, is not taken for one whose runner stopped', async () => {
+    const fresh = await runningRun(NORTH_SLIDE, 'north');
+    const orphan = await runningRun(NORTH_SLIDE, 'north');
+    const db = aiDb(s.ctx.db);
+    const long = new Date(Date.now() - 2 * 60_000).toISOString();
+    await db.updateTable('jobs').set({ updated_at: long }).where('id', '=', orphan).execute();
+    const stale = (await s.ctx.ai.runs.stale()).map((r) => r.id);
+    expect(stale).toContain(orphan);
+    expect(stale).not.toContain(fresh);
+    // A heartbeat written long ago counts, whatever the job row says.
+    await db.updateTable('ai_runs').set({ heartbeat_at: long }).where('id', '=', fresh).execute();
+    expect((await s.ctx.ai.runs.stale()).map((r) => r.id)).toContain(fresh);
+  });
+});

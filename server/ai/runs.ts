@@ -396,15 +396,25 @@ export class RunStore {
     const rows = await this.db
       .selectFrom('ai_runs')
       .innerJoin('jobs', 'jobs.id', 'ai_runs.id')
-      .select(['ai_runs.id', 'ai_runs.token_id', 'ai_runs.heartbeat_at', 'ai_runs.deadline_at'])
+      .select([
+        'ai_runs.id',
+        'ai_runs.token_id',
+        'ai_runs.heartbeat_at',
+        'ai_runs.deadline_at',
+        'jobs.updated_at',
+      ])
       .where('jobs.kind', '=', 'ai')
       .where('jobs.state', '=', 'running')
       .execute();
     const beat = new Date(now - STALE_MS).toISOString();
     // A deadline is its own runner's to enforce; another node steps in once it is well past.
     const late = new Date(now - STALE_MS / 2).toISOString();
+    // A run just claimed has its job row marked running before its first heartbeat is written: the
+    // claim's time stands for that heartbeat (a null one is not a runner that stopped).
     return rows
-      .filter((r) => (r.heartbeat_at ?? '') < beat || (r.deadline_at !== null && r.deadline_at < late))
+      .filter(
+        (r) => (r.heartbeat_at ?? r.updated_at) < beat || (r.deadline_at !== null && r.deadline_at < late),
+      )
       .map((r) => ({
         id: r.id,
         token_id: r.token_id,
