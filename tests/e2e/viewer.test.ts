@@ -322,12 +322,12 @@ describe.skipIf(!ready)('the viewer end to end (real server, Chromium, strict CS
     await waitFullyLoaded(page);
     await page.waitForSelector('.pane[data-settled="true"]');
     // A zoom key starts the animation in its own handler: the pane reads "moving" in that same task.
-    const seen = await page.evaluate(() => {
-      const pane = document.querySelector<HTMLElement>('.pane')!;
+    const seen = await page.evaluate(`(() => {
+      const pane = document.querySelector('.pane');
       const before = pane.dataset.settled;
       window.dispatchEvent(new KeyboardEvent('keydown', { key: '+', bubbles: true, cancelable: true }));
       return { before, after: pane.dataset.settled };
-    });
+    })()`);
     expect(seen).toEqual({ before: 'true', after: 'false' });
     await page.waitForSelector('.pane[data-settled="true"][data-fully-loaded="true"]', { timeout: 30_000 });
     await expect.poll(() => viewFromUrl(page.url()).zoom).toBeCloseTo(6, 5);
