@@ -2,9 +2,17 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SlideError } from '../errors.ts';
 import { settleAll } from '../settle.ts';
-import { TAG, TYPE_SIZE, decodeTagValue, tiffKind, type TagValue } from './tags.ts';
+import {
+  TAG,
+  TYPE_SIZE,
+  decodeTagValue,
+  tiffKind,
+  unsignedTable,
+  type NumTable,
+  type TagValue,
+} from './tags.ts';
 
-export { TAG, tiffKind, type TagValue };
+export { TAG, tiffKind, type NumTable, type TagValue };
 
 interface Entry {
   type: number;
@@ -33,6 +41,12 @@ const LAZY_TAGS = new Set<number>([
   TAG.TileOffsets,
   TAG.TileByteCounts,
 ]);
+
+function isTable(v: TagValue | undefined): v is NumTable {
+  return (
+    Array.isArray(v) || v instanceof Uint16Array || v instanceof Uint32Array || v instanceof Float64Array
+  );
+}
 
 /** One image file directory: tag values and the geometry the readers need. */
 export class Ifd {
@@ -132,12 +146,12 @@ export class Ifd {
   }
 
   /** Offsets and byte counts of the tiles (or strips), row-major. */
-  async chunks(): Promise<{ offsets: number[]; byteCounts: number[] }> {
+  async chunks(): Promise<{ offsets: NumTable; byteCounts: NumTable }> {
     const [ot, ct] = this.tiled
       ? [TAG.TileOffsets, TAG.TileByteCounts]
       : [TAG.StripOffsets, TAG.StripByteCounts];
     const [offsets, byteCounts] = await Promise.all([this.load(ot), this.load(ct)]);
-    if (!Array.isArray(offsets) || !Array.isArray(byteCounts) || offsets.length !== byteCounts.length) {
+    if (!isTable(offsets) || !isTable(byteCounts) || offsets.length !== byteCounts.length) {
       throw this.file.corrupt(`${this.label()} has no valid ${this.tiled ? 'tile' : 'strip'} offset table`);
     }
     return { offsets, byteCounts };
@@ -362,6 +376,10 @@ export class TiffFile {
   async readValue(e: Entry, label: string, tag: number): Promise<TagValue> {
     const bytes = (TYPE_SIZE[e.type] ?? 1) * e.count;
     const buf = await this.read(e.offset, bytes, `tag ${tag} of ${label}`);
+    if (LAZY_TAGS.has(tag)) {
+      const table = unsignedTable(buf, e.type, e.count, this.littleEndian);
+      if (table) return table;
+    }
     return decodeTagValue(buf, e.type, e.count, this.littleEndian);
   }
 

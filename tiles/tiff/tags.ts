@@ -37,7 +37,15 @@ export const TAG = {
 export const TYPE = { BYTE: 1, ASCII: 2, SHORT: 3, LONG: 4, RATIONAL: 5, UNDEFINED: 7, LONG8: 16 } as const;
 
 /** A decoded tag value: numbers for numeric types, text for ASCII, bytes for UNDEFINED. */
-export type TagValue = number[] | string | Buffer;
+export type TagValue = number[] | string | Buffer | NumTable;
+
+/**
+ * A tile or strip table (offsets, byte counts): a typed array when read apart from its directory. A
+ * large slide's tables hold hundreds of thousands of values, read while an upload's first tile waits.
+ */
+export type NumTable = number[] | Uint16Array | Uint32Array | Float64Array;
+
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Bytes per value of each TIFF field type. */
 export const TYPE_SIZE: Record<number, number> = {
@@ -133,6 +141,38 @@ function unsigned(buf: Buffer, size: 2 | 4 | 8, count: number, le: boolean): num
   else
     for (let i = 0; i < count; i++)
       out[i] = dv.getUint32(8 * i + 4, false) + dv.getUint32(8 * i, false) * 2 ** 32;
+  return out;
+}
+
+/**
+ * Unsigned integers of type SHORT, LONG, IFD, LONG8 or IFD8 as a typed array: 2- and 4-byte values by
+ * one copy (and one native byte swap when the file's order is not the machine's), 8-byte ones as two
+ * 32-bit halves (exact up to 2^53). No JS value per entry: a 300,000-entry table is ~1 ms, where an
+ * array of numbers took ~20 ms and its garbage collection as much again. Null for other types.
+ */
+export function unsignedTable(
+  buf: Buffer,
+  type: number,
+  count: number,
+  littleEndian: boolean,
+): Uint16Array | Uint32Array | Float64Array | null {
+  const size = type === 3 ? 2 : type === 4 || type === 13 ? 4 : type === 16 || type === 18 ? 8 : 0;
+  if (size === 0 || buf.length < size * count) return null;
+  // A copy on an aligned buffer of its own (a read's bytes may sit at any offset of a pool).
+  const raw = new ArrayBuffer(size * count);
+  const bytes = Buffer.from(raw);
+  buf.copy(bytes, 0, 0, size * count);
+  if (littleEndian !== HOST_LE) {
+    if (size === 2) bytes.swap16();
+    else if (size === 4) bytes.swap32();
+    else bytes.swap64();
+  }
+  if (size === 2) return new Uint16Array(raw);
+  if (size === 4) return new Uint32Array(raw);
+  const halves = new Uint32Array(raw);
+  const out = new Float64Array(count);
+  const [lo, hi] = HOST_LE ? [0, 1] : [1, 0];
+  for (let i = 0; i < count; i++) out[i] = halves[2 * i + lo]! + halves[2 * i + hi]! * 2 ** 32;
   return out;
 }
 
