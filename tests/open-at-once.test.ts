@@ -1,15 +1,17 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { ServerResponse } from 'node:http';
 import { open } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { JobDto, SlideDto, UploadAccepted } from '../protocol/index.ts';
 import { createApp, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
+import { SourceSlide } from '../tiles/serve/index.ts';
 import { TiffFile } from '../tiles/tiff/file.ts';
 import { authedFetch, userWithToken } from './helpers/auth.ts';
 import { meanAbsDiff, toRgb } from './helpers/pixels.ts';
@@ -186,6 +188,33 @@ describe('open at once: an upload is viewable while it converts', () => {
     }
     // Nothing lost across the switch.
     expect(await (await fetchAs(`${base}/api/slides/${id}/annotations`)).json()).toEqual(annotationsBefore);
+  });
+
+  it("the coarsest tiles are made once the upload's answer is out, not before it", async () => {
+    const file = path.join(dataDir, 'w.tif');
+    await pyramidTiff(file, 2000, 1500, 55);
+    const events: string[] = [];
+    const realEnd = ServerResponse.prototype.end;
+    const realWarm = SourceSlide.prototype.warm;
+    const warm = vi.spyOn(SourceSlide.prototype, 'warm');
+    ServerResponse.prototype.end = function (this: ServerResponse, ...args: never[]) {
+      if (this.statusCode === 202) events.push('answer');
+      return (realEnd as (...a: never[]) => ServerResponse).apply(this, args);
+    } as typeof realEnd;
+    warm.mockImplementation(function (this: SourceSlide) {
+      events.push('warm');
+      return realWarm.call(this);
+    });
+    try {
+      const accepted = await upload(file, 'slide W.tif');
+      expect(accepted.slideId).toMatch(/^[0-9a-f]{32}$/);
+      await expect.poll(() => events.includes('warm')).toBe(true);
+      expect(events).toEqual(['answer', 'warm']);
+      await waitForJob(accepted.jobId);
+    } finally {
+      ServerResponse.prototype.end = realEnd;
+      warm.mockRestore();
+    }
   });
 
   it('a slide deleted while converting answers 404, and the conversion does not bring it back', async () => {

@@ -114,6 +114,7 @@ export function apiRouter(ctx: ServerContext): Router {
       ...(opened ? { slideId: opened } : {}),
     };
     res.status(202).location(`/api/jobs/${job.id}`).json(body);
+    if (opened) ctx.provisional.warm(opened);
     // Recorded once the answer is out (the job's row, and the slide's, are durable already): its
     // synchronous commit is not part of the time to the slide's first tile.
     await ctx.audit

@@ -57,6 +57,8 @@ export class ProvisionalSlides {
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> | null = null;
   private closed = false;
+  /** Slides opened by open() whose coarsest tiles are not yet asked to be made (see warm). */
+  private readonly opened = new Map<string, SourceSlide>();
 
   constructor(
     private readonly db: Db,
@@ -120,8 +122,7 @@ export class ProvisionalSlides {
       if (row?.status === 'failed')
         await setConversion(this.db, id, { status: 'converting', progress: 0, reason: null });
       this.start();
-      // The viewer's coarsest tiles made while its page loads.
-      void slide.warm();
+      this.opened.set(id, slide);
       return id;
     } catch (e) {
       this.tracked.delete(id);
@@ -132,6 +133,17 @@ export class ProvisionalSlides {
       );
       return null;
     }
+  }
+
+  /**
+   * Make the coarsest tiles of a slide open() just served, the ones a viewer asks for first, while its
+   * page loads. Called once the upload's answer is out: the first steps of making them (~2 ms of the
+   * main thread) held up that answer when they were started before it.
+   */
+  warm(id: string): void {
+    const slide = this.opened.get(id);
+    this.opened.delete(id);
+    if (slide && this.tiles.servesSource(id)) void slide.warm();
   }
 
   /**
@@ -164,6 +176,7 @@ export class ProvisionalSlides {
         .onConflict((oc) => oc.column('slide_id').doNothing())
         .execute();
     this.tiles.dropSource(id, 0);
+    this.opened.delete(id);
     const t = this.tracked.get(id);
     if (!t || status !== 'converting') {
       this.tracked.delete(id);
