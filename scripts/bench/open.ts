@@ -11,6 +11,9 @@
  * the same run, the same first tile and first view of OpenSlide's Deep Zoom (python3-openslide's
  * DeepZoomGenerator behind a small HTTP server) and of IIPImage (Debian's iipimage-server, its
  * FastCGI behind a small HTTP front) where they are installed, each started cold, timed from when it listens.
+ * The first tile and the first view are each measured on an upload (or a cold start) of their own: a
+ * client's tile request does not share the machine's cores with the browser loading a page, as it
+ * does not in use (the browser is on the reader's desk, not on the server).
  * --slide picks the slides, in order: `bench` (the default), `huge` (a 200,000 x 100,000 synthetic
  * slide with a scanner's 4x reduced levels, made once by make-huge-slide.ts --pyramid), `ndpi` (the
  * Hamamatsu sample of ../shared/slides, read through OpenSlide); --huge is `--slide bench,huge`. The
@@ -136,11 +139,34 @@ function uploadFile(
   });
 }
 
+/** What one upload (or one cold start of an anchor) measures. */
+type Phase = 'tile' | 'view';
+
 async function tessera(
   browser: Browser,
   o: Opts,
   file: string,
   label: string,
+  takeover: boolean,
+): Promise<Timing> {
+  const tile = await tesseraOnce(browser, o, file, 'tile', false);
+  const view = await tesseraOnce(browser, o, file, 'view', takeover);
+  return {
+    what: label,
+    firstTile: tile.firstTile,
+    firstView: view.firstView,
+    accepted: tile.accepted!,
+    ...(view.stored !== undefined ? { stored: view.stored } : {}),
+    ...(view.note ? { note: view.note } : {}),
+  };
+}
+
+/** One upload to a fresh server, then the first tile (as a client that knows only the id) or the first view. */
+async function tesseraOnce(
+  browser: Browser,
+  o: Opts,
+  file: string,
+  phase: Phase,
   takeover: boolean,
 ): Promise<Timing> {
   const data = await mkdtemp(path.join(BENCH_DIR, 'open-data-'));
@@ -150,7 +176,7 @@ async function tessera(
   try {
     // A request first, as a signed-in user's browser has made one.
     await timedGet(`${served.origin}/api/slides`, auth);
-    const page = await openPage(browser, o, auth);
+    const page = phase === 'view' ? await openPage(browser, o, auth) : null;
     const up = await uploadFile(
       `${served.origin}/api/slides?name=${encodeURIComponent(path.basename(file))}`,
       file,
@@ -179,19 +205,18 @@ async function tessera(
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    // As a client that knows nothing but the id: the descriptor, then the centre tile of full resolution.
-    const view = page.open(`${served.origin}/view/${id}`, '.pane[data-fully-loaded="true"]');
-    const dzi = await (await fetch(`${served.origin}/slides/${id}.dzi`, { headers: auth })).text();
-    const [, ts, w, h] = /TileSize="(\d+)".*Width="(\d+)" Height="(\d+)"/s.exec(dzi) ?? [];
-    const [tileSize, width, height] = [Number(ts), Number(w), Number(h)];
-    const top = dziLevelCount(width, height) - 1;
-    await timedGet(
-      `${served.origin}/slides/${id}_files/${top}/${Math.floor(width / 2 / tileSize)}_${Math.floor(height / 2 / tileSize)}.jpeg`,
-      auth,
-    );
-    const firstTile = now() - uploaded;
-    const viewDone = await view;
-    const firstViewMs = viewDone === null ? null : viewDone - uploaded;
+    let firstTile: number | null = null;
+    let firstViewMs: number | null = null;
+    if (page) {
+      const viewDone = await page.open(`${served.origin}/view/${id}`, '.pane[data-fully-loaded="true"]');
+      firstViewMs = viewDone === null ? null : viewDone - uploaded;
+    } else {
+      await centreTile(served.origin, auth, {
+        dzi: `/slides/${id}.dzi`,
+        tile: (l, c, r) => `/slides/${id}_files/${l}/${c}_${r}.jpeg`,
+      });
+      firstTile = now() - uploaded;
+    }
     let stored: number | null | undefined = note ? now() - uploaded : takeover ? null : undefined;
     for (let i = 0; !note && takeover && i < 20 * 60 * 10; i++) {
       const s = (await (
@@ -205,7 +230,7 @@ async function tessera(
       await new Promise((res2) => setTimeout(res2, 100));
     }
     return {
-      what: label,
+      what: phase,
       firstTile,
       firstView: firstViewMs,
       accepted: answered - uploaded,
@@ -221,42 +246,38 @@ async function tessera(
 /** OpenSlide's Deep Zoom on the same file, started cold; timed from when it listens. */
 async function openslideAnchor(browser: Browser, o: Opts, file: string): Promise<Timing | string> {
   if (!existsSync(OPENSLIDE_PY)) return 'OpenSlide: /usr/bin/python3 missing';
-  const port = await freePort();
-  let ready: () => void = () => {};
-  const listening = new Promise<void>((r) => (ready = r));
-  const child = startChild(
-    OPENSLIDE_PY,
-    [path.join(REPO_ROOT, 'scripts/bench/open-openslide.py'), file, String(port), OSD_JS],
-    { stdout: (d) => d.includes('ready') && ready() },
-  );
   try {
-    await Promise.race([listening, child.exited.then(() => Promise.reject(new Error(child.stderrTail())))]);
-    return await anchorTimings(
-      browser,
-      o,
-      'OpenSlide deep zoom (python3-openslide)',
-      `http://127.0.0.1:${port}`,
-      {
-        dzi: '/slide.dzi',
-        tile: (l, c, r) => `/slide_files/${l}/${c}_${r}.jpeg`,
-        view: '/view.html',
-      },
-    );
+    return await anchorTimings(browser, o, 'OpenSlide deep zoom (python3-openslide)', async (phase) => {
+      const port = await freePort();
+      let ready: () => void = () => {};
+      const listening = new Promise<void>((r) => (ready = r));
+      const child = startChild(
+        OPENSLIDE_PY,
+        [path.join(REPO_ROOT, 'scripts/bench/open-openslide.py'), file, String(port), OSD_JS],
+        { stdout: (d) => d.includes('ready') && ready() },
+      );
+      try {
+        await Promise.race([
+          listening,
+          child.exited.then(() => Promise.reject(new Error(child.stderrTail()))),
+        ]);
+        return await phase(`http://127.0.0.1:${port}`, {
+          dzi: '/slide.dzi',
+          tile: (l, c, r) => `/slide_files/${l}/${c}_${r}.jpeg`,
+          view: '/view.html',
+        });
+      } finally {
+        await child.stop();
+      }
+    });
   } catch (e) {
     return `OpenSlide: ${e instanceof Error ? e.message.split('\n').slice(-2).join(' ') : String(e)}`;
-  } finally {
-    await child.stop();
   }
 }
 
 /** IIPImage (iipsrv.fcgi, FastCGI) behind a small HTTP front, started cold; timed from when it listens. */
 async function iipAnchor(browser: Browser, o: Opts, file: string): Promise<Timing | string> {
   if (!existsSync(IIPSRV)) return 'IIPImage: not installed (apt-get install iipimage-server)';
-  const fcgi = await freePort();
-  const port = await freePort();
-  const child = startChild(IIPSRV, ['--bind', `127.0.0.1:${fcgi}`], {
-    env: { ...process.env, LOGFILE: '/dev/null', VERBOSITY: '0' },
-  });
   const view = `<!doctype html><html><head><meta charset="utf-8"><style>html,body,#v{margin:0;width:100%;height:100%;background:#fff}</style></head>
 <body><div id="v"></div><script src="/osd.js"></script><script>
 const v = OpenSeadragon({ id: 'v', tileSources: '/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}.dzi', showNavigationControl: false,
@@ -264,55 +285,88 @@ const v = OpenSeadragon({ id: 'v', tileSources: '/fcgi-bin/iipsrv.fcgi?DeepZoom=
 v.addHandler('open', () => v.world.getItemAt(0).addHandler('fully-loaded-change', (e) => {
   if (e.fullyLoaded) document.body.dataset.loaded = 'true'; }));
 </script></body></html>`;
-  const front = await fastcgiFront(port, fcgi, {
-    '/view.html': { body: Buffer.from(view), type: 'text/html' },
-    '/osd.js': { body: await readFile(OSD_JS), type: 'application/javascript' },
-  });
+  const osd = await readFile(OSD_JS);
   try {
-    // iipsrv listening: a descriptor of another (missing) file answers once it is.
-    for (let i = 0; ; i++) {
-      const ok = await fastcgiGet(fcgi, { REQUEST_METHOD: 'GET', QUERY_STRING: 'obj=IIP,1.0' }).then(
-        () => true,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 100) throw new Error(`iipsrv did not start: ${child.stderrTail()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return await anchorTimings(browser, o, 'IIPImage (iipimage-server)', `http://127.0.0.1:${port}`, {
-      dzi: `/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}.dzi`,
-      tile: (l, c, r) => `/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}_files/${l}/${c}_${r}.jpg`,
-      view: '/view.html',
+    return await anchorTimings(browser, o, 'IIPImage (iipimage-server)', async (phase) => {
+      const fcgi = await freePort();
+      const port = await freePort();
+      const child = startChild(IIPSRV, ['--bind', `127.0.0.1:${fcgi}`], {
+        env: { ...process.env, LOGFILE: '/dev/null', VERBOSITY: '0' },
+      });
+      const front = await fastcgiFront(port, fcgi, {
+        '/view.html': { body: Buffer.from(view), type: 'text/html' },
+        '/osd.js': { body: osd, type: 'application/javascript' },
+      });
+      try {
+        // iipsrv listening: a descriptor of another (missing) file answers once it is.
+        for (let i = 0; ; i++) {
+          const ok = await fastcgiGet(fcgi, { REQUEST_METHOD: 'GET', QUERY_STRING: 'obj=IIP,1.0' }).then(
+            () => true,
+            () => false,
+          );
+          if (ok) break;
+          if (i > 100) throw new Error(`iipsrv did not start: ${child.stderrTail()}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return await phase(`http://127.0.0.1:${port}`, {
+          dzi: `/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}.dzi`,
+          tile: (l, c, r) => `/fcgi-bin/iipsrv.fcgi?DeepZoom=${file}_files/${l}/${c}_${r}.jpg`,
+          view: '/view.html',
+        });
+      } finally {
+        await new Promise((r) => front.close(r));
+        await child.stop();
+      }
     });
   } catch (e) {
     return `IIPImage: ${e instanceof Error ? e.message : String(e)}`;
-  } finally {
-    await new Promise((r) => front.close(r));
-    await child.stop();
   }
 }
 
-async function anchorTimings(
-  browser: Browser,
-  o: Opts,
-  what: string,
+interface AnchorPaths {
+  dzi: string;
+  tile: (l: number, c: number, r: number) => string;
+  view: string;
+}
+
+/** The descriptor, then the centre tile of full resolution, as a client that knows only the slide. */
+async function centreTile(
   origin: string,
-  p: { dzi: string; tile: (l: number, c: number, r: number) => string; view: string },
-): Promise<Timing> {
-  const page = await openPage(browser, o);
-  const t0 = now();
-  const view = page.open(`${origin}${p.view}`, 'body[data-loaded="true"]');
-  // As for Tessera: the descriptor, then the centre tile of full resolution.
-  const dzi = await (await fetch(`${origin}${p.dzi}`)).text();
+  headers: Record<string, string>,
+  p: Pick<AnchorPaths, 'dzi' | 'tile'>,
+): Promise<void> {
+  const dzi = await (await fetch(`${origin}${p.dzi}`, { headers })).text();
   const [, ts, w, h] = /TileSize="(\d+)".*Width="(\d+)" Height="(\d+)"/s.exec(dzi) ?? [];
   const [tileSize, width, height] = [Number(ts), Number(w), Number(h)];
   const top = dziLevelCount(width, height) - 1;
   await timedGet(
     `${origin}${p.tile(top, Math.floor(width / 2 / tileSize), Math.floor(height / 2 / tileSize))}`,
+    headers,
   );
-  const tile = now() - t0;
-  const v = await view;
-  return { what, firstTile: tile, firstView: v === null ? null : v - t0 };
+}
+
+/**
+ * An anchor's first tile and first view, each on a cold start of its own: `start` starts it, hands
+ * its origin and paths to the phase given, and stops it after.
+ */
+async function anchorTimings(
+  browser: Browser,
+  o: Opts,
+  what: string,
+  start: (phase: (origin: string, p: AnchorPaths) => Promise<number | null>) => Promise<number | null>,
+): Promise<Timing> {
+  const tile = await start(async (origin, p) => {
+    const t0 = now();
+    await centreTile(origin, {}, p);
+    return now() - t0;
+  });
+  const view = await start(async (origin, p) => {
+    const page = await openPage(browser, o);
+    const t0 = now();
+    const v = await page.open(`${origin}${p.view}`, 'body[data-loaded="true"]');
+    return v === null ? null : v - t0;
+  });
+  return { what, firstTile: tile, firstView: view };
 }
 
 /** Print one row; true when its targets hold (a row that could not run counts as holding none). */
@@ -321,10 +375,12 @@ function print(t: Timing | string): boolean {
     console.log(`  ${t}`);
     return false;
   }
-  const tileOk = t.firstTile !== null && t.firstTile <= TARGET_TILE_MS;
+  // Formats read through OpenSlide have a first view target only.
+  const tileOk = t.viewTarget !== undefined || (t.firstTile !== null && t.firstTile <= TARGET_TILE_MS);
+  const tileMark = t.viewTarget !== undefined ? '   ' : tileOk ? 'ok ' : 'MISS';
   const viewOk = t.firstView !== null && t.firstView <= (t.viewTarget ?? TARGET_VIEW_MS);
   console.log(
-    `  ${t.what.padEnd(44)} first tile ${ms(t.firstTile)} ${tileOk ? 'ok ' : 'MISS'}   first view ${ms(t.firstView)} ${viewOk ? 'ok ' : 'MISS'}` +
+    `  ${t.what.padEnd(44)} first tile ${ms(t.firstTile)} ${tileMark}   first view ${ms(t.firstView)} ${viewOk ? 'ok ' : 'MISS'}` +
       (t.accepted !== undefined ? `   202 after ${ms(t.accepted)}` : '') +
       (t.stored !== undefined ? `   stored pyramid takes over ${ms(t.stored)}` : '') +
       (t.note ? `   (${t.note})` : ''),
@@ -377,7 +433,7 @@ async function main(): Promise<number> {
   console.log(`bench:open  ${b.build}${b.caveat ? `\n  (${b.caveat})` : ''}`);
   console.log(
     `targets: first tile <= ${TARGET_TILE_MS} ms, first view <= ${TARGET_VIEW_MS} ms after the upload ends` +
-      ' (3 s for formats read through OpenSlide)',
+      ' (formats read through OpenSlide: first view <= 3 s)',
   );
   const missed: string[] = [];
   try {
