@@ -5,6 +5,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { accountsRouter, authenticate, sameOriginWrites } from './http/auth.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { precompileManifestSchema } from '../protocol/index.ts';
 import { type SlideStore, createStore } from '../tiles/index.ts';
 import { TileService } from '../tiles/serve/index.ts';
 import { type Config, storeSpec } from './config.ts';
@@ -79,6 +80,8 @@ export async function createServerContext(
   log: (msg: string) => void = console.log,
   opts: { recover?: boolean; ingest?: boolean } = {},
 ): Promise<ServerContext> {
+  // Compiled now, not inside the first upload's answer.
+  precompileManifestSchema();
   const spec = storeSpec(config);
   const store = createStore(spec);
   const ctxRef: { cases?: CaseService; ai?: AiService; provisional?: ProvisionalSlides } = {};
