@@ -20,7 +20,7 @@
  * stored pyramid's takeover is waited for on the bench slide only, unless --takeover.
  * Targets: first tile <= 50 ms, first view <= 1 s (3 s for formats read through OpenSlide).
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { request } from 'node:http';
@@ -58,6 +58,8 @@ interface Timing {
   firstTile: number | null;
   firstView: number | null;
   accepted?: number;
+  /** The upload's rate, MB/s (10^6 bytes) from its start to its last byte sent. */
+  uploadRate?: number;
   stored?: number | null;
   note?: string;
   /** First view target (ms) when not TARGET_VIEW_MS. */
@@ -107,15 +109,17 @@ async function openPage(
 }
 
 /**
- * POST a file with node:http: `sent` is when its last byte was handed to the socket (loopback: the
- * server has it), `answered` when the answer came.
+ * POST a file with node:http: `started` when it was asked, `sent` when its last byte was handed to the
+ * socket (on the loopback a few megabytes may then still wait in socket buffers for the server to
+ * read them), `answered` when the answer came.
  */
 function uploadFile(
   url: string,
   file: string,
   headers: Record<string, string>,
-): Promise<{ sent: number; answered: number; body: UploadAccepted }> {
+): Promise<{ started: number; sent: number; answered: number; body: UploadAccepted }> {
   return new Promise((resolve, reject) => {
+    const started = now();
     let sent = 0;
     const req = request(url, {
       method: 'POST',
@@ -132,7 +136,7 @@ function uploadFile(
       res.on('data', (d: string) => (text += d));
       res.on('end', () => {
         if (res.statusCode !== 202) return reject(new Error(`upload: ${res.statusCode} ${text}`));
-        resolve({ sent: sent || answered, answered, body: JSON.parse(text) as UploadAccepted });
+        resolve({ started, sent: sent || answered, answered, body: JSON.parse(text) as UploadAccepted });
       });
     });
     createReadStream(file, { highWaterMark: 1 << 20 }).pipe(req);
@@ -156,6 +160,7 @@ async function tessera(
     firstTile: tile.firstTile,
     firstView: view.firstView,
     accepted: tile.accepted!,
+    uploadRate: tile.uploadRate!,
     ...(view.stored !== undefined ? { stored: view.stored } : {}),
     ...(view.note ? { note: view.note } : {}),
   };
@@ -234,6 +239,7 @@ async function tesseraOnce(
       firstTile,
       firstView: firstViewMs,
       accepted: answered - uploaded,
+      uploadRate: statSync(file).size / 1e6 / ((up.sent - up.started) / 1000),
       ...(stored !== undefined ? { stored } : {}),
       ...(note ? { note } : {}),
     };
@@ -382,6 +388,7 @@ function print(t: Timing | string): boolean {
   console.log(
     `  ${t.what.padEnd(44)} first tile ${ms(t.firstTile)} ${tileMark}   first view ${ms(t.firstView)} ${viewOk ? 'ok ' : 'MISS'}` +
       (t.accepted !== undefined ? `   202 after ${ms(t.accepted)}` : '') +
+      (t.uploadRate !== undefined ? `   upload ${Math.round(t.uploadRate)} MB/s` : '') +
       (t.stored !== undefined ? `   stored pyramid takes over ${ms(t.stored)}` : '') +
       (t.note ? `   (${t.note})` : ''),
   );
