@@ -2,6 +2,7 @@ import OpenSeadragon from 'openseadragon';
 import { affineFrom, sameAffine, type Affine, type Point } from './geometry.ts';
 import { ZOOM_STEP } from './keys.ts';
 import { firstViewTiles, nextZoomTiles } from './prefetch.ts';
+import { RestTracker } from './rest.ts';
 import { fetchBitmap } from './tile-fetch.ts';
 import type { ViewState } from './viewport.ts';
 
@@ -200,8 +201,7 @@ export class OsdController {
   private readonly ahead = new Map<string, Promise<ImageBitmap | null>>();
   /** Until it settles, no fetching ahead at rest (OsdOptions.aheadAfter). */
   private aheadGate: Promise<unknown> | null = null;
-  /** Between OpenSeadragon's animation-start and animation-finish. */
-  private animating = false;
+  private readonly rest = new RestTracker();
   private tileFilter: PixelFilter | null = null;
   /** A reprocessing of the held tiles is under way; `reprocessAgain`: the filter changed meanwhile. */
   private reprocessing = false;
@@ -215,7 +215,7 @@ export class OsdController {
       this.aheadGate = gate;
       void gate.then(() => {
         this.aheadGate = null;
-        if (this.image && !this.animating && this.fullyLoaded()) this.fetchAheadAtRest();
+        if (this.image && !this.rest.moving && this.fullyLoaded()) this.fetchAheadAtRest();
       });
     }
     preemptInjectedStyle();
@@ -291,7 +291,7 @@ export class OsdController {
     );
     v.addHandler('fully-loaded-change', (e) => {
       this.handlers.fullyLoaded?.(e.fullyLoaded);
-      if (e.fullyLoaded && !this.animating) this.fetchAheadAtRest();
+      if (e.fullyLoaded && !this.rest.moving) this.fetchAheadAtRest();
     });
     // Every tile passes here when it arrives and when reprocessTiles asks (the navigator's too: it
     // raises its tiles' events on this viewer). Without a filter the tile stays as loaded.
@@ -309,6 +309,7 @@ export class OsdController {
     v.addHandler('update-viewport', () => this.emitFrame());
     v.addHandler('resize', () => this.emitFrame());
     const target = (): void => {
+      this.rest.request();
       if (this.image) this.handlers.target?.(this.view(false));
     };
     v.addHandler('pan', target);
@@ -319,13 +320,12 @@ export class OsdController {
     v.addHandler('canvas-press', interact);
     v.addHandler('canvas-scroll', interact);
     v.addHandler('canvas-double-click', interact);
-    v.addHandler('animation-start', () => {
-      this.animating = true;
+    v.addHandler('animation-start', () => this.rest.started());
+    v.addHandler('animation', () => {
+      if (this.rest.frame(this.atTarget())) this.arrive();
     });
     v.addHandler('animation-finish', () => {
-      this.animating = false;
-      if (this.image) this.handlers.settled?.(this.view(true));
-      if (this.image && this.fullyLoaded()) this.fetchAheadAtRest();
+      if (this.rest.finished()) this.arrive();
     });
 
     const nav = this.navigator();
@@ -566,6 +566,24 @@ export class OsdController {
     const img = this.image;
     if (!img || this.destroyed || this.aheadGate) return;
     this.fetchStepTiles(img.viewportToImageZoom(this.viewer.viewport.getZoom(true)), AHEAD_AT_REST);
+  }
+
+  /** Every spring of the viewport (zoom, centre, rotation) has reached its target value. */
+  private atTarget(): boolean {
+    const vp = this.viewer.viewport as unknown as Record<
+      'zoomSpring' | 'centerSpringX' | 'centerSpringY' | 'degreesSpring',
+      { isAtTargetValue(): boolean } | undefined
+    >;
+    return (['zoomSpring', 'centerSpringX', 'centerSpringY', 'degreesSpring'] as const).every(
+      (k) => vp[k]?.isAtTargetValue() ?? true,
+    );
+  }
+
+  /** The destination is drawn: the view is at rest. */
+  private arrive(): void {
+    if (!this.image) return;
+    this.handlers.settled?.(this.view(true));
+    if (this.fullyLoaded()) this.fetchAheadAtRest();
   }
 
   /** Tiles one zoom step in from `zoom` (around the view's centre) into `ahead`, at most `limit`. */
