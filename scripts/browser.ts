@@ -3,7 +3,17 @@
  * end-to-end tests and the viewer benchmark.
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,13 +30,49 @@ export function haveChromium(): boolean {
   return existsSync(CHROMIUM);
 }
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+function filesUnder(p: string): string[] {
+  if (!statSync(p).isDirectory()) return [p];
+  return readdirSync(p, { withFileTypes: true }).flatMap((e) => filesUnder(path.join(p, e.name)));
+}
+
+/**
+ * A digest of the files under `paths` (names relative to `root`, and contents): what a build was made
+ * from. Contents, not modification times: a checkout, a copy or a clock set wrong moves those, and a
+ * build dated in the future was taken for current whatever changed after it.
+ */
+export function sourceDigest(root: string, paths: readonly string[]): string {
+  const h = createHash('sha256');
+  const files = paths.flatMap((p) => (existsSync(p) ? filesUnder(p) : [])).sort();
+  for (const f of files) {
+    h.update(path.relative(root, f).split(path.sep).join('/'));
+    h.update('\0');
+    h.update(readFileSync(f));
+    h.update('\0');
   }
-  return newest;
+  return h.digest('hex');
+}
+
+/** What the client bundle is built from (package-lock.json: the libraries bundled with it). */
+const CLIENT_SOURCES = [
+  path.join(CLIENT, 'src'),
+  path.join(ROOT, 'protocol'),
+  path.join(CLIENT, 'index.html'),
+  path.join(CLIENT, 'vite.config.ts'),
+  path.join(ROOT, 'package-lock.json'),
+];
+/** Written beside the build: the digest of the sources it was made from (not served: a dotfile). */
+const BUILT_FROM = path.join(CLIENT, 'dist', '.built-from');
+
+/** Whether the build in `dist` was made from sources with this digest. */
+export function builtFrom(dist: string, digest: string): boolean {
+  try {
+    return (
+      existsSync(path.join(dist, 'index.html')) &&
+      readFileSync(path.join(dist, '.built-from'), 'utf8') === digest
+    );
+  } catch {
+    return false;
+  }
 }
 
 const BUILD_LOCK = path.join(CLIENT, '.build.lock');
@@ -34,17 +80,12 @@ const BUILD_LOCK = path.join(CLIENT, '.build.lock');
 const STALE_LOCK_MS = 180_000;
 
 function builtIsCurrent(): boolean {
-  const sources = Math.max(
-    newestMtime(path.join(CLIENT, 'src')),
-    newestMtime(path.join(ROOT, 'protocol')),
-    statSync(path.join(CLIENT, 'index.html')).mtimeMs,
-    statSync(path.join(CLIENT, 'vite.config.ts')).mtimeMs,
-  );
-  return existsSync(DIST_INDEX) && statSync(DIST_INDEX).mtimeMs >= sources;
+  return builtFrom(path.dirname(DIST_INDEX), sourceDigest(ROOT, CLIENT_SOURCES));
 }
 
 /**
- * Builds client/dist when it is missing or older than the sources, so what runs is current code.
+ * Builds client/dist when it is missing or was not made from the sources as they are now, so what
+ * runs is current code.
  * Test files run in parallel processes: one builds (holding a lock file), the others wait for it.
  */
 export async function ensureClientBuilt(): Promise<void> {
@@ -64,7 +105,9 @@ export async function ensureClientBuilt(): Promise<void> {
     }
     try {
       closeSync(fd);
-      if (builtIsCurrent()) return;
+      // Taken before the build: a source changed while it runs makes the next call build again.
+      const digest = sourceDigest(ROOT, CLIENT_SOURCES);
+      if (builtFrom(path.dirname(DIST_INDEX), digest)) return;
       const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
       // What users run: under a test runner NODE_ENV is "test", and Vite would bundle React's
       // development build (StrictMode's double effects, no minification).
@@ -73,6 +116,7 @@ export async function ensureClientBuilt(): Promise<void> {
         [vite, 'build', '--config', path.join(CLIENT, 'vite.config.ts'), '--logLevel', 'warn'],
         { cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } },
       );
+      writeFileSync(BUILT_FROM, digest);
       return;
     } finally {
       rmSync(BUILD_LOCK, { force: true });
