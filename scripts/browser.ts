@@ -61,14 +61,14 @@ const CLIENT_SOURCES = [
   path.join(ROOT, 'package-lock.json'),
 ];
 /** Written beside the build: the digest of the sources it was made from (not served: a dotfile). */
-const BUILT_FROM = path.join(CLIENT, 'dist', '.built-from');
+const BUILT_FROM = '.built-from';
 
 /** Whether the build in `dist` was made from sources with this digest. */
 export function builtFrom(dist: string, digest: string): boolean {
   try {
     return (
       existsSync(path.join(dist, 'index.html')) &&
-      readFileSync(path.join(dist, '.built-from'), 'utf8') === digest
+      readFileSync(path.join(dist, BUILT_FROM), 'utf8') === digest
     );
   } catch {
     return false;
@@ -116,7 +116,7 @@ export async function ensureClientBuilt(): Promise<void> {
         [vite, 'build', '--config', path.join(CLIENT, 'vite.config.ts'), '--logLevel', 'warn'],
         { cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } },
       );
-      writeFileSync(BUILT_FROM, digest);
+      writeFileSync(path.join(path.dirname(DIST_INDEX), BUILT_FROM), digest);
       return;
     } finally {
       rmSync(BUILD_LOCK, { force: true });
