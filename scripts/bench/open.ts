@@ -27,6 +27,7 @@ import { request } from 'node:http';
 import { parseArgs } from 'node:util';
 import type { Browser } from 'playwright-core';
 import type { SlideDto, UploadAccepted } from '../../protocol/index.ts';
+import { ensureClientBuilt } from '../browser.ts';
 import { dziLevelCount } from '../../tiles/pyramid/math.ts';
 import { intArg, runBench } from './args.ts';
 import { BENCH_DIR, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
@@ -435,6 +436,8 @@ async function main(): Promise<number> {
   for (const k of asked)
     if (!(SLIDES as readonly string[]).includes(k))
       throw new Error(`Expected --slide to list ${SLIDES.join(', ')} (or all) but received ${k}`);
+  // The first view is the built client's: without a current build every page would be a 404.
+  await ensureClientBuilt();
   const b = await launchBenchBrowser();
   if (!b) throw new Error('no chromium: apt-get install chromium-headless-shell');
   console.log(`bench:open  ${b.build}${b.caveat ? `\n  (${b.caveat})` : ''}`);
