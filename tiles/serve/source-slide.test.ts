@@ -90,6 +90,35 @@ describe('boxMean', () => {
     expect([...out.subarray(15, 18)]).toEqual([24, 8, 251]);
   });
 
+  it('halves as the general block mean does, edges included, for any size', async () => {
+    // The 2 x 2 fast path against the same means summed block by block, on odd and even sizes.
+    for (const [sw, sh] of [
+      [9, 7],
+      [8, 6],
+      [1, 5],
+      [6, 1],
+      [33, 20],
+    ] as const) {
+      const src = Buffer.alloc(sw * sh * 3);
+      for (let i = 0; i < src.length; i++) src[i] = (i * 37 + (i >> 3) * 11) & 255;
+      const w = Math.ceil(sw / 2);
+      const h = Math.ceil(sh / 2);
+      const out = await boxMean(src, sw, sh, 3, 2, w, h);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          for (let c = 0; c < 3; c++) {
+            let sum = 0;
+            let cnt = 0;
+            for (let sy = 2 * y; sy < Math.min(2 * y + 2, sh); sy++)
+              for (let sx = 2 * x; sx < Math.min(2 * x + 2, sw); sx++) {
+                sum += src[(sy * sw + sx) * 3 + c]!;
+                cnt++;
+              }
+            expect(out[(y * w + x) * 3 + c], `${sw}x${sh} (${x},${y}) band ${c}`).toBe(Math.round(sum / cnt));
+          }
+    }
+  });
+
   it('lets other work run while it reduces a large region', async () => {
     const sw = 4096;
     const sh = 4096;
