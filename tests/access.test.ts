@@ -488,6 +488,25 @@ describe.skipIf(!have)('audit', () => {
     expect((await as('admin', '/api/audit?from=yesterday')).status).toBe(400);
   });
 
+  it('a view by descriptor or tile is recorded once its answer is out, with the way in', async () => {
+    const reader = await userWithToken(ctx.db, { name: 'reader-n', role: 'pathologist', siteId: 'north' });
+    const headers = { authorization: `Bearer ${reader.token}` };
+    const dzi = await fetch(`${base}/slides/${north}.dzi`, { headers });
+    expect(dzi.status).toBe(200);
+    await dzi.text();
+    const tile = await fetch(`${base}/slides/${north}_files/0/0_0.jpeg`, { headers });
+    expect(tile.status).toBe(200);
+    await tile.arrayBuffer();
+    let mine: AuditPage['entries'] = [];
+    for (let i = 0; i < 50 && mine.length === 0; i++) {
+      const page = await json<AuditPage>(await as('admin', `/api/audit?action=slide.view&user=reader-n`));
+      mine = page.entries;
+      if (mine.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    // The descriptor came first; the tile within the same window adds nothing.
+    expect(mine.map((e) => [e.targetId, e.detail.via])).toEqual([[north, 'dzi']]);
+  });
+
   it('is append-only in the database itself', async () => {
     await expect(ctx.db.updateTable('audit').set({ action: 'forged' }).execute()).rejects.toThrow(
       /append-only/,

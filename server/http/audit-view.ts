@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/auth.ts';
 import type { ServerContext } from '../context.ts';
 import { recordRead } from '../cases/reads.ts';
@@ -24,6 +24,24 @@ export function viewed(
       .catch((e: unknown) => ctx.log(`read record failed: ${e instanceof Error ? e.message : String(e)}`))
       .then(() => audited(ctx, req, p, slideId, slideSite, via));
   return audited(ctx, req, p, slideId, slideSite, via);
+}
+
+/**
+ * viewed(), recorded once the answer is out or the client has gone: its commit (a synchronous disk
+ * flush) is then not part of the wait for a descriptor or a first tile. Images only: a manifest's
+ * read is recorded before its answer, for the case page loaded next.
+ */
+export function viewedAfterAnswer(
+  ctx: ServerContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  p: Principal,
+  slideId: string,
+  slideSite: string | null,
+  via: string,
+): void {
+  if (ctx.audit.viewedRecently(p.user.id, slideId, 'slide.view')) return;
+  res.once('close', () => void audited(ctx, req, p, slideId, slideSite, via));
 }
 
 function audited(

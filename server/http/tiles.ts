@@ -7,7 +7,7 @@ import { CasePageService } from '../cases/case-page.ts';
 import { type ManifestAnswer, IiifManifests } from '../iiif/manifests.ts';
 import { principal } from './auth.ts';
 import { openImageCors } from './cors.ts';
-import { viewed } from './audit-view.ts';
+import { viewed, viewedAfterAnswer } from './audit-view.ts';
 import type { ServerContext } from '../context.ts';
 import { HttpError } from './errors.ts';
 import { IMMUTABLE, clientGone, sendPayload } from './send.ts';
@@ -60,7 +60,7 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
     }
     const tile = grant && ctx.tiles.cachedDziTile(id, l, c, r);
     if (grant && tile) {
-      void viewed(ctx, req, known, id, grant.siteId, 'tiles');
+      viewedAfterAnswer(ctx, req, res, known, id, grant.siteId, 'tiles');
       sendPayload(req, res, tile, cacheControl(tile));
       return true;
     }
@@ -70,7 +70,7 @@ export function dziTileFastPath(ctx: ServerContext, req: IncomingMessage, res: S
     if (!p) return sendError(res, 401, 'UNAUTHENTICATED', 'sign in first');
     const grant = await ctx.access.grant(p, id);
     if (!grant) return sendError(res, 404, 'SLIDE_NOT_FOUND', `no slide ${id}`);
-    void viewed(ctx, req, p, id, grant.siteId, 'tiles');
+    viewedAfterAnswer(ctx, req, res, p, id, grant.siteId, 'tiles');
     const who = { signal: () => clientGone(req, res), requester: p.user.id };
     const tile = await withSource(ctx, id, () => ctx.tiles.dziTile(id, l, c, r, who));
     if (tile) sendPayload(req, res, tile, cacheControl(tile));
@@ -191,7 +191,7 @@ export function tilesRouter(ctx: ServerContext, tiles: TileService): Router {
     const p = principal(res);
     const grant = await ctx.access.grant(p, id);
     if (!grant) throw new HttpError('SLIDE_NOT_FOUND', `no slide ${id}`);
-    await viewed(ctx, req, p, id, grant.siteId, via);
+    viewedAfterAnswer(ctx, req, res, p, id, grant.siteId, via);
     return grant;
   };
 
