@@ -2,9 +2,12 @@ import cluster from 'node:cluster';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
 import { createApp, createHandler, createServerContext } from './app.ts';
 import { closeRegionReaders, createStore, regionReaders } from '../tiles/index.ts';
+import { rehearseSourceServing } from '../tiles/serve/rehearsal.ts';
 import { type Config, ConfigError, loadConfig, storeSpec } from './config.ts';
 import type { ServerContext } from './context.ts';
 
@@ -37,10 +40,13 @@ async function attachReview(
   };
 }
 
-/** Start the HTTP server; resolves once it listens. */
+/**
+ * Start the HTTP server; resolves once it listens. `rehearse`: serve a small slide from its source
+ * once, in the background (see rehearseSourceServing), as `tessera serve` does.
+ */
 export async function startServer(
   config: Config,
-  opts: { recover?: boolean } = {},
+  opts: { recover?: boolean; rehearse?: boolean } = {},
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const ctx = await createServerContext(config, console.log, opts);
   const app = createApp(ctx);
@@ -60,9 +66,19 @@ export async function startServer(
   // OpenSlide formats are served before their conversion through a reader process: ready before
   // the first upload needs it.
   regionReaders().prestart();
+  const rehearsal = opts.rehearse
+    ? rehearseSourceServing(tmpdir()).then(
+        () => undefined,
+        (e: unknown) =>
+          ctx.log(
+            `slide readers: a small test slide could not be served from its source: ${e instanceof Error ? e.message : String(e)}`,
+          ),
+      )
+    : null;
   return {
     url,
     close: async () => {
+      await rehearsal;
       await ctx.ai.close();
       await ctx.review.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -98,9 +114,13 @@ export async function checkDataDir(dir: string): Promise<void> {
  * replaces any that die.
  */
 export async function runServer(config: Config): Promise<void> {
+  // V8 drops the compiled code of functions that have not run for a few garbage collections; on a
+  // busy server that is the upload and source-serving path between two uploads, which then ran
+  // 2-4x slower when the next slide arrived. Kept, with the start's rehearsal below, it stays ready.
+  v8.setFlagsFromString('--no-flush-bytecode');
   if (cluster.isPrimary) await checkDataDir(config.dataDir);
   if (config.workers <= 1) {
-    const { url, close } = await startServer(config);
+    const { url, close } = await startServer(config, { rehearse: true });
     console.log(
       `Tessera listening on ${url} (data: ${config.dataDir}${config.store ? `, slides: ${config.store}` : ''})`,
     );
@@ -129,7 +149,7 @@ export async function runServer(config: Config): Promise<void> {
     });
     return;
   }
-  const { close } = await startServer(config, { recover: false });
+  const { close } = await startServer(config, { recover: false, rehearse: true });
   onStop(close);
 }
 
