@@ -2,7 +2,7 @@
  * Open at once: how soon a freshly uploaded slide can be looked at.
  *
  *   npm run bench:open [-- --slide bench,huge,ndpi | --slide all] [--huge] [--takeover]
- *       [--width 1400 --height 900]
+ *       [--runs 3] [--width 1400 --height 900]
  *
  * The bench slide (60,000 x 45,000, JPEG-tiled pyramidal TIFF) is uploaded through POST /api/slides
  * to a `tessera serve` on a data folder of its own; from the moment its last byte is sent: the 202,
@@ -11,6 +11,7 @@
  * the same run, the same first tile and first view of OpenSlide's Deep Zoom (python3-openslide's
  * DeepZoomGenerator behind a small HTTP server) and of IIPImage (Debian's iipimage-server, its
  * FastCGI behind a small HTTP front) where they are installed, each started cold, timed from when it listens.
+ * Each figure is the median of --runs uploads (or cold starts), printed with their range.
  * The first tile and the first view are each measured on an upload (or a cold start) of their own: a
  * client's tile request does not share the machine's cores with the browser loading a page, as it
  * does not in use (the browser is on the reader's desk, not on the server).
@@ -47,6 +48,8 @@ interface Opts {
   height: number;
   /** Wait for the stored pyramid to take over (and time it). */
   takeover: boolean;
+  /** Uploads (or cold starts) per figure: each figure is their median, printed with its range. */
+  runs: number;
 }
 
 const SHARED_SLIDES = path.resolve(REPO_ROOT, '../shared/slides');
@@ -58,6 +61,9 @@ interface Timing {
   /** ms from the end of the upload (Tessera) or from listening (anchors); null when not reached. */
   firstTile: number | null;
   firstView: number | null;
+  /** Each run's figure, when there were several. */
+  tiles?: (number | null)[];
+  views?: (number | null)[];
   accepted?: number;
   /** The upload's rate, MB/s (10^6 bytes) from its start to its last byte sent. */
   uploadRate?: number;
@@ -69,6 +75,22 @@ interface Timing {
 
 const now = (): number => performance.now();
 const ms = (x: number | null | undefined): string => (x == null ? '—' : `${Math.round(x)} ms`).padStart(9);
+
+/** The median of the runs; null when any run did not get there (a miss is not averaged away). */
+function medianOf(xs: (number | null)[]): number | null {
+  if (xs.length === 0 || xs.some((x) => x === null)) return null;
+  const s = (xs as number[]).slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** " (min-max)" of several runs, '' for one. */
+function rangeOf(xs: (number | null)[] | undefined): string {
+  if (!xs || xs.length < 2) return '';
+  const got = xs.filter((x): x is number => x !== null);
+  if (got.length === 0) return '';
+  return ` (${Math.round(Math.min(...got))}-${Math.round(Math.max(...got))})`;
+}
 
 /** Time a GET; throws on a non-2xx answer. */
 async function timedGet(url: string, headers: Record<string, string> = {}): Promise<number> {
@@ -154,16 +176,23 @@ async function tessera(
   label: string,
   takeover: boolean,
 ): Promise<Timing> {
-  const tile = await tesseraOnce(browser, o, file, 'tile', false);
-  const view = await tesseraOnce(browser, o, file, 'view', takeover);
+  const tiles: Timing[] = [];
+  const views: Timing[] = [];
+  for (let i = 0; i < o.runs; i++) tiles.push(await tesseraOnce(browser, o, file, 'tile', false));
+  // The stored pyramid's takeover is waited for once, after the last first view.
+  for (let i = 0; i < o.runs; i++)
+    views.push(await tesseraOnce(browser, o, file, 'view', takeover && i === o.runs - 1));
+  const last = views[views.length - 1]!;
   return {
     what: label,
-    firstTile: tile.firstTile,
-    firstView: view.firstView,
-    accepted: tile.accepted!,
-    uploadRate: tile.uploadRate!,
-    ...(view.stored !== undefined ? { stored: view.stored } : {}),
-    ...(view.note ? { note: view.note } : {}),
+    firstTile: medianOf(tiles.map((t) => t.firstTile)),
+    firstView: medianOf(views.map((t) => t.firstView)),
+    tiles: tiles.map((t) => t.firstTile),
+    views: views.map((t) => t.firstView),
+    accepted: medianOf(tiles.map((t) => t.accepted!))!,
+    uploadRate: medianOf(tiles.map((t) => t.uploadRate!))!,
+    ...(last.stored !== undefined ? { stored: last.stored } : {}),
+    ...(last.note ? { note: last.note } : {}),
   };
 }
 
@@ -362,18 +391,26 @@ async function anchorTimings(
   what: string,
   start: (phase: (origin: string, p: AnchorPaths) => Promise<number | null>) => Promise<number | null>,
 ): Promise<Timing> {
-  const tile = await start(async (origin, p) => {
-    const t0 = now();
-    await centreTile(origin, {}, p);
-    return now() - t0;
-  });
-  const view = await start(async (origin, p) => {
-    const page = await openPage(browser, o);
-    const t0 = now();
-    const v = await page.open(`${origin}${p.view}`, 'body[data-loaded="true"]');
-    return v === null ? null : v - t0;
-  });
-  return { what, firstTile: tile, firstView: view };
+  const tiles: (number | null)[] = [];
+  const views: (number | null)[] = [];
+  for (let i = 0; i < o.runs; i++)
+    tiles.push(
+      await start(async (origin, p) => {
+        const t0 = now();
+        await centreTile(origin, {}, p);
+        return now() - t0;
+      }),
+    );
+  for (let i = 0; i < o.runs; i++)
+    views.push(
+      await start(async (origin, p) => {
+        const page = await openPage(browser, o);
+        const t0 = now();
+        const v = await page.open(`${origin}${p.view}`, 'body[data-loaded="true"]');
+        return v === null ? null : v - t0;
+      }),
+    );
+  return { what, firstTile: medianOf(tiles), firstView: medianOf(views), tiles, views };
 }
 
 /** Print one row; true when its targets hold (a row that could not run counts as holding none). */
@@ -387,7 +424,7 @@ function print(t: Timing | string): boolean {
   const tileMark = t.viewTarget !== undefined ? '   ' : tileOk ? 'ok ' : 'MISS';
   const viewOk = t.firstView !== null && t.firstView <= (t.viewTarget ?? TARGET_VIEW_MS);
   console.log(
-    `  ${t.what.padEnd(44)} first tile ${ms(t.firstTile)} ${tileMark}   first view ${ms(t.firstView)} ${viewOk ? 'ok ' : 'MISS'}` +
+    `  ${t.what.padEnd(44)} first tile ${ms(t.firstTile)}${rangeOf(t.tiles).padEnd(10)} ${tileMark}   first view ${ms(t.firstView)}${rangeOf(t.views).padEnd(12)} ${viewOk ? 'ok ' : 'MISS'}` +
       (t.accepted !== undefined ? `   202 after ${ms(t.accepted)}` : '') +
       (t.uploadRate !== undefined ? `   upload ${Math.round(t.uploadRate)} MB/s` : '') +
       (t.stored !== undefined ? `   stored pyramid takes over ${ms(t.stored)}` : '') +
@@ -423,6 +460,7 @@ async function main(): Promise<number> {
       takeover: { type: 'boolean', default: false },
       width: { type: 'string', default: '1400' },
       height: { type: 'string', default: '900' },
+      runs: { type: 'string', default: '3' },
     },
     strict: true,
   });
@@ -430,6 +468,7 @@ async function main(): Promise<number> {
     width: intArg('width', values.width ?? '', 320, 7680),
     height: intArg('height', values.height ?? '', 240, 4320),
     takeover: values.takeover ?? false,
+    runs: intArg('runs', values.runs ?? '', 1, 50),
   };
   const asked = values.slide === 'all' ? [...SLIDES] : (values.slide ?? 'bench').split(',');
   if (values.huge && !asked.includes('huge')) asked.push('huge');
@@ -444,6 +483,9 @@ async function main(): Promise<number> {
   console.log(
     `targets: first tile <= ${TARGET_TILE_MS} ms, first view <= ${TARGET_VIEW_MS} ms after the upload ends` +
       ' (formats read through OpenSlide: first view <= 3 s)',
+  );
+  console.log(
+    `each figure: the median of ${o.runs} upload${o.runs === 1 ? '' : 's'} (anchors: cold starts), with their range; a run that never got there is a miss`,
   );
   const missed: string[] = [];
   try {
