@@ -138,6 +138,42 @@ describe('boxMean', () => {
   });
 });
 
+describe('SourceSlide.warm', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'warm-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const opened = async (file: string): Promise<SourceSlide> =>
+    SourceSlide.open(await openSlide(file, { serving: true }), {
+      id: 'f'.repeat(32),
+      name: 'w',
+      tileSize: 240,
+      jpegQuality: 90,
+    });
+
+  it('makes the coarsest tiles ahead where they come from a large level, not from a small one', async () => {
+    // Levels halving down to one tile: the coarsest tiles come from a small level, quick when asked.
+    const pyramid = path.join(dir, 'pyramid.tif');
+    await pyramidTiff(pyramid, 2000, 1500);
+    const small = await opened(pyramid);
+    try {
+      expect(await small.warm()).toBe(0);
+    } finally {
+      await small.close();
+    }
+    // One 2,000 x 1,500 level (3 megapixels): the coarsest tile is made from all of it, ahead.
+    const flat = path.join(dir, 'flat.tif');
+    await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#d0a0c0' } })
+      .tiff({ tile: true, tileWidth: 240, tileHeight: 240, compression: 'jpeg', quality: 90 })
+      .toFile(flat);
+    const large = await opened(flat);
+    try {
+      const last = large.manifest.levelInfo[large.manifest.levels - 1]!;
+      expect(await large.warm()).toBe(last.tilesX * last.tilesY);
+    } finally {
+      await large.close();
+    }
+  });
+});
+
 describe('serving a slide from its source before its conversion ends', () => {
   let dir = '';
   let store: LocalSlideStore;

@@ -17,6 +17,12 @@ import type { Rect } from './plan.ts';
 const MAX_LEVEL_GAP = 8;
 /** The smallest source level is read whole for the smallest tiles: at most this many pixels. */
 const MAX_SMALLEST_LEVEL_PIXELS = 4096 * 4096;
+/**
+ * Source pixels under the smallest stored level from which its tiles are made ahead of the first
+ * view (warm): fewer are decoded in a few ms when asked, and making them ahead only took the cores
+ * from the first requests after an upload (the bench slide's first tile 55 -> 33 ms without it).
+ */
+const WARM_MIN_SOURCE_PIXELS = 2_000_000;
 /** Made tiles kept per slide. */
 const TILES_KEPT = 128;
 
@@ -153,14 +159,28 @@ export class SourceSlide {
 
   /**
    * Make what a first view asks for before it asks: the smallest source level decoded and the
-   * smallest stored level's tiles (every coarser Deep Zoom level is rendered from them). Run once the
-   * slide is served, beside the page loading; a failure here is left for the request to meet.
+   * smallest stored level's tiles (every coarser Deep Zoom level is rendered from them), where that
+   * is slow enough to matter (WARM_MIN_SOURCE_PIXELS). Run once the slide is served, beside the page
+   * loading; a failure here is left for the request to meet. Resolves with the tiles made.
    */
-  async warm(): Promise<void> {
+  async warm(): Promise<number> {
     const k = this.manifest.levelInfo.length - 1;
     const l = this.manifest.levelInfo[k]!;
+    const under = this.source.levels[this.sourceLevelFor(k)]!;
+    if (this.passThrough(k) || under.width * under.height < WARM_MIN_SOURCE_PIXELS) return 0;
+    let made = 0;
     for (let row = 0; row < l.tilesY; row++)
-      for (let col = 0; col < l.tilesX; col++) await this.readStoredTile(k, col, row).catch(() => null);
+      for (let col = 0; col < l.tilesX; col++)
+        if (await this.readStoredTile(k, col, row).catch(() => null)) made++;
+    return made;
+  }
+
+  /** The source level stored level k is made from: the finest not coarser than it. */
+  private sourceLevelFor(k: number): number {
+    const f = 2 ** k;
+    const levels = this.source.levels;
+    for (let i = levels.length - 1; i >= 0; i--) if (levels[i]!.downsample <= f * 1.001) return i;
+    return 0;
   }
 
   /** Whether level k's tiles are the source's own bytes (level 0 where kept, levels on its grid). */
@@ -205,13 +225,7 @@ export class SourceSlide {
     this.assertOpen();
     const f = 2 ** k;
     const levels = this.source.levels;
-    let j = 0;
-    for (let i = levels.length - 1; i >= 0; i--) {
-      if (levels[i]!.downsample <= f * 1.001) {
-        j = i;
-        break;
-      }
-    }
+    const j = this.sourceLevelFor(k);
     if (j === levels.length - 1) return this.fromSmallest(j, f, r);
     const region = this.source.levelRegion?.bind(this.source);
     if (region) return this.fromRaw(j, f, r, (x, y, w, h) => region(j, x, y, w, h));
