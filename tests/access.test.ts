@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -504,6 +504,29 @@ describe.skipIf(!have)('audit', () => {
       if (mine.length === 0) await new Promise((r) => setTimeout(r, 20));
     }
     // The descriptor came first; the tile within the same window adds nothing.
+    expect(mine.map((e) => [e.targetId, e.detail.via])).toEqual([[north, 'dzi']]);
+  });
+
+  it('a client that hangs up before the answer is audited all the same', async () => {
+    const quitter = await userWithToken(ctx.db, { name: 'quitter-n', role: 'pathologist', siteId: 'north' });
+    const { hostname, port } = new URL(base);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(
+          `GET /slides/${north}.dzi HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${quitter.token}\r\n\r\n`,
+        );
+        // Gone before a byte of the answer is read.
+        socket.destroy();
+        resolve();
+      });
+      socket.on('error', reject);
+    });
+    let mine: AuditPage['entries'] = [];
+    for (let i = 0; i < 100 && mine.length === 0; i++) {
+      const page = await json<AuditPage>(await as('admin', `/api/audit?action=slide.view&user=quitter-n`));
+      mine = page.entries;
+      if (mine.length === 0) await new Promise((r) => setTimeout(r, 20));
+    }
     expect(mine.map((e) => [e.targetId, e.detail.via])).toEqual([[north, 'dzi']]);
   });
 

@@ -41,7 +41,10 @@ export function viewedAfterAnswer(
   via: string,
 ): void {
   if (ctx.audit.viewedRecently(p.user.id, slideId, 'slide.view')) return;
-  res.once('close', () => void audited(ctx, req, p, slideId, slideSite, via));
+  const record = (): void => void audited(ctx, req, p, slideId, slideSite, via);
+  // A client gone while its access was looked up: 'close' has fired already.
+  if (res.closed) record();
+  else res.once('close', record);
 }
 
 function audited(
