@@ -252,12 +252,6 @@ export function capChildrenRss(capBytes: number, intervalMs = 100): () => boolea
   };
 }
 
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /** A figure and, where it has one, its target and verdict. */
 export interface Figure {
   what: string;

@@ -26,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR, DEFAULT_HEIGHT, DEFAULT_WIDTH, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { makeSyntheticSlide } from './make-huge-slide.ts';
 import { intArg, runBench, sizeArg } from './args.ts';
+import { median } from './stats.ts';
 import {
   MB,
   type Capped,
@@ -34,7 +35,6 @@ import {
   ensureJ2kSlide,
   loadLine,
   measureCapped,
-  median,
   megabytes,
   openSlideMad,
   ratio,

@@ -31,6 +31,7 @@ import type { SlideDto, UploadAccepted } from '../../protocol/index.ts';
 import { ensureClientBuilt } from '../browser.ts';
 import { dziLevelCount } from '../../tiles/pyramid/math.ts';
 import { intArg, runBench } from './args.ts';
+import { median } from './stats.ts';
 import { BENCH_DIR, REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { makeSyntheticSlide } from './make-huge-slide.ts';
 import { fastcgiFront, fastcgiGet } from './fastcgi.ts';
@@ -78,10 +79,7 @@ const ms = (x: number | null | undefined): string => (x == null ? '—' : `${Mat
 
 /** The median of the runs; null when any run did not get there (a miss is not averaged away). */
 function medianOf(xs: (number | null)[]): number | null {
-  if (xs.length === 0 || xs.some((x) => x === null)) return null;
-  const s = (xs as number[]).slice().sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return xs.length === 0 || xs.some((x) => x === null) ? null : median(xs as number[]);
 }
 
 /** " (min-max)" of several runs, '' for one. */

@@ -24,6 +24,7 @@ import type { Browser, Page } from 'playwright-core';
 import { ensureClientBuilt } from '../browser.ts';
 import { REPO_ROOT, ensureBenchSlide } from './make-bench-slide.ts';
 import { intArg, intListArg, runBench } from './args.ts';
+import { median } from './stats.ts';
 import {
   HEADLESS_SHELL,
   ensureAnnotations,
@@ -177,12 +178,6 @@ const STEPS = [
   { key: 'ArrowRight', short: 'pan', label: 'pan step (15% of view)', target: true },
   { key: '5', short: 'to 20x', label: 'jump to 20x', target: false },
 ] as const;
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const ms = (x: number): string => `${Math.round(x)} ms`.padStart(8);
 
