@@ -438,30 +438,30 @@ export async function boxMean(
     }
     const from = y < wholeRows ? wholeCols : 0;
     if (from > 0) halveRegion(src, sw, 0, 2 * y, out, w, 0, y, from, 1);
-    if (from < w) blockMeans(src, sw, sh, channels, n, y, from, w, out, sums);
+    if (from < w) blockMeans(src, sw, sh, channels, n, w, y, from, out, sums);
   }
   return out;
 }
 
-/** Output row y, columns [x0, x1) of boxMean, by summing each block (any n, blocks cut by the edges). */
+/** Output row y (w pixels wide), columns [x0, w) of boxMean, by summing each block (any n, blocks cut by the edges). */
 function blockMeans(
   src: Buffer,
   sw: number,
   sh: number,
   channels: number,
   n: number,
+  w: number,
   y: number,
   x0: number,
-  x1: number,
   out: Buffer,
   sums: Float64Array,
 ): void {
-  sums.fill(0, x0 * 3, x1 * 3);
+  sums.fill(0, x0 * 3, w * 3);
   const ya = Math.min(y * n, sh - 1);
   const yb = Math.max(ya + 1, Math.min((y + 1) * n, sh));
   for (let sy = ya; sy < yb; sy++) {
     const row = sy * sw * channels;
-    for (let x = x0; x < x1; x++) {
+    for (let x = x0; x < w; x++) {
       const xa = Math.min(x * n, sw - 1);
       const xb = Math.max(xa + 1, Math.min((x + 1) * n, sw));
       let r = 0;
@@ -479,12 +479,10 @@ function blockMeans(
     }
   }
   const rows = yb - ya;
-  // sums holds a whole output row: its length is the output's width.
-  const rowOut = y * (sums.length / 3);
-  for (let x = x0; x < x1; x++) {
+  for (let x = x0; x < w; x++) {
     const xa = Math.min(x * n, sw - 1);
     const cnt = rows * (Math.max(xa + 1, Math.min((x + 1) * n, sw)) - xa);
-    const o = (rowOut + x) * 3;
+    const o = (y * w + x) * 3;
     out[o] = Math.round(sums[x * 3]! / cnt);
     out[o + 1] = Math.round(sums[x * 3 + 1]! / cnt);
     out[o + 2] = Math.round(sums[x * 3 + 2]! / cnt);
