@@ -456,6 +456,15 @@ describe.skipIf(!have)('no path from a parameter reaches the filesystem', () => 
 });
 
 describe.skipIf(!have)('audit', () => {
+  /** A user's slide.view entries, asked up to `tries` times 20 ms apart: written once the answer is out. */
+  const viewsBy = async (name: string, tries: number): Promise<AuditPage['entries']> => {
+    for (let i = 1; ; i++) {
+      const page = await json<AuditPage>(await as('admin', `/api/audit?action=slide.view&user=${name}`));
+      if (page.entries.length > 0 || i >= tries) return page.entries;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
   it('records views, shares, sign-ins and failures; filterable; lab managers see their own site', async () => {
     const page = await json<AuditPage>(
       await as('admin', `/api/audit?action=slide.view&slide=${north}&limit=100`),
@@ -497,12 +506,7 @@ describe.skipIf(!have)('audit', () => {
     const tile = await fetch(`${base}/slides/${north}_files/0/0_0.jpeg`, { headers });
     expect(tile.status).toBe(200);
     await tile.arrayBuffer();
-    let mine: AuditPage['entries'] = [];
-    for (let i = 0; i < 50 && mine.length === 0; i++) {
-      const page = await json<AuditPage>(await as('admin', `/api/audit?action=slide.view&user=reader-n`));
-      mine = page.entries;
-      if (mine.length === 0) await new Promise((r) => setTimeout(r, 20));
-    }
+    const mine = await viewsBy('reader-n', 50);
     // The descriptor came first; the tile within the same window adds nothing.
     expect(mine.map((e) => [e.targetId, e.detail.via])).toEqual([[north, 'dzi']]);
   });
@@ -521,12 +525,7 @@ describe.skipIf(!have)('audit', () => {
       });
       socket.on('error', reject);
     });
-    let mine: AuditPage['entries'] = [];
-    for (let i = 0; i < 100 && mine.length === 0; i++) {
-      const page = await json<AuditPage>(await as('admin', `/api/audit?action=slide.view&user=quitter-n`));
-      mine = page.entries;
-      if (mine.length === 0) await new Promise((r) => setTimeout(r, 20));
-    }
+    const mine = await viewsBy('quitter-n', 100);
     expect(mine.map((e) => [e.targetId, e.detail.via])).toEqual([[north, 'dzi']]);
   });
 
