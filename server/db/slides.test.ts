@@ -36,7 +36,7 @@ function manifest(id: string): Manifest {
     associated: [],
     properties: {},
     rendering: null,
-    files: [],
+    files: {},
     jpegQuality: 90,
     createdAt: new Date().toISOString(),
   };
