@@ -68,6 +68,12 @@ async function upload(file: string, name: string): Promise<UploadAccepted> {
     body: readFileSync(file),
   });
   expect(res.status).toBe(202);
+  // How long the bytes took to arrive and the slide to open, for the client (and bench:open).
+  const timing = /^receive;dur=(\d+\.\d);desc="[^"]+", open;dur=(\d+\.\d);desc="[^"]+"$/.exec(
+    res.headers.get('server-timing') ?? '',
+  );
+  expect(timing, res.headers.get('server-timing') ?? 'no Server-Timing').not.toBeNull();
+  expect(Number(timing![2])).toBeGreaterThan(0);
   return (await res.json()) as UploadAccepted;
 }
 

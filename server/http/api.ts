@@ -113,6 +113,7 @@ export function apiRouter(ctx: ServerContext): Router {
       bytes: upload.bytes,
       ...(opened ? { slideId: opened } : {}),
     };
+    res.setHeader('Server-Timing', uploadTiming(upload));
     res.status(202).location(`/api/jobs/${job.id}`).json(body);
     if (opened) ctx.provisional.warm(opened);
     // Recorded once the answer is out (the job's row, and the slide's, are durable already): its
@@ -149,6 +150,20 @@ export function apiRouter(ctx: ServerContext): Router {
   });
 
   return r;
+}
+
+/**
+ * Server-Timing of an upload's answer: `receive`, from the request's first read to its last byte, and
+ * `open`, from that last byte to this answer (the slide opened and registered). A client on the same
+ * machine reads how long the bytes it had handed to its socket still took to arrive; the open-at-once
+ * benchmark times the first tile from the last byte's arrival with it.
+ */
+function uploadTiming(u: { startedAt: number; lastByteAt: number }): string {
+  const now = performance.now();
+  return (
+    `receive;dur=${(u.lastByteAt - u.startedAt).toFixed(1)};desc="first to last byte", ` +
+    `open;dur=${(now - u.lastByteAt).toFixed(1)};desc="last byte to this answer"`
+  );
 }
 
 export function slideIdParam(raw: unknown): string {

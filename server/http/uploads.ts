@@ -17,6 +17,9 @@ export interface StagedUpload {
   bytes: number;
   /** SHA-256 (hex) of a single-file upload, computed as it arrived; absent for several files. */
   sha256?: string;
+  /** performance.now() when the request began to be read and when its last byte was read. */
+  startedAt: number;
+  lastByteAt: number;
 }
 
 /**
@@ -89,6 +92,9 @@ export async function receiveUpload(
       `upload of ${declared} bytes is larger than the limit of ${maxBytes}`,
     );
   }
+  const startedAt = performance.now();
+  let lastByteAt = 0;
+  req.once('end', () => (lastByteAt = performance.now()));
   const dir = path.join(uploadsRoot, randomUUID());
   await mkdir(dir, { recursive: true });
   const limit = { remaining: maxBytes };
@@ -109,7 +115,15 @@ export async function receiveUpload(
         ? path.join(dir, top)
         : dir;
     const name = path.basename(single ? first.rel : top).replace(/\.[^.]+$/, '') || 'upload';
-    return { input, dir, name, bytes, ...(single && first.sha256 ? { sha256: first.sha256 } : {}) };
+    return {
+      input,
+      dir,
+      name,
+      bytes,
+      ...(single && first.sha256 ? { sha256: first.sha256 } : {}),
+      startedAt,
+      lastByteAt: lastByteAt || performance.now(),
+    };
   } catch (e) {
     await rm(dir, { recursive: true, force: true });
     throw e;
