@@ -355,7 +355,9 @@ export class TiffFile {
           : this.u32(body, valueAt);
       const entry: Entry = { type, count, offset: dataOffset };
       if (inline) {
-        entry.value = decodeTagValue(body.subarray(valueAt, valueAt + bytes), type, count, this.littleEndian);
+        const v = decodeTagValue(body.subarray(valueAt, valueAt + bytes), type, count, this.littleEndian);
+        // Tile tables of one kind however short (see unsignedTable).
+        entry.value = LAZY_TAGS.has(tag) && Array.isArray(v) ? Float64Array.from(v) : v;
       } else if (!LAZY_TAGS.has(tag) && (bytes <= EAGER_BYTES || (type === 2 && bytes <= MAX_TEXT_BYTES))) {
         eager.push(
           this.readValue(entry, label, tag).then((v) => {
