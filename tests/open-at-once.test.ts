@@ -74,7 +74,13 @@ async function upload(file: string, name: string): Promise<UploadAccepted> {
   );
   expect(timing, res.headers.get('server-timing') ?? 'no Server-Timing').not.toBeNull();
   expect(Number(timing![2])).toBeGreaterThan(0);
-  return (await res.json()) as UploadAccepted;
+  const accepted = (await res.json()) as UploadAccepted;
+  // Its audit record is committed with the job's row, before the answer: there once the 202 is in.
+  const { entries } = await ctx.audit.query({ action: 'slide.upload', limit: 1000 });
+  expect(entries.filter((e) => e.targetId === accepted.jobId).map((e) => e.detail)).toEqual([
+    { name: accepted.name, bytes: accepted.bytes },
+  ]);
+  return accepted;
 }
 
 async function waitForJob(id: string): Promise<JobDto> {

@@ -61,8 +61,9 @@ export class AuditLog {
     private readonly viewWindowMs = 10 * 60_000,
   ) {}
 
-  async record(e: AuditEvent): Promise<void> {
-    await this.db
+  /** Append an event; `db`: a transaction it is to be committed with. */
+  async record(e: AuditEvent, db: Db = this.db): Promise<void> {
+    await db
       .insertInto('audit')
       .values({
         at: new Date().toISOString(),

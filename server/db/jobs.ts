@@ -20,11 +20,16 @@ function toDto(r: JobsTable): JobDto {
 export class JobRepo {
   constructor(private readonly db: Db) {}
 
+  /**
+   * A job's row; with `alsoInCommit`, what it writes (the audit record of what started the job) is
+   * committed with the row, in one transaction: no job without it, and one commit.
+   */
   async create(
     id: string,
     kind: string,
     name: string,
     owner: { userId: string | null; siteId: string | null } = { userId: null, siteId: null },
+    alsoInCommit?: (trx: Db) => Promise<void>,
   ): Promise<JobDto> {
     const now = new Date().toISOString();
     const row: JobsTable = {
@@ -42,7 +47,12 @@ export class JobRepo {
       created_by: owner.userId,
       site_id: owner.siteId,
     };
-    await this.db.insertInto('jobs').values(row).execute();
+    if (!alsoInCommit) await this.db.insertInto('jobs').values(row).execute();
+    else
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('jobs').values(row).execute();
+        await alsoInCommit(trx);
+      });
     return toDto(row);
   }
 

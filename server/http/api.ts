@@ -92,7 +92,23 @@ export function apiRouter(ctx: ServerContext): Router {
     // The job's row first and the slide opened from the upload before its converter starts: the
     // first tiles then do not share the machine with the converter's start.
     const owner = { userId: p.user.id, siteId: p.user.siteId };
-    const pending = await ctx.jobs.create(randomUUID(), 'ingest', upload.name, owner);
+    const jobId = randomUUID();
+    // The upload's audit record is committed with its job's row: no upload accepted unrecorded, and
+    // nothing left to write once the answer is out, when the slide's first requests come.
+    const pending = await ctx.jobs.create(jobId, 'ingest', upload.name, owner, (trx) =>
+      ctx.audit.record(
+        {
+          action: 'slide.upload',
+          actor: p.user,
+          ip: clientIp(req),
+          targetType: 'job',
+          targetId: jobId,
+          targetSiteId: p.user.siteId,
+          detail: { name: upload.name, bytes: upload.bytes },
+        },
+        trx,
+      ),
+    );
     // Viewable at once where its reader can serve it: listed and tiled from the upload meanwhile.
     const opened =
       upload.sha256 &&
@@ -116,19 +132,6 @@ export function apiRouter(ctx: ServerContext): Router {
     res.setHeader('Server-Timing', uploadTiming(upload));
     res.status(202).location(`/api/jobs/${job.id}`).json(body);
     if (opened) ctx.provisional.warm(opened);
-    // Recorded once the answer is out (the job's row, and the slide's, are durable already): its
-    // synchronous commit is not part of the time to the slide's first tile.
-    await ctx.audit
-      .record({
-        action: 'slide.upload',
-        actor: p.user,
-        ip: clientIp(req),
-        targetType: 'job',
-        targetId: job.id,
-        targetSiteId: p.user.siteId,
-        detail: { name: upload.name, bytes: upload.bytes },
-      })
-      .catch((e: unknown) => ctx.log(`audit write failed: ${e instanceof Error ? e.message : String(e)}`));
   });
 
   r.get('/jobs', async (_req, res) => {
