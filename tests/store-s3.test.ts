@@ -15,6 +15,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobDto, Manifest, UploadAccepted } from '../protocol/index.ts';
+import { smallManifest } from './helpers/manifest.ts';
 import { createApp, createServerContext } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import type { ServerContext } from '../server/context.ts';
@@ -64,28 +65,7 @@ const ID = 'a1'.repeat(16);
 const ID2 = 'b2'.repeat(16);
 
 function manifestFor(id: string, files: Manifest['files']): Manifest {
-  return {
-    formatVersion: 1,
-    id,
-    name: `slide-${id.slice(0, 4)}`,
-    sourceFormat: 'generic-tiff',
-    sourceFiles: [{ path: 'x.tif', bytes: 1, sha256: '0'.repeat(64) }],
-    width: 300,
-    height: 200,
-    tileSize: 256,
-    levels: 1,
-    levelInfo: [{ index: 0, width: 300, height: 200, downsample: 1, tilesX: 2, tilesY: 1 }],
-    sourceLevels: 1,
-    mppX: null,
-    mppY: null,
-    objectivePower: null,
-    associated: ['thumbnail'],
-    properties: {},
-    rendering: null,
-    files,
-    jpegQuality: 90,
-    createdAt: new Date().toISOString(),
-  };
+  return smallManifest(id, { associated: ['thumbnail'], files });
 }
 
 /** Stage a slide of random bytes (slide.tif of `bytes`, a thumbnail) with a manifest holding their checksums. */

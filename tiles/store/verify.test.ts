@@ -5,6 +5,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../protocol/index.ts';
+import { smallManifest } from '../../tests/helpers/manifest.ts';
 import { sha256File } from '../ingest/hash.ts';
 import { LocalSlideStore } from './local.ts';
 import { verifySlide, verifyStore } from './verify.ts';
@@ -39,28 +40,7 @@ async function storeSlide(id: string, opts: { checksums?: boolean } = {}): Promi
     for (const f of ['slide.tif', 'thumbnail.jpg', 'label.jpg'])
       files[f] = await sha256File(path.join(dir, f));
   }
-  const manifest: Manifest = {
-    formatVersion: 1,
-    id,
-    name: `slide-${id.slice(0, 4)}`,
-    sourceFormat: 'generic-tiff',
-    sourceFiles: [{ path: 'x.tif', bytes: 1, sha256: '0'.repeat(64) }],
-    width: 300,
-    height: 200,
-    tileSize: 256,
-    levels: 1,
-    levelInfo: [{ index: 0, width: 300, height: 200, downsample: 1, tilesX: 2, tilesY: 1 }],
-    sourceLevels: 1,
-    mppX: null,
-    mppY: null,
-    objectivePower: null,
-    associated: ['label', 'thumbnail'],
-    properties: {},
-    rendering: null,
-    files,
-    jpegQuality: 90,
-    createdAt: new Date().toISOString(),
-  };
+  const manifest = smallManifest(id, { associated: ['label', 'thumbnail'], files });
   writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
   return dir;
 }
