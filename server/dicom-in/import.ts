@@ -57,18 +57,23 @@ export class DicomwebImports {
         0,
         120,
       );
-      await this.ctx.jobs.create(jobId, 'ingest', name, { userId: p.user.id, siteId: p.user.siteId });
+      // The import's audit record is committed with its job's row: no import started unrecorded.
+      await this.ctx.jobs.create(jobId, 'ingest', name, { userId: p.user.id, siteId: p.user.siteId }, (trx) =>
+        this.ctx.audit.record(
+          {
+            action: 'slide.import',
+            actor: p.user,
+            ip,
+            targetType: 'job',
+            targetId: jobId,
+            targetSiteId: p.user.siteId,
+            detail: { source: source.name, study: s.studyUid, series: s.seriesUid, via: 'dicomweb' },
+          },
+          trx,
+        ),
+      );
       await this.ctx.jobs.update(jobId, { stage: `waiting to retrieve from ${source.name}` });
       jobs.push({ jobId, name, seriesUid: s.seriesUid });
-      await this.ctx.audit.record({
-        action: 'slide.import',
-        actor: p.user,
-        ip,
-        targetType: 'job',
-        targetId: jobId,
-        targetSiteId: p.user.siteId,
-        detail: { source: source.name, study: s.studyUid, series: s.seriesUid, via: 'dicomweb' },
-      });
       void this.turn(() => this.retrieve(archive, source, s, jobId, name, p));
     }
     return { jobs };
