@@ -12,12 +12,7 @@ export default defineConfig({
     ...base.test,
     include: ['tests/**/*.test.ts', 'server/**/*.test.ts', 'scripts/**/*.test.ts'],
     // SQLite's own settings (WAL, synchronous = FULL): nothing to run on PostgreSQL.
-    exclude: [
-      ...(base.test?.exclude ?? ['**/node_modules/**']),
-      'server/db/index.test.ts',
-      // SQLite trigger syntax refuses the owner's row there.
-      'server/db/slides.test.ts',
-    ],
+    exclude: [...(base.test?.exclude ?? ['**/node_modules/**']), 'server/db/index.test.ts'],
     globalSetup: ['tests/setup/postgres.ts'],
   },
 });

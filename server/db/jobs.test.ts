@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { useTempSqlite } from '../../tests/helpers/db.ts';
+import { useTestDb } from '../../tests/helpers/test-db.ts';
 import { AuditLog } from '../auth/audit.ts';
 import { JobRepo } from './jobs.ts';
 
-const tempDb = useTempSqlite('tessera-jobs');
+const tempDb = useTestDb('tessera-jobs');
 
 describe('JobRepo.create with what it commits beside', () => {
   it("commits the job's row and its audit record together", async () => {

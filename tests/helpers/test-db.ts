@@ -5,10 +5,11 @@ import { afterAll, beforeAll } from 'vitest';
 import { type Db, openDb } from '../../server/db/index.ts';
 
 /**
- * A SQLite database of its own in a temporary folder for the calling test file, migrated, opened
- * before its tests and removed after them; the returned function gives it.
+ * A database of the calling test file's own, migrated, opened before its tests and closed after them
+ * (its folder removed); the returned function gives it. SQLite in a temporary folder, or in the
+ * PostgreSQL run a PostgreSQL database of its own (openDb's test database for that folder).
  */
-export function useTempSqlite(prefix: string): () => Db {
+export function useTestDb(prefix: string): () => Db {
   const dir = mkdtempSync(path.join(tmpdir(), `${prefix}-`));
   let db: Db | undefined;
   beforeAll(async () => {
