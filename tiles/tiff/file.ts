@@ -43,9 +43,12 @@ const LAZY_TAGS = new Set<number>([
 ]);
 
 function isTable(v: TagValue | undefined): v is NumTable {
-  return (
-    Array.isArray(v) || v instanceof Uint16Array || v instanceof Uint32Array || v instanceof Float64Array
-  );
+  return v instanceof Float64Array;
+}
+
+/** A tile table's value as a Float64Array, one kind however it was stored (see unsignedTable). */
+function asTable(v: TagValue): TagValue {
+  return Array.isArray(v) ? Float64Array.from(v) : v;
 }
 
 /** One image file directory: tag values and the geometry the readers need. */
@@ -356,8 +359,7 @@ export class TiffFile {
       const entry: Entry = { type, count, offset: dataOffset };
       if (inline) {
         const v = decodeTagValue(body.subarray(valueAt, valueAt + bytes), type, count, this.littleEndian);
-        // Tile tables of one kind however short (see unsignedTable).
-        entry.value = LAZY_TAGS.has(tag) && Array.isArray(v) ? Float64Array.from(v) : v;
+        entry.value = LAZY_TAGS.has(tag) ? asTable(v) : v;
       } else if (!LAZY_TAGS.has(tag) && (bytes <= EAGER_BYTES || (type === 2 && bytes <= MAX_TEXT_BYTES))) {
         eager.push(
           this.readValue(entry, label, tag).then((v) => {
@@ -378,11 +380,11 @@ export class TiffFile {
   async readValue(e: Entry, label: string, tag: number): Promise<TagValue> {
     const bytes = (TYPE_SIZE[e.type] ?? 1) * e.count;
     const buf = await this.read(e.offset, bytes, `tag ${tag} of ${label}`);
-    if (LAZY_TAGS.has(tag)) {
-      const table = unsignedTable(buf, e.type, e.count, this.littleEndian);
-      if (table) return table;
-    }
-    return decodeTagValue(buf, e.type, e.count, this.littleEndian);
+    if (!LAZY_TAGS.has(tag)) return decodeTagValue(buf, e.type, e.count, this.littleEndian);
+    return (
+      unsignedTable(buf, e.type, e.count, this.littleEndian) ??
+      asTable(decodeTagValue(buf, e.type, e.count, this.littleEndian))
+    );
   }
 
   u16(b: Buffer, at: number): number {

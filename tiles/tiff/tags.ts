@@ -40,10 +40,10 @@ export const TYPE = { BYTE: 1, ASCII: 2, SHORT: 3, LONG: 4, RATIONAL: 5, UNDEFIN
 export type TagValue = number[] | string | Buffer | NumTable;
 
 /**
- * A tile or strip table (offsets, byte counts): a typed array when read apart from its directory. A
- * large slide's tables hold hundreds of thousands of values, read while an upload's first tile waits.
+ * A tile or strip table (offsets, byte counts), always a Float64Array (see unsignedTable). A large
+ * slide's tables hold hundreds of thousands of values, read while an upload's first tile waits.
  */
-export type NumTable = number[] | Uint16Array | Uint32Array | Float64Array;
+export type NumTable = Float64Array;
 
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
