@@ -13,10 +13,11 @@
  * the loopback the client outruns the server, and the bytes left in the socket buffers (the kernel
  * lets them grow to tens of megabytes) take a few to twenty milliseconds more to arrive, a wait an
  * upload over a network, slower than the server reads, does not have. The upload is sent from a
- * worker thread, so the thread that asks for the first tile has not just pushed 1.3 GB through its heap. Beside it, on the same file in
- * the same run, the same first tile and first view of OpenSlide's Deep Zoom (python3-openslide's
- * DeepZoomGenerator behind a small HTTP server) and of IIPImage (Debian's iipimage-server, its
- * FastCGI behind a small HTTP front) where they are installed, each started cold, timed from when it listens.
+ * worker thread, so the thread that asks for the first tile has not just pushed 1.3 GB through its
+ * heap. Beside it, on the same file in the same run, the same first tile and first view of
+ * OpenSlide's Deep Zoom (python3-openslide's DeepZoomGenerator behind a small HTTP server) and of
+ * IIPImage (Debian's iipimage-server, its FastCGI behind a small HTTP front) where they are
+ * installed, each started cold, timed from when it listens.
  * Each figure is the median of --runs uploads (or cold starts), printed with their range.
  * The first tile and the first view are each measured on an upload (or a cold start) of their own: a
  * client's tile request does not share the machine's cores with the browser loading a page, as it
