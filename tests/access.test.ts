@@ -294,8 +294,14 @@ describe.skipIf(!have)('the matrix: role x site x share x endpoint', () => {
 
   it('uploads, users and the audit log only for the roles that may', async () => {
     const up = (u: string) => as(u, '/api/slides?name=x.svs', { method: 'POST', body: 'not a slide' });
-    expect((await up('spec-s')).status).toBe(403);
+    const refused = await up('spec-s');
+    expect(refused.status).toBe(403);
+    // Refused before anything is received: no job, no upload record, no timings of one.
+    expect(refused.headers.get('server-timing')).toBeNull();
+    const uploads = async () => (await ctx.audit.query({ action: 'slide.upload' })).entries;
+    expect(await uploads()).toEqual([]);
     expect((await up('path-n')).status).toBe(202);
+    expect((await uploads()).map((e) => e.userName)).toEqual(['path-n']);
     const newUser = (u: string) =>
       as(u, '/api/users', {
         method: 'POST',
